@@ -1,0 +1,99 @@
+package dev.parti.strategy;
+
+import dev.parti.Worker;
+import java.util.Arrays;
+
+/**
+ * A consistent-hash ring of virtual nodes, built from workers sorted by ID.
+ *
+ * <p>Each point is a 64-bit value: its upper {@code 64 - OWNER_BITS} bits are the point's position on
+ * the ring, its lower {@link #OWNER_BITS} bits the index of the owning worker in the sorted worker
+ * array. Sorting those longs therefore sorts the ring by position, and points that share a position
+ * are ordered by worker ID, so the order never depends on input order. Positions of a worker's points
+ * depend only on its ID and its number of points, never on the other workers: adding or removing a
+ * worker only adds or removes that worker's points.
+ *
+ * <p>A worker has {@code virtualNodes × capacity} points while the ring stays at or under
+ * {@link #MAX_POINTS}; beyond that every worker's count is scaled down proportionally (at least one).
+ */
+final class Ring {
+    /** Bits of a point that hold the owner index. */
+    static final int OWNER_BITS = 20;
+    /** Mask of the owner index. */
+    static final long OWNER_MASK = (1L << OWNER_BITS) - 1;
+    /** Most workers a ring can hold. */
+    static final int MAX_WORKERS = 1 << OWNER_BITS;
+    /** Most points a ring holds before per-worker counts are scaled down. */
+    static final long MAX_POINTS = 1L << 20;
+
+    private final long[] points;
+
+    private Ring(long[] points) {
+        this.points = points;
+    }
+
+    /**
+     * Builds the ring.
+     *
+     * @param sortedWorkers workers sorted by ID, non-empty
+     * @param virtualNodes  points per unit of capacity, ≥ 1
+     */
+    static Ring build(Worker[] sortedWorkers, int virtualNodes) {
+        int n = sortedWorkers.length;
+        if (n > MAX_WORKERS) {
+            throw new IllegalArgumentException("a hash ring holds at most " + MAX_WORKERS + " workers, got " + n);
+        }
+        int[] counts = new int[n];
+        double wanted = 0;
+        for (Worker w : sortedWorkers) {
+            wanted += (double) virtualNodes * w.capacity();
+        }
+        long total = 0;
+        if (wanted <= MAX_POINTS) {
+            for (int i = 0; i < n; i++) {
+                counts[i] = (int) (virtualNodes * sortedWorkers[i].capacity());
+                total += counts[i];
+            }
+        } else {
+            double scale = MAX_POINTS / wanted;
+            for (int i = 0; i < n; i++) {
+                counts[i] = (int) Math.max(1, Math.floor((double) virtualNodes * sortedWorkers[i].capacity() * scale));
+                total += counts[i];
+            }
+        }
+        long[] points = new long[Math.toIntExact(total)];
+        int j = 0;
+        for (int i = 0; i < n; i++) {
+            long seed = Hashing.xxHash64(sortedWorkers[i].id());
+            for (int k = 1; k <= counts[i]; k++) {
+                points[j++] = (Hashing.mix64(seed + k * Hashing.GOLDEN_GAMMA) & ~OWNER_MASK) | i;
+            }
+        }
+        Arrays.sort(points);
+        return new Ring(points);
+    }
+
+    /** Number of points. */
+    int size() {
+        return points.length;
+    }
+
+    /** Index of the first point at or clockwise after {@code hash} (wrapping around). */
+    int successor(long hash) {
+        int i = Arrays.binarySearch(points, hash & ~OWNER_MASK);
+        if (i < 0) {
+            i = -i - 1;
+        }
+        return i == points.length ? 0 : i;
+    }
+
+    /** The owner (index in the sorted worker array) of point {@code index}. */
+    int owner(int index) {
+        return (int) (points[index] & OWNER_MASK);
+    }
+
+    /** The owner of the first point at or after {@code hash}. */
+    int ownerOf(long hash) {
+        return owner(successor(hash));
+    }
+}
