@@ -1,0 +1,251 @@
+package dev.parti;
+
+import io.nats.client.Connection;
+import io.nats.client.Options;
+import java.time.Duration;
+import java.util.Objects;
+
+/**
+ * Validated, immutable settings of one {@link PartiManager}. Build with {@link #builder(String)};
+ * {@link Builder#build()} checks every field and every rule between fields and throws {@link
+ * IllegalArgumentException} naming the field and the rule. Nothing is silently replaced by a default.
+ *
+ * <p>Timing defaults follow Kafka's feel: heartbeat 1 s, session 6 s; the leader lease 5 s;
+ * cold-start window 30 s, planned-scale window 10 s. Tests use sub-second values.
+ */
+public final class PartiConfig {
+    public static final Duration DEFAULT_HEARTBEAT_INTERVAL = Duration.ofSeconds(1);
+    public static final Duration DEFAULT_SESSION_TIMEOUT = Duration.ofSeconds(6);
+    public static final Duration DEFAULT_WORKER_ID_TTL = Duration.ofSeconds(30);
+    public static final Duration DEFAULT_LEADER_TTL = Duration.ofSeconds(5);
+    public static final Duration DEFAULT_COLD_START_WINDOW = Duration.ofSeconds(30);
+    public static final Duration DEFAULT_PLANNED_SCALE_WINDOW = Duration.ofSeconds(10);
+    public static final Duration DEFAULT_REBALANCE_COOLDOWN = Duration.ofSeconds(2);
+    public static final Duration DEFAULT_STARTUP_TIMEOUT = Duration.ofSeconds(30);
+    public static final int DEFAULT_MAX_WORKERS = 1024;
+
+    private final String group;
+    private final String natsUrl;
+    private final Options natsOptions;
+    private final Connection connection;
+    private final String workerId;
+    private final long capacity;
+    private final int maxWorkers;
+    private final int bucketReplicas;
+    private final Duration heartbeatInterval;
+    private final Duration sessionTimeout;
+    private final Duration workerIdTtl;
+    private final Duration leaderTtl;
+    private final Duration safetyMargin;
+    private final Duration coldStartWindow;
+    private final Duration plannedScaleWindow;
+    private final Duration emergencyGrace;
+    private final Duration recoveryGrace;
+    private final Duration rebalanceCooldown;
+    private final Duration startupTimeout;
+    private final LossPolicy lossPolicy;
+    private final AssignmentStrategy strategy;
+    private final PartitionSource partitionSource;
+    private final MetricsRecorder metrics;
+
+    private PartiConfig(Builder b) {
+        group = b.group;
+        natsUrl = b.natsUrl;
+        natsOptions = b.natsOptions;
+        connection = b.connection;
+        workerId = b.workerId;
+        capacity = b.capacity;
+        maxWorkers = b.maxWorkers;
+        bucketReplicas = b.bucketReplicas;
+        heartbeatInterval = b.heartbeatInterval;
+        sessionTimeout = b.sessionTimeout;
+        workerIdTtl = b.workerIdTtl;
+        leaderTtl = b.leaderTtl;
+        safetyMargin = b.safetyMargin;
+        coldStartWindow = b.coldStartWindow;
+        plannedScaleWindow = b.plannedScaleWindow;
+        emergencyGrace = b.emergencyGrace;
+        recoveryGrace = b.recoveryGrace;
+        rebalanceCooldown = b.rebalanceCooldown;
+        startupTimeout = b.startupTimeout;
+        lossPolicy = b.lossPolicy;
+        strategy = b.strategy;
+        partitionSource = b.partitionSource;
+        metrics = b.metrics;
+    }
+
+    /** A builder for the group {@code group} (any non-empty name; bucket names are derived safely). */
+    public static Builder builder(String group) {
+        return new Builder(group);
+    }
+
+    public String group() { return group; }
+    /** NATS server URL(s), comma-separated, or null when {@link #connection()} is given. */
+    public String natsUrl() { return natsUrl; }
+    /** Options used to connect to {@link #natsUrl()}, or null for Parti's defaults. */
+    public Options natsOptions() { return natsOptions; }
+    /** An existing connection the caller owns (Parti never closes it), or null. */
+    public Connection connection() { return connection; }
+    /** A static worker ID (like Kafka's {@code group.instance.id}), or null to claim {@code w-N} from the pool. */
+    public String workerId() { return workerId; }
+    public long capacity() { return capacity; }
+    public int maxWorkers() { return maxWorkers; }
+    public int bucketReplicas() { return bucketReplicas; }
+    public Duration heartbeatInterval() { return heartbeatInterval; }
+    public Duration sessionTimeout() { return sessionTimeout; }
+    public Duration workerIdTtl() { return workerIdTtl; }
+    public Duration leaderTtl() { return leaderTtl; }
+    public Duration safetyMargin() { return safetyMargin; }
+    public Duration coldStartWindow() { return coldStartWindow; }
+    public Duration plannedScaleWindow() { return plannedScaleWindow; }
+    public Duration emergencyGrace() { return emergencyGrace; }
+    public Duration recoveryGrace() { return recoveryGrace; }
+    public Duration rebalanceCooldown() { return rebalanceCooldown; }
+    public Duration startupTimeout() { return startupTimeout; }
+    public LossPolicy lossPolicy() { return lossPolicy; }
+    public AssignmentStrategy strategy() { return strategy; }
+    public PartitionSource partitionSource() { return partitionSource; }
+    public MetricsRecorder metrics() { return metrics; }
+
+    /** Builder; every setter rejects null. */
+    public static final class Builder {
+        private final String group;
+        private String natsUrl;
+        private Options natsOptions;
+        private Connection connection;
+        private String workerId;
+        private long capacity = Worker.DEFAULT_CAPACITY;
+        private int maxWorkers = DEFAULT_MAX_WORKERS;
+        private int bucketReplicas = 1;
+        private Duration heartbeatInterval = DEFAULT_HEARTBEAT_INTERVAL;
+        private Duration sessionTimeout = DEFAULT_SESSION_TIMEOUT;
+        private Duration workerIdTtl = DEFAULT_WORKER_ID_TTL;
+        private Duration leaderTtl = DEFAULT_LEADER_TTL;
+        private Duration safetyMargin;
+        private Duration coldStartWindow = DEFAULT_COLD_START_WINDOW;
+        private Duration plannedScaleWindow = DEFAULT_PLANNED_SCALE_WINDOW;
+        private Duration emergencyGrace;
+        private Duration recoveryGrace;
+        private Duration rebalanceCooldown = DEFAULT_REBALANCE_COOLDOWN;
+        private Duration startupTimeout = DEFAULT_STARTUP_TIMEOUT;
+        private LossPolicy lossPolicy = LossPolicy.FENCE;
+        private AssignmentStrategy strategy;
+        private PartitionSource partitionSource;
+        private MetricsRecorder metrics = MetricsRecorder.NOOP;
+
+        private Builder(String group) {
+            this.group = group;
+        }
+
+        /** NATS server URL(s), comma-separated; Parti opens and closes its own connection. */
+        public Builder natsUrl(String url) { this.natsUrl = nonNull(url, "natsUrl"); return this; }
+        /** Connection options used with {@link #natsUrl(String)} (servers in them are replaced by the URL). */
+        public Builder natsOptions(Options options) { this.natsOptions = nonNull(options, "natsOptions"); return this; }
+        /** An existing connection; the caller owns it and Parti never closes it. */
+        public Builder connection(Connection c) { this.connection = nonNull(c, "connection"); return this; }
+        /** A static worker ID (Kafka's {@code group.instance.id}); a newer instance with the same ID takes it over. */
+        public Builder workerId(String id) { this.workerId = nonNull(id, "workerId"); return this; }
+        /** Relative capacity of this worker (≥ 1), honoured by capacity-aware strategies. */
+        public Builder capacity(long c) { this.capacity = c; return this; }
+        /** Size of the {@code w-0 … w-(n-1)} ID pool. */
+        public Builder maxWorkers(int n) { this.maxWorkers = n; return this; }
+        /** JetStream replicas of the group's buckets (1, or 3 on a cluster). */
+        public Builder bucketReplicas(int r) { this.bucketReplicas = r; return this; }
+        public Builder heartbeatInterval(Duration d) { this.heartbeatInterval = nonNull(d, "heartbeatInterval"); return this; }
+        /** A worker whose heartbeat is older than this is dead (bucket TTL of the heartbeats). */
+        public Builder sessionTimeout(Duration d) { this.sessionTimeout = nonNull(d, "sessionTimeout"); return this; }
+        /** How long a worker ID outlives its last renewal (bucket TTL of the IDs). */
+        public Builder workerIdTtl(Duration d) { this.workerIdTtl = nonNull(d, "workerIdTtl"); return this; }
+        /** Leader lease (bucket TTL of the leader key). */
+        public Builder leaderTtl(Duration d) { this.leaderTtl = nonNull(d, "leaderTtl"); return this; }
+        /** Covers request latency and clock drift; default: max(heartbeat interval, session/6). */
+        public Builder safetyMargin(Duration d) { this.safetyMargin = nonNull(d, "safetyMargin"); return this; }
+        public Builder coldStartWindow(Duration d) { this.coldStartWindow = nonNull(d, "coldStartWindow"); return this; }
+        public Builder plannedScaleWindow(Duration d) { this.plannedScaleWindow = nonNull(d, "plannedScaleWindow"); return this; }
+        /** How long a vanished worker must stay gone before the emergency rebalance; default: one heartbeat interval. */
+        public Builder emergencyGrace(Duration d) { this.emergencyGrace = nonNull(d, "emergencyGrace"); return this; }
+        /** How long a new leader collects heartbeats before changing anything; default 2 × heartbeat interval. */
+        public Builder recoveryGrace(Duration d) { this.recoveryGrace = nonNull(d, "recoveryGrace"); return this; }
+        /** Minimum time between two planned rebalances. */
+        public Builder rebalanceCooldown(Duration d) { this.rebalanceCooldown = nonNull(d, "rebalanceCooldown"); return this; }
+        /** How long {@link PartiManager#start()} waits for NATS and a worker ID. */
+        public Builder startupTimeout(Duration d) { this.startupTimeout = nonNull(d, "startupTimeout"); return this; }
+        public Builder lossPolicy(LossPolicy p) { this.lossPolicy = nonNull(p, "lossPolicy"); return this; }
+        /** The strategy the leader runs; default {@code StickyBalanced}. */
+        public Builder strategy(AssignmentStrategy s) { this.strategy = nonNull(s, "strategy"); return this; }
+        /** Where the leader reads the partitions from (required). */
+        public Builder partitionSource(PartitionSource s) { this.partitionSource = nonNull(s, "partitionSource"); return this; }
+        public Builder metrics(MetricsRecorder m) { this.metrics = nonNull(m, "metrics"); return this; }
+
+        private static <T> T nonNull(T v, String field) {
+            return Objects.requireNonNull(v, field + " must not be null");
+        }
+
+        /** Validates and builds. @throws IllegalArgumentException naming the field and the rule broken */
+        public PartiConfig build() {
+            require(group != null && !group.isEmpty(), "group", "must be a non-empty string");
+            require((natsUrl == null) != (connection == null), "natsUrl/connection",
+                    "exactly one of natsUrl and connection must be set");
+            require(natsUrl == null || !natsUrl.isBlank(), "natsUrl", "must not be blank");
+            require(workerId == null || !workerId.isBlank() && workerId.chars().allMatch(c -> c > 32 && c != '*' && c != '>' && c != '.'),
+                    "workerId", "must be non-blank without spaces, '.', '*' or '>' (it is a KV key)");
+            require(capacity >= 1, "capacity", "must be >= 1, was " + capacity);
+            require(maxWorkers >= 1, "maxWorkers", "must be >= 1, was " + maxWorkers);
+            require(bucketReplicas >= 1 && bucketReplicas <= 5, "bucketReplicas", "must be 1..5, was " + bucketReplicas);
+            positive(heartbeatInterval, "heartbeatInterval");
+            positive(sessionTimeout, "sessionTimeout");
+            positive(workerIdTtl, "workerIdTtl");
+            positive(leaderTtl, "leaderTtl");
+            positive(startupTimeout, "startupTimeout");
+            notNegative(coldStartWindow, "coldStartWindow");
+            notNegative(plannedScaleWindow, "plannedScaleWindow");
+            notNegative(rebalanceCooldown, "rebalanceCooldown");
+            require(partitionSource != null, "partitionSource", "is required");
+            require(sessionTimeout.compareTo(heartbeatInterval.multipliedBy(2)) >= 0, "sessionTimeout",
+                    "must be >= 2 x heartbeatInterval (" + sessionTimeout + " < 2 x " + heartbeatInterval + ")");
+            require(workerIdTtl.compareTo(sessionTimeout) >= 0, "workerIdTtl",
+                    "must be >= sessionTimeout (" + workerIdTtl + " < " + sessionTimeout + ")");
+            require(leaderTtl.compareTo(heartbeatInterval.multipliedBy(2)) >= 0, "leaderTtl",
+                    "must be >= 2 x heartbeatInterval (" + leaderTtl + " < 2 x " + heartbeatInterval + ")");
+            require(coldStartWindow.compareTo(plannedScaleWindow) >= 0, "coldStartWindow",
+                    "must be >= plannedScaleWindow (" + coldStartWindow + " < " + plannedScaleWindow + ")");
+            require(rebalanceCooldown.compareTo(plannedScaleWindow) <= 0 || plannedScaleWindow.isZero() && rebalanceCooldown.isZero(),
+                    "rebalanceCooldown", "must be <= plannedScaleWindow (" + rebalanceCooldown + " > " + plannedScaleWindow + ")");
+            if (safetyMargin == null) {
+                Duration sixth = sessionTimeout.dividedBy(6);
+                safetyMargin = heartbeatInterval.compareTo(sixth) > 0 ? heartbeatInterval : sixth;
+            }
+            positive(safetyMargin, "safetyMargin");
+            require(safetyMargin.compareTo(sessionTimeout.minus(heartbeatInterval)) < 0, "safetyMargin",
+                    "must be < sessionTimeout - heartbeatInterval (" + safetyMargin + ")");
+            if (emergencyGrace == null) {
+                emergencyGrace = heartbeatInterval;
+            }
+            notNegative(emergencyGrace, "emergencyGrace");
+            require(emergencyGrace.compareTo(sessionTimeout) <= 0, "emergencyGrace", "must be <= sessionTimeout");
+            if (recoveryGrace == null) {
+                recoveryGrace = heartbeatInterval.multipliedBy(2);
+            }
+            require(recoveryGrace.compareTo(heartbeatInterval.multipliedBy(2)) >= 0, "recoveryGrace",
+                    "must be >= 2 x heartbeatInterval (" + recoveryGrace + ")");
+            if (strategy == null) {
+                strategy = dev.parti.strategy.Strategies.defaultStrategy();
+            }
+            return new PartiConfig(this);
+        }
+
+        private static void positive(Duration d, String field) {
+            require(!d.isNegative() && !d.isZero(), field, "must be > 0, was " + d);
+        }
+
+        private static void notNegative(Duration d, String field) {
+            require(!d.isNegative(), field, "must be >= 0, was " + d);
+        }
+
+        private static void require(boolean ok, String field, String rule) {
+            if (!ok) {
+                throw new IllegalArgumentException("Invalid Parti config: " + field + " " + rule);
+            }
+        }
+    }
+}

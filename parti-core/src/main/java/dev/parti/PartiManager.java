@@ -1,0 +1,111 @@
+package dev.parti;
+
+import dev.parti.internal.GroupMember;
+import java.time.Duration;
+import java.util.Objects;
+import java.util.Set;
+
+/**
+ * One worker of a Parti group: claims a stable worker ID, takes part in leader election,
+ * heartbeats, and receives its share of the partitions through an {@link AssignmentListener}.
+ * When it is the leader, it also runs the calculator that assigns partitions to all workers.
+ *
+ * <pre>{@code
+ * PartiConfig config = PartiConfig.builder("orders")
+ *     .natsUrl("nats://127.0.0.1:4222")
+ *     .partitionSource(PartitionSource.of(partitions))
+ *     .build();
+ * try (PartiManager parti = new PartiManager(config, listener)) {
+ *     parti.start();
+ *     ...
+ * }
+ * }</pre>
+ *
+ * <p>Threads: {@code start()} runs on the caller's thread until the worker has an ID; then the
+ * worker runs on two threads it owns, {@code parti-<group>-main} (protocol) and
+ * {@code parti-<group>-callbacks} (every listener call, in order). {@link #close()} stops both and
+ * closes the NATS connection if Parti opened it.
+ */
+public final class PartiManager implements AutoCloseable {
+    private final GroupMember member;
+
+    /**
+     * @param config   validated settings
+     * @param listener told about partitions gained and lost, on the callback thread
+     */
+    public PartiManager(PartiConfig config, AssignmentListener listener) {
+        this.member = new GroupMember(Objects.requireNonNull(config, "config"), Objects.requireNonNull(listener, "listener"));
+    }
+
+    /**
+     * Connects (if given a URL), creates the group's buckets if needed, claims a worker ID and
+     * writes the first heartbeat; returns in {@link ManagerState#WAITING_ASSIGNMENT}. The assignment
+     * arrives later through the listener.
+     *
+     * @throws PartiException when NATS is unreachable within the start-up timeout, refuses the
+     *         buckets, or the worker-ID pool is exhausted
+     * @throws IllegalStateException when called twice
+     */
+    public void start() {
+        member.start();
+    }
+
+    /** Leaves the group: revokes everything, deletes the heartbeat and releases the ID, so the group rebalances at once. */
+    @Override
+    public void close() {
+        member.close(false);
+    }
+
+    /**
+     * Stops this worker. With {@code remainInGroup} it keeps its ID and heartbeat until they expire:
+     * nothing is rebalanced before the session timeout, and a restart with the same static
+     * {@link PartiConfig#workerId()} gets the same partitions back. Idempotent.
+     */
+    public void close(boolean remainInGroup) {
+        member.close(remainInGroup);
+    }
+
+    /** This worker's ID, or null before {@link #start()}. */
+    public String workerId() {
+        return member.workerId();
+    }
+
+    /** Whether this worker currently holds the leader lease. */
+    public boolean isLeader() {
+        return member.isLeader();
+    }
+
+    /** The partitions this worker owns now (after the listener calls that gave them). */
+    public Set<Partition> currentAssignment() {
+        return member.currentAssignment();
+    }
+
+    /** The assignment version last applied, 0 before the first. */
+    public long assignmentVersion() {
+        return member.assignmentVersion();
+    }
+
+    /** The current state. */
+    public ManagerState state() {
+        return member.state();
+    }
+
+    /** Waits until the manager is in {@code state}; returns false on timeout. */
+    public boolean awaitState(ManagerState state, Duration timeout) throws InterruptedException {
+        return member.awaitState(state, timeout);
+    }
+
+    /**
+     * Makes the leader read its {@link PartitionSource} again and rebalance if partitions were
+     * added, removed or re-weighted. On a follower it has no effect: the leader reads the source
+     * before each rebalance and when it calls this itself.
+     */
+    public void refreshPartitions() {
+        member.refreshPartitions();
+    }
+
+    /** Adds a state listener (called on the callback thread). */
+    public void addStateListener(StateListener listener) {
+        member.addStateListener(Objects.requireNonNull(listener, "listener"));
+    }
+}

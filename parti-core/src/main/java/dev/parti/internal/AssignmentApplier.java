@@ -1,0 +1,155 @@
+package dev.parti.internal;
+
+import dev.parti.AssignmentListener;
+import dev.parti.MetricsRecorder;
+import dev.parti.Partition;
+import dev.parti.internal.Codec.AssignmentRecord;
+import java.util.Collections;
+import java.util.HashSet;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.atomic.AtomicReference;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Applies published assignments to this worker: diffs the newest version against what the worker
+ * owns, calls {@code onRevoked} then {@code onAssigned}, and only then reports the new owned set
+ * (through the next heartbeat). Versions older than the applied one are ignored; when several
+ * arrive quickly only the newest is applied, never a mix (invariant 3). After a loss (fence or lost
+ * ID) nothing is owned again until a version newer than the one in force at the loss arrives.
+ *
+ * <p>{@link #offer} runs on the main thread; {@link #applyLatest}, {@link #loseAll} and {@link
+ * #revokeAll} on the callback thread; {@link #snapshot} anywhere.
+ */
+final class AssignmentApplier {
+    private static final Logger log = LoggerFactory.getLogger(AssignmentApplier.class);
+
+    /** What the heartbeat reports. */
+    record Snapshot(long appliedVersion, Set<Partition> owned, boolean fenced) { }
+
+    private final AssignmentListener listener;
+    private final MetricsRecorder metrics;
+    private final AtomicReference<AssignmentRecord> latest = new AtomicReference<>();
+    private final Object lock = new Object();
+    private volatile String workerId;
+    // guarded by lock
+    private final Set<Partition> owned = new TreeSet<>();
+    private long appliedVersion;
+    private boolean fenced;
+    private long fencedAtVersion;
+
+    AssignmentApplier(AssignmentListener listener, MetricsRecorder metrics) {
+        this.listener = listener;
+        this.metrics = metrics;
+    }
+
+    void workerId(String id) {
+        this.workerId = id;
+    }
+
+    /** Keeps the newest record seen; returns true if it is newer than anything offered before. */
+    boolean offer(AssignmentRecord r) {
+        AssignmentRecord prev;
+        do {
+            prev = latest.get();
+            if (prev != null && prev.version() >= r.version()) {
+                return false;
+            }
+        } while (!latest.compareAndSet(prev, r));
+        return true;
+    }
+
+    Snapshot snapshot() {
+        synchronized (lock) {
+            // a fenced worker reports the version in force at the loss, so the leader knows it waits for a fresh one
+            return new Snapshot(fenced ? Math.max(appliedVersion, fencedAtVersion) : appliedVersion, Set.copyOf(owned), fenced);
+        }
+    }
+
+    Set<Partition> owned() {
+        synchronized (lock) {
+            return Collections.unmodifiableSet(new TreeSet<>(owned));
+        }
+    }
+
+    long appliedVersion() {
+        synchronized (lock) {
+            return appliedVersion;
+        }
+    }
+
+    /** Applies the newest offered record if it is newer than the applied one. Returns true if something was applied. */
+    boolean applyLatest() {
+        AssignmentRecord r = latest.get();
+        String id = workerId;
+        if (r == null || id == null) {
+            return false;
+        }
+        Set<Partition> removed;
+        Set<Partition> added;
+        synchronized (lock) {
+            if (r.version() <= appliedVersion || fenced && r.version() <= fencedAtVersion) {
+                return false;
+            }
+            Set<Partition> mine = new TreeSet<>(r.of(id));
+            removed = new TreeSet<>(owned);
+            removed.removeAll(mine);
+            added = new TreeSet<>(mine);
+            added.removeAll(owned);
+        }
+        if (!removed.isEmpty()) {
+            call("onRevoked", () -> listener.onRevoked(Collections.unmodifiableSet(removed), r.version()));
+        }
+        synchronized (lock) {
+            owned.removeAll(removed);
+            owned.addAll(added);
+            appliedVersion = r.version();
+            fenced = false;
+        }
+        call("onAssigned", () -> listener.onAssigned(Collections.unmodifiableSet(added), r.version()));
+        metrics.assignmentApplied(r.version(), added.size(), removed.size());
+        log.debug("Worker {} applied version {}: +{} -{}", id, r.version(), added.size(), removed.size());
+        return true;
+    }
+
+    /** Drops everything at once ({@code onLost}) and owns nothing until a newer version arrives. */
+    void loseAll(String reason) {
+        Set<Partition> lost;
+        long version;
+        synchronized (lock) {
+            lost = new TreeSet<>(owned);
+            owned.clear();
+            version = appliedVersion;
+            fenced = true;
+            AssignmentRecord r = latest.get();
+            fencedAtVersion = Math.max(appliedVersion, r == null ? 0 : r.version());
+        }
+        log.warn("Worker {} gives up {} partitions: {}", workerId, lost.size(), reason);
+        call("onLost", () -> listener.onLost(Collections.unmodifiableSet(lost), version));
+    }
+
+    /** Revokes everything ({@code onRevoked}), e.g. on a graceful close. */
+    void revokeAll() {
+        Set<Partition> all;
+        long version;
+        synchronized (lock) {
+            all = new HashSet<>(owned);
+            version = appliedVersion;
+        }
+        if (!all.isEmpty()) {
+            call("onRevoked", () -> listener.onRevoked(Collections.unmodifiableSet(new TreeSet<>(all)), version));
+        }
+        synchronized (lock) {
+            owned.removeAll(all);
+        }
+    }
+
+    private void call(String name, Runnable r) {
+        try {
+            r.run();
+        } catch (RuntimeException e) {
+            log.error("AssignmentListener.{} of worker {} threw; the assignment change stands", name, workerId, e);
+        }
+    }
+}

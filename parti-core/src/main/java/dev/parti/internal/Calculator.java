@@ -1,0 +1,423 @@
+package dev.parti.internal;
+
+import dev.parti.AssignmentStrategy;
+import dev.parti.Partition;
+import dev.parti.PartiConfig;
+import dev.parti.PartitionSource;
+import dev.parti.Worker;
+import dev.parti.internal.Codec.AssignmentRecord;
+import dev.parti.internal.Codec.Heartbeat;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.function.Consumer;
+import java.util.function.LongSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The leader's calculator: watches the live workers (heartbeat watch + periodic scan), classifies
+ * topology changes, waits the matching stabilization window, runs the strategy, and publishes
+ * through the two-phase handoff: a partition that moves is first withheld from its old owner and
+ * given to the new one only once the old owner's heartbeat shows it released (or the old owner is
+ * dead). Partitions that do not move are never touched.
+ *
+ * <p>Classification (seed plan, refined): 0 → N workers is a cold start (long window); more than
+ * half of the known workers gone is a restart (long window, they are probably coming back); a
+ * vanished worker is an emergency (no window, after the confirmation grace); a graceful leave or a
+ * partition change rebalances at once; workers joining is a planned scale (short window). Planned
+ * rebalances are at least a cooldown apart.
+ *
+ * <p>Confined to the worker's main thread.
+ */
+final class Calculator {
+    private static final Logger log = LoggerFactory.getLogger(Calculator.class);
+    /** Published versions kept to know what a lagging worker may still acquire. */
+    private static final int HISTORY = 16;
+
+    /** The calculator's own states. */
+    enum State { IDLE, SCALING, REBALANCING, EMERGENCY }
+
+    /** Why a rebalance happens. */
+    enum RebalanceType { COLD_START, RESTART, PLANNED_SCALE, EMERGENCY, LEAVE, PARTITIONS }
+
+    private static final class Seen {
+        Heartbeat hb;
+        long lastSeenNanos;
+        long missingSinceNanos;
+        boolean left;
+    }
+
+    private final PartiConfig config;
+    private final LongSupplier clock;
+    private final AssignmentPublisher publisher;
+    private final AssignmentStrategy strategy;
+    private final PartitionSource source;
+    private final String leaderId;
+    private final Consumer<State> stateSink;
+    private final long sessionNanos;
+    private final long graceNanos;
+
+    private final Map<String, Seen> seen = new HashMap<>();
+    private final Deque<AssignmentRecord> history = new ArrayDeque<>();
+    private long epoch;
+    private State state = State.IDLE;
+    private Set<String> known = new TreeSet<>();
+    private Map<String, List<Partition>> target;
+    private List<Partition> partitions = List.of();
+    private boolean partitionsChanged;
+    private long recoveryUntilNanos;
+    private long windowEndNanos;
+    private RebalanceType pending;
+    private long lastRebalanceNanos = Long.MIN_VALUE / 2;
+    private boolean dirty = true;
+
+    Calculator(PartiConfig config, LongSupplier clock, AssignmentPublisher publisher, String leaderId,
+               Consumer<State> stateSink) {
+        this.config = config;
+        this.clock = clock;
+        this.publisher = publisher;
+        this.strategy = config.strategy();
+        this.source = config.partitionSource();
+        this.leaderId = leaderId;
+        this.stateSink = stateSink;
+        this.sessionNanos = config.sessionTimeout().toNanos();
+        this.graceNanos = config.emergencyGrace().toNanos();
+    }
+
+    State state() {
+        return state;
+    }
+
+    /**
+     * Starts a term as leader: reads the published assignment, waits the recovery grace before
+     * changing anything (invariant 6) and takes the published workers as the known topology.
+     */
+    void begin(long epoch, List<KvGateway.Entry> heartbeats) {
+        this.epoch = epoch;
+        long now = clock.getAsLong();
+        AssignmentRecord current = publisher.load();
+        history.clear();
+        seen.clear();
+        if (current != null) {
+            history.addLast(current);
+            known = new TreeSet<>(current.owners().keySet());
+            target = new TreeMap<>(current.owners());
+        } else {
+            known = new TreeSet<>();
+            target = null;
+        }
+        onScan(heartbeats, now);
+        readPartitions();
+        partitionsChanged = current != null && !samePartitions(current);
+        recoveryUntilNanos = current == null ? now : now + config.recoveryGrace().toNanos();
+        pending = null;
+        setState(State.IDLE);
+        dirty = true;
+        log.info("Leader {} (epoch {}) starts from assignment version {}; {} known workers; recovery grace {}",
+                leaderId, epoch, current == null ? 0 : current.version(), known.size(),
+                current == null ? Duration.ZERO : config.recoveryGrace());
+    }
+
+    private boolean samePartitions(AssignmentRecord current) {
+        Map<Partition, Long> published = new HashMap<>();
+        current.owners().values().forEach(l -> l.forEach(p -> published.put(p, p.weight())));
+        if (published.size() != partitions.size()) {
+            return false;
+        }
+        for (Partition p : partitions) {
+            Long w = published.get(p);
+            if (w == null || w != p.weight()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** A heartbeat watch event. */
+    void onHeartbeat(KvGateway.Entry e, long now) {
+        Seen s = seen.computeIfAbsent(e.key(), k -> new Seen());
+        if (e.deleted()) {
+            s.left = true;
+            s.hb = null;
+        } else {
+            Heartbeat hb;
+            try {
+                hb = Codec.decodeHeartbeat(e.value());
+            } catch (IllegalArgumentException bad) {
+                log.warn("Skipping unreadable heartbeat of {}: {}", e.key(), bad.getMessage());
+                return;
+            }
+            boolean changed = s.left || s.missingSinceNanos != 0 || !hb.equals(s.hb);
+            s.hb = hb;
+            s.left = false;
+            s.lastSeenNanos = now;
+            s.missingSinceNanos = 0;
+            if (!changed) {
+                return;
+            }
+        }
+        dirty = true;
+    }
+
+    /** A full scan of the heartbeat bucket: the polling fallback, and crash detection on servers without expiry markers. */
+    void onScan(List<KvGateway.Entry> entries, long now) {
+        Set<String> present = new HashSet<>();
+        for (KvGateway.Entry e : entries) {
+            present.add(e.key());
+            Seen s = seen.get(e.key());
+            if (s == null || s.hb == null || s.left) {
+                onHeartbeat(e, now);
+            } else {
+                s.missingSinceNanos = 0;
+            }
+        }
+        for (Map.Entry<String, Seen> e : seen.entrySet()) {
+            if (!present.contains(e.getKey()) && e.getValue().missingSinceNanos == 0 && !e.getValue().left) {
+                e.getValue().missingSinceNanos = now;
+                dirty = true;
+            }
+        }
+    }
+
+    /** Asks for the partitions to be read again before the next tick. */
+    void refreshPartitions() {
+        List<Partition> before = partitions;
+        readPartitions();
+        if (!sameWeighted(before, partitions)) {
+            partitionsChanged = true;
+            dirty = true;
+        }
+    }
+
+    private void readPartitions() {
+        try {
+            List<Partition> ps = source.partitions();
+            if (ps.stream().distinct().count() != ps.size()) {
+                log.error("Partition source returned duplicate partitions; keeping the previous list");
+                return;
+            }
+            partitions = List.copyOf(ps);
+        } catch (Exception e) {
+            log.error("Partition source failed; keeping the previous {} partitions", partitions.size(), e);
+        }
+    }
+
+    private static boolean sameWeighted(List<Partition> a, List<Partition> b) {
+        if (a.size() != b.size()) {
+            return false;
+        }
+        Map<Partition, Long> m = new HashMap<>();
+        a.forEach(p -> m.put(p, p.weight()));
+        for (Partition p : b) {
+            Long w = m.get(p);
+            if (w == null || w != p.weight()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private boolean alive(String id, Seen s, long now) {
+        if (s.left || s.hb == null) {
+            return false;
+        }
+        if (s.missingSinceNanos != 0 && now - s.missingSinceNanos >= graceNanos) {
+            return false;
+        }
+        return now - s.lastSeenNanos < sessionNanos + graceNanos;
+    }
+
+    /** Live worker IDs, sorted. */
+    Set<String> liveWorkers(long now) {
+        Set<String> live = new TreeSet<>();
+        seen.forEach((id, s) -> {
+            if (alive(id, s, now)) {
+                live.add(id);
+            }
+        });
+        return live;
+    }
+
+    /**
+     * One round. Returns false when a publication lost its CAS (the caller re-checks leadership).
+     */
+    boolean tick() {
+        long now = clock.getAsLong();
+        if (now < recoveryUntilNanos) {
+            return true;
+        }
+        Set<String> live = liveWorkers(now);
+        Set<String> gone = new TreeSet<>(known);
+        gone.removeAll(live);
+        Set<String> joined = new TreeSet<>(live);
+        joined.removeAll(known);
+        boolean crashed = gone.stream().anyMatch(id -> seen.get(id) == null || !seen.get(id).left);
+
+        if (!gone.isEmpty() && state != State.SCALING) {
+            if (known.size() > 1 && gone.size() * 2 > known.size() && !live.isEmpty()) {
+                startWindow(RebalanceType.RESTART, config.coldStartWindow(), now, false);
+            } else {
+                rebalance(crashed ? RebalanceType.EMERGENCY : RebalanceType.LEAVE, live, now);
+            }
+        } else if (state == State.SCALING) {
+            if (crashed && pending != RebalanceType.RESTART && !gone.isEmpty()) {
+                rebalance(RebalanceType.EMERGENCY, live, now);
+            } else if (now >= windowEndNanos) {
+                rebalance(pending, live, now);
+            }
+        } else if (!joined.isEmpty()) {
+            if (known.isEmpty()) {
+                startWindow(RebalanceType.COLD_START, config.coldStartWindow(), now, false);
+            } else {
+                startWindow(RebalanceType.PLANNED_SCALE, config.plannedScaleWindow(), now, true);
+            }
+            if (state == State.SCALING && now >= windowEndNanos) {
+                rebalance(pending, live, now);
+            }
+        } else if (partitionsChanged) {
+            rebalance(RebalanceType.PARTITIONS, live, now);
+        }
+        return handoff(live, now);
+    }
+
+    private void startWindow(RebalanceType type, Duration window, long now, boolean cooldown) {
+        pending = type;
+        long end = now + window.toNanos();
+        if (cooldown) {
+            end = Math.max(end, lastRebalanceNanos + config.rebalanceCooldown().toNanos());
+        }
+        windowEndNanos = end;
+        log.info("Leader {}: {} detected; stabilization window {} ms", leaderId, type,
+                Duration.ofNanos(Math.max(0, end - now)).toMillis());
+        setState(State.SCALING);
+    }
+
+    private void rebalance(RebalanceType type, Set<String> live, long now) {
+        setState(type == RebalanceType.EMERGENCY ? State.EMERGENCY : State.REBALANCING);
+        readPartitions();
+        long start = System.nanoTime();
+        List<Worker> workers = new ArrayList<>();
+        for (String id : live) {
+            Heartbeat hb = seen.get(id).hb;
+            workers.add(new Worker(id, hb == null ? 1 : Math.max(1, hb.capacity())));
+        }
+        Map<String, Set<Partition>> previous = new HashMap<>();
+        AssignmentRecord current = publisher.current();
+        if (target != null) {
+            target.forEach((w, ps) -> previous.put(w, new HashSet<>(ps)));
+        } else if (current != null) {
+            current.owners().forEach((w, ps) -> previous.put(w, new HashSet<>(ps)));
+        }
+        Map<String, List<Partition>> result = strategy.assign(new AssignmentStrategy.Request(workers, partitions, previous));
+        target = new TreeMap<>(result);
+        log.info("Leader {}: {} rebalance over {} workers and {} partitions computed in {} µs", leaderId, type,
+                workers.size(), partitions.size(), (System.nanoTime() - start) / 1000);
+        known = new TreeSet<>(live);
+        partitionsChanged = false;
+        pending = null;
+        lastRebalanceNanos = now;
+        dirty = true;
+    }
+
+    /** Derives what may be published now from the target and the releases seen, and publishes it if it changed. */
+    private boolean handoff(Set<String> live, long now) {
+        if (target == null || !dirty) {
+            return true;
+        }
+        dirty = false;
+        Map<Partition, Set<String>> holders = holders(live);
+        Map<String, List<Partition>> desired = new TreeMap<>();
+        boolean complete = true;
+        for (Map.Entry<String, List<Partition>> e : target.entrySet()) {
+            List<Partition> give = new ArrayList<>();
+            for (Partition p : e.getValue()) {
+                Set<String> h = holders.get(p);
+                if (h == null || h.isEmpty() || h.size() == 1 && h.contains(e.getKey())) {
+                    give.add(p);
+                } else {
+                    complete = false;
+                }
+            }
+            desired.put(e.getKey(), give);
+        }
+        AssignmentRecord current = publisher.current();
+        boolean needsFresh = false;
+        if (current != null) {
+            for (String id : live) {
+                Heartbeat hb = seen.get(id).hb;
+                if (hb.fenced() && hb.appliedVersion() >= current.version()) {
+                    needsFresh = true;
+                }
+            }
+        }
+        if (current == null || needsFresh || !current.owners().equals(desired)) {
+            long t0 = System.nanoTime();
+            AssignmentRecord published = publisher.publish(desired, leaderId, epoch);
+            if (published == null) {
+                return false;
+            }
+            history.addLast(published);
+            while (history.size() > HISTORY) {
+                history.removeFirst();
+            }
+            config.metrics().assignmentPublished(published.version(), partitions.size(), live.size(),
+                    Duration.ofNanos(System.nanoTime() - t0));
+            log.debug("Leader {} published version {}{}", leaderId, published.version(), complete ? "" : " (handoff pending)");
+            dirty = true; // re-evaluate once more: acknowledgments may already be in
+        }
+        if (complete && state != State.SCALING) {
+            setState(State.IDLE);
+        }
+        return true;
+    }
+
+    /**
+     * Which live workers may hold each partition: what their heartbeat reports owned, plus what any
+     * version newer than the one they applied gave them (they may be applying it right now).
+     */
+    private Map<Partition, Set<String>> holders(Set<String> live) {
+        Map<Partition, Set<String>> holders = new HashMap<>();
+        long oldest = history.isEmpty() ? Long.MAX_VALUE : history.peekFirst().version();
+        for (String id : live) {
+            Heartbeat hb = seen.get(id).hb;
+            for (Partition p : hb.owned()) {
+                holders.computeIfAbsent(p, k -> new HashSet<>(2)).add(id);
+            }
+            for (AssignmentRecord r : history) {
+                if (r.version() > hb.appliedVersion() || hb.appliedVersion() < oldest) {
+                    for (Partition p : r.of(id)) {
+                        holders.computeIfAbsent(p, k -> new HashSet<>(2)).add(id);
+                    }
+                }
+            }
+        }
+        return holders;
+    }
+
+    private void setState(State next) {
+        if (state != next) {
+            state = next;
+            stateSink.accept(next);
+        }
+    }
+
+    /** For tests and logs. */
+    @Override
+    public String toString() {
+        return "Calculator[" + state + ", known=" + known + ", pending=" + pending + "]";
+    }
+
+    static boolean equalOwners(Map<String, List<Partition>> a, Map<String, List<Partition>> b) {
+        return Objects.equals(a, b);
+    }
+}

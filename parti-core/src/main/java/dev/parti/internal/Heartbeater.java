@@ -1,0 +1,100 @@
+package dev.parti.internal;
+
+import dev.parti.internal.KvGateway.Bucket;
+import dev.parti.internal.KvGateway.CasConflictException;
+import dev.parti.internal.KvGateway.Entry;
+import dev.parti.internal.WorkerIdClaimer.IdLostException;
+import java.util.function.LongSupplier;
+
+/**
+ * Writes this worker's heartbeat (liveness, applied assignment version, owned partitions) with a
+ * CAS on its own last revision, so a worker that was away can never overwrite the heartbeat of a
+ * newcomer that took its ID. A heartbeat that merely expired is re-created; one held by another
+ * instance means the ID was lost. Records, on the monotonic clock, when the last successful write
+ * <em>started</em>: the basis of self-fencing (invariant 5).
+ *
+ * <p>Confined to the worker's main thread, except {@link #lastSuccessStartNanos()} (volatile).
+ */
+final class Heartbeater {
+    private final KvGateway kv;
+    private final LongSupplier clock;
+    private final String instance;
+    private String id;
+    private long revision;
+    private boolean takeOverExisting;
+    private volatile long lastSuccessStartNanos;
+
+    Heartbeater(KvGateway kv, LongSupplier clock, String instance) {
+        this.kv = kv;
+        this.clock = clock;
+        this.instance = instance;
+    }
+
+    /** Starts heartbeating under a (new) ID; {@code takeOver}: a static ID taken over from an earlier instance. */
+    void reset(String workerId, boolean takeOver) {
+        this.id = workerId;
+        this.revision = 0;
+        this.takeOverExisting = takeOver;
+    }
+
+    long lastSuccessStartNanos() {
+        return lastSuccessStartNanos;
+    }
+
+    /** One heartbeat write. @throws IdLostException when another instance holds the heartbeat */
+    void beat(Codec.Heartbeat hb) {
+        long start = clock.getAsLong();
+        byte[] value = Codec.encode(hb);
+        if (revision == 0) {
+            revision = createOrTakeOver(value);
+        } else {
+            try {
+                revision = kv.update(Bucket.HEARTBEATS, id, value, revision);
+            } catch (CasConflictException e) {
+                Entry current = kv.get(Bucket.HEARTBEATS, id);
+                if (current != null) {
+                    throw new IdLostException("heartbeat of " + id + " was written by another instance");
+                }
+                try {
+                    revision = kv.create(Bucket.HEARTBEATS, id, value);
+                } catch (CasConflictException raced) {
+                    throw new IdLostException("heartbeat of " + id + " was re-created by another instance");
+                }
+            }
+        }
+        lastSuccessStartNanos = start;
+    }
+
+    private long createOrTakeOver(byte[] value) {
+        try {
+            return kv.create(Bucket.HEARTBEATS, id, value);
+        } catch (CasConflictException e) {
+            Entry current = kv.get(Bucket.HEARTBEATS, id);
+            if (current == null) {
+                return kv.create(Bucket.HEARTBEATS, id, value);
+            }
+            boolean ours = false;
+            try {
+                ours = instance.equals(Codec.decodeHeartbeat(current.value()).instance());
+            } catch (IllegalArgumentException unreadable) {
+                // treat as foreign
+            }
+            if (takeOverExisting || ours) {
+                return kv.update(Bucket.HEARTBEATS, id, value, current.revision());
+            }
+            throw new IdLostException("heartbeat key " + id + " is held by another live worker");
+        }
+    }
+
+    /** Deletes the heartbeat if still ours (graceful leave: the leader rebalances at once). */
+    void delete() {
+        if (id != null && revision > 0) {
+            try {
+                kv.delete(Bucket.HEARTBEATS, id, revision);
+            } catch (CasConflictException e) {
+                // not ours any more
+            }
+        }
+        revision = 0;
+    }
+}

@@ -1,0 +1,109 @@
+package dev.parti.internal;
+
+import dev.parti.PartiException;
+import dev.parti.internal.KvGateway.Bucket;
+import dev.parti.internal.KvGateway.CasConflictException;
+import dev.parti.internal.KvGateway.Entry;
+
+/**
+ * Claims and keeps this worker's stable ID (invariant 1). A pool ID {@code w-N} is claimed with
+ * KV {@code create} (lowest free N first), so two live workers never hold one ID; a static ID
+ * (Kafka's {@code group.instance.id}) is created, or taken over by CAS from an earlier instance
+ * of the same member, which then fails its next renewal and reports everything lost. Renewal is an
+ * {@code update} on the last revision; a lost CAS means the ID is gone.
+ *
+ * <p>Confined to the worker's main thread.
+ */
+final class WorkerIdClaimer {
+    private final KvGateway kv;
+    private final String staticId;
+    private final int poolSize;
+    private final byte[] record;
+    private String id;
+    private long revision;
+
+    WorkerIdClaimer(KvGateway kv, String staticId, int poolSize, String instance) {
+        this.kv = kv;
+        this.staticId = staticId;
+        this.poolSize = poolSize;
+        this.record = Codec.encode(new Codec.IdRecord(instance));
+    }
+
+    String id() {
+        return id;
+    }
+
+    boolean isStatic() {
+        return staticId != null;
+    }
+
+    /** Claims an ID. @throws PartiException when the pool is exhausted */
+    String claim() {
+        id = null;
+        revision = 0;
+        if (staticId != null) {
+            try {
+                revision = kv.create(Bucket.IDS, staticId, record);
+            } catch (CasConflictException taken) {
+                Entry e = kv.get(Bucket.IDS, staticId);
+                revision = e == null ? kv.create(Bucket.IDS, staticId, record)
+                        : kv.update(Bucket.IDS, staticId, record, e.revision());
+            }
+            id = staticId;
+            return id;
+        }
+        for (int n = 0; n < poolSize; n++) {
+            String candidate = "w-" + n;
+            try {
+                revision = kv.create(Bucket.IDS, candidate, record);
+                id = candidate;
+                return id;
+            } catch (CasConflictException taken) {
+                // held by a live worker: try the next one
+            }
+        }
+        throw new PartiException("Worker ID pool exhausted: all " + poolSize + " IDs w-0..w-" + (poolSize - 1)
+                + " of bucket " + "are held by live workers; raise maxWorkers");
+    }
+
+    /**
+     * Renews the ID. Returns normally when renewed; throws {@link IdLostException} when another
+     * worker holds it now. An ID that merely expired (nobody took it) is re-created.
+     */
+    void renew() {
+        try {
+            revision = kv.update(Bucket.IDS, id, record, revision);
+        } catch (CasConflictException e) {
+            Entry current = kv.get(Bucket.IDS, id);
+            if (current != null) {
+                throw new IdLostException("worker ID " + id + " is held by another instance now");
+            }
+            try {
+                revision = kv.create(Bucket.IDS, id, record);
+            } catch (CasConflictException raced) {
+                throw new IdLostException("worker ID " + id + " was claimed by another worker after it expired");
+            }
+        }
+    }
+
+    /** Deletes the ID if still ours (graceful leave). */
+    void release() {
+        if (id != null && revision > 0) {
+            try {
+                kv.delete(Bucket.IDS, id, revision);
+            } catch (CasConflictException e) {
+                // not ours any more: nothing to release
+            }
+        }
+        revision = 0;
+    }
+
+    /** The ID is held by someone else now. */
+    static final class IdLostException extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        IdLostException(String message) {
+            super(message);
+        }
+    }
+}
