@@ -1,0 +1,170 @@
+package dev.parti;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.UnaryOperator;
+
+/** A group of in-process workers with fast timings and recording listeners, for integration tests. */
+final class TestGroup implements AutoCloseable {
+    final String name;
+    final String natsUrl;
+    final List<Partition> partitions;
+    volatile List<Partition> sourcePartitions;
+    final UnaryOperator<PartiConfig.Builder> tweak;
+    final List<Member> members = new CopyOnWriteArrayList<>();
+    /** partition → workers currently owning it, across all members (the ownership invariant). */
+    final Map<Partition, Set<String>> owners = new ConcurrentHashMap<>();
+    final List<String> overlaps = new CopyOnWriteArrayList<>();
+
+    TestGroup(String name, String natsUrl, int partitionCount, UnaryOperator<PartiConfig.Builder> tweak) {
+        this.name = name;
+        this.natsUrl = natsUrl;
+        List<Partition> ps = new ArrayList<>();
+        for (int i = 0; i < partitionCount; i++) {
+            ps.add(Partition.of("topic", Integer.toString(i)));
+        }
+        this.partitions = List.copyOf(ps);
+        this.sourcePartitions = this.partitions;
+        this.tweak = tweak;
+    }
+
+    static PartiConfig.Builder fast(PartiConfig.Builder b) {
+        return b.heartbeatInterval(Duration.ofMillis(100))
+                .sessionTimeout(Duration.ofMillis(1000))
+                .leaderTtl(Duration.ofMillis(800))
+                .workerIdTtl(Duration.ofMillis(3000))
+                .coldStartWindow(Duration.ofMillis(300))
+                .plannedScaleWindow(Duration.ofMillis(300))
+                .rebalanceCooldown(Duration.ofMillis(100))
+                .startupTimeout(Duration.ofSeconds(10));
+    }
+
+    PartiConfig.Builder config() {
+        return tweak.apply(fast(PartiConfig.builder(name).natsUrl(natsUrl)
+                .partitionSource(() -> sourcePartitions)));
+    }
+
+    Member start() {
+        return start(config());
+    }
+
+    Member start(PartiConfig.Builder b) {
+        Member m = new Member(b.build());
+        members.add(m);
+        m.manager.start();
+        return m;
+    }
+
+    List<Member> startAll(int n) {
+        List<Member> out = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            out.add(start());
+        }
+        return out;
+    }
+
+    List<Member> running() {
+        List<Member> out = new ArrayList<>();
+        for (Member m : members) {
+            if (m.manager.state() != ManagerState.SHUTDOWN) {
+                out.add(m);
+            }
+        }
+        return out;
+    }
+
+    Member leader() {
+        return running().stream().filter(m -> m.manager.isLeader()).findFirst().orElse(null);
+    }
+
+    /** Waits until every partition is owned by exactly one running member and each running member applied the same version. */
+    void awaitBalanced(Duration timeout) {
+        await().atMost(timeout).pollInterval(Duration.ofMillis(20)).untilAsserted(() -> {
+            List<Member> live = running();
+            assertThat(live).isNotEmpty();
+            Map<Partition, String> seen = new HashMap<>();
+            Set<Long> versions = new HashSet<>();
+            for (Member m : live) {
+                versions.add(m.manager.assignmentVersion());
+                for (Partition p : m.manager.currentAssignment()) {
+                    assertThat(seen.put(p, m.manager.workerId())).as("partition %s owned twice", p).isNull();
+                }
+            }
+            assertThat(seen.keySet()).containsExactlyInAnyOrderElementsOf(sourcePartitions);
+            assertThat(versions).hasSize(1);
+        });
+    }
+
+    @Override
+    public void close() {
+        for (Member m : members) {
+            m.manager.close();
+        }
+    }
+
+    /** A worker plus what its listener saw. */
+    final class Member implements AssignmentListener {
+        final PartiManager manager;
+        final List<String> events = new CopyOnWriteArrayList<>();
+        final List<ManagerState> states = new CopyOnWriteArrayList<>();
+        final Set<String> callbackThreads = ConcurrentHashMap.newKeySet();
+        volatile long lastAssignedNanos;
+
+        Member(PartiConfig config) {
+            manager = new PartiManager(config, this);
+            states.add(ManagerState.INIT);
+            manager.addStateListener((from, to) -> states.add(to));
+        }
+
+        String id() {
+            return manager.workerId();
+        }
+
+        @Override
+        public void onAssigned(Set<Partition> added, long version) {
+            callbackThreads.add(Thread.currentThread().getName());
+            for (Partition p : added) {
+                Set<String> o = owners.computeIfAbsent(p, k -> ConcurrentHashMap.newKeySet());
+                o.add(id());
+                if (o.size() > 1) {
+                    overlaps.add(p + " owned by " + o + " at version " + version);
+                }
+            }
+            lastAssignedNanos = System.nanoTime();
+            events.add("assigned v" + version + " " + added.size());
+        }
+
+        @Override
+        public void onRevoked(Set<Partition> removed, long version) {
+            callbackThreads.add(Thread.currentThread().getName());
+            release(removed);
+            events.add("revoked v" + version + " " + removed.size());
+        }
+
+        @Override
+        public void onLost(Set<Partition> lost, long version) {
+            callbackThreads.add(Thread.currentThread().getName());
+            release(lost);
+            events.add("lost v" + version + " " + lost.size());
+        }
+
+        private void release(Set<Partition> ps) {
+            for (Partition p : ps) {
+                Set<String> o = owners.get(p);
+                if (o != null) {
+                    o.remove(id());
+                }
+            }
+        }
+    }
+}
