@@ -31,9 +31,11 @@ import java.util.Set;
  *       smallest any assignment keeping the balance promise can achieve. A worker never gives a
  *       partition away while receiving one.</li>
  *   <li>Consequences, when the previous assignment was balanced by this rule and covered every
- *       partition: with nothing changed, nothing moves; when one worker joins {@code N} workers of
- *       equal capacity, at most {@code ⌈P/(N+1)⌉} partitions move (exactly {@code ⌊P/(N+1)⌋}, all
- *       to the newcomer); when a worker leaves, only its partitions move.</li>
+ *       partition: with nothing changed, nothing moves. With equal capacities, moreover: when one
+ *       worker joins {@code N}, at most {@code ⌈P/(N+1)⌉} partitions move (exactly
+ *       {@code ⌊P/(N+1)⌋}, all to the newcomer); when a worker leaves, only its partitions move.
+ *       (With unequal capacities the shares of all workers change with the membership, and a few
+ *       more partitions may move.)</li>
  *   <li><b>Deterministic.</b> Ties are broken by sorted IDs: the workers that get {@code ⌈share⌉}
  *       are first those that would otherwise have to give a partition away, then those with the
  *       larger fractional share, then by worker ID; a worker over its count gives up its last
