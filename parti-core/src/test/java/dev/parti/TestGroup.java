@@ -102,6 +102,9 @@ final class TestGroup implements AutoCloseable {
             }
             assertThat(seen.keySet()).containsExactlyInAnyOrderElementsOf(sourcePartitions);
             assertThat(versions).hasSize(1);
+            Member leader = leader();
+            assertThat(leader).as("a leader").isNotNull();
+            assertThat(leader.manager.state()).as("leader state").isEqualTo(ManagerState.STABLE);
         });
     }
 
@@ -119,6 +122,7 @@ final class TestGroup implements AutoCloseable {
         final List<ManagerState> states = new CopyOnWriteArrayList<>();
         final Set<String> callbackThreads = ConcurrentHashMap.newKeySet();
         volatile long lastAssignedNanos;
+        volatile long firstPartitionNanos;
 
         Member(PartiConfig config) {
             manager = new PartiManager(config, this);
@@ -141,6 +145,9 @@ final class TestGroup implements AutoCloseable {
                 }
             }
             lastAssignedNanos = System.nanoTime();
+            if (!added.isEmpty() && firstPartitionNanos == 0) {
+                firstPartitionNanos = lastAssignedNanos;
+            }
             events.add("assigned v" + version + " " + added.size());
         }
 

@@ -266,8 +266,10 @@ final class Calculator {
         if (!gone.isEmpty() && state != State.SCALING) {
             if (known.size() > 1 && gone.size() * 2 > known.size() && !live.isEmpty()) {
                 startWindow(RebalanceType.RESTART, config.coldStartWindow(), now, false);
+            } else if (crashed) {
+                rebalance(RebalanceType.EMERGENCY, live, now);
             } else {
-                rebalance(crashed ? RebalanceType.EMERGENCY : RebalanceType.LEAVE, live, now);
+                rebalanceAfterCooldown(RebalanceType.LEAVE, live, now);
             }
         } else if (state == State.SCALING) {
             if (crashed && pending != RebalanceType.RESTART && !gone.isEmpty()) {
@@ -285,9 +287,18 @@ final class Calculator {
                 rebalance(pending, live, now);
             }
         } else if (partitionsChanged) {
-            rebalance(RebalanceType.PARTITIONS, live, now);
+            rebalanceAfterCooldown(RebalanceType.PARTITIONS, live, now);
         }
         return handoff(live, now);
+    }
+
+    /** A change that needs no stabilization window still waits for the cooldown since the last rebalance. */
+    private void rebalanceAfterCooldown(RebalanceType type, Set<String> live, long now) {
+        if (now - lastRebalanceNanos >= config.rebalanceCooldown().toNanos()) {
+            rebalance(type, live, now);
+        } else {
+            startWindow(type, Duration.ZERO, now, true);
+        }
     }
 
     private void startWindow(RebalanceType type, Duration window, long now, boolean cooldown) {
@@ -360,7 +371,7 @@ final class Calculator {
                 }
             }
         }
-        if (current == null || needsFresh || !current.owners().equals(desired)) {
+        if (current == null || needsFresh || !sameOwners(current.owners(), desired)) {
             long t0 = System.nanoTime();
             AssignmentRecord published = publisher.publish(desired, leaderId, epoch);
             if (published == null) {
@@ -417,7 +428,20 @@ final class Calculator {
         return "Calculator[" + state + ", known=" + known + ", pending=" + pending + "]";
     }
 
-    static boolean equalOwners(Map<String, List<Partition>> a, Map<String, List<Partition>> b) {
-        return Objects.equals(a, b);
+    /** Equal owners, partitions and weights (Partition equality alone ignores weights). */
+    static boolean sameOwners(Map<String, List<Partition>> a, Map<String, List<Partition>> b) {
+        if (!Objects.equals(a, b)) {
+            return false;
+        }
+        for (Map.Entry<String, List<Partition>> e : a.entrySet()) {
+            List<Partition> x = e.getValue();
+            List<Partition> y = b.get(e.getKey());
+            for (int i = 0; i < x.size(); i++) {
+                if (x.get(i).weight() != y.get(i).weight()) {
+                    return false;
+                }
+            }
+        }
+        return true;
     }
 }
