@@ -208,7 +208,7 @@ public final class GroupMember {
             return null;
         });
         claimer = new WorkerIdClaimer(kv, config.workerId(), config.maxWorkers(), instance);
-        heartbeater = new Heartbeater(kv, clock, instance);
+        heartbeater = new Heartbeater(kv, clock);
         publisher = new AssignmentPublisher(kv);
         String id = retryUntil(deadline, "claiming a worker ID", claimer::claim);
         adoptId(id);
@@ -282,7 +282,7 @@ public final class GroupMember {
     private void adoptId(String id) {
         workerId = id;
         applier.workerId(id);
-        heartbeater.reset(id, claimer.isStatic());
+        heartbeater.reset(id, true);
     }
 
     // ---------------------------------------------------------------- main thread
@@ -297,6 +297,8 @@ public final class GroupMember {
                 reclaim();
                 return;
             }
+            // before any write: a worker back from a pause must fence itself before it heartbeats again
+            checkLease(now);
             if (beatRequested || now - lastBeatNanos >= heartbeatNanos) {
                 guarded("heartbeat", this::heartbeat);
             }
@@ -317,7 +319,6 @@ public final class GroupMember {
                 }
                 calculatorTick();
             }
-            checkLease(clock.getAsLong());
         } catch (RuntimeException e) {
             log.error("Worker {}: unexpected error in the main loop", workerId, e);
         }
@@ -519,6 +520,18 @@ public final class GroupMember {
     }
 
     private void reclaim() {
+        if (claimer.isStatic()) {
+            // like Kafka's FencedInstanceIdException: a newer instance with the same static ID took over
+            if (state != ManagerState.SHUTDOWN) {
+                log.error("Worker {}: static ID taken over by a newer instance of the same member; this instance stops. "
+                        + "Call close() to release its threads", workerId);
+                if (ticker != null) {
+                    ticker.cancel(false);
+                }
+                moveTo(ManagerState.SHUTDOWN);
+            }
+            return;
+        }
         try {
             String id = claimer.claim();
             adoptId(id);

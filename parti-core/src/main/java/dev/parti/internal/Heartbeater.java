@@ -18,19 +18,17 @@ import java.util.function.LongSupplier;
 final class Heartbeater {
     private final KvGateway kv;
     private final LongSupplier clock;
-    private final String instance;
     private String id;
     private long revision;
     private boolean takeOverExisting;
     private volatile long lastSuccessStartNanos;
 
-    Heartbeater(KvGateway kv, LongSupplier clock, String instance) {
+    Heartbeater(KvGateway kv, LongSupplier clock) {
         this.kv = kv;
         this.clock = clock;
-        this.instance = instance;
     }
 
-    /** Starts heartbeating under a (new) ID; {@code takeOver}: a static ID taken over from an earlier instance. */
+    /** Starts heartbeating under a freshly claimed ID; {@code takeOver}: replace a heartbeat an earlier holder left. */
     void reset(String workerId, boolean takeOver) {
         this.id = workerId;
         this.revision = 0;
@@ -73,16 +71,13 @@ final class Heartbeater {
             if (current == null) {
                 return kv.create(Bucket.HEARTBEATS, id, value);
             }
-            boolean ours = false;
-            try {
-                ours = instance.equals(Codec.decodeHeartbeat(current.value()).instance());
-            } catch (IllegalArgumentException unreadable) {
-                // treat as foreign
-            }
-            if (takeOverExisting || ours) {
+            // The ID key is the authority: whoever just claimed the ID takes over a heartbeat left by an
+            // earlier holder (a zombie whose ID expired, or an older instance of a static member);
+            // that holder's next heartbeat CAS then fails and it reports everything lost.
+            if (takeOverExisting) {
                 return kv.update(Bucket.HEARTBEATS, id, value, current.revision());
             }
-            throw new IdLostException("heartbeat key " + id + " is held by another live worker");
+            throw new IdLostException("heartbeat key " + id + " is held by another instance");
         }
     }
 

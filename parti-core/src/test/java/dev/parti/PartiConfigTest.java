@@ -1,0 +1,85 @@
+package dev.parti;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class PartiConfigTest {
+    private static PartiConfig.Builder valid() {
+        return PartiConfig.builder("g").natsUrl("nats://127.0.0.1:4222")
+                .partitionSource(PartitionSource.of(List.of(Partition.of("t", "0"))));
+    }
+
+    @Test
+    void defaultsAreValidAndFollowKafkaTimings() {
+        PartiConfig c = valid().build();
+        assertThat(c.heartbeatInterval()).isEqualTo(Duration.ofSeconds(1));
+        assertThat(c.sessionTimeout()).isEqualTo(Duration.ofSeconds(6));
+        assertThat(c.recoveryGrace()).isEqualTo(Duration.ofSeconds(2));
+        assertThat(c.lossPolicy()).isEqualTo(LossPolicy.FENCE);
+        assertThat(c.strategy()).isNotNull();
+    }
+
+    @Test
+    void sessionTimeoutBelowTwoHeartbeatsIsRejectedNamingTheField() {
+        assertThatThrownBy(() -> valid().heartbeatInterval(Duration.ofSeconds(4)).build())
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("sessionTimeout").hasMessageContaining("2 x heartbeatInterval");
+    }
+
+    @Test
+    void workerIdTtlBelowSessionTimeoutIsRejected() {
+        assertThatThrownBy(() -> valid().workerIdTtl(Duration.ofSeconds(5)).build())
+                .hasMessageContaining("workerIdTtl").hasMessageContaining(">= sessionTimeout");
+    }
+
+    @Test
+    void coldStartWindowBelowPlannedScaleWindowIsRejected() {
+        assertThatThrownBy(() -> valid().coldStartWindow(Duration.ofSeconds(1)).build())
+                .hasMessageContaining("coldStartWindow").hasMessageContaining("plannedScaleWindow");
+    }
+
+    @Test
+    void cooldownLongerThanTheWindowIsRejected() {
+        assertThatThrownBy(() -> valid().rebalanceCooldown(Duration.ofSeconds(11)).build())
+                .hasMessageContaining("rebalanceCooldown");
+    }
+
+    @Test
+    void missingNatsOrBothNatsSettingsAreRejected() {
+        assertThatThrownBy(() -> PartiConfig.builder("g").partitionSource(List::of).build())
+                .hasMessageContaining("natsUrl/connection");
+    }
+
+    @Test
+    void emptyGroupMissingSourceAndBadNumbersAreRejectedNamingTheField() {
+        assertThatThrownBy(() -> PartiConfig.builder("").natsUrl("nats://x").partitionSource(List::of).build())
+                .hasMessageContaining("group");
+        assertThatThrownBy(() -> PartiConfig.builder("g").natsUrl("nats://x").build())
+                .hasMessageContaining("partitionSource");
+        assertThatThrownBy(() -> valid().capacity(0).build()).hasMessageContaining("capacity");
+        assertThatThrownBy(() -> valid().maxWorkers(0).build()).hasMessageContaining("maxWorkers");
+        assertThatThrownBy(() -> valid().bucketReplicas(7).build()).hasMessageContaining("bucketReplicas");
+        assertThatThrownBy(() -> valid().heartbeatInterval(Duration.ZERO).build()).hasMessageContaining("heartbeatInterval");
+        assertThatThrownBy(() -> valid().workerId("a.b").build()).hasMessageContaining("workerId");
+        assertThatThrownBy(() -> valid().recoveryGrace(Duration.ofMillis(10)).build()).hasMessageContaining("recoveryGrace");
+        assertThatThrownBy(() -> valid().heartbeatInterval(null)).isInstanceOf(NullPointerException.class)
+                .hasMessageContaining("heartbeatInterval");
+    }
+
+    @Test
+    void stateTransitionsFollowTheDocumentedMachine() {
+        assertThat(ManagerState.INIT.canMoveTo(ManagerState.CLAIMING_ID)).isTrue();
+        assertThat(ManagerState.INIT.canMoveTo(ManagerState.STABLE)).isFalse();
+        assertThat(ManagerState.STABLE.canMoveTo(ManagerState.SCALING)).isTrue();
+        assertThat(ManagerState.SCALING.canMoveTo(ManagerState.REBALANCING)).isTrue();
+        assertThat(ManagerState.STABLE.canMoveTo(ManagerState.WAITING_ASSIGNMENT)).isFalse();
+        assertThat(ManagerState.SHUTDOWN.canMoveTo(ManagerState.STABLE)).isFalse();
+        for (ManagerState s : ManagerState.values()) {
+            assertThat(s.canMoveTo(ManagerState.SHUTDOWN)).isEqualTo(s != ManagerState.SHUTDOWN);
+        }
+    }
+}
