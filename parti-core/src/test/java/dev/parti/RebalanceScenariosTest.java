@@ -98,7 +98,7 @@ class RebalanceScenariosTest {
     }
 
     @Test
-    void restartFromTenToZeroToTenIsTreatedAsAColdRestartAndGivesEveryWorkerItsPartitionsBack() throws Exception {
+    void restartOfTenWorkersAfterAllVanishedWaitsTheColdStartWindowAndGivesEveryWorkerItsPartitionsBack() throws Exception {
         try (TestGroup g = new TestGroup("restart", nats.server().url(), 40,
                 b -> b.coldStartWindow(Duration.ofMillis(4000)).plannedScaleWindow(Duration.ofMillis(500)))) {
             g.startAll(10);
@@ -108,17 +108,26 @@ class RebalanceScenariosTest {
                 before.put(m.id(), m.manager.currentAssignment());
             }
             for (TestGroup.Member m : g.running()) {
-                m.manager.close();
+                m.manager.close(true); // the whole fleet goes down without leaving (a crash or a redeploy)
             }
             assertThat(g.running()).isEmpty();
+            String idsBucket = new dev.parti.internal.BucketNames("restart").name(dev.parti.internal.KvGateway.Bucket.IDS);
+            try (io.nats.client.Connection nc = io.nats.client.Nats.connect(nats.server().url())) {
+                await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(100))
+                        .until(() -> nc.keyValue(idsBucket).keys().isEmpty());
+            }
 
-            g.startAll(10);
+            List<TestGroup.Member> back = g.startAll(10);
             g.awaitBalanced(Duration.ofSeconds(15));
             Map<String, Set<Partition>> after = new HashMap<>();
             for (TestGroup.Member m : g.running()) {
                 after.put(m.id(), m.manager.currentAssignment());
             }
-            assertThat(after).isEqualTo(before);
+            assertThat(after).as("every stable ID gets its partitions back").isEqualTo(before);
+            TestGroup.Member leader = g.leader();
+            assertThat(leader).isSameAs(back.get(0));
+            assertThat(leader.states).containsSubsequence(ManagerState.SCALING, ManagerState.REBALANCING, ManagerState.STABLE)
+                    .doesNotContain(ManagerState.EMERGENCY);
             assertThat(g.overlaps).isEmpty();
         }
     }

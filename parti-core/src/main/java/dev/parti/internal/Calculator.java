@@ -32,7 +32,8 @@ import org.slf4j.LoggerFactory;
  * dead). Partitions that do not move are never touched.
  *
  * <p>Classification (seed plan, refined): 0 → N workers is a cold start (long window); more than
- * half of the known workers gone is a restart (long window, they are probably coming back); a
+ * half of the known workers gone or back as fresh instances is a restart (long window, the rest
+ * are probably coming back); a
  * vanished worker is an emergency (no window, after the confirmation grace); a graceful leave or a
  * partition change rebalances at once; workers joining is a planned scale (short window). Planned
  * rebalances are at least a cooldown apart.
@@ -80,6 +81,7 @@ final class Calculator {
     private RebalanceType pending;
     private long lastRebalanceNanos = Long.MIN_VALUE / 2;
     private boolean dirty = true;
+    private boolean restarting;
 
     Calculator(PartiConfig config, LongSupplier clock, AssignmentPublisher publisher, String leaderId,
                Consumer<State> stateSink) {
@@ -117,6 +119,9 @@ final class Calculator {
             target = null;
         }
         onScan(heartbeats, now);
+        long liveAtBegin = known.stream().filter(id -> seen.containsKey(id)).count();
+        // most of the published workers have no heartbeat as this term starts: the group is restarting
+        restarting = known.size() > 1 && liveAtBegin * 2 < known.size();
         readPartitions();
         partitionsChanged = current != null && !samePartitions(current);
         recoveryUntilNanos = current == null ? now : now + config.recoveryGrace().toNanos();
@@ -264,7 +269,9 @@ final class Calculator {
         boolean crashed = gone.stream().anyMatch(id -> seen.get(id) == null || !seen.get(id).left);
 
         if (!gone.isEmpty() && state != State.SCALING) {
-            if (known.size() > 1 && gone.size() * 2 > known.size() && !live.isEmpty()) {
+            // a restart: more than half of the known workers vanished or came back as fresh instances
+            long restarted = known.stream().filter(live::contains).filter(id -> isFresh(seen.get(id).hb)).count();
+            if (restarting || known.size() > 1 && (gone.size() + restarted) * 2 > known.size() && !live.isEmpty()) {
                 startWindow(RebalanceType.RESTART, config.coldStartWindow(), now, false);
             } else if (crashed) {
                 rebalance(RebalanceType.EMERGENCY, live, now);
@@ -301,6 +308,11 @@ final class Calculator {
         }
     }
 
+    /** A worker instance that has not applied any assignment yet. */
+    private static boolean isFresh(Heartbeat hb) {
+        return hb.appliedVersion() == 0 && hb.owned().isEmpty() && !hb.fenced();
+    }
+
     private void startWindow(RebalanceType type, Duration window, long now, boolean cooldown) {
         pending = type;
         long end = now + window.toNanos();
@@ -335,6 +347,7 @@ final class Calculator {
                 workers.size(), partitions.size(), (System.nanoTime() - start) / 1000);
         known = new TreeSet<>(live);
         partitionsChanged = false;
+        restarting = false;
         pending = null;
         lastRebalanceNanos = now;
         dirty = true;

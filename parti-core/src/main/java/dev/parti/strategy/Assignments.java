@@ -28,11 +28,15 @@ final class Assignments {
         return partitions.toArray(NO_PARTITIONS);
     }
 
-    /** The partitions sorted by natural order. */
+    /** The partitions sorted by natural order (see {@link PartitionOrder}). */
     static Partition[] sortedPartitions(List<Partition> partitions) {
-        Partition[] ps = partitions.toArray(NO_PARTITIONS);
-        Arrays.sort(ps);
-        return ps;
+        Partition[] ps = partitions(partitions);
+        int[] order = PartitionOrder.sort(ps);
+        Partition[] sorted = new Partition[ps.length];
+        for (int k = 0; k < ps.length; k++) {
+            sorted[k] = ps[order[k]];
+        }
+        return sorted;
     }
 
     /** Every worker with an empty list. */
@@ -45,14 +49,15 @@ final class Assignments {
     }
 
     /**
-     * Builds the unmodifiable result, keyed in worker ID order.
+     * Builds the unmodifiable result, keyed in worker ID order, each list in natural order.
      *
      * @param sortedWorkers workers sorted by ID
      * @param partitions    the partitions
      * @param owner         for each partition, the index of its worker in {@code sortedWorkers}
-     * @param inOrder       whether {@code partitions} is already in natural order (else each list is sorted)
+     * @param order         the permutation sorting {@code partitions} (see {@link PartitionOrder#sort}),
+     *                      or {@code null} if {@code partitions} is sorted already
      */
-    static Map<String, List<Partition>> build(Worker[] sortedWorkers, Partition[] partitions, int[] owner, boolean inOrder) {
+    static Map<String, List<Partition>> build(Worker[] sortedWorkers, Partition[] partitions, int[] owner, int[] order) {
         int n = sortedWorkers.length;
         int[] counts = new int[n];
         for (int o : owner) {
@@ -60,19 +65,17 @@ final class Assignments {
         }
         Partition[][] lists = new Partition[n][];
         for (int w = 0; w < n; w++) {
-            lists[w] = counts[w] == 0 ? NO_PARTITIONS : new Partition[counts[w]];
+            lists[w] = new Partition[counts[w]];
         }
         int[] fill = new int[n];
-        for (int i = 0; i < partitions.length; i++) {
+        for (int k = 0; k < partitions.length; k++) {
+            int i = order == null ? k : order[k];
             int o = owner[i];
             lists[o][fill[o]++] = partitions[i];
         }
         Map<String, List<Partition>> result = new LinkedHashMap<>(capacityFor(n));
         for (int w = 0; w < n; w++) {
             Partition[] list = lists[w];
-            if (!inOrder && list.length > 1) {
-                Arrays.sort(list);
-            }
             result.put(sortedWorkers[w].id(), list.length == 0 ? List.of() : Collections.unmodifiableList(Arrays.asList(list)));
         }
         return Collections.unmodifiableMap(result);

@@ -89,7 +89,7 @@ public final class ConsistentHash implements AssignmentStrategy {
         for (int i = 0; i < partitions.length; i++) {
             owner[i] = ring.ownerOf(Hashing.xxHash64(partitions[i].id()));
         }
-        return Assignments.build(workers, partitions, owner, false);
+        return Assignments.build(workers, partitions, owner, PartitionOrder.sort(partitions));
     }
 
     @Override

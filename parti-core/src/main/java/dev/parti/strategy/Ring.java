@@ -1,7 +1,6 @@
 package dev.parti.strategy;
 
 import dev.parti.Worker;
-import java.util.Arrays;
 
 /**
  * A consistent-hash ring of virtual nodes, built from workers sorted by ID.
@@ -27,9 +26,13 @@ final class Ring {
     static final long MAX_POINTS = 1L << 20;
 
     private final long[] points;
+    private final int[] bucketStart;
+    private final int bucketBits;
 
-    private Ring(long[] points) {
+    private Ring(long[] points, int[] bucketStart) {
         this.points = points;
+        this.bucketStart = bucketStart;
+        this.bucketBits = HashSort.bucketBits(points.length);
     }
 
     /**
@@ -69,8 +72,7 @@ final class Ring {
                 points[j++] = (Hashing.mix64(seed + k * Hashing.GOLDEN_GAMMA) & ~OWNER_MASK) | i;
             }
         }
-        Arrays.sort(points);
-        return new Ring(points);
+        return new Ring(points, HashSort.sort(points));
     }
 
     /** Number of points. */
@@ -80,9 +82,12 @@ final class Ring {
 
     /** Index of the first point at or clockwise after {@code hash} (wrapping around). */
     int successor(long hash) {
-        int i = Arrays.binarySearch(points, hash & ~OWNER_MASK);
-        if (i < 0) {
-            i = -i - 1;
+        long q = hash & ~OWNER_MASK;
+        int b = HashSort.bucket(q, bucketBits);
+        int i = bucketStart[b];
+        int end = bucketStart[b + 1];
+        while (i < end && points[i] < q) {
+            i++;
         }
         return i == points.length ? 0 : i;
     }

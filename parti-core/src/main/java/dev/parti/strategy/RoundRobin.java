@@ -40,12 +40,13 @@ public final class RoundRobin implements AssignmentStrategy {
         if (workers.length == 0) {
             return Map.of();
         }
-        Partition[] partitions = Assignments.sortedPartitions(request.partitions());
+        Partition[] partitions = Assignments.partitions(request.partitions());
+        int[] order = PartitionOrder.sort(partitions);
         int[] owner = new int[partitions.length];
-        for (int i = 0; i < partitions.length; i++) {
-            owner[i] = i % workers.length;
+        for (int k = 0; k < partitions.length; k++) {
+            owner[order[k]] = k % workers.length;
         }
-        return Assignments.build(workers, partitions, owner, true);
+        return Assignments.build(workers, partitions, owner, order);
     }
 
     @Override

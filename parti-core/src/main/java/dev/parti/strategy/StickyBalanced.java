@@ -148,7 +148,7 @@ public final class StickyBalanced implements AssignmentStrategy {
                 cur = next[cur];
             }
         }
-        return Assignments.build(workers, partitions, owner, true);
+        return Assignments.build(workers, partitions, owner, null);
     }
 
     /**

@@ -134,19 +134,22 @@ public final class WeightedBoundedLoad implements AssignmentStrategy {
             bound[w] = bound(total, max, workers[w].capacity(), totalCapacity);
         }
 
-        int[] order = IndexSort.identity(p);
+        int[] natural = PartitionOrder.sort(partitions);
+        int[] rank = new int[p];
+        for (int k = 0; k < p; k++) {
+            rank[natural[k]] = k;
+        }
+        int[] order;
         if (uniform) {
-            IndexSort.sort(order, (a, b) -> {
-                int c = Long.compare(hash[a], hash[b]);
-                return c != 0 ? c : partitions[a].compareTo(partitions[b]);
-            });
+            order = HashSort.order(hash, rank);
         } else {
+            order = IndexSort.identity(p);
             IndexSort.sort(order, (a, b) -> {
                 int c = Long.compare(weight[b], weight[a]);
                 if (c == 0) {
                     c = Long.compare(hash[a], hash[b]);
                 }
-                return c != 0 ? c : partitions[a].compareTo(partitions[b]);
+                return c != 0 ? c : Integer.compare(rank[a], rank[b]);
             });
         }
 
@@ -173,7 +176,7 @@ public final class WeightedBoundedLoad implements AssignmentStrategy {
             owner[i] = chosen;
             load[chosen] += w;
         }
-        return Assignments.build(workers, partitions, owner, false);
+        return Assignments.build(workers, partitions, owner, natural);
     }
 
     /** Unreachable in exact arithmetic (see the class comment); guards against rounding. */
