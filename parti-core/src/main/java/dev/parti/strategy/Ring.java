@@ -92,6 +92,11 @@ final class Ring {
         return i == points.length ? 0 : i;
     }
 
+    /** Point {@code index}: position in the upper bits, owner in the lower {@link #OWNER_BITS}. */
+    long point(int index) {
+        return points[index];
+    }
+
     /** The owner (index in the sorted worker array) of point {@code index}. */
     int owner(int index) {
         return (int) (points[index] & OWNER_MASK);
