@@ -59,7 +59,7 @@ final class TestGroup implements AutoCloseable {
     }
 
     Member start(PartiConfig.Builder b) {
-        Member m = new Member(b.build());
+        Member m = new Member(this, b.build());
         members.add(m);
         m.manager.start();
         return m;
@@ -116,7 +116,8 @@ final class TestGroup implements AutoCloseable {
     }
 
     /** A worker plus what its listener saw. */
-    final class Member implements AssignmentListener {
+    static final class Member implements AssignmentListener {
+        private final TestGroup group;
         final PartiManager manager;
         final List<String> events = new CopyOnWriteArrayList<>();
         final List<ManagerState> states = new CopyOnWriteArrayList<>();
@@ -124,7 +125,8 @@ final class TestGroup implements AutoCloseable {
         volatile long lastAssignedNanos;
         volatile long firstPartitionNanos;
 
-        Member(PartiConfig config) {
+        Member(TestGroup group, PartiConfig config) {
+            this.group = group;
             manager = new PartiManager(config, this);
             states.add(ManagerState.INIT);
             manager.addStateListener((from, to) -> states.add(to));
@@ -138,10 +140,10 @@ final class TestGroup implements AutoCloseable {
         public void onAssigned(Set<Partition> added, long version) {
             callbackThreads.add(Thread.currentThread().getName());
             for (Partition p : added) {
-                Set<String> o = owners.computeIfAbsent(p, k -> ConcurrentHashMap.newKeySet());
+                Set<String> o = group.owners.computeIfAbsent(p, k -> ConcurrentHashMap.newKeySet());
                 o.add(id());
                 if (o.size() > 1) {
-                    overlaps.add(p + " owned by " + o + " at version " + version);
+                    group.overlaps.add(p + " owned by " + o + " at version " + version);
                 }
             }
             lastAssignedNanos = System.nanoTime();
@@ -167,7 +169,7 @@ final class TestGroup implements AutoCloseable {
 
         private void release(Set<Partition> ps) {
             for (Partition p : ps) {
-                Set<String> o = owners.get(p);
+                Set<String> o = group.owners.get(p);
                 if (o != null) {
                     o.remove(id());
                 }

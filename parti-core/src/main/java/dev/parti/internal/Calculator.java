@@ -396,7 +396,8 @@ final class Calculator {
             }
             config.metrics().assignmentPublished(published.version(), partitions.size(), live.size(),
                     Duration.ofNanos(System.nanoTime() - t0));
-            log.debug("Leader {} published version {}{}", leaderId, published.version(), complete ? "" : " (handoff pending)");
+            log.info("Leader {} published version {}{}{}", leaderId, published.version(),
+                    complete ? "" : " (handoff pending)", needsFresh ? " (fresh version for a fenced worker)" : "");
             dirty = true; // re-evaluate once more: acknowledgments may already be in
         }
         if (complete && state != State.SCALING) {

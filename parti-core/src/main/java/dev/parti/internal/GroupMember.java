@@ -89,6 +89,7 @@ public final class GroupMember {
     private long lastIdRenewNanos;
     private long lastElectionNanos;
     private long lastScanNanos;
+    private long lastAssignmentPollNanos;
     private boolean beatRequested;
     private boolean leaseStale;
     private boolean idLost;
@@ -312,6 +313,10 @@ public final class GroupMember {
                 lastElectionNanos = now;
                 guarded("election", this::electionRound);
             }
+            if (now - lastAssignmentPollNanos >= heartbeatNanos * (waitingForAssignment() ? 1 : 5)) {
+                lastAssignmentPollNanos = now;
+                guarded("assignment poll", this::pollAssignment);
+            }
             if (election.isLeader() && calculator != null) {
                 if (now - lastScanNanos >= heartbeatNanos) {
                     lastScanNanos = now;
@@ -423,6 +428,18 @@ public final class GroupMember {
         } catch (IllegalArgumentException bad) {
             return false;
         }
+    }
+
+    /** The polling fallback of the assignment watch (a watch can miss updates across a server restart). */
+    private void pollAssignment() {
+        KvGateway.Entry e = kv.get(Bucket.ASSIGNMENT, AssignmentPublisher.KEY);
+        if (e != null) {
+            onAssignmentEvent(e);
+        }
+    }
+
+    private boolean waitingForAssignment() {
+        return state == ManagerState.WAITING_ASSIGNMENT || state == ManagerState.DEGRADED || applier.snapshot().fenced();
     }
 
     private void onAssignmentEvent(KvGateway.Entry e) {
