@@ -85,6 +85,16 @@ public final class PartiManager implements AutoCloseable {
         return member.assignmentVersion();
     }
 
+    /**
+     * Whether this worker is a safe owner right now: it holds its ID and its last successful
+     * heartbeat write started less than {@code sessionTimeout − safetyMargin} ago (by its own
+     * monotonic clock). Work on owned partitions done while this is false may overlap with a new
+     * owner; the Kafka adapter refuses commits then.
+     */
+    public boolean isLeaseValid() {
+        return member.isLeaseValid();
+    }
+
     /** The current state. */
     public ManagerState state() {
         return member.state();

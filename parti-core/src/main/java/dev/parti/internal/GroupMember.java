@@ -72,7 +72,7 @@ public final class GroupMember {
     private boolean ownsConnection;
     private KvGateway kv;
     private WorkerIdClaimer claimer;
-    private Heartbeater heartbeater;
+    private volatile Heartbeater heartbeater;
     private LeaderElection election;
     private AssignmentPublisher publisher;
     private Calculator calculator;
@@ -92,7 +92,7 @@ public final class GroupMember {
     private long lastAssignmentPollNanos;
     private boolean beatRequested;
     private boolean leaseStale;
-    private boolean idLost;
+    private volatile boolean idLost;
 
     public GroupMember(PartiConfig config, AssignmentListener listener) {
         this(config, listener, System::nanoTime);
@@ -131,6 +131,19 @@ public final class GroupMember {
 
     public long assignmentVersion() {
         return applier.appliedVersion();
+    }
+
+    /**
+     * Whether this worker is a safe owner right now: started, holding its ID, and its last
+     * successful heartbeat write started less than {@code sessionTimeout − safetyMargin} ago.
+     */
+    public boolean isLeaseValid() {
+        Heartbeater h = heartbeater;
+        if (lifecycle.get() != Lifecycle.STARTED || h == null || idLost || state == ManagerState.SHUTDOWN) {
+            return false;
+        }
+        long age = clock.getAsLong() - h.lastSuccessStartNanos();
+        return age <= config.sessionTimeout().minus(config.safetyMargin()).toNanos();
     }
 
     public boolean awaitState(ManagerState target, Duration timeout) throws InterruptedException {
