@@ -279,7 +279,7 @@ public final class NatsCluster implements Closeable {
           LOG.info("NATS cluster {} of {} nodes ready in {} ms: {}", clusterName, nodes,
               (System.nanoTime() - started) / 1_000_000, cluster.connectString());
           return cluster;
-        } catch (NatsServer.PortInUse e) {
+        } catch (PortInUse e) {
           cluster.close();
           if (attempt >= 3) {
             throw new IllegalStateException("NATS cluster could not bind its ports: " + e.getMessage(), e);

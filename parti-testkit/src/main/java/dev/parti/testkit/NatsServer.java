@@ -428,15 +428,6 @@ public final class NatsServer implements Closeable {
     }
   }
 
-  /** Start failed because a port was taken. */
-  static final class PortInUse extends RuntimeException {
-    private static final long serialVersionUID = 1L;
-
-    PortInUse(String message) {
-      super(message);
-    }
-  }
-
   // ---- binary lookup and runners ----
 
   /** The nats-server binary: NATS_SERVER_BIN, else PATH, else /usr/sbin/nats-server; empty when none. */
