@@ -25,6 +25,9 @@ final class TestGroup implements AutoCloseable {
     /** partition → workers currently owning it, across all members (the ownership invariant). */
     final Map<Partition, Set<String>> owners = new ConcurrentHashMap<>();
     final List<String> overlaps = new CopyOnWriteArrayList<>();
+    /** Every acquisition and release, for the ownership checker; owners are named {@code m<member number>}. */
+    final dev.parti.testkit.OwnershipLog ownership = dev.parti.testkit.OwnershipLog.inMemory();
+    private final java.util.concurrent.atomic.AtomicInteger memberSeq = new java.util.concurrent.atomic.AtomicInteger();
 
     TestGroup(String name, String natsUrl, int partitionCount, UnaryOperator<PartiConfig.Builder> tweak) {
         this.name = name;
@@ -108,11 +111,29 @@ final class TestGroup implements AutoCloseable {
         });
     }
 
+    /** Partition IDs, for the ownership checker. */
+    Set<String> partitionIds() {
+        Set<String> ids = new HashSet<>();
+        sourcePartitions.forEach(p -> ids.add(p.id()));
+        return ids;
+    }
+
+    /** Checks the ownership log: no overlap anywhere, no gap longer than {@code maxGap}, everything owned at the end. */
+    dev.parti.testkit.OwnershipReport checkOwnership(long fromNanos, Duration maxGap) {
+        return dev.parti.testkit.OwnershipChecker.builder().partitions(partitionIds()).maxGap(maxGap)
+                .window(fromNanos, System.nanoTime()).requireOwnedAtEnd(true).check(ownership.events());
+    }
+
     @Override
     public void close() {
         for (Member m : members) {
             m.manager.close();
         }
+    }
+
+    /** Something a test makes a callback wait for. */
+    interface Blocker {
+        void block() throws InterruptedException;
     }
 
     /** A worker plus what its listener saw. */
@@ -124,9 +145,13 @@ final class TestGroup implements AutoCloseable {
         final Set<String> callbackThreads = ConcurrentHashMap.newKeySet();
         volatile long lastAssignedNanos;
         volatile long firstPartitionNanos;
+        final int seq;
+        /** When set, runs (and may block) inside onRevoked before the release is recorded. */
+        volatile Blocker blockRevokes;
 
         Member(TestGroup group, PartiConfig config) {
             this.group = group;
+            this.seq = group.memberSeq.incrementAndGet();
             manager = new PartiManager(config, this);
             states.add(ManagerState.INIT);
             manager.addStateListener((from, to) -> states.add(to));
@@ -136,10 +161,16 @@ final class TestGroup implements AutoCloseable {
             return manager.workerId();
         }
 
+        /** The name of this member in the ownership log: stable even if its worker ID changes. */
+        String owner() {
+            return "m" + seq;
+        }
+
         @Override
         public void onAssigned(Set<Partition> added, long version) {
             callbackThreads.add(Thread.currentThread().getName());
             for (Partition p : added) {
+                group.ownership.acquired(owner(), p.id());
                 Set<String> o = group.owners.computeIfAbsent(p, k -> ConcurrentHashMap.newKeySet());
                 o.add(id());
                 if (o.size() > 1) {
@@ -156,6 +187,14 @@ final class TestGroup implements AutoCloseable {
         @Override
         public void onRevoked(Set<Partition> removed, long version) {
             callbackThreads.add(Thread.currentThread().getName());
+            Blocker blocker = blockRevokes;
+            if (blocker != null) {
+                try {
+                    blocker.block();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
             release(removed);
             events.add("revoked v" + version + " " + removed.size());
         }
@@ -169,6 +208,7 @@ final class TestGroup implements AutoCloseable {
 
         private void release(Set<Partition> ps) {
             for (Partition p : ps) {
+                group.ownership.released(owner(), p.id());
                 Set<String> o = group.owners.get(p);
                 if (o != null) {
                     o.remove(id());

@@ -40,11 +40,13 @@ import org.slf4j.LoggerFactory;
 /**
  * One worker of a group: wires the protocol roles together and owns their threads.
  *
- * <p>Threads (both named after the group and stopped by {@link #close(boolean)}):
+ * <p>Threads (all named after the group and stopped by {@link #close(boolean)}):
  * <ul>
  *   <li>{@code parti-<group>-main}: every KV call after start-up, the election, heartbeats and the
  *   leader's calculator; watch events from jnats' dispatcher are handed over to it.</li>
  *   <li>{@code parti-<group>-callbacks}: every user callback, in order, never concurrently.</li>
+ *   <li>{@code parti-<group>-lease}: the lease watchdog; under {@code fence} it gives everything up
+ *   as soon as the lease is stale, even while the main thread is stuck in a KV call.</li>
  * </ul>
  * Lifecycle LATENT → STARTED → CLOSED, changed by compare-and-set (start and close are also
  * serialised by a lock, so a close racing a start waits for it and then undoes it).
@@ -78,7 +80,10 @@ public final class GroupMember {
     private Calculator calculator;
     private volatile String workerId;
     private ScheduledExecutorService main;
+    private ScheduledExecutorService leaseWatchdog;
     private ExecutorService callbacks;
+    /** Set once the stale lease of the current episode has been acted on; cleared by a successful heartbeat. */
+    private final java.util.concurrent.atomic.AtomicBoolean fencedThisEpisode = new java.util.concurrent.atomic.AtomicBoolean();
     private volatile Thread callbackThread;
     private ScheduledFuture<?> ticker;
     private AutoCloseable assignmentWatch;
@@ -237,6 +242,13 @@ public final class GroupMember {
         moveTo(ManagerState.WAITING_ASSIGNMENT);
         long tick = clamp(config.heartbeatInterval().dividedBy(4), Duration.ofMillis(10), Duration.ofMillis(250)).toNanos();
         ticker = main.scheduleWithFixedDelay(this::tick, 0, tick, TimeUnit.NANOSECONDS);
+        // Self-fencing must not wait for the main thread, which may sit in a KV call for a whole request timeout.
+        leaseWatchdog = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "parti-" + group + "-lease");
+            t.setDaemon(true);
+            return t;
+        });
+        leaseWatchdog.scheduleWithFixedDelay(this::watchLease, tick, tick, TimeUnit.NANOSECONDS);
         log.info("Worker {} joined group {} (instance {})", id, group, instance);
     }
 
@@ -366,6 +378,7 @@ public final class GroupMember {
         heartbeater.beat(new Codec.Heartbeat(instance, s.appliedVersion(), s.owned(), s.fenced(), config.capacity()));
         lastBeatNanos = clock.getAsLong();
         beatRequested = false;
+        fencedThisEpisode.set(false);
         if (leaseStale) {
             leaseStale = false;
             log.info("Worker {}: heartbeat written again; lease is fresh", workerId);
@@ -513,6 +526,20 @@ public final class GroupMember {
         }
     }
 
+    /** Lease watchdog thread: fences (policy {@code fence}) as soon as the lease is stale. */
+    private void watchLease() {
+        if (lifecycle.get() != Lifecycle.STARTED || config.lossPolicy() != LossPolicy.FENCE) {
+            return;
+        }
+        long age = clock.getAsLong() - heartbeater.lastSuccessStartNanos();
+        if (age > config.sessionTimeout().minus(config.safetyMargin()).toNanos() && fencedThisEpisode.compareAndSet(false, true)) {
+            log.warn("Worker {}: lease stale ({} ms since the last successful heartbeat started): fencing itself",
+                    workerId, Duration.ofNanos(age).toMillis());
+            config.metrics().staleLease(Duration.ofNanos(age), config.lossPolicy());
+            callbacks.execute(() -> applier.loseAll("stale lease (fence policy)"));
+        }
+    }
+
     private void checkLease(long now) {
         long age = now - heartbeater.lastSuccessStartNanos();
         long limit = config.sessionTimeout().minus(config.safetyMargin()).toNanos();
@@ -521,15 +548,19 @@ public final class GroupMember {
         }
         leaseStale = true;
         Duration ageD = Duration.ofNanos(age);
-        config.metrics().staleLease(ageD, config.lossPolicy());
+        if (config.lossPolicy() == LossPolicy.HOLD) {
+            config.metrics().staleLease(ageD, config.lossPolicy());
+        }
         enterDegraded("no successful heartbeat for " + ageD.toMillis() + " ms");
         if (election.isLeader()) {
             stopLeading("stale lease");
         }
         if (config.lossPolicy() == LossPolicy.FENCE) {
-            log.warn("Worker {}: lease stale ({} ms since the last successful heartbeat started): fencing itself",
-                    workerId, ageD.toMillis());
-            callbacks.execute(() -> applier.loseAll("stale lease (fence policy)"));
+            if (fencedThisEpisode.compareAndSet(false, true)) {
+                log.warn("Worker {}: lease stale ({} ms since the last successful heartbeat started): fencing itself",
+                        workerId, ageD.toMillis());
+                callbacks.execute(() -> applier.loseAll("stale lease (fence policy)"));
+            }
         } else {
             log.warn("Worker {}: lease stale ({} ms since the last successful heartbeat started): holding its "
                     + "partitions (hold policy); another worker may be assigned them", workerId, ageD.toMillis());
@@ -676,6 +707,9 @@ public final class GroupMember {
         if (ticker != null) {
             ticker.cancel(false);
         }
+        if (leaseWatchdog != null) {
+            leaseWatchdog.shutdownNow();
+        }
         closeQuietly(assignmentWatch);
         if (main != null && kv != null && claimer != null && claimer.id() != null) {
             Future<?> f = main.submit(() -> {
@@ -714,6 +748,7 @@ public final class GroupMember {
                 log.warn("Worker {}: close did not finish cleanly: {}", workerId, e.toString());
             }
         }
+        shutdown(leaseWatchdog);
         shutdown(main);
         shutdown(callbacks);
         if (ownsConnection && connection != null) {

@@ -4,9 +4,14 @@ import java.util.Arrays;
 
 /**
  * Sorting of 64-bit hash values in expected linear time: a counting pass on the top bits spreads
- * well-mixed values over about one bucket per value, then each bucket is sorted on its own
- * (insertion sort when small, a comparison sort otherwise, so adversarial input stays
- * O(n log n)). Signed {@code long} order, like {@link Arrays#sort(long[])}.
+ * well-mixed values over about one bucket per value, a scatter pass puts each value into its bucket,
+ * then each bucket is sorted on its own (insertion sort when small, a comparison sort otherwise, so
+ * adversarial input stays O(n log n)). Signed {@code long} order, like {@link Arrays#sort(long[])}.
+ *
+ * <p>Protocol, for callers that generate their values twice instead of keeping a copy:
+ * {@link #bucketBits}, {@link #newTable}, {@link #bucket} for counting ({@code table[b]++}),
+ * {@link #countsToEnds}, scatter with {@code a[--table[bucket(x)]] = x}, then {@link #sortBuckets}.
+ * Afterwards the values of bucket {@code b} are at {@code [table[b], table[b + 1])}.
  */
 final class HashSort {
     private static final int SMALL = 32;
@@ -19,51 +24,60 @@ final class HashSort {
         return Math.max(1, Math.min(24, 32 - Integer.numberOfLeadingZeros(Math.max(1, n - 1))));
     }
 
+    /** A zeroed table of {@code 2^bits + 1} entries. */
+    static int[] newTable(int bits) {
+        return new int[(1 << bits) + 1];
+    }
+
     /** The bucket of {@code x} among {@code 2^bits}, monotone in signed order. */
     static int bucket(long x, int bits) {
         return (int) ((x ^ Long.MIN_VALUE) >>> (64 - bits));
     }
 
-    /**
-     * Sorts {@code a} in place.
-     *
-     * @return the bucket table: values of bucket {@code b} (see {@link #bucket}) are at
-     *     {@code [start[b], start[b + 1])}, with {@code bits = bucketBits(a.length)}
-     */
-    static int[] sort(long[] a) {
-        int n = a.length;
-        int bits = bucketBits(n);
-        int[] start = new int[(1 << bits) + 1];
-        for (long x : a) {
-            start[bucket(x, bits) + 1]++;
+    /** Turns bucket counts into bucket ends (exclusive), and sets the last entry to the total. */
+    static void countsToEnds(int[] table) {
+        int last = table.length - 1;
+        for (int b = 1; b < last; b++) {
+            table[b] += table[b - 1];
         }
-        for (int b = 1; b < start.length; b++) {
-            start[b] += start[b - 1];
-        }
-        long[] out = new long[n];
-        int[] fill = Arrays.copyOf(start, start.length - 1);
-        for (long x : a) {
-            out[fill[bucket(x, bits)]++] = x;
-        }
-        for (int b = 0; b + 1 < start.length; b++) {
-            int from = start[b];
-            int to = start[b + 1];
+        table[last] = last == 0 ? 0 : table[last - 1];
+    }
+
+    /** Sorts each bucket of {@code a} described by {@code table}. */
+    static void sortBuckets(long[] a, int[] table) {
+        for (int b = 0; b + 1 < table.length; b++) {
+            int from = table[b];
+            int to = table[b + 1];
             if (to - from > SMALL) {
-                Arrays.sort(out, from, to);
+                Arrays.sort(a, from, to);
             } else {
                 for (int i = from + 1; i < to; i++) {
-                    long v = out[i];
+                    long v = a[i];
                     int j = i - 1;
-                    while (j >= from && out[j] > v) {
-                        out[j + 1] = out[j];
+                    while (j >= from && a[j] > v) {
+                        a[j + 1] = a[j];
                         j--;
                     }
-                    out[j + 1] = v;
+                    a[j + 1] = v;
                 }
             }
         }
-        System.arraycopy(out, 0, a, 0, n);
-        return start;
+    }
+
+    /** Sorts {@code a} and returns the bucket table (see the class comment). */
+    static int[] sort(long[] a) {
+        int bits = bucketBits(a.length);
+        int[] table = newTable(bits);
+        for (long x : a) {
+            table[bucket(x, bits)]++;
+        }
+        countsToEnds(table);
+        long[] copy = a.clone();
+        for (long x : copy) {
+            a[--table[bucket(x, bits)]] = x;
+        }
+        sortBuckets(a, table);
+        return table;
     }
 
     /**
@@ -73,25 +87,22 @@ final class HashSort {
     static int[] order(long[] keys, int[] tie) {
         int n = keys.length;
         int bits = bucketBits(n);
-        int[] start = new int[(1 << bits) + 1];
+        int[] table = newTable(bits);
         for (long x : keys) {
-            start[bucket(x, bits) + 1]++;
+            table[bucket(x, bits)]++;
         }
-        for (int b = 1; b < start.length; b++) {
-            start[b] += start[b - 1];
-        }
+        countsToEnds(table);
         int[] out = new int[n];
-        int[] fill = Arrays.copyOf(start, start.length - 1);
-        for (int i = 0; i < n; i++) {
-            out[fill[bucket(keys[i], bits)]++] = i;
+        for (int i = n - 1; i >= 0; i--) {
+            out[--table[bucket(keys[i], bits)]] = i;
         }
         IndexSort.IndexComparator cmp = (x, y) -> {
             int c = Long.compare(keys[x], keys[y]);
             return c != 0 ? c : Integer.compare(tie[x], tie[y]);
         };
-        for (int b = 0; b + 1 < start.length; b++) {
-            int from = start[b];
-            int to = start[b + 1];
+        for (int b = 0; b + 1 < table.length; b++) {
+            int from = table[b];
+            int to = table[b + 1];
             if (to - from > SMALL) {
                 int[] slice = Arrays.copyOfRange(out, from, to);
                 IndexSort.sort(slice, cmp);

@@ -13,7 +13,7 @@ final class PartitionIndex {
 
     /** Indexes {@code partitions[i] → i}; the partitions are distinct. */
     PartitionIndex(Partition[] partitions) {
-        int cap = Integer.highestOneBit(Math.max(2, partitions.length * 2 - 1)) << 1;
+        int cap = Integer.highestOneBit(Math.max(2, partitions.length + (partitions.length >> 1))) << 1;
         keys = new Partition[cap];
         values = new int[cap];
         mask = cap - 1;

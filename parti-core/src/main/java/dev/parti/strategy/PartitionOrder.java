@@ -100,7 +100,7 @@ final class PartitionOrder {
      * @return the number of distinct keys at {@code level}
      */
     private static int rankLevel(Partition[] partitions, int level, int[] code) {
-        StringIds ids = new StringIds(Math.min(partitions.length, 1 << 16));
+        StringIds ids = new StringIds();
         String last = null;
         int lastId = 0;
         for (int i = 0; i < partitions.length; i++) {
@@ -186,12 +186,11 @@ final class PartitionOrder {
         private String[] byId;
         private int size;
 
-        StringIds(int expected) {
-            int cap = Integer.highestOneBit(Math.max(4, expected) * 2 - 1) << 1;
-            table = new String[cap];
-            hashes = new int[cap];
-            ids = new int[cap];
-            byId = new String[Math.max(4, expected)];
+        StringIds() {
+            table = new String[16];
+            hashes = new int[16];
+            ids = new int[16];
+            byId = new String[8];
         }
 
         int idOf(String s) {

@@ -29,10 +29,10 @@ final class Ring {
     private final int[] bucketStart;
     private final int bucketBits;
 
-    private Ring(long[] points, int[] bucketStart) {
+    private Ring(long[] points, int[] bucketStart, int bucketBits) {
         this.points = points;
         this.bucketStart = bucketStart;
-        this.bucketBits = HashSort.bucketBits(points.length);
+        this.bucketBits = bucketBits;
     }
 
     /**
@@ -64,15 +64,32 @@ final class Ring {
                 total += counts[i];
             }
         }
-        long[] points = new long[Math.toIntExact(total)];
-        int j = 0;
+        // Points are generated twice (count, then scatter) rather than copied: mixing is cheaper than memory.
+        int size = Math.toIntExact(total);
+        int bits = HashSort.bucketBits(size);
+        int[] table = HashSort.newTable(bits);
+        long[] seeds = new long[n];
         for (int i = 0; i < n; i++) {
-            long seed = Hashing.xxHash64(sortedWorkers[i].id());
+            seeds[i] = Hashing.xxHash64(sortedWorkers[i].id());
             for (int k = 1; k <= counts[i]; k++) {
-                points[j++] = (Hashing.mix64(seed + k * Hashing.GOLDEN_GAMMA) & ~OWNER_MASK) | i;
+                table[HashSort.bucket(point(seeds[i], k, i), bits)]++;
             }
         }
-        return new Ring(points, HashSort.sort(points));
+        HashSort.countsToEnds(table);
+        long[] points = new long[size];
+        for (int i = 0; i < n; i++) {
+            for (int k = 1; k <= counts[i]; k++) {
+                long p = point(seeds[i], k, i);
+                points[--table[HashSort.bucket(p, bits)]] = p;
+            }
+        }
+        HashSort.sortBuckets(points, table);
+        return new Ring(points, table, bits);
+    }
+
+    /** The {@code k}-th point of the worker at {@code index} whose ID hashes to {@code seed}. */
+    private static long point(long seed, int k, int index) {
+        return (Hashing.mix64(seed + k * Hashing.GOLDEN_GAMMA) & ~OWNER_MASK) | index;
     }
 
     /** Number of points. */
