@@ -272,9 +272,7 @@ public final class NatsServer implements Closeable {
       return;
     }
     try {
-      if (state == State.RUNNING || runner.isAlive()) {
-        runner.stop(STOP_GRACE_MILLIS);
-      }
+      runner.stop(STOP_GRACE_MILLIS); // also forgets a process that died on its own
     } finally {
       state = State.CLOSED;
       TempDirs.delete(spec.tempDir());
@@ -432,10 +430,11 @@ public final class NatsServer implements Closeable {
 
   /** The nats-server binary: NATS_SERVER_BIN, else PATH, else /usr/sbin/nats-server; empty when none. */
   static Optional<Path> findBinary() {
-    return findBinary(System.getenv());
+    return findBinary(System.getenv(), Path.of(DEFAULT_BIN));
   }
 
-  static Optional<Path> findBinary(Map<String, String> env) {
+  /** {@link #findBinary()} with the environment and the last-resort path given, for tests. */
+  static Optional<Path> findBinary(Map<String, String> env, Path fallback) {
     String fromEnv = env.get(BIN_ENV);
     if (fromEnv != null && !fromEnv.isBlank()) {
       Path path = Path.of(fromEnv);
@@ -454,8 +453,7 @@ public final class NatsServer implements Closeable {
         return Optional.of(candidate);
       }
     }
-    Path fallback = Path.of(DEFAULT_BIN);
-    return Files.isExecutable(fallback) ? Optional.of(fallback) : Optional.empty();
+    return Files.isExecutable(fallback) && !Files.isDirectory(fallback) ? Optional.of(fallback) : Optional.empty();
   }
 
   private static Runner chooseRunner() {
