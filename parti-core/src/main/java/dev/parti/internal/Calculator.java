@@ -104,7 +104,7 @@ final class Calculator {
      * Starts a term as leader: reads the published assignment, waits the recovery grace before
      * changing anything (invariant 6) and takes the published workers as the known topology.
      */
-    void begin(long epoch, List<KvGateway.Entry> heartbeats) {
+    void begin(long epoch, List<KvGateway.Entry> heartbeats, boolean afterOutage) {
         this.epoch = epoch;
         long now = clock.getAsLong();
         AssignmentRecord current = publisher.load();
@@ -124,13 +124,18 @@ final class Calculator {
         restarting = known.size() > 1 && liveAtBegin * 2 < known.size();
         readPartitions();
         partitionsChanged = current != null && !samePartitions(current);
-        recoveryUntilNanos = current == null ? now : now + config.recoveryGrace().toNanos();
+        // After an outage every worker reconnects on its own schedule: give them a whole session to
+        // heartbeat again before anything moves (no emergency storm). Otherwise a missing heartbeat
+        // key means the worker's session expired, and the short grace suffices.
+        Duration grace = afterOutage && config.sessionTimeout().compareTo(config.recoveryGrace()) > 0
+                ? config.sessionTimeout() : config.recoveryGrace();
+        recoveryUntilNanos = current == null ? now : now + grace.toNanos();
         pending = null;
         setState(State.IDLE);
         dirty = true;
         log.info("Leader {} (epoch {}) starts from assignment version {}; {} known workers; recovery grace {}",
                 leaderId, epoch, current == null ? 0 : current.version(), known.size(),
-                current == null ? Duration.ZERO : config.recoveryGrace());
+                current == null ? Duration.ZERO : grace);
     }
 
     private boolean samePartitions(AssignmentRecord current) {

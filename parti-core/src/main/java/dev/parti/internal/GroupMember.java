@@ -95,8 +95,9 @@ public final class GroupMember {
     private long lastElectionNanos;
     private long lastScanNanos;
     private long lastAssignmentPollNanos;
+    private long lastDegradedExitNanos = Long.MIN_VALUE / 2;
     private boolean beatRequested;
-    private boolean leaseStale;
+    private volatile boolean leaseStale;
     private volatile boolean idLost;
 
     public GroupMember(PartiConfig config, AssignmentListener listener) {
@@ -398,7 +399,7 @@ public final class GroupMember {
 
     private void becomeLeader() {
         calculator = new Calculator(config, clock, publisher, workerId, this::onCalculatorState);
-        calculator.begin(election.epoch(), kv.entries(Bucket.HEARTBEATS));
+        calculator.begin(election.epoch(), kv.entries(Bucket.HEARTBEATS), recentlyDegraded());
         lastScanNanos = clock.getAsLong();
         heartbeatWatch = kv.watch(Bucket.HEARTBEATS, ">", e -> {
             ScheduledExecutorService m = main;
@@ -526,44 +527,44 @@ public final class GroupMember {
         }
     }
 
-    /** Lease watchdog thread: fences (policy {@code fence}) as soon as the lease is stale. */
+    /** Lease watchdog thread: acts on a stale lease at once, even while the main thread is stuck in a KV call. */
     private void watchLease() {
-        if (lifecycle.get() != Lifecycle.STARTED || config.lossPolicy() != LossPolicy.FENCE) {
+        if (lifecycle.get() != Lifecycle.STARTED) {
             return;
         }
         long age = clock.getAsLong() - heartbeater.lastSuccessStartNanos();
-        if (age > config.sessionTimeout().minus(config.safetyMargin()).toNanos() && fencedThisEpisode.compareAndSet(false, true)) {
-            log.warn("Worker {}: lease stale ({} ms since the last successful heartbeat started): fencing itself",
-                    workerId, Duration.ofNanos(age).toMillis());
-            config.metrics().staleLease(Duration.ofNanos(age), config.lossPolicy());
-            callbacks.execute(() -> applier.loseAll("stale lease (fence policy)"));
+        if (age > config.sessionTimeout().minus(config.safetyMargin()).toNanos()) {
+            actOnStaleLease(Duration.ofNanos(age));
         }
     }
 
+    /** Main thread: a leader with a stale lease steps down; the policy is applied once per episode. */
     private void checkLease(long now) {
         long age = now - heartbeater.lastSuccessStartNanos();
-        long limit = config.sessionTimeout().minus(config.safetyMargin()).toNanos();
-        if (age <= limit || leaseStale) {
+        if (age <= config.sessionTimeout().minus(config.safetyMargin()).toNanos()) {
             return;
         }
-        leaseStale = true;
-        Duration ageD = Duration.ofNanos(age);
-        if (config.lossPolicy() == LossPolicy.HOLD) {
-            config.metrics().staleLease(ageD, config.lossPolicy());
-        }
-        enterDegraded("no successful heartbeat for " + ageD.toMillis() + " ms");
         if (election.isLeader()) {
             stopLeading("stale lease");
         }
+        actOnStaleLease(Duration.ofNanos(age));
+    }
+
+    /** Once per stale-lease episode (any thread): DEGRADED, a metric, a log line, and under {@code fence} every partition given up. */
+    private void actOnStaleLease(Duration age) {
+        if (!fencedThisEpisode.compareAndSet(false, true)) {
+            return;
+        }
+        leaseStale = true;
+        config.metrics().staleLease(age, config.lossPolicy());
+        enterDegraded("no successful heartbeat for " + age.toMillis() + " ms");
         if (config.lossPolicy() == LossPolicy.FENCE) {
-            if (fencedThisEpisode.compareAndSet(false, true)) {
-                log.warn("Worker {}: lease stale ({} ms since the last successful heartbeat started): fencing itself",
-                        workerId, ageD.toMillis());
-                callbacks.execute(() -> applier.loseAll("stale lease (fence policy)"));
-            }
+            log.warn("Worker {}: lease stale ({} ms since the last successful heartbeat started): fencing itself",
+                    workerId, age.toMillis());
+            callbacks.execute(() -> applier.loseAll("stale lease (fence policy)"));
         } else {
             log.warn("Worker {}: lease stale ({} ms since the last successful heartbeat started): holding its "
-                    + "partitions (hold policy); another worker may be assigned them", workerId, ageD.toMillis());
+                    + "partitions (hold policy); another worker may be assigned them", workerId, age.toMillis());
         }
     }
 
@@ -621,19 +622,26 @@ public final class GroupMember {
         moveTo(ManagerState.DEGRADED);
     }
 
+    /** Whether this worker could not reach NATS within the last session timeout (so others may be reconnecting too). */
+    private boolean recentlyDegraded() {
+        return state == ManagerState.DEGRADED
+                || clock.getAsLong() - lastDegradedExitNanos < config.sessionTimeout().toNanos();
+    }
+
     private void leaveDegraded() {
         ManagerState back;
         synchronized (stateMonitor) {
             if (state != ManagerState.DEGRADED) {
                 return;
             }
+            lastDegradedExitNanos = clock.getAsLong();
             back = beforeDegraded == null ? ManagerState.STABLE : beforeDegraded;
         }
         log.info("Worker {} reaches NATS again; back to {}", workerId, back);
         moveTo(back);
         if (calculator != null && election.isLeader()) {
             // invariant 6: after an outage, rebuild ownership from heartbeats before changing anything
-            guarded("leader recovery", () -> calculator.begin(election.epoch(), kv.entries(Bucket.HEARTBEATS)));
+            guarded("leader recovery", () -> calculator.begin(election.epoch(), kv.entries(Bucket.HEARTBEATS), true));
         }
     }
 

@@ -28,17 +28,6 @@ final class Assignments {
         return partitions.toArray(NO_PARTITIONS);
     }
 
-    /** The partitions sorted by natural order (see {@link PartitionOrder}). */
-    static Partition[] sortedPartitions(List<Partition> partitions) {
-        Partition[] ps = partitions(partitions);
-        int[] order = PartitionOrder.sort(ps);
-        Partition[] sorted = new Partition[ps.length];
-        for (int k = 0; k < ps.length; k++) {
-            sorted[k] = ps[order[k]];
-        }
-        return sorted;
-    }
-
     /** Every worker with an empty list. */
     static Map<String, List<Partition>> allEmpty(Worker[] sortedWorkers) {
         Map<String, List<Partition>> result = new LinkedHashMap<>(capacityFor(sortedWorkers.length));
@@ -54,8 +43,7 @@ final class Assignments {
      * @param sortedWorkers workers sorted by ID
      * @param partitions    the partitions
      * @param owner         for each partition, the index of its worker in {@code sortedWorkers}
-     * @param order         the permutation sorting {@code partitions} (see {@link PartitionOrder#sort}),
-     *                      or {@code null} if {@code partitions} is sorted already
+     * @param order         the permutation sorting {@code partitions} (see {@link PartitionOrder#sort})
      */
     static Map<String, List<Partition>> build(Worker[] sortedWorkers, Partition[] partitions, int[] owner, int[] order) {
         int n = sortedWorkers.length;
@@ -69,7 +57,7 @@ final class Assignments {
         }
         int[] fill = new int[n];
         for (int k = 0; k < partitions.length; k++) {
-            int i = order == null ? k : order[k];
+            int i = order[k];
             int o = owner[i];
             lists[o][fill[o]++] = partitions[i];
         }

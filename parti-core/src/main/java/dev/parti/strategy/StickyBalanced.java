@@ -69,8 +69,10 @@ public final class StickyBalanced implements AssignmentStrategy {
         if (request.partitions().isEmpty()) {
             return Assignments.allEmpty(workers);
         }
-        Partition[] partitions = Assignments.sortedPartitions(request.partitions());
+        Partition[] partitions = Assignments.partitions(request.partitions());
         int p = partitions.length;
+        PartitionOrder natural = PartitionOrder.of(partitions);
+        int[] order = natural.order();
 
         // Previous owners, first worker in ID order wins.
         int[] owner = new int[p];
@@ -78,16 +80,15 @@ public final class StickyBalanced implements AssignmentStrategy {
         int[] kept = new int[n];
         Map<String, Set<Partition>> previous = request.previous();
         if (!previous.isEmpty()) {
-            PartitionIndex index = new PartitionIndex(partitions);
             for (int w = 0; w < n; w++) {
                 Set<Partition> owned = previous.get(workers[w].id());
                 if (owned == null) {
                     continue;
                 }
                 for (Partition partition : owned) {
-                    int r = index.indexOf(partition);
-                    if (r >= 0 && owner[r] < 0) {
-                        owner[r] = w;
+                    int i = natural.indexOf(partition);
+                    if (i >= 0 && owner[i] < 0) {
+                        owner[i] = w;
                         kept[w]++;
                     }
                 }
@@ -106,10 +107,11 @@ public final class StickyBalanced implements AssignmentStrategy {
                 kept[w] = quota[w];
             }
         }
-        for (int r = p - 1; totalSurplus > 0; r--) {
-            int w = owner[r];
+        for (int k = p - 1; totalSurplus > 0; k--) {
+            int i = order[k];
+            int w = owner[i];
             if (w >= 0 && surplus[w] > 0) {
-                owner[r] = -1;
+                owner[i] = -1;
                 surplus[w]--;
                 totalSurplus--;
             }
@@ -129,17 +131,18 @@ public final class StickyBalanced implements AssignmentStrategy {
                 need[w] = quota[w] - kept[w];
             }
             int[] next = new int[m];
-            for (int i = 0; i < m; i++) {
-                next[i] = i + 1 == m ? 0 : i + 1;
+            for (int j = 0; j < m; j++) {
+                next[j] = j + 1 == m ? 0 : j + 1;
             }
             int cur = 0;
             int prev = m - 1;
-            for (int r = 0; r < p; r++) {
-                if (owner[r] >= 0) {
+            for (int k = 0; k < p; k++) {
+                int i = order[k];
+                if (owner[i] >= 0) {
                     continue;
                 }
                 int w = below[cur];
-                owner[r] = w;
+                owner[i] = w;
                 if (--need[w] == 0) {
                     next[prev] = next[cur];
                 } else {
@@ -148,7 +151,7 @@ public final class StickyBalanced implements AssignmentStrategy {
                 cur = next[cur];
             }
         }
-        return Assignments.build(workers, partitions, owner, null);
+        return Assignments.build(workers, partitions, owner, order);
     }
 
     /**

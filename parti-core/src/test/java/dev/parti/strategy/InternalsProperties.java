@@ -69,6 +69,32 @@ class InternalsProperties {
         assertThat(fast).containsExactlyElementsOf(slow);
     }
 
+    /** Up to 4 keys: small numbers, numbers up to 65 535 (huge code spaces), words. */
+    @Provide
+    Arbitrary<List<Partition>> partitionsForLookup() {
+        Arbitrary<String> key = Arbitraries.frequencyOf(
+                net.jqwik.api.Tuple.of(4, Arbitraries.integers().between(0, 40).map(String::valueOf)),
+                net.jqwik.api.Tuple.of(2, Arbitraries.integers().between(0, 65_535).map(String::valueOf)),
+                net.jqwik.api.Tuple.of(1, Arbitraries.integers().between(0, 99).map(i -> "0" + i)),
+                net.jqwik.api.Tuple.of(3, Arbitraries.strings().withCharRange('a', 'c').ofMinLength(1).ofMaxLength(3)));
+        return key.list().ofMinSize(1).ofMaxSize(4).map(keys -> Partition.of(keys, 1)).list().ofMaxSize(120);
+    }
+
+    @Property(tries = 1000)
+    void partitionOrderFindsEqualPartitionsAndNothingElse(
+            @ForAll("partitionsForLookup") List<Partition> candidates, @ForAll("partitionsForLookup") List<Partition> others) {
+        Partition[] ps = candidates.stream().distinct().toArray(Partition[]::new);
+        PartitionOrder order = PartitionOrder.of(ps);
+
+        for (int i = 0; i < ps.length; i++) {
+            assertThat(order.indexOf(Partition.of(ps[i].keys(), 7))).isEqualTo(i);
+        }
+        List<Partition> list = Arrays.asList(ps);
+        for (Partition q : others) {
+            assertThat(order.indexOf(q)).isEqualTo(list.indexOf(q));
+        }
+    }
+
     @Provide
     Arbitrary<long[]> clusteredLongs() {
         Arbitrary<Long> spread = Arbitraries.longs();
