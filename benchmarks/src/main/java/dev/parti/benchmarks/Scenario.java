@@ -14,7 +14,8 @@ import org.apache.kafka.common.TopicPartition;
  * converted to each assignor's own types by {@link Assigner}.
  *
  * <p>Partitions are spread over {@value #TOPICS} topics ({@code topic-0} … {@code topic-3}), the first
- * topics taking the remainder; workers are {@code w-0000}, {@code w-0001}, … so ID order equals
+ * topics taking the remainder; as in Kafka's metadata, the partitions of a topic share one topic
+ * string; workers are {@code w-0000}, {@code w-0001}, … so ID order equals
  * number order. Lists are shuffled with a fixed seed, so no assignor gets pre-sorted input.
  */
 public final class Scenario {
@@ -45,9 +46,10 @@ public final class Scenario {
         List<TopicPartition> ps = new ArrayList<>(p);
         int topics = Math.min(TOPICS, Math.max(1, p));
         for (int t = 0; t < topics; t++) {
+            String topic = "topic-" + t;
             int count = p / topics + (t < p % topics ? 1 : 0);
             for (int i = 0; i < count; i++) {
-                ps.add(new TopicPartition("topic-" + t, i));
+                ps.add(new TopicPartition(topic, i));
             }
         }
         Collections.shuffle(ps, new Random(SEED + 1));
