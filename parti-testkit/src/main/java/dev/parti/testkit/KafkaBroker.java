@@ -229,7 +229,9 @@ public final class KafkaBroker implements Closeable {
 
   /**
    * Starts the broker again on the same ports with the same log directory (stopping it gracefully first if it
-   * runs) and waits until it answers. Topics, records and committed offsets survive.
+   * runs) and waits until it answers. Topics, records and committed offsets survive. After {@link #kill()} the
+   * restarted controller first waits out the old broker session ({@code broker.session.timeout.ms}, 3 s here)
+   * before it accepts the broker again, so a restart after a kill takes about 3 s longer than after a stop.
    *
    * @throws IllegalStateException after {@link #close()}, or when the broker does not come up
    */
