@@ -522,6 +522,9 @@ public final class NatsServer implements Closeable {
       command.addAll(spec.serverArgs(Ports.LOOPBACK, spec.storeDir().toString()));
       Files.writeString(spec.logFile(), "=== parti-testkit: " + String.join(" ", redact(command)) + System.lineSeparator(),
           StandardCharsets.UTF_8, java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
+      if (process != null) {
+        ChildProcesses.forget(process); // a previous attempt that exited
+      }
       process = new ProcessBuilder(command)
           .redirectErrorStream(true)
           .redirectOutput(ProcessBuilder.Redirect.appendTo(spec.logFile().toFile()))

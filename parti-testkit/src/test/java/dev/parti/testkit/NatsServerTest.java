@@ -170,6 +170,15 @@ class NatsServerTest {
   }
 
   @Test
+  void aFixedPortThatIsTakenFailsWithAClearMessage() throws Exception {
+    try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
+      assertThatThrownBy(() -> NatsServer.builder().port(taken.getLocalPort()).start())
+          .isInstanceOf(IllegalStateException.class)
+          .hasMessageContaining("in use");
+    }
+  }
+
+  @Test
   void aSuppliedStoreDirIsUsedAndKept() throws Exception {
     var dir = Files.createTempDirectory("parti-test-store");
     try {
