@@ -19,8 +19,8 @@ import org.slf4j.LoggerFactory;
  * arrive quickly only the newest is applied, never a mix (invariant 3). After a loss (fence or lost
  * ID) nothing is owned again until a version newer than the one in force at the loss arrives.
  *
- * <p>{@link #offer} runs on the main thread; {@link #applyLatest}, {@link #loseAll} and {@link
- * #revokeAll} on the callback thread; {@link #snapshot} anywhere.
+ * <p>{@link #offer} runs on a jnats or the main thread; {@link #applyLatest}, {@link #reportLost} and
+ * {@link #revokeAll} on the callback thread; {@link #fence} and {@link #snapshot} anywhere.
  */
 final class AssignmentApplier {
     private static final Logger log = LoggerFactory.getLogger(AssignmentApplier.class);
@@ -38,6 +38,7 @@ final class AssignmentApplier {
     private long appliedVersion;
     private boolean fenced;
     private long fencedAtVersion;
+    private long fences;
 
     AssignmentApplier(AssignmentListener listener, MetricsRecorder metrics) {
         this.listener = listener;
@@ -88,10 +89,12 @@ final class AssignmentApplier {
         }
         Set<Partition> removed;
         Set<Partition> added;
+        long fenceCount;
         synchronized (lock) {
             if (r.version() <= appliedVersion || fenced && r.version() <= fencedAtVersion) {
                 return false;
             }
+            fenceCount = fences;
             Set<Partition> mine = new TreeSet<>(r.of(id));
             removed = new TreeSet<>(owned);
             removed.removeAll(mine);
@@ -102,6 +105,9 @@ final class AssignmentApplier {
             call("onRevoked", () -> listener.onRevoked(Collections.unmodifiableSet(removed), r.version()));
         }
         synchronized (lock) {
+            if (fences != fenceCount) {
+                return false; // fenced while revoking: this version is not ours to apply any more
+            }
             owned.removeAll(removed);
             owned.addAll(added);
             appliedVersion = r.version();
@@ -113,20 +119,30 @@ final class AssignmentApplier {
         return true;
     }
 
-    /** Drops everything at once ({@code onLost}) and owns nothing until a newer version arrives. */
-    void loseAll(String reason) {
-        Set<Partition> lost;
-        long version;
+    /** What {@link #fence} took away, to report with {@link #reportLost}. */
+    record Loss(Set<Partition> partitions, long version, String reason) { }
+
+    /**
+     * Any thread: owns nothing from now on, until a version newer than the one in force arrives.
+     * Synchronous, so {@link #owned()} is empty the moment a stale lease is detected; the listener
+     * is told afterwards, on the callback thread, with {@link #reportLost}.
+     */
+    Loss fence(String reason) {
         synchronized (lock) {
-            lost = new TreeSet<>(owned);
+            Set<Partition> lost = new TreeSet<>(owned);
             owned.clear();
-            version = appliedVersion;
             fenced = true;
+            fences++;
             AssignmentRecord r = latest.get();
             fencedAtVersion = Math.max(appliedVersion, r == null ? 0 : r.version());
+            return new Loss(lost, appliedVersion, reason);
         }
-        log.warn("Worker {} gives up {} partitions: {}", workerId, lost.size(), reason);
-        call("onLost", () -> listener.onLost(Collections.unmodifiableSet(lost), version));
+    }
+
+    /** Callback thread: {@code onLost} for what {@link #fence} took away. */
+    void reportLost(Loss loss) {
+        log.warn("Worker {} gives up {} partitions: {}", workerId, loss.partitions().size(), loss.reason());
+        call("onLost", () -> listener.onLost(Collections.unmodifiableSet(loss.partitions()), loss.version()));
     }
 
     /** Revokes everything ({@code onRevoked}), e.g. on a graceful close. */

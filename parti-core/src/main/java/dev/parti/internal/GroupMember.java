@@ -561,7 +561,8 @@ public final class GroupMember {
         if (config.lossPolicy() == LossPolicy.FENCE) {
             log.warn("Worker {}: lease stale ({} ms since the last successful heartbeat started): fencing itself",
                     workerId, age.toMillis());
-            callbacks.execute(() -> applier.loseAll("stale lease (fence policy)"));
+            AssignmentApplier.Loss loss = applier.fence("stale lease (fence policy)");
+            callbacks.execute(() -> applier.reportLost(loss));
         } else {
             log.warn("Worker {}: lease stale ({} ms since the last successful heartbeat started): holding its "
                     + "partitions (hold policy); another worker may be assigned them", workerId, age.toMillis());
@@ -577,7 +578,8 @@ public final class GroupMember {
         if (election.isLeader()) {
             stopLeading("worker ID lost");
         }
-        callbacks.execute(() -> applier.loseAll("worker ID lost: " + reason));
+        AssignmentApplier.Loss loss = applier.fence("worker ID lost: " + reason);
+        callbacks.execute(() -> applier.reportLost(loss));
         moveTo(ManagerState.CLAIMING_ID);
     }
 
