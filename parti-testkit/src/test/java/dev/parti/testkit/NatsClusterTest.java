@@ -60,15 +60,16 @@ class NatsClusterTest {
       NatsServer killed = cluster.node(leaderIndex);
       killed.kill();
 
-      await().atMost(Duration.ofSeconds(15)).ignoreExceptions()
+      // nats-server elects a new stream leader after its raft election timeout (4 to 9 s on 2.9)
+      await().atMost(Duration.ofSeconds(30)).ignoreExceptions()
           .until(() -> kv.put("k", bytes("after")) > 0);
       assertThat(text(kv.get("k").getValue())).isEqualTo("after");
       assertThat(streamCluster(nc).getLeader()).isNotEqualTo(leader);
 
       killed.restart();
-      cluster.awaitHealthy(Duration.ofSeconds(20));
+      cluster.awaitHealthy(Duration.ofSeconds(30));
 
-      await().atMost(Duration.ofSeconds(15)).ignoreExceptions().untilAsserted(() -> {
+      await().atMost(Duration.ofSeconds(30)).ignoreExceptions().untilAsserted(() -> {
         List<Replica> replicas = streamCluster(nc).getReplicas();
         assertThat(replicas).extracting(Replica::getName).contains(leader);
         assertThat(replicas).allSatisfy(r -> {

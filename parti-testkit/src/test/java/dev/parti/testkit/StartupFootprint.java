@@ -34,6 +34,8 @@ public final class StartupFootprint {
         long ready = System.nanoTime() - t0;
         long pid = kafka.pid().orElseThrow();
         print("kafka first start (format + start)", ready, ChildProcesses.residentBytes(pid));
+        System.out.printf(Locale.ROOT, "%-42s %7d ms%n", "kafka child CPU time until ready",
+            ProcessHandle.of(pid).flatMap(p -> p.info().totalCpuDuration()).map(Duration::toMillis).orElse(-1L));
         kafka.createTopic("warm", 4);
         KafkaBrokerTest.produceQuietly(kafka.bootstrapServers(), "warm", 1000);
         print("kafka after topic + 1000 records", 0, ChildProcesses.residentBytes(pid));
