@@ -1,0 +1,450 @@
+package dev.parti.kafka;
+
+import dev.parti.LossPolicy;
+import dev.parti.PartiConfig;
+import dev.parti.strategy.Strategies;
+import io.nats.client.Options;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import org.apache.kafka.common.config.AbstractConfig;
+import org.apache.kafka.common.config.ConfigDef;
+import org.apache.kafka.common.config.ConfigDef.Importance;
+import org.apache.kafka.common.config.ConfigDef.Type;
+import org.apache.kafka.common.config.ConfigException;
+import org.apache.kafka.common.config.types.Password;
+
+/**
+ * The Parti settings of a {@link PartiConsumer}: every {@code parti.*} key, declared once here with
+ * its type, default, validator and documentation (the same {@link ConfigDef} generates the docs, see
+ * {@link #configDef()}).
+ *
+ * <p>The keys live in the consumer's ordinary configuration map next to the Kafka settings. {@link
+ * PartiConsumer} takes them out before the inner {@code KafkaConsumer} sees the map. A key that starts
+ * with {@value #PREFIX} but is not declared here is a {@link ConfigException} naming it, so a typo never
+ * silently falls back to a default. Rules between keys (a session at least twice the heartbeat
+ * interval, a password only with a user name, ...) are checked at construction and also reported as a
+ * {@link ConfigException} naming the key.
+ *
+ * <pre>{@code
+ * props.put("parti.nats.url", "nats://nats-1:4222,nats://nats-2:4222");
+ * props.put("parti.session.timeout.ms", 6000);
+ * props.put("parti.coordinator.loss.policy", "fence");
+ * }</pre>
+ */
+public final class PartiConsumerConfig extends AbstractConfig {
+    /** Every Parti key starts with this prefix; all others belong to Kafka. */
+    public static final String PREFIX = "parti.";
+
+    public static final String NATS_URL_CONFIG = "parti.nats.url";
+    private static final String NATS_URL_DOC = "NATS server URLs, comma-separated (for example "
+            + "<code>nats://nats-1:4222,nats://nats-2:4222</code>). Required. Parti keeps the group's state in "
+            + "JetStream key-value buckets on these servers and opens its own connection to them.";
+
+    public static final String HEARTBEAT_INTERVAL_MS_CONFIG = "parti.heartbeat.interval.ms";
+    public static final long DEFAULT_HEARTBEAT_INTERVAL_MS = PartiConfig.DEFAULT_HEARTBEAT_INTERVAL.toMillis();
+    private static final String HEARTBEAT_INTERVAL_MS_DOC = "How often a member writes its heartbeat to NATS. "
+            + "Must be at most half of " + "<code>parti.session.timeout.ms</code>.";
+
+    public static final String SESSION_TIMEOUT_MS_CONFIG = "parti.session.timeout.ms";
+    public static final long DEFAULT_SESSION_TIMEOUT_MS = PartiConfig.DEFAULT_SESSION_TIMEOUT.toMillis();
+    private static final String SESSION_TIMEOUT_MS_DOC = "A member whose last heartbeat is older than this is "
+            + "considered dead and its partitions are reassigned. A member that cannot write a heartbeat for "
+            + "this long minus a safety margin stops being a safe owner (see "
+            + "<code>parti.coordinator.loss.policy</code>) and its commits are refused.";
+
+    public static final String LEADER_TTL_MS_CONFIG = "parti.leader.ttl.ms";
+    public static final long DEFAULT_LEADER_TTL_MS = PartiConfig.DEFAULT_LEADER_TTL.toMillis();
+    private static final String LEADER_TTL_MS_DOC = "The leader's lease: when the leader dies, another member "
+            + "takes over at most this long later. At least twice <code>parti.heartbeat.interval.ms</code>.";
+
+    public static final String WORKER_ID_TTL_MS_CONFIG = "parti.worker.id.ttl.ms";
+    public static final long DEFAULT_WORKER_ID_TTL_MS = PartiConfig.DEFAULT_WORKER_ID_TTL.toMillis();
+    private static final String WORKER_ID_TTL_MS_DOC = "How long a worker ID (a static "
+            + "<code>group.instance.id</code> or a pooled <code>w-N</code>) outlives its last renewal. At least "
+            + "<code>parti.session.timeout.ms</code>.";
+
+    public static final String COLD_START_WINDOW_MS_CONFIG = "parti.cold.start.window.ms";
+    public static final long DEFAULT_COLD_START_WINDOW_MS = PartiConfig.DEFAULT_COLD_START_WINDOW.toMillis();
+    private static final String COLD_START_WINDOW_MS_DOC = "When a group starts from zero members (or restarts "
+            + "as a whole), the leader waits this long for more members to join before the first assignment, so "
+            + "a fleet starting together is assigned once. At least <code>parti.planned.scale.window.ms</code>.";
+
+    public static final String PLANNED_SCALE_WINDOW_MS_CONFIG = "parti.planned.scale.window.ms";
+    public static final long DEFAULT_PLANNED_SCALE_WINDOW_MS = PartiConfig.DEFAULT_PLANNED_SCALE_WINDOW.toMillis();
+    private static final String PLANNED_SCALE_WINDOW_MS_DOC = "When members join a running group, the leader "
+            + "waits this long for further joins before it rebalances. A member that vanishes without leaving is "
+            + "handled at once (after one heartbeat interval), not after this window.";
+
+    public static final String REBALANCE_COOLDOWN_MS_CONFIG = "parti.rebalance.cooldown.ms";
+    public static final long DEFAULT_REBALANCE_COOLDOWN_MS = PartiConfig.DEFAULT_REBALANCE_COOLDOWN.toMillis();
+    private static final String REBALANCE_COOLDOWN_MS_DOC = "Minimum time between two planned rebalances. At most "
+            + "<code>parti.planned.scale.window.ms</code>.";
+
+    public static final String STARTUP_TIMEOUT_MS_CONFIG = "parti.startup.timeout.ms";
+    public static final long DEFAULT_STARTUP_TIMEOUT_MS = PartiConfig.DEFAULT_STARTUP_TIMEOUT.toMillis();
+    private static final String STARTUP_TIMEOUT_MS_DOC = "How long joining the group (inside the first "
+            + "<code>poll()</code> after <code>subscribe()</code>) may wait for NATS and a worker ID before "
+            + "<code>poll()</code> fails.";
+
+    public static final String LOSS_POLICY_CONFIG = "parti.coordinator.loss.policy";
+    public static final String LOSS_POLICY_FENCE = "fence";
+    public static final String LOSS_POLICY_HOLD = "hold";
+    public static final String DEFAULT_LOSS_POLICY = LOSS_POLICY_FENCE;
+    private static final String LOSS_POLICY_DOC = "What a member does when it cannot reach NATS long enough that "
+            + "it is no longer a safe owner. <code>fence</code>: it gives up every partition at once "
+            + "(<code>onPartitionsLost</code>) before anyone else can be assigned them, and consumes nothing until "
+            + "NATS answers again: never two owners. <code>hold</code>: it keeps its partitions and keeps "
+            + "consuming, like a Kafka consumer cut off from its coordinator; if the rest of the group still "
+            + "reaches NATS another member may be assigned the same partitions meanwhile. Under both policies "
+            + "commits are refused while the lease is not valid.";
+
+    public static final String STRATEGY_CONFIG = "parti.strategy";
+    public static final String DEFAULT_STRATEGY = Strategies.defaultStrategy().name();
+    private static final String STRATEGY_DOC = "The Parti assignment strategy the leader runs, by name: "
+            + String.join(", ", Strategies.names()) + ". Must not be combined with an explicit "
+            + "<code>partition.assignment.strategy</code>, which makes the leader run that Kafka assignor instead.";
+
+    public static final String BUCKET_REPLICAS_CONFIG = "parti.bucket.replicas";
+    public static final int DEFAULT_BUCKET_REPLICAS = 1;
+    private static final String BUCKET_REPLICAS_DOC = "JetStream replicas of the group's key-value buckets: 1 on a "
+            + "single server, 3 on a cluster. Used when the buckets are created by the first member.";
+
+    public static final String WORKER_CAPACITY_CONFIG = "parti.worker.capacity";
+    public static final long DEFAULT_WORKER_CAPACITY = 1L;
+    private static final String WORKER_CAPACITY_DOC = "Relative capacity of this member; capacity-aware "
+            + "strategies give a member of capacity 2 twice the partitions of a member of capacity 1.";
+
+    public static final String NATS_USERNAME_CONFIG = "parti.nats.username";
+    private static final String NATS_USERNAME_DOC = "User name for NATS; requires <code>parti.nats.password</code>.";
+
+    public static final String NATS_PASSWORD_CONFIG = "parti.nats.password";
+    private static final String NATS_PASSWORD_DOC = "Password for <code>parti.nats.username</code>.";
+
+    public static final String NATS_TOKEN_CONFIG = "parti.nats.token";
+    private static final String NATS_TOKEN_DOC = "Authentication token for NATS; not with a user name or a "
+            + "credentials file.";
+
+    public static final String NATS_CREDS_FILE_CONFIG = "parti.nats.creds.file";
+    private static final String NATS_CREDS_FILE_DOC = "Path of a NATS credentials file (JWT and NKey seed, as "
+            + "written by <code>nsc</code>); not with a user name or a token. The file must exist.";
+
+    public static final String NATS_TLS_CONFIG = "parti.nats.tls";
+    private static final String NATS_TLS_DOC = "Connect to NATS over TLS. With no trust store, the JVM's default "
+            + "trust store verifies the server. Implied by <code>parti.nats.tls.truststore.location</code> and "
+            + "<code>parti.nats.tls.keystore.location</code>.";
+
+    public static final String NATS_TRUSTSTORE_LOCATION_CONFIG = "parti.nats.tls.truststore.location";
+    private static final String NATS_TRUSTSTORE_LOCATION_DOC = "Path of a JKS/PKCS12 trust store holding the CA "
+            + "that signed the NATS servers' certificates; requires <code>parti.nats.tls.truststore.password</code>.";
+
+    public static final String NATS_TRUSTSTORE_PASSWORD_CONFIG = "parti.nats.tls.truststore.password";
+    private static final String NATS_TRUSTSTORE_PASSWORD_DOC = "Password of the trust store.";
+
+    public static final String NATS_KEYSTORE_LOCATION_CONFIG = "parti.nats.tls.keystore.location";
+    private static final String NATS_KEYSTORE_LOCATION_DOC = "Path of a JKS/PKCS12 key store with this client's "
+            + "certificate, for servers that verify clients (mutual TLS); requires "
+            + "<code>parti.nats.tls.keystore.password</code>.";
+
+    public static final String NATS_KEYSTORE_PASSWORD_CONFIG = "parti.nats.tls.keystore.password";
+    private static final String NATS_KEYSTORE_PASSWORD_DOC = "Password of the key store (and of its key).";
+
+    private static final ConfigDef CONFIG = new ConfigDef()
+            .define(NATS_URL_CONFIG, Type.LIST, ConfigDef.NO_DEFAULT_VALUE, new UrlList(),
+                    Importance.HIGH, NATS_URL_DOC)
+            .define(HEARTBEAT_INTERVAL_MS_CONFIG, Type.LONG, DEFAULT_HEARTBEAT_INTERVAL_MS, ConfigDef.Range.atLeast(1),
+                    Importance.MEDIUM, HEARTBEAT_INTERVAL_MS_DOC)
+            .define(SESSION_TIMEOUT_MS_CONFIG, Type.LONG, DEFAULT_SESSION_TIMEOUT_MS, ConfigDef.Range.atLeast(2),
+                    Importance.HIGH, SESSION_TIMEOUT_MS_DOC)
+            .define(LEADER_TTL_MS_CONFIG, Type.LONG, DEFAULT_LEADER_TTL_MS, ConfigDef.Range.atLeast(2),
+                    Importance.LOW, LEADER_TTL_MS_DOC)
+            .define(WORKER_ID_TTL_MS_CONFIG, Type.LONG, DEFAULT_WORKER_ID_TTL_MS, ConfigDef.Range.atLeast(2),
+                    Importance.LOW, WORKER_ID_TTL_MS_DOC)
+            .define(COLD_START_WINDOW_MS_CONFIG, Type.LONG, DEFAULT_COLD_START_WINDOW_MS, ConfigDef.Range.atLeast(0),
+                    Importance.MEDIUM, COLD_START_WINDOW_MS_DOC)
+            .define(PLANNED_SCALE_WINDOW_MS_CONFIG, Type.LONG, DEFAULT_PLANNED_SCALE_WINDOW_MS,
+                    ConfigDef.Range.atLeast(0), Importance.MEDIUM, PLANNED_SCALE_WINDOW_MS_DOC)
+            .define(REBALANCE_COOLDOWN_MS_CONFIG, Type.LONG, DEFAULT_REBALANCE_COOLDOWN_MS, ConfigDef.Range.atLeast(0),
+                    Importance.LOW, REBALANCE_COOLDOWN_MS_DOC)
+            .define(STARTUP_TIMEOUT_MS_CONFIG, Type.LONG, DEFAULT_STARTUP_TIMEOUT_MS, ConfigDef.Range.atLeast(1),
+                    Importance.LOW, STARTUP_TIMEOUT_MS_DOC)
+            .define(LOSS_POLICY_CONFIG, Type.STRING, DEFAULT_LOSS_POLICY,
+                    ConfigDef.ValidString.in(LOSS_POLICY_FENCE, LOSS_POLICY_HOLD), Importance.HIGH, LOSS_POLICY_DOC)
+            .define(STRATEGY_CONFIG, Type.STRING, DEFAULT_STRATEGY,
+                    ConfigDef.ValidString.in(Strategies.names().toArray(new String[0])), Importance.MEDIUM, STRATEGY_DOC)
+            .define(BUCKET_REPLICAS_CONFIG, Type.INT, DEFAULT_BUCKET_REPLICAS, ConfigDef.Range.between(1, 5),
+                    Importance.MEDIUM, BUCKET_REPLICAS_DOC)
+            .define(WORKER_CAPACITY_CONFIG, Type.LONG, DEFAULT_WORKER_CAPACITY, ConfigDef.Range.atLeast(1),
+                    Importance.LOW, WORKER_CAPACITY_DOC)
+            .define(NATS_USERNAME_CONFIG, Type.STRING, null, new ConfigDef.NonEmptyString(), Importance.MEDIUM,
+                    NATS_USERNAME_DOC)
+            .define(NATS_PASSWORD_CONFIG, Type.PASSWORD, null, Importance.MEDIUM, NATS_PASSWORD_DOC)
+            .define(NATS_TOKEN_CONFIG, Type.PASSWORD, null, Importance.MEDIUM, NATS_TOKEN_DOC)
+            .define(NATS_CREDS_FILE_CONFIG, Type.STRING, null, new ReadableFile(), Importance.MEDIUM,
+                    NATS_CREDS_FILE_DOC)
+            .define(NATS_TLS_CONFIG, Type.BOOLEAN, false, Importance.MEDIUM, NATS_TLS_DOC)
+            .define(NATS_TRUSTSTORE_LOCATION_CONFIG, Type.STRING, null, new ReadableFile(),
+                    Importance.MEDIUM, NATS_TRUSTSTORE_LOCATION_DOC)
+            .define(NATS_TRUSTSTORE_PASSWORD_CONFIG, Type.PASSWORD, null, Importance.MEDIUM,
+                    NATS_TRUSTSTORE_PASSWORD_DOC)
+            .define(NATS_KEYSTORE_LOCATION_CONFIG, Type.STRING, null, new ReadableFile(),
+                    Importance.MEDIUM, NATS_KEYSTORE_LOCATION_DOC)
+            .define(NATS_KEYSTORE_PASSWORD_CONFIG, Type.PASSWORD, null, Importance.MEDIUM,
+                    NATS_KEYSTORE_PASSWORD_DOC);
+
+    /** Core field name (in PartiConfig's messages) → the key that sets it. */
+    private static final Map<String, String> CORE_FIELDS = Map.ofEntries(
+            Map.entry("heartbeatInterval", HEARTBEAT_INTERVAL_MS_CONFIG),
+            Map.entry("sessionTimeout", SESSION_TIMEOUT_MS_CONFIG),
+            Map.entry("leaderTtl", LEADER_TTL_MS_CONFIG),
+            Map.entry("workerIdTtl", WORKER_ID_TTL_MS_CONFIG),
+            Map.entry("coldStartWindow", COLD_START_WINDOW_MS_CONFIG),
+            Map.entry("plannedScaleWindow", PLANNED_SCALE_WINDOW_MS_CONFIG),
+            Map.entry("rebalanceCooldown", REBALANCE_COOLDOWN_MS_CONFIG),
+            Map.entry("startupTimeout", STARTUP_TIMEOUT_MS_CONFIG),
+            Map.entry("bucketReplicas", BUCKET_REPLICAS_CONFIG),
+            Map.entry("capacity", WORKER_CAPACITY_CONFIG),
+            Map.entry("safetyMargin", SESSION_TIMEOUT_MS_CONFIG),
+            Map.entry("natsUrl", NATS_URL_CONFIG),
+            Map.entry("natsUrl/connection", NATS_URL_CONFIG));
+
+    private final Options natsOptions;
+
+    /**
+     * Parses and validates the Parti settings found in {@code configs}; keys without the
+     * {@value #PREFIX} prefix are ignored (they are Kafka's).
+     *
+     * @throws ConfigException for a missing {@value #NATS_URL_CONFIG}, an unknown {@code parti.*} key, a
+     *         value of the wrong type or out of range, or a broken rule between keys; the message names the key
+     */
+    public PartiConsumerConfig(Map<String, ?> configs) {
+        super(CONFIG, partiEntries(configs), false);
+        this.natsOptions = buildNatsOptions();
+        checkTimings();
+    }
+
+    /** A copy of the definition of every Parti key (for documentation generators and tools). */
+    public static ConfigDef configDef() {
+        return new ConfigDef(CONFIG);
+    }
+
+    /** The names of all Parti keys. */
+    public static Set<String> configNames() {
+        return Collections.unmodifiableSet(new TreeSet<>(CONFIG.names()));
+    }
+
+    /** Whether {@code key} belongs to Parti (starts with {@value #PREFIX}), declared or not. */
+    public static boolean isPartiKey(Object key) {
+        return key instanceof String && ((String) key).startsWith(PREFIX);
+    }
+
+    /**
+     * The {@code parti.*} entries of {@code configs}.
+     *
+     * @throws ConfigException naming a {@code parti.*} key that is not declared
+     */
+    static Map<String, Object> partiEntries(Map<String, ?> configs) {
+        Map<String, Object> out = new LinkedHashMap<>();
+        for (Map.Entry<String, ?> e : configs.entrySet()) {
+            if (isPartiKey(e.getKey())) {
+                if (!CONFIG.names().contains(e.getKey())) {
+                    throw new ConfigException(e.getKey(), e.getValue() instanceof Password ? Password.HIDDEN : e.getValue(),
+                            "Unknown Parti setting; the valid ones are " + configNames());
+                }
+                out.put(e.getKey(), e.getValue());
+            }
+        }
+        return out;
+    }
+
+    /** The NATS server URLs, never empty. */
+    public List<String> natsUrls() {
+        return getList(NATS_URL_CONFIG);
+    }
+
+    /** The loss policy chosen by {@value #LOSS_POLICY_CONFIG}. */
+    public LossPolicy lossPolicy() {
+        return LossPolicy.valueOf(getString(LOSS_POLICY_CONFIG).toUpperCase(Locale.ROOT));
+    }
+
+    /**
+     * The jnats connection options from the credential and TLS keys (servers are set from {@link
+     * #natsUrls()} when Parti connects).
+     */
+    public Options natsOptions() {
+        return natsOptions;
+    }
+
+    /**
+     * A core {@link PartiConfig} builder for the group {@code group} with every setting of this object
+     * applied: NATS URLs and options, timings, loss policy, bucket replicas, capacity and the strategy
+     * named by {@value #STRATEGY_CONFIG}. The caller adds the partition source (and may replace the
+     * strategy or add a static worker ID).
+     */
+    public PartiConfig.Builder partiConfigBuilder(String group) {
+        return PartiConfig.builder(group)
+                .natsUrl(String.join(",", natsUrls()))
+                .natsOptions(natsOptions)
+                .heartbeatInterval(Duration.ofMillis(getLong(HEARTBEAT_INTERVAL_MS_CONFIG)))
+                .sessionTimeout(Duration.ofMillis(getLong(SESSION_TIMEOUT_MS_CONFIG)))
+                .leaderTtl(Duration.ofMillis(getLong(LEADER_TTL_MS_CONFIG)))
+                .workerIdTtl(Duration.ofMillis(getLong(WORKER_ID_TTL_MS_CONFIG)))
+                .coldStartWindow(Duration.ofMillis(getLong(COLD_START_WINDOW_MS_CONFIG)))
+                .plannedScaleWindow(Duration.ofMillis(getLong(PLANNED_SCALE_WINDOW_MS_CONFIG)))
+                .rebalanceCooldown(Duration.ofMillis(getLong(REBALANCE_COOLDOWN_MS_CONFIG)))
+                .startupTimeout(Duration.ofMillis(getLong(STARTUP_TIMEOUT_MS_CONFIG)))
+                .lossPolicy(lossPolicy())
+                .bucketReplicas(getInt(BUCKET_REPLICAS_CONFIG))
+                .capacity(getLong(WORKER_CAPACITY_CONFIG))
+                .strategy(Strategies.byName(getString(STRATEGY_CONFIG)));
+    }
+
+    /** Whether the user set {@code key} explicitly (rather than relying on its default). */
+    public boolean isSet(String key) {
+        return originals().containsKey(key);
+    }
+
+    // ------------------------------------------------------------------ validation
+
+    /** Validator of {@value #NATS_URL_CONFIG}: a non-empty list of URLs without blanks. */
+    private static final class UrlList implements ConfigDef.Validator {
+        @Override
+        public void ensureValid(String name, Object value) {
+            if (!(value instanceof List) || ((List<?>) value).isEmpty()) {
+                throw new ConfigException(name, value, "At least one NATS server URL is required");
+            }
+            for (Object url : (List<?>) value) {
+                if (url == null || url.toString().isBlank()) {
+                    throw new ConfigException(name, value, "NATS server URLs must not be blank");
+                }
+                if (url.toString().chars().anyMatch(Character::isWhitespace)) {
+                    throw new ConfigException(name, value, "A NATS server URL must not contain spaces: '" + url + "'");
+                }
+            }
+        }
+
+        @Override
+        public String toString() {
+            return "non-empty list of NATS URLs";
+        }
+    }
+
+    /** Validator of the file keys: null, or the path of a readable file. */
+    private static final class ReadableFile implements ConfigDef.Validator {
+        @Override
+        public void ensureValid(String name, Object value) {
+            if (value == null) {
+                return;
+            }
+            String path = value.toString();
+            if (path.isBlank()) {
+                throw new ConfigException(name, value, "must not be blank");
+            }
+            if (!Files.isReadable(Path.of(path))) {
+                throw new ConfigException(name, value, "No readable file at this path");
+            }
+        }
+
+        @Override
+        public String toString() {
+            return "path of a readable file";
+        }
+    }
+
+    private Options buildNatsOptions() {
+        String user = getString(NATS_USERNAME_CONFIG);
+        Password password = getPassword(NATS_PASSWORD_CONFIG);
+        Password token = getPassword(NATS_TOKEN_CONFIG);
+        String creds = getString(NATS_CREDS_FILE_CONFIG);
+        boolean tls = getBoolean(NATS_TLS_CONFIG);
+        String truststore = getString(NATS_TRUSTSTORE_LOCATION_CONFIG);
+        Password truststorePassword = getPassword(NATS_TRUSTSTORE_PASSWORD_CONFIG);
+        String keystore = getString(NATS_KEYSTORE_LOCATION_CONFIG);
+        Password keystorePassword = getPassword(NATS_KEYSTORE_PASSWORD_CONFIG);
+
+        if (user != null && password == null) {
+            throw new ConfigException(NATS_PASSWORD_CONFIG, null, "Required with " + NATS_USERNAME_CONFIG);
+        }
+        if (password != null && user == null) {
+            throw new ConfigException(NATS_USERNAME_CONFIG, null, "Required with " + NATS_PASSWORD_CONFIG);
+        }
+        if (token != null && user != null) {
+            throw new ConfigException(NATS_TOKEN_CONFIG, Password.HIDDEN,
+                    "Set either " + NATS_TOKEN_CONFIG + " or " + NATS_USERNAME_CONFIG + ", not both");
+        }
+        if (creds != null && (token != null || user != null)) {
+            throw new ConfigException(NATS_CREDS_FILE_CONFIG, creds, "Set either " + NATS_CREDS_FILE_CONFIG
+                    + " or " + (token != null ? NATS_TOKEN_CONFIG : NATS_USERNAME_CONFIG) + ", not both");
+        }
+        if (truststorePassword != null && truststore == null) {
+            throw new ConfigException(NATS_TRUSTSTORE_LOCATION_CONFIG, null, "Required with " + NATS_TRUSTSTORE_PASSWORD_CONFIG);
+        }
+        if (truststore != null && truststorePassword == null) {
+            throw new ConfigException(NATS_TRUSTSTORE_PASSWORD_CONFIG, null, "Required with " + NATS_TRUSTSTORE_LOCATION_CONFIG);
+        }
+        if (keystorePassword != null && keystore == null) {
+            throw new ConfigException(NATS_KEYSTORE_LOCATION_CONFIG, null, "Required with " + NATS_KEYSTORE_PASSWORD_CONFIG);
+        }
+        if (keystore != null && keystorePassword == null) {
+            throw new ConfigException(NATS_KEYSTORE_PASSWORD_CONFIG, null, "Required with " + NATS_KEYSTORE_LOCATION_CONFIG);
+        }
+        if (isSet(NATS_TLS_CONFIG) && !tls && (truststore != null || keystore != null)) {
+            throw new ConfigException(NATS_TLS_CONFIG, false, "A trust store or key store is set, which needs TLS");
+        }
+
+        Options.Builder b = new Options.Builder();
+        if (user != null) {
+            b.userInfo(user.toCharArray(), password.value().toCharArray());
+        }
+        if (token != null) {
+            b.token(token.value().toCharArray());
+        }
+        if (creds != null) {
+            b.credentialPath(creds);
+        }
+        try {
+            if (truststore != null || keystore != null) {
+                if (truststore != null) {
+                    b.truststorePath(truststore).truststorePassword(truststorePassword.value().toCharArray());
+                }
+                if (keystore != null) {
+                    b.keystorePath(keystore).keystorePassword(keystorePassword.value().toCharArray());
+                }
+            } else if (tls) {
+                b.secure();
+            }
+            return b.build();
+        } catch (NoSuchAlgorithmException | RuntimeException e) {
+            String key = keystore != null ? NATS_KEYSTORE_LOCATION_CONFIG
+                    : truststore != null ? NATS_TRUSTSTORE_LOCATION_CONFIG : NATS_TLS_CONFIG;
+            throw new ConfigException(key, keystore != null ? keystore : truststore,
+                    "Could not set up NATS TLS/authentication: " + e.getMessage());
+        }
+    }
+
+    /** Applies the core's own rules (one source of truth) and reports a broken one by its key. */
+    private void checkTimings() {
+        try {
+            partiConfigBuilder("validation").partitionSource(List::of).build();
+        } catch (IllegalArgumentException e) {
+            String msg = e.getMessage() == null ? "" : e.getMessage();
+            String rest = msg.startsWith("Invalid Parti config: ") ? msg.substring("Invalid Parti config: ".length()) : msg;
+            int space = rest.indexOf(' ');
+            String field = space < 0 ? rest : rest.substring(0, space);
+            String key = CORE_FIELDS.get(field);
+            if (key == null) {
+                throw new ConfigException("Invalid Parti settings: " + msg);
+            }
+            String rule = space < 0 ? msg : rest.substring(space + 1);
+            throw new ConfigException(key, originals().getOrDefault(key, values().get(key)), rule + " (" + field + ")");
+        }
+    }
+}

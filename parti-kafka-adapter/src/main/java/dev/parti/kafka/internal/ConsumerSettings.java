@@ -1,0 +1,150 @@
+package dev.parti.kafka.internal;
+
+import dev.parti.AssignmentStrategy;
+import dev.parti.kafka.KafkaAssignorStrategy;
+import dev.parti.kafka.PartiConsumerConfig;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import org.apache.kafka.clients.CommonClientConfigs;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerPartitionAssignor;
+import org.apache.kafka.common.config.ConfigException;
+import org.apache.kafka.common.serialization.Deserializer;
+
+/**
+ * Everything a {@link PartiConsumerDelegate} derives from the user's configuration map: the Parti
+ * settings ({@link PartiConsumerConfig}), the Kafka settings parsed exactly as {@code KafkaConsumer}
+ * parses them, and the maps given to the inner consumer and to the metadata {@code Admin} client.
+ *
+ * <p>The inner consumer's map is the user's map without the {@code parti.*} keys and with:
+ * {@code enable.auto.commit=false} (auto-commit is emulated), {@code group.protocol=classic} and no
+ * {@code group.remote.assignor} (the inner consumer never joins a group, it only commits with
+ * generation -1), and neither {@code group.instance.id} (it becomes Parti's static worker ID) nor
+ * {@code partition.assignment.strategy} (the assignor runs on Parti's leader instead).
+ */
+public final class ConsumerSettings {
+    /** Class name of the migration step-one assignor; configured there, it means "use Parti's strategy". */
+    static final String PARTI_ASSIGNOR_CLASS = "dev.parti.kafka.PartiAssignor";
+
+    final PartiConsumerConfig parti;
+    final ConsumerConfig kafka;
+    final Map<String, Object> innerConfig;
+    final Map<String, Object> adminConfig;
+    final String groupId;
+    final String groupInstanceId;
+    final boolean autoCommit;
+    final long autoCommitIntervalMs;
+    final long maxPollIntervalMs;
+    final long metadataMaxAgeMs;
+    final long defaultApiTimeoutMs;
+    final long requestTimeoutMs;
+    final boolean excludeInternalTopics;
+    final List<?> assignorClasses;
+    final boolean kafkaAssignorExplicit;
+
+    /**
+     * @throws ConfigException for a bad Parti or Kafka setting, naming the key
+     */
+    public ConsumerSettings(Map<String, ?> userConfigs, Deserializer<?> keyDeserializer, Deserializer<?> valueDeserializer) {
+        for (Object key : userConfigs.keySet()) {
+            if (!(key instanceof String)) {
+                throw new ConfigException("Key must be a string.");
+            }
+        }
+        this.parti = new PartiConsumerConfig(userConfigs);
+        Map<String, Object> kafkaOnly = new HashMap<>();
+        userConfigs.forEach((k, v) -> {
+            if (!PartiConsumerConfig.isPartiKey(k)) {
+                kafkaOnly.put(k, v);
+            }
+        });
+        this.kafka = new QuietConsumerConfig(ConsumerConfig.appendDeserializerToConfig(new HashMap<>(kafkaOnly),
+                keyDeserializer, valueDeserializer));
+        this.groupId = kafka.getString(ConsumerConfig.GROUP_ID_CONFIG);
+        this.groupInstanceId = kafka.getString(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG);
+        this.autoCommit = groupId != null && kafka.getBoolean(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG);
+        this.autoCommitIntervalMs = kafka.getInt(ConsumerConfig.AUTO_COMMIT_INTERVAL_MS_CONFIG);
+        this.maxPollIntervalMs = kafka.getInt(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG);
+        this.metadataMaxAgeMs = kafka.getLong(ConsumerConfig.METADATA_MAX_AGE_CONFIG);
+        this.defaultApiTimeoutMs = kafka.getInt(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG);
+        this.requestTimeoutMs = kafka.getInt(ConsumerConfig.REQUEST_TIMEOUT_MS_CONFIG);
+        this.excludeInternalTopics = kafka.getBoolean(ConsumerConfig.EXCLUDE_INTERNAL_TOPICS_CONFIG);
+        this.assignorClasses = kafka.getList(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG);
+        boolean explicit = kafkaOnly.containsKey(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG)
+                && !assignorClasses.isEmpty() && !PARTI_ASSIGNOR_CLASS.equals(className(assignorClasses.get(0)));
+        this.kafkaAssignorExplicit = explicit;
+        if (explicit && parti.isSet(PartiConsumerConfig.STRATEGY_CONFIG)) {
+            throw new ConfigException(PartiConsumerConfig.STRATEGY_CONFIG, parti.getString(PartiConsumerConfig.STRATEGY_CONFIG),
+                    "Set either " + PartiConsumerConfig.STRATEGY_CONFIG + " or "
+                            + ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG + " (" + assignorClasses + "), not both");
+        }
+        if (groupInstanceId != null && groupInstanceId.isBlank()) {
+            throw new ConfigException(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, groupInstanceId, "must not be blank");
+        }
+
+        Map<String, Object> inner = new HashMap<>(kafkaOnly);
+        inner.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+        inner.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "classic");
+        inner.remove(ConsumerConfig.GROUP_REMOTE_ASSIGNOR_CONFIG);
+        inner.remove(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG);
+        inner.remove(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG);
+        if (groupId == null) {
+            inner.remove(ConsumerConfig.AUTO_COMMIT_INTERVAL_MS_CONFIG);
+        }
+        this.innerConfig = inner;
+
+        Map<String, Object> admin = new HashMap<>();
+        for (String name : AdminClientConfig.configNames()) {
+            if (kafkaOnly.containsKey(name)) {
+                admin.put(name, kafkaOnly.get(name));
+            }
+        }
+        admin.remove(CommonClientConfigs.CLIENT_ID_CONFIG);
+        this.adminConfig = admin;
+    }
+
+    /** {@link Properties} as a map, refusing non-string keys like {@code KafkaConsumer} does. */
+    public static Map<String, Object> toMap(Properties properties) {
+        Map<String, Object> map = new HashMap<>();
+        for (Map.Entry<Object, Object> e : properties.entrySet()) {
+            if (!(e.getKey() instanceof String)) {
+                throw new ConfigException(e.getKey().toString(), e.getValue(), "Key must be a string.");
+            }
+            map.put((String) e.getKey(), e.getValue());
+        }
+        return map;
+    }
+
+    /**
+     * The strategy Parti's leader runs: the first Kafka assignor of an explicit {@code
+     * partition.assignment.strategy} (a fresh, configured instance), else the one named by {@code parti.strategy}.
+     */
+    AssignmentStrategy strategy() {
+        if (kafkaAssignorExplicit) {
+            List<String> names = assignorClasses.stream().map(ConsumerSettings::className).toList();
+            List<ConsumerPartitionAssignor> assignors =
+                    ConsumerPartitionAssignor.getAssignorInstances(names.subList(0, 1), kafka.originals());
+            return new KafkaAssignorStrategy(assignors.get(0));
+        }
+        return dev.parti.strategy.Strategies.byName(parti.getString(PartiConsumerConfig.STRATEGY_CONFIG));
+    }
+
+    /** The Parti worker ID for the static member {@code group.instance.id}, or null for a dynamic member. */
+    String workerId() {
+        return groupInstanceId == null ? null : WorkerIds.fromInstanceId(groupInstanceId);
+    }
+
+    private static String className(Object o) {
+        return o instanceof Class ? ((Class<?>) o).getName() : String.valueOf(o).trim();
+    }
+
+    /** {@link ConsumerConfig} without the INFO dump of every value (the inner consumer logs it once). */
+    private static final class QuietConsumerConfig extends ConsumerConfig {
+        QuietConsumerConfig(Map<String, Object> props) {
+            super(props, false);
+        }
+    }
+}

@@ -1,0 +1,195 @@
+package dev.parti.kafka.internal;
+
+import dev.parti.AssignmentListener;
+import dev.parti.LossPolicy;
+import dev.parti.ManagerState;
+import dev.parti.PartiConfig;
+import dev.parti.PartiManager;
+import dev.parti.Partition;
+import java.util.Collections;
+import java.util.Queue;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.function.LongSupplier;
+import org.apache.kafka.common.TopicPartition;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One membership of a consumer in its Parti group: one {@link PartiManager}, from the first {@code
+ * poll()} after {@code subscribe()} until {@code unsubscribe()}, {@code close()} or an exceeded {@code
+ * max.poll.interval.ms} ends it (the consumer then joins again with a new membership).
+ *
+ * <p>It is the manager's {@link AssignmentListener}. Its callbacks run on Parti's callback thread and
+ * never call user code: they queue {@link RebalanceEvent}s for the polling thread and keep {@link
+ * #owned()}, the partitions this member may commit for.
+ * <ul>
+ *   <li>{@code onAssigned}: the partitions become owned at once; the user hears of them in the next poll.</li>
+ *   <li>{@code onRevoked}: blocks Parti's thread until the polling thread has run the user's
+ *   {@code onPartitionsRevoked} (so the user can commit while Parti still counts the partitions as
+ *   this member's, and the new owner is assigned them only afterwards: the two-phase handoff). It stops
+ *   waiting when the membership is being released (close, unsubscribe), when the poll interval is
+ *   exceeded, or under the {@code fence} policy when the lease is no longer valid; the polling thread
+ *   then reports the partitions lost instead.</li>
+ *   <li>{@code onLost}: never waits; the partitions stop being owned at once (records already fetched
+ *   for them are dropped, commits refused) and the user hears {@code onPartitionsLost} in the next poll.</li>
+ * </ul>
+ */
+final class Membership implements AssignmentListener {
+    private static final Logger log = LoggerFactory.getLogger(Membership.class);
+    private static final long WAIT_SLICE_MS = 10;
+
+    private final PartiManager manager;
+    private final String group;
+    private final boolean staticMember;
+    private final boolean fence;
+    private final Runnable signal;
+    private final LongSupplier nanoClock;
+    private final Queue<RebalanceEvent> events = new ConcurrentLinkedQueue<>();
+    private final Set<TopicPartition> owned = ConcurrentHashMap.newKeySet();
+    private volatile boolean started;
+    private volatile boolean releasing;
+    private volatile boolean expired;
+    private volatile long revokeWaitStartNanos;
+
+    /**
+     * @param config       the manager's settings (this object is set as its listener)
+     * @param staticMember whether the worker ID is a static {@code group.instance.id}
+     * @param signal       wakes the polling thread when an event is queued
+     */
+    Membership(PartiConfig config, boolean staticMember, Runnable signal, LongSupplier nanoClock) {
+        this.group = config.group();
+        this.staticMember = staticMember;
+        this.fence = config.lossPolicy() == LossPolicy.FENCE;
+        this.signal = signal;
+        this.nanoClock = nanoClock;
+        this.manager = new PartiManager(config, this);
+    }
+
+    /** Joins the group (blocking until this member has a worker ID). */
+    void start() {
+        manager.start();
+        started = true;
+    }
+
+    boolean isStarted() {
+        return started;
+    }
+
+    PartiManager manager() {
+        return manager;
+    }
+
+    boolean isStatic() {
+        return staticMember;
+    }
+
+    /** Partitions this member owns in Parti's view right now (thread-safe, live). */
+    Set<TopicPartition> owned() {
+        return Collections.unmodifiableSet(owned);
+    }
+
+    boolean owns(TopicPartition tp) {
+        return owned.contains(tp);
+    }
+
+    /** The next queued event, or null. */
+    RebalanceEvent nextEvent() {
+        return events.poll();
+    }
+
+    boolean hasEvents() {
+        return !events.isEmpty();
+    }
+
+    /** Whether the poll interval was exceeded: everything is lost and the consumer must join again. */
+    boolean isExpired() {
+        return expired;
+    }
+
+    /** Whether the manager stopped by itself (its static ID was taken over by a newer instance). */
+    boolean isFencedOut() {
+        return started && !releasing && manager.state() == ManagerState.SHUTDOWN;
+    }
+
+    /** Since when Parti's thread waits for the polling thread to handle a revocation, or 0. */
+    long revokeWaitStartNanos() {
+        return revokeWaitStartNanos;
+    }
+
+    /**
+     * From now on callbacks return at once (the caller handles or abandons what is left); call before
+     * closing the manager, whose close revokes everything through this listener.
+     */
+    void release() {
+        releasing = true;
+    }
+
+    /** The poll interval was exceeded: stop waiting for the polling thread; the caller then closes the manager. */
+    void expire() {
+        expired = true;
+        releasing = true;
+        signal.run();
+    }
+
+    /** Closes the manager: leaves the group, or keeps the worker ID until it expires when {@code remainInGroup}. */
+    void close(boolean remainInGroup) {
+        releasing = true;
+        manager.close(remainInGroup);
+    }
+
+    // ------------------------------------------------------------------ AssignmentListener (Parti's callback thread)
+
+    @Override
+    public void onAssigned(Set<Partition> added, long version) {
+        Set<TopicPartition> tps = KafkaPartitions.toTopicPartitions(added);
+        owned.addAll(tps);
+        if (!releasing) {
+            events.add(new RebalanceEvent(RebalanceEvent.Kind.ASSIGNED, tps, version));
+            signal.run();
+        }
+    }
+
+    @Override
+    public void onRevoked(Set<Partition> removed, long version) {
+        Set<TopicPartition> tps = KafkaPartitions.toTopicPartitions(removed);
+        if (releasing) {
+            owned.removeAll(tps);
+            return;
+        }
+        RebalanceEvent event = new RebalanceEvent(RebalanceEvent.Kind.REVOKED, tps, version);
+        events.add(event);
+        signal.run();
+        revokeWaitStartNanos = nanoClock.getAsLong();
+        try {
+            while (!event.awaitDone(WAIT_SLICE_MS)) {
+                String why = releasing ? "the membership is ending" : expired ? "max.poll.interval.ms was exceeded"
+                        : fence && !manager.isLeaseValid() ? "the lease is no longer valid" : null;
+                if (why != null) {
+                    if (event.abandon()) {
+                        log.warn("Parti group {}: stopped waiting for the polling thread to revoke {} ({}); "
+                                + "they will be reported lost", group, tps, why);
+                    }
+                    break;
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            event.abandon();
+        } finally {
+            revokeWaitStartNanos = 0;
+            owned.removeAll(tps);
+        }
+    }
+
+    @Override
+    public void onLost(Set<Partition> lost, long version) {
+        Set<TopicPartition> tps = KafkaPartitions.toTopicPartitions(lost);
+        owned.removeAll(tps);
+        if (!releasing) {
+            events.add(new RebalanceEvent(RebalanceEvent.Kind.LOST, tps, version));
+            signal.run();
+        }
+    }
+}
