@@ -19,7 +19,8 @@ import java.util.Map;
  *       movement matters.</li>
  * </ul>
  *
- * <p>Immutable and thread-safe. Cost: one sort of the partitions, O(P·log P + W·log W).
+ * <p>Immutable and thread-safe. Cost: O(P + W·log W) plus the ranking of distinct keys
+ * (counting sorts instead of comparisons; see the package documentation).
  */
 public final class RoundRobin implements AssignmentStrategy {
     /** The registry name. */

@@ -44,7 +44,9 @@ import java.util.Set;
  *       assignment) with equal capacities therefore equals {@link RoundRobin}.</li>
  * </ul>
  *
- * <p>Immutable and thread-safe. Cost: one sort of the partitions plus O(P + W·log W + size of previous).
+ * <p>Immutable and thread-safe. Cost: O(P + W·log W + size of previous) plus the ranking of distinct
+ * keys (see the package documentation); previous partitions are found by their key codes, not by
+ * {@code equals}.
  */
 public final class StickyBalanced implements AssignmentStrategy {
     /** The registry name. */

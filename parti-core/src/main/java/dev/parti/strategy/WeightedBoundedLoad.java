@@ -38,7 +38,8 @@ import java.util.Map;
  * {@link Partition#id()}), then natural order: independent of input order.
  *
  * <p>Immutable and thread-safe. Throws {@link IllegalArgumentException} if the total weight
- * overflows a {@code long}. Cost: O(P·log P) plus the ring walks, expected O(1/(c − 1)²) steps each.
+ * overflows a {@code long}. Cost: expected O(W·v + P) with unit weights (O(P·log P) with varied
+ * weights) plus the ring walks past full workers.
  */
 public final class WeightedBoundedLoad implements AssignmentStrategy {
     /** The registry name. */
