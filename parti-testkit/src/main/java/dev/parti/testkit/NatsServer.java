@@ -461,7 +461,12 @@ public final class NatsServer implements Closeable {
     if (binary.isPresent()) {
       return new ProcessRunner(binary.get());
     }
-    if (dockerAnswers() && testcontainersPresent()) {
+    boolean docker = dockerAnswers();
+    if (docker && !testcontainersPresent()) {
+      throw new IllegalStateException(NOT_FOUND_MESSAGE + " (a Docker engine answers: add "
+          + "org.testcontainers:testcontainers to the test class path to run nats in a container)");
+    }
+    if (docker) {
       LOG.warn("no nats-server binary found; falling back to a Testcontainers nats container");
       try {
         return (Runner) Class.forName("dev.parti.testkit.ContainerNatsRunner").getDeclaredConstructor().newInstance();
