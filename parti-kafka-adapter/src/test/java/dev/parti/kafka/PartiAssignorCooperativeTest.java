@@ -1,0 +1,68 @@
+package dev.parti.kafka;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.parti.testkit.KafkaBrokerExtension;
+import dev.parti.testkit.OwnershipReport;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.apache.kafka.common.TopicPartition;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * Scale-out 3 → 4 of real {@link org.apache.kafka.clients.consumer.KafkaConsumer}s ({@code group.protocol=classic},
+ * {@code partition.assignment.strategy=PartiAssignor}, cooperative) on a real broker, under a steady stream of
+ * records, committing in {@code onPartitionsRevoked}.
+ */
+class PartiAssignorCooperativeTest {
+    @RegisterExtension
+    static final KafkaBrokerExtension KAFKA = new KafkaBrokerExtension();
+
+    private static final int PARTITIONS = 50;
+
+    @Test
+    void scaleOutThreeToFourMovesAtMostTheMinimumPlusOneWithoutOverlapLossOrDuplicates() throws Exception {
+        KAFKA.broker().createTopic("scale", PARTITIONS);
+        try (PartiAssignorGroup group = new PartiAssignorGroup(KAFKA.bootstrapServers(), "g-scale", "scale", PARTITIONS)) {
+            group.startProducing(1000);
+            for (String name : List.of("w-1", "w-2", "w-3")) {
+                group.start(name);
+            }
+            Map<String, Set<TopicPartition>> three = group.awaitBalanced(List.of("w-1", "w-2", "w-3"), Duration.ofSeconds(30));
+            Map<TopicPartition, String> before = group.owners();
+            assertThat(group.describe().partitionAssignor()).isEqualTo("parti");
+
+            long joinStarted = System.nanoTime();
+            group.start("w-4");
+            Map<String, Set<TopicPartition>> four =
+                    group.awaitBalanced(List.of("w-1", "w-2", "w-3", "w-4"), Duration.ofSeconds(30));
+            long balancedMillis = (System.nanoTime() - joinStarted) / 1_000_000;
+            Map<TopicPartition, String> after = group.owners();
+
+            long moved = after.entrySet().stream().filter(e -> !e.getValue().equals(before.get(e.getKey()))).count();
+            int minimum = PARTITIONS / 4; // the newcomer's share: ⌊P/4⌋ (or ⌈P/4⌉)
+            assertThat(moved).as("partitions moved in 3 → 4").isLessThanOrEqualTo((PARTITIONS + 3) / 4 + 1);
+            assertThat(four.get("w-4")).hasSizeBetween(minimum, minimum + 1);
+            // every moved partition went to the newcomer, nobody else lost or gained
+            for (String old : List.of("w-1", "w-2", "w-3")) {
+                assertThat(three.get(old)).containsAll(four.get(old));
+            }
+
+            long written = group.stopProducing();
+            group.awaitAllConsumed(Duration.ofSeconds(30));
+            assertThat(group.duplicates()).as("records consumed twice").isEmpty();
+            assertThat(group.missing()).as("records never consumed").isEmpty();
+            assertThat(group.violations()).as("overlaps sampled, foreign records, failures").isEmpty();
+            OwnershipReport report = group.ownershipReport();
+            assertThat(report.overlaps()).isEmpty();
+            group.close();
+            assertThat(group.violations()).isEmpty();
+            System.out.printf("PartiAssignor 3->4 over %d partitions: moved %d (minimum %d), balanced %d ms after the"
+                            + " 4th started; %d records, %d sampler checks, rebalance-latency-max %.0f ms%n",
+                    PARTITIONS, moved, minimum, balancedMillis, written, group.samples(), group.rebalanceLatencyMaxMs());
+        }
+    }
+}
