@@ -29,6 +29,12 @@ import java.util.stream.Stream;
  *       event so it survives a SIGKILL of the writer; {@link #read(Path)} merges all files.</li>
  * </ul>
  *
+ * <p>An event may carry a time in the past: a worker that fences itself after a pause (SIGSTOP, GC) should
+ * record {@code record(OwnershipEvent.released(worker, partition, leaseExpiryNanos))}, the instant its lease
+ * ran out by its own monotonic clock, because that is when it stopped being a safe owner. The checker then
+ * shows whether the safety margin kept that instant before the successor's acquisition. Events need not be
+ * recorded in time order.
+ *
  * <p>Timestamps are {@link System#nanoTime()}; across processes this assumes one Linux machine, where
  * HotSpot reads the system-wide {@code CLOCK_MONOTONIC} (see {@link OwnershipEvent}). Methods are
  * thread-safe.
