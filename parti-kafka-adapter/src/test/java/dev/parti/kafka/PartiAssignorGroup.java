@@ -69,6 +69,7 @@ final class PartiAssignorGroup implements AutoCloseable {
     private final Map<TopicPartition, Set<Long>> consumed = new ConcurrentHashMap<>();
     private final List<String> duplicates = new CopyOnWriteArrayList<>();
     private final AtomicLong samples = new AtomicLong();
+    private final AtomicLong revocations = new AtomicLong();
     private final AtomicBoolean closed = new AtomicBoolean();
     private final Thread sampler;
     private final long startNanos = System.nanoTime();
@@ -297,6 +298,11 @@ final class PartiAssignorGroup implements AutoCloseable {
         return samples.get();
     }
 
+    /** Non-empty {@code onPartitionsRevoked} calls so far, close included. */
+    long revocations() {
+        return revocations.get();
+    }
+
     /** The ownership log checked for overlaps (anywhere, any time since the group was created). */
     OwnershipReport ownershipReport() {
         return OwnershipChecker.builder().window(startNanos, System.nanoTime()).check(log.events());
@@ -458,6 +464,7 @@ final class PartiAssignorGroup implements AutoCloseable {
                 if (revoked.isEmpty()) {
                     return;
                 }
+                revocations.incrementAndGet();
                 commit(consumer, revoked); // commit-in-revoke: the next owner starts right after our last record
                 remove(revoked);
             }
