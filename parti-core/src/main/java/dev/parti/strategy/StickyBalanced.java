@@ -87,8 +87,9 @@ public final class StickyBalanced implements AssignmentStrategy {
                 if (owned == null) {
                     continue;
                 }
-                for (Partition partition : owned) {
-                    int i = natural.indexOf(partition);
+                // toArray: HashSet copies its table in one tight loop, cheaper than its iterator.
+                for (Object partition : owned.toArray()) {
+                    int i = natural.indexOf((Partition) partition);
                     if (i >= 0 && owner[i] < 0) {
                         owner[i] = w;
                         kept[w]++;
