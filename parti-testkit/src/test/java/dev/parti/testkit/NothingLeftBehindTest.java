@@ -1,6 +1,7 @@
 package dev.parti.testkit;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import io.nats.client.Connection;
@@ -22,6 +23,8 @@ class NothingLeftBehindTest {
   void closingEveryKindOfResourceLeavesNoChildProcessNoTemporaryDirectoryAndNoThread() throws Exception {
     Set<Thread> threadsBefore = liveThreads();
     List<Path> directories = new ArrayList<>();
+    KafkaBroker[] closedKafka = new KafkaBroker[1];
+    NatsServer[] closedNats = new NatsServer[1];
 
     try (NatsServer nats = NatsServer.start();
          NatsCluster cluster = NatsCluster.start(3);
@@ -29,6 +32,8 @@ class NothingLeftBehindTest {
          TcpProxy proxy = TcpProxy.start("127.0.0.1", nats.port());
          WorkerProcess worker = WorkerProcess.start(PingMain.class);
          OwnershipLog log = OwnershipLog.inDirectory(ownershipDir)) {
+      closedKafka[0] = kafka;
+      closedNats[0] = nats;
       directories.add(nats.logFile().getParent());
       cluster.nodes().forEach(node -> directories.add(node.logFile().getParent()));
       directories.add(kafka.logFile().getParent());
@@ -50,6 +55,8 @@ class NothingLeftBehindTest {
     assertThat(ProcessHandle.current().descendants().filter(ProcessHandle::isAlive).map(this::describe))
         .as("child processes still alive").isEmpty();
     assertThat(directories).allSatisfy(dir -> assertThat(dir).doesNotExist());
+    assertThatThrownBy(closedKafka[0]::restart).isInstanceOf(IllegalStateException.class);
+    assertThatThrownBy(closedNats[0]::restart).isInstanceOf(IllegalStateException.class);
     await().pollInSameThread().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
       Set<Thread> added = liveThreads();
       added.removeAll(threadsBefore);
