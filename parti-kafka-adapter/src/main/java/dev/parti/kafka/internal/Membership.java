@@ -164,7 +164,7 @@ final class Membership implements AssignmentListener {
         revokeWaitStartNanos = nanoClock.getAsLong();
         try {
             while (!event.awaitDone(WAIT_SLICE_MS)) {
-                String why = releasing ? "the membership is ending" : expired ? "max.poll.interval.ms was exceeded"
+                String why = expired ? "max.poll.interval.ms was exceeded" : releasing ? "the membership is ending"
                         : fence && !manager.isLeaseValid() ? "the lease is no longer valid" : null;
                 if (why != null) {
                     if (event.abandon()) {
