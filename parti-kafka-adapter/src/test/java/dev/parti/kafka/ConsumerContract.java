@@ -384,6 +384,28 @@ abstract class ConsumerContract {
     }
 
     @Test
+    void aNewSubscriptionReplacesTheOldOneWithoutUnsubscribing() {
+        String x = topic(2);
+        String y = topic(1);
+        RecordingListener l = new RecordingListener();
+        try (Consumer<String, String> c = consumer(group(), "metadata.max.age.ms", 1000)) {
+            c.subscribe(List.of(x), l);
+            pollUntil(c, WAIT, null, () -> c.assignment().equals(partitions(x, 2)));
+            c.subscribe(List.of(x, y), l);
+            assertThat(c.subscription()).containsExactlyInAnyOrder(x, y);
+            pollUntil(c, WAIT, null, () -> c.assignment().size() == 3);
+            c.subscribe(List.of(y), l);
+            assertThat(c.subscription()).containsExactly(y);
+            pollUntil(c, WAIT, null, () -> c.assignment().equals(partitions(y, 1)));
+            assertThat(l.calls("revoked")).extracting(RecordingListener.Call::partitions).contains(partitions(x, 2));
+            assertThat(l.calls("lost")).isEmpty();
+            produce(y, 1, 0, 3);
+            List<ConsumerRecord<String, String>> got = new ArrayList<>();
+            pollUntil(c, WAIT, got, () -> got.size() >= 3);
+        }
+    }
+
+    @Test
     void patternSubscriptionFollowsTopicsCreatedAndDeleted() throws Exception {
         String prefix = unique("pat");
         RecordingListener l = new RecordingListener();

@@ -161,6 +161,36 @@ class PartiConsumerTest {
     }
 
     @Test
+    void aNewerInstanceWithTheSameGroupInstanceIdFencesTheOlderOne() {
+        String t = topic(2);
+        String g = unique("g-fenced");
+        RecordingListener l = new RecordingListener();
+        try (PartiConsumer<String, String> old = parti(g, "group.instance.id", "same")) {
+            old.subscribe(List.of(t), l);
+            pollUntil(old, WAIT, null, () -> old.assignment().size() == 2);
+            try (PartiConsumer<String, String> newer = parti(g, "group.instance.id", "same")) {
+                newer.subscribe(List.of(t));
+                pollUntil(newer, WAIT, null, () -> newer.assignment().size() == 2);
+                List<Throwable> thrown = new CopyOnWriteArrayList<>();
+                await().atMost(WAIT).pollInSameThread().pollInterval(Duration.ofMillis(1)).until(() -> {
+                    try {
+                        old.poll(Duration.ofMillis(50));
+                    } catch (org.apache.kafka.common.errors.FencedInstanceIdException e) {
+                        thrown.add(e);
+                    }
+                    return !thrown.isEmpty();
+                });
+                assertThat(thrown.get(0)).hasMessageContaining("same");
+                assertThat(l.calls("lost")).isNotEmpty();
+                assertThat(old.assignment()).isEmpty();
+                assertThatThrownBy(() -> old.poll(Duration.ZERO))
+                        .isInstanceOf(org.apache.kafka.common.errors.FencedInstanceIdException.class);
+                assertThat(newer.assignment()).hasSize(2);
+            }
+        }
+    }
+
+    @Test
     void closeWithRemainInGroupKeepsADynamicMembersPartitionsUntilTheSessionExpires() {
         String t = topic(2);
         String g = unique("g-remain");
