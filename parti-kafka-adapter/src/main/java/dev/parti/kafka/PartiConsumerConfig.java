@@ -107,7 +107,7 @@ public final class PartiConsumerConfig extends AbstractConfig {
             + "reaches NATS another member may be assigned the same partitions meanwhile. Under both policies "
             + "commits are refused while the lease is not valid.";
 
-    public static final String STRATEGY_CONFIG = "parti.strategy";
+    public static final String STRATEGY_CONFIG = PartiAssignor.STRATEGY_CONFIG;
     public static final String DEFAULT_STRATEGY = Strategies.defaultStrategy().name();
     private static final String STRATEGY_DOC = "The Parti assignment strategy the leader runs, by name: "
             + String.join(", ", Strategies.names()) + ". Must not be combined with an explicit "
@@ -118,10 +118,17 @@ public final class PartiConsumerConfig extends AbstractConfig {
     private static final String BUCKET_REPLICAS_DOC = "JetStream replicas of the group's key-value buckets: 1 on a "
             + "single server, 3 on a cluster. Used when the buckets are created by the first member.";
 
-    public static final String WORKER_CAPACITY_CONFIG = "parti.worker.capacity";
-    public static final long DEFAULT_WORKER_CAPACITY = 1L;
-    private static final String WORKER_CAPACITY_DOC = "Relative capacity of this member; capacity-aware "
-            + "strategies give a member of capacity 2 twice the partitions of a member of capacity 1.";
+    public static final String WORKER_WEIGHT_CONFIG = PartiAssignor.WORKER_WEIGHT_CONFIG;
+    public static final long DEFAULT_WORKER_WEIGHT = PartiAssignor.DEFAULT_WORKER_WEIGHT;
+    private static final String WORKER_WEIGHT_DOC = "Relative capacity of this member, an integer >= 1; "
+            + "capacity-aware strategies give a member of weight 2 twice the partitions of a member of weight 1. "
+            + "Same key and meaning as for PartiAssignor.";
+
+    public static final String WORKER_ID_CONFIG = PartiAssignor.WORKER_ID_CONFIG;
+    private static final String WORKER_ID_DOC = "Stable worker ID of this member when group.instance.id is not "
+            + "set (group.instance.id wins when both are). A member with a stable ID is a static member: it "
+            + "gets its partitions back when it restarts within the session, and close() keeps its ID. Same key "
+            + "and meaning as for PartiAssignor, so a migration from PartiAssignor keeps its IDs.";
 
     public static final String NATS_USERNAME_CONFIG = "parti.nats.username";
     private static final String NATS_USERNAME_DOC = "User name for NATS; requires <code>parti.nats.password</code>.";
@@ -182,8 +189,10 @@ public final class PartiConsumerConfig extends AbstractConfig {
                     ConfigDef.ValidString.in(Strategies.names().toArray(new String[0])), Importance.MEDIUM, STRATEGY_DOC)
             .define(BUCKET_REPLICAS_CONFIG, Type.INT, DEFAULT_BUCKET_REPLICAS, ConfigDef.Range.between(1, 5),
                     Importance.MEDIUM, BUCKET_REPLICAS_DOC)
-            .define(WORKER_CAPACITY_CONFIG, Type.LONG, DEFAULT_WORKER_CAPACITY, ConfigDef.Range.atLeast(1),
-                    Importance.LOW, WORKER_CAPACITY_DOC)
+            .define(WORKER_WEIGHT_CONFIG, Type.LONG, DEFAULT_WORKER_WEIGHT, ConfigDef.Range.atLeast(1),
+                    Importance.LOW, WORKER_WEIGHT_DOC)
+            .define(WORKER_ID_CONFIG, Type.STRING, null, new ConfigDef.NonEmptyString(), Importance.MEDIUM,
+                    WORKER_ID_DOC)
             .define(NATS_USERNAME_CONFIG, Type.STRING, null, new ConfigDef.NonEmptyString(), Importance.MEDIUM,
                     NATS_USERNAME_DOC)
             .define(NATS_PASSWORD_CONFIG, Type.PASSWORD, null, Importance.MEDIUM, NATS_PASSWORD_DOC)
@@ -211,7 +220,7 @@ public final class PartiConsumerConfig extends AbstractConfig {
             Map.entry("rebalanceCooldown", REBALANCE_COOLDOWN_MS_CONFIG),
             Map.entry("startupTimeout", STARTUP_TIMEOUT_MS_CONFIG),
             Map.entry("bucketReplicas", BUCKET_REPLICAS_CONFIG),
-            Map.entry("capacity", WORKER_CAPACITY_CONFIG),
+            Map.entry("capacity", WORKER_WEIGHT_CONFIG),
             Map.entry("safetyMargin", SESSION_TIMEOUT_MS_CONFIG),
             Map.entry("natsUrl", NATS_URL_CONFIG),
             Map.entry("natsUrl/connection", NATS_URL_CONFIG));
@@ -285,7 +294,7 @@ public final class PartiConsumerConfig extends AbstractConfig {
 
     /**
      * A core {@link PartiConfig} builder for the group {@code group} with every setting of this object
-     * applied: NATS URLs and options, timings, loss policy, bucket replicas, capacity and the strategy
+     * applied: NATS URLs and options, timings, loss policy, bucket replicas, worker weight and the strategy
      * named by {@value #STRATEGY_CONFIG}. The caller adds the partition source (and may replace the
      * strategy or add a static worker ID).
      */
@@ -303,7 +312,7 @@ public final class PartiConsumerConfig extends AbstractConfig {
                 .startupTimeout(Duration.ofMillis(getLong(STARTUP_TIMEOUT_MS_CONFIG)))
                 .lossPolicy(lossPolicy())
                 .bucketReplicas(getInt(BUCKET_REPLICAS_CONFIG))
-                .capacity(getLong(WORKER_CAPACITY_CONFIG))
+                .capacity(getLong(WORKER_WEIGHT_CONFIG))
                 .strategy(Strategies.byName(getString(STRATEGY_CONFIG)));
     }
 

@@ -35,7 +35,8 @@ class PartiConsumerConfigTest {
             PartiConsumerConfig.LOSS_POLICY_CONFIG,
             PartiConsumerConfig.STRATEGY_CONFIG,
             PartiConsumerConfig.BUCKET_REPLICAS_CONFIG,
-            PartiConsumerConfig.WORKER_CAPACITY_CONFIG,
+            PartiConsumerConfig.WORKER_WEIGHT_CONFIG,
+            PartiConsumerConfig.WORKER_ID_CONFIG,
             PartiConsumerConfig.NATS_USERNAME_CONFIG,
             PartiConsumerConfig.NATS_PASSWORD_CONFIG,
             PartiConsumerConfig.NATS_TOKEN_CONFIG,
@@ -67,6 +68,13 @@ class PartiConsumerConfigTest {
 
     private static void rejects(Map<String, Object> m, String key) {
         assertThatThrownBy(() -> new PartiConsumerConfig(m)).isInstanceOf(ConfigException.class).hasMessageContaining(key);
+    }
+
+    @Test
+    void keysSharedWithPartiAssignorAreSpelledTheSame() {
+        assertThat(PartiConsumerConfig.STRATEGY_CONFIG).isEqualTo(PartiAssignor.STRATEGY_CONFIG);
+        assertThat(PartiConsumerConfig.WORKER_ID_CONFIG).isEqualTo(PartiAssignor.WORKER_ID_CONFIG);
+        assertThat(PartiConsumerConfig.WORKER_WEIGHT_CONFIG).isEqualTo(PartiAssignor.WORKER_WEIGHT_CONFIG);
     }
 
     @Test
@@ -135,7 +143,8 @@ class PartiConsumerConfigTest {
                 "parti.coordinator.loss.policy", "hold",
                 "parti.strategy", "round-robin",
                 "parti.bucket.replicas", "3",
-                "parti.worker.capacity", "4"));
+                "parti.worker.weight", "4",
+                "parti.worker.id", "host-1"));
         assertThat(p.heartbeatInterval()).isEqualTo(Duration.ofMillis(150));
         assertThat(p.sessionTimeout()).isEqualTo(Duration.ofMillis(1500));
         assertThat(p.leaderTtl()).isEqualTo(Duration.ofMillis(700));
@@ -149,6 +158,7 @@ class PartiConsumerConfigTest {
         assertThat(p.bucketReplicas()).isEqualTo(3);
         assertThat(p.capacity()).isEqualTo(4);
         assertThat(new PartiConsumerConfig(with("parti.coordinator.loss.policy", "fence")).lossPolicy()).isEqualTo(LossPolicy.FENCE);
+        assertThat(new PartiConsumerConfig(with("parti.worker.id", "host-1")).getString("parti.worker.id")).isEqualTo("host-1");
     }
 
     @Test
@@ -167,7 +177,8 @@ class PartiConsumerConfigTest {
         rejects(with("parti.strategy", "fastest"), "parti.strategy");
         rejects(with("parti.bucket.replicas", "6"), "parti.bucket.replicas");
         rejects(with("parti.bucket.replicas", "0"), "parti.bucket.replicas");
-        rejects(with("parti.worker.capacity", "0"), "parti.worker.capacity");
+        rejects(with("parti.worker.weight", "0"), "parti.worker.weight");
+        rejects(with("parti.worker.id", ""), "parti.worker.id");
         rejects(with("parti.nats.tls", "sometimes"), "parti.nats.tls");
         rejects(with("parti.nats.username", ""), "parti.nats.username");
     }

@@ -26,6 +26,7 @@ import org.apache.kafka.common.serialization.Deserializer;
  * {@code partition.assignment.strategy} (the assignor runs on Parti's leader instead).
  */
 public final class ConsumerSettings {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(ConsumerSettings.class);
     /** Class name of the migration step-one assignor; configured there, it means "use Parti's strategy". */
     static final String PARTI_ASSIGNOR_CLASS = "dev.parti.kafka.PartiAssignor";
 
@@ -84,6 +85,11 @@ public final class ConsumerSettings {
         if (groupInstanceId != null && groupInstanceId.isBlank()) {
             throw new ConfigException(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, groupInstanceId, "must not be blank");
         }
+        String configuredId = parti.getString(PartiConsumerConfig.WORKER_ID_CONFIG);
+        if (groupInstanceId != null && configuredId != null && !configuredId.equals(groupInstanceId)) {
+            LOG.warn("{}={} differs from {}={}; the worker ID is the group.instance.id", PartiConsumerConfig.WORKER_ID_CONFIG,
+                    configuredId, ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, groupInstanceId);
+        }
 
         Map<String, Object> inner = new HashMap<>(kafkaOnly);
         inner.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
@@ -132,9 +138,13 @@ public final class ConsumerSettings {
         return dev.parti.strategy.Strategies.byName(parti.getString(PartiConsumerConfig.STRATEGY_CONFIG));
     }
 
-    /** The Parti worker ID for the static member {@code group.instance.id}, or null for a dynamic member. */
+    /**
+     * The Parti worker ID of a static member: from {@code group.instance.id}, else from {@code
+     * parti.worker.id}; null for a dynamic member (which claims a pooled {@code w-N}).
+     */
     String workerId() {
-        return groupInstanceId == null ? null : WorkerIds.fromInstanceId(groupInstanceId);
+        String id = groupInstanceId != null ? groupInstanceId : parti.getString(PartiConsumerConfig.WORKER_ID_CONFIG);
+        return id == null ? null : WorkerIds.fromInstanceId(id);
     }
 
     private static String className(Object o) {

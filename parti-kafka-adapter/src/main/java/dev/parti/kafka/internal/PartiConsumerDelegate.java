@@ -556,9 +556,10 @@ public final class PartiConsumerDelegate<K, V> {
                 }
                 RuntimeException failure = lose(KafkaPartitions.sorted(assigned));
                 if (fencedOut) {
-                    throw new FencedInstanceIdException("The group.instance.id '" + settings.groupInstanceId
-                            + "' of this consumer was taken over in Parti group '" + settings.groupId
-                            + "' by a newer instance with the same ID; this consumer must be closed");
+                    throw new FencedInstanceIdException("The static worker ID '" + m.manager().workerId() + "' ("
+                            + (settings.groupInstanceId != null ? "group.instance.id '" + settings.groupInstanceId + "'"
+                                    : "parti.worker.id") + ") of this consumer was taken over in Parti group '"
+                            + settings.groupId + "' by a newer instance with the same ID; this consumer must be closed");
                 }
                 m.close(m.isStatic()); // the watchdog closed it already, or is doing so: this waits for it
                 membership = null;

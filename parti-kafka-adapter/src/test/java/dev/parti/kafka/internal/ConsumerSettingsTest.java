@@ -50,6 +50,16 @@ class ConsumerSettingsTest {
     }
 
     @Test
+    void partiWorkerIdMakesAStaticMemberUnlessGroupInstanceIdIsSet() {
+        assertThat(settings(base()).workerId()).isNull();
+        Map<String, Object> m = base();
+        m.put("parti.worker.id", "node.7");
+        assertThat(settings(m).workerId()).isEqualTo("node_2E7");
+        m.put("group.instance.id", "host-1");
+        assertThat(settings(m).workerId()).isEqualTo("host-1");
+    }
+
+    @Test
     void groupProtocolConsumerIsReplacedByClassic() {
         Map<String, Object> m = base();
         m.put("group.protocol", "consumer");
