@@ -16,6 +16,7 @@ import org.apache.kafka.common.KafkaException;
  * again while this condition lasts and resumes once the Kafka-managed members are gone.
  */
 public class MixedGroupException extends KafkaException {
+    /** Serialization version. */
     private static final long serialVersionUID = 1L;
 
     private final String groupId;

@@ -44,60 +44,81 @@ public final class PartiConsumerConfig extends AbstractConfig {
     /** Every Parti key starts with this prefix; all others belong to Kafka. */
     public static final String PREFIX = "parti.";
 
+    /** The key {@value}; see the definition in {@link #configDef()}. */
     public static final String NATS_URL_CONFIG = "parti.nats.url";
     private static final String NATS_URL_DOC = "NATS server URLs, comma-separated (for example "
             + "<code>nats://nats-1:4222,nats://nats-2:4222</code>). Required. Parti keeps the group's state in "
             + "JetStream key-value buckets on these servers and opens its own connection to them.";
 
+    /** The key {@value}; see the definition in {@link #configDef()}. */
     public static final String HEARTBEAT_INTERVAL_MS_CONFIG = "parti.heartbeat.interval.ms";
+    /** Default of {@link #HEARTBEAT_INTERVAL_MS_CONFIG}. */
     public static final long DEFAULT_HEARTBEAT_INTERVAL_MS = PartiConfig.DEFAULT_HEARTBEAT_INTERVAL.toMillis();
     private static final String HEARTBEAT_INTERVAL_MS_DOC = "How often a member writes its heartbeat to NATS. "
             + "Must be at most half of " + "<code>parti.session.timeout.ms</code>.";
 
+    /** The key {@value}; see the definition in {@link #configDef()}. */
     public static final String SESSION_TIMEOUT_MS_CONFIG = "parti.session.timeout.ms";
+    /** Default of {@link #SESSION_TIMEOUT_MS_CONFIG}. */
     public static final long DEFAULT_SESSION_TIMEOUT_MS = PartiConfig.DEFAULT_SESSION_TIMEOUT.toMillis();
     private static final String SESSION_TIMEOUT_MS_DOC = "A member whose last heartbeat is older than this is "
             + "considered dead and its partitions are reassigned. A member that cannot write a heartbeat for "
             + "this long minus a safety margin stops being a safe owner (see "
             + "<code>parti.coordinator.loss.policy</code>) and its commits are refused.";
 
+    /** The key {@value}; see the definition in {@link #configDef()}. */
     public static final String LEADER_TTL_MS_CONFIG = "parti.leader.ttl.ms";
+    /** Default of {@link #LEADER_TTL_MS_CONFIG}. */
     public static final long DEFAULT_LEADER_TTL_MS = PartiConfig.DEFAULT_LEADER_TTL.toMillis();
     private static final String LEADER_TTL_MS_DOC = "The leader's lease: when the leader dies, another member "
             + "takes over at most this long later. At least twice <code>parti.heartbeat.interval.ms</code>.";
 
+    /** The key {@value}; see the definition in {@link #configDef()}. */
     public static final String WORKER_ID_TTL_MS_CONFIG = "parti.worker.id.ttl.ms";
+    /** Default of {@link #WORKER_ID_TTL_MS_CONFIG}. */
     public static final long DEFAULT_WORKER_ID_TTL_MS = PartiConfig.DEFAULT_WORKER_ID_TTL.toMillis();
     private static final String WORKER_ID_TTL_MS_DOC = "How long a worker ID (a static "
             + "<code>group.instance.id</code> or a pooled <code>w-N</code>) outlives its last renewal. At least "
             + "<code>parti.session.timeout.ms</code>.";
 
+    /** The key {@value}; see the definition in {@link #configDef()}. */
     public static final String COLD_START_WINDOW_MS_CONFIG = "parti.cold.start.window.ms";
+    /** Default of {@link #COLD_START_WINDOW_MS_CONFIG}. */
     public static final long DEFAULT_COLD_START_WINDOW_MS = PartiConfig.DEFAULT_COLD_START_WINDOW.toMillis();
     private static final String COLD_START_WINDOW_MS_DOC = "When a group starts from zero members (or restarts "
             + "as a whole), the leader waits this long for more members to join before the first assignment, so "
             + "a fleet starting together is assigned once. At least <code>parti.planned.scale.window.ms</code>.";
 
+    /** The key {@value}; see the definition in {@link #configDef()}. */
     public static final String PLANNED_SCALE_WINDOW_MS_CONFIG = "parti.planned.scale.window.ms";
+    /** Default of {@link #PLANNED_SCALE_WINDOW_MS_CONFIG}. */
     public static final long DEFAULT_PLANNED_SCALE_WINDOW_MS = PartiConfig.DEFAULT_PLANNED_SCALE_WINDOW.toMillis();
     private static final String PLANNED_SCALE_WINDOW_MS_DOC = "When members join a running group, the leader "
             + "waits this long for further joins before it rebalances. A member that vanishes without leaving is "
             + "handled at once (after one heartbeat interval), not after this window.";
 
+    /** The key {@value}; see the definition in {@link #configDef()}. */
     public static final String REBALANCE_COOLDOWN_MS_CONFIG = "parti.rebalance.cooldown.ms";
+    /** Default of {@link #REBALANCE_COOLDOWN_MS_CONFIG}. */
     public static final long DEFAULT_REBALANCE_COOLDOWN_MS = PartiConfig.DEFAULT_REBALANCE_COOLDOWN.toMillis();
     private static final String REBALANCE_COOLDOWN_MS_DOC = "Minimum time between two planned rebalances. At most "
             + "<code>parti.planned.scale.window.ms</code>.";
 
+    /** The key {@value}; see the definition in {@link #configDef()}. */
     public static final String STARTUP_TIMEOUT_MS_CONFIG = "parti.startup.timeout.ms";
+    /** Default of {@link #STARTUP_TIMEOUT_MS_CONFIG}. */
     public static final long DEFAULT_STARTUP_TIMEOUT_MS = PartiConfig.DEFAULT_STARTUP_TIMEOUT.toMillis();
     private static final String STARTUP_TIMEOUT_MS_DOC = "How long joining the group (inside the first "
             + "<code>poll()</code> after <code>subscribe()</code>) may wait for NATS and a worker ID before "
             + "<code>poll()</code> fails.";
 
+    /** The key {@value}; see the definition in {@link #configDef()}. */
     public static final String LOSS_POLICY_CONFIG = "parti.coordinator.loss.policy";
+    /** A value of {@link #LOSS_POLICY_CONFIG}. */
     public static final String LOSS_POLICY_FENCE = "fence";
+    /** A value of {@link #LOSS_POLICY_CONFIG}. */
     public static final String LOSS_POLICY_HOLD = "hold";
+    /** Default of {@link #LOSS_POLICY_CONFIG}. */
     public static final String DEFAULT_LOSS_POLICY = LOSS_POLICY_FENCE;
     private static final String LOSS_POLICY_DOC = "What a member does when it cannot reach NATS long enough that "
             + "it is no longer a safe owner. <code>fence</code>: it gives up every partition at once "
@@ -107,60 +128,76 @@ public final class PartiConsumerConfig extends AbstractConfig {
             + "reaches NATS another member may be assigned the same partitions meanwhile. Under both policies "
             + "commits are refused while the lease is not valid.";
 
+    /** The key {@value}; see the definition in {@link #configDef()}. */
     public static final String STRATEGY_CONFIG = PartiAssignor.STRATEGY_CONFIG;
+    /** Default of {@link #STRATEGY_CONFIG}. */
     public static final String DEFAULT_STRATEGY = Strategies.defaultStrategy().name();
     private static final String STRATEGY_DOC = "The Parti assignment strategy the leader runs, by name: "
             + String.join(", ", Strategies.names()) + ". Must not be combined with an explicit "
             + "<code>partition.assignment.strategy</code>, which makes the leader run that Kafka assignor instead.";
 
+    /** The key {@value}; see the definition in {@link #configDef()}. */
     public static final String BUCKET_REPLICAS_CONFIG = "parti.bucket.replicas";
+    /** Default of {@link #BUCKET_REPLICAS_CONFIG}. */
     public static final int DEFAULT_BUCKET_REPLICAS = 1;
     private static final String BUCKET_REPLICAS_DOC = "JetStream replicas of the group's key-value buckets: 1 on a "
             + "single server, 3 on a cluster. Used when the buckets are created by the first member.";
 
+    /** The key {@value}; see the definition in {@link #configDef()}. */
     public static final String WORKER_WEIGHT_CONFIG = PartiAssignor.WORKER_WEIGHT_CONFIG;
+    /** Default of {@link #WORKER_WEIGHT_CONFIG}. */
     public static final long DEFAULT_WORKER_WEIGHT = PartiAssignor.DEFAULT_WORKER_WEIGHT;
     private static final String WORKER_WEIGHT_DOC = "Relative capacity of this member, an integer >= 1; "
             + "capacity-aware strategies give a member of weight 2 twice the partitions of a member of weight 1. "
             + "Same key and meaning as for PartiAssignor.";
 
+    /** The key {@value}; see the definition in {@link #configDef()}. */
     public static final String WORKER_ID_CONFIG = PartiAssignor.WORKER_ID_CONFIG;
     private static final String WORKER_ID_DOC = "Stable worker ID of this member when group.instance.id is not "
             + "set (group.instance.id wins when both are). A member with a stable ID is a static member: it "
             + "gets its partitions back when it restarts within the session, and close() keeps its ID. Same key "
             + "and meaning as for PartiAssignor, so a migration from PartiAssignor keeps its IDs.";
 
+    /** The key {@value}; see the definition in {@link #configDef()}. */
     public static final String NATS_USERNAME_CONFIG = "parti.nats.username";
     private static final String NATS_USERNAME_DOC = "User name for NATS; requires <code>parti.nats.password</code>.";
 
+    /** The key {@value}; see the definition in {@link #configDef()}. */
     public static final String NATS_PASSWORD_CONFIG = "parti.nats.password";
     private static final String NATS_PASSWORD_DOC = "Password for <code>parti.nats.username</code>.";
 
+    /** The key {@value}; see the definition in {@link #configDef()}. */
     public static final String NATS_TOKEN_CONFIG = "parti.nats.token";
     private static final String NATS_TOKEN_DOC = "Authentication token for NATS; not with a user name or a "
             + "credentials file.";
 
+    /** The key {@value}; see the definition in {@link #configDef()}. */
     public static final String NATS_CREDS_FILE_CONFIG = "parti.nats.creds.file";
     private static final String NATS_CREDS_FILE_DOC = "Path of a NATS credentials file (JWT and NKey seed, as "
             + "written by <code>nsc</code>); not with a user name or a token. The file must exist.";
 
+    /** The key {@value}; see the definition in {@link #configDef()}. */
     public static final String NATS_TLS_CONFIG = "parti.nats.tls";
     private static final String NATS_TLS_DOC = "Connect to NATS over TLS. With no trust store, the JVM's default "
             + "trust store verifies the server. Implied by <code>parti.nats.tls.truststore.location</code> and "
             + "<code>parti.nats.tls.keystore.location</code>.";
 
+    /** The key {@value}; see the definition in {@link #configDef()}. */
     public static final String NATS_TRUSTSTORE_LOCATION_CONFIG = "parti.nats.tls.truststore.location";
     private static final String NATS_TRUSTSTORE_LOCATION_DOC = "Path of a JKS/PKCS12 trust store holding the CA "
             + "that signed the NATS servers' certificates; requires <code>parti.nats.tls.truststore.password</code>.";
 
+    /** The key {@value}; see the definition in {@link #configDef()}. */
     public static final String NATS_TRUSTSTORE_PASSWORD_CONFIG = "parti.nats.tls.truststore.password";
     private static final String NATS_TRUSTSTORE_PASSWORD_DOC = "Password of the trust store.";
 
+    /** The key {@value}; see the definition in {@link #configDef()}. */
     public static final String NATS_KEYSTORE_LOCATION_CONFIG = "parti.nats.tls.keystore.location";
     private static final String NATS_KEYSTORE_LOCATION_DOC = "Path of a JKS/PKCS12 key store with this client's "
             + "certificate, for servers that verify clients (mutual TLS); requires "
             + "<code>parti.nats.tls.keystore.password</code>.";
 
+    /** The key {@value}; see the definition in {@link #configDef()}. */
     public static final String NATS_KEYSTORE_PASSWORD_CONFIG = "parti.nats.tls.keystore.password";
     private static final String NATS_KEYSTORE_PASSWORD_DOC = "Password of the key store (and of its key).";
 

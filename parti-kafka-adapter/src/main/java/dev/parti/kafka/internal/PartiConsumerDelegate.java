@@ -176,6 +176,7 @@ public final class PartiConsumerDelegate<K, V> {
 
     // ================================================================== subscription
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#assignment}, documented there. */
     public Set<TopicPartition> assignment() {
         acquireAndEnsureOpen();
         try {
@@ -185,6 +186,7 @@ public final class PartiConsumerDelegate<K, V> {
         }
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#subscription}, documented there. */
     public Set<String> subscription() {
         acquireAndEnsureOpen();
         try {
@@ -201,6 +203,7 @@ public final class PartiConsumerDelegate<K, V> {
         }
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#subscribe}, documented there. */
     public void subscribe(Collection<String> newTopics, ConsumerRebalanceListener newListener) {
         if (newListener == null) {
             throw new IllegalArgumentException("RebalanceListener cannot be null");
@@ -208,6 +211,7 @@ public final class PartiConsumerDelegate<K, V> {
         subscribeTopics(newTopics, newListener);
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#subscribe}, documented there. */
     public void subscribe(Collection<String> newTopics) {
         subscribeTopics(newTopics, NOOP);
     }
@@ -244,6 +248,7 @@ public final class PartiConsumerDelegate<K, V> {
         }
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#subscribe}, documented there. */
     public void subscribe(Pattern pattern, ConsumerRebalanceListener newListener) {
         if (newListener == null) {
             throw new IllegalArgumentException("RebalanceListener cannot be null");
@@ -251,6 +256,7 @@ public final class PartiConsumerDelegate<K, V> {
         subscribePattern(pattern, newListener);
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#subscribe}, documented there. */
     public void subscribe(Pattern pattern) {
         subscribePattern(pattern, NOOP);
     }
@@ -278,6 +284,7 @@ public final class PartiConsumerDelegate<K, V> {
         }
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#subscribe}, documented there. */
     public void subscribe(SubscriptionPattern pattern, ConsumerRebalanceListener newListener) {
         if (newListener == null) {
             throw new IllegalArgumentException("RebalanceListener cannot be null");
@@ -285,6 +292,7 @@ public final class PartiConsumerDelegate<K, V> {
         subscribe(pattern);
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#subscribe}, documented there. */
     public void subscribe(SubscriptionPattern pattern) {
         throw new UnsupportedOperationException("subscribe(SubscriptionPattern) needs Kafka's broker-side consumer group "
                 + "protocol (group.protocol=consumer, the broker evaluates the RE2/J pattern), which PartiConsumer replaces "
@@ -299,6 +307,7 @@ public final class PartiConsumerDelegate<K, V> {
         timer.execute(this::refreshMetadata);
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#assign}, documented there. */
     public void assign(Collection<TopicPartition> partitions) {
         acquireAndEnsureOpen();
         try {
@@ -325,6 +334,7 @@ public final class PartiConsumerDelegate<K, V> {
         }
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#unsubscribe}, documented there. */
     public void unsubscribe() {
         acquireAndEnsureOpen();
         try {
@@ -355,6 +365,7 @@ public final class PartiConsumerDelegate<K, V> {
 
     // ================================================================== poll
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#poll}, documented there. */
     public ConsumerRecords<K, V> poll(Duration timeout) {
         long timeoutMs = timeout.toMillis();
         if (timeoutMs < 0) {
@@ -754,7 +765,11 @@ public final class PartiConsumerDelegate<K, V> {
         } catch (IllegalStateException e) {
             log.debug("Partition refresh skipped: {}", e.getMessage());
         } catch (Exception e) {
-            log.warn("Could not read the topics of the subscription from Kafka (kept the previous ones): {}", e.toString());
+            if (closed || leaving || Thread.currentThread().isInterrupted()) {
+                log.debug("Metadata refresh interrupted by close: {}", e.toString());
+            } else {
+                log.warn("Could not read the topics of the subscription from Kafka (kept the previous ones): {}", e.toString());
+            }
         }
     }
 
@@ -928,10 +943,12 @@ public final class PartiConsumerDelegate<K, V> {
         }
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#commitSync}, documented there. */
     public void commitSync() {
         commitSync(Duration.ofMillis(settings.defaultApiTimeoutMs));
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#commitSync}, documented there. */
     public void commitSync(Duration timeout) {
         acquireAndEnsureOpen();
         try {
@@ -953,10 +970,12 @@ public final class PartiConsumerDelegate<K, V> {
         }
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#commitSync}, documented there. */
     public void commitSync(Map<TopicPartition, OffsetAndMetadata> offsets) {
         commitSync(offsets, Duration.ofMillis(settings.defaultApiTimeoutMs));
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#commitSync}, documented there. */
     public void commitSync(Map<TopicPartition, OffsetAndMetadata> offsets, Duration timeout) {
         acquireAndEnsureOpen();
         try {
@@ -978,10 +997,12 @@ public final class PartiConsumerDelegate<K, V> {
         }
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#commitAsync}, documented there. */
     public void commitAsync() {
         commitAsync((OffsetCommitCallback) null);
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#commitAsync}, documented there. */
     public void commitAsync(OffsetCommitCallback callback) {
         acquireAndEnsureOpen();
         try {
@@ -1001,6 +1022,7 @@ public final class PartiConsumerDelegate<K, V> {
         }
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#commitAsync}, documented there. */
     public void commitAsync(Map<TopicPartition, OffsetAndMetadata> offsets, OffsetCommitCallback callback) {
         acquireAndEnsureOpen();
         try {
@@ -1104,6 +1126,7 @@ public final class PartiConsumerDelegate<K, V> {
 
     // ================================================================== pass-through
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#seek}, documented there. */
     public void seek(TopicPartition partition, long offset) {
         if (offset < 0) {
             throw new IllegalArgumentException("seek offset must not be a negative number");
@@ -1116,6 +1139,7 @@ public final class PartiConsumerDelegate<K, V> {
         }
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#seek}, documented there. */
     public void seek(TopicPartition partition, OffsetAndMetadata offsetAndMetadata) {
         if (offsetAndMetadata.offset() < 0) {
             throw new IllegalArgumentException("seek offset must not be a negative number");
@@ -1128,6 +1152,7 @@ public final class PartiConsumerDelegate<K, V> {
         }
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#seekToBeginning}, documented there. */
     public void seekToBeginning(Collection<TopicPartition> partitions) {
         if (partitions == null) {
             throw new IllegalArgumentException("Partitions collection cannot be null");
@@ -1140,6 +1165,7 @@ public final class PartiConsumerDelegate<K, V> {
         }
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#seekToEnd}, documented there. */
     public void seekToEnd(Collection<TopicPartition> partitions) {
         if (partitions == null) {
             throw new IllegalArgumentException("Partitions collection cannot be null");
@@ -1152,18 +1178,22 @@ public final class PartiConsumerDelegate<K, V> {
         }
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#position}, documented there. */
     public long position(TopicPartition partition, Duration timeout) {
         return call(() -> inner.position(partition, timeout));
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#committed}, documented there. */
     public Map<TopicPartition, OffsetAndMetadata> committed(Set<TopicPartition> partitions, Duration timeout) {
         return call(() -> inner.committed(partitions, timeout));
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#clientInstanceId}, documented there. */
     public Uuid clientInstanceId(Duration timeout) {
         return call(() -> inner.clientInstanceId(timeout));
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#metrics}, documented there. */
     public Map<MetricName, ? extends Metric> metrics() {
         Map<MetricName, Metric> all = new HashMap<>(inner.metrics());
         Map<MetricName, KafkaMetric> own = metrics.metrics();
@@ -1171,14 +1201,17 @@ public final class PartiConsumerDelegate<K, V> {
         return java.util.Collections.unmodifiableMap(all);
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#partitionsFor}, documented there. */
     public List<PartitionInfo> partitionsFor(String topic, Duration timeout) {
         return call(() -> inner.partitionsFor(topic, timeout));
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#listTopics}, documented there. */
     public Map<String, List<PartitionInfo>> listTopics(Duration timeout) {
         return call(() -> inner.listTopics(timeout));
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#paused}, documented there. */
     public Set<TopicPartition> paused() {
         acquireAndEnsureOpen();
         try {
@@ -1188,6 +1221,7 @@ public final class PartiConsumerDelegate<K, V> {
         }
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#pause}, documented there. */
     public void pause(Collection<TopicPartition> partitions) {
         acquireAndEnsureOpen();
         try {
@@ -1197,6 +1231,7 @@ public final class PartiConsumerDelegate<K, V> {
         }
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#resume}, documented there. */
     public void resume(Collection<TopicPartition> partitions) {
         acquireAndEnsureOpen();
         try {
@@ -1206,18 +1241,22 @@ public final class PartiConsumerDelegate<K, V> {
         }
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#offsetsForTimes}, documented there. */
     public Map<TopicPartition, OffsetAndTimestamp> offsetsForTimes(Map<TopicPartition, Long> timestamps, Duration timeout) {
         return call(() -> inner.offsetsForTimes(timestamps, timeout));
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#beginningOffsets}, documented there. */
     public Map<TopicPartition, Long> beginningOffsets(Collection<TopicPartition> partitions, Duration timeout) {
         return call(() -> inner.beginningOffsets(partitions, timeout));
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#endOffsets}, documented there. */
     public Map<TopicPartition, Long> endOffsets(Collection<TopicPartition> partitions, Duration timeout) {
         return call(() -> inner.endOffsets(partitions, timeout));
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#currentLag}, documented there. */
     public OptionalLong currentLag(TopicPartition partition) {
         acquireAndEnsureOpen();
         try {
@@ -1227,6 +1266,7 @@ public final class PartiConsumerDelegate<K, V> {
         }
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#groupMetadata}, documented there. */
     public ConsumerGroupMetadata groupMetadata() {
         acquireAndEnsureOpen();
         try {
@@ -1236,6 +1276,7 @@ public final class PartiConsumerDelegate<K, V> {
         }
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#enforceRebalance}, documented there. */
     public void enforceRebalance(String reason) {
         acquireAndEnsureOpen();
         try {
@@ -1252,14 +1293,17 @@ public final class PartiConsumerDelegate<K, V> {
         }
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#registerMetricForSubscription}, documented there. */
     public void registerMetricForSubscription(KafkaMetric metric) {
         inner.registerMetricForSubscription(metric);
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#unregisterMetricFromSubscription}, documented there. */
     public void unregisterMetricFromSubscription(KafkaMetric metric) {
         inner.unregisterMetricFromSubscription(metric);
     }
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#wakeup}, documented there. */
     public void wakeup() {
         wakeupRequested.set(true);
         inner.wakeup();
@@ -1268,6 +1312,7 @@ public final class PartiConsumerDelegate<K, V> {
 
     // ================================================================== close
 
+    /** Implements {@link dev.parti.kafka.PartiConsumer#close}, documented there. */
     public void close(CloseOptions options) {
         Objects.requireNonNull(options, "options");
         Duration timeout = options.timeout().orElse(Duration.ofMillis(DEFAULT_CLOSE_TIMEOUT_MS));
@@ -1287,7 +1332,11 @@ public final class PartiConsumerDelegate<K, V> {
                 first = e;
             }
             try {
-                leaveGroup(true, options.groupMembershipOperation());
+                if (membership != null) {
+                    leaveGroup(true, options.groupMembershipOperation());
+                } else if (mode == Mode.MANUAL) {
+                    autoCommitSync("on close"); // like KafkaConsumer, also for a manual assignment
+                }
             } catch (RuntimeException e) {
                 if (first == null) {
                     first = e;
