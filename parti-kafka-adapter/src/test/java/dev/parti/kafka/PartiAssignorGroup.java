@@ -402,11 +402,18 @@ final class PartiAssignorGroup implements AutoCloseable {
                         processed.put(tp, r.offset() + 1);
                     }
                 }
-                commit(consumer, consumer.assignment());
+                try {
+                    commit(consumer, consumer.assignment());
+                } catch (org.apache.kafka.common.errors.RebalanceInProgressException
+                         | org.apache.kafka.clients.consumer.CommitFailedException e) {
+                    // close() revokes what is still assigned, and the listener commits then
+                }
                 recordLatency(consumer);
             } catch (Throwable t) {
                 failure = t;
-                violations.add(name + " failed: " + t);
+                if (!closed.get()) { // while the whole group shuts down, members leave in the middle of rebalances
+                    violations.add(name + " failed: " + t);
+                }
             } finally {
                 Set<TopicPartition> left = views.remove(name);
                 if (left != null) {
@@ -471,7 +478,9 @@ final class PartiAssignorGroup implements AutoCloseable {
 
             @Override
             public void onPartitionsLost(Collection<TopicPartition> lost) {
-                violations.add(name + " lost " + lost);
+                if (running.get() && !closed.get()) { // closing in the middle of a rebalance loses them: not a fault
+                    violations.add(name + " lost " + lost);
+                }
                 remove(lost);
             }
 
