@@ -70,6 +70,7 @@ final class PartiAssignorGroup implements AutoCloseable {
     private final List<String> duplicates = new CopyOnWriteArrayList<>();
     private final AtomicLong samples = new AtomicLong();
     private final AtomicLong revocations = new AtomicLong();
+    private final AtomicLong fullRevocations = new AtomicLong();
     private final AtomicBoolean closed = new AtomicBoolean();
     private final Thread sampler;
     private final long startNanos = System.nanoTime();
@@ -303,6 +304,11 @@ final class PartiAssignorGroup implements AutoCloseable {
         return revocations.get();
     }
 
+    /** Non-empty revocations of everything the member owned (what the eager protocol does every rebalance). */
+    long fullRevocations() {
+        return fullRevocations.get();
+    }
+
     /** The ownership log checked for overlaps (anywhere, any time since the group was created). */
     OwnershipReport ownershipReport() {
         return OwnershipChecker.builder().window(startNanos, System.nanoTime()).check(log.events());
@@ -472,6 +478,9 @@ final class PartiAssignorGroup implements AutoCloseable {
                     return;
                 }
                 revocations.incrementAndGet();
+                if (revoked.containsAll(views.getOrDefault(name, Set.of()))) {
+                    fullRevocations.incrementAndGet();
+                }
                 commit(consumer, revoked); // commit-in-revoke: the next owner starts right after our last record
                 remove(revoked);
             }

@@ -46,6 +46,7 @@ class PartiAssignorScaleTest {
         assertThat(sim.owners()).isEqualTo(before);
         long subscriptionBytes = sim.lastSubscriptionBytes();
         long assignmentBytes = sim.lastAssignmentBytes();
+        long userDataBytes = sim.lastUserDataBytes();
 
         // One member leaves, then comes back: its 50 partitions are lent out, then returned.
         sim.leave("w-100");
@@ -71,11 +72,12 @@ class PartiAssignorScaleTest {
         long medianSteady = median(steadyNanos);
         System.out.printf("PartiAssignor 200x10000: cold assign %.1f ms (cold round wall %.1f ms), steady assign median %.1f ms"
                         + " (all %s ms), leave %.1f ms, rejoin %.1f ms; subscriptions %d bytes, assignments %d bytes"
-                        + " (group record ~%d bytes, during a return %d bytes); 200->201 moved %d%n",
+                        + " (group record ~%d bytes, of which PartiAssignor user data %d; during a return %d bytes);"
+                        + " 200->201 moved %d%n",
                 coldNanos.get(0) / 1e6, coldWallNanos / 1e6, medianSteady / 1e6,
                 steadyNanos.stream().map(n -> String.format("%.1f", n / 1e6)).toList(), leaveNanos / 1e6,
                 rejoinNanos / 1e6, subscriptionBytes, assignmentBytes, subscriptionBytes + assignmentBytes,
-                withSubscriptionBytes, moved);
+                userDataBytes, withSubscriptionBytes, moved);
 
         // Generous bounds for a shared 2-core machine; the rebalance timeout (max.poll.interval.ms) is 300 s
         // by default and the leader keeps heartbeating from its heartbeat thread meanwhile.

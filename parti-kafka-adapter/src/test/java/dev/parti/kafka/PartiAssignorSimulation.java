@@ -42,6 +42,7 @@ final class PartiAssignorSimulation {
     private long lastSubscriptionBytes;
     private long lastAssignmentBytes;
     private long lastAssignNanos;
+    private long lastUserDataBytes;
 
     PartiAssignorSimulation(RebalanceProtocol protocol) {
         this.protocol = protocol;
@@ -118,6 +119,11 @@ final class PartiAssignorSimulation {
         return lastAssignNanos;
     }
 
+    /** PartiAssignor's user data alone in the last round: subscriptions' plus assignments'. */
+    long lastUserDataBytes() {
+        return lastUserDataBytes;
+    }
+
     Cluster cluster() {
         Node node = new Node(1, "localhost", 9092);
         List<PartitionInfo> infos = new ArrayList<>();
@@ -140,8 +146,10 @@ final class PartiAssignorSimulation {
         rounds++;
         Map<String, Subscription> subscriptions = new TreeMap<>();
         long subscriptionBytes = 0;
+        long userDataBytes = 0;
         for (SimMember m : members.values()) {
             ByteBuffer userData = m.assignor.subscriptionUserData(Set.copyOf(m.topics));
+            userDataBytes += userData.remaining();
             List<TopicPartition> owned = protocol == RebalanceProtocol.COOPERATIVE ? m.owned : List.of();
             Subscription sent = new Subscription(m.topics, userData, owned, m.generation, Optional.empty());
             ByteBuffer wire = ConsumerProtocol.serializeSubscription(sent);
@@ -175,6 +183,8 @@ final class PartiAssignorSimulation {
         boolean revoked = false;
         long assignmentBytes = 0;
         for (SimMember m : members.values()) {
+            ByteBuffer assignmentUserData = assignments.get(m.memberId).userData();
+            userDataBytes += assignmentUserData == null ? 0 : assignmentUserData.remaining();
             ByteBuffer wire = ConsumerProtocol.serializeAssignment(assignments.get(m.memberId));
             assignmentBytes += wire.remaining();
             Assignment received = ConsumerProtocol.deserializeAssignment(wire);
@@ -187,6 +197,7 @@ final class PartiAssignorSimulation {
             m.assignor.onAssignment(received, new ConsumerGroupMetadata(GROUP, generation, m.memberId, m.instanceId));
         }
         lastAssignmentBytes = assignmentBytes;
+        lastUserDataBytes = userDataBytes;
         return revoked;
     }
 
