@@ -11,6 +11,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import dev.parti.testkit.KafkaBrokerExtension;
+import dev.parti.testkit.OwnershipLog;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -134,10 +135,11 @@ abstract class ConsumerContract {
         String t = topic(4);
         String g = group();
         Map<String, Integer> seen = new ConcurrentHashMap<>();
+        OwnershipLog log = OwnershipLog.inMemory();
         produce(t, 4, 0, 100);
-        try (PollLoop a = new PollLoop("a", consumer(g), List.of(t), seen)) {
+        try (PollLoop a = new PollLoop("a", consumer(g), List.of(t), seen, true, log)) {
             await().atMost(WAIT).until(() -> seen.size() == 100);
-            try (PollLoop b = new PollLoop("b", consumer(g), List.of(t), seen)) {
+            try (PollLoop b = new PollLoop("b", consumer(g), List.of(t), seen, true, log)) {
                 await().atMost(WAIT).until(() -> split(a, b, partitions(t, 4)));
                 produce(t, 4, 100, 100);
                 await().atMost(WAIT).until(() -> seen.size() == 200);
@@ -148,6 +150,7 @@ abstract class ConsumerContract {
                 for (PollLoop l : List.of(a, b)) {
                     assertThat(l.listener.calls).allSatisfy(call -> assertThat(call.thread()).isEqualTo("poll-loop-" + l.name));
                 }
+                Fixtures.assertNoOverlap(log);
             }
         }
     }
@@ -168,8 +171,9 @@ abstract class ConsumerContract {
         String t = topic(4);
         String g = group();
         Map<String, Integer> seen = new ConcurrentHashMap<>();
-        try (PollLoop a = new PollLoop("a", consumer(g), List.of(t), seen);
-             PollLoop b = new PollLoop("b", consumer(g), List.of(t), seen)) {
+        OwnershipLog log = OwnershipLog.inMemory();
+        try (PollLoop a = new PollLoop("a", consumer(g), List.of(t), seen, true, log);
+             PollLoop b = new PollLoop("b", consumer(g), List.of(t), seen, true, log)) {
             await().atMost(WAIT).until(() -> split(a, b, partitions(t, 4)));
             produce(t, 4, 0, 100);
             await().atMost(WAIT).until(() -> seen.size() == 100);
@@ -184,6 +188,7 @@ abstract class ConsumerContract {
             assertThat(seen).allSatisfy((v, n) -> assertThat(n).as(v).isEqualTo(1));
             assertThat(a.listener.calls("revoked")).isNotEmpty();
             assertThat(b.failure).isNull();
+            Fixtures.assertNoOverlap(log);
         }
     }
 
@@ -192,10 +197,11 @@ abstract class ConsumerContract {
         String t = topic(2);
         String g = group();
         Map<String, Integer> seen = new ConcurrentHashMap<>();
+        OwnershipLog log = OwnershipLog.inMemory();
         produce(t, 2, 0, 40);
-        try (PollLoop a = new PollLoop("a", consumer(g), List.of(t), seen, false)) {
+        try (PollLoop a = new PollLoop("a", consumer(g), List.of(t), seen, false, log)) {
             await().atMost(WAIT).until(() -> seen.size() == 40);
-            try (PollLoop b = new PollLoop("b", consumer(g), List.of(t), seen, false)) {
+            try (PollLoop b = new PollLoop("b", consumer(g), List.of(t), seen, false, log)) {
                 await().atMost(WAIT).until(() -> split(a, b, partitions(t, 2)));
                 Set<TopicPartition> moved = Set.copyOf(b.listener.owned);
                 Map<TopicPartition, OffsetAndMetadata> committed = b.call(c -> c.committed(moved));
@@ -210,6 +216,7 @@ abstract class ConsumerContract {
                     assertThat(r.offset()).isGreaterThanOrEqualTo(20);
                 }
                 assertThat(a.listener.calls("revoked")).extracting(RecordingListener.Call::partitions).contains(moved);
+                Fixtures.assertNoOverlap(log);
             }
         }
     }

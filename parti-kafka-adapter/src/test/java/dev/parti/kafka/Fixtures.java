@@ -125,6 +125,21 @@ final class Fixtures {
                 });
     }
 
+    /** Fails if two consumers ever owned the same partition at once, according to their listeners. */
+    static void assertNoOverlap(dev.parti.testkit.OwnershipLog log) {
+        List<dev.parti.testkit.OwnershipEvent> events = log.events();
+        if (events.isEmpty()) {
+            throw new AssertionError("no ownership recorded");
+        }
+        dev.parti.testkit.OwnershipReport report = dev.parti.testkit.OwnershipChecker.builder()
+                .maxGap(Duration.ofHours(1))
+                .window(events.get(0).nanos(), System.nanoTime())
+                .check(events);
+        if (!report.overlaps().isEmpty()) {
+            throw new AssertionError("overlapping owners: " + report);
+        }
+    }
+
     /** Values of {@code records}, in order. */
     static List<String> values(List<ConsumerRecord<String, String>> records) {
         List<String> out = new ArrayList<>();

@@ -12,6 +12,7 @@ import static org.awaitility.Awaitility.await;
 import dev.parti.testkit.KafkaBrokerExtension;
 import dev.parti.testkit.NatsServer;
 import dev.parti.testkit.NatsServerExtension;
+import dev.parti.testkit.OwnershipLog;
 import dev.parti.testkit.TcpProxy;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -86,12 +87,13 @@ class PartiConsumerTest {
         TopicPartition p0 = new TopicPartition(t, 0);
         TopicPartition p1 = new TopicPartition(t, 1);
         Map<String, Integer> seen = new ConcurrentHashMap<>();
-        RecordingListener l = new RecordingListener();
+        OwnershipLog log = OwnershipLog.inMemory();
+        RecordingListener l = new RecordingListener().recordInto(log, "a");
         try (TcpProxy proxy = TcpProxy.start("127.0.0.1", NATS.server().port());
              PartiConsumer<String, String> a = partiAt(g, proxy.url("nats"))) {
             a.subscribe(List.of(t), l);
             pollUntil(a, WAIT, null, () -> a.assignment().size() == 2);
-            try (PollLoop b = new PollLoop("b", parti(g), List.of(t), seen)) {
+            try (PollLoop b = new PollLoop("b", parti(g), List.of(t), seen, true, log)) {
                 pollUntil(a, WAIT, null, () -> a.assignment().size() == 1 && b.listener.owned.size() == 1);
                 TopicPartition mine = a.assignment().iterator().next();
                 a.commitSync(Map.of(mine, new OffsetAndMetadata(0)));
@@ -109,6 +111,7 @@ class PartiConsumerTest {
                 pollUntil(a, WAIT, null, () -> a.assignment().size() == 1 && b.listener.owned.size() == 1);
                 a.commitSync(Map.of(a.assignment().iterator().next(), new OffsetAndMetadata(0)));
                 assertThat(b.failure).isNull();
+                Fixtures.assertNoOverlap(log);
             }
         }
     }
@@ -142,20 +145,23 @@ class PartiConsumerTest {
         String g = unique("g-static");
         Map<String, Integer> seen = new ConcurrentHashMap<>();
         Object[] session = {"parti.session.timeout.ms", 4000, "parti.worker.id.ttl.ms", 8000};
-        PollLoop a = new PollLoop("a", parti(g, with(session, "group.instance.id", "member.a")), List.of(t), seen);
-        try (PollLoop b = new PollLoop("b", parti(g, with(session, "group.instance.id", "member.b")), List.of(t), seen)) {
+        OwnershipLog log = OwnershipLog.inMemory();
+        PollLoop a = new PollLoop("a", parti(g, with(session, "group.instance.id", "member.a")), List.of(t), seen, true, log);
+        try (PollLoop b = new PollLoop("b", parti(g, with(session, "group.instance.id", "member.b")), List.of(t), seen, true, log)) {
             await().atMost(WAIT).until(() -> a.listener.owned.size() == 2 && b.listener.owned.size() == 2);
             Set<TopicPartition> aHad = Set.copyOf(a.listener.owned);
             int bChanges = b.listener.changes().size();
             a.stop(CLOSE); // DEFAULT for a static member: keep the ID
             assertThat(a.failure).isNull();
-            try (PollLoop a2 = new PollLoop("a2", parti(g, with(session, "group.instance.id", "member.a")), List.of(t), seen)) {
+            try (PollLoop a2 = new PollLoop("a2", parti(g, with(session, "group.instance.id", "member.a")), List.of(t), seen,
+                    true, log)) {
                 await().atMost(WAIT).until(() -> a2.listener.owned.equals(aHad));
                 produce(t, 4, 0, 40);
                 await().atMost(WAIT).until(() -> seen.size() == 40);
                 assertThat(b.listener.changes()).hasSize(bChanges);
                 assertThat(a2.listener.changes()).extracting(RecordingListener.Call::kind).containsOnly("assigned");
                 assertThat(seen).allSatisfy((v, n) -> assertThat(n).isEqualTo(1));
+                Fixtures.assertNoOverlap(log);
             }
         }
     }

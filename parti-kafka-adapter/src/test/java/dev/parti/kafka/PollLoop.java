@@ -1,5 +1,6 @@
 package dev.parti.kafka;
 
+import dev.parti.testkit.OwnershipLog;
 import java.time.Duration;
 import java.util.Collection;
 import java.util.List;
@@ -45,6 +46,15 @@ final class PollLoop implements AutoCloseable {
     /** @param commitEachBatch whether to {@code commitSync()} after each non-empty batch (always in onPartitionsRevoked) */
     PollLoop(String name, Consumer<String, String> consumer, Collection<String> topics, Map<String, Integer> seen,
              boolean commitEachBatch) {
+        this(name, consumer, topics, seen, commitEachBatch, null);
+    }
+
+    /** @param ownership where the listener records acquisitions and releases (owner = {@code name}), or null */
+    PollLoop(String name, Consumer<String, String> consumer, Collection<String> topics, Map<String, Integer> seen,
+             boolean commitEachBatch, OwnershipLog ownership) {
+        if (ownership != null) {
+            listener.recordInto(ownership, name);
+        }
         this.commitEachBatch = commitEachBatch;
         this.name = name;
         this.consumer = consumer;

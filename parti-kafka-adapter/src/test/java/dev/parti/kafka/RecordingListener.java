@@ -1,5 +1,6 @@
 package dev.parti.kafka;
 
+import dev.parti.testkit.OwnershipLog;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
@@ -27,12 +28,39 @@ final class RecordingListener implements ConsumerRebalanceListener {
     volatile Consumer<Collection<TopicPartition>> onAssign = tps -> { };
     volatile RuntimeException throwOnAssign;
     volatile RuntimeException throwOnRevoke;
+    private volatile OwnershipLog ownership;
+    private volatile String owner;
+
+    /** Also records every acquisition and release into {@code log} as {@code owner} (conservatively: acquired when the
+     *  assignment callback starts, released when the revoke or lost callback ends). */
+    RecordingListener recordInto(OwnershipLog log, String ownerName) {
+        this.owner = ownerName;
+        this.ownership = log;
+        return this;
+    }
+
+    private void log(boolean acquired, Collection<TopicPartition> partitions) {
+        OwnershipLog log = ownership;
+        if (log != null) {
+            for (TopicPartition tp : partitions) {
+                if (acquired) {
+                    log.acquired(owner, tp.toString());
+                } else {
+                    log.released(owner, tp.toString());
+                }
+            }
+        }
+    }
 
     @Override
     public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
         calls.add(new Call("revoked", Set.copyOf(partitions), Thread.currentThread().getName()));
-        onRevoke.accept(partitions);
-        owned.removeAll(partitions);
+        try {
+            onRevoke.accept(partitions);
+        } finally {
+            owned.removeAll(partitions);
+            log(false, partitions);
+        }
         RuntimeException e = throwOnRevoke;
         if (e != null) {
             throw e;
@@ -42,6 +70,7 @@ final class RecordingListener implements ConsumerRebalanceListener {
     @Override
     public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
         calls.add(new Call("assigned", Set.copyOf(partitions), Thread.currentThread().getName()));
+        log(true, partitions);
         owned.addAll(partitions);
         onAssign.accept(partitions);
         RuntimeException e = throwOnAssign;
@@ -54,6 +83,7 @@ final class RecordingListener implements ConsumerRebalanceListener {
     public void onPartitionsLost(Collection<TopicPartition> partitions) {
         calls.add(new Call("lost", Set.copyOf(partitions), Thread.currentThread().getName()));
         owned.removeAll(partitions);
+        log(false, partitions);
     }
 
     List<Call> calls(String kind) {
