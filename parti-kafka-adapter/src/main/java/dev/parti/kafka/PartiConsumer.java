@@ -90,6 +90,26 @@ import org.apache.kafka.common.serialization.Deserializer;
  * {@link CommitFailedException} before anything is sent. A group that still has live members managed by
  * Kafka (old {@code KafkaConsumer}s) makes {@code poll()} and commits fail with {@link MixedGroupException}.
  *
+ * <h2>Where it differs from {@code KafkaConsumer}</h2>
+ * <ul>
+ *   <li>Commits of a subscribed consumer are checked against Parti's ownership (see above); Kafka's
+ *   classic protocol accepts a commit for any partition from a member of the current generation.</li>
+ *   <li>{@code onPartitionsLost} also fires when this member's Parti lease goes stale under
+ *   {@code parti.coordinator.loss.policy=fence} (NATS unreachable): records fetched for those partitions
+ *   are dropped at once, even before the next {@code poll()} reports the loss.</li>
+ *   <li>All members must subscribe to the same topics; Parti's leader assigns the partitions of its own
+ *   subscription (Kafka assigns each member only topics it subscribed to).</li>
+ *   <li>The first {@code poll()} after {@code subscribe()} may block up to {@code parti.startup.timeout.ms}
+ *   to join over NATS (beyond its timeout), and fails with a {@code KafkaException} when NATS cannot be
+ *   reached.</li>
+ *   <li>{@link #enforceRebalance()} re-reads the topic metadata instead of forcing a new assignment;
+ *   {@link #groupMetadata()} carries generation −1; {@link #subscribe(SubscriptionPattern)} is not
+ *   supported; {@code close(timeout)} bounds closing the inner consumer, not Parti's leave.</li>
+ *   <li>The inner consumer always uses {@code group.protocol=classic} in {@code assign()} mode: with
+ *   {@code group.protocol=consumer} settings are validated as Kafka validates them, but no broker-side
+ *   group is joined.</li>
+ * </ul>
+ *
  * <h2>Threads and resources</h2>
  * Not thread-safe, like {@code KafkaConsumer}: use one instance from one thread (a second thread gets a
  * {@code ConcurrentModificationException}); only {@link #wakeup()} may be called from any thread. Besides

@@ -399,7 +399,7 @@ public final class PartiConsumerDelegate<K, V> {
                 maybeAutoCommitAsync();
                 long remainingMs = TimeUnit.NANOSECONDS.toMillis(Math.max(0, budget - (clock.getAsLong() - start)));
                 long slice = Math.min(remainingMs, POLL_SLICE_MS);
-                if (inner.assignment().isEmpty()) {
+                if (subscribed ? assigned.isEmpty() : inner.assignment().isEmpty()) {
                     awaitSignal(slice, m);
                     continue;
                 }
