@@ -10,9 +10,8 @@ import java.util.concurrent.CountDownLatch;
 
 /**
  * A worker in its own JVM for process-level faults (SIGSTOP, kill -9). Arguments: NATS URL, group,
- * ownership-log directory, owner name, partition count, loss policy, optionally {@code naive}. It records acquisitions and
- * releases from its listener, and every 20 ms re-asserts ownership of what it would work on (owned
- * and lease valid), so a zombie that acted as owner after a pause would show up in the log.
+ * ownership-log directory, owner name, partition count, loss policy, optionally {@code naive} (work on
+ * what the listener last said, ignoring loss notices and never asking whether the lease is valid).
  */
 public final class ChildWorker {
     private ChildWorker() { }
@@ -31,14 +30,24 @@ public final class ChildWorker {
             partitions.add(Partition.of("topic", Integer.toString(i)));
         }
         try (OwnershipLog log = OwnershipLog.inDirectory(dir)) {
+            // what the listener said it owns: a naive worker keeps working on these until told otherwise
+            Set<Partition> told = java.util.concurrent.ConcurrentHashMap.newKeySet();
             AssignmentListener listener = new AssignmentListener() {
                 @Override
                 public void onAssigned(Set<Partition> added, long version) {
-                    added.forEach(p -> log.acquired(owner, p.id()));
+                    told.addAll(added);
+                }
+
+                @Override
+                public void onLost(Set<Partition> lost, long version) {
+                    if (!naive) { // a naive worker ignores loss notices and keeps working
+                        onRevoked(lost, version);
+                    }
                 }
 
                 @Override
                 public void onRevoked(Set<Partition> removed, long version) {
+                    told.removeAll(removed);
                     removed.forEach(p -> log.released(owner, p.id()));
                 }
             };
@@ -50,9 +59,11 @@ public final class ChildWorker {
                 manager.start();
                 System.out.println("started " + manager.workerId());
                 while (!stop.await(20, java.util.concurrent.TimeUnit.MILLISECONDS)) {
+                    // the decision time: a pause between the check and the write must not look like new work
+                    long decidedAt = System.nanoTime();
                     if (naive || manager.isLeaseValid()) {
-                        for (Partition p : manager.currentAssignment()) {
-                            log.acquired(owner, p.id()); // "working on p now"
+                        for (Partition p : naive ? Set.copyOf(told) : manager.currentAssignment()) {
+                            log.record(dev.parti.testkit.OwnershipEvent.acquired(owner, p.id(), decidedAt)); // "working on p"
                         }
                     }
                 }

@@ -74,6 +74,14 @@ class ZombieProcessTest {
                         .check(all);
                 System.out.println("[measure] " + group + " resumed after " + (System.nanoTime() - stoppedAt) / 1_000_000
                         + " ms stopped: overlap " + report.overlapNanos() / 1_000_000 + " ms");
+                if (!report.isClean()) {
+                    for (OwnershipReport.Overlap o : report.overlaps()) {
+                        all.stream().filter(e -> o.partition().equals(e.partition()) || e.partition() == null)
+                                .sorted(java.util.Comparator.comparingLong(OwnershipEvent::nanos))
+                                .forEach(e -> System.out.println("[events] " + (e.nanos() - t0) / 1_000_000.0 + " ms " + e));
+                    }
+                    System.out.println(child.logTail(40));
+                }
                 return report;
             }
         } finally {

@@ -81,10 +81,12 @@ final class AssignmentApplier {
     }
 
     /** Applies the newest offered record if it is newer than the applied one. Returns true if something was applied. */
-    boolean applyLatest() {
+    boolean applyLatest(java.util.function.BooleanSupplier leaseValid) {
         AssignmentRecord r = latest.get();
         String id = workerId;
-        if (r == null || id == null) {
+        if (r == null || id == null || !leaseValid.getAsBoolean()) {
+            // on a stale lease nothing is acquired (a queued version may be old news after a pause);
+            // the newest version is applied once a heartbeat succeeds again
             return false;
         }
         Set<Partition> removed;
@@ -105,8 +107,8 @@ final class AssignmentApplier {
             call("onRevoked", () -> listener.onRevoked(Collections.unmodifiableSet(removed), r.version()));
         }
         synchronized (lock) {
-            if (fences != fenceCount) {
-                return false; // fenced while revoking: this version is not ours to apply any more
+            if (fences != fenceCount || !leaseValid.getAsBoolean()) {
+                return false; // fenced or lease lapsed while revoking: this version is not ours to apply any more
             }
             owned.removeAll(removed);
             owned.addAll(added);

@@ -53,6 +53,8 @@ final class Calculator {
 
     private static final class Seen {
         Heartbeat hb;
+        long revision;
+        long nextCheckNanos;
         long lastSeenNanos;
         long missingSinceNanos;
         boolean left;
@@ -169,6 +171,7 @@ final class Calculator {
             }
             boolean changed = s.left || s.missingSinceNanos != 0 || !hb.equals(s.hb);
             s.hb = hb;
+            s.revision = e.revision();
             s.left = false;
             s.lastSeenNanos = now;
             s.missingSinceNanos = 0;
@@ -241,10 +244,57 @@ final class Calculator {
         if (s.left || s.hb == null) {
             return false;
         }
-        if (s.missingSinceNanos != 0 && now - s.missingSinceNanos >= graceNanos) {
-            return false;
+        // gone only once a read confirmed the key is absent and it stayed absent for the grace
+        return s.missingSinceNanos == 0 || now - s.missingSinceNanos < graceNanos;
+    }
+
+    /**
+     * Workers whose heartbeat the watch has not delivered for a session timeout: the main thread
+     * reads their key ({@link #onVerified}) before anyone is declared dead, so a stalled watch
+     * never causes an emergency, and a crash is noticed without scanning the whole bucket.
+     */
+    List<String> suspects(long now) {
+        List<String> out = new ArrayList<>();
+        seen.forEach((id, s) -> {
+            if (!s.left && s.hb != null && s.missingSinceNanos == 0 && now - s.lastSeenNanos >= sessionNanos
+                    && now - s.nextCheckNanos >= 0) {
+                out.add(id);
+            }
+        });
+        return out;
+    }
+
+    /** The result of reading a suspect's heartbeat key: present (alive after all) or absent (missing from now). */
+    void onVerified(String id, KvGateway.Entry entry, long now) {
+        Seen s = seen.get(id);
+        if (s == null) {
+            return;
         }
-        return now - s.lastSeenNanos < sessionNanos + graceNanos;
+        if (entry != null && entry.revision() == s.revision) {
+            // the same write, not yet expired on the server: look again shortly, without renewing it
+            s.nextCheckNanos = now + Math.max(graceNanos, 10_000_000L);
+        } else if (entry != null) {
+            onHeartbeat(entry, now);
+        } else if (s.missingSinceNanos == 0) {
+            s.missingSinceNanos = now;
+            dirty = true;
+        }
+    }
+
+    /**
+     * NATS is reachable again after this leader could not reach it: every worker gets a whole
+     * session to heartbeat again before anything moves (invariant 6), without a blocking scan.
+     */
+    void recoverAfterOutage(long now) {
+        Duration grace = config.sessionTimeout().compareTo(config.recoveryGrace()) > 0
+                ? config.sessionTimeout() : config.recoveryGrace();
+        recoveryUntilNanos = now + grace.toNanos();
+        seen.values().forEach(s -> {
+            s.lastSeenNanos = now;
+            s.missingSinceNanos = 0;
+        });
+        dirty = true;
+        log.info("Leader {}: NATS reachable again; recovery grace {} before any change", leaderId, grace);
     }
 
     /** Live worker IDs, sorted. */

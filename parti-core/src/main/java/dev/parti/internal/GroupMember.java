@@ -216,7 +216,11 @@ public final class GroupMember {
         });
         moveTo(ManagerState.CLAIMING_ID);
         connect();
-        Duration requestTimeout = clamp(config.sessionTimeout().dividedBy(3), Duration.ofMillis(500), Duration.ofSeconds(5));
+        // short enough that one stuck call cannot eat the lease, long enough for a loaded machine
+        Duration twoBeats = config.heartbeatInterval().multipliedBy(2);
+        Duration third = config.sessionTimeout().dividedBy(3);
+        Duration requestTimeout = clamp(twoBeats.compareTo(third) < 0 ? twoBeats : third,
+                Duration.ofMillis(500), Duration.ofSeconds(5));
         kv = new KvGateway(connection, names, requestTimeout);
         Map<Bucket, Duration> ttls = new EnumMap<>(Bucket.class);
         ttls.put(Bucket.IDS, config.workerIdTtl());
@@ -326,8 +330,13 @@ public final class GroupMember {
             }
             // before any write: a worker back from a pause must fence itself before it heartbeats again
             checkLease(now);
+            // lease-critical writes first: the heartbeat, then the leader lease
             if (beatRequested || now - lastBeatNanos >= heartbeatNanos) {
                 guarded("heartbeat", this::heartbeat);
+            }
+            if (now - lastElectionNanos >= heartbeatNanos) {
+                lastElectionNanos = now;
+                guarded("election", this::electionRound);
             }
             if (now - lastIdRenewNanos >= config.workerIdTtl().toNanos() / 3) {
                 guarded("worker-ID renewal", () -> {
@@ -335,16 +344,17 @@ public final class GroupMember {
                     lastIdRenewNanos = now;
                 });
             }
-            if (now - lastElectionNanos >= heartbeatNanos) {
-                lastElectionNanos = now;
-                guarded("election", this::electionRound);
-            }
             if (now - lastAssignmentPollNanos >= heartbeatNanos * (waitingForAssignment() ? 1 : 5)) {
                 lastAssignmentPollNanos = now;
                 guarded("assignment poll", this::pollAssignment);
             }
             if (election.isLeader() && calculator != null) {
-                if (now - lastScanNanos >= heartbeatNanos) {
+                for (String suspect : calculator.suspects(now)) {
+                    guarded("heartbeat check", () -> calculator.onVerified(suspect,
+                            kv.get(Bucket.HEARTBEATS, suspect), clock.getAsLong()));
+                }
+                // the full scan is only the fallback for a watch that missed a join
+                if (now - lastScanNanos >= config.sessionTimeout().toNanos() && calculator != null) {
                     lastScanNanos = now;
                     guarded("heartbeat scan", () -> calculator.onScan(kv.entries(Bucket.HEARTBEATS), clock.getAsLong()));
                 }
@@ -375,14 +385,22 @@ public final class GroupMember {
     }
 
     private void heartbeat() {
+        long start = clock.getAsLong();
+        long sinceLast = start - heartbeater.lastSuccessStartNanos();
+        if (sinceLast > config.sessionTimeout().minus(config.safetyMargin()).toNanos()) {
+            // The lease lapsed since the last successful heartbeat (a pause can fall between two checks):
+            // apply the policy before this write makes the lease look fresh again.
+            actOnStaleLease(Duration.ofNanos(sinceLast));
+        }
         AssignmentApplier.Snapshot s = applier.snapshot();
-        heartbeater.beat(new Codec.Heartbeat(instance, s.appliedVersion(), s.owned(), s.fenced(), config.capacity()));
+        heartbeater.beat(new Codec.Heartbeat(instance, s.appliedVersion(), s.owned(), s.fenced(), config.capacity()), start);
         lastBeatNanos = clock.getAsLong();
         beatRequested = false;
         fencedThisEpisode.set(false);
         if (leaseStale) {
             leaseStale = false;
             log.info("Worker {}: heartbeat written again; lease is fresh", workerId);
+            callbacks.execute(this::applyAndAcknowledge); // what arrived while the lease was stale
         }
         leaveDegraded();
     }
@@ -493,7 +511,7 @@ public final class GroupMember {
         if (lifecycle.get() != Lifecycle.STARTED) {
             return;
         }
-        if (applier.applyLatest()) {
+        if (applier.applyLatest(this::isLeaseValid)) {
             if (state == ManagerState.WAITING_ASSIGNMENT) {
                 moveTo(ManagerState.STABLE);
             }
@@ -642,8 +660,8 @@ public final class GroupMember {
         log.info("Worker {} reaches NATS again; back to {}", workerId, back);
         moveTo(back);
         if (calculator != null && election.isLeader()) {
-            // invariant 6: after an outage, rebuild ownership from heartbeats before changing anything
-            guarded("leader recovery", () -> calculator.begin(election.epoch(), kv.entries(Bucket.HEARTBEATS), true));
+            // invariant 6: after an outage, let every worker heartbeat again before changing anything
+            calculator.recoverAfterOutage(clock.getAsLong());
         }
     }
 

@@ -32,6 +32,7 @@ final class Heartbeater {
     void reset(String workerId, boolean takeOver) {
         this.id = workerId;
         this.revision = 0;
+        this.lastSuccessStartNanos = clock.getAsLong(); // a fresh ID starts a fresh lease
         this.takeOverExisting = takeOver;
     }
 
@@ -39,9 +40,11 @@ final class Heartbeater {
         return lastSuccessStartNanos;
     }
 
-    /** One heartbeat write. @throws IdLostException when another instance holds the heartbeat */
-    void beat(Codec.Heartbeat hb) {
-        long start = clock.getAsLong();
+    /**
+     * One heartbeat write that started at {@code start} (monotonic nanos, taken before the caller
+     * decided what to report). @throws IdLostException when another instance holds the heartbeat
+     */
+    void beat(Codec.Heartbeat hb, long start) {
         byte[] value = Codec.encode(hb);
         if (revision == 0) {
             revision = createOrTakeOver(value);
