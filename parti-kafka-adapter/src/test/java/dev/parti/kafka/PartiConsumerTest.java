@@ -117,6 +117,32 @@ class PartiConsumerTest {
     }
 
     @Test
+    void underTheHoldPolicyAMemberCutOffKeepsConsumingButCannotCommit() {
+        String t = topic(1);
+        TopicPartition p = new TopicPartition(t, 0);
+        RecordingListener l = new RecordingListener();
+        try (TcpProxy proxy = TcpProxy.start("127.0.0.1", NATS.server().port());
+             PartiConsumer<String, String> c = partiAt(unique("g-hold"), proxy.url("nats"),
+                     "parti.coordinator.loss.policy", "hold")) {
+            c.subscribe(List.of(t), l);
+            pollUntil(c, WAIT, null, () -> c.assignment().size() == 1);
+            proxy.cut();
+            await().atMost(WAIT).until(() -> !c.partiManager().isLeaseValid());
+            produce(t, 1, 0, 5);
+            List<ConsumerRecord<String, String>> got = new ArrayList<>();
+            pollUntil(c, WAIT, got, () -> got.size() >= 5);
+            assertThat(l.calls("lost")).isEmpty();
+            assertThat(c.assignment()).containsExactly(p);
+            assertThatThrownBy(c::commitSync).isInstanceOf(CommitFailedException.class).hasMessageContaining("not a safe owner");
+            proxy.restore();
+            await().atMost(WAIT).until(() -> c.partiManager().isLeaseValid());
+            c.commitSync();
+            assertThat(c.committed(Set.of(p)).get(p).offset()).isEqualTo(5);
+            assertThat(l.calls("lost")).isEmpty();
+        }
+    }
+
+    @Test
     void commitsForPartitionsNotOwnedAreRefusedBeforeAnythingIsSent() {
         String t = topic(2);
         String other = topic(1);
