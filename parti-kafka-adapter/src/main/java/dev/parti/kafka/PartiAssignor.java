@@ -88,7 +88,7 @@ import org.slf4j.LoggerFactory;
  *       partitions back, even after its process restarted and even when it left the group in between.
  *       (A static member that returns within {@code session.timeout.ms} does not even cause a rebalance:
  *       Kafka hands it its previous assignment.) The memory is lost only when a worker and the member
- *       keeping its memo are away at the same time.</li>
+ *       keeping its memo are away at the same time, or the whole group is.</li>
  *   <li>Members subscribing to different topics are supported: the strategy runs once per set of members
  *       sharing a topic, so balance holds within each such set.</li>
  * </ul>
@@ -113,7 +113,7 @@ import org.slf4j.LoggerFactory;
  * other member's, its assignment the memo again, four bytes per partition each. For 200 members and
  * 10 000 partitions that is about 143 kB of user data and about 235 kB for the group's whole metadata
  * (Kafka's own owned and assigned partition lists included), well below the 1 MB Kafka's default settings
- * allow for a message. The leader's {@link #assign} takes a few hundred milliseconds there; both are
+ * allow for a message. The leader's {@link #assign} takes at most a few hundred milliseconds there; both are
  * measured by {@code PartiAssignorScaleTest}. Thread-safety: Kafka calls one instance from its consumer's
  * threads; state is published through volatile fields.
  */
