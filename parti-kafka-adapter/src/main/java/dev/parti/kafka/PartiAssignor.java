@@ -183,7 +183,8 @@ public final class PartiAssignor implements ConsumerPartitionAssignor, Configura
         } else {
             workerId = generatedId(stringOrNull(configs.get(ConsumerConfig.CLIENT_ID_CONFIG)));
             LOG.info("no {} or {} set: generated worker ID {}; this member will not get its partitions back "
-                    + "after its process restarts", ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, WORKER_ID_CONFIG, workerId);
+                    + "after its process restarts", ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, WORKER_ID_CONFIG,
+                    workerId);
         }
         Set<String> ignored = new TreeSet<>();
         for (Object key : configs.keySet()) {

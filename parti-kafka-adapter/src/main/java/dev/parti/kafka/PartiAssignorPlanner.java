@@ -292,7 +292,8 @@ final class PartiAssignorPlanner {
             }
             for (Partition partition : classPartitions) {
                 if (newOwner[indexOf.get(partition)] < 0) {
-                    throw new IllegalStateException("strategy " + strategy.name() + " left " + partition + " unassigned");
+                    throw new IllegalStateException("strategy " + strategy.name() + " left " + partition
+                            + " unassigned");
                 }
             }
         }
@@ -359,7 +360,8 @@ final class PartiAssignorPlanner {
     }
 
     /** Home → partitions, with {@link PartiAssignorCodec#SELF} for the worker's own. */
-    static Map<String, List<TopicPartition>> holdings(List<TopicPartition> own, Map<String, List<TopicPartition>> loans) {
+    static Map<String, List<TopicPartition>> holdings(List<TopicPartition> own,
+                                                      Map<String, List<TopicPartition>> loans) {
         Map<String, List<TopicPartition>> result = new TreeMap<>(loans);
         if (!own.isEmpty()) {
             result.put(PartiAssignorCodec.SELF, own);
