@@ -21,6 +21,8 @@ import java.util.List;
  *
  * <p>Code tuples identify partitions, so {@link #indexOf(Partition)} finds a partition by its codes
  * (one table look-up), without {@code equals} on the partitions.
+ *
+ * <p>An instance belongs to one {@code assign} call (it caches look-ups): never share it between threads.
  */
 final class PartitionOrder {
     private final Partition[] partitions;
@@ -181,6 +183,9 @@ final class PartitionOrder {
     private static final class RankedLevel implements Level {
         private final StringIds ids;
         private final int[] rankOfId;
+        /** The last key looked up, by identity: partitions of one topic usually share the string. */
+        private String lastKey;
+        private int lastCode;
 
         private RankedLevel(StringIds ids, int[] rankOfId) {
             this.ids = ids;
@@ -237,8 +242,13 @@ final class PartitionOrder {
 
         @Override
         public int codeOf(String key) {
+            if (key == lastKey) {
+                return lastCode;
+            }
             int id = ids.find(key);
-            return id < 0 ? -1 : rankOfId[id];
+            lastKey = key;
+            lastCode = id < 0 ? -1 : rankOfId[id];
+            return lastCode;
         }
     }
 
