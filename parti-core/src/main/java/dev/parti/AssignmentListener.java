@@ -13,9 +13,9 @@ import java.util.Set;
  * old owner's {@code onRevoked} has returned and its heartbeat reported the release, or after the old
  * owner's session expired.
  * <p><b>When each fires:</b> {@code onAssigned} once per applied version, even with an empty set;
- * {@code onRevoked} only when something is taken away; {@code onLost} when the worker can no longer
- * prove it is a safe owner (ID lost, or a stale lease under {@link LossPolicy#FENCE}) or on {@code close()}
- * that keeps the ID: the partitions may already belong to someone else.
+ * {@code onRevoked} only when something is taken away, and for everything on {@code close()} (either
+ * kind); {@code onLost} when the worker can no longer prove it is a safe owner (ID lost, or a stale
+ * lease under {@link LossPolicy#FENCE}): the partitions may already belong to someone else.
  * <p><b>Exceptions:</b> logged; the assignment change completes anyway.
  */
 public interface AssignmentListener {

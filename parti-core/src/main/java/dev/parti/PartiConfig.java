@@ -10,14 +10,18 @@ import java.util.Objects;
  * {@link Builder#build()} checks every field and every rule between fields and throws {@link
  * IllegalArgumentException} naming the field and the rule. Nothing is silently replaced by a default.
  *
- * <p>Timing defaults follow Kafka's feel: heartbeat 1 s, session 6 s; the leader lease 5 s;
+ * <p>Timing defaults follow Kafka's feel: heartbeat 1 s, session 6 s; the leader lease 3 s;
  * cold-start window 30 s, planned-scale window 10 s. Tests use sub-second values.
  */
 public final class PartiConfig {
     public static final Duration DEFAULT_HEARTBEAT_INTERVAL = Duration.ofSeconds(1);
     public static final Duration DEFAULT_SESSION_TIMEOUT = Duration.ofSeconds(6);
     public static final Duration DEFAULT_WORKER_ID_TTL = Duration.ofSeconds(30);
-    public static final Duration DEFAULT_LEADER_TTL = Duration.ofSeconds(5);
+    /**
+     * 3 s: a leader crash is then healed within invariant 7's bound (session 6 s + 1 s): lease
+     * expiry 3 s + one heartbeat to notice + a 2 s recovery grace.
+     */
+    public static final Duration DEFAULT_LEADER_TTL = Duration.ofSeconds(3);
     public static final Duration DEFAULT_COLD_START_WINDOW = Duration.ofSeconds(30);
     public static final Duration DEFAULT_PLANNED_SCALE_WINDOW = Duration.ofSeconds(10);
     public static final Duration DEFAULT_REBALANCE_COOLDOWN = Duration.ofSeconds(2);
@@ -162,7 +166,11 @@ public final class PartiConfig {
         public Builder safetyMargin(Duration d) { this.safetyMargin = nonNull(d, "safetyMargin"); return this; }
         public Builder coldStartWindow(Duration d) { this.coldStartWindow = nonNull(d, "coldStartWindow"); return this; }
         public Builder plannedScaleWindow(Duration d) { this.plannedScaleWindow = nonNull(d, "plannedScaleWindow"); return this; }
-        /** How long a vanished worker must stay gone before the emergency rebalance; default: one heartbeat interval. */
+        /**
+         * How long a vanished worker's heartbeat key must stay gone before the emergency rebalance;
+         * default: half a heartbeat interval, so that session timeout + grace + detection stays
+         * within invariant 7's bound (session timeout + 1 s).
+         */
         public Builder emergencyGrace(Duration d) { this.emergencyGrace = nonNull(d, "emergencyGrace"); return this; }
         /** How long a new leader collects heartbeats before changing anything; default 2 × heartbeat interval. */
         public Builder recoveryGrace(Duration d) { this.recoveryGrace = nonNull(d, "recoveryGrace"); return this; }
@@ -219,7 +227,7 @@ public final class PartiConfig {
             require(safetyMargin.compareTo(sessionTimeout.minus(heartbeatInterval)) < 0, "safetyMargin",
                     "must be < sessionTimeout - heartbeatInterval (" + safetyMargin + ")");
             if (emergencyGrace == null) {
-                emergencyGrace = heartbeatInterval;
+                emergencyGrace = heartbeatInterval.dividedBy(2);
             }
             notNegative(emergencyGrace, "emergencyGrace");
             require(emergencyGrace.compareTo(sessionTimeout) <= 0, "emergencyGrace", "must be <= sessionTimeout");

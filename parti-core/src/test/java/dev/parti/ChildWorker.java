@@ -11,7 +11,7 @@ import java.util.concurrent.CountDownLatch;
 /**
  * A worker in its own JVM for process-level faults (SIGSTOP, kill -9). Arguments: NATS URL, group,
  * ownership-log directory, owner name, partition count, loss policy, optionally {@code naive} (work on
- * what the listener last said, ignoring loss notices and never asking whether the lease is valid).
+ * what the listener last said, ignoring loss notices and never asking whether the lease is valid), optionally {@code default-timings}.
  */
 public final class ChildWorker {
     private ChildWorker() { }
@@ -24,7 +24,7 @@ public final class ChildWorker {
         int count = Integer.parseInt(args[4]);
         LossPolicy policy = LossPolicy.valueOf(args[5]);
         // "naive": works on whatever it last owned without asking for a valid lease (to prove the log catches it)
-        boolean naive = args.length > 6 && "naive".equals(args[6]);
+        boolean naive = List.of(args).contains("naive");
         List<Partition> partitions = new ArrayList<>();
         for (int i = 0; i < count; i++) {
             partitions.add(Partition.of("topic", Integer.toString(i)));
@@ -51,8 +51,10 @@ public final class ChildWorker {
                     removed.forEach(p -> log.released(owner, p.id()));
                 }
             };
-            PartiConfig config = TestGroup.fast(PartiConfig.builder(group).natsUrl(url)
-                    .partitionSource(PartitionSource.of(partitions))).lossPolicy(policy).build();
+            boolean defaultTimings = List.of(args).contains("default-timings");
+            PartiConfig.Builder builder = PartiConfig.builder(group).natsUrl(url)
+                    .partitionSource(PartitionSource.of(partitions)).lossPolicy(policy);
+            PartiConfig config = (defaultTimings ? MeasurementsTest.defaultTimings(builder) : TestGroup.fast(builder)).build();
             CountDownLatch stop = new CountDownLatch(1);
             Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown));
             try (PartiManager manager = new PartiManager(config, listener)) {

@@ -69,6 +69,7 @@ final class Calculator {
     private final Consumer<State> stateSink;
     private final long sessionNanos;
     private final long graceNanos;
+    private final long heartbeatNanos;
 
     private final Map<String, Seen> seen = new HashMap<>();
     private final Deque<AssignmentRecord> history = new ArrayDeque<>();
@@ -96,6 +97,7 @@ final class Calculator {
         this.stateSink = stateSink;
         this.sessionNanos = config.sessionTimeout().toNanos();
         this.graceNanos = config.emergencyGrace().toNanos();
+        this.heartbeatNanos = config.heartbeatInterval().toNanos();
     }
 
     State state() {
@@ -249,14 +251,16 @@ final class Calculator {
     }
 
     /**
-     * Workers whose heartbeat the watch has not delivered for a session timeout: the main thread
-     * reads their key ({@link #onVerified}) before anyone is declared dead, so a stalled watch
-     * never causes an emergency, and a crash is noticed without scanning the whole bucket.
+     * Workers whose heartbeat the watch has not delivered for two heartbeat intervals: the main
+     * thread reads their key ({@link #onVerified}), every half interval while it still holds the
+     * same write, until it is gone (the server's TTL is the authority). So a stalled watch never
+     * causes an emergency, and a crash is noticed within half an interval of the key's expiry,
+     * without scanning the whole bucket.
      */
     List<String> suspects(long now) {
         List<String> out = new ArrayList<>();
         seen.forEach((id, s) -> {
-            if (!s.left && s.hb != null && s.missingSinceNanos == 0 && now - s.lastSeenNanos >= sessionNanos
+            if (!s.left && s.hb != null && s.missingSinceNanos == 0 && now - s.lastSeenNanos >= 2 * heartbeatNanos
                     && now - s.nextCheckNanos >= 0) {
                 out.add(id);
             }
@@ -272,7 +276,7 @@ final class Calculator {
         }
         if (entry != null && entry.revision() == s.revision) {
             // the same write, not yet expired on the server: look again shortly, without renewing it
-            s.nextCheckNanos = now + Math.max(graceNanos, 10_000_000L);
+            s.nextCheckNanos = now + Math.max(heartbeatNanos / 2, 10_000_000L);
         } else if (entry != null) {
             onHeartbeat(entry, now);
         } else if (s.missingSinceNanos == 0) {
