@@ -35,9 +35,24 @@ final class PartitionOrder {
     private PartitionOrder(Partition[] partitions) {
         this.partitions = partitions;
         int n = partitions.length;
+        // One pass over the partitions' key lists; the levels then read plain arrays (null = no key).
+        String[][] keysAt = new String[4][];
         int depth = 0;
-        for (Partition p : partitions) {
-            depth = Math.max(depth, p.keys().size());
+        for (int i = 0; i < n; i++) {
+            List<String> keys = partitions[i].keys();
+            int size = keys.size();
+            if (size > depth) {
+                if (size > keysAt.length) {
+                    keysAt = Arrays.copyOf(keysAt, Math.max(size, 2 * keysAt.length));
+                }
+                for (int l = depth; l < size; l++) {
+                    keysAt[l] = new String[n];
+                }
+                depth = size;
+            }
+            for (int l = 0; l < size; l++) {
+                keysAt[l][i] = keys.get(l);
+            }
         }
         levels = new Level[depth];
         codes = new int[depth][];
@@ -46,10 +61,11 @@ final class PartitionOrder {
         int[] tmp = new int[n];
         for (int level = depth - 1; level >= 0; level--) {
             int[] code = new int[n];
-            Level l = NumericLevel.of(partitions, level, code);
+            Level l = NumericLevel.of(keysAt[level], code);
             if (l == null) {
-                l = RankedLevel.of(partitions, level, code);
+                l = RankedLevel.of(keysAt[level], code);
             }
+            keysAt[level] = null;
             levels[level] = l;
             codes[level] = code;
             buckets[level] = l.buckets();
@@ -131,16 +147,16 @@ final class PartitionOrder {
         }
 
         /** Fills {@code code} and returns the level, or {@code null} if the level does not qualify. */
-        static NumericLevel of(Partition[] partitions, int level, int[] code) {
-            int limit = Math.max(1 << 16, 4 * partitions.length);
+        static NumericLevel of(String[] keys, int[] code) {
+            int limit = Math.max(1 << 16, 4 * keys.length);
             int max = 0;
-            for (int i = 0; i < partitions.length; i++) {
-                List<String> keys = partitions[i].keys();
-                if (level >= keys.size()) {
+            for (int i = 0; i < keys.length; i++) {
+                String key = keys[i];
+                if (key == null) {
                     code[i] = 0;
                     continue;
                 }
-                int v = parse(keys.get(level));
+                int v = parse(key);
                 if (v < 0 || v >= limit) {
                     return null;
                 }
@@ -192,17 +208,16 @@ final class PartitionOrder {
             this.rankOfId = rankOfId;
         }
 
-        static RankedLevel of(Partition[] partitions, int level, int[] code) {
+        static RankedLevel of(String[] keys, int[] code) {
             StringIds ids = new StringIds();
             String last = null;
             int lastId = 0;
-            for (int i = 0; i < partitions.length; i++) {
-                List<String> keys = partitions[i].keys();
-                if (level >= keys.size()) {
+            for (int i = 0; i < keys.length; i++) {
+                String s = keys[i];
+                if (s == null) {
                     code[i] = -1;
                     continue;
                 }
-                String s = keys.get(level);
                 if (s != last) {
                     last = s;
                     lastId = ids.idOf(s);
