@@ -237,7 +237,7 @@ public final class Demo {
             return;
         }
         julToFile();
-        Demo demo = new Demo(options, System.out, System.console() != null);
+        Demo demo = new Demo(options, System.out, System.console() != null || Boolean.getBoolean("parti.demo.interactive"));
         Thread hook = new Thread(demo::onCtrlC, "parti-demo-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
         Summary s = demo.run();
@@ -581,7 +581,7 @@ public final class Demo {
                     }
                     if (!batch.isEmpty()) {
                         try {
-                            c.commitSync();
+                            c.commitSync(Duration.ofSeconds(5));
                         } catch (KafkaException | IllegalStateException e) {
                             event(name + ": commit refused (" + e.getClass().getSimpleName() + ")");
                         }
@@ -600,7 +600,7 @@ public final class Demo {
                             .withTimeout(Duration.ofSeconds(5)));
                 } else {
                     state = "closing";
-                    close(c, CloseOptions.timeout(Duration.ofSeconds(10)));
+                    close(c, CloseOptions.timeout(Duration.ofSeconds(interrupted ? 2 : 10)));
                     state = "stopped";
                     ownership.gone(name);
                     owned = Set.of();
@@ -648,9 +648,9 @@ public final class Demo {
 
             @Override
             public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
-                if (!crash && !partitions.isEmpty()) {
+                if (!crash && !interrupted && !partitions.isEmpty()) {
                     try {
-                        c.commitSync();
+                        c.commitSync(Duration.ofSeconds(5));
                     } catch (KafkaException e) {
                         event(name + ": commit on revoke failed (" + e.getClass().getSimpleName() + ")");
                     }
@@ -713,7 +713,7 @@ public final class Demo {
             w.stop();
         }
         for (Worker w : workers) {
-            join(w.thread, Duration.ofSeconds(20));
+            join(w.thread, Duration.ofSeconds(interrupted ? 8 : 20));
         }
     }
 
