@@ -78,7 +78,7 @@ class MeasurementsTest {
                 }
             }
  assertThat(newLeader).hasSize(5);
-            System.out.println("[measure] kill -9 of the leader JVM, " + (defaults ? "default timings (session 6 s, lease 5 s)"
+            System.out.println("[measure] kill -9 of the leader JVM, " + (defaults ? "default timings (session 6 s, lease 3 s)"
                     : "test timings (session 1 s, lease 800 ms)") + ": new leader after " + newLeader + " ms (median "
                     + median(newLeader) + "), its partitions owned again after " + reowned + " ms (median " + median(reowned) + ")");
         }
