@@ -11,8 +11,9 @@ import org.apache.kafka.common.TopicPartition;
  * B1 again, outside JMH, measured in <em>CPU time</em> of the calling thread: on a machine shared
  * with other work, wall-clock averages mostly measure how often the thread was descheduled; the
  * thread's CPU time per operation does not (it still feels shared caches). Same input as
- * {@link AssignorBenchmark}. Each assignor warms up for at least 2 s (and 3 operations), then runs
- * for at least 3 s (and 5 operations); the median per operation is reported.
+ * {@link AssignorBenchmark}. At each size every assignor first warms up for at least 2 s (and 3
+ * operations); then each runs for at least 3 s (and 5 operations); the median per operation is
+ * reported.
  */
 public final class CpuTimer {
     private static final long WARMUP_NANOS = 2_000_000_000L;
@@ -38,23 +39,31 @@ public final class CpuTimer {
             List<TopicPartition> partitions = Scenario.partitions(size.partitions());
             List<String> members = Scenario.workers(size.workers());
             var previous = Scenario.scaleOutPrevious(size.workers(), partitions);
+            // All assignors of a size warm up before any is measured, so none is measured while the
+            // JIT compiler still works on code the others share.
+            List<Assigner.Prepared> prepared = new ArrayList<>();
             for (String name : assignors) {
-                Assigner.Prepared prepared = Assigner.byName(name).prepare(members, partitions, previous, 1);
+                Assigner.Prepared p = Assigner.byName(name).prepare(members, partitions, previous, 1);
                 long until = System.nanoTime() + WARMUP_NANOS;
                 for (int i = 0; i < 3 || System.nanoTime() < until; i++) {
-                    prepared.run();
+                    p.run();
                 }
+                prepared.add(p);
+            }
+            for (int a = 0; a < assignors.size(); a++) {
+                Assigner.Prepared p = prepared.get(a);
                 List<long[]> samples = new ArrayList<>();
-                until = System.nanoTime() + MEASURE_NANOS;
+                long until = System.nanoTime() + MEASURE_NANOS;
                 while (samples.size() < 5 || System.nanoTime() < until) {
                     long cpu0 = threads.getCurrentThreadCpuTime();
                     long wall0 = System.nanoTime();
-                    prepared.run();
+                    p.run();
                     samples.add(new long[] {threads.getCurrentThreadCpuTime() - cpu0, System.nanoTime() - wall0});
                 }
-                timings.add(new Timing(sizeName, name, median(samples, 0), median(samples, 1), samples.size()));
-                System.out.printf("cpu-time %-12s %-26s %10.4f ms cpu, %10.4f ms wall (median of %d)%n", sizeName, name,
-                        timings.get(timings.size() - 1).cpuMillis(), timings.get(timings.size() - 1).wallMillis(), samples.size());
+                Timing t = new Timing(sizeName, assignors.get(a), median(samples, 0), median(samples, 1), samples.size());
+                timings.add(t);
+                System.out.printf("cpu-time %-12s %-26s %10.4f ms cpu, %10.4f ms wall (median of %d)%n",
+                        sizeName, t.assignor(), t.cpuMillis(), t.wallMillis(), samples.size());
             }
         }
         return timings;
