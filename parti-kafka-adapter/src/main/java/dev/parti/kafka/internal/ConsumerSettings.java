@@ -109,6 +109,17 @@ public final class ConsumerSettings {
             }
         }
         admin.remove(CommonClientConfigs.CLIENT_ID_CONFIG);
+        // A consumer may lower default.api.timeout.ms below the 30 s request timeout; an Admin refuses that
+        // combination, so the Admin's request timeout follows the API timeout down.
+        Object apiTimeout = admin.get(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG);
+        if (apiTimeout != null) {
+            long api = Long.parseLong(String.valueOf(apiTimeout).trim());
+            Object requestTimeout = admin.get(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG);
+            long request = requestTimeout == null ? 30_000L : Long.parseLong(String.valueOf(requestTimeout).trim());
+            if (request > api) {
+                admin.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, (int) Math.min(Integer.MAX_VALUE, api));
+            }
+        }
         this.adminConfig = admin;
     }
 

@@ -83,6 +83,17 @@ class ConsumerSettingsTest {
     }
 
     @Test
+    void aLowDefaultApiTimeoutThatKafkaConsumerAcceptsStillMakesAValidAdminConfig() {
+        Map<String, Object> m = base();
+        m.put("default.api.timeout.ms", "5000");
+        ConsumerSettings s = settings(m);
+        assertThat(s.adminConfig).containsEntry("request.timeout.ms", 5000);
+        try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(s.adminConfig)) {
+            assertThat(admin).isNotNull(); // creating it validates the combination; no broker is contacted
+        }
+    }
+
+    @Test
     void adminClientGetsConnectionSettingsOnly() {
         Map<String, Object> m = base();
         m.put("security.protocol", "PLAINTEXT");
