@@ -1,0 +1,235 @@
+package dev.parti.benchmarks.scenario;
+
+import dev.parti.kafka.PartiConsumer;
+import dev.parti.testkit.OwnershipLog;
+import java.io.BufferedOutputStream;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import org.apache.kafka.clients.consumer.Consumer;
+import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.RebalanceInProgressException;
+import org.apache.kafka.common.errors.WakeupException;
+import org.apache.kafka.common.serialization.ByteArrayDeserializer;
+
+/**
+ * One benchmark consumer: subscribes to the topic, commits after every batch and in
+ * {@code onPartitionsRevoked}, records acquire/release into an {@link OwnershipLog} directory and every
+ * consumed batch into {@code <consumedDir>/<name>.consumed} (per batch: nanoTime, count, then
+ * {@code partition << 40 | offset} per record; flushed per batch, before the commit, so a kill -9 leaves
+ * what was processed but not committed on disk).
+ *
+ * <p>Runs on a thread of the runner ({@link #start()}) or alone in a child JVM ({@link #main(String[])}).
+ */
+public final class BenchWorker implements Runnable {
+    /** The implementations compared. */
+    public enum Impl {
+        PARTI("parti", "PartiConsumer (defaults)"),
+        EAGER("eager", "Kafka classic eager RangeAssignor"),
+        COOP("coop", "Kafka classic CooperativeStickyAssignor"),
+        CONSUMER("consumer", "Kafka group.protocol=consumer");
+
+        final String id;
+        final String label;
+
+        Impl(String id, String label) {
+            this.id = id;
+            this.label = label;
+        }
+
+        static Impl of(String id) {
+            for (Impl i : values()) {
+                if (i.id.equals(id)) {
+                    return i;
+                }
+            }
+            throw new IllegalArgumentException("unknown implementation " + id);
+        }
+    }
+
+    /** Kafka classic session timeout and heartbeat used by the benchmark (the anchor settings). */
+    static final int KAFKA_SESSION_MS = 10_000;
+    static final int KAFKA_HEARTBEAT_MS = 3_000;
+
+    private final Impl impl;
+    private final String bootstrap;
+    private final String natsUrl;
+    private final String topic;
+    private final String group;
+    private final String name;
+    private final Path ownershipDir;
+    private final Path consumedDir;
+    private final CountDownLatch done = new CountDownLatch(1);
+    private volatile boolean stop;
+    private volatile Consumer<byte[], byte[]> consumer;
+    private Thread thread;
+
+    public BenchWorker(Impl impl, String bootstrap, String natsUrl, String topic, String group, String name,
+                       Path ownershipDir, Path consumedDir) {
+        this.impl = impl;
+        this.bootstrap = bootstrap;
+        this.natsUrl = natsUrl;
+        this.topic = topic;
+        this.group = group;
+        this.name = name;
+        this.ownershipDir = ownershipDir;
+        this.consumedDir = consumedDir;
+    }
+
+    /** args: impl bootstrap natsUrl topic group name ownershipDir consumedDir */
+    public static void main(String[] args) throws Exception {
+        BenchWorker w = new BenchWorker(Impl.of(args[0]), args[1], args[2], args[3], args[4], args[5],
+                Path.of(args[6]), Path.of(args[7]));
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> w.stop(Duration.ofSeconds(10))));
+        w.run();
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public BenchWorker start() {
+        thread = new Thread(this, "bench-" + name);
+        thread.start();
+        return this;
+    }
+
+    /** Asks the loop to stop and waits for the consumer to close. */
+    public void stop(Duration max) {
+        stop = true;
+        Consumer<byte[], byte[]> c = consumer;
+        if (c != null) {
+            c.wakeup();
+        }
+        try {
+            done.await(max.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    static Map<String, Object> kafkaProps(Impl impl, String bootstrap, String group, String clientId) {
+        Map<String, Object> p = new HashMap<>();
+        p.put("bootstrap.servers", bootstrap);
+        p.put("group.id", group);
+        p.put("client.id", clientId);
+        p.put("auto.offset.reset", "earliest");
+        p.put("enable.auto.commit", false);
+        switch (impl) {
+            case EAGER -> {
+                p.put("group.protocol", "classic");
+                p.put("partition.assignment.strategy", "org.apache.kafka.clients.consumer.RangeAssignor");
+                p.put("session.timeout.ms", KAFKA_SESSION_MS);
+                p.put("heartbeat.interval.ms", KAFKA_HEARTBEAT_MS);
+            }
+            case COOP -> {
+                p.put("group.protocol", "classic");
+                p.put("partition.assignment.strategy", "org.apache.kafka.clients.consumer.CooperativeStickyAssignor");
+                p.put("session.timeout.ms", KAFKA_SESSION_MS);
+                p.put("heartbeat.interval.ms", KAFKA_HEARTBEAT_MS);
+            }
+            case CONSUMER -> p.put("group.protocol", "consumer"); // session timeout is the broker's group.consumer.session.timeout.ms
+            case PARTI -> { }
+        }
+        return p;
+    }
+
+    static Consumer<byte[], byte[]> create(Impl impl, String bootstrap, String natsUrl, String group, String clientId) {
+        Map<String, Object> p = kafkaProps(impl, bootstrap, group, clientId);
+        if (impl == Impl.PARTI) {
+            p.put("parti.nats.url", natsUrl);
+            return new PartiConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer());
+        }
+        return new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer());
+    }
+
+    @Override
+    public void run() {
+        try (OwnershipLog log = OwnershipLog.inDirectory(ownershipDir);
+             DataOutputStream out = new DataOutputStream(new BufferedOutputStream(
+                     Files.newOutputStream(consumedDir.resolve(name + ".consumed")), 1 << 16))) {
+            Consumer<byte[], byte[]> c = create(impl, bootstrap, natsUrl, group, name);
+            consumer = c;
+            try {
+                c.subscribe(List.of(topic), new ConsumerRebalanceListener() {
+                    @Override
+                    public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+                        if (!partitions.isEmpty()) {
+                            try {
+                                c.commitSync(Duration.ofSeconds(5));
+                            } catch (KafkaException e) {
+                                System.err.println(name + ": commit on revoke failed: " + e);
+                            }
+                        }
+                        for (TopicPartition tp : partitions) {
+                            log.released(name, tp.toString());
+                        }
+                    }
+
+                    @Override
+                    public void onPartitionsLost(Collection<TopicPartition> partitions) {
+                        for (TopicPartition tp : partitions) {
+                            log.released(name, tp.toString());
+                        }
+                    }
+
+                    @Override
+                    public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+                        for (TopicPartition tp : partitions) {
+                            log.acquired(name, tp.toString());
+                        }
+                    }
+                });
+                while (!stop) {
+                    ConsumerRecords<byte[], byte[]> batch;
+                    try {
+                        batch = c.poll(Duration.ofMillis(200));
+                    } catch (WakeupException e) {
+                        continue;
+                    }
+                    if (batch.isEmpty()) {
+                        continue;
+                    }
+                    out.writeLong(System.nanoTime());
+                    out.writeInt(batch.count());
+                    for (ConsumerRecord<byte[], byte[]> r : batch) {
+                        out.writeLong(((long) r.partition() << 40) | r.offset());
+                    }
+                    out.flush();
+                    try {
+                        c.commitSync(Duration.ofSeconds(5));
+                    } catch (RebalanceInProgressException | WakeupException e) {
+                        // revoked or closing: onPartitionsRevoked commits what was processed
+                    } catch (KafkaException | IllegalStateException e) {
+                        System.err.println(name + ": commit failed: " + e);
+                    }
+                }
+            } finally {
+                try {
+                    c.close(Duration.ofSeconds(10));
+                } catch (RuntimeException e) {
+                    System.err.println(name + ": close failed: " + e);
+                }
+                log.gone(name);
+                consumer = null;
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } finally {
+            done.countDown();
+        }
+    }
+}
