@@ -9,7 +9,8 @@ import java.util.Objects;
  *
  * <p>Immutable. Equality and hash code use the keys only, so a weight change does not change
  * identity. The natural order compares keys element by element; elements made only of digits are
- * compared as numbers, so {@code orders/2} sorts before {@code orders/10}.
+ * compared as numbers, so {@code orders/2} sorts before {@code orders/10}, and come before keys
+ * with other characters at the same position.
  */
 public final class Partition implements Comparable<Partition> {
     /** Weight given by {@link #of(String...)}. */
@@ -80,7 +81,12 @@ public final class Partition implements Comparable<Partition> {
     }
 
     private static int compareKey(String a, String b) {
-        if (isDigits(a) && isDigits(b)) {
+        boolean da = isDigits(a);
+        boolean db = isDigits(b);
+        if (da != db) {
+            return da ? -1 : 1; // digit-only keys first: keeps the order transitive ("2" < "10" < "1a")
+        }
+        if (da) {
             String x = stripZeros(a);
             String y = stripZeros(b);
             if (x.length() != y.length()) {

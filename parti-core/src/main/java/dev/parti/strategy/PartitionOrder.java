@@ -238,7 +238,13 @@ final class PartitionOrder {
                 if (value[a] >= 0 && value[b] >= 0) {
                     return Long.compare(value[a], value[b]);
                 }
-                return digits[a] && digits[b] ? compareDigits(distinct[a], distinct[b]) : distinct[a].compareTo(distinct[b]);
+                if (digits[a] && digits[b]) {
+                    return compareDigits(distinct[a], distinct[b]);
+                }
+                if (digits[a] != digits[b]) {
+                    return digits[a] ? -1 : 1; // numbers before other keys, as in Partition
+                }
+                return distinct[a].compareTo(distinct[b]);
             });
             int[] rank = new int[d];
             for (int r = 0; r < d; r++) {
