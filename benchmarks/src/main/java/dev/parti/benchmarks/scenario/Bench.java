@@ -72,11 +72,12 @@ public final class Bench {
                 case "--repeats" -> repeats = Integer.parseInt(args[++i]);
                 case "--out" -> out = Path.of(args[++i]);
                 case "--b5-records" -> b5Records = Integer.parseInt(args[++i]);
+                case "--kafka-session-ms" -> System.setProperty("bench.kafka.session.ms", args[++i]);
                 case "--impls" -> impls = Arrays.stream(args[++i].split(",")).map(Impl::of).toList();
                 case "b2", "b3", "b5" -> scenarios.add(args[i]);
                 default -> {
                     System.err.println("Usage: scripts/bench [b2] [b3] [b5] [--repeats N] [--impls parti,eager,coop,consumer] "
-                            + "[--b5-records N] [--out DIR]");
+                            + "[--b5-records N] [--kafka-session-ms MS] [--out DIR]");
                     System.exit(2);
                 }
             }
@@ -91,12 +92,12 @@ public final class Bench {
     }
 
     int run(List<String> scenarios) throws Exception {
-        say("load average at start: " + loadAverage());
+        say("load average at start: " + loadAverage() + "; Kafka session timeout " + BenchWorker.kafkaSessionMs() + " ms");
         String loadStart = loadAverage();
         nats = NatsServer.start();
         kafka = KafkaBroker.builder()
                 .property("group.consumer.min.session.timeout.ms", "1000")
-                .property("group.consumer.session.timeout.ms", Integer.toString(BenchWorker.KAFKA_SESSION_MS))
+                .property("group.consumer.session.timeout.ms", Integer.toString(BenchWorker.kafkaSessionMs()))
                 .jvmArgs("-Xmx768m", "-XX:TieredStopAtLevel=4")
                 .start();
         say("nats " + nats.url() + ", kafka " + kafka.bootstrapServers());
@@ -114,6 +115,7 @@ public final class Bench {
                             e.printStackTrace();
                             m = new LinkedHashMap<>(Map.of("error", e.toString()));
                         }
+                        m.put("kafkaSessionMs", BenchWorker.kafkaSessionMs());
                         m.put("scenario", s);
                         m.put("impl", impl.id);
                         m.put("repeat", r);
@@ -306,16 +308,17 @@ public final class Bench {
             c.seekToBeginning(tps);
         }
         try {
-            long count = 0;
+            long total = 0;
+            long count = 0; // records after the first batch: measured from the first batch on, joining is not throughput
             long first = -1;
             long last = -1;
             long deadline = System.nanoTime() + 180 * SECOND;
-            while (count < b5Records && System.nanoTime() < deadline) {
+            while (total < b5Records && System.nanoTime() < deadline) {
                 ConsumerRecords<byte[], byte[]> recs = c.poll(Duration.ofMillis(200));
                 if (!recs.isEmpty()) {
+                    total += recs.count();
                     if (first < 0) {
                         first = System.nanoTime();
-                        count = 0; // measured from the first batch on: joining is not throughput
                     } else {
                         count += recs.count();
                     }
@@ -324,6 +327,7 @@ public final class Bench {
             }
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("records", count);
+            m.put("complete", total >= b5Records);
             m.put("seconds", (last - first) / 1e9);
             m.put("recordsPerS", count / Math.max(1e-9, (last - first) / 1e9));
             return m;
@@ -387,7 +391,8 @@ public final class Bench {
 
         WorkerProcess process(String name) {
             return WorkerProcess.builder(BenchWorker.class).name(name)
-                    .jvmArgs("-Xmx160m", "-XX:TieredStopAtLevel=1", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn")
+                    .jvmArgs("-Xmx160m", "-XX:TieredStopAtLevel=1", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+                            "-Dbench.kafka.session.ms=" + BenchWorker.kafkaSessionMs())
                     .args(impl.id, kafka.bootstrapServers(), nats.url(), topic, group, name, ownDir.toString(),
                             consumedDir.toString())
                     .start();
@@ -430,7 +435,7 @@ public final class Bench {
             for (List<Map<String, Object>> runs : s.getValue().values()) {
                 for (Map<String, Object> m : runs) {
                     m.forEach((k, v) -> {
-                        if (v instanceof Number && !k.equals("repeat") && !metrics.contains(k)) {
+                        if (v instanceof Number && !k.equals("repeat") && !k.equals("kafkaSessionMs") && !metrics.contains(k)) {
                             metrics.add(k);
                         }
                     });
