@@ -32,9 +32,9 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 /**
- * Scenario benchmarks B2 (scale-out 3 -> 4), B3 (kill -9 of 1 of 4 child JVMs) and B5 (poll throughput)
+ * Scenario benchmarks B2 (scale-out 3 -> 4), B3 (kill -9 of 1 of 4 child JVMs), B4 (part: graceful close of 1 of 4) and B5 (poll throughput)
  * on one Kafka broker and one nats-server, PartiConsumer against KafkaConsumer's three group protocols in
- * the same run. Usage: {@code scripts/bench [b2] [b3] [b5] [--repeats N] [--impls parti,eager,coop,consumer]
+ * the same run. Usage: {@code scripts/bench [b2] [b3] [b4] [b5] [--repeats N] [--impls parti,eager,coop,consumer]
  * [--out DIR] [--b5-records N]}. Writes JSON per run, an SVG timeline per scenario and summary.md to the
  * output directory (default benchmarks/target/bench).
  */
@@ -74,16 +74,16 @@ public final class Bench {
                 case "--b5-records" -> b5Records = Integer.parseInt(args[++i]);
                 case "--kafka-session-ms" -> System.setProperty("bench.kafka.session.ms", args[++i]);
                 case "--impls" -> impls = Arrays.stream(args[++i].split(",")).map(Impl::of).toList();
-                case "b2", "b3", "b5" -> scenarios.add(args[i]);
+                case "b2", "b3", "b4", "b5" -> scenarios.add(args[i]);
                 default -> {
-                    System.err.println("Usage: scripts/bench [b2] [b3] [b5] [--repeats N] [--impls parti,eager,coop,consumer] "
+                    System.err.println("Usage: scripts/bench [b2] [b3] [b4] [b5] [--repeats N] [--impls parti,eager,coop,consumer] "
                             + "[--b5-records N] [--kafka-session-ms MS] [--out DIR]");
                     System.exit(2);
                 }
             }
         }
         if (scenarios.isEmpty()) {
-            scenarios = List.of("b2", "b3", "b5");
+            scenarios = List.of("b2", "b3", "b4", "b5");
         }
         Files.createDirectories(out);
         Bench bench = new Bench(out, repeats, impls, b5Records);
@@ -110,7 +110,7 @@ public final class Bench {
                     for (Impl impl : impls) {
                         Map<String, Object> m;
                         try {
-                            m = s.equals("b2") ? scaleOut(impl, r) : crash(impl, r);
+                            m = s.equals("b2") ? scaleOut(impl, r) : s.equals("b3") ? crash(impl, r) : gracefulClose(impl, r);
                         } catch (Exception e) {
                             e.printStackTrace();
                             m = new LinkedHashMap<>(Map.of("error", e.toString()));
@@ -151,6 +151,7 @@ public final class Bench {
         return switch (scenario) {
             case "b2" -> "B2 scale-out 3 -> 4, 48 partitions, ~2000 records/s (first repeat; red = no owner)";
             case "b3" -> "B3 kill -9 of 1 of 4 consumers (first repeat; red = no owner)";
+            case "b4" -> "B4 (part) graceful close() of 1 of 4 consumers (first repeat; red = no owner)";
             default -> scenario;
         };
     }
@@ -249,6 +250,61 @@ public final class Bench {
             for (WorkerProcess p : procs) {
                 p.stop(Duration.ofSeconds(15));
                 p.close();
+            }
+            run.close();
+        }
+    }
+
+    // ------------------------------------------------------------------ B4 (part): one graceful close
+
+    private Map<String, Object> gracefulClose(Impl impl, int repeat) throws Exception {
+        Run run = new Run("b4", impl, repeat);
+        List<BenchWorker> workers = new ArrayList<>();
+        try {
+            run.startProducer();
+            for (int i = 1; i <= 4; i++) {
+                workers.add(run.thread("w" + i).start());
+            }
+            if (!run.awaitStable(4, Duration.ofSeconds(90))) {
+                throw new IllegalStateException("4 consumers not balanced within 90 s");
+            }
+            String victim = "w2";
+            Map<String, String> before = Runs.ownersAt(Runs.ownership(run.ownDir), System.nanoTime());
+            List<Integer> victimParts = new ArrayList<>();
+            before.forEach((p, w) -> {
+                if (w.equals(victim)) {
+                    victimParts.add(Integer.parseInt(p.substring(p.lastIndexOf('-') + 1)));
+                }
+            });
+            long tClose = System.nanoTime();
+            workers.get(1).stop(Duration.ofSeconds(30));
+            long closed = System.nanoTime();
+            boolean ok = waitUntil(Duration.ofSeconds(60),
+                    () -> Runs.allConsumedAgain(Runs.consumed(run.consumedDir), victimParts, victim, tClose) > 0);
+            sleep(Duration.ofSeconds(2));
+            long end = System.nanoTime();
+            List<OwnershipEvent> ev = Runs.ownership(run.ownDir);
+            List<Runs.Batch> batches = Runs.consumed(run.consumedDir);
+            Set<String> parts = Runs.partitionNames(run.topic, PARTITIONS);
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("recovered", ok);
+            m.put("victimPartitions", victimParts.size());
+            m.put("closeCallS", (closed - tClose) / 1e9);
+            long again = Runs.allConsumedAgain(batches, victimParts, victim, tClose);
+            m.put("consumedAgainS", again < 0 ? null : (again - tClose) / 1e9);
+            m.put("unavailablePartitionS", Runs.unavailableSeconds(ev, parts, tClose, end));
+            m.put("moved", Runs.moved(ev, tClose, end));
+            m.put("duplicates", Runs.duplicates(batches, tClose, end));
+            m.put("rounds", Runs.rounds(ev, tClose, end, SECOND / 2));
+            m.put("overlaps", Runs.overlaps(ev, parts, tClose, end));
+            if (repeat == 1) {
+                panels.computeIfAbsent("b4", k -> new ArrayList<>()).add(new Timeline.Panel(impl.label, ev, run.topic,
+                        PARTITIONS, tClose - 3 * SECOND, end, Map.of("w2.close()", tClose)));
+            }
+            return m;
+        } finally {
+            for (BenchWorker w : workers) {
+                w.stop(Duration.ofSeconds(15));
             }
             run.close();
         }
