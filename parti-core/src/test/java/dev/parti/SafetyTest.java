@@ -45,16 +45,25 @@ class SafetyTest {
         return new Options.Builder().pingInterval(Duration.ofMillis(200)).maxPingsOut(2).build();
     }
 
+    /** A leader, another worker, and a third connected through {@code proxy}; balanced. */
+    private static List<TestGroup.Member> leaderOtherAndOneBehind(TestGroup g, TcpProxy proxy) {
+        TestGroup.Member leader = g.start();
+        await().atMost(Duration.ofSeconds(5)).until(() -> leader.manager.isLeader());
+        TestGroup.Member other = g.start();
+        TestGroup.Member cutOff = g.start(g.config().natsUrl(proxy.url("nats")).natsOptions(fastReconnect()));
+        g.awaitBalanced(Duration.ofSeconds(10));
+        return List.of(leader, other, cutOff);
+    }
+
     @Test
     void aWorkerCutOffNatsUnderFenceGivesUpItsPartitionsBeforeAnyoneElseAcquiresThem() throws Exception {
         try (TcpProxy proxy = TcpProxy.start("127.0.0.1", nats.port());
              TestGroup g = new TestGroup("cut-fence", nats.url(), 12, b -> b.lossPolicy(LossPolicy.FENCE))) {
             long t0 = System.nanoTime();
-            TestGroup.Member leader = g.start();
-            await().atMost(Duration.ofSeconds(5)).until(() -> leader.manager.isLeader());
-            TestGroup.Member other = g.start();
-            TestGroup.Member cutOff = g.start(g.config().natsUrl(proxy.url("nats")).natsOptions(fastReconnect()));
-            g.awaitBalanced(Duration.ofSeconds(10));
+            List<TestGroup.Member> ms = leaderOtherAndOneBehind(g, proxy);
+            TestGroup.Member leader = ms.get(0);
+            TestGroup.Member other = ms.get(1);
+            TestGroup.Member cutOff = ms.get(2);
             Set<Partition> itsPartitions = cutOff.manager.currentAssignment();
             assertThat(itsPartitions).isNotEmpty();
 
@@ -77,11 +86,10 @@ class SafetyTest {
         try (TcpProxy proxy = TcpProxy.start("127.0.0.1", nats.port());
              TestGroup g = new TestGroup("cut-hold", nats.url(), 12, b -> b.lossPolicy(LossPolicy.HOLD))) {
             long t0 = System.nanoTime();
-            TestGroup.Member leader = g.start();
-            await().atMost(Duration.ofSeconds(5)).until(() -> leader.manager.isLeader());
-            TestGroup.Member other = g.start();
-            TestGroup.Member cutOff = g.start(g.config().natsUrl(proxy.url("nats")).natsOptions(fastReconnect()));
-            g.awaitBalanced(Duration.ofSeconds(10));
+            List<TestGroup.Member> ms = leaderOtherAndOneBehind(g, proxy);
+            TestGroup.Member leader = ms.get(0);
+            TestGroup.Member other = ms.get(1);
+            TestGroup.Member cutOff = ms.get(2);
             Set<Partition> itsPartitions = cutOff.manager.currentAssignment();
 
             proxy.cut();

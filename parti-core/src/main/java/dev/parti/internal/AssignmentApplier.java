@@ -68,6 +68,13 @@ final class AssignmentApplier {
         }
     }
 
+    /** Whether the worker gave everything up and waits for a fresh version (no copy of the owned set). */
+    boolean isFenced() {
+        synchronized (lock) {
+            return fenced;
+        }
+    }
+
     Set<Partition> owned() {
         synchronized (lock) {
             return Collections.unmodifiableSet(new TreeSet<>(owned));

@@ -452,7 +452,7 @@ public final class GroupMember {
             if (!calculator.tick()) {
                 // lost CAS: somebody else published; re-check our lease at once
                 lastElectionNanos = 0;
-                if (kv.get(Bucket.LEADER, LeaderElection.KEY) == null || !isOurLeaderKey()) {
+                if (!isOurLeaderKey()) {
                     stopLeading("assignment CAS lost to another leader");
                 }
             }
@@ -484,7 +484,7 @@ public final class GroupMember {
     }
 
     private boolean waitingForAssignment() {
-        return state == ManagerState.WAITING_ASSIGNMENT || state == ManagerState.DEGRADED || applier.snapshot().fenced();
+        return state == ManagerState.WAITING_ASSIGNMENT || state == ManagerState.DEGRADED || applier.isFenced();
     }
 
     private void onAssignmentEvent(KvGateway.Entry e) {
