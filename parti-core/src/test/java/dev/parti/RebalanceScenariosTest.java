@@ -126,8 +126,12 @@ class RebalanceScenariosTest {
             assertThat(after).as("every stable ID gets its partitions back").isEqualTo(before);
             TestGroup.Member leader = g.leader();
             assertThat(leader).isSameAs(back.get(0));
-            assertThat(leader.states).containsSubsequence(ManagerState.SCALING, ManagerState.REBALANCING, ManagerState.STABLE)
-                    .doesNotContain(ManagerState.EMERGENCY);
+            // Either the new leader's term began while most workers were still away (a restart: cold-start
+            // window, then one rebalance) or they were all back by then (nothing to change); never an emergency.
+            assertThat(leader.states).doesNotContain(ManagerState.EMERGENCY);
+            if (leader.states.contains(ManagerState.SCALING)) {
+                assertThat(leader.states).containsSubsequence(ManagerState.SCALING, ManagerState.REBALANCING, ManagerState.STABLE);
+            }
             assertThat(g.overlaps).isEmpty();
         }
     }
