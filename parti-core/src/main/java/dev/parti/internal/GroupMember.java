@@ -243,8 +243,9 @@ public final class GroupMember {
         lastIdRenewNanos = clock.getAsLong();
         moveTo(ManagerState.ELECTION);
         election = new LeaderElection(kv, clock, config.leaderTtl(), config.safetyMargin(), id, instance);
-        assignmentWatch = kv.watch(Bucket.ASSIGNMENT, AssignmentPublisher.KEY, e -> onAssignmentEvent(e));
+        // WAITING_ASSIGNMENT before the watch: its first delivery may be applied at once, moving the worker to STABLE
         moveTo(ManagerState.WAITING_ASSIGNMENT);
+        assignmentWatch = kv.watch(Bucket.ASSIGNMENT, AssignmentPublisher.KEY, e -> onAssignmentEvent(e));
         long tick = clamp(config.heartbeatInterval().dividedBy(4), Duration.ofMillis(10), Duration.ofMillis(250)).toNanos();
         ticker = main.scheduleWithFixedDelay(this::tick, 0, tick, TimeUnit.NANOSECONDS);
         // Self-fencing must not wait for the main thread, which may sit in a KV call for a whole request timeout.
