@@ -44,6 +44,26 @@ class LeaderTest {
                 + " median " + failoverMillis.get(2));
     }
 
+    /** The next leader waits a 30 s recovery grace before it moves anything: only the leaver itself can move its partitions sooner. */
+    @Test
+    void aLeaderThatLeavesHandsItsOwnPartitionsOverBeforeTheNextLeaderCouldMoveThem() throws Exception {
+        try (TestGroup g = new TestGroup("handover", nats.server().url(), 9, b -> b.recoveryGrace(Duration.ofSeconds(30)))) {
+            TestGroup.Member first = g.start();
+            await().atMost(Duration.ofSeconds(5)).until(() -> first.manager.isLeader());
+            g.startAll(2);
+            g.awaitBalanced(Duration.ofSeconds(10));
+            long from = System.nanoTime();
+
+            first.manager.close();
+            g.awaitBalanced(Duration.ofSeconds(10));
+
+            assertThat(first.manager.isLeader()).isFalse();
+            assertThat(g.leader()).isNotSameAs(first);
+            assertThat(g.overlaps).isEmpty();
+            assertThat(g.checkOwnership(from, Duration.ofSeconds(10)).overlaps()).isEmpty();
+        }
+    }
+
     @Test
     void threeRoundsOfLeaderChurnKeepOneLeaderAtATimeIncreasingVersionsAndEveryPartitionOwnedOnce() throws Exception {
         try (TestGroup g = new TestGroup("churn", nats.server().url(), 15, b -> b)) {

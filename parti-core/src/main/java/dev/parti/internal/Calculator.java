@@ -358,6 +358,32 @@ final class Calculator {
         return handoff(live, now);
     }
 
+    /**
+     * This leader is leaving the group and has already revoked everything it owned: reassign its
+     * partitions among the other live workers now, with no window or cooldown, and publish while it
+     * still holds the leader lease. Otherwise they would wait for the next leader's election and
+     * recovery grace. Nothing is done without a trustworthy picture (inside the recovery grace, or
+     * before any assignment): the next leader decides then.
+     *
+     * @return whether a version without this leader was published
+     */
+    boolean handOverOnLeave() {
+        long now = clock.getAsLong();
+        if (now < recoveryUntilNanos || target == null) {
+            return false;
+        }
+        Seen self = seen.computeIfAbsent(leaderId, k -> new Seen());
+        self.left = true;
+        self.hb = null;
+        Set<String> live = liveWorkers(now);
+        if (live.isEmpty()) {
+            return false;
+        }
+        rebalance(RebalanceType.LEAVE, live, now);
+        AssignmentRecord before = publisher.current();
+        return handoff(live, now) && publisher.current() != before;
+    }
+
     /** A change that needs no stabilization window still waits for the cooldown since the last rebalance. */
     private void rebalanceAfterCooldown(RebalanceType type, Set<String> live, long now) {
         if (now - lastRebalanceNanos >= config.rebalanceCooldown().toNanos()) {
