@@ -108,16 +108,17 @@ class PartiConsumerConfigTest {
     }
 
     @Test
-    void defaultsAreTheCoreDefaults() {
+    void defaultsAreTheCoreDefaultsExceptKafkaLikeWindows() {
         PartiConsumerConfig c = new PartiConsumerConfig(base());
         PartiConfig p = core(base());
         assertThat(p.heartbeatInterval()).isEqualTo(PartiConfig.DEFAULT_HEARTBEAT_INTERVAL);
         assertThat(p.sessionTimeout()).isEqualTo(PartiConfig.DEFAULT_SESSION_TIMEOUT);
         assertThat(p.leaderTtl()).isEqualTo(PartiConfig.DEFAULT_LEADER_TTL);
         assertThat(p.workerIdTtl()).isEqualTo(PartiConfig.DEFAULT_WORKER_ID_TTL);
-        assertThat(p.coldStartWindow()).isEqualTo(PartiConfig.DEFAULT_COLD_START_WINDOW);
-        assertThat(p.plannedScaleWindow()).isEqualTo(PartiConfig.DEFAULT_PLANNED_SCALE_WINDOW);
-        assertThat(p.rebalanceCooldown()).isEqualTo(PartiConfig.DEFAULT_REBALANCE_COOLDOWN);
+        // windows as prompt as Kafka's: the broker's 3 s initial delay, joins handled within about a second
+        assertThat(p.coldStartWindow()).isEqualTo(Duration.ofSeconds(3));
+        assertThat(p.plannedScaleWindow()).isEqualTo(Duration.ofSeconds(1));
+        assertThat(p.rebalanceCooldown()).isEqualTo(Duration.ofSeconds(1));
         assertThat(p.startupTimeout()).isEqualTo(PartiConfig.DEFAULT_STARTUP_TIMEOUT);
         assertThat(p.lossPolicy()).isEqualTo(LossPolicy.FENCE);
         assertThat(p.strategy().name()).isEqualTo(PartiConsumerConfig.DEFAULT_STRATEGY);
@@ -188,8 +189,8 @@ class PartiConsumerConfigTest {
         rejects(with("parti.heartbeat.interval.ms", "1000", "parti.session.timeout.ms", "1500"), "parti.session.timeout.ms");
         rejects(with("parti.heartbeat.interval.ms", "1000", "parti.leader.ttl.ms", "1500"), "parti.leader.ttl.ms");
         rejects(with("parti.worker.id.ttl.ms", "5000"), "parti.worker.id.ttl.ms"); // < the 6 s session
-        rejects(with("parti.cold.start.window.ms", "100"), "parti.cold.start.window.ms"); // < the 10 s planned window
-        rejects(with("parti.planned.scale.window.ms", "500"), "parti.rebalance.cooldown.ms"); // 2 s cooldown > 500 ms
+        rejects(with("parti.cold.start.window.ms", "100"), "parti.cold.start.window.ms"); // < the 1 s planned window
+        rejects(with("parti.planned.scale.window.ms", "500"), "parti.rebalance.cooldown.ms"); // 1 s cooldown > 500 ms
     }
 
     @Test
