@@ -53,6 +53,12 @@ final class Heartbeater {
                 revision = kv.update(Bucket.HEARTBEATS, id, value, revision);
             } catch (CasConflictException e) {
                 Entry current = kv.get(Bucket.HEARTBEATS, id);
+                if (current != null && isOwn(current, hb.instance())) {
+                    // our own earlier write landed but its reply was lost (a cut connection): not a loss
+                    revision = kv.update(Bucket.HEARTBEATS, id, value, current.revision());
+                    lastSuccessStartNanos = start;
+                    return;
+                }
                 if (current != null) {
                     throw new IdLostException("heartbeat of " + id + " was written by another instance");
                 }
@@ -64,6 +70,14 @@ final class Heartbeater {
             }
         }
         lastSuccessStartNanos = start;
+    }
+
+    private static boolean isOwn(Entry e, String instance) {
+        try {
+            return !e.deleted() && instance.equals(Codec.decodeHeartbeat(e.value()).instance());
+        } catch (IllegalArgumentException unreadable) {
+            return false;
+        }
     }
 
     private long createOrTakeOver(byte[] value) {

@@ -4,6 +4,7 @@ import dev.parti.internal.KvGateway.Bucket;
 import dev.parti.internal.KvGateway.CasConflictException;
 import dev.parti.internal.KvGateway.Entry;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.function.LongSupplier;
 
 /**
@@ -63,6 +64,17 @@ final class LeaderElection {
                 revision = kv.update(Bucket.LEADER, KEY, record, revision);
                 leaseStartNanos = start;
             } catch (CasConflictException lost) {
+                Entry current = kv.get(Bucket.LEADER, KEY);
+                if (current != null && !current.deleted() && Arrays.equals(current.value(), record)) {
+                    // our own earlier renewal landed but its reply was lost: nobody else wrote since
+                    try {
+                        revision = kv.update(Bucket.LEADER, KEY, record, current.revision());
+                        leaseStartNanos = start;
+                        return false;
+                    } catch (CasConflictException raced) {
+                        // fall through
+                    }
+                }
                 stepDown();
             }
             return false;

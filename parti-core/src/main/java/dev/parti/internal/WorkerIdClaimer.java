@@ -4,6 +4,7 @@ import dev.parti.PartiException;
 import dev.parti.internal.KvGateway.Bucket;
 import dev.parti.internal.KvGateway.CasConflictException;
 import dev.parti.internal.KvGateway.Entry;
+import java.util.Arrays;
 
 /**
  * Claims and keeps this worker's stable ID (invariant 1). A pool ID {@code w-N} is claimed with
@@ -75,6 +76,11 @@ final class WorkerIdClaimer {
             revision = kv.update(Bucket.IDS, id, record, revision);
         } catch (CasConflictException e) {
             Entry current = kv.get(Bucket.IDS, id);
+            if (current != null && !current.deleted() && Arrays.equals(current.value(), record)) {
+                // our own earlier renewal landed but its reply was lost (a cut connection): not a loss
+                revision = kv.update(Bucket.IDS, id, record, current.revision());
+                return;
+            }
             if (current != null) {
                 throw new IdLostException("worker ID " + id + " is held by another instance now");
             }

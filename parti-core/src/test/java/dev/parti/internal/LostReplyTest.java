@@ -1,0 +1,119 @@
+package dev.parti.internal;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.parti.internal.KvGateway.Bucket;
+import dev.parti.internal.KvGateway.Entry;
+import dev.parti.internal.WorkerIdClaimer.IdLostException;
+import dev.parti.testkit.NatsServerExtension;
+import io.nats.client.Connection;
+import io.nats.client.Nats;
+import java.time.Duration;
+import java.util.EnumMap;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * A write that reached the server while its reply was lost (a connection cut mid-request) leaves the
+ * key one revision ahead of what the writer knows. Its next compare-and-set fails on its own write:
+ * that must not count as losing the worker ID, the heartbeat or the leadership. The lost write is
+ * reproduced here by writing the writer's own value with the key's revision from a second connection.
+ */
+class LostReplyTest {
+    @RegisterExtension
+    static final NatsServerExtension nats = new NatsServerExtension();
+
+    private static final AtomicLong GROUPS = new AtomicLong();
+
+    private static KvGateway gateway(Connection nc, String group) {
+        KvGateway kv = new KvGateway(nc, new BucketNames(group), Duration.ofSeconds(2));
+        EnumMap<Bucket, Duration> ttls = new EnumMap<>(Bucket.class);
+        ttls.put(Bucket.IDS, Duration.ofSeconds(30));
+        ttls.put(Bucket.HEARTBEATS, Duration.ofSeconds(30));
+        ttls.put(Bucket.LEADER, Duration.ofSeconds(30));
+        kv.provision(ttls, 1);
+        return kv;
+    }
+
+    /** Writes {@code key}'s current value again, as the writer's lost request did. */
+    private static void landOwnWriteWithoutReply(KvGateway other, Bucket b, String key) {
+        Entry e = other.get(b, key);
+        other.update(b, key, e.value(), e.revision());
+    }
+
+    @Test
+    void aHeartbeatWhoseReplyWasLostIsStillOursAndTheNextBeatSucceeds() throws Exception {
+        String group = "lost-hb-" + GROUPS.incrementAndGet();
+        try (Connection nc = Nats.connect(nats.server().url()); Connection nc2 = Nats.connect(nats.server().url())) {
+            KvGateway kv = gateway(nc, group);
+            KvGateway other = gateway(nc2, group);
+            Heartbeater hb = new Heartbeater(kv, System::nanoTime);
+            hb.reset("w-0", false);
+            hb.beat(new Codec.Heartbeat("instance-a", 1, Set.of(), false, 1), System.nanoTime());
+            landOwnWriteWithoutReply(other, Bucket.HEARTBEATS, "w-0");
+
+            hb.beat(new Codec.Heartbeat("instance-a", 2, Set.of(), false, 1), System.nanoTime());
+
+            assertThat(Codec.decodeHeartbeat(other.get(Bucket.HEARTBEATS, "w-0").value()).appliedVersion()).isEqualTo(2);
+        }
+    }
+
+    @Test
+    void aHeartbeatWrittenByAnotherInstanceStillMeansTheIdIsLost() throws Exception {
+        String group = "lost-hb-other-" + GROUPS.incrementAndGet();
+        try (Connection nc = Nats.connect(nats.server().url()); Connection nc2 = Nats.connect(nats.server().url())) {
+            KvGateway kv = gateway(nc, group);
+            KvGateway other = gateway(nc2, group);
+            Heartbeater hb = new Heartbeater(kv, System::nanoTime);
+            hb.reset("w-0", false);
+            hb.beat(new Codec.Heartbeat("instance-a", 1, Set.of(), false, 1), System.nanoTime());
+            Entry e = other.get(Bucket.HEARTBEATS, "w-0");
+            other.update(Bucket.HEARTBEATS, "w-0", Codec.encode(new Codec.Heartbeat("instance-b", 0, Set.of(), false, 1)), e.revision());
+
+            assertThatThrownBy(() -> hb.beat(new Codec.Heartbeat("instance-a", 2, Set.of(), false, 1), System.nanoTime()))
+                    .isInstanceOf(IdLostException.class).hasMessageContaining("another instance");
+        }
+    }
+
+    @Test
+    void anIdRenewalWhoseReplyWasLostKeepsTheId() throws Exception {
+        String group = "lost-id-" + GROUPS.incrementAndGet();
+        try (Connection nc = Nats.connect(nats.server().url()); Connection nc2 = Nats.connect(nats.server().url())) {
+            KvGateway kv = gateway(nc, group);
+            KvGateway other = gateway(nc2, group);
+            WorkerIdClaimer claimer = new WorkerIdClaimer(kv, null, 10, "instance-a");
+            String id = claimer.claim();
+            landOwnWriteWithoutReply(other, Bucket.IDS, id);
+
+            claimer.renew();
+            claimer.renew();
+
+            assertThat(claimer.id()).isEqualTo(id);
+            WorkerIdClaimer intruder = new WorkerIdClaimer(other, id, 10, "instance-b");
+            intruder.claim(); // a static claim takes the key over, as a newer instance of a static member does
+            assertThatThrownBy(claimer::renew).isInstanceOf(IdLostException.class);
+        }
+    }
+
+    @Test
+    void aLeaderRenewalWhoseReplyWasLostKeepsTheLeadershipAndItsEpoch() throws Exception {
+        String group = "lost-leader-" + GROUPS.incrementAndGet();
+        try (Connection nc = Nats.connect(nats.server().url()); Connection nc2 = Nats.connect(nats.server().url())) {
+            KvGateway kv = gateway(nc, group);
+            KvGateway other = gateway(nc2, group);
+            LeaderElection election = new LeaderElection(kv, System::nanoTime, Duration.ofSeconds(30), Duration.ofSeconds(1), "w-0", "instance-a");
+            assertThat(election.tick()).isTrue();
+            long epoch = election.epoch();
+            landOwnWriteWithoutReply(other, Bucket.LEADER, LeaderElection.KEY);
+
+            election.tick();
+
+            assertThat(election.isLeader()).isTrue();
+            assertThat(election.leaseValid()).isTrue();
+            assertThat(election.epoch()).isEqualTo(epoch);
+        }
+    }
+}
