@@ -121,11 +121,9 @@ class PartiConsumerTest {
         String t = topic(1);
         TopicPartition p = new TopicPartition(t, 0);
         RecordingListener l = new RecordingListener();
-        // The worker-ID TTL outlasts the cut however slow the machine: this test is about a cut shorter than the
-        // ID's life (a longer one loses the ID, and hold then reports loss, as core's FaultsTest.aWorkerWhoseIdExpiredWhileFrozen… covers).
         try (TcpProxy proxy = TcpProxy.start("127.0.0.1", NATS.server().port());
              PartiConsumer<String, String> c = partiAt(unique("g-hold"), proxy.url("nats"),
-                     "parti.coordinator.loss.policy", "hold", "parti.worker.id.ttl.ms", 30_000)) {
+                     "parti.coordinator.loss.policy", "hold")) {
             c.subscribe(List.of(t), l);
             pollUntil(c, WAIT, null, () -> c.assignment().size() == 1);
             proxy.cut();

@@ -81,8 +81,9 @@ import org.slf4j.LoggerFactory;
  *   refreshes and group inspection with a separate {@link Admin} client, and the {@code
  *   max.poll.interval.ms} watchdog.</li>
  * </ul>
- * {@code poll()} polls the inner consumer in slices of at most {@value #POLL_SLICE_MS} ms so it can
- * hand Parti's revocations to the user within a slice, and waits on a signal while nothing is assigned.
+ * {@code poll()} polls the inner consumer in slices of at most {@value #POLL_SLICE_MS} ms, cut short
+ * (an internal {@code wakeup()} of the inner consumer) when Parti queues a rebalance event, so
+ * revocations and assignments reach the user at once; it waits on a signal while nothing is assigned.
  */
 public final class PartiConsumerDelegate<K, V> {
     private static final Logger log = LoggerFactory.getLogger(PartiConsumerDelegate.class);
@@ -113,6 +114,8 @@ public final class PartiConsumerDelegate<K, V> {
     private final AtomicInteger refcount = new AtomicInteger();
     private final AtomicBoolean wakeupRequested = new AtomicBoolean();
     private final Object signal = new Object();
+    /** Whether the polling thread is inside the inner consumer's poll (read by Parti's callback thread). */
+    private volatile boolean inInnerPoll;
     private final Queue<Runnable> completedCommits = new ConcurrentLinkedQueue<>();
     private volatile boolean closed;
     /** Set while close() or unsubscribe() ends the membership: the watchdog keeps out. */
@@ -404,13 +407,16 @@ public final class PartiConsumerDelegate<K, V> {
                     continue;
                 }
                 ConsumerRecords<K, V> records;
+                inInnerPoll = true;
                 try {
                     records = inner.poll(Duration.ofMillis(slice));
                 } catch (WakeupException e) {
                     if (wakeupRequested.getAndSet(false)) {
                         throw e;
                     }
-                    continue; // a stale wakeup of the inner consumer, already reported
+                    continue; // a Parti event cut the slice short, or a stale wakeup already reported
+                } finally {
+                    inInnerPoll = false;
                 }
                 if (m != null) {
                     records = onlyOwned(records, m);
@@ -444,6 +450,19 @@ public final class PartiConsumerDelegate<K, V> {
     private void signal() {
         synchronized (signal) {
             signal.notifyAll();
+        }
+    }
+
+    /**
+     * Parti's callback thread: a rebalance event is queued. Cuts the inner poll slice short so the
+     * event reaches the user at once instead of after up to {@value #POLL_SLICE_MS} ms: a revocation
+     * releases sooner and an assignment starts sooner. The inner consumer's {@link WakeupException}
+     * that this may leave behind is absorbed by the polling loop and {@link #blocking}.
+     */
+    private void onMembershipEvent() {
+        signal();
+        if (inInnerPoll) {
+            inner.wakeup();
         }
     }
 
@@ -516,7 +535,7 @@ public final class PartiConsumerDelegate<K, V> {
         } catch (IllegalArgumentException e) {
             throw new KafkaException("Invalid Parti settings for group " + settings.groupId + ": " + e.getMessage(), e);
         }
-        return new Membership(config, workerId != null, this::signal, clock);
+        return new Membership(config, workerId != null, this::onMembershipEvent, clock);
     }
 
     /** Polling thread: joins the Parti group if this subscription has not joined yet. */
@@ -1114,7 +1133,10 @@ public final class PartiConsumerDelegate<K, V> {
         }
         long timeoutMs = Math.max(1_000, Math.min(settings.defaultApiTimeoutMs, settings.maxPollIntervalMs));
         try {
-            inner.commitSync(Duration.ofMillis(timeoutMs));
+            blocking(() -> {
+                inner.commitSync(Duration.ofMillis(timeoutMs));
+                return null;
+            });
             nextAutoCommitNanos = clock.getAsLong() + TimeUnit.MILLISECONDS.toNanos(settings.autoCommitIntervalMs);
         } catch (WakeupException e) {
             log.debug("Synchronous auto-commit {} interrupted by wakeup()", when);
