@@ -41,12 +41,12 @@ final class Runs {
         return OwnershipLog.read(dir);
     }
 
-    /** Every batch in {@code dir}, ordered by time; a batch torn by a kill is dropped. */
+    /** Every batch in {@code dir}, ordered by time; a batch torn by a kill is dropped. A restarted worker's batches carry its name. */
     static List<Batch> consumed(Path dir) {
         List<Batch> all = new ArrayList<>();
         try (Stream<Path> files = Files.list(dir)) {
             for (Path f : files.filter(p -> p.toString().endsWith(".consumed")).toList()) {
-                String worker = f.getFileName().toString().replace(".consumed", "");
+                String worker = workerOfFile(f.getFileName().toString());
                 try (DataInputStream in = new DataInputStream(new BufferedInputStream(Files.newInputStream(f), 1 << 16))) {
                     while (true) {
                         long nanos = in.readLong();
@@ -66,6 +66,13 @@ final class Runs {
         }
         all.sort(Comparator.comparingLong(Batch::nanos));
         return all;
+    }
+
+    /** {@code w1.consumed} and a restarted instance's {@code w1~2.consumed} are both worker {@code w1}. */
+    static String workerOfFile(String fileName) {
+        String w = fileName.endsWith(".consumed") ? fileName.substring(0, fileName.length() - ".consumed".length()) : fileName;
+        int tilde = w.indexOf('~');
+        return tilde < 0 ? w : w.substring(0, tilde);
     }
 
     /** Owner of each partition at {@code t} (one of them if several). */
@@ -210,6 +217,64 @@ final class Runs {
             last = e.nanos();
         }
         return rounds;
+    }
+
+    /** A worker's {@code close()} call, from its start to its return: what the worker released in it is part of the close. */
+    record Close(String worker, long from, long to) {
+        boolean covers(OwnershipEvent e) {
+            return e.workerId().equals(worker) && e.kind() != OwnershipEvent.Kind.ACQUIRED
+                    && e.nanos() - from >= 0 && e.nanos() - to <= 0;
+        }
+    }
+
+    /**
+     * Like {@link #rounds(List, long, long, long)}, without the releases (and GONE) of a closing worker inside
+     * its own {@code close()} call: what is left are the group's reassignments ("rebalances"). A restart in
+     * which the new instance only gets its own partitions back counts one round (the acquisition).
+     */
+    static int rebalanceRounds(List<OwnershipEvent> events, long from, long to, long quietNanos, Collection<Close> closes) {
+        List<OwnershipEvent> kept = new ArrayList<>();
+        for (OwnershipEvent e : events) {
+            if (closes.stream().noneMatch(c -> c.covers(e))) {
+                kept.add(e);
+            }
+        }
+        return rounds(kept, from, to, quietNanos);
+    }
+
+    /** ACQUIRED events in (from, to]: every (partition, new owner) assignment, including a worker getting its own partition back. */
+    static int acquisitions(List<OwnershipEvent> events, long from, long to) {
+        int n = 0;
+        for (OwnershipEvent e : events) {
+            if (e.kind() == OwnershipEvent.Kind.ACQUIRED && e.nanos() - from > 0 && e.nanos() - to <= 0) {
+                n++;
+            }
+        }
+        return n;
+    }
+
+    /**
+     * ACQUIRED events in (from, to] by a worker (name) other than the partition's previous owner, the last one
+     * that acquired it before (at any earlier time, released or not): partitions that went to another worker.
+     * A restarted worker with the same name getting its own partitions back is not a handover; a partition
+     * acquired for the first time is.
+     */
+    static int handovers(List<OwnershipEvent> events, long from, long to) {
+        Map<String, String> previous = new HashMap<>();
+        int n = 0;
+        for (OwnershipEvent e : events) {
+            if (e.nanos() - to > 0) {
+                break;
+            }
+            if (e.kind() != OwnershipEvent.Kind.ACQUIRED) {
+                continue;
+            }
+            String before = previous.put(e.partition(), e.workerId());
+            if (e.nanos() - from > 0 && !e.workerId().equals(before)) {
+                n++;
+            }
+        }
+        return n;
     }
 
     /** Deliveries in [from, to] of a (partition, offset) delivered before. */
