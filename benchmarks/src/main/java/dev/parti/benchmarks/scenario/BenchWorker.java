@@ -14,12 +14,16 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
+import org.apache.kafka.clients.consumer.CloseOptions;
+import org.apache.kafka.clients.consumer.CloseOptions.GroupMembershipOperation;
 import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.Metric;
+import org.apache.kafka.common.MetricName;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.RebalanceInProgressException;
 import org.apache.kafka.common.errors.WakeupException;
@@ -33,6 +37,11 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
  * what was processed but not committed on disk).
  *
  * <p>Runs on a thread of the runner ({@link #start()}) or alone in a child JVM ({@link #main(String[])}).
+ *
+ * <p>{@link #staticMember(boolean) A static member} sets {@code group.instance.id = <group>-<name>}; it closes
+ * with {@code close(timeout)} (Kafka: {@code DEFAULT}, which for a static member does not leave the group, on
+ * both protocols), and as a PartiConsumer with {@code REMAIN_IN_GROUP} explicitly. A restarted worker (same
+ * name, {@link #instance(int) instance} 2, 3, ...) writes its batches to {@code <name>~<instance>.consumed}.
  */
 public final class BenchWorker implements Runnable {
     /** The implementations compared. */
@@ -81,6 +90,9 @@ public final class BenchWorker implements Runnable {
     private final CountDownLatch done = new CountDownLatch(1);
     private volatile boolean stop;
     private volatile Consumer<byte[], byte[]> consumer;
+    private volatile Metric partiIsLeader;
+    private boolean staticMember;
+    private int instance = 1;
     private Thread thread;
 
     public BenchWorker(Impl impl, String bootstrap, String natsUrl, String topic, String group, String name,
@@ -105,6 +117,27 @@ public final class BenchWorker implements Runnable {
 
     public String name() {
         return name;
+    }
+
+    /** With {@code group.instance.id = <group>-<name>} (static membership); set before {@link #start()}. */
+    public BenchWorker staticMember(boolean on) {
+        this.staticMember = on;
+        return this;
+    }
+
+    /** The n-th consumer with this name in the run (1 for the first; a restart is 2, 3, ...); set before {@link #start()}. */
+    public BenchWorker instance(int n) {
+        this.instance = n;
+        return this;
+    }
+
+    /**
+     * Whether this worker is the Parti leader of its group right now: PartiConsumer's {@code is-leader}
+     * metric (group {@code parti-consumer-metrics}); false for KafkaConsumer and when not running.
+     */
+    public boolean isPartiLeader() {
+        Metric m = partiIsLeader;
+        return m != null && m.metricValue() instanceof Number n && n.intValue() == 1;
     }
 
     public BenchWorker start() {
@@ -154,7 +187,15 @@ public final class BenchWorker implements Runnable {
     }
 
     static Consumer<byte[], byte[]> create(Impl impl, String bootstrap, String natsUrl, String group, String clientId) {
+        return create(impl, bootstrap, natsUrl, group, clientId, null);
+    }
+
+    static Consumer<byte[], byte[]> create(Impl impl, String bootstrap, String natsUrl, String group, String clientId,
+                                           String groupInstanceId) {
         Map<String, Object> p = kafkaProps(impl, bootstrap, group, clientId);
+        if (groupInstanceId != null) {
+            p.put("group.instance.id", groupInstanceId);
+        }
         if (impl == Impl.PARTI) {
             p.put("parti.nats.url", natsUrl);
             return new PartiConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer());
@@ -166,9 +207,18 @@ public final class BenchWorker implements Runnable {
     public void run() {
         try (OwnershipLog log = OwnershipLog.inDirectory(ownershipDir);
              DataOutputStream out = new DataOutputStream(new BufferedOutputStream(
-                     Files.newOutputStream(consumedDir.resolve(name + ".consumed")), 1 << 16))) {
-            Consumer<byte[], byte[]> c = create(impl, bootstrap, natsUrl, group, name);
+                     Files.newOutputStream(consumedDir.resolve(name + (instance > 1 ? "~" + instance : "") + ".consumed")),
+                     1 << 16))) {
+            Consumer<byte[], byte[]> c = create(impl, bootstrap, natsUrl, group, name,
+                    staticMember ? group + "-" + name : null);
             consumer = c;
+            if (impl == Impl.PARTI) {
+                for (Map.Entry<MetricName, ? extends Metric> e : c.metrics().entrySet()) {
+                    if (e.getKey().name().equals("is-leader") && e.getKey().group().equals("parti-consumer-metrics")) {
+                        partiIsLeader = e.getValue();
+                    }
+                }
+            }
             try {
                 c.subscribe(List.of(topic), new ConsumerRebalanceListener() {
                     @Override
@@ -225,12 +275,18 @@ public final class BenchWorker implements Runnable {
                 }
             } finally {
                 try {
-                    c.close(Duration.ofSeconds(10));
+                    if (impl == Impl.PARTI && staticMember) {
+                        c.close(CloseOptions.groupMembershipOperation(GroupMembershipOperation.REMAIN_IN_GROUP)
+                                .withTimeout(Duration.ofSeconds(10)));
+                    } else {
+                        c.close(Duration.ofSeconds(10));
+                    }
                 } catch (RuntimeException e) {
                     System.err.println(name + ": close failed: " + e);
                 }
                 log.gone(name);
                 consumer = null;
+                partiIsLeader = null;
             }
         } catch (IOException e) {
             throw new UncheckedIOException(e);
