@@ -32,11 +32,21 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 import org.apache.kafka.common.serialization.ByteArraySerializer;
 
 /**
- * Scenario benchmarks B2 (scale-out 3 -> 4), B3 (kill -9 of 1 of 4 child JVMs), B4 (part: graceful close of 1 of 4) and B5 (poll throughput)
- * on one Kafka broker and one nats-server, PartiConsumer against KafkaConsumer's three group protocols in
- * the same run. Usage: {@code scripts/bench [b2] [b3] [b4] [b5] [--repeats N] [--impls parti,eager,coop,consumer]
- * [--out DIR] [--b5-records N]}. Writes JSON per run, an SVG timeline per scenario and summary.md to the
- * output directory (default benchmarks/target/bench).
+ * Scenario benchmarks B2 (scale-out 3 -> 4), B3 (kill -9 of 1 of 4 child JVMs), B4 (graceful close of 1 of 4,
+ * and a rolling restart of all 4) and B5 (poll throughput) on one Kafka broker and one nats-server,
+ * PartiConsumer against KafkaConsumer's three group protocols in the same run. Usage: {@code scripts/bench
+ * [b2] [b3] [b4] [b4c] [b4l] [b4r] [b5] [--repeats N] [--impls parti,eager,coop,consumer] [--out DIR]
+ * [--b5-records N]}; {@code b4} is {@code b4c b4l b4r}:
+ * <ul>
+ *   <li>{@code b4c}: {@code w2} of 4 calls {@code close()} (output files {@code b4-*}); records which worker
+ *   was Parti's leader.</li>
+ *   <li>{@code b4l}: PartiConsumer only: the worker that is Parti's leader calls {@code close()} (for Kafka it
+ *   would be {@code b4c} again: no client-side leader whose departure differs).</li>
+ *   <li>{@code b4r}: rolling restart of the 4, each implementation without and with {@code group.instance.id}
+ *   (PartiConsumer static: {@code close(REMAIN_IN_GROUP)}).</li>
+ * </ul>
+ * Writes JSON per run, an SVG timeline per scenario and summary.md to the output directory (default
+ * benchmarks/target/bench).
  */
 public final class Bench {
     static final int PARTITIONS = 48;
@@ -50,8 +60,8 @@ public final class Bench {
     private NatsServer nats;
     private KafkaBroker kafka;
     private int seq;
-    /** scenario -> impl -> runs (metrics). */
-    private final Map<String, Map<Impl, List<Map<String, Object>>>> results = new LinkedHashMap<>();
+    /** scenario -> column (variant label) -> runs (metrics). */
+    private final Map<String, Map<String, List<Map<String, Object>>>> results = new LinkedHashMap<>();
     private final Map<String, List<Timeline.Panel>> panels = new LinkedHashMap<>();
 
     Bench(Path out, int repeats, List<Impl> impls, int b5Records) {
@@ -74,17 +84,23 @@ public final class Bench {
                 case "--b5-records" -> b5Records = Integer.parseInt(args[++i]);
                 case "--kafka-session-ms" -> System.setProperty("bench.kafka.session.ms", args[++i]);
                 case "--impls" -> impls = Arrays.stream(args[++i].split(",")).map(Impl::of).toList();
-                case "b2", "b3", "b4", "b5" -> scenarios.add(args[i]);
+                case "b2", "b3", "b5" -> scenarios.add(args[i]);
+                case "b4" -> scenarios.addAll(List.of("b4", "b4l", "b4r"));
+                case "b4c" -> scenarios.add("b4"); // the single close keeps its output names b4-*
+                case "b4l", "b4r" -> scenarios.add(args[i]);
                 default -> {
-                    System.err.println("Usage: scripts/bench [b2] [b3] [b4] [b5] [--repeats N] [--impls parti,eager,coop,consumer] "
-                            + "[--b5-records N] [--kafka-session-ms MS] [--out DIR]");
+                    System.err.println("Usage: scripts/bench [b2] [b3] [b4] [b4c] [b4l] [b4r] [b5] [--repeats N] "
+                            + "[--impls parti,eager,coop,consumer] [--b5-records N] [--kafka-session-ms MS] [--out DIR]\n"
+                            + "  b4 = b4c b4l b4r; b4c: w2 of 4 closes; b4l: Parti's leader of 4 closes (PartiConsumer only); "
+                            + "b4r: rolling restart of 4, without and with group.instance.id");
                     System.exit(2);
                 }
             }
         }
         if (scenarios.isEmpty()) {
-            scenarios = List.of("b2", "b3", "b4", "b5");
+            scenarios = List.of("b2", "b3", "b4", "b4l", "b4r", "b5");
         }
+        scenarios = scenarios.stream().distinct().toList();
         Files.createDirectories(out);
         Bench bench = new Bench(out, repeats, impls, b5Records);
         int rc = bench.run(scenarios);
@@ -107,22 +123,30 @@ public final class Bench {
                     if (s.equals("b5")) {
                         continue;
                     }
-                    for (Impl impl : impls) {
+                    for (Variant v : variants(s)) {
                         Map<String, Object> m;
                         try {
-                            m = s.equals("b2") ? scaleOut(impl, r) : s.equals("b3") ? crash(impl, r) : gracefulClose(impl, r);
+                            m = switch (s) {
+                                case "b2" -> scaleOut(v.impl(), r);
+                                case "b3" -> crash(v.impl(), r);
+                                case "b4" -> gracefulClose(v.impl(), r, false);
+                                case "b4l" -> gracefulClose(v.impl(), r, true);
+                                case "b4r" -> rollingRestart(v, r);
+                                default -> throw new IllegalArgumentException(s);
+                            };
                         } catch (Exception e) {
                             e.printStackTrace();
                             m = new LinkedHashMap<>(Map.of("error", e.toString()));
                         }
                         m.put("kafkaSessionMs", BenchWorker.kafkaSessionMs());
                         m.put("scenario", s);
-                        m.put("impl", impl.id);
+                        m.put("impl", v.impl().id);
+                        m.put("variant", v.id());
                         m.put("repeat", r);
                         m.put("loadAverage", loadAverage());
-                        results.computeIfAbsent(s, k -> new LinkedHashMap<>()).computeIfAbsent(impl, k -> new ArrayList<>()).add(m);
-                        Files.writeString(out.resolve(s + "-" + impl.id + "-" + r + ".json"), Json.write(m));
-                        say(s + " " + impl.id + " #" + r + ": " + m);
+                        results.computeIfAbsent(s, k -> new LinkedHashMap<>()).computeIfAbsent(v.label(), k -> new ArrayList<>()).add(m);
+                        Files.writeString(out.resolve(s + "-" + v.id() + "-" + r + ".json"), Json.write(m));
+                        say(s + " " + v.id() + " #" + r + ": " + m);
                         writeReports(loadStart);
                     }
                 }
@@ -151,9 +175,44 @@ public final class Bench {
         return switch (scenario) {
             case "b2" -> "B2 scale-out 3 -> 4, 48 partitions, ~2000 records/s (first repeat; red = no owner)";
             case "b3" -> "B3 kill -9 of 1 of 4 consumers (first repeat; red = no owner)";
-            case "b4" -> "B4 (part) graceful close() of 1 of 4 consumers (first repeat; red = no owner)";
+            case "b4" -> "B4 graceful close() of w2 of 4 consumers (first repeat; red = no owner)";
+            case "b4l" -> "B4 graceful close() of Parti's leader of 4 consumers (first repeat; red = no owner)";
+            case "b4r" -> "B4 rolling restart of 4 consumers: close wi, start wi again, wait balanced (first repeat; red = no owner)";
             default -> scenario;
         };
+    }
+
+    /** One column of a scenario: an implementation, with or without static membership ({@code group.instance.id}). */
+    record Variant(Impl impl, boolean staticMember) {
+        String id() {
+            return impl.id + (staticMember ? "-static" : "");
+        }
+
+        String label() {
+            if (!staticMember) {
+                return impl.label;
+            }
+            return impl == Impl.PARTI ? "PartiConsumer group.instance.id + close(REMAIN_IN_GROUP)" : impl.label + " + group.instance.id";
+        }
+    }
+
+    private List<Variant> variants(String scenario) {
+        List<Variant> v = new ArrayList<>();
+        for (Impl i : impls) {
+            switch (scenario) {
+                case "b4l" -> {
+                    if (i == Impl.PARTI) {
+                        v.add(new Variant(i, false));
+                    }
+                }
+                case "b4r" -> {
+                    v.add(new Variant(i, false));
+                    v.add(new Variant(i, true));
+                }
+                default -> v.add(new Variant(i, false));
+            }
+        }
+        return v;
     }
 
     // ------------------------------------------------------------------ B2
@@ -255,10 +314,15 @@ public final class Bench {
         }
     }
 
-    // ------------------------------------------------------------------ B4 (part): one graceful close
+    // ------------------------------------------------------------------ B4: one graceful close
 
-    private Map<String, Object> gracefulClose(Impl impl, int repeat) throws Exception {
-        Run run = new Run("b4", impl, repeat);
+    /**
+     * 4 balanced consumers, one calls {@code close()}: {@code w2}, or with {@code closeLeader} (PartiConsumer) the
+     * worker that is Parti's leader. Records which worker was Parti's leader at the close and at the end.
+     */
+    private Map<String, Object> gracefulClose(Impl impl, int repeat, boolean closeLeader) throws Exception {
+        String scenario = closeLeader ? "b4l" : "b4";
+        Run run = new Run(scenario, impl, repeat);
         List<BenchWorker> workers = new ArrayList<>();
         try {
             run.startProducer();
@@ -268,7 +332,8 @@ public final class Bench {
             if (!run.awaitStable(4, Duration.ofSeconds(90))) {
                 throw new IllegalStateException("4 consumers not balanced within 90 s");
             }
-            String victim = "w2";
+            String leader = partiLeader(workers);
+            String victim = closeLeader && leader != null && !leader.contains(",") ? leader : "w2";
             Map<String, String> before = Runs.ownersAt(Runs.ownership(run.ownDir), System.nanoTime());
             List<Integer> victimParts = new ArrayList<>();
             before.forEach((p, w) -> {
@@ -277,7 +342,7 @@ public final class Bench {
                 }
             });
             long tClose = System.nanoTime();
-            workers.get(1).stop(Duration.ofSeconds(30));
+            workers.get(Integer.parseInt(victim.substring(1)) - 1).stop(Duration.ofSeconds(30));
             long closed = System.nanoTime();
             boolean ok = waitUntil(Duration.ofSeconds(60),
                     () -> Runs.allConsumedAgain(Runs.consumed(run.consumedDir), victimParts, victim, tClose) > 0);
@@ -288,6 +353,12 @@ public final class Bench {
             Set<String> parts = Runs.partitionNames(run.topic, PARTITIONS);
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("recovered", ok);
+            m.put("victim", victim);
+            if (impl == Impl.PARTI) {
+                m.put("partiLeader", leader); // at the close; null if none was found
+                m.put("partiLeaderWasVictim", victim.equals(leader));
+                m.put("partiLeaderAtEnd", partiLeader(workers));
+            }
             m.put("victimPartitions", victimParts.size());
             m.put("closeCallS", (closed - tClose) / 1e9);
             long again = Runs.allConsumedAgain(batches, victimParts, victim, tClose);
@@ -298,12 +369,136 @@ public final class Bench {
             m.put("rounds", Runs.rounds(ev, tClose, end, SECOND / 2));
             m.put("overlaps", Runs.overlaps(ev, parts, tClose, end));
             if (repeat == 1) {
-                panels.computeIfAbsent("b4", k -> new ArrayList<>()).add(new Timeline.Panel(impl.label, ev, run.topic,
-                        PARTITIONS, tClose - 3 * SECOND, end, Map.of("w2.close()", tClose)));
+                String title = impl.label + (impl == Impl.PARTI ? " (leader " + leader + ")" : "");
+                panels.computeIfAbsent(scenario, k -> new ArrayList<>()).add(new Timeline.Panel(title, ev, run.topic,
+                        PARTITIONS, tClose - 3 * SECOND, end, Map.of(victim + ".close()", tClose)));
             }
             return m;
         } finally {
             for (BenchWorker w : workers) {
+                w.stop(Duration.ofSeconds(15));
+            }
+            run.close();
+        }
+    }
+
+    /** The names of the workers that are Parti's leader now (comma-separated if several), or null. */
+    private static String partiLeader(List<BenchWorker> workers) {
+        List<String> l = workers.stream().filter(BenchWorker::isPartiLeader).map(BenchWorker::name).toList();
+        return l.isEmpty() ? null : String.join(",", l);
+    }
+
+    // ------------------------------------------------------------------ B4: rolling restart of 4
+
+    /** After the last restart the sequence runs at least this long: past Parti's 6 s and Kafka's 10 s session. */
+    static final long ROLL_TAIL = 12 * SECOND;
+
+    /**
+     * 4 balanced consumers; for w1..w4 in turn: {@code close()}, start a new consumer with the same name (and the
+     * same {@code group.instance.id} for a static variant) at once, wait until balanced (12 each) and no
+     * ownership change for 2 s. The sequence ends when the 4th restart is balanced and quiet, and no earlier
+     * than {@link #ROLL_TAIL} after its close (so a late reaction to the old instance's session expiry is seen).
+     */
+    private Map<String, Object> rollingRestart(Variant v, int repeat) throws Exception {
+        Run run = new Run("b4r", v, repeat);
+        List<BenchWorker> workers = new ArrayList<>();
+        List<BenchWorker> all = new ArrayList<>();
+        try {
+            run.startProducer();
+            for (int i = 1; i <= 4; i++) {
+                workers.add(run.thread("w" + i).start());
+            }
+            all.addAll(workers);
+            if (!run.awaitStable(4, Duration.ofSeconds(90))) {
+                throw new IllegalStateException("4 consumers not balanced within 90 s");
+            }
+            long t0 = System.nanoTime();
+            List<Runs.Close> closes = new ArrayList<>();
+            List<Long> stepEnds = new ArrayList<>();
+            List<String> leaders = new ArrayList<>();
+            List<Boolean> stepOk = new ArrayList<>();
+            Map<String, Long> marks = new LinkedHashMap<>();
+            for (int i = 1; i <= 4; i++) {
+                String name = "w" + i;
+                leaders.add(partiLeader(workers));
+                long tClose = System.nanoTime();
+                workers.get(i - 1).stop(Duration.ofSeconds(40));
+                long closed = System.nanoTime();
+                BenchWorker again = run.thread(name).instance(2).start();
+                workers.set(i - 1, again);
+                all.add(again);
+                closes.add(new Runs.Close(name, tClose, closed));
+                marks.put(name + " close", tClose);
+                boolean ok = waitUntil(Duration.ofSeconds(90), () -> run.stableFor(4, 2 * SECOND));
+                if (i == 4) {
+                    sleep(Duration.ofNanos(Math.max(0, ROLL_TAIL - (System.nanoTime() - tClose))));
+                    ok = waitUntil(Duration.ofSeconds(60), () -> run.stableFor(4, 2 * SECOND));
+                }
+                stepOk.add(ok);
+                stepEnds.add(System.nanoTime());
+                say("b4r " + v.id() + " #" + repeat + ": " + name + " restarted, balanced " + ok + " after "
+                        + String.format(Locale.ROOT, "%.1f s", (System.nanoTime() - tClose) / 1e9));
+            }
+            long end = System.nanoTime();
+            String leaderAtEnd = partiLeader(workers);
+            List<OwnershipEvent> ev = Runs.ownership(run.ownDir);
+            List<Runs.Batch> batches = Runs.consumed(run.consumedDir);
+            Set<String> parts = Runs.partitionNames(run.topic, PARTITIONS);
+            long half = SECOND / 2;
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("balanced", !stepOk.contains(false));
+            m.put("rounds", Runs.rounds(ev, t0, end, half));
+            m.put("rebalanceRounds", Runs.rebalanceRounds(ev, t0, end, half, closes));
+            m.put("unavailablePartitionS", Runs.unavailableSeconds(ev, parts, t0, end));
+            m.put("moved", Runs.moved(ev, t0, end));
+            m.put("handovers", Runs.handovers(ev, t0, end));
+            m.put("acquisitions", Runs.acquisitions(ev, t0, end));
+            m.put("duplicates", Runs.duplicates(batches, t0, end));
+            m.put("overlaps", Runs.overlaps(ev, parts, t0, end));
+            m.put("totalS", (end - t0) / 1e9);
+            double balancedAgain = 0;
+            List<Map<String, Object>> steps = new ArrayList<>();
+            for (int i = 0; i < 4; i++) {
+                Runs.Close c = closes.get(i);
+                long stepEnd = stepEnds.get(i);
+                Map<String, Object> st = new LinkedHashMap<>();
+                st.put("worker", c.worker());
+                st.put("balanced", stepOk.get(i));
+                if (v.impl() == Impl.PARTI) {
+                    st.put("partiLeader", leaders.get(i));
+                }
+                st.put("closeCallS", (c.to() - c.from()) / 1e9);
+                long since = Runs.balancedSince(ev, c.from(), stepEnd, PARTITIONS, 4);
+                st.put("balancedAgainS", since < 0 ? null : (since - c.from()) / 1e9);
+                if (since >= 0) {
+                    balancedAgain += (since - c.from()) / 1e9;
+                }
+                st.put("unavailablePartitionS", Runs.unavailableSeconds(ev, parts, c.from(), stepEnd));
+                st.put("rounds", Runs.rounds(ev, c.from(), stepEnd, half));
+                st.put("rebalanceRounds", Runs.rebalanceRounds(ev, c.from(), stepEnd, half, closes));
+                st.put("handovers", Runs.handovers(ev, c.from(), stepEnd));
+                st.put("acquisitions", Runs.acquisitions(ev, c.from(), stepEnd));
+                steps.add(st);
+            }
+            m.put("sumBalancedAgainS", balancedAgain);
+            if (v.impl() == Impl.PARTI) {
+                m.put("restartedLeader", (int) java.util.stream.IntStream.range(0, 4)
+                        .filter(i -> ("w" + (i + 1)).equals(leaders.get(i))).count());
+                m.put("partiLeaders", leaders);
+                m.put("partiLeaderAtEnd", leaderAtEnd);
+            }
+            if (v.impl() == Impl.PARTI && v.staticMember()) {
+                m.put("targetMovedNothing", (int) m.get("moved") == 0 && (int) m.get("handovers") == 0);
+                m.put("targetAtMostOneRebalancePerRestart", (int) m.get("rebalanceRounds") <= 4);
+            }
+            m.put("steps", steps);
+            if (repeat == 1) {
+                panels.computeIfAbsent("b4r", k -> new ArrayList<>()).add(new Timeline.Panel(v.label(), ev, run.topic,
+                        PARTITIONS, t0 - 3 * SECOND, end, marks));
+            }
+            return m;
+        } finally {
+            for (BenchWorker w : all) {
                 w.stop(Duration.ofSeconds(15));
             }
             run.close();
@@ -325,6 +520,22 @@ public final class Bench {
             p.flush();
         }
         say(String.format(Locale.ROOT, "b5: pre-filled %,d records in %.1f s", b5Records, (System.nanoTime() - t) / 1e9));
+        // warm-up, not measured: one drain of the whole topic with each consumer, so the measured pairs run with a warm JIT
+        for (String kind : List.of("kafka-assign", "parti")) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("scenario", "b5");
+            m.put("impl", kind);
+            m.put("warmup", true);
+            try {
+                m.putAll(drain(kind, topic, 0));
+            } catch (Exception e) {
+                e.printStackTrace();
+                m.put("error", e.toString());
+            }
+            m.put("loadAverage", loadAverage());
+            Files.writeString(out.resolve("b5-" + kind + "-warmup.json"), Json.write(m));
+            say("b5 warm-up " + kind + " (not measured): " + m);
+        }
         for (int r = 1; r <= repeats; r++) {
             for (String kind : List.of("kafka-assign", "parti")) {
                 Map<String, Object> m = new LinkedHashMap<>();
@@ -340,7 +551,7 @@ public final class Bench {
                 m.put("loadAverage", loadAverage());
                 Files.writeString(out.resolve("b5-" + kind + "-" + r + ".json"), Json.write(m));
                 results.computeIfAbsent("b5", k -> new LinkedHashMap<>())
-                        .computeIfAbsent(kind.equals("parti") ? Impl.PARTI : Impl.EAGER, k -> new ArrayList<>()).add(m);
+                        .computeIfAbsent(kind.equals("parti") ? "PartiConsumer" : "KafkaConsumer assign()", k -> new ArrayList<>()).add(m);
                 say("b5 " + kind + " #" + r + ": " + m);
                 writeReports(loadAverage());
             }
@@ -396,6 +607,7 @@ public final class Bench {
 
     private final class Run {
         final Impl impl;
+        final boolean staticMember;
         final String topic;
         final String group;
         final Path ownDir;
@@ -405,8 +617,13 @@ public final class Bench {
         final AtomicLong produced = new AtomicLong();
 
         Run(String scenario, Impl impl, int repeat) throws IOException {
-            this.impl = impl;
-            String id = scenario + "-" + impl.id + "-" + repeat + "-" + (++seq);
+            this(scenario, new Variant(impl, false), repeat);
+        }
+
+        Run(String scenario, Variant variant, int repeat) throws IOException {
+            this.impl = variant.impl();
+            this.staticMember = variant.staticMember();
+            String id = scenario + "-" + variant.id() + "-" + repeat + "-" + (++seq);
             this.topic = "t-" + id;
             this.group = "g-" + id;
             Path dir = out.resolve("runs").resolve(id);
@@ -442,7 +659,8 @@ public final class Bench {
         }
 
         BenchWorker thread(String name) {
-            return new BenchWorker(impl, kafka.bootstrapServers(), nats.url(), topic, group, name, ownDir, consumedDir);
+            return new BenchWorker(impl, kafka.bootstrapServers(), nats.url(), topic, group, name, ownDir, consumedDir)
+                    .staticMember(staticMember);
         }
 
         WorkerProcess process(String name) {
@@ -486,7 +704,7 @@ public final class Bench {
                 .append(", Java ").append(System.getProperty("java.version"))
                 .append("; load average at start ").append(loadStart).append(", at end ").append(loadEnd).append("\n");
         b.append("Each cell: median [min-max] over the repeats (n = repeats that produced the figure).\n\n");
-        for (Map.Entry<String, Map<Impl, List<Map<String, Object>>>> s : results.entrySet()) {
+        for (Map.Entry<String, Map<String, List<Map<String, Object>>>> s : results.entrySet()) {
             List<String> metrics = new ArrayList<>();
             for (List<Map<String, Object>> runs : s.getValue().values()) {
                 for (Map<String, Object> m : runs) {
@@ -498,22 +716,65 @@ public final class Bench {
                 }
             }
             b.append("### ").append(s.getKey()).append("\n\n| metric |");
-            List<Impl> cols = new ArrayList<>(s.getValue().keySet());
-            for (Impl i : cols) {
-                b.append(' ').append(s.getKey().equals("b5") ? (i == Impl.PARTI ? "PartiConsumer" : "KafkaConsumer assign()")
-                        : i.label).append(" |");
+            List<String> cols = new ArrayList<>(s.getValue().keySet());
+            for (String col : cols) {
+                b.append(' ').append(col).append(" |");
             }
             b.append("\n|---|").append("---|".repeat(cols.size())).append('\n');
             for (String metric : metrics) {
                 b.append("| ").append(metric).append(" |");
-                for (Impl i : cols) {
-                    b.append(' ').append(cell(s.getValue().get(i), metric)).append(" |");
+                for (String col : cols) {
+                    b.append(' ').append(cell(s.getValue().get(col), metric)).append(" |");
                 }
                 b.append('\n');
             }
             b.append('\n');
+            if (s.getKey().equals("b4r")) {
+                b.append(rollingTargets(s.getValue()));
+            }
+            if (s.getKey().equals("b4") || s.getKey().equals("b4l")) {
+                b.append(leaders(s.getValue().get(Impl.PARTI.label)));
+            }
         }
         return b.toString();
+    }
+
+    /** The b4r targets for PartiConsumer with REMAIN_IN_GROUP, per repeat. */
+    private static String rollingTargets(Map<String, List<Map<String, Object>>> byVariant) {
+        List<Map<String, Object>> runs = byVariant.get(new Variant(Impl.PARTI, true).label());
+        if (runs == null) {
+            return "";
+        }
+        StringBuilder b = new StringBuilder("Targets, PartiConsumer with group.instance.id and close(REMAIN_IN_GROUP), per repeat:\n\n");
+        for (Map<String, Object> m : runs) {
+            b.append("- repeat ").append(m.get("repeat")).append(": ");
+            if (m.containsKey("error")) {
+                b.append("error ").append(m.get("error")).append('\n');
+                continue;
+            }
+            b.append("moves nothing (moved = 0 and handovers = 0): ").append(m.get("targetMovedNothing"))
+                    .append(" (moved ").append(m.get("moved")).append(", handovers ").append(m.get("handovers"))
+                    .append("); at most one rebalance per restarted worker (rebalanceRounds <= 4): ")
+                    .append(m.get("targetAtMostOneRebalancePerRestart")).append(" (").append(m.get("rebalanceRounds"))
+                    .append(" rebalance rounds, ").append(m.get("rounds")).append(" rounds with the releases inside close()); unavailability ")
+                    .append(fmt(((Number) m.get("unavailablePartitionS")).doubleValue())).append(" partition-s; leader at each close ")
+                    .append(m.get("partiLeaders")).append('\n');
+        }
+        return b.append('\n').toString();
+    }
+
+    /** Which worker was Parti's leader when the victim closed, per repeat. */
+    private static String leaders(List<Map<String, Object>> runs) {
+        if (runs == null) {
+            return "";
+        }
+        StringBuilder b = new StringBuilder("PartiConsumer: closed worker / Parti leader at the close / leader at the end, per repeat: ");
+        List<String> l = new ArrayList<>();
+        for (Map<String, Object> m : runs) {
+            l.add("#" + m.get("repeat") + " " + m.get("victim") + " / " + m.get("partiLeader") + " / " + m.get("partiLeaderAtEnd")
+                    + (m.get("consumedAgainS") instanceof Number n ? String.format(Locale.ROOT, " (consumed again after %.2f s)", n.doubleValue()) : ""));
+        }
+        return b.append(String.join("; ", l)).append("\n\n").toString();
     }
 
     static String cell(List<Map<String, Object>> runs, String metric) {
