@@ -6,6 +6,7 @@ import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Collection;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -100,6 +101,47 @@ public final class Codec {
             }
         }
         return new AssignmentRecord(parseLong(m, "version"), required(m, "leader"), parseLong(m, "epoch"), owners);
+    }
+
+    /**
+     * Decodes only what one worker needs of an assignment record: the header and its own line. The
+     * result's {@code owners} holds that worker alone (absent if it has nothing). A worker of a
+     * 200 × 10 000 group thus allocates a few hundred kB per version instead of materialising every
+     * other worker's partitions (B6).
+     */
+    public static AssignmentRecord decodeAssignmentOf(byte[] bytes, String workerId) {
+        if (bytes == null) {
+            throw new IllegalArgumentException("empty record");
+        }
+        String s = new String(bytes, StandardCharsets.UTF_8);
+        int end = s.indexOf('\n');
+        if (!FORMAT.equals(end < 0 ? s : s.substring(0, end))) {
+            throw new IllegalArgumentException("not a " + FORMAT + " record");
+        }
+        String own = "w." + enc(workerId) + "=";
+        Map<String, String> header = new HashMap<>();
+        List<Partition> mine = null;
+        int line = 1;
+        for (int start = end + 1; end >= 0 && start < s.length(); start = end + 1, line++) {
+            end = s.indexOf('\n', start);
+            int stop = end < 0 ? s.length() : end;
+            if (stop == start) {
+                continue;
+            }
+            if (s.startsWith("w.", start)) {
+                if (s.startsWith(own, start)) {
+                    mine = List.copyOf(parsePartitions(s.substring(start + own.length(), stop)));
+                }
+                continue;
+            }
+            int eq = s.indexOf('=', start);
+            if (eq <= start || eq > stop) {
+                throw new IllegalArgumentException("malformed line " + line + ": " + s.substring(start, stop));
+            }
+            header.put(s.substring(start, eq), s.substring(eq + 1, stop));
+        }
+        return new AssignmentRecord(parseLong(header, "version"), required(header, "leader"), parseLong(header, "epoch"),
+                mine == null ? Map.of() : Map.of(workerId, mine));
     }
 
     static String partitions(Collection<Partition> ps) {

@@ -31,6 +31,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.LongSupplier;
@@ -79,6 +80,8 @@ public final class GroupMember {
     private AssignmentPublisher publisher;
     private Calculator calculator;
     private volatile String workerId;
+    /** The newest assignment-key revision decoded (watch and poll threads); reset with a new ID. */
+    private final AtomicLong assignmentRevisionSeen = new AtomicLong();
     private ScheduledExecutorService main;
     private ScheduledExecutorService leaseWatchdog;
     private ExecutorService callbacks;
@@ -313,6 +316,7 @@ public final class GroupMember {
 
     private void adoptId(String id) {
         workerId = id;
+        assignmentRevisionSeen.set(0); // records decoded so far hold another ID's line
         applier.workerId(id);
         heartbeater.reset(id, true);
     }
@@ -494,13 +498,19 @@ public final class GroupMember {
         if (e.deleted()) {
             return;
         }
+        String id = workerId;
+        long seen = assignmentRevisionSeen.get();
+        if (id == null || e.revision() <= seen) {
+            return; // the periodic poll mostly finds what the watch delivered: no decode
+        }
         Codec.AssignmentRecord r;
         try {
-            r = Codec.decodeAssignment(e.value());
+            r = Codec.decodeAssignmentOf(e.value(), id);
         } catch (IllegalArgumentException bad) {
             log.warn("Skipping unreadable assignment record (revision {}): {}", e.revision(), bad.getMessage());
             return;
         }
+        assignmentRevisionSeen.accumulateAndGet(e.revision(), Math::max);
         if (applier.offer(r)) {
             ExecutorService cb = callbacks;
             if (cb != null && !cb.isShutdown()) {
