@@ -228,24 +228,29 @@ public final class CoreScaleBench {
         }
 
         // ---- cold start
+        long gcBefore = gcMillis();
+        long cpuBefore = thisJvmCpuNanos();
         long t0 = System.nanoTime();
-        List<Future<Long>> starts = new ArrayList<>();
+        List<Future<StartCall>> starts = new ArrayList<>();
         for (PartiManager pm : managers) {
             starts.add(pool.submit(() -> {
+                long began = System.nanoTime();
                 pm.start();
-                return System.nanoTime();
+                return new StartCall(began, System.nanoTime());
             }));
         }
-        Convergence conv = awaitConvergence(managers, probes, allPartitions, t0, starts);
+        Convergence conv = awaitConvergence(managers, probes, allPartitions, t0, starts, counter);
         long firstStartReturned = Long.MAX_VALUE;
         long lastStartReturned = Long.MIN_VALUE;
         int failedStarts = 0;
         String firstStartError = null;
-        for (Future<Long> f : starts) {
+        List<Long> startCallNanos = new ArrayList<>();
+        for (Future<StartCall> f : starts) {
             try {
-                long at = f.get(1, TimeUnit.SECONDS);
-                firstStartReturned = Math.min(firstStartReturned, at);
-                lastStartReturned = Math.max(lastStartReturned, at);
+                StartCall call = f.get(1, TimeUnit.SECONDS);
+                firstStartReturned = Math.min(firstStartReturned, call.returnedNanos());
+                lastStartReturned = Math.max(lastStartReturned, call.returnedNanos());
+                startCallNanos.add(call.returnedNanos() - call.beganNanos());
             } catch (Exception e) {
                 failedStarts++;
                 if (firstStartError == null) {
@@ -260,12 +265,22 @@ public final class CoreScaleBench {
         if (failedStarts < workerCount) {
             m.put("firstStartReturnedS", seconds(firstStartReturned - t0));
             m.put("lastStartReturnedS", seconds(lastStartReturned - t0));
+            startCallNanos.sort(null);
+            m.put("startCallMedianS", seconds(startCallNanos.get(startCallNanos.size() / 2)));
+            m.put("startCallMaxS", seconds(startCallNanos.get(startCallNanos.size() - 1)));
         }
         putIfSet(m, "coldStartWindowOpenedS", counter.firstScalingNanos.get(), t0);
         putIfSet(m, "firstLeaderS", conv.firstLeaderNanos, t0);
         putIfSet(m, "firstPublishS", counter.firstPublishNanos.get(), t0);
         m.put("firstPublishWorkers", counter.firstPublishWorkers.get());
         m.put("publicationsUntilConverged", counter.publications.get());
+        counter.trouble().forEach((k, v) -> m.put(k + "UntilConverged", v));
+        m.put("gcMsUntilConverged", gcMillis() - gcBefore);
+        m.put("jvmCpuSecondsUntilConverged", round((thisJvmCpuNanos() - cpuBefore) / 1e9));
+        m.put("threadCpuSecondsUntilConverged", withoutSmall(cpuSecondsByThreadKind(group), 0.01));
+        m.put("threadAllocatedMBUntilConverged", withoutSmall(allocatedMBByThreadKind(group), 0.1));
+        m.put("convergenceTimelineColumns", TIMELINE_COLUMNS);
+        m.put("convergenceTimeline", conv.timeline);
         if (conv.convergedNanos == 0) {
             m.put("error", "not converged within " + CONVERGENCE_TIMEOUT.toSeconds() + " s: " + conv.lastReason);
             say("not converged: " + conv.lastReason + "\n" + threadSummary());
@@ -280,6 +295,9 @@ public final class CoreScaleBench {
 
         // ---- at rest
         Bench.sleep(SETTLE_AFTER_CONVERGENCE);
+        Map<String, Long> troubleBeforeRest = counter.trouble();
+        Map<String, Double> threadCpuBeforeRest = cpuSecondsByThreadKind(group);
+        Map<String, Double> allocatedBeforeRest = allocatedMBByThreadKind(group);
         RestSample before = RestSample.take(jsm, group, counter, nats);
         Set<String> leadersAtRest = new HashSet<>();
         Set<Long> versionsAtRest = new HashSet<>();
@@ -295,6 +313,12 @@ public final class CoreScaleBench {
         }
         RestSample after = RestSample.take(jsm, group, counter, nats);
         double restSecs = (after.nanos - before.nanos) / 1e9;
+        Map<String, Double> threadCpuPctAtRest = perSecond(threadCpuBeforeRest, cpuSecondsByThreadKind(group), restSecs / 100);
+        m.put("threadCpuPctAtRest", withoutSmall(threadCpuPctAtRest, 0.01));
+        Map<String, Double> allocationAtRest = perSecond(allocatedBeforeRest, allocatedMBByThreadKind(group), restSecs);
+        m.put("threadAllocatedMBPerSecAtRest", withoutSmall(allocationAtRest, 0.01));
+        m.put("allocatedMBPerSecAtRest", round(allocationAtRest.values().stream().mapToDouble(Double::doubleValue).sum()));
+        counter.trouble().forEach((k, v) -> m.put(k + "DuringRest", v - troubleBeforeRest.get(k)));
         m.put("restMeasuredS", round(restSecs));
         Map<String, Double> writes = perSecond(before.streamLastSeq, after.streamLastSeq, restSecs);
         for (String b : BUCKETS) {
@@ -365,6 +389,10 @@ public final class CoreScaleBench {
         return out;
     }
 
+    /** When one {@code start()} call began and returned. */
+    record StartCall(long beganNanos, long returnedNanos) {
+    }
+
     /** What the convergence wait saw. {@code convergedNanos == 0} when it timed out. */
     static final class Convergence {
         long convergedNanos;
@@ -373,14 +401,23 @@ public final class CoreScaleBench {
         long firstLeaderNanos;
         final Set<String> leaders = new HashSet<>();
         String lastReason = "not polled";
+        /** One row per second, columns {@link #TIMELINE_COLUMNS}. */
+        final List<List<Object>> timeline = new ArrayList<>();
     }
+
+    static final List<String> TIMELINE_COLUMNS = List.of("s", "startsReturned", "workersWithAssignment", "leaders",
+            "jvmCpuPct", "gcMs", "staleLeases", "idLosses", "degradedEntries", "publications", "load1");
 
     /** Polls the managers every {@link #POLL} until {@link #notConvergedBecause} finds nothing, or the timeout. */
     private static Convergence awaitConvergence(List<PartiManager> managers, List<AssignmentProbe> probes,
-                                                Set<Partition> all, long t0, List<Future<Long>> starts) {
+                                                Set<Partition> all, long t0, List<Future<StartCall>> starts,
+                                                KvOperationCounter counter) {
         Convergence c = new Convergence();
         long deadline = t0 + CONVERGENCE_TIMEOUT.toNanos();
         long lastProgress = t0;
+        long lastSample = t0;
+        long lastCpu = thisJvmCpuNanos();
+        long lastGc = gcMillis();
         while (System.nanoTime() < deadline) {
             List<WorkerView> views = new ArrayList<>(managers.size());
             for (PartiManager pm : managers) {
@@ -402,11 +439,26 @@ public final class CoreScaleBench {
                 return c;
             }
             c.lastReason = reason.get();
+            if (now - lastSample >= 1_000_000_000L) {
+                long cpu = thisJvmCpuNanos();
+                long gc = gcMillis();
+                Map<String, Long> trouble = counter.trouble();
+                c.timeline.add(List.of(seconds(now - t0), starts.stream().filter(Future::isDone).count(),
+                        views.stream().filter(v -> v.version() > 0).count(),
+                        managers.stream().filter(PartiManager::isLeader).count(),
+                        round(100.0 * (cpu - lastCpu) / (now - lastSample)), gc - lastGc,
+                        trouble.get("staleLeases"), trouble.get("idLosses"), trouble.get("degradedEntries"),
+                        counter.publications.get(), Bench.loadAverage().split(" ")[0]));
+                lastSample = now;
+                lastCpu = cpu;
+                lastGc = gc;
+            }
             if (now - lastProgress >= 5_000_000_000L) {
                 lastProgress = now;
                 long started = starts.stream().filter(Future::isDone).count();
-                say(String.format(Locale.ROOT, "  %.1f s: %d/%d start() returned; %s", (now - t0) / 1e9, started,
-                        managers.size(), c.lastReason));
+                say(String.format(Locale.ROOT, "  %.1f s: %d/%d start() returned; %s; last second %s = %s",
+                        (now - t0) / 1e9, started, managers.size(), c.lastReason, TIMELINE_COLUMNS,
+                        c.timeline.isEmpty() ? "-" : c.timeline.get(c.timeline.size() - 1)));
             }
             Bench.sleep(POLL);
         }
@@ -460,10 +512,21 @@ public final class CoreScaleBench {
     }
 
     /** (after − before) / seconds per key, rounded to 3 decimals; keys missing before count from 0. */
-    static Map<String, Double> perSecond(Map<String, Long> before, Map<String, Long> after, double seconds) {
+    static Map<String, Double> perSecond(Map<String, ? extends Number> before, Map<String, ? extends Number> after,
+                                         double seconds) {
         Map<String, Double> rates = new TreeMap<>();
-        after.forEach((k, v) -> rates.put(k, round((v - before.getOrDefault(k, 0L)) / seconds)));
+        after.forEach((k, v) -> {
+            Number was = before.get(k);
+            rates.put(k, round((v.doubleValue() - (was == null ? 0 : was.doubleValue())) / seconds));
+        });
         return rates;
+    }
+
+    /** {@code values} without the entries under {@code least} (for readable JSON). */
+    static Map<String, Double> withoutSmall(Map<String, Double> values, double least) {
+        Map<String, Double> kept = new TreeMap<>(values);
+        kept.values().removeIf(v -> v < least);
+        return kept;
     }
 
     // ------------------------------------------------------------------ probes
@@ -494,6 +557,9 @@ public final class CoreScaleBench {
         final AtomicLong firstPublishNanos = new AtomicLong();
         final AtomicInteger firstPublishWorkers = new AtomicInteger();
         final AtomicLong firstScalingNanos = new AtomicLong();
+        final LongAdder staleLeases = new LongAdder();
+        final LongAdder idLosses = new LongAdder();
+        final LongAdder degradedEntries = new LongAdder();
 
         @Override
         public void kvOperation(String op, boolean ok) {
@@ -516,7 +582,25 @@ public final class CoreScaleBench {
         public void stateChanged(ManagerState from, ManagerState to) {
             if (to == ManagerState.SCALING) {
                 firstScalingNanos.compareAndSet(0, System.nanoTime());
+            } else if (to == ManagerState.CLAIMING_ID && from != ManagerState.INIT) {
+                idLosses.increment();
+            } else if (to == ManagerState.DEGRADED) {
+                degradedEntries.increment();
             }
+        }
+
+        @Override
+        public void staleLease(Duration age, dev.parti.LossPolicy policy) {
+            staleLeases.increment();
+        }
+
+        /** Trouble counters: stale leases acted on, worker IDs lost, DEGRADED entered. */
+        Map<String, Long> trouble() {
+            Map<String, Long> t = new LinkedHashMap<>();
+            t.put("staleLeases", staleLeases.sum());
+            t.put("idLosses", idLosses.sum());
+            t.put("degradedEntries", degradedEntries.sum());
+            return t;
         }
 
         Map<String, Long> succeededByKind() {
@@ -633,6 +717,54 @@ public final class CoreScaleBench {
         return -1;
     }
 
+    /** Total collection time of every garbage collector, in ms. */
+    static long gcMillis() {
+        long ms = 0;
+        for (var gc : ManagementFactory.getGarbageCollectorMXBeans()) {
+            ms += Math.max(0, gc.getCollectionTime());
+        }
+        return ms;
+    }
+
+    /**
+     * CPU seconds used so far by the live threads, summed per kind: the thread name with the group name
+     * replaced by {@code <g>} and numbers folded to {@code N} (e.g. {@code parti-<g>-main}, jnats' threads
+     * {@code parti-<g>:N}), plus the rest of the process's CPU time (GC, JIT, threads that ended).
+     */
+    static Map<String, Double> cpuSecondsByThreadKind(String group) {
+        ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+        Map<String, Double> byKind = new TreeMap<>();
+        for (Thread t : Thread.getAllStackTraces().keySet()) {
+            long cpu = threads.getThreadCpuTime(t.getId());
+            if (cpu > 0) {
+                byKind.merge(threadKind(t.getName(), group), cpu / 1e9, Double::sum);
+            }
+        }
+        double javaThreads = byKind.values().stream().mapToDouble(Double::doubleValue).sum();
+        byKind.put("(JVM itself: GC, JIT; and threads that ended)", Math.max(0, thisJvmCpuNanos() / 1e9 - javaThreads));
+        byKind.replaceAll((k, v) -> round(v));
+        return byKind;
+    }
+
+    /** Heap allocated so far by the live threads, in MB, summed per kind as in {@link #cpuSecondsByThreadKind}. */
+    static Map<String, Double> allocatedMBByThreadKind(String group) {
+        Map<String, Double> byKind = new TreeMap<>();
+        if (ManagementFactory.getThreadMXBean() instanceof com.sun.management.ThreadMXBean threads) {
+            for (Thread t : Thread.getAllStackTraces().keySet()) {
+                long bytes = threads.getThreadAllocatedBytes(t.getId());
+                if (bytes > 0) {
+                    byKind.merge(threadKind(t.getName(), group), bytes / MB, Double::sum);
+                }
+            }
+        }
+        byKind.replaceAll((k, v) -> round(v));
+        return byKind;
+    }
+
+    static String threadKind(String threadName, String group) {
+        return threadName.replace(group, "<g>").replaceAll("\\d+", "N");
+    }
+
     /** Thread names with the digits folded, counted: what a stuck run is made of. */
     private static String threadSummary() {
         Map<String, Integer> byName = new TreeMap<>();
@@ -652,9 +784,13 @@ public final class CoreScaleBench {
         List<String[]> rows = new ArrayList<>();
         rows.add(new String[] {"convergeS", "time to converge from cold start (s)", "≤ " + Bench.fmt(convergeTarget)});
         rows.add(new String[] {"lastStartReturnedS", "last start() returned (s)", ""});
+        rows.add(new String[] {"startCallMedianS", "one start() call, median over workers (s)", ""});
         rows.add(new String[] {"coldStartWindowOpenedS", "leader opened the cold-start window (s)", ""});
         rows.add(new String[] {"firstPublishS", "first assignment published (s)", ""});
         rows.add(new String[] {"publicationsUntilConverged", "assignments published until converged", ""});
+        rows.add(new String[] {"distinctLeadersUntilConverged", "distinct leaders until converged", ""});
+        rows.add(new String[] {"staleLeasesUntilConverged", "stale leases (self-fencing) until converged", ""});
+        rows.add(new String[] {"gcMsUntilConverged", "GC time of the workers' JVM until converged (ms)", ""});
         for (String b : BUCKETS) {
             rows.add(new String[] {"serverWritesPerSec." + b, "KV writes/s at rest: " + b, ""});
         }
@@ -676,6 +812,7 @@ public final class CoreScaleBench {
         rows.add(new String[] {"natsOutMsgsPerSec", "nats-server messages out/s at rest", ""});
         rows.add(new String[] {"natsServerCpuPct", "nats-server CPU at rest (% of a core)", ""});
         rows.add(new String[] {"jvmCpuPct", "workers' JVM CPU at rest (% of a core)", ""});
+        rows.add(new String[] {"allocatedMBPerSecAtRest", "workers' heap allocation at rest (MB/s)", ""});
         rows.add(new String[] {"heapPerWorkerMB", "heap per worker (MB)", ""});
         rows.add(new String[] {"rssPerWorkerMB", "resident memory per worker (MB)", ""});
         rows.add(new String[] {"threadsPerWorker", "threads per worker", ""});
