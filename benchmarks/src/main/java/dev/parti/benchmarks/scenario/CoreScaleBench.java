@@ -279,6 +279,7 @@ public final class CoreScaleBench {
         m.put("jvmCpuSecondsUntilConverged", round((thisJvmCpuNanos() - cpuBefore) / 1e9));
         m.put("threadCpuSecondsUntilConverged", withoutSmall(cpuSecondsByThreadKind(group), 0.01));
         m.put("threadAllocatedMBUntilConverged", withoutSmall(allocatedMBByThreadKind(group), 0.1));
+        m.put("clientOpsFromFirstPublishToConverged", conv.opsAfterFirstPublish);
         m.put("convergenceTimelineColumns", TIMELINE_COLUMNS);
         m.put("convergenceTimeline", conv.timeline);
         if (conv.convergedNanos == 0) {
@@ -401,6 +402,8 @@ public final class CoreScaleBench {
         long firstLeaderNanos;
         final Set<String> leaders = new HashSet<>();
         String lastReason = "not polled";
+        /** Client KV operations by kind from the first publication seen to convergence (or the timeout). */
+        Map<String, Long> opsAfterFirstPublish = Map.of();
         /** One row per second, columns {@link #TIMELINE_COLUMNS}. */
         final List<List<Object>> timeline = new ArrayList<>();
     }
@@ -418,7 +421,11 @@ public final class CoreScaleBench {
         long lastSample = t0;
         long lastCpu = thisJvmCpuNanos();
         long lastGc = gcMillis();
+        Map<String, Long> opsAtFirstPublish = null;
         while (System.nanoTime() < deadline) {
+            if (opsAtFirstPublish == null && counter.publications.get() > 0) {
+                opsAtFirstPublish = counter.succeededByKind();
+            }
             List<WorkerView> views = new ArrayList<>(managers.size());
             for (PartiManager pm : managers) {
                 if (pm.isLeader()) {
@@ -431,6 +438,14 @@ public final class CoreScaleBench {
             }
             Optional<String> reason = notConvergedBecause(views, all);
             long now = System.nanoTime();
+            if (opsAtFirstPublish != null) {
+                Map<String, Long> ops = counter.succeededByKind();
+                Map<String, Long> since = new TreeMap<>();
+                for (Map.Entry<String, Long> e : ops.entrySet()) {
+                    since.put(e.getKey(), e.getValue() - opsAtFirstPublish.getOrDefault(e.getKey(), 0L));
+                }
+                c.opsAfterFirstPublish = since;
+            }
             if (reason.isEmpty()) {
                 c.detectedNanos = now;
                 c.version = views.get(0).version();
