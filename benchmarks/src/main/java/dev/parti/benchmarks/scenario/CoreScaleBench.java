@@ -86,8 +86,20 @@ import java.util.regex.Pattern;
  *   issued at once on the same pool, until all returned; <i>threadsAfterClose</i> should be back near
  *   <i>threadsBefore</i>.</li>
  * </ul>
- * The runner itself is part of the load: the 200 workers share this JVM's heap, GC and the machine's
- * cores with the nats-server, where separate processes would each have their own JVM.
+ *
+ * <p><b>Diagnostics</b> (JSON only), to explain a slow convergence: {@code convergenceTimeline}, one row a
+ * second from t0 (columns {@link #TIMELINE_COLUMNS}: start() calls returned, workers with an assignment,
+ * managers that say they lead, this JVM's CPU and GC time in that second, cumulative stale leases acted
+ * on, worker IDs lost, DEGRADED entries, publications, 1-minute load average);
+ * {@code clientOpsFromFirstPublishToConverged} by kind; CPU seconds and allocated MB per thread kind
+ * until converged and per second at rest ({@code threadCpu*}, {@code threadAllocated*}: Parti's
+ * {@code parti-<g>-main} / {@code -callbacks} / {@code -lease} threads, jnats' {@code parti-<g>:N}
+ * threads, which run the watch handlers, and the rest of the JVM); the same trouble counters during rest.
+ *
+ * <p>The runner itself is part of the load: the workers share this JVM's heap, GC and the machine's
+ * cores with the nats-server (and with whatever else runs on the machine), where separate processes would
+ * each have their own JVM. Its own threads ({@code main}: the 50 ms convergence poll, {@code b6-start-N})
+ * show up in the per-thread figures.
  */
 public final class CoreScaleBench {
     /** Threads issuing the {@code start()} and {@code close()} calls. */
@@ -150,7 +162,9 @@ public final class CoreScaleBench {
             }
             runs.add(m);
             Files.writeString(out.resolve("b6-" + r + ".json"), Bench.Json.write(m));
-            say("b6 #" + r + ": " + m);
+            Map<String, Object> headline = new LinkedHashMap<>(m);
+            headline.keySet().removeIf(k -> k.startsWith("convergenceTimeline") || k.startsWith("thread"));
+            say("b6 #" + r + ": " + headline);
             Files.writeString(out.resolve("b6-summary.md"),
                     summary(runs, workers, partitions, restSeconds, loadStart, Bench.loadAverage()));
         }
