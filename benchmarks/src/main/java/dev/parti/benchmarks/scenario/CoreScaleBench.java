@@ -163,7 +163,8 @@ public final class CoreScaleBench {
             runs.add(m);
             Files.writeString(out.resolve("b6-" + r + ".json"), Bench.Json.write(m));
             Map<String, Object> headline = new LinkedHashMap<>(m);
-            headline.keySet().removeIf(k -> k.startsWith("convergenceTimeline") || k.startsWith("thread"));
+            headline.keySet().removeIf(k -> k.startsWith("convergenceTimeline") || k.startsWith("threadCpu")
+                    || k.startsWith("threadAllocated"));
             say("b6 #" + r + ": " + headline);
             Files.writeString(out.resolve("b6-summary.md"),
                     summary(runs, workers, partitions, restSeconds, loadStart, Bench.loadAverage()));
