@@ -70,7 +70,12 @@ public final class PartiManager implements AutoCloseable {
         return member.workerId();
     }
 
-    /** Whether this worker currently holds the leader lease. */
+    /**
+     * Whether this worker holds the leader lease now: it won the election and its last renewal is
+     * younger than {@code leaderTtl} minus the safety margin. A leader whose renewals stall stops
+     * answering true before another worker can be elected, so at most one live worker answers true
+     * (clocks advancing at the same rate assumed, as for every lease).
+     */
     public boolean isLeader() {
         return member.isLeader();
     }

@@ -131,7 +131,8 @@ public final class GroupMember {
 
     public boolean isLeader() {
         LeaderElection e = election;
-        return e != null && e.isLeader() && lifecycle.get() == Lifecycle.STARTED;
+        // the lease, not just the flag: a leader whose main thread stalls stops saying so before anyone else can win
+        return e != null && e.isLeader() && e.leaseValid() && lifecycle.get() == Lifecycle.STARTED;
     }
 
     public Set<Partition> currentAssignment() {

@@ -26,7 +26,7 @@ final class LeaderElection {
     private volatile boolean leader;
     private long revision;
     private long epoch;
-    private long leaseStartNanos;
+    private volatile long leaseStartNanos; // read by isLeader() callers on any thread
 
     LeaderElection(KvGateway kv, LongSupplier clock, Duration leaderTtl, Duration safetyMargin,
                    String workerId, String instance) {

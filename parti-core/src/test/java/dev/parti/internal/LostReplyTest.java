@@ -28,6 +28,28 @@ class LostReplyTest {
 
     private static final AtomicLong GROUPS = new AtomicLong();
 
+    /** The writer under test and a second client that lands the writer's lost request, on one fresh group. */
+    private static final class TwoClients implements AutoCloseable {
+        final Connection writerConnection;
+        final Connection otherConnection;
+        final KvGateway kv;
+        final KvGateway other;
+
+        TwoClients(String prefix) throws Exception {
+            String group = prefix + "-" + GROUPS.incrementAndGet();
+            writerConnection = Nats.connect(nats.server().url());
+            otherConnection = Nats.connect(nats.server().url());
+            kv = gateway(writerConnection, group);
+            other = gateway(otherConnection, group);
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            writerConnection.close();
+            otherConnection.close();
+        }
+    }
+
     private static KvGateway gateway(Connection nc, String group) {
         KvGateway kv = new KvGateway(nc, new BucketNames(group), Duration.ofSeconds(2));
         EnumMap<Bucket, Duration> ttls = new EnumMap<>(Bucket.class);
@@ -46,10 +68,9 @@ class LostReplyTest {
 
     @Test
     void aHeartbeatWhoseReplyWasLostIsStillOursAndTheNextBeatSucceeds() throws Exception {
-        String group = "lost-hb-" + GROUPS.incrementAndGet();
-        try (Connection nc = Nats.connect(nats.server().url()); Connection nc2 = Nats.connect(nats.server().url())) {
-            KvGateway kv = gateway(nc, group);
-            KvGateway other = gateway(nc2, group);
+        try (TwoClients c = new TwoClients("lost-hb")) {
+            KvGateway kv = c.kv;
+            KvGateway other = c.other;
             Heartbeater hb = new Heartbeater(kv, System::nanoTime);
             hb.reset("w-0", false);
             hb.beat(new Codec.Heartbeat("instance-a", 1, Set.of(), false, 1), System.nanoTime());
@@ -63,10 +84,9 @@ class LostReplyTest {
 
     @Test
     void aHeartbeatWrittenByAnotherInstanceStillMeansTheIdIsLost() throws Exception {
-        String group = "lost-hb-other-" + GROUPS.incrementAndGet();
-        try (Connection nc = Nats.connect(nats.server().url()); Connection nc2 = Nats.connect(nats.server().url())) {
-            KvGateway kv = gateway(nc, group);
-            KvGateway other = gateway(nc2, group);
+        try (TwoClients c = new TwoClients("lost-hb-other")) {
+            KvGateway kv = c.kv;
+            KvGateway other = c.other;
             Heartbeater hb = new Heartbeater(kv, System::nanoTime);
             hb.reset("w-0", false);
             hb.beat(new Codec.Heartbeat("instance-a", 1, Set.of(), false, 1), System.nanoTime());
@@ -80,10 +100,9 @@ class LostReplyTest {
 
     @Test
     void anIdRenewalWhoseReplyWasLostKeepsTheId() throws Exception {
-        String group = "lost-id-" + GROUPS.incrementAndGet();
-        try (Connection nc = Nats.connect(nats.server().url()); Connection nc2 = Nats.connect(nats.server().url())) {
-            KvGateway kv = gateway(nc, group);
-            KvGateway other = gateway(nc2, group);
+        try (TwoClients c = new TwoClients("lost-id")) {
+            KvGateway kv = c.kv;
+            KvGateway other = c.other;
             WorkerIdClaimer claimer = new WorkerIdClaimer(kv, null, 10, "instance-a");
             String id = claimer.claim();
             landOwnWriteWithoutReply(other, Bucket.IDS, id);
@@ -100,10 +119,9 @@ class LostReplyTest {
 
     @Test
     void aLeaderRenewalWhoseReplyWasLostKeepsTheLeadershipAndItsEpoch() throws Exception {
-        String group = "lost-leader-" + GROUPS.incrementAndGet();
-        try (Connection nc = Nats.connect(nats.server().url()); Connection nc2 = Nats.connect(nats.server().url())) {
-            KvGateway kv = gateway(nc, group);
-            KvGateway other = gateway(nc2, group);
+        try (TwoClients c = new TwoClients("lost-leader")) {
+            KvGateway kv = c.kv;
+            KvGateway other = c.other;
             LeaderElection election = new LeaderElection(kv, System::nanoTime, Duration.ofSeconds(30), Duration.ofSeconds(1), "w-0", "instance-a");
             assertThat(election.tick()).isTrue();
             long epoch = election.epoch();
