@@ -58,6 +58,8 @@ final class Calculator {
         long lastSeenNanos;
         long missingSinceNanos;
         boolean left;
+        /** The instance behind the last heartbeat that reported an applied version: a different one later is a restart. */
+        String appliedInstance;
     }
 
     private final PartiConfig config;
@@ -173,6 +175,9 @@ final class Calculator {
             }
             boolean changed = s.left || s.missingSinceNanos != 0 || !hb.equals(s.hb);
             s.hb = hb;
+            if (hb.appliedVersion() > 0) {
+                s.appliedInstance = hb.instance();
+            }
             s.revision = e.revision();
             s.left = false;
             s.lastSeenNanos = now;
@@ -329,7 +334,7 @@ final class Calculator {
 
         if (!gone.isEmpty() && state != State.SCALING) {
             // a restart: more than half of the known workers vanished or came back as fresh instances
-            long restarted = known.stream().filter(live::contains).filter(id -> isFresh(seen.get(id).hb)).count();
+            long restarted = known.stream().filter(live::contains).filter(id -> restartedInstance(seen.get(id))).count();
             if (restarting || known.size() > 1 && (gone.size() + restarted) * 2 > known.size() && !live.isEmpty()) {
                 startWindow(RebalanceType.RESTART, config.coldStartWindow(), now, false);
             } else if (crashed) {
@@ -393,9 +398,15 @@ final class Calculator {
         }
     }
 
-    /** A worker instance that has not applied any assignment yet. */
-    private static boolean isFresh(Heartbeat hb) {
-        return hb.appliedVersion() == 0 && hb.owned().isEmpty() && !hb.fenced();
+    /**
+     * A known worker now run by a new instance that has not applied anything yet: its ID came back
+     * after a restart. A worker that merely has not acknowledged its first version yet (same instance)
+     * is not one, or a leave right after a cold start would look like a restart.
+     */
+    private static boolean restartedInstance(Seen s) {
+        Heartbeat hb = s.hb;
+        return hb.appliedVersion() == 0 && hb.owned().isEmpty() && !hb.fenced()
+                && s.appliedInstance != null && !s.appliedInstance.equals(hb.instance());
     }
 
     private void startWindow(RebalanceType type, Duration window, long now, boolean cooldown) {
