@@ -50,16 +50,9 @@ final class Heartbeater {
             revision = createOrTakeOver(value);
         } else {
             try {
-                revision = kv.update(Bucket.HEARTBEATS, id, value, revision);
+                revision = kv.updateOwn(Bucket.HEARTBEATS, id, value, revision, v -> isOwn(v, hb.instance()));
             } catch (CasConflictException e) {
-                Entry current = kv.get(Bucket.HEARTBEATS, id);
-                if (current != null && isOwn(current, hb.instance())) {
-                    // our own earlier write landed but its reply was lost (a cut connection): not a loss
-                    revision = kv.update(Bucket.HEARTBEATS, id, value, current.revision());
-                    lastSuccessStartNanos = start;
-                    return;
-                }
-                if (current != null) {
+                if (e.holder() != null) {
                     throw new IdLostException("heartbeat of " + id + " was written by another instance");
                 }
                 try {
@@ -72,9 +65,9 @@ final class Heartbeater {
         lastSuccessStartNanos = start;
     }
 
-    private static boolean isOwn(Entry e, String instance) {
+    private static boolean isOwn(byte[] value, String instance) {
         try {
-            return !e.deleted() && instance.equals(Codec.decodeHeartbeat(e.value()).instance());
+            return instance.equals(Codec.decodeHeartbeat(value).instance());
         } catch (IllegalArgumentException unreadable) {
             return false;
         }

@@ -19,6 +19,7 @@ import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
+import java.util.function.Predicate;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -124,6 +125,28 @@ public final class KvGateway {
             throw map(b, key, "update", e);
         } catch (IOException e) {
             throw unavailable(b, key, "update", e);
+        }
+    }
+
+    /**
+     * {@link #update}, surviving its own lost reply: when the compare-and-set fails because this
+     * writer's earlier write landed but its reply never came back (a cut connection), the key now holds
+     * a value {@code ours} recognises, and the update is made once more on top of it. Any other conflict
+     * stands; its {@link CasConflictException#holder()} is the key's entry then (null if absent).
+     */
+    public long updateOwn(Bucket b, String key, byte[] value, long expectedRevision, Predicate<byte[]> ours) {
+        long expected = expectedRevision;
+        for (int attempt = 0; ; attempt++) {
+            try {
+                return update(b, key, value, expected);
+            } catch (CasConflictException conflict) {
+                Entry current = get(b, key);
+                if (attempt == 0 && current != null && ours.test(current.value())) {
+                    expected = current.revision();
+                    continue;
+                }
+                throw new CasConflictException(conflict.getMessage(), current);
+            }
         }
     }
 
@@ -235,9 +258,20 @@ public final class KvGateway {
     /** The server refused a compare-and-set: somebody else wrote the key first. */
     public static final class CasConflictException extends RuntimeException {
         private static final long serialVersionUID = 1L;
+        private final transient Entry holder;
 
         public CasConflictException(String message) {
+            this(message, null);
+        }
+
+        CasConflictException(String message, Entry holder) {
             super(message);
+            this.holder = holder;
+        }
+
+        /** From {@link #updateOwn}: the key's entry after the conflict, null if the key was absent; else null. */
+        public Entry holder() {
+            return holder;
         }
     }
 

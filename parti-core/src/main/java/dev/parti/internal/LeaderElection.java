@@ -61,20 +61,10 @@ final class LeaderElection {
                 return false;
             }
             try {
-                revision = kv.update(Bucket.LEADER, KEY, record, revision);
+                // a renewal whose reply was lost left our own record: nobody else wrote since, still ours
+                revision = kv.updateOwn(Bucket.LEADER, KEY, record, revision, v -> Arrays.equals(v, record));
                 leaseStartNanos = start;
             } catch (CasConflictException lost) {
-                Entry current = kv.get(Bucket.LEADER, KEY);
-                if (current != null && !current.deleted() && Arrays.equals(current.value(), record)) {
-                    // our own earlier renewal landed but its reply was lost: nobody else wrote since
-                    try {
-                        revision = kv.update(Bucket.LEADER, KEY, record, current.revision());
-                        leaseStartNanos = start;
-                        return false;
-                    } catch (CasConflictException raced) {
-                        // fall through
-                    }
-                }
                 stepDown();
             }
             return false;

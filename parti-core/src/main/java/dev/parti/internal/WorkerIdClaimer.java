@@ -73,15 +73,9 @@ final class WorkerIdClaimer {
      */
     void renew() {
         try {
-            revision = kv.update(Bucket.IDS, id, record, revision);
+            revision = kv.updateOwn(Bucket.IDS, id, record, revision, v -> Arrays.equals(v, record));
         } catch (CasConflictException e) {
-            Entry current = kv.get(Bucket.IDS, id);
-            if (current != null && !current.deleted() && Arrays.equals(current.value(), record)) {
-                // our own earlier renewal landed but its reply was lost (a cut connection): not a loss
-                revision = kv.update(Bucket.IDS, id, record, current.revision());
-                return;
-            }
-            if (current != null) {
+            if (e.holder() != null) {
                 throw new IdLostException("worker ID " + id + " is held by another instance now");
             }
             try {
