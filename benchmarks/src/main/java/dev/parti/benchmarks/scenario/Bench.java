@@ -274,13 +274,7 @@ public final class Bench {
                 throw new IllegalStateException("4 consumers not balanced within 120 s");
             }
             String victim = "w2";
-            Map<String, String> before = Runs.ownersAt(Runs.ownership(run.ownDir), System.nanoTime());
-            List<Integer> victimParts = new ArrayList<>();
-            before.forEach((p, w) -> {
-                if (w.equals(victim)) {
-                    victimParts.add(Integer.parseInt(p.substring(p.lastIndexOf('-') + 1)));
-                }
-            });
+            List<Integer> victimParts = Runs.partitionsOwnedBy(Runs.ownership(run.ownDir), victim, System.nanoTime());
             long tKill = System.nanoTime();
             procs.get(1).kill();
             parentLog.record(OwnershipEvent.gone(victim, tKill));
@@ -334,13 +328,7 @@ public final class Bench {
             }
             String leader = partiLeader(workers);
             String victim = closeLeader && leader != null && !leader.contains(",") ? leader : "w2";
-            Map<String, String> before = Runs.ownersAt(Runs.ownership(run.ownDir), System.nanoTime());
-            List<Integer> victimParts = new ArrayList<>();
-            before.forEach((p, w) -> {
-                if (w.equals(victim)) {
-                    victimParts.add(Integer.parseInt(p.substring(p.lastIndexOf('-') + 1)));
-                }
-            });
+            List<Integer> victimParts = Runs.partitionsOwnedBy(Runs.ownership(run.ownDir), victim, System.nanoTime());
             long tClose = System.nanoTime();
             workers.get(Integer.parseInt(victim.substring(1)) - 1).stop(Duration.ofSeconds(30));
             long closed = System.nanoTime();

@@ -75,6 +75,22 @@ final class Runs {
         return tilde < 0 ? w : w.substring(0, tilde);
     }
 
+    /** The partition number of a partition name {@code <topic>-<n>}. @throws NumberFormatException if none */
+    static int partitionIndex(String name) {
+        return Integer.parseInt(name.substring(name.lastIndexOf('-') + 1));
+    }
+
+    /** The numbers of the partitions {@code worker} owns at {@code t}. */
+    static List<Integer> partitionsOwnedBy(List<OwnershipEvent> events, String worker, long t) {
+        List<Integer> out = new ArrayList<>();
+        ownersAt(events, t).forEach((p, w) -> {
+            if (w.equals(worker)) {
+                out.add(partitionIndex(p));
+            }
+        });
+        return out;
+    }
+
     /** Owner of each partition at {@code t} (one of them if several). */
     static Map<String, String> ownersAt(List<OwnershipEvent> events, long t) {
         Map<String, Set<String>> owners = replay(events, t);

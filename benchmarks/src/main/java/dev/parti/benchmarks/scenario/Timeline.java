@@ -78,7 +78,7 @@ final class Timeline {
         for (String[] iv : intervals) {
             int part;
             try {
-                part = Integer.parseInt(iv[0].substring(iv[0].lastIndexOf('-') + 1));
+                part = Runs.partitionIndex(iv[0]);
             } catch (NumberFormatException e) {
                 continue;
             }
