@@ -10,8 +10,21 @@ import java.util.Objects;
  * {@link Builder#build()} checks every field and every rule between fields and throws {@link
  * IllegalArgumentException} naming the field and the rule. Nothing is silently replaced by a default.
  *
- * <p>Timing defaults follow Kafka's feel: heartbeat 1 s, session 6 s; the leader lease 3 s;
- * cold-start window 30 s, planned-scale window 10 s. Tests use sub-second values.
+ * <p>Timing defaults follow Kafka's feel: heartbeat 1 s, session 6 s; the leader TTL 3 s (longer when
+ * the safety margin needs it, see {@link Builder#leaderTtl}); cold-start window 30 s, planned-scale
+ * window 10 s. Tests use sub-second values.
+ *
+ * <h2>Lease arithmetic</h2>
+ * A worker's two leases run on its own monotonic clock from the start of its last successful write:
+ * the <em>session lease</em> {@code sessionTimeout − safetyMargin} (renewed by each heartbeat) and the
+ * <em>leader lease</em> {@code leaderTtl − safetyMargin} (renewed once per election round, which runs
+ * every {@code heartbeatInterval}). {@link Builder#build()} accepts only configs in which both leases
+ * outlast one renewal round: {@code heartbeatInterval + max(heartbeatInterval / 2, 50 ms)} (the slack
+ * covers the scheduler's tick and the renewal request). A shorter lease expires between two renewals:
+ * a leader could never keep its lease to the end of the recovery grace and publish, a worker would
+ * fence itself between heartbeats. The recovery grace itself needs no bound against the lease: a
+ * leader renews through it. The safety margin is what keeps each lease inside the server's TTL
+ * (request latency and clock-rate drift), so it must be positive and smaller than each TTL.
  */
 public final class PartiConfig {
     public static final Duration DEFAULT_HEARTBEAT_INTERVAL = Duration.ofSeconds(1);
@@ -19,9 +32,14 @@ public final class PartiConfig {
     public static final Duration DEFAULT_WORKER_ID_TTL = Duration.ofSeconds(30);
     /**
      * 3 s: a leader crash is then healed within invariant 7's bound (session 6 s + 1 s): lease
-     * expiry 3 s + one heartbeat to notice + a 2 s recovery grace.
+     * expiry 3 s + one heartbeat to notice + a 2 s recovery grace. The floor of the derived default,
+     * see {@link Builder#leaderTtl}.
      */
     public static final Duration DEFAULT_LEADER_TTL = Duration.ofSeconds(3);
+    /** Slack a lease needs beyond one renewal interval, at least: scheduler tick plus the renewal request. */
+    static final Duration MIN_RENEWAL_SLACK = Duration.ofMillis(50);
+    /** Longest static worker ID: it is a NATS subject token, and the subject must fit the protocol's control line. */
+    public static final int MAX_WORKER_ID_LENGTH = 256;
     public static final Duration DEFAULT_COLD_START_WINDOW = Duration.ofSeconds(30);
     public static final Duration DEFAULT_PLANNED_SCALE_WINDOW = Duration.ofSeconds(10);
     public static final Duration DEFAULT_REBALANCE_COOLDOWN = Duration.ofSeconds(2);
@@ -52,7 +70,8 @@ public final class PartiConfig {
     private final PartitionSource partitionSource;
     private final MetricsRecorder metrics;
 
-    private PartiConfig(Builder b) {
+    private PartiConfig(Builder b, Duration leaderTtl, Duration safetyMargin, Duration emergencyGrace,
+                        Duration recoveryGrace, AssignmentStrategy strategy) {
         group = b.group;
         natsUrl = b.natsUrl;
         natsOptions = b.natsOptions;
@@ -64,16 +83,16 @@ public final class PartiConfig {
         heartbeatInterval = b.heartbeatInterval;
         sessionTimeout = b.sessionTimeout;
         workerIdTtl = b.workerIdTtl;
-        leaderTtl = b.leaderTtl;
-        safetyMargin = b.safetyMargin;
+        this.leaderTtl = leaderTtl;
+        this.safetyMargin = safetyMargin;
         coldStartWindow = b.coldStartWindow;
         plannedScaleWindow = b.plannedScaleWindow;
-        emergencyGrace = b.emergencyGrace;
-        recoveryGrace = b.recoveryGrace;
+        this.emergencyGrace = emergencyGrace;
+        this.recoveryGrace = recoveryGrace;
         rebalanceCooldown = b.rebalanceCooldown;
         startupTimeout = b.startupTimeout;
         lossPolicy = b.lossPolicy;
-        strategy = b.strategy;
+        this.strategy = strategy;
         partitionSource = b.partitionSource;
         metrics = b.metrics;
     }
@@ -124,7 +143,7 @@ public final class PartiConfig {
         private Duration heartbeatInterval = DEFAULT_HEARTBEAT_INTERVAL;
         private Duration sessionTimeout = DEFAULT_SESSION_TIMEOUT;
         private Duration workerIdTtl = DEFAULT_WORKER_ID_TTL;
-        private Duration leaderTtl = DEFAULT_LEADER_TTL;
+        private Duration leaderTtl;
         private Duration safetyMargin;
         private Duration coldStartWindow = DEFAULT_COLD_START_WINDOW;
         private Duration plannedScaleWindow = DEFAULT_PLANNED_SCALE_WINDOW;
@@ -147,7 +166,11 @@ public final class PartiConfig {
         public Builder natsOptions(Options options) { this.natsOptions = nonNull(options, "natsOptions"); return this; }
         /** An existing connection; the caller owns it and Parti never closes it. */
         public Builder connection(Connection c) { this.connection = nonNull(c, "connection"); return this; }
-        /** A static worker ID (Kafka's {@code group.instance.id}); a newer instance with the same ID takes it over. */
+        /**
+         * A static worker ID (Kafka's {@code group.instance.id}); a newer instance with the same ID takes it
+         * over. It is a NATS KV key: 1 to {@value PartiConfig#MAX_WORKER_ID_LENGTH} characters from
+         * {@code A-Z a-z 0-9 - _ / =} ({@code .} is refused too: it would split the key into subject tokens).
+         */
         public Builder workerId(String id) { this.workerId = nonNull(id, "workerId"); return this; }
         /** Relative capacity of this worker (≥ 1), honoured by capacity-aware strategies. */
         public Builder capacity(long c) { this.capacity = c; return this; }
@@ -160,9 +183,18 @@ public final class PartiConfig {
         public Builder sessionTimeout(Duration d) { this.sessionTimeout = nonNull(d, "sessionTimeout"); return this; }
         /** How long a worker ID outlives its last renewal (bucket TTL of the IDs). */
         public Builder workerIdTtl(Duration d) { this.workerIdTtl = nonNull(d, "workerIdTtl"); return this; }
-        /** Leader lease (bucket TTL of the leader key). */
+        /**
+         * Bucket TTL of the leader key; the leader's lease is {@code leaderTtl − safetyMargin}. Default:
+         * {@link PartiConfig#DEFAULT_LEADER_TTL}, or {@code safetyMargin + 2 × heartbeatInterval} when that is
+         * longer (a session of 15 s gets 4.5 s, 30 s gets 7 s), so that every session timeout gets a leader
+         * lease of two election rounds. An explicit value must leave a lease of at least one renewal
+         * round (see the class comment).
+         */
         public Builder leaderTtl(Duration d) { this.leaderTtl = nonNull(d, "leaderTtl"); return this; }
-        /** Covers request latency and clock drift; default: max(heartbeat interval, session/6). */
+        /**
+         * Subtracted from each TTL to get the matching lease (see the class comment); covers request
+         * latency and clock-rate drift. Default: max(heartbeat interval, session/6).
+         */
         public Builder safetyMargin(Duration d) { this.safetyMargin = nonNull(d, "safetyMargin"); return this; }
         public Builder coldStartWindow(Duration d) { this.coldStartWindow = nonNull(d, "coldStartWindow"); return this; }
         public Builder plannedScaleWindow(Duration d) { this.plannedScaleWindow = nonNull(d, "plannedScaleWindow"); return this; }
@@ -195,15 +227,18 @@ public final class PartiConfig {
             require((natsUrl == null) != (connection == null), "natsUrl/connection",
                     "exactly one of natsUrl and connection must be set");
             require(natsUrl == null || !natsUrl.isBlank(), "natsUrl", "must not be blank");
-            require(workerId == null || !workerId.isBlank() && workerId.chars().allMatch(c -> c > 32 && c != '*' && c != '>' && c != '.'),
-                    "workerId", "must be non-blank without spaces, '.', '*' or '>' (it is a KV key)");
+            if (workerId != null) {
+                checkWorkerId(workerId);
+            }
             require(capacity >= 1, "capacity", "must be >= 1, was " + capacity);
             require(maxWorkers >= 1, "maxWorkers", "must be >= 1, was " + maxWorkers);
             require(bucketReplicas >= 1 && bucketReplicas <= 5, "bucketReplicas", "must be 1..5, was " + bucketReplicas);
             positive(heartbeatInterval, "heartbeatInterval");
             positive(sessionTimeout, "sessionTimeout");
             positive(workerIdTtl, "workerIdTtl");
-            positive(leaderTtl, "leaderTtl");
+            if (leaderTtl != null) {
+                positive(leaderTtl, "leaderTtl");
+            }
             positive(startupTimeout, "startupTimeout");
             notNegative(coldStartWindow, "coldStartWindow");
             notNegative(plannedScaleWindow, "plannedScaleWindow");
@@ -213,33 +248,81 @@ public final class PartiConfig {
                     "must be >= 2 x heartbeatInterval (" + sessionTimeout + " < 2 x " + heartbeatInterval + ")");
             require(workerIdTtl.compareTo(sessionTimeout) >= 0, "workerIdTtl",
                     "must be >= sessionTimeout (" + workerIdTtl + " < " + sessionTimeout + ")");
-            require(leaderTtl.compareTo(heartbeatInterval.multipliedBy(2)) >= 0, "leaderTtl",
-                    "must be >= 2 x heartbeatInterval (" + leaderTtl + " < 2 x " + heartbeatInterval + ")");
             require(coldStartWindow.compareTo(plannedScaleWindow) >= 0, "coldStartWindow",
                     "must be >= plannedScaleWindow (" + coldStartWindow + " < " + plannedScaleWindow + ")");
             require(rebalanceCooldown.compareTo(plannedScaleWindow) <= 0 || plannedScaleWindow.isZero() && rebalanceCooldown.isZero(),
                     "rebalanceCooldown", "must be <= plannedScaleWindow (" + rebalanceCooldown + " > " + plannedScaleWindow + ")");
-            if (safetyMargin == null) {
+            boolean marginSet = safetyMargin != null;
+            Duration margin = safetyMargin;
+            if (margin == null) {
                 Duration sixth = sessionTimeout.dividedBy(6);
-                safetyMargin = heartbeatInterval.compareTo(sixth) > 0 ? heartbeatInterval : sixth;
+                margin = heartbeatInterval.compareTo(sixth) > 0 ? heartbeatInterval : sixth;
             }
-            positive(safetyMargin, "safetyMargin");
-            require(safetyMargin.compareTo(sessionTimeout.minus(heartbeatInterval)) < 0, "safetyMargin",
-                    "must be < sessionTimeout - heartbeatInterval (" + safetyMargin + ")");
-            if (emergencyGrace == null) {
-                emergencyGrace = heartbeatInterval.dividedBy(2);
+            positive(margin, "safetyMargin");
+            Duration round = renewalRound(heartbeatInterval);
+            String lower = "lower safetyMargin (" + fmt(margin) + (marginSet ? ")" : ", default max(heartbeatInterval, sessionTimeout/6))");
+            require(sessionTimeout.minus(margin).compareTo(round) >= 0, marginSet ? "safetyMargin" : "sessionTimeout",
+                    "leaves a session lease (sessionTimeout - safetyMargin = " + fmt(sessionTimeout) + " - " + fmt(margin) + " = "
+                    + fmt(sessionTimeout.minus(margin)) + ") shorter than one heartbeat round (" + fmt(round) + " = heartbeatInterval "
+                    + fmt(heartbeatInterval) + " + slack): a worker would fence itself between two heartbeats; raise "
+                    + "sessionTimeout to >= " + fmt(margin.plus(round)) + " or " + lower);
+            Duration leader = leaderTtl;
+            if (leader == null) {
+                Duration twoRounds = heartbeatInterval.multipliedBy(2);
+                Duration derived = margin.plus(twoRounds.compareTo(round) > 0 ? twoRounds : round);
+                leader = derived.compareTo(DEFAULT_LEADER_TTL) > 0 ? derived : DEFAULT_LEADER_TTL;
+            } else {
+                require(leader.compareTo(heartbeatInterval.multipliedBy(2)) >= 0, "leaderTtl",
+                        "must be >= 2 x heartbeatInterval (" + leader + " < 2 x " + heartbeatInterval + ")");
             }
-            notNegative(emergencyGrace, "emergencyGrace");
-            require(emergencyGrace.compareTo(sessionTimeout) <= 0, "emergencyGrace", "must be <= sessionTimeout");
-            if (recoveryGrace == null) {
-                recoveryGrace = heartbeatInterval.multipliedBy(2);
+            require(leader.minus(margin).compareTo(round) >= 0, "leaderTtl",
+                    "leaves a leader lease (leaderTtl - safetyMargin = " + fmt(leader) + " - " + fmt(margin) + " = "
+                    + fmt(leader.minus(margin)) + ") shorter than one election round (" + fmt(round) + " = heartbeatInterval "
+                    + fmt(heartbeatInterval) + " + slack): the leader would lose its lease between two renewals and never "
+                    + "publish; raise leaderTtl to >= " + fmt(margin.plus(round)) + " (or leave it unset: the default derives "
+                    + "from the margin) or " + lower);
+            Duration emergency = emergencyGrace != null ? emergencyGrace : heartbeatInterval.dividedBy(2);
+            notNegative(emergency, "emergencyGrace");
+            require(emergency.compareTo(sessionTimeout) <= 0, "emergencyGrace", "must be <= sessionTimeout");
+            Duration recovery = recoveryGrace != null ? recoveryGrace : heartbeatInterval.multipliedBy(2);
+            require(recovery.compareTo(heartbeatInterval.multipliedBy(2)) >= 0, "recoveryGrace",
+                    "must be >= 2 x heartbeatInterval (" + recovery + ")");
+            return new PartiConfig(this, leader, margin, emergency, recovery,
+                    strategy != null ? strategy : dev.parti.strategy.Strategies.defaultStrategy());
+        }
+
+        /** A duration for a message: {@code 2.5 s}, {@code 800 ms}, {@code 61.667 ms}. */
+        static String fmt(Duration d) {
+            long nanos = d.toNanos();
+            if (nanos % 1_000_000 != 0) {
+                return String.format(java.util.Locale.ROOT, "%.3f ms", nanos / 1e6);
             }
-            require(recoveryGrace.compareTo(heartbeatInterval.multipliedBy(2)) >= 0, "recoveryGrace",
-                    "must be >= 2 x heartbeatInterval (" + recoveryGrace + ")");
-            if (strategy == null) {
-                strategy = dev.parti.strategy.Strategies.defaultStrategy();
+            long ms = nanos / 1_000_000;
+            return ms >= 1000 && ms % 100 == 0 ? (ms % 1000 == 0 ? ms / 1000 + " s" : ms / 1000.0 + " s") : ms + " ms";
+        }
+
+        /** One renewal round: the interval plus the slack for the scheduler's tick and the request. */
+        static Duration renewalRound(Duration heartbeatInterval) {
+            Duration half = heartbeatInterval.dividedBy(2);
+            return heartbeatInterval.plus(half.compareTo(MIN_RENEWAL_SLACK) > 0 ? half : MIN_RENEWAL_SLACK);
+        }
+
+        /** A static worker ID is a NATS KV key (jnats' rules) without {@code .}, which would split it into tokens. */
+        private static void checkWorkerId(String id) {
+            require(!id.isEmpty(), "workerId", "must not be empty (it is a NATS KV key)");
+            require(id.length() <= MAX_WORKER_ID_LENGTH, "workerId", "must be at most " + MAX_WORKER_ID_LENGTH
+                    + " characters (it is a NATS KV key), was " + id.length());
+            for (int i = 0; i < id.length(); i++) {
+                char c = id.charAt(i);
+                boolean ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+                        || c == '-' || c == '_' || c == '/' || c == '=';
+                require(ok, "workerId", "'" + id + "' has " + describe(c) + " at index " + i + ": a worker ID is a NATS "
+                        + "KV key, only letters A-Z a-z, digits and '-' '_' '/' '=' are allowed");
             }
-            return new PartiConfig(this);
+        }
+
+        private static String describe(char c) {
+            return c <= ' ' || c == 127 ? String.format("the character U+%04X", (int) c) : "'" + c + "'";
         }
 
         private static void positive(Duration d, String field) {

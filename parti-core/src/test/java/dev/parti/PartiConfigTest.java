@@ -71,6 +71,58 @@ class PartiConfigTest {
     }
 
     @Test
+    void theLeaderTtlDefaultGrowsWithTheSessionSoThatTheLeaseOutlastsAnElectionRound() {
+        assertThat(valid().build().leaderTtl()).isEqualTo(Duration.ofSeconds(3));
+        PartiConfig fifteen = valid().sessionTimeout(Duration.ofSeconds(15)).build();
+        assertThat(fifteen.safetyMargin()).isEqualTo(Duration.ofMillis(2500));
+        assertThat(fifteen.leaderTtl()).isEqualTo(Duration.ofMillis(4500));
+        PartiConfig thirty = valid().sessionTimeout(Duration.ofSeconds(30)).build();
+        assertThat(thirty.leaderTtl()).isEqualTo(Duration.ofSeconds(7));
+        // the builder keeps what the user set: a second build after a change derives again
+        PartiConfig.Builder b = valid().sessionTimeout(Duration.ofSeconds(30));
+        b.build();
+        assertThat(b.sessionTimeout(Duration.ofSeconds(6)).build().leaderTtl()).isEqualTo(Duration.ofSeconds(3));
+    }
+
+    @Test
+    void anExplicitLeaderTtlThatLeavesNoLeaseIsRejectedWithTheArithmetic() {
+        assertThatThrownBy(() -> valid().sessionTimeout(Duration.ofSeconds(15)).leaderTtl(Duration.ofSeconds(3)).build())
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageStartingWith("Invalid Parti config: leaderTtl ")
+                .hasMessageContaining("leaderTtl - safetyMargin = 3 s - 2.5 s = 500 ms")
+                .hasMessageContaining("election round (1.5 s")
+                .hasMessageContaining("raise leaderTtl to >= 4 s");
+        assertThatThrownBy(() -> valid().safetyMargin(Duration.ofSeconds(2)).leaderTtl(Duration.ofSeconds(3)).build())
+                .hasMessageStartingWith("Invalid Parti config: leaderTtl ")
+                .hasMessageContaining("lower safetyMargin (2 s)");
+    }
+
+    @Test
+    void aSafetyMarginThatLeavesNoSessionLeaseIsRejectedNamingIt() {
+        assertThatThrownBy(() -> valid().safetyMargin(Duration.ofSeconds(5)).leaderTtl(Duration.ofSeconds(10)).build())
+                .hasMessageStartingWith("Invalid Parti config: safetyMargin ")
+                .hasMessageContaining("sessionTimeout - safetyMargin = 6 s - 5 s = 1 s");
+        assertThatThrownBy(() -> valid().heartbeatInterval(Duration.ofSeconds(2)).sessionTimeout(Duration.ofSeconds(4)).build())
+                .hasMessageStartingWith("Invalid Parti config: sessionTimeout ")
+                .hasMessageContaining("heartbeat round (3 s");
+    }
+
+    @Test
+    void staticWorkerIdsFollowNatsKeyRules() {
+        assertThat(valid().workerId("orders-1_a/b=c").build().workerId()).isEqualTo("orders-1_a/b=c");
+        for (String bad : List.of("a:b", "a b", "a.b", "a*", "a>", "é", "tab\t", "")) {
+            String id = bad;
+            assertThatThrownBy(() -> valid().workerId(id).build()).as(id)
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageStartingWith("Invalid Parti config: workerId ");
+        }
+        assertThatThrownBy(() -> valid().workerId("a:b").build())
+                .hasMessageContaining("'a:b' has ':' at index 1").hasMessageContaining("NATS KV key");
+        assertThatThrownBy(() -> valid().workerId("x".repeat(PartiConfig.MAX_WORKER_ID_LENGTH + 1)).build())
+                .hasMessageContaining("at most " + PartiConfig.MAX_WORKER_ID_LENGTH);
+    }
+
+    @Test
     void stateTransitionsFollowTheDocumentedMachine() {
         assertThat(ManagerState.INIT.canMoveTo(ManagerState.CLAIMING_ID)).isTrue();
         assertThat(ManagerState.INIT.canMoveTo(ManagerState.STABLE)).isFalse();
