@@ -15,15 +15,125 @@ import java.util.TreeMap;
 import java.util.TreeSet;
 
 /**
- * Encodes the records kept in KV as small line-oriented text ({@code name=value} lines, first line
- * the format tag), readable with {@code nats kv get}. Partition keys are URL-encoded and joined
- * with {@code /}; a weight other than 1 follows as {@code @w}; lists are comma-separated.
- * Decoding throws {@link IllegalArgumentException} on anything malformed; callers log and skip.
+ * Encodes the records kept in KV as small line-oriented UTF-8 text, readable with {@code nats kv get}.
+ *
+ * <h2>Format, version 1</h2>
+ * The first line is the format tag {@code parti/1}: the format version. Every other line is
+ * {@code name=value}; empty lines are skipped. Partition keys are URL-encoded and joined with
+ * {@code /}; a weight other than 1 follows as {@code @w}; partition lists are comma-separated.
+ * <pre>
+ * worker-ID key (bucket ids, key = worker ID)      leader key (bucket leader, key "leader")
+ *   parti/1                                          parti/1
+ *   instance=&lt;instance UUID&gt;                         worker=&lt;worker ID&gt;
+ *                                                    instance=&lt;instance UUID&gt;
+ * heartbeat (bucket heartbeats, key = worker ID)   assignment (bucket assignment, key "current")
+ *   parti/1                                          parti/1
+ *   instance=&lt;instance UUID&gt;                         version=&lt;n &ge; 1&gt;
+ *   applied=&lt;assignment version applied&gt;             leader=&lt;leader's worker ID&gt;
+ *   fenced=true|false          (optional, false)     epoch=&lt;leader epoch&gt;
+ *   capacity=&lt;n&gt;              (optional, 1)         w.&lt;URL-encoded worker ID&gt;=&lt;partitions&gt;   (one per worker)
+ *   owned=&lt;partitions&gt;        (optional, none)
+ * </pre>
+ * The epoch of the leader record is the key's revision, not a field.
+ *
+ * <h2>Compatibility</h2>
+ * Readers ignore fields they do not know, so a later release may add a field without changing the
+ * tag. A change that version-1 readers would misread (a field removed or given another meaning) must
+ * use a new tag, {@code parti/2}, which version-1 readers refuse. Every record written so far carries
+ * {@code parti/1} and decodes unchanged.
+ *
+ * <h2>Decode errors</h2>
+ * Decoding never guesses: it throws a {@link DecodeException} (an {@link IllegalArgumentException},
+ * so callers that catch that keep working), of one of two kinds the caller can tell apart:
+ * <ul>
+ *   <li>{@link UnsupportedFormatException}: a well-formed tag of a newer format ({@code parti/N}, N &gt;
+ *       {@value #FORMAT_VERSION}), e.g. written by a newer release during a rolling upgrade. The
+ *       record is probably valid; this reader cannot understand it and must not overwrite it as if
+ *       it were garbage.</li>
+ *   <li>{@link MalformedRecordException}: anything else unreadable: no record, not a Parti record, a
+ *       malformed line, a missing or non-numeric field, a bad partition list.</li>
+ * </ul>
  */
 public final class Codec {
-    private static final String FORMAT = "parti/1";
+    /** The format version this release writes and the newest it reads. */
+    public static final int FORMAT_VERSION = 1;
+    private static final String TAG_PREFIX = "parti/";
+    private static final String FORMAT = TAG_PREFIX + FORMAT_VERSION;
 
     private Codec() { }
+
+    /** A record that cannot be decoded; see the class comment for the two kinds. */
+    public abstract static class DecodeException extends IllegalArgumentException {
+        private static final long serialVersionUID = 1L;
+
+        DecodeException(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
+    /** A record in a newer format than this release reads ({@code parti/N}, N &gt; {@value #FORMAT_VERSION}). */
+    public static final class UnsupportedFormatException extends DecodeException {
+        private static final long serialVersionUID = 1L;
+        private final int version;
+
+        UnsupportedFormatException(String kind, int version) {
+            super(kind + " record is in format version " + version + " (tag " + TAG_PREFIX + version
+                    + "), newer than the version " + FORMAT_VERSION + " this release reads: written by a newer Parti", null);
+            this.version = version;
+        }
+
+        /** The format version found in the record. */
+        public int version() {
+            return version;
+        }
+    }
+
+    /** A record that is not a readable Parti record of a known format. */
+    public static final class MalformedRecordException extends DecodeException {
+        private static final long serialVersionUID = 1L;
+
+        MalformedRecordException(String kind, String problem, Throwable cause) {
+            super("unreadable " + kind + " record: " + problem, cause);
+        }
+    }
+
+    /** Runs a decoder; any failure that is not already a {@link DecodeException} becomes a malformed record. */
+    private static <T> T decoding(String kind, byte[] bytes, java.util.function.Function<String, T> decoder) {
+        if (bytes == null || bytes.length == 0) {
+            throw new MalformedRecordException(kind, "empty record", null);
+        }
+        String text = new String(bytes, StandardCharsets.UTF_8);
+        try {
+            checkTag(kind, text);
+            return decoder.apply(text);
+        } catch (DecodeException e) {
+            throw e;
+        } catch (RuntimeException e) {
+            throw new MalformedRecordException(kind, e.getMessage(), e);
+        }
+    }
+
+    /** The first line must be {@code parti/N}; N above {@link #FORMAT_VERSION} is a newer format. */
+    private static void checkTag(String kind, String text) {
+        int end = text.indexOf('\n');
+        String tag = end < 0 ? text : text.substring(0, end);
+        if (tag.equals(FORMAT)) {
+            return;
+        }
+        String shown = tag.length() > 40 ? tag.substring(0, 40) + "..." : tag;
+        if (!tag.startsWith(TAG_PREFIX)) {
+            throw new MalformedRecordException(kind, "not a " + FORMAT + " record (first line '" + shown + "')", null);
+        }
+        String digits = tag.substring(TAG_PREFIX.length());
+        if (digits.isEmpty() || digits.length() > 9 || !digits.chars().allMatch(c -> c >= '0' && c <= '9')) {
+            throw new MalformedRecordException(kind, "bad format tag '" + shown + "'", null);
+        }
+        int version = Integer.parseInt(digits);
+        if (version > FORMAT_VERSION) {
+            throw new UnsupportedFormatException(kind, version);
+        }
+        throw new MalformedRecordException(kind, "unknown format tag '" + shown + "'", null);
+    }
 
     /** The value of a worker-ID key. */
     public record IdRecord(String instance) { }
@@ -46,9 +156,9 @@ public final class Codec {
         return lines(Map.of("instance", r.instance()));
     }
 
+    /** @throws DecodeException when unreadable or of a newer format */
     public static IdRecord decodeId(byte[] bytes) {
-        Map<String, String> m = parse(bytes);
-        return new IdRecord(required(m, "instance"));
+        return decoding("worker-ID", bytes, text -> new IdRecord(required(parse(text), "instance")));
     }
 
     public static byte[] encode(Heartbeat h) {
@@ -61,12 +171,15 @@ public final class Codec {
         return lines(m);
     }
 
+    /** @throws DecodeException when unreadable or of a newer format */
     public static Heartbeat decodeHeartbeat(byte[] bytes) {
-        Map<String, String> m = parse(bytes);
-        return new Heartbeat(required(m, "instance"), parseLong(m, "applied"),
-                new TreeSet<>(parsePartitions(m.getOrDefault("owned", ""))),
-                Boolean.parseBoolean(m.getOrDefault("fenced", "false")),
-                m.containsKey("capacity") ? parseLong(m, "capacity") : 1L);
+        return decoding("heartbeat", bytes, text -> {
+            Map<String, String> m = parse(text);
+            return new Heartbeat(required(m, "instance"), parseLong(m, "applied"),
+                    new TreeSet<>(parsePartitions(m.getOrDefault("owned", ""))),
+                    Boolean.parseBoolean(m.getOrDefault("fenced", "false")),
+                    m.containsKey("capacity") ? parseLong(m, "capacity") : 1L);
+        });
     }
 
     public static byte[] encode(LeaderRecord r) {
@@ -76,9 +189,12 @@ public final class Codec {
         return lines(m);
     }
 
+    /** @throws DecodeException when unreadable or of a newer format */
     public static LeaderRecord decodeLeader(byte[] bytes) {
-        Map<String, String> m = parse(bytes);
-        return new LeaderRecord(required(m, "worker"), required(m, "instance"));
+        return decoding("leader", bytes, text -> {
+            Map<String, String> m = parse(text);
+            return new LeaderRecord(required(m, "worker"), required(m, "instance"));
+        });
     }
 
     public static byte[] encode(AssignmentRecord a) {
@@ -92,15 +208,18 @@ public final class Codec {
         return lines(m);
     }
 
+    /** @throws DecodeException when unreadable or of a newer format */
     public static AssignmentRecord decodeAssignment(byte[] bytes) {
-        Map<String, String> m = parse(bytes);
-        Map<String, List<Partition>> owners = new TreeMap<>();
-        for (Map.Entry<String, String> e : m.entrySet()) {
-            if (e.getKey().startsWith("w.")) {
-                owners.put(dec(e.getKey().substring(2)), List.copyOf(parsePartitions(e.getValue())));
+        return decoding("assignment", bytes, text -> {
+            Map<String, String> m = parse(text);
+            Map<String, List<Partition>> owners = new TreeMap<>();
+            for (Map.Entry<String, String> e : m.entrySet()) {
+                if (e.getKey().startsWith("w.")) {
+                    owners.put(dec(e.getKey().substring(2)), List.copyOf(parsePartitions(e.getValue())));
+                }
             }
-        }
-        return new AssignmentRecord(parseLong(m, "version"), required(m, "leader"), parseLong(m, "epoch"), owners);
+            return new AssignmentRecord(parseLong(m, "version"), required(m, "leader"), parseLong(m, "epoch"), owners);
+        });
     }
 
     /**
@@ -108,40 +227,37 @@ public final class Codec {
      * result's {@code owners} holds that worker alone (absent if it has nothing). A worker of a
      * 200 × 10 000 group thus allocates a few hundred kB per version instead of materialising every
      * other worker's partitions (B6).
+     *
+     * @throws DecodeException when unreadable or of a newer format
      */
     public static AssignmentRecord decodeAssignmentOf(byte[] bytes, String workerId) {
-        if (bytes == null) {
-            throw new IllegalArgumentException("empty record");
-        }
-        String s = new String(bytes, StandardCharsets.UTF_8);
-        int end = s.indexOf('\n');
-        if (!FORMAT.equals(end < 0 ? s : s.substring(0, end))) {
-            throw new IllegalArgumentException("not a " + FORMAT + " record");
-        }
-        String own = "w." + enc(workerId) + "=";
-        Map<String, String> header = new HashMap<>();
-        List<Partition> mine = null;
-        int line = 1;
-        for (int start = end + 1; end >= 0 && start < s.length(); start = end + 1, line++) {
-            end = s.indexOf('\n', start);
-            int stop = end < 0 ? s.length() : end;
-            if (stop == start) {
-                continue;
-            }
-            if (s.startsWith("w.", start)) {
-                if (s.startsWith(own, start)) {
-                    mine = List.copyOf(parsePartitions(s.substring(start + own.length(), stop)));
+        return decoding("assignment", bytes, s -> {
+            int end = s.indexOf('\n');
+            String own = "w." + enc(workerId) + "=";
+            Map<String, String> header = new HashMap<>();
+            List<Partition> mine = null;
+            int line = 1;
+            for (int start = end + 1; end >= 0 && start < s.length(); start = end + 1, line++) {
+                end = s.indexOf('\n', start);
+                int stop = end < 0 ? s.length() : end;
+                if (stop == start) {
+                    continue;
                 }
-                continue;
+                if (s.startsWith("w.", start)) {
+                    if (s.startsWith(own, start)) {
+                        mine = List.copyOf(parsePartitions(s.substring(start + own.length(), stop)));
+                    }
+                    continue;
+                }
+                int eq = s.indexOf('=', start);
+                if (eq <= start || eq > stop) {
+                    throw new IllegalArgumentException("malformed line " + line + ": " + s.substring(start, stop));
+                }
+                header.put(s.substring(start, eq), s.substring(eq + 1, stop));
             }
-            int eq = s.indexOf('=', start);
-            if (eq <= start || eq > stop) {
-                throw new IllegalArgumentException("malformed line " + line + ": " + s.substring(start, stop));
-            }
-            header.put(s.substring(start, eq), s.substring(eq + 1, stop));
-        }
-        return new AssignmentRecord(parseLong(header, "version"), required(header, "leader"), parseLong(header, "epoch"),
-                mine == null ? Map.of() : Map.of(workerId, mine));
+            return new AssignmentRecord(parseLong(header, "version"), required(header, "leader"), parseLong(header, "epoch"),
+                    mine == null ? Map.of() : Map.of(workerId, mine));
+        });
     }
 
     static String partitions(Collection<Partition> ps) {
@@ -198,14 +314,9 @@ public final class Codec {
         return s.toString().getBytes(StandardCharsets.UTF_8);
     }
 
-    private static Map<String, String> parse(byte[] bytes) {
-        if (bytes == null) {
-            throw new IllegalArgumentException("empty record");
-        }
-        String[] lines = new String(bytes, StandardCharsets.UTF_8).split("\n");
-        if (lines.length == 0 || !FORMAT.equals(lines[0])) {
-            throw new IllegalArgumentException("not a " + FORMAT + " record");
-        }
+    /** The fields of a record whose tag {@link #checkTag} accepted. */
+    private static Map<String, String> parse(String text) {
+        String[] lines = text.split("\n");
         Map<String, String> m = new LinkedHashMap<>();
         for (int i = 1; i < lines.length; i++) {
             if (lines[i].isEmpty()) {
