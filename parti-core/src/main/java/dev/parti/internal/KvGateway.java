@@ -8,29 +8,42 @@ import io.nats.client.KeyValueOptions;
 import io.nats.client.api.KeyValueConfiguration;
 import io.nats.client.api.KeyValueEntry;
 import io.nats.client.api.KeyValueOperation;
-import io.nats.client.api.KeyValueWatchOption;
+import io.nats.client.api.KeyValueStatus;
 import io.nats.client.api.KeyValueWatcher;
 import io.nats.client.api.StorageType;
 import io.nats.client.impl.NatsKeyValueWatchSubscription;
 import java.io.IOException;
 import java.time.Duration;
+import java.time.ZonedDateTime;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
 import java.util.function.Predicate;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The only class that talks to jnats. Maps jnats errors onto three outcomes the protocol roles
- * act on: {@link CasConflictException} (the server refused a compare-and-set), {@link
- * KvUnavailableException} (network trouble or timeout: the outcome of a write is unknown) and
- * {@link KvRejectedException} (any other server refusal). Bucket provisioning is kept apart
- * from data calls ({@link #provision}).
+ * The only class that talks to jnats. Every jnats failure of a call maps onto one of three outcomes
+ * the protocol roles act on, each with a message naming the bucket, the key and the operation:
+ * <ul>
+ *   <li>{@link CasConflictException}: the server refused a compare-and-set (somebody else wrote first);</li>
+ *   <li>{@link KvUnavailableException}: the outcome is unknown or the store cannot be reached right now:
+ *       network trouble ({@link IOException}, a request timeout, no responders), a closed or draining
+ *       connection ({@link IllegalStateException}), an interrupted call, JetStream temporarily without a
+ *       leader, and any unexpected runtime failure of jnats;</li>
+ *   <li>{@link KvRejectedException}: the server or the client refused the call and retrying it as it is
+ *       cannot help: a key NATS does not accept, a value above the connection's max payload (checked
+ *       before sending, so the server never closes the connection over it), any other JetStream API
+ *       error. {@link BucketMismatchException} is the kind that names a bucket setting.</li>
+ * </ul>
+ * Bucket provisioning is kept apart from data calls ({@link #provision}, {@link #checkBuckets}).
  *
- * <p>Thread-safe: jnats KV handles are.
+ * <p>Thread-safe: jnats KV handles are; {@link #provision} is meant to run on one thread before the
+ * data calls (and again to re-create buckets).
  */
 public final class KvGateway {
     private static final Logger log = LoggerFactory.getLogger(KvGateway.class);
@@ -41,6 +54,14 @@ public final class KvGateway {
     static final int JS_STREAM_NAME_EXIST = 10058;
     /** JetStream API error: stream not found. */
     static final int JS_STREAM_NOT_FOUND = 10059;
+    /** JetStream API errors meaning "no answer right now" (cluster without a meta leader, stream offline, ...). */
+    private static final java.util.Set<Integer> JS_TEMPORARY = java.util.Set.of(
+            10008, // JetStream system temporarily unavailable
+            10009, // JetStream cluster can not handle request
+            10118  // stream is offline
+    );
+    /** Room left below the server's max payload for the headers jnats adds to a KV write. */
+    static final int HEADER_ALLOWANCE = 256;
 
     /** The four buckets of a group. */
     public enum Bucket { IDS, HEARTBEATS, LEADER, ASSIGNMENT }
@@ -52,11 +73,20 @@ public final class KvGateway {
     private final BucketNames names;
     private final KeyValueOptions kvOptions;
     private final Map<Bucket, KeyValue> handles = new EnumMap<>(Bucket.class);
+    /** Per bucket, as {@link #provision} last found it: the stream's creation time, the TTL and replicas wanted. */
+    private final Map<Bucket, Provisioned> provisioned = Collections.synchronizedMap(new EnumMap<>(Bucket.class));
+
+    private record Provisioned(String name, ZonedDateTime created, Duration ttl, int replicas) { }
 
     public KvGateway(Connection connection, BucketNames names, Duration requestTimeout) {
         this.connection = connection;
         this.names = names;
         this.kvOptions = KeyValueOptions.builder().jsRequestTimeout(requestTimeout).build();
+    }
+
+    /** The names of the group's buckets. */
+    public BucketNames names() {
+        return names;
     }
 
     /** The connection, for status checks. */
@@ -65,37 +95,195 @@ public final class KvGateway {
     }
 
     /**
-     * Creates the group's buckets if missing (idempotent; an existing bucket with another TTL is
-     * used as it is, with a warning) and opens handles on them.
+     * Creates the group's buckets if missing and opens handles on them; idempotent, and callable again
+     * to re-create deleted buckets (the identity {@link #checkBuckets} compares with is then the new one).
+     *
+     * <p>A bucket that exists with other settings is reconciled only where that is safe for every worker
+     * that may be using it, and refused otherwise ({@link BucketMismatchException}, naming the bucket, the
+     * setting and both values):
+     * <ul>
+     *   <li>TTL (the worker-ID TTL, session timeout and leader TTL of the ids, heartbeats and leader buckets;
+     *       none for the assignment bucket): a bucket TTL <em>shorter</em> than this worker's is raised to it,
+     *       since keys then live longer than any worker's lease and nobody's safety changes; a bucket TTL
+     *       <em>longer</em> is refused, because lowering it could expire the keys of running workers before
+     *       their leases end, and using it would silently stretch this worker's failure detection. A group's
+     *       workers must share these timings; shortening them needs the bucket changed while the group is down.</li>
+     *   <li>History per key and the value/bucket size limits: reconciled to 1 and unlimited (the protocol reads
+     *       only the latest revision; a size limit could refuse an assignment).</li>
+     *   <li>Replicas and storage type: refused. Replication is an operator's durability decision and changing it
+     *       moves data; the storage type cannot be changed by the server.</li>
+     * </ul>
+     * Two workers raising one bucket concurrently both re-read it after their update, so each starts only on
+     * a bucket whose TTL is at least its own; a later change by somebody else is what {@link #checkBuckets} sees.
+     *
+     * @param ttls     TTL per bucket ({@link Bucket#ASSIGNMENT} absent: no TTL)
+     * @param replicas JetStream replicas of every bucket
+     * @throws BucketMismatchException when an existing bucket has settings that cannot safely be reconciled
+     * @throws KvRejectedException     when the server refuses to create or update a bucket
+     * @throws KvUnavailableException  when NATS cannot be reached
      */
     public void provision(Map<Bucket, Duration> ttls, int replicas) {
-        try {
-            KeyValueManagement kvm = connection.keyValueManagement(kvOptions);
-            for (Bucket b : Bucket.values()) {
-                String name = names.name(b);
-                Duration ttl = ttls.get(b);
-                KeyValueConfiguration.Builder cfg = KeyValueConfiguration.builder()
-                        .name(name)
-                        .description("parti " + b.name().toLowerCase() + " of group " + names.group())
-                        .maxHistoryPerKey(1)
-                        .storageType(StorageType.File)
-                        .replicas(replicas);
-                if (ttl != null) {
-                    cfg.ttl(ttl);
-                }
+        KeyValueManagement kvm = call(null, "*", "open bucket management", () -> connection.keyValueManagement(kvOptions));
+        for (Bucket b : Bucket.values()) {
+            String name = names.name(b);
+            Duration ttl = ttls.get(b);
+            KeyValueConfiguration.Builder cfg = KeyValueConfiguration.builder()
+                    .name(name)
+                    .description("parti " + b.name().toLowerCase() + " of group " + names.group())
+                    .maxHistoryPerKey(1)
+                    .storageType(StorageType.File)
+                    .replicas(replicas);
+            if (ttl != null) {
+                cfg.ttl(ttl);
+            }
+            KeyValueStatus status = call(b, "*", "create bucket", () -> {
                 try {
-                    kvm.create(cfg.build());
+                    return kvm.create(cfg.build());
                 } catch (JetStreamApiException e) {
                     if (e.getApiErrorCode() != JS_STREAM_NAME_EXIST) {
-                        throw new KvRejectedException("creating bucket " + name + ": " + e.getMessage(), e);
+                        throw e;
                     }
-                    log.warn("Bucket {} exists with another configuration (TTL or replicas); using it as it is", name);
+                    return reconcile(kvm, b, ttl, replicas);
                 }
-                handles.put(b, connection.keyValue(name, kvOptions));
-            }
-        } catch (IOException e) {
-            throw new KvUnavailableException("provisioning buckets of group " + names.group() + ": " + e.getMessage(), e);
+            });
+            provisioned.put(b, new Provisioned(name, status.getBackingStreamInfo().getCreateTime(), ttl, replicas));
+            handles.put(b, call(b, "*", "open bucket", () -> connection.keyValue(name, kvOptions)));
         }
+    }
+
+    /** The setting of this worker that a bucket's TTL carries, for messages. */
+    static String ttlSetting(Bucket b) {
+        return switch (b) {
+            case IDS -> "workerIdTtl";
+            case HEARTBEATS -> "sessionTimeout";
+            case LEADER -> "leaderTtl";
+            case ASSIGNMENT -> "(no TTL)";
+        };
+    }
+
+    /** A TTL in nanoseconds, with "none" (null or 0) as the longest. */
+    private static long ttlNanos(Duration ttl) {
+        return ttl == null || ttl.isZero() || ttl.isNegative() ? Long.MAX_VALUE : ttl.toNanos();
+    }
+
+    private static String show(Duration ttl) {
+        if (ttlNanos(ttl) == Long.MAX_VALUE) {
+            return "none";
+        }
+        long ms = ttl.toMillis();
+        return ms % 1000 == 0 ? ms / 1000 + " s" : ms + " ms";
+    }
+
+    /** Brings an existing bucket to the settings this worker needs, where safe; see {@link #provision}. */
+    private KeyValueStatus reconcile(KeyValueManagement kvm, Bucket b, Duration ttl, int replicas)
+            throws IOException, JetStreamApiException {
+        String name = names.name(b);
+        for (int attempt = 0; attempt < 5; attempt++) {
+            KeyValueStatus status = kvm.getStatus(name);
+            KeyValueConfiguration have = status.getConfiguration();
+            refuseUnsafe(b, have, ttl, replicas);
+            List<String> changes = new ArrayList<>();
+            KeyValueConfiguration.Builder fix = KeyValueConfiguration.builder(have);
+            if (ttlNanos(have.getTtl()) < ttlNanos(ttl)) {
+                fix.ttl(ttl == null ? Duration.ZERO : ttl);
+                changes.add("TTL " + show(have.getTtl()) + " -> " + show(ttl) + " (" + ttlSetting(b) + ")");
+            }
+            if (have.getMaxHistoryPerKey() != 1) {
+                fix.maxHistoryPerKey(1);
+                changes.add("history " + have.getMaxHistoryPerKey() + " -> 1");
+            }
+            if (have.getMaximumValueSize() > 0) {
+                fix.maximumValueSize(-1);
+                changes.add("max value size " + have.getMaximumValueSize() + " -> unlimited");
+            }
+            if (have.getMaxBucketSize() > 0) {
+                fix.maxBucketSize(-1);
+                changes.add("max bucket size " + have.getMaxBucketSize() + " -> unlimited");
+            }
+            if (changes.isEmpty()) {
+                return status;
+            }
+            log.warn("Bucket {} of group {} exists with other settings; updating it: {}", name, names.group(),
+                    String.join(", ", changes));
+            kvm.update(fix.build());
+            // read it again: a concurrent update by another worker may have landed in between
+        }
+        throw new KvRejectedException("bucket " + name + " of group " + names.group()
+                + " keeps changing under concurrent updates; giving up reconciling it", null);
+    }
+
+    /** The settings that cannot safely be reconciled; see {@link #provision}. */
+    private void refuseUnsafe(Bucket b, KeyValueConfiguration have, Duration ttl, int replicas) {
+        String name = names.name(b);
+        if (have.getStorageType() != StorageType.File) {
+            throw new BucketMismatchException(b, name, "storage", "file", String.valueOf(have.getStorageType()).toLowerCase(),
+                    "the server cannot change a stream's storage; delete the bucket while the group is down");
+        }
+        if (have.getReplicas() != replicas) {
+            throw new BucketMismatchException(b, name, "replicas", "bucketReplicas " + replicas, Integer.toString(have.getReplicas()),
+                    "replication is not changed automatically (it moves data and is the operator's durability decision); "
+                    + "set bucketReplicas to " + have.getReplicas() + " or change the bucket with the nats CLI (stream KV_" + name + ")");
+        }
+        if (ttlNanos(have.getTtl()) > ttlNanos(ttl)) {
+            throw new BucketMismatchException(b, name, "TTL", ttlSetting(b) + " " + show(ttl), show(have.getTtl()),
+                    "a longer bucket TTL would silently stretch failure detection, and lowering it could expire the keys of "
+                    + "running workers before their leases end; all workers of a group must use the same " + ttlSetting(b)
+                    + " (to shorten it, stop the group and delete or edit the bucket)");
+        }
+    }
+
+    /**
+     * Compares the buckets as they are now with what {@link #provision} last found: a way to notice a bucket
+     * deleted or re-created under a running group (an operator's {@code nats kv del}, JetStream losing its
+     * data), or changed so that this worker's leases are no longer covered.
+     *
+     * <p>Contract: one stream-info request per bucket (four per call), on the calling thread; call it at most
+     * every few heartbeat intervals. It changes nothing. A server restart or a stream-leader change is not a
+     * re-creation: the stream's creation time survives both. A bucket TTL raised by another worker (see
+     * {@link #provision}) is not a problem either: keys then only live longer. After a problem, the caller
+     * decides: typically stop acting on what it read before, and {@link #provision} again once the buckets are
+     * back (which records their new identity).
+     *
+     * @return the problems found, one per affected bucket; empty when every bucket is the one {@code provision}
+     *         set up, with settings this worker can rely on
+     * @throws KvUnavailableException when NATS cannot be reached (nothing is known then)
+     * @throws IllegalStateException  when {@link #provision} has not run
+     */
+    public List<BucketProblem> checkBuckets() {
+        if (provisioned.size() != Bucket.values().length) {
+            throw new IllegalStateException("buckets not provisioned");
+        }
+        KeyValueManagement kvm = call(null, "*", "open bucket management", () -> connection.keyValueManagement(kvOptions));
+        List<BucketProblem> problems = new ArrayList<>();
+        for (Bucket b : Bucket.values()) {
+            Provisioned p = provisioned.get(b);
+            KeyValueStatus status = call(b, "*", "read bucket info", () -> {
+                try {
+                    return kvm.getStatus(p.name());
+                } catch (JetStreamApiException e) {
+                    if (e.getApiErrorCode() == JS_STREAM_NOT_FOUND) {
+                        return null;
+                    }
+                    throw e;
+                }
+            });
+            if (status == null) {
+                problems.add(new BucketProblem(b, p.name(), BucketProblem.Kind.DELETED, "bucket " + p.name() + " no longer exists"));
+                continue;
+            }
+            ZonedDateTime created = status.getBackingStreamInfo().getCreateTime();
+            if (created != null && p.created() != null && !created.toInstant().equals(p.created().toInstant())) {
+                problems.add(new BucketProblem(b, p.name(), BucketProblem.Kind.RECREATED, "bucket " + p.name()
+                        + " was re-created: created " + created.toInstant() + ", was " + p.created().toInstant()));
+                continue;
+            }
+            try {
+                refuseUnsafe(b, status.getConfiguration(), p.ttl(), p.replicas());
+            } catch (BucketMismatchException e) {
+                problems.add(new BucketProblem(b, p.name(), BucketProblem.Kind.SETTING_CHANGED, e.getMessage()));
+            }
+        }
+        return problems;
     }
 
     private KeyValue kv(Bucket b) {
@@ -108,24 +296,14 @@ public final class KvGateway {
 
     /** Writes only if the key is absent or deleted; returns the new revision. */
     public long create(Bucket b, String key, byte[] value) {
-        try {
-            return kv(b).create(key, value);
-        } catch (JetStreamApiException e) {
-            throw map(b, key, "create", e);
-        } catch (IOException e) {
-            throw unavailable(b, key, "create", e);
-        }
+        checkPayload(b, key, "create", value);
+        return call(b, key, "create", () -> kv(b).create(key, value));
     }
 
     /** Writes only if the key's last revision is {@code expectedRevision}; returns the new revision. */
     public long update(Bucket b, String key, byte[] value, long expectedRevision) {
-        try {
-            return kv(b).update(key, value, expectedRevision);
-        } catch (JetStreamApiException e) {
-            throw map(b, key, "update", e);
-        } catch (IOException e) {
-            throw unavailable(b, key, "update", e);
-        }
+        checkPayload(b, key, "update", value);
+        return call(b, key, "update", () -> kv(b).update(key, value, expectedRevision));
     }
 
     /**
@@ -152,75 +330,56 @@ public final class KvGateway {
 
     /** Deletes the key if its last revision is {@code expectedRevision}. */
     public void delete(Bucket b, String key, long expectedRevision) {
-        try {
+        call(b, key, "delete", () -> {
             kv(b).delete(key, expectedRevision);
-        } catch (JetStreamApiException e) {
-            throw map(b, key, "delete", e);
-        } catch (IOException e) {
-            throw unavailable(b, key, "delete", e);
-        }
+            return null;
+        });
     }
 
     /** The current entry, or null when the key is absent, deleted or expired. */
     public Entry get(Bucket b, String key) {
-        try {
+        return call(b, key, "get", () -> {
             KeyValueEntry e = kv(b).get(key);
             if (e == null || e.getOperation() != KeyValueOperation.PUT) {
                 return null;
             }
             return new Entry(key, e.getValue(), e.getRevision(), false);
-        } catch (JetStreamApiException e) {
-            throw map(b, key, "get", e);
-        } catch (IOException e) {
-            throw unavailable(b, key, "get", e);
-        }
+        });
     }
 
     /** Every current entry of a bucket (one request for the keys, one get per key). */
     public List<Entry> entries(Bucket b) {
         List<Entry> out = new ArrayList<>();
-        try {
-            for (String key : kv(b).keys()) {
-                Entry e = get(b, key);
-                if (e != null) {
-                    out.add(e);
-                }
+        for (String key : keys(b)) {
+            Entry e = get(b, key);
+            if (e != null) {
+                out.add(e);
             }
-            return out;
-        } catch (JetStreamApiException e) {
-            throw map(b, "*", "keys", e);
-        } catch (IOException e) {
-            throw unavailable(b, "*", "keys", e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new KvUnavailableException("interrupted listing " + names.name(b), e);
         }
+        return out;
     }
 
     /** The keys present in a bucket. */
     public List<String> keys(Bucket b) {
-        try {
-            return kv(b).keys();
-        } catch (JetStreamApiException e) {
-            throw map(b, "*", "keys", e);
-        } catch (IOException e) {
-            throw unavailable(b, "*", "keys", e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new KvUnavailableException("interrupted listing " + names.name(b), e);
-        }
+        return call(b, "*", "keys", () -> kv(b).keys());
     }
 
     /**
      * Watches a key ({@code ">"} for all), starting with the current values. The consumer runs on a
-     * jnats dispatcher thread and must only hand the entry over to the worker's own thread.
+     * jnats dispatcher thread and must only hand the entry over to the worker's own thread; an exception
+     * it throws is logged (jnats would drop it silently) and the watch goes on.
      */
     public AutoCloseable watch(Bucket b, String key, Consumer<Entry> onEntry) {
         KeyValueWatcher watcher = new KeyValueWatcher() {
             @Override
             public void watch(KeyValueEntry e) {
                 boolean deleted = e.getOperation() != KeyValueOperation.PUT;
-                onEntry.accept(new Entry(e.getKey(), deleted ? null : e.getValue(), e.getRevision(), deleted));
+                try {
+                    onEntry.accept(new Entry(e.getKey(), deleted ? null : e.getValue(), e.getRevision(), deleted));
+                } catch (RuntimeException failure) {
+                    log.error("Watch of {}/{}: handling revision {} of {} failed", names.name(b), key, e.getRevision(),
+                            e.getKey(), failure);
+                }
             }
 
             @Override
@@ -228,31 +387,76 @@ public final class KvGateway {
                 // the initial values have been delivered; nothing to do
             }
         };
+        NatsKeyValueWatchSubscription sub = call(b, key, "watch", () -> ">".equals(key)
+                ? kv(b).watchAll(watcher)
+                : kv(b).watch(key, watcher));
+        return sub::unsubscribe;
+    }
+
+    /**
+     * Refuses a value the server would not take, before sending it: above the connection's max payload
+     * the server closes the whole connection (or jnats throws, when its client-side checks are on).
+     */
+    private void checkPayload(Bucket b, String key, String op, byte[] value) {
+        long max = connection.getMaxPayload();
+        if (value != null && max > 0 && value.length + HEADER_ALLOWANCE > max) {
+            throw new KvRejectedException(names.name(b) + "/" + key + ": " + op + " of " + value.length
+                    + " bytes refused before sending: above the server's max payload of " + max + " bytes (less "
+                    + HEADER_ALLOWANCE + " for headers)", null);
+        }
+    }
+
+    /** A jnats call; every failure it may throw is mapped by {@link #call}. */
+    @FunctionalInterface
+    private interface NatsCall<T> {
+        T run() throws IOException, JetStreamApiException, InterruptedException, TimeoutException;
+    }
+
+    /** Runs a jnats call, mapping every failure onto the three outcomes of the class comment. */
+    private <T> T call(Bucket b, String key, String op, NatsCall<T> c) {
+        String where = (b == null ? "group " + names.group() : names.name(b) + "/" + key) + ": " + op;
         try {
-            NatsKeyValueWatchSubscription sub = ">".equals(key)
-                    ? kv(b).watchAll(watcher)
-                    : kv(b).watch(key, watcher);
-            return sub::unsubscribe;
+            return c.run();
+        } catch (CasConflictException | KvUnavailableException | KvRejectedException ours) {
+            throw ours;
         } catch (JetStreamApiException e) {
-            throw map(b, key, "watch", e);
-        } catch (IOException e) {
-            throw unavailable(b, key, "watch", e);
+            if (e.getApiErrorCode() == JS_WRONG_LAST_SEQUENCE) {
+                return throwCas(where);
+            }
+            if (JS_TEMPORARY.contains(e.getApiErrorCode()) || e.getErrorCode() == 503) {
+                throw new KvUnavailableException(where + " failed, JetStream unavailable: " + e.getMessage(), e);
+            }
+            throw new KvRejectedException(where + " refused by the server: " + e.getMessage(), e);
+        } catch (IOException | TimeoutException e) {
+            throw new KvUnavailableException(where + " failed: " + e, e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new KvUnavailableException("interrupted starting a watch on " + names.name(b), e);
+            throw new KvUnavailableException(where + " interrupted", e);
+        } catch (IllegalArgumentException e) {
+            // jnats validates keys and payload sizes on the client: nothing was sent
+            throw new KvRejectedException(where + " refused by the client: " + e.getMessage(), e);
+        } catch (IllegalStateException e) {
+            // "Connection is Closed", "Connection is Draining", ...
+            throw new KvUnavailableException(where + " failed: " + e.getMessage(), e);
+        } catch (RuntimeException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof JetStreamApiException || cause instanceof IOException || cause instanceof TimeoutException) {
+                return call(b, key, op, () -> {
+                    if (cause instanceof JetStreamApiException j) {
+                        throw j;
+                    }
+                    if (cause instanceof IOException io) {
+                        throw io;
+                    }
+                    throw (TimeoutException) cause;
+                });
+            }
+            throw new KvUnavailableException(where + " failed unexpectedly: " + e, e);
         }
     }
 
-    private RuntimeException map(Bucket b, String key, String op, JetStreamApiException e) {
-        if (e.getApiErrorCode() == JS_WRONG_LAST_SEQUENCE) {
-            return new CasConflictException(names.name(b) + "/" + key + ": " + op + " lost a compare-and-set");
-        }
-        return new KvRejectedException(names.name(b) + "/" + key + ": " + op + " refused by the server: "
-                + e.getMessage(), e);
-    }
-
-    private KvUnavailableException unavailable(Bucket b, String key, String op, IOException e) {
-        return new KvUnavailableException(names.name(b) + "/" + key + ": " + op + " failed: " + e.getMessage(), e);
+    private static <T> T throwCas(String where) {
+        throw new CasConflictException(where + " lost a compare-and-set");
     }
 
     /** The server refused a compare-and-set: somebody else wrote the key first. */
@@ -284,12 +488,63 @@ public final class KvGateway {
         }
     }
 
-    /** The server answered with an error other than a lost compare-and-set. */
-    public static final class KvRejectedException extends RuntimeException {
+    /**
+     * The server or the client refused the call (other than a lost compare-and-set), so retrying it as it
+     * is cannot help: an invalid key, a value above the max payload, a JetStream API error.
+     */
+    public static class KvRejectedException extends RuntimeException {
         private static final long serialVersionUID = 1L;
 
         public KvRejectedException(String message, Throwable cause) {
             super(message, cause);
+        }
+    }
+
+    /**
+     * An existing bucket has a setting that cannot safely be reconciled with this worker's (see {@link
+     * #provision}). The message names the bucket, the setting and both values.
+     */
+    public static final class BucketMismatchException extends KvRejectedException {
+        private static final long serialVersionUID = 1L;
+        private final Bucket bucket;
+        private final String setting;
+        private final String wanted;
+        private final String actual;
+
+        BucketMismatchException(Bucket bucket, String name, String setting, String wanted, String actual, String why) {
+            super("bucket " + name + " has " + setting + " " + actual + " but this worker needs " + wanted + ": " + why, null);
+            this.bucket = bucket;
+            this.setting = setting;
+            this.wanted = wanted;
+            this.actual = actual;
+        }
+
+        public Bucket bucket() { return bucket; }
+        /** The setting: {@code TTL}, {@code replicas} or {@code storage}. */
+        public String setting() { return setting; }
+        /** This worker's value, with the config field it comes from. */
+        public String wanted() { return wanted; }
+        /** The bucket's value. */
+        public String actual() { return actual; }
+    }
+
+    /**
+     * A bucket that is no longer the one {@link #provision} set up, as {@link #checkBuckets} found it.
+     *
+     * @param bucket which of the group's buckets
+     * @param name   its name in NATS
+     * @param kind   what happened
+     * @param detail a message naming the bucket and the values involved
+     */
+    public record BucketProblem(Bucket bucket, String name, Kind kind, String detail) {
+        /** What happened to a bucket. */
+        public enum Kind {
+            /** The bucket does not exist any more: everything in it is gone. */
+            DELETED,
+            /** The bucket exists but is not the one provisioned (another creation time): its keys and revisions start over. */
+            RECREATED,
+            /** Same bucket, but a setting changed so that this worker's leases are not covered (TTL shorter, replicas, storage). */
+            SETTING_CHANGED
         }
     }
 }
