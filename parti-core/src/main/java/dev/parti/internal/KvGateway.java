@@ -138,13 +138,21 @@ public final class KvGateway {
             }
             KeyValueStatus status = call(b, "*", "create bucket", () -> {
                 try {
-                    return kvm.create(cfg.build());
+                    kvm.getStatus(name);
                 } catch (JetStreamApiException e) {
-                    if (e.getApiErrorCode() != JS_STREAM_NAME_EXIST) {
+                    if (e.getApiErrorCode() != JS_STREAM_NOT_FOUND) {
                         throw e;
                     }
-                    return reconcile(kvm, b, ttl, replicas);
+                    try {
+                        return kvm.create(cfg.build());
+                    } catch (JetStreamApiException raced) {
+                        if (raced.getApiErrorCode() != JS_STREAM_NAME_EXIST) {
+                            throw raced;
+                        }
+                        // created by another worker in between: reconcile with it like any existing bucket
+                    }
                 }
+                return reconcile(kvm, b, ttl, replicas);
             });
             provisioned.put(b, new Provisioned(name, status.getBackingStreamInfo().getCreateTime(), ttl, replicas));
             handles.put(b, call(b, "*", "open bucket", () -> connection.keyValue(name, kvOptions)));
@@ -214,6 +222,17 @@ public final class KvGateway {
 
     /** The settings that cannot safely be reconciled; see {@link #provision}. */
     private void refuseUnsafe(Bucket b, KeyValueConfiguration have, Duration ttl, int replicas) {
+        refuseOtherStorage(b, have, replicas);
+        if (ttlNanos(have.getTtl()) > ttlNanos(ttl)) {
+            throw new BucketMismatchException(b, names.name(b), "TTL", ttlSetting(b) + " " + show(ttl), show(have.getTtl()),
+                    "a longer bucket TTL would silently stretch failure detection, and lowering it could expire the keys of "
+                    + "running workers before their leases end; all workers of a group must use the same " + ttlSetting(b)
+                    + " (to shorten it, stop the group and delete or edit the bucket)");
+        }
+    }
+
+    /** Storage type and replicas, which are never changed automatically. */
+    private void refuseOtherStorage(Bucket b, KeyValueConfiguration have, int replicas) {
         String name = names.name(b);
         if (have.getStorageType() != StorageType.File) {
             throw new BucketMismatchException(b, name, "storage", "file", String.valueOf(have.getStorageType()).toLowerCase(),
@@ -224,11 +243,13 @@ public final class KvGateway {
                     "replication is not changed automatically (it moves data and is the operator's durability decision); "
                     + "set bucketReplicas to " + have.getReplicas() + " or change the bucket with the nats CLI (stream KV_" + name + ")");
         }
-        if (ttlNanos(have.getTtl()) > ttlNanos(ttl)) {
-            throw new BucketMismatchException(b, name, "TTL", ttlSetting(b) + " " + show(ttl), show(have.getTtl()),
-                    "a longer bucket TTL would silently stretch failure detection, and lowering it could expire the keys of "
-                    + "running workers before their leases end; all workers of a group must use the same " + ttlSetting(b)
-                    + " (to shorten it, stop the group and delete or edit the bucket)");
+    }
+
+    /** For {@link #checkBuckets}: a TTL now shorter than this worker's lets keys expire inside its leases. */
+    private void refuseShorterTtl(Bucket b, KeyValueConfiguration have, Duration ttl) {
+        if (ttlNanos(have.getTtl()) < ttlNanos(ttl)) {
+            throw new BucketMismatchException(b, names.name(b), "TTL", ttlSetting(b) + " " + show(ttl), show(have.getTtl()),
+                    "its keys now expire before this worker's leases end");
         }
     }
 
@@ -278,7 +299,8 @@ public final class KvGateway {
                 continue;
             }
             try {
-                refuseUnsafe(b, status.getConfiguration(), p.ttl(), p.replicas());
+                refuseOtherStorage(b, status.getConfiguration(), p.replicas());
+                refuseShorterTtl(b, status.getConfiguration(), p.ttl());
             } catch (BucketMismatchException e) {
                 problems.add(new BucketProblem(b, p.name(), BucketProblem.Kind.SETTING_CHANGED, e.getMessage()));
             }
