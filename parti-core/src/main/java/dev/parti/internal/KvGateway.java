@@ -72,7 +72,7 @@ public final class KvGateway {
     private final Connection connection;
     private final BucketNames names;
     private final KeyValueOptions kvOptions;
-    private final Map<Bucket, KeyValue> handles = new EnumMap<>(Bucket.class);
+    private final Map<Bucket, KeyValue> handles = Collections.synchronizedMap(new EnumMap<>(Bucket.class));
     /** Per bucket, as {@link #provision} last found it: the stream's creation time, the TTL and replicas wanted. */
     private final Map<Bucket, Provisioned> provisioned = Collections.synchronizedMap(new EnumMap<>(Bucket.class));
 
@@ -113,8 +113,9 @@ public final class KvGateway {
      *   <li>Replicas and storage type: refused. Replication is an operator's durability decision and changing it
      *       moves data; the storage type cannot be changed by the server.</li>
      * </ul>
-     * Two workers raising one bucket concurrently both re-read it after their update, so each starts only on
-     * a bucket whose TTL is at least its own; a later change by somebody else is what {@link #checkBuckets} sees.
+     * A worker that updates a bucket reads it again before using it. Two workers with different settings
+     * raising one bucket at the same moment can still leave it at the lower of their two values after one of
+     * them checked: that, like any later change by somebody else, is what {@link #checkBuckets} reports.
      *
      * @param ttls     TTL per bucket ({@link Bucket#ASSIGNMENT} absent: no TTL)
      * @param replicas JetStream replicas of every bucket
@@ -165,8 +166,13 @@ public final class KvGateway {
             case IDS -> "workerIdTtl";
             case HEARTBEATS -> "sessionTimeout";
             case LEADER -> "leaderTtl";
-            case ASSIGNMENT -> "(no TTL)";
+            case ASSIGNMENT -> "assignment";
         };
+    }
+
+    /** What this worker needs of a bucket's TTL, for messages: {@code sessionTimeout 6 s}, {@code no TTL}. */
+    private static String wantedTtl(Bucket b, Duration ttl) {
+        return ttlNanos(ttl) == Long.MAX_VALUE ? "no TTL" : ttlSetting(b) + " " + show(ttl);
     }
 
     /** A TTL in nanoseconds, with "none" (null or 0) as the longest. */
@@ -194,7 +200,7 @@ public final class KvGateway {
             KeyValueConfiguration.Builder fix = KeyValueConfiguration.builder(have);
             if (ttlNanos(have.getTtl()) < ttlNanos(ttl)) {
                 fix.ttl(ttl == null ? Duration.ZERO : ttl);
-                changes.add("TTL " + show(have.getTtl()) + " -> " + show(ttl) + " (" + ttlSetting(b) + ")");
+                changes.add("TTL " + show(have.getTtl()) + " -> " + show(ttl) + " (" + wantedTtl(b, ttl) + ")");
             }
             if (have.getMaxHistoryPerKey() != 1) {
                 fix.maxHistoryPerKey(1);
@@ -224,7 +230,7 @@ public final class KvGateway {
     private void refuseUnsafe(Bucket b, KeyValueConfiguration have, Duration ttl, int replicas) {
         refuseOtherStorage(b, have, replicas);
         if (ttlNanos(have.getTtl()) > ttlNanos(ttl)) {
-            throw new BucketMismatchException(b, names.name(b), "TTL", ttlSetting(b) + " " + show(ttl), show(have.getTtl()),
+            throw new BucketMismatchException(b, names.name(b), "TTL", wantedTtl(b, ttl), show(have.getTtl()),
                     "a longer bucket TTL would silently stretch failure detection, and lowering it could expire the keys of "
                     + "running workers before their leases end; all workers of a group must use the same " + ttlSetting(b)
                     + " (to shorten it, stop the group and delete or edit the bucket)");
@@ -248,7 +254,7 @@ public final class KvGateway {
     /** For {@link #checkBuckets}: a TTL now shorter than this worker's lets keys expire inside its leases. */
     private void refuseShorterTtl(Bucket b, KeyValueConfiguration have, Duration ttl) {
         if (ttlNanos(have.getTtl()) < ttlNanos(ttl)) {
-            throw new BucketMismatchException(b, names.name(b), "TTL", ttlSetting(b) + " " + show(ttl), show(have.getTtl()),
+            throw new BucketMismatchException(b, names.name(b), "TTL", wantedTtl(b, ttl), show(have.getTtl()),
                     "its keys now expire before this worker's leases end");
         }
     }
