@@ -96,15 +96,26 @@ final class Lane {
     }
 
     /**
-     * Installs a started consumer as RUNNING unless the lane is being released meanwhile; returns false
-     * (and the caller closes {@code started}) in that case.
+     * Makes the lane RUNNING for consumer generation {@code gen} before the consumer starts, so its first
+     * deliveries are not dropped; false when the lane is being released or moved on meanwhile.
      */
-    synchronized boolean running(int gen, MessageConsumer started) {
+    synchronized boolean run(int gen) {
         if (phase == PartitionStatus.Phase.RELEASING || gen != generation) {
             return false;
         }
-        consumer = started;
         phase = PartitionStatus.Phase.RUNNING;
+        return true;
+    }
+
+    /**
+     * Keeps the started consumer of generation {@code gen} for closing later; false (and the caller closes
+     * {@code started}) when the lane was stopped meanwhile.
+     */
+    synchronized boolean attach(int gen, MessageConsumer started) {
+        if (phase != PartitionStatus.Phase.RUNNING || gen != generation) {
+            return false;
+        }
+        consumer = started;
         return true;
     }
 
@@ -199,18 +210,18 @@ final class Lane {
             lastDeliveryGeneration = gen;
             lastDelivery = 0;
         }
-        if (seq <= lastHandled) {
-            message.ack(); // a redelivery of something handled already
-            engine.countDuplicate();
-            return;
-        }
-        if (lastDelivery > 0 && delivery > lastDelivery + 1) {
+        if (delivery > lastDelivery + 1) { // every consumer is new: its first delivery is 1
             // deliveries lastDelivery+1 .. delivery-1 never reached us (a server restart, a stale pull):
             // handling this one now would break the order; restart the consumer after the last handled message
             engine.requestReset(this, "deliveries " + (lastDelivery + 1) + ".." + (delivery - 1) + " were lost");
             return;
         }
         lastDelivery = delivery;
+        if (seq <= lastHandled) {
+            message.ack(); // a redelivery of something handled already
+            engine.countDuplicate();
+            return;
+        }
         long backoffMs = 50;
         while (true) {
             synchronized (this) {

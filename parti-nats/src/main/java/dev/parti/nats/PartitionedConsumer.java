@@ -333,7 +333,11 @@ public final class PartitionedConsumer implements AutoCloseable {
         closing = true;
         try {
             if (before == State.STARTED) {
-                manager.close(remainInGroup); // releases every partition through Follower.onRevoked
+                // Release everything while the manager still heartbeats: PartiManager.close() stops heartbeating
+                // before it calls onRevoked, so a handler outliving the session timeout there would let the
+                // leader hand the partition to another worker while it still runs.
+                release(List.copyOf(lanes.keySet()), true);
+                manager.close(remainInGroup); // revokes through Follower.onRevoked: nothing left to wait for
             }
         } catch (RuntimeException e) {
             log.warn("group {}: closing the Parti manager failed: {}", parti.group(), e.toString());
@@ -379,6 +383,9 @@ public final class PartitionedConsumer implements AutoCloseable {
     private final class Follower implements AssignmentListener {
         @Override
         public void onAssigned(Set<Partition> added, long version) {
+            if (closing) {
+                return; // this worker is leaving: the manager revokes these in a moment, nothing to consume meanwhile
+            }
             for (Partition p : added) {
                 Lane lane = new Lane(p, consumerName(p), handlers, handler, engine);
                 if (lanes.putIfAbsent(p, lane) == null) {
@@ -552,8 +559,11 @@ public final class PartitionedConsumer implements AutoCloseable {
                     .batchSize(Math.min(maxInFlight, 256))
                     .expiresIn(pullExpiry.toMillis())
                     .build();
+            if (!lane.run(gen)) {
+                return; // released meanwhile
+            }
             MessageConsumer started = context.consume(options, dispatcher, msg -> lane.offer(gen, msg));
-            if (!lane.running(gen, started)) {
+            if (!lane.attach(gen, started)) {
                 closeQuietly(started); // released meanwhile: undo
                 return;
             }
@@ -570,8 +580,8 @@ public final class PartitionedConsumer implements AutoCloseable {
             failedCreations.incrementAndGet();
             lane.lastError = e.toString();
             Duration delay = backoff.delay(attempts);
+            lane.setPhase(attempts >= failureThreshold ? PartitionStatus.Phase.FAILING : PartitionStatus.Phase.ACQUIRING);
             if (attempts >= failureThreshold) {
-                lane.setPhase(PartitionStatus.Phase.FAILING);
                 if (attempts == failureThreshold) {
                     log.error("group {}: consumer of {} failed {} times, retrying every {} at most: {}",
                             parti.group(), lane.partition, attempts, backoff.max(), e.toString());
