@@ -97,6 +97,7 @@ import org.slf4j.LoggerFactory;
 public final class PartitionedConsumer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(PartitionedConsumer.class);
     private static final int CONSUMER_NOT_FOUND = 10014;
+    private static final Duration ACK_CONFIRM_WAIT = Duration.ofSeconds(1);
 
     /** Default {@link Builder#maxInFlight(int)}. */
     public static final int DEFAULT_MAX_IN_FLIGHT = 256;
@@ -131,6 +132,12 @@ public final class PartitionedConsumer implements AutoCloseable {
     private final ExecutorService handlers;
     private final ScheduledExecutorService control;
     private final Map<Partition, Lane> lanes = new ConcurrentHashMap<>();
+    /**
+     * Per partition, the stream sequence of the last message this helper handled, kept across ownerships:
+     * everything up to it was handled at least once, so a new ownership may start after it even when the
+     * server's ack floor is lower (acks lost when nats-server was killed). Bounded by the partition count.
+     */
+    private final Map<Partition, Long> progress = new ConcurrentHashMap<>();
     private final AtomicLong handled = new AtomicLong();
     private final AtomicLong duplicates = new AtomicLong();
     private final AtomicLong resets = new AtomicLong();
@@ -491,18 +498,27 @@ public final class PartitionedConsumer implements AutoCloseable {
             if (closing && cleanup == ConsumerCleanup.DELETE_ON_CLOSE) {
                 deleteQuietly(lane.consumerName);
             }
+            if (lane.lastHandled > 0) {
+                progress.merge(lane.partition, lane.lastHandled, Math::max);
+            }
             lanes.remove(lane.partition, lane);
             boolean clean = confirmed.contains(lane);
             fire(e -> e.onReleased(lane.partition, clean));
         }
     }
 
-    /** Waits until the server's ack floor of each lane's consumer reached its last handled message. */
-    private List<Lane> confirmAcks(List<Lane> idle, long deadline) {
+    /**
+     * Waits until the server's ack floor of each lane's consumer reached its last handled message, up to
+     * the revoke deadline and at most {@link #ACK_CONFIRM_WAIT}: a floor that does not move within that
+     * time lost acks in a server crash and only moves when the server redelivers them after the ack wait,
+     * which is no reason to hold the partition.
+     */
+    private List<Lane> confirmAcks(List<Lane> idle, long revokeDeadline) {
         List<Lane> done = new ArrayList<>();
         if (idle.isEmpty()) {
             return done;
         }
+        long deadline = Math.min(revokeDeadline, System.nanoTime() + ACK_CONFIRM_WAIT.toNanos());
         try {
             connection.flush(Duration.ofNanos(Math.max(1_000_000, deadline - System.nanoTime())));
         } catch (Exception e) {
@@ -525,8 +541,8 @@ public final class PartitionedConsumer implements AutoCloseable {
                     log.debug("confirming acks of {} failed: {}", lane.partition, e.toString());
                 }
                 if (System.nanoTime() > deadline) {
-                    log.warn("group {}: acks of {} up to sequence {} not confirmed before the revoke timeout; "
-                            + "the next owner may see them again", parti.group(), lane.partition, want);
+                    log.warn("group {}: acks of {} up to sequence {} not confirmed within {}; "
+                            + "the next owner may see them again", parti.group(), lane.partition, want, ACK_CONFIRM_WAIT);
                     break;
                 }
                 pause(10);
@@ -603,8 +619,8 @@ public final class PartitionedConsumer implements AutoCloseable {
 
     /**
      * Recreates the durable consumer of {@code lane} to start right after the partition's position: the
-     * larger of the old consumer's ack floor and what this helper handled; the whole stream when there was
-     * no consumer. Sets the lane's last handled sequence to that position.
+     * largest of the old consumer's ack floor and what this helper handled of the partition (in this
+     * ownership or an earlier one); the whole stream when there was neither. Sets the lane's last handled sequence to that position.
      */
     private ConsumerContext recreateConsumer(Lane lane) throws IOException, JetStreamApiException {
         ConsumerInfo info = null;
@@ -615,7 +631,7 @@ public final class PartitionedConsumer implements AutoCloseable {
                 throw e;
             }
         }
-        long floor = lane.lastHandled;
+        long floor = Math.max(lane.lastHandled, progress.getOrDefault(lane.partition, 0L));
         if (info != null) {
             floor = Math.max(floor, info.getAckFloor().getStreamSequence());
             try {
