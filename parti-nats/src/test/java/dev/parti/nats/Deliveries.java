@@ -45,10 +45,19 @@ final class Deliveries {
 
     /** A handler recording into {@code sink} and {@code ownership} as {@code instance}. */
     static PartitionHandler recording(String instance, OwnershipLog ownership, java.util.function.Consumer<Handled> sink) {
+        return recording(instance, ownership, sink, 0);
+    }
+
+    /** The same, working {@code workNanos} inside the recorded ownership interval of each call. */
+    static PartitionHandler recording(String instance, OwnershipLog ownership, java.util.function.Consumer<Handled> sink,
+                                      long workNanos) {
         return (Partition p, Message m) -> {
             ownership.acquired(instance, p.id());
             try {
                 sink.accept(new Handled(instance, p.id(), m.metaData().streamSequence(), System.nanoTime()));
+                if (workNanos > 0) {
+                    java.util.concurrent.locks.LockSupport.parkNanos(workNanos);
+                }
             } finally {
                 ownership.released(instance, p.id());
             }

@@ -29,7 +29,7 @@ public final class NatsChildWorker {
         try (OwnershipLog log = OwnershipLog.inDirectory(ownershipDir);
              PartitionedConsumer consumer = PartitionedConsumer.builder(Harness.parti(group, url, partitions).build(), stream,
                      SubjectMapping.template(prefix + ".{partition}.>"),
-                     FaultToleranceTest.working(Deliveries.recording(instance, log, Deliveries.file(handledDir, instance))))
+                     Deliveries.recording(instance, log, Deliveries.file(handledDir, instance), FaultToleranceTest.WORK_NANOS))
                      .maxInFlight(maxInFlight).pullExpiry(java.time.Duration.ofSeconds(2)).build()) {
             consumer.start();
             System.out.println("started " + consumer.manager().workerId());
