@@ -59,6 +59,7 @@ class PartitionedConsumerTest {
         Map<String, List<Long>> published = Harness.Load.publish(nc, "basic", 8, 800);
         List<Deliveries.Handled> handled = Deliveries.memory();
         OwnershipLog ownership = OwnershipLog.inMemory();
+        Set<Thread> before = Set.copyOf(Thread.getAllStackTraces().keySet());
         try (PartitionedConsumer c = PartitionedConsumer.builder(Harness.parti("basic", NATS.url(), 8).build(), "BASIC",
                 SubjectMapping.template("basic.{partition}.>"), Deliveries.recording("a#1", ownership, handled::add))
                 .cleanup(ConsumerCleanup.DELETE_ON_CLOSE).build()) {
@@ -76,6 +77,12 @@ class PartitionedConsumerTest {
         assertThat(report.orderViolations()).isEmpty();
         OwnershipChecker.builder().check(ownership.events()).assertClean();
         await().atMost(Duration.ofSeconds(5)).until(() -> threads("parti-nats-basic-").isEmpty() && threads("parti-basic-").isEmpty());
+        // nothing else either: the helper's and Parti's connections (jnats threads) are closed too
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> t.isAlive() && !before.contains(t))
+                .map(Thread::getName)
+                .filter(n -> !n.startsWith("awaitility") && !n.startsWith("ForkJoinPool.commonPool")))
+                .isEmpty());
         assertThat(nc.jetStreamManagement().getConsumerNames("BASIC")).isEmpty(); // DELETE_ON_CLOSE
     }
 
