@@ -169,6 +169,48 @@ class PartitionedConsumerTest {
     }
 
     @Test
+    void aDeliveryTakenByAnotherPullerRestartsTheConsumerInsteadOfBreakingTheOrder() throws Exception {
+        Harness.createStream(nc, "GAP", "gap.>");
+        Partition p0 = Partition.of("orders", "0");
+        CountDownLatch entered = new CountDownLatch(1);
+        CountDownLatch proceed = new CountDownLatch(1);
+        List<Deliveries.Handled> handled = Deliveries.memory();
+        PartitionHandler record = Deliveries.recording("a#1", OwnershipLog.inMemory(), handled::add);
+        try (PartitionedConsumer c = PartitionedConsumer.builder(Harness.parti("gap", NATS.url(), 1).build(), "GAP",
+                SubjectMapping.template("gap.{partition}.>"), (p, m) -> {
+                    if (entered.getCount() > 0) {
+                        entered.countDown();
+                        proceed.await(); // the first message holds its ack slot until the other puller waits
+                    }
+                    record.handle(p, m);
+                }).maxInFlight(2).build()) {
+            c.start();
+            await().atMost(Duration.ofSeconds(10)).until(c::isFullyRunning);
+            List<Long> published = new java.util.ArrayList<>(Harness.Load.publish(nc, "gap", 1, 1).get("orders/0"));
+            assertThat(entered.await(10, TimeUnit.SECONDS)).isTrue();
+            published.addAll(Harness.Load.publish(nc, "gap", 1, 3).get("orders/0"));
+            // someone else pulls from the partition's consumer and takes a delivery the helper never sees
+            io.nats.client.Subscription stolen = nc.subscribe("test.stolen");
+            nc.publish("$JS.API.CONSUMER.MSG.NEXT.GAP." + c.consumerName(p0), "test.stolen",
+                    "{\"batch\":1,\"expires\":10000000000}".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            nc.flush(Duration.ofSeconds(5));
+            proceed.countDown();
+            io.nats.client.Message taken = stolen.nextMessage(Duration.ofSeconds(10));
+            assertThat(taken).isNotNull();
+            assertThat(taken.isJetStream()).isTrue();
+            // never acked (as if lost on the way): without the gap check the helper would handle the later messages
+            // first and this one only after the ack wait (30 s)
+            published.addAll(Harness.Load.publish(nc, "gap", 1, 2).get("orders/0")); // deliveries after the gap reveal it
+            await().atMost(Duration.ofSeconds(10)).until(() -> handled.size() >= 6);
+            Deliveries.Report report = Deliveries.check(Map.of("orders/0", published), handled);
+            assertThat(report.missing()).isEmpty();
+            assertThat(report.orderViolations()).isEmpty();
+            assertThat(handled).extracting(Deliveries.Handled::seq).isSorted();
+            assertThat(c.stats().consumerResets()).isPositive();
+        }
+    }
+
+    @Test
     void persistentConsumerFailuresAreReportedAndRecover() throws Exception {
         Harness.createStream(nc, "FAIL", "fail.0.>"); // orders/1's subject is not in the stream: its consumer is refused
         Map<Partition, Integer> failing = new ConcurrentHashMap<>();
