@@ -90,7 +90,7 @@ class FaultToleranceTest {
             c.close(); // 3 -> 2, under load
             await().atMost(Duration.ofSeconds(15)).until(() -> running(List.of(a, b)) == PARTITIONS);
             awaitProgress(handled::size, 500);
-            load.close();
+            load.stop();
             await().atMost(Duration.ofSeconds(20)).until(() -> Deliveries.check(load.published, handled).missing().isEmpty());
             report = Deliveries.check(load.published, handled);
             log.info("scale 2-3-2: published {}, {}; stats a={} b={} c={}", load.count, report, a.stats(), b.stats(), c.stats());
@@ -130,7 +130,7 @@ class FaultToleranceTest {
                         throw new java.io.UncheckedIOException(e);
                     }
                 }, 300);
-                load.close();
+                load.stop();
                 await().atMost(Duration.ofSeconds(30)).until(() -> Deliveries.check(load.published, Deliveries.read(handledDir)).missing().isEmpty());
                 report = Deliveries.check(load.published, Deliveries.read(handledDir));
                 log.info("kill -9: published {}, {}; stats a={}", load.count, report, a.stats());
@@ -175,7 +175,7 @@ class FaultToleranceTest {
             nats.restart();
             awaitProgress(handled::size, 500);
             await().atMost(Duration.ofSeconds(20)).until(() -> running(List.of(a, b)) == PARTITIONS);
-            load.close();
+            load.stop();
             await().atMost(Duration.ofSeconds(30)).until(() -> Deliveries.check(load.published, handled).missing().isEmpty());
             report = Deliveries.check(load.published, handled);
             log.info("nats-server {}: published {}, {}; stats a={} b={}", kill ? "kill -9 and restart" : "restart",

@@ -107,10 +107,19 @@ final class Harness {
             return out;
         }
 
-        @Override
-        public void close() throws InterruptedException {
+        /** Stops publishing and waits for the thread; idempotent. */
+        void stop() {
             stop.set(true);
-            thread.join(10_000);
+            try {
+                thread.join(10_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+
+        @Override
+        public void close() {
+            stop();
         }
     }
 }
