@@ -150,7 +150,7 @@ final class Changes {
             } else {
                 List<String> items = new ArrayList<>();
                 for (GroupView.Handoff h : b.handoffs()) {
-                    items.add(h.partition().id() + " " + (h.from() == null ? "-" : h.from()) + "->"
+                    items.add(h.partition().id() + ": " + (h.from() == null ? "" : h.from() + " ") + "-> "
                             + (h.to() == null ? "?" : h.to()));
                 }
                 out.add(new Change(at, Kind.HANDOFFS, null, b.handoffs().size() + " handoffs pending: "

@@ -21,9 +21,8 @@ import picocli.CommandLine.Spec;
 
 /** {@code parti describe --group G [--bootstrap-server B]}. */
 @Command(name = "describe", sortOptions = false,
-        description = {"Shows a group: leader and lease age, each worker (ID, instance, heartbeat age, weight, applied",
-                "version, owned and assigned partitions), the assignment version and the handoffs in progress;",
-                "with --bootstrap-server also committed offset, end offset and lag per partition next to its owner."})
+        mixinStandardHelpOptions = true,
+        description = "Shows a group: leader and lease age; each worker with its instance, heartbeat age, weight, applied version, owned and assigned partitions; the assignment version and the handoffs in progress. With --bootstrap-server also committed offset, end offset and lag per partition next to its owner.")
 final class Describe implements Callable<Integer> {
     @Spec
     CommandSpec spec;

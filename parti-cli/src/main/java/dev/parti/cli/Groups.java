@@ -16,7 +16,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /** {@code parti groups}: the Parti groups in the NATS account, with live members, leader and version. */
-@Command(name = "groups", description = "Lists the Parti groups in the NATS account: live members, leader, assignment version.")
+@Command(name = "groups", mixinStandardHelpOptions = true, description = "Lists the Parti groups in the NATS account: live members, leader, assignment version.")
 final class Groups implements Callable<Integer> {
     @Spec
     CommandSpec spec;

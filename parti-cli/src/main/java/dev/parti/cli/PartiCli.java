@@ -14,7 +14,7 @@ import picocli.CommandLine.Command;
  */
 @Command(name = "parti", mixinStandardHelpOptions = true, version = "parti 0.1.0-SNAPSHOT",
         description = "Operates Parti groups (Kafka consumer groups coordinated over NATS JetStream KV).",
-        subcommands = {Groups.class, Describe.class, Watch.class, CommandLine.HelpCommand.class})
+        subcommands = {Groups.class, Describe.class, Watch.class})
 public final class PartiCli {
     private PartiCli() { }
 
@@ -29,6 +29,7 @@ public final class PartiCli {
     static CommandLine commandLine(BufferedReader in, PrintWriter out, PrintWriter err) {
         CommandLine cl = new CommandLine(PartiCli.class);
         cl.addSubcommand("reset", new CommandLine(new Reset(in)));
+        cl.addSubcommand("help", new CommandLine.HelpCommand());
         cl.setOut(out);
         cl.setErr(err);
         cl.setExecutionExceptionHandler((e, commandLine, parseResult) -> {

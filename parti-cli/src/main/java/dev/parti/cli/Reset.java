@@ -21,8 +21,8 @@ import picocli.CommandLine.Spec;
  * confirmation unless {@code --yes}. Kafka offsets are not touched.
  */
 @Command(name = "reset", sortOptions = false,
-        description = {"Deletes a group's Parti state (its four key-value buckets); Kafka offsets are kept.",
-                "Refused while members are live unless --force; asks for confirmation unless --yes."})
+        mixinStandardHelpOptions = true,
+        description = "Deletes a group's Parti state (its four key-value buckets); Kafka offsets are kept. Refused while members are live unless --force; asks for confirmation unless --yes.")
 final class Reset implements Callable<Integer> {
     @Spec
     CommandSpec spec;

@@ -39,9 +39,8 @@ import picocli.CommandLine.Spec;
  * group's buckets are deleted.
  */
 @Command(name = "watch", sortOptions = false,
-        description = {"Prints the changes of a group live, with timestamps: joins, leaves and expiries, leader changes,",
-                "published versions, applied versions with the partitions acquired and released, pending handoffs,",
-                "fenced workers and late heartbeats. Ctrl-C stops it."})
+        mixinStandardHelpOptions = true,
+        description = "Prints the changes of a group live, with timestamps: joins, leaves and expiries, leader changes, published versions, applied versions with the partitions acquired and released, pending handoffs, fenced workers and late heartbeats. Ctrl-C stops it.")
 final class Watch implements Callable<Integer> {
     private static final DateTimeFormatter TIME = DateTimeFormatter.ofPattern("HH:mm:ss.SSS").withZone(ZoneId.systemDefault());
 

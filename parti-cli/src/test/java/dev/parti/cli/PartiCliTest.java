@@ -82,6 +82,7 @@ class PartiCliTest {
             assertThat(bNode.path("owned")).isEmpty();
             assertThat(worker(mid, a.workerId()).path("owned")).hasSize(6);
             Cli.Result text = Cli.run("describe", "-s", NATS.url(), "--group", group);
+            sample("describe-during-rebalance.txt", text.out());
             assertThat(text.out()).contains("PENDING HANDOFFS", "(withheld)", a.workerId() + " to release it",
                     "LEADER      " + a.workerId());
 
@@ -102,6 +103,13 @@ class PartiCliTest {
         } finally {
             releaseAllowed.countDown();
         }
+    }
+
+    /** Keeps what the operator saw under target/cli-samples (the examples in docs/OPERATIONS.md come from there). */
+    static void sample(String name, String text) throws java.io.IOException {
+        java.nio.file.Path dir = java.nio.file.Path.of("target", "cli-samples");
+        java.nio.file.Files.createDirectories(dir);
+        java.nio.file.Files.writeString(dir.resolve(name), text);
     }
 
     private static JsonNode worker(JsonNode describe, String id) {
@@ -145,6 +153,7 @@ class PartiCliTest {
             watcher.join(10_000);
         }
         assertThat(watcher.isAlive()).isFalse();
+        sample("watch.txt", buffer.toString());
         List<String> lines = buffer.toString().lines().toList();
         for (String line : lines) {
             assertThat(line).as("timestamped").matches("\\d\\d:\\d\\d:\\d\\d\\.\\d{3}  [A-Z_]+ +  .*");
