@@ -14,7 +14,7 @@ import picocli.CommandLine.Command;
  */
 @Command(name = "parti", mixinStandardHelpOptions = true, version = "parti 0.1.0-SNAPSHOT",
         description = "Operates Parti groups (Kafka consumer groups coordinated over NATS JetStream KV).",
-        subcommands = {Groups.class, Describe.class, Watch.class})
+        subcommands = {Groups.class, Describe.class, Watch.class, Permissions.class})
 public final class PartiCli {
     private PartiCli() { }
 

@@ -298,5 +298,14 @@ class PartiCliTest {
 
         Cli.Result badAuth = Cli.run("groups", "-s", NATS.url(), "--user", "u");
         assertThat(badAuth.err()).contains("--user needs --password");
+
+        Cli.Result noGroup = Cli.run("permissions", "--role", "worker");
+        assertThat(noGroup.exit()).isEqualTo(1);
+        assertThat(noGroup.err()).contains("--role worker needs at least one --group");
+        Cli.Result twoGroups = Cli.run("permissions", "--role", "worker", "-g", "a", "-g", "b");
+        assertThat(twoGroups.err()).contains("exactly one --group");
+        Cli.Result badRole = Cli.run("permissions", "--role", "root");
+        assertThat(badRole.exit()).isEqualTo(2);
+        assertThat(badRole.err()).contains("worker, reader, admin");
     }
 }
