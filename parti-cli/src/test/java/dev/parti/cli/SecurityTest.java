@@ -1,0 +1,174 @@
+package dev.parti.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import dev.parti.PartiConfig;
+import dev.parti.PartiException;
+import dev.parti.PartiManager;
+import dev.parti.internal.BucketNames;
+import dev.parti.internal.KvGateway.Bucket;
+import dev.parti.testkit.NatsServer;
+import io.nats.client.Connection;
+import io.nats.client.ErrorListener;
+import io.nats.client.KeyValue;
+import io.nats.client.Nats;
+import io.nats.client.Options;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.UnaryOperator;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Parti and the CLI on a nats-server that enforces accounts, users and permissions from a config
+ * file: a worker user limited to group G's buckets runs G and cannot touch H's; a user without rights
+ * cannot start; a read-only CLI user reads but cannot reset.
+ */
+class SecurityTest {
+    static final String G = "orders.g";
+    static final String H = "billing.h";
+
+    @TempDir
+    static Path dir;
+    static NatsServer nats;
+
+    @BeforeAll
+    static void start() {
+        nats = SecureNats.start(dir, """
+                accounts {
+                  APP {
+                    jetstream: enabled
+                    users: [
+                      { user: g-worker, password: g-pw, permissions: %s }
+                      { user: h-worker, password: h-pw, permissions: %s }
+                      { user: reader, password: r-pw, permissions: %s }
+                      { user: admin, password: a-pw, permissions: %s }
+                      { user: nobody, password: n-pw, permissions: { publish: { deny: ">" }, subscribe: { allow: "_INBOX.>" } } }
+                    ]
+                  }
+                }
+                """.formatted(SecureNats.workerPermissions(G), SecureNats.workerPermissions(H),
+                SecureNats.readerPermissions(G, H), SecureNats.adminPermissions()));
+    }
+
+    @AfterAll
+    static void stop() {
+        if (nats != null) {
+            nats.close();
+        }
+    }
+
+    /** Connection options of one user, recording what the server refuses. */
+    static Options options(String user, String password, List<String> serverErrors) {
+        return new Options.Builder().userInfo(user, password).errorListener(new ErrorListener() {
+            @Override
+            public void errorOccurred(Connection conn, String error) {
+                serverErrors.add(error);
+            }
+        }).build();
+    }
+
+    static UnaryOperator<PartiConfig.Builder> as(String user, String password, List<String> serverErrors) {
+        return b -> b.natsOptions(options(user, password, serverErrors));
+    }
+
+    @Test
+    void aWorkerAllowedOnlyGroupGsBucketsRunsG() {
+        List<String> errors = new CopyOnWriteArrayList<>();
+        try (Workers g = new Workers(G, nats.url(), Workers.topic("t", 4))) {
+            g.start(new Workers.Recording(), as("g-worker", "g-pw", errors));
+            g.start(new Workers.Recording(), as("g-worker", "g-pw", errors));
+            await().atMost(Duration.ofSeconds(15)).until(g::balanced);
+            assertThat(errors).as("no permission was missing").isEmpty();
+        }
+    }
+
+    @Test
+    void gsWorkerCannotReadOrWriteGroupHsBuckets() throws Exception {
+        List<String> hErrors = new CopyOnWriteArrayList<>();
+        try (Workers h = new Workers(H, nats.url(), Workers.topic("t", 2))) {
+            h.start(new Workers.Recording(), as("h-worker", "h-pw", hErrors));
+            await().atMost(Duration.ofSeconds(15)).until(h::balanced);
+            String heartbeats = new BucketNames(H).name(Bucket.HEARTBEATS);
+            List<String> errors = new CopyOnWriteArrayList<>();
+            try (Connection c = Nats.connect(new Options.Builder(options("g-worker", "g-pw", errors)).server(nats.url()).build())) {
+                assertThatThrownBy(() -> {
+                    KeyValue kv = c.keyValue(heartbeats);
+                    kv.get("w-0");
+                }).as("read of H's heartbeats").isInstanceOf(Exception.class);
+                assertThatThrownBy(() -> c.keyValue(heartbeats).put("w-0", "forged"))
+                        .as("write to H's heartbeats").isInstanceOf(Exception.class);
+                c.publish("$KV." + heartbeats + ".w-0", "forged".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                c.flush(Duration.ofSeconds(2));
+            }
+            await().atMost(Duration.ofSeconds(5)).until(() -> errors.stream().anyMatch(e -> e.contains("Permissions Violation")
+                    && e.contains("$KV." + heartbeats)));
+            // H is untouched: its worker still owns everything, and the CLI as g-worker cannot describe H
+            assertThat(h.balanced()).isTrue();
+            Cli.Result denied = Cli.run("describe", "-s", nats.url(), "--user", "g-worker", "--password", "g-pw",
+                    "--group", H, "--timeout", "2s");
+            assertThat(denied.exit()).isEqualTo(1);
+            assertThat(denied.err()).contains("Permissions Violation");
+            assertThat(hErrors).isEmpty();
+        }
+    }
+
+    @Test
+    void aUserWithoutRightsFailsToStartWithAClearErrorWithinTheStartupTimeout() {
+        List<String> errors = new CopyOnWriteArrayList<>();
+        PartiManager m = new PartiManager(Workers.fast(PartiConfig.builder(H).natsUrl(nats.url()))
+                .startupTimeout(Duration.ofSeconds(3)).natsOptions(options("nobody", "n-pw", errors))
+                .partitionSource(List::of).build(), new Workers.Recording());
+        long t0 = System.nanoTime();
+        assertThatThrownBy(m::start).isInstanceOf(PartiException.class)
+                .hasMessageContaining("creating the buckets of group " + H)
+                .satisfies(e -> System.out.println("start() without rights failed with: " + e.getMessage()));
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        assertThat(ms).as("bounded by the startup timeout, no hang").isLessThan(10_000);
+        assertThat(errors).anyMatch(e -> e.contains("Permissions Violation") && e.contains("$JS.API"));
+        m.close();
+
+        List<String> gErrors = new CopyOnWriteArrayList<>();
+        PartiManager wrongGroup = new PartiManager(Workers.fast(PartiConfig.builder(H).natsUrl(nats.url()))
+                .startupTimeout(Duration.ofSeconds(3)).natsOptions(options("g-worker", "g-pw", gErrors))
+                .partitionSource(List::of).build(), new Workers.Recording());
+        assertThatThrownBy(wrongGroup::start).isInstanceOf(PartiException.class).hasMessageContaining(H);
+        assertThat(gErrors).anyMatch(e -> e.contains("Permissions Violation"));
+        wrongGroup.close();
+    }
+
+    @Test
+    void aReadOnlyCliUserDescribesAndWatchesButCannotReset() throws Exception {
+        String group = G;
+        try (Workers g = new Workers(group, nats.url(), Workers.topic("t", 2))) {
+            g.start(new Workers.Recording(), as("g-worker", "g-pw", new CopyOnWriteArrayList<>()));
+            await().atMost(Duration.ofSeconds(15)).until(g::balanced);
+            String[] reader = {"-s", nats.url(), "--user", "reader", "--password", "r-pw", "--timeout", "2s"};
+            Cli.Result groups = Cli.run(concat(new String[] {"groups", "--json"}, reader));
+            assertThat(groups.exit()).as(groups.toString()).isZero();
+            assertThat(groups.out()).contains(group);
+            Cli.Result describe = Cli.run(concat(new String[] {"describe", "-g", group}, reader));
+            assertThat(describe.exit()).as(describe.toString()).isZero();
+            assertThat(describe.out()).contains("LEADER      w-0");
+            Cli.Result watch = Cli.run(concat(new String[] {"watch", "-g", group, "--duration", "1500ms"}, reader));
+            assertThat(watch.exit()).as(watch.toString()).isZero();
+            assertThat(watch.out()).contains("watching group " + group + ": 1 live workers");
+            Cli.Result reset = Cli.run(concat(new String[] {"reset", "-g", group, "--force", "--yes"}, reader));
+            assertThat(reset.exit()).isEqualTo(1);
+            assertThat(reset.err()).contains("deleting bucket", "Permissions Violation");
+            assertThat(g.balanced()).isTrue();
+        }
+    }
+
+    static String[] concat(String[] a, String[] b) {
+        String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+}

@@ -1,0 +1,167 @@
+package dev.parti.micrometer;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.parti.AssignmentListener;
+import dev.parti.ManagerState;
+import dev.parti.PartiConfig;
+import dev.parti.PartiManager;
+import dev.parti.Partition;
+import dev.parti.testkit.NatsServer;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/** The Micrometer binder's meters after real rebalances and a real NATS outage (a real nats-server). */
+class PartiMicrometerTest {
+    private final List<AutoCloseable> toClose = new ArrayList<>();
+
+    @AfterEach
+    void closeAll() throws Exception {
+        for (int i = toClose.size() - 1; i >= 0; i--) {
+            toClose.get(i).close();
+        }
+    }
+
+    private record Worker(PartiManager manager, MeterRegistry registry, PartiMicrometer meters) { }
+
+    private static List<Partition> partitions(int n) {
+        List<Partition> ps = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            ps.add(Partition.of("t", Integer.toString(i)));
+        }
+        return ps;
+    }
+
+    private Worker start(String group, String url, List<Partition> ps) {
+        MeterRegistry registry = new SimpleMeterRegistry();
+        PartiMicrometer meters = new PartiMicrometer(registry, Tags.of("group", group));
+        PartiManager m = new PartiManager(PartiConfig.builder(group).natsUrl(url).partitionSource(() -> ps)
+                .heartbeatInterval(Duration.ofMillis(100)).sessionTimeout(Duration.ofMillis(1000))
+                .leaderTtl(Duration.ofMillis(800)).workerIdTtl(Duration.ofMillis(3000))
+                .coldStartWindow(Duration.ofMillis(300)).plannedScaleWindow(Duration.ofMillis(300))
+                .rebalanceCooldown(Duration.ofMillis(100)).startupTimeout(Duration.ofSeconds(10))
+                .metrics(meters).build(), new AssignmentListener() { });
+        meters.bindTo(m);
+        toClose.add(m);
+        toClose.add(meters);
+        m.start();
+        return new Worker(m, registry, meters);
+    }
+
+    private static double gauge(Worker w, String name) {
+        return w.registry().get(name).gauge().value();
+    }
+
+    private static double count(Worker w, String name, String tag, String value) {
+        var c = w.registry().find(name).tag(tag, value).counter();
+        return c == null ? 0 : c.count();
+    }
+
+    private static boolean balanced(List<Worker> ws, int partitions) {
+        int owned = 0;
+        for (Worker w : ws) {
+            if (w.manager().state() != ManagerState.STABLE) {
+                return false;
+            }
+            owned += w.manager().currentAssignment().size();
+        }
+        return owned == partitions;
+    }
+
+    @Test
+    void metersAfterAScaleOutAndACrashRebalance() {
+        try (NatsServer nats = NatsServer.start()) {
+            List<Partition> ps = partitions(6);
+            Worker a = start("metered", nats.url(), ps);
+            Worker b = start("metered", nats.url(), ps);
+            await().atMost(Duration.ofSeconds(10)).until(() -> balanced(List.of(a, b), 6));
+            Worker c = start("metered", nats.url(), ps);
+            await().atMost(Duration.ofSeconds(10)).until(() -> balanced(List.of(a, b, c), 6) && c.manager().currentAssignment().size() == 2);
+            Worker leader = a.manager().isLeader() ? a : b.manager().isLeader() ? b : c;
+            assertThat(leader.manager().isLeader()).isTrue();
+            assertThat(count(leader, "parti.rebalances", "kind", PartiMicrometer.KIND_AFTER_WINDOW)).isGreaterThanOrEqualTo(2);
+
+            // a vanished worker: its heartbeat expires without a leave (an emergency rebalance on the leader)
+            Worker victim = leader == c ? b : c;
+            victim.manager().close(true);
+            List<Worker> rest = new ArrayList<>(List.of(a, b, c));
+            rest.remove(victim);
+            await().atMost(Duration.ofSeconds(10)).until(() -> balanced(rest, 6));
+            await().atMost(Duration.ofSeconds(5)).until(() -> count(leader, "parti.rebalances", "kind", PartiMicrometer.KIND_EMERGENCY) >= 1
+                    && leader.registry().find("parti.handoff.duration").tag("kind", PartiMicrometer.KIND_EMERGENCY).timer() != null);
+
+            var handoff = leader.registry().get("parti.handoff.duration").tag("kind", PartiMicrometer.KIND_EMERGENCY).timer();
+            assertThat(handoff.count()).isGreaterThanOrEqualTo(1);
+            assertThat(handoff.totalTime(TimeUnit.MILLISECONDS)).isPositive();
+            assertThat(leader.registry().get("parti.assignments.published").counter().count()).isGreaterThanOrEqualTo(3);
+            assertThat(leader.registry().get("parti.assignment.publish").timer().count())
+                    .isEqualTo((long) leader.registry().get("parti.assignments.published").counter().count());
+            for (Worker w : rest) {
+                assertThat(gauge(w, "parti.leader")).isEqualTo(w == leader ? 1 : 0);
+                assertThat(w.registry().get("parti.state").tag("state", "STABLE").gauge().value()).isEqualTo(1);
+                assertThat(w.registry().get("parti.state").tag("state", "DEGRADED").gauge().value()).isZero();
+                assertThat(gauge(w, "parti.lease.valid")).isEqualTo(1);
+                assertThat(gauge(w, "parti.assignment.version")).isEqualTo(w.manager().assignmentVersion());
+                assertThat(gauge(w, "parti.partitions.owned")).isEqualTo(w.manager().currentAssignment().size()).isEqualTo(3);
+                assertThat(w.registry().get("parti.heartbeat.age").timeGauge().value(TimeUnit.MILLISECONDS)).isBetween(0.0, 1000.0);
+                assertThat(w.registry().get("parti.assignments.applied").counter().count()).isGreaterThanOrEqualTo(1);
+                assertThat(count(w, "parti.partitions.moved", "direction", "added")
+                        - count(w, "parti.partitions.moved", "direction", "removed")).isEqualTo(3);
+                if (w != leader) {
+                    assertThat(w.registry().find("parti.rebalances").counters()).isEmpty();
+                    assertThat(w.registry().get("parti.assignments.published").counter().count()).isZero();
+                }
+            }
+            leader.meters().close();
+            assertThat(leader.registry().getMeters()).isEmpty();
+        }
+    }
+
+    @Test
+    void degradedTimeAndKvErrorsDuringARealNatsOutage() {
+        try (NatsServer nats = NatsServer.start()) {
+            Worker w = start("outage", nats.url(), partitions(2));
+            await().atMost(Duration.ofSeconds(10)).until(() -> balanced(List.of(w), 2));
+            nats.stop();
+            await().atMost(Duration.ofSeconds(10)).until(() -> w.manager().state() == ManagerState.DEGRADED);
+            assertThat(w.registry().get("parti.state").tag("state", "DEGRADED").gauge().value()).isEqualTo(1);
+            await().atMost(Duration.ofSeconds(5)).until(() -> w.registry().find("parti.kv.errors").counters().stream()
+                    .mapToDouble(c -> c.count()).sum() >= 1 && count(w, "parti.stale.leases", "policy", "fence") >= 1);
+            assertThat(gauge(w, "parti.lease.valid")).isZero();
+            assertThat(gauge(w, "parti.partitions.owned")).isZero(); // fence: gave everything up
+            nats.restart();
+            await().atMost(Duration.ofSeconds(20)).until(() -> balanced(List.of(w), 2));
+            var degraded = w.registry().find("parti.degraded.duration").timers();
+            assertThat(degraded).hasSize(1);
+            assertThat(degraded.iterator().next().count()).isEqualTo(1);
+            assertThat(degraded.iterator().next().totalTime(TimeUnit.MILLISECONDS)).isPositive();
+            assertThat(degraded.iterator().next().getId().getTag("reason")).isIn(PartiMicrometer.REASON_NATS, PartiMicrometer.REASON_STALE_LEASE);
+            assertThat(w.registry().find("parti.kv.errors").counters()).allSatisfy(c -> {
+                assertThat(c.getId().getTag("operation")).isNotBlank();
+                assertThat(c.count()).isPositive();
+            });
+            System.out.println("KV errors during the outage: " + w.registry().find("parti.kv.errors").counters().stream()
+                    .map(c -> c.getId().getTag("operation") + "=" + c.count()).toList() + ", degraded reason "
+                    + degraded.iterator().next().getId().getTag("reason"));
+        }
+    }
+
+    @Test
+    void bindingTwiceIsRefused() {
+        PartiMicrometer meters = new PartiMicrometer(new SimpleMeterRegistry(), Tags.empty());
+        PartiManager m = new PartiManager(PartiConfig.builder("g").natsUrl("nats://127.0.0.1:1")
+                .partitionSource(List::of).metrics(meters).build(), new AssignmentListener() { });
+        meters.bindTo(m);
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> meters.bindTo(m))
+                .isInstanceOf(IllegalStateException.class).hasMessageContaining("already bound");
+        m.close();
+    }
+}
