@@ -413,6 +413,60 @@ abstract class ConsumerContract {
     }
 
     @Test
+    void afterUnsubscribeAndSubscribeToAnotherTopicPollNeverReturnsTheOldTopic() {
+        String a = topic(2);
+        String b = topic(2);
+        produce(a, 2, 0, 20);
+        RecordingListener l = new RecordingListener();
+        try (Consumer<String, String> c = consumer(group())) {
+            c.subscribe(List.of(a), l);
+            List<ConsumerRecord<String, String>> got = new ArrayList<>();
+            pollUntil(c, WAIT, got, () -> got.size() >= 20);
+            c.commitSync();
+            c.unsubscribe();
+            c.subscribe(List.of(b), l);
+            produce(a, 2, 20, 20);
+            produce(b, 2, 0, 10);
+            List<ConsumerRecord<String, String>> after = new ArrayList<>();
+            pollUntil(c, WAIT, after, () -> after.size() >= 10);
+            long until = System.nanoTime() + Duration.ofSeconds(3).toNanos();
+            pollUntil(c, WAIT, after, () -> System.nanoTime() - until > 0);
+            assertThat(after).allSatisfy(r -> assertThat(r.topic()).isEqualTo(b));
+            assertThat(values(after)).containsExactlyInAnyOrderElementsOf(expectedValues(0, 10));
+            assertThat(c.assignment()).isEqualTo(partitions(b, 2));
+            assertThat(l.owned).isEqualTo(partitions(b, 2));
+        }
+    }
+
+    @Test
+    void subscribeToAnotherTopicDropsBufferedRecordsAndRevokesAfterTheAutoCommitInTheNextPoll() {
+        String a = topic(1);
+        String b = topic(1);
+        TopicPartition pa = new TopicPartition(a, 0);
+        produce(a, 1, 0, 50);
+        RecordingListener l = new RecordingListener();
+        try (Consumer<String, String> c = consumer(group(), "max.poll.records", 5, "enable.auto.commit", true,
+                "auto.commit.interval.ms", 600_000, "metadata.max.age.ms", 1000)) {
+            c.subscribe(List.of(a), l);
+            List<ConsumerRecord<String, String>> got = new ArrayList<>();
+            pollUntil(c, WAIT, got, () -> !got.isEmpty());
+            assertThat(got.size()).isLessThan(50); // the rest sits in the fetch buffer
+            long returned = got.size();
+            l.onRevoke = tps -> assertThat(c.committed(Set.of(pa)).get(pa).offset()).as("auto-committed before the revocation")
+                    .isEqualTo(returned);
+            c.subscribe(List.of(b), l);
+            assertThat(c.subscription()).containsExactly(b);
+            produce(b, 1, 0, 5);
+            List<ConsumerRecord<String, String>> after = new ArrayList<>();
+            pollUntil(c, WAIT, after, () -> after.size() >= 5);
+            assertThat(after).allSatisfy(r -> assertThat(r.topic()).isEqualTo(b));
+            assertThat(l.calls("revoked")).extracting(RecordingListener.Call::partitions).contains(Set.of(pa));
+            assertThat(c.committed(Set.of(pa)).get(pa).offset()).isEqualTo(returned);
+            assertThat(c.assignment()).containsExactly(new TopicPartition(b, 0));
+        }
+    }
+
+    @Test
     void patternSubscriptionFollowsTopicsCreatedAndDeleted() throws Exception {
         String prefix = unique("pat");
         RecordingListener l = new RecordingListener();
