@@ -52,6 +52,9 @@ final class Membership implements AssignmentListener {
     private volatile boolean releasing;
     private volatile boolean expired;
     private volatile long revokeWaitStartNanos;
+    private volatile Thread joiner;
+    private volatile RuntimeException startFailure;
+    private boolean announced;
 
     /**
      * @param config       the manager's settings (this object is set as its listener)
@@ -67,14 +70,49 @@ final class Membership implements AssignmentListener {
         this.manager = new PartiManager(config, this);
     }
 
-    /** Joins the group (blocking until this member has a worker ID). */
-    void start() {
-        manager.start();
-        started = true;
+    /**
+     * Joins the group on a thread of its own, {@code threadName}, which ends when the manager has a
+     * worker ID or gave up (after {@code parti.startup.timeout.ms}); {@code signal} is run either way.
+     * The polling thread never waits for NATS.
+     */
+    void startInBackground(String threadName) {
+        Thread t = new Thread(() -> {
+            try {
+                manager.start();
+                started = true;
+            } catch (RuntimeException e) {
+                startFailure = e;
+            } finally {
+                signal.run();
+            }
+        }, threadName);
+        t.setDaemon(true);
+        joiner = t;
+        t.start();
     }
 
     boolean isStarted() {
         return started;
+    }
+
+    /** Whether {@link #startInBackground} was called and has not ended yet. */
+    boolean isJoining() {
+        Thread t = joiner;
+        return t != null && !started && startFailure == null;
+    }
+
+    /** Why joining failed, or null. */
+    RuntimeException startFailure() {
+        return startFailure;
+    }
+
+    /** Whether the polling thread announced the join (logs, group checks); set once. */
+    boolean announce() {
+        if (announced || !started) {
+            return false;
+        }
+        announced = true;
+        return true;
     }
 
     PartiManager manager() {
@@ -137,6 +175,40 @@ final class Membership implements AssignmentListener {
     void close(boolean remainInGroup) {
         releasing = true;
         manager.close(remainInGroup);
+    }
+
+    /**
+     * Like {@link #close(boolean)}, but waits at most {@code timeoutMs}: the close goes on on the thread
+     * {@code threadName}, which ends by itself within Parti's own timeouts (a join still under way ends
+     * first, interrupted). Leaving is abandoned, as Kafka abandons its {@code LeaveGroup}, when NATS does
+     * not answer in time: the session then expires. Returns whether the close finished in time.
+     */
+    boolean closeWithin(boolean remainInGroup, long timeoutMs, String threadName) {
+        releasing = true;
+        Thread t = joiner;
+        if (t != null && t.isAlive()) {
+            t.interrupt(); // a join under way would hold the manager's close until its start-up timeout
+        }
+        Thread closer = new Thread(() -> {
+            try {
+                manager.close(remainInGroup);
+            } catch (RuntimeException e) {
+                log.warn("Closing the Parti membership of group {} failed: {}", group, e.toString());
+            }
+        }, threadName);
+        closer.setDaemon(true);
+        closer.start();
+        try {
+            closer.join(Math.max(1, timeoutMs));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        if (closer.isAlive()) {
+            log.warn("Parti group {}: leaving did not finish within {} ms (NATS unreachable?); abandoned, the session "
+                    + "expires instead", group, timeoutMs);
+            return false;
+        }
+        return true;
     }
 
     // ------------------------------------------------------------------ AssignmentListener (Parti's callback thread)

@@ -13,6 +13,7 @@ import java.util.Objects;
 import java.util.OptionalLong;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
 import java.util.function.Supplier;
 import java.util.regex.Pattern;
@@ -103,7 +104,7 @@ public final class PartiConsumerDelegate<K, V> {
             this.commits = new CommitGate(settings, inner, thread, subscription, () -> d[0].membership(), g, clock);
             @SuppressWarnings("unchecked")
             Poller<K, V>[] p = new Poller[1];
-            d[0] = new RebalanceDriver(settings, inner, subscription, commits, metrics, clock, rt, g, () -> p[0].onMembershipEvent());
+            d[0] = new RebalanceDriver(settings, inner, subscription, commits, metrics, clock, rt, g, () -> p[0].onMembershipEvent(), clientId);
             this.driver = d[0];
             p[0] = new Poller<>(inner, thread, subscription, driver, commits, g, clock);
             this.poller = p[0];
@@ -288,7 +289,8 @@ public final class PartiConsumerDelegate<K, V> {
         try {
             RuntimeException failure = null;
             try {
-                driver.leave(false, GroupMembershipOperation.DEFAULT);
+                driver.leave(false, GroupMembershipOperation.DEFAULT,
+                        clock.getAsLong() + TimeUnit.MILLISECONDS.toNanos(settings.defaultApiTimeoutMs));
             } catch (RuntimeException e) {
                 failure = e;
             }
@@ -533,7 +535,7 @@ public final class PartiConsumerDelegate<K, V> {
             }
             try {
                 if (driver.membership() != null) {
-                    driver.leave(true, options.groupMembershipOperation());
+                    driver.leave(true, options.groupMembershipOperation(), deadline);
                 } else if (subscription.mode() == SubscriptionState.Mode.MANUAL) {
                     commits.autoCommitSync("on close"); // like KafkaConsumer, also for a manual assignment
                 }
@@ -544,7 +546,7 @@ public final class PartiConsumerDelegate<K, V> {
             }
             driver.closing();
             if (runtime != null) {
-                runtime.stop(Duration.ofSeconds(5));
+                runtime.stop(Duration.ofNanos(Math.max(0, Math.min(TimeUnit.SECONDS.toNanos(5), deadline - clock.getAsLong()))));
             }
             try {
                 inner.close(Duration.ofNanos(Math.max(0, deadline - clock.getAsLong())));

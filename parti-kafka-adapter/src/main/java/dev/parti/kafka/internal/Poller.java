@@ -83,7 +83,8 @@ final class Poller<K, V> {
             long slice = Math.min(remainingMs, POLL_SLICE_MS);
             if (subscribed ? subscription.assigned().isEmpty() : inner.assignment().isEmpty()) {
                 Membership waitingFor = m;
-                thread.awaitSignal(slice, () -> waitingFor != null && (waitingFor.hasEvents() || waitingFor.isExpired()));
+                thread.awaitSignal(slice, () -> waitingFor != null && (waitingFor.hasEvents() || waitingFor.isExpired()
+                        || !waitingFor.isStarted() && !waitingFor.isJoining()));
                 continue;
             }
             ConsumerRecords<K, V> records;

@@ -42,6 +42,7 @@ final class RebalanceDriver {
     private final Supplier<GroupRuntime> runtime;
     private final Supplier<MixedGroupGuard> guard;
     private final Runnable onEvent;
+    private final String threadPrefix;
     private volatile Membership membership;
     private volatile long lastPollNanos;
     /** Set while close() or unsubscribe() ends the membership: the watchdog keeps out. */
@@ -51,7 +52,8 @@ final class RebalanceDriver {
     /** @param onEvent called on Parti's callback thread when an event is queued (wakes the polling thread) */
     RebalanceDriver(ConsumerSettings settings, KafkaConsumer<?, ?> inner, SubscriptionState subscription, CommitGate commits,
                     PartiMetrics metrics, LongSupplier clock, Supplier<GroupRuntime> runtime, Supplier<MixedGroupGuard> guard,
-                    Runnable onEvent) {
+                    Runnable onEvent, String clientId) {
+        this.threadPrefix = "parti-consumer-" + clientId + "-";
         this.settings = settings;
         this.inner = inner;
         this.subscription = subscription;
@@ -108,30 +110,38 @@ final class RebalanceDriver {
         return new Membership(config, workerId != null, onEvent, clock);
     }
 
-    /** Polling thread: joins the Parti group if this subscription has not joined yet. */
-    void ensureJoined() {
+    /**
+     * Polling thread: makes sure this subscription is joining or joined; never waits for NATS (the join
+     * runs in the background, {@code poll()} returns empty meanwhile, as {@code KafkaConsumer} does while
+     * it finds its coordinator). Returns whether the membership is started.
+     *
+     * @throws KafkaException when the last join attempt failed (the next call tries again)
+     */
+    boolean ensureJoined() {
         Membership m = membership;
         if (m == null) {
             m = newMembership();
             membership = m;
         }
-        if (m.isStarted()) {
-            return;
+        if (m.announce()) {
+            lastPollNanos = clock.getAsLong();
+            log.info("Joined Parti group {} as worker {}", settings.groupId, m.manager().workerId());
+            guard.get().checkSoon();
+            if (!runtime.get().watcher().isCurrent()) {
+                runtime.get().refreshSoon();
+            }
         }
-        lastPollNanos = clock.getAsLong();
-        try {
-            m.start();
-        } catch (RuntimeException e) {
+        if (m.isStarted() || m.isJoining()) {
+            return m.isStarted();
+        }
+        RuntimeException failure = m.startFailure();
+        if (failure != null) {
             membership = null;
             throw new KafkaException("Could not join Parti group '" + settings.groupId + "' over NATS at "
-                    + settings.parti.natsUrls() + ": " + e.getMessage(), e);
+                    + settings.parti.natsUrls() + ": " + failure.getMessage(), failure);
         }
-        lastPollNanos = clock.getAsLong();
-        log.info("Joined Parti group {} as worker {}", settings.groupId, m.manager().workerId());
-        guard.get().checkSoon();
-        if (!runtime.get().watcher().isCurrent()) {
-            runtime.get().refreshSoon();
-        }
+        m.startInBackground(threadPrefix + "join");
+        return false;
     }
 
     /**
@@ -201,7 +211,7 @@ final class RebalanceDriver {
         m.close(m.isStatic()); // the watchdog closed it already, or is doing so: this waits for it
         membership = null;
         log.info("Rejoining Parti group {} after exceeding max.poll.interval.ms", settings.groupId);
-        ensureJoined();
+        ensureJoined(); // in the background
         return failure;
     }
 
@@ -330,9 +340,10 @@ final class RebalanceDriver {
      * Polling thread: ends the membership like Kafka's leave: queued losses are reported, then (when
      * {@code commitFirst}) auto-commit, then {@code onPartitionsRevoked} for everything still assigned
      * (or {@code onPartitionsLost} when this member is no longer a safe owner), then the manager closes.
-     * Throws the first callback failure after everything is done.
+     * Throws the first callback failure after everything is done. Waits for NATS until {@code
+     * deadlineNanos} at most (then leaving is abandoned and the session expires).
      */
-    void leave(boolean commitFirst, GroupMembershipOperation op) {
+    void leave(boolean commitFirst, GroupMembershipOperation op, long deadlineNanos) {
         Membership m = membership;
         if (m == null) {
             return;
@@ -372,11 +383,7 @@ final class RebalanceDriver {
             claimed.forEach(RebalanceEvent::complete);
             boolean remain = op == GroupMembershipOperation.REMAIN_IN_GROUP
                     || op == GroupMembershipOperation.DEFAULT && m.isStatic();
-            try {
-                m.close(remain);
-            } catch (RuntimeException e) {
-                log.warn("Closing the Parti membership of group {} failed: {}", settings.groupId, e.toString());
-            }
+            m.closeWithin(remain, TimeUnit.NANOSECONDS.toMillis(deadlineNanos - clock.getAsLong()), threadPrefix + "leave");
             membership = null;
             MixedGroupGuard g = guard.get();
             if (g != null) {
