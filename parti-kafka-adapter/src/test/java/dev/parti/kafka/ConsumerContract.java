@@ -684,6 +684,31 @@ abstract class ConsumerContract {
     }
 
     @Test
+    void commitAsyncCallbacksCompleteInCommitOrderRefusedOnesIncluded() {
+        String t = topic(2);
+        String notMine = topic(1);
+        produce(t, 2, 0, 10);
+        try (Consumer<String, String> c = consumer(group())) {
+            c.subscribe(List.of(t));
+            List<ConsumerRecord<String, String>> got = new ArrayList<>();
+            pollUntil(c, WAIT, got, () -> got.size() >= 10);
+            List<Integer> order = new CopyOnWriteArrayList<>();
+            Map<TopicPartition, OffsetAndMetadata> elsewhere = Map.of(new TopicPartition(notMine, 0), new OffsetAndMetadata(0));
+            for (int i = 0; i < 8; i++) {
+                int n = i;
+                if (i % 2 == 0) {
+                    c.commitAsync((offsets, e) -> order.add(n));
+                } else {
+                    // KafkaConsumer commits these; PartiConsumer refuses them (not owned): the order holds either way
+                    c.commitAsync(elsewhere, (offsets, e) -> order.add(n));
+                }
+            }
+            pollUntil(c, WAIT, null, () -> order.size() == 8);
+            assertThat(order).containsExactly(0, 1, 2, 3, 4, 5, 6, 7);
+        }
+    }
+
+    @Test
     void groupMetadataAndMetrics() {
         String t = topic(1);
         String g = group();
