@@ -724,6 +724,20 @@ abstract class ConsumerContract {
         }
     }
 
+    @Test
+    void groupMetadataCarriesTheGroupInstanceId() {
+        String t = topic(1);
+        String g = group();
+        String instance = unique("instance");
+        try (Consumer<String, String> c = consumer(g, "group.instance.id", instance)) {
+            assertThat(c.groupMetadata().groupInstanceId()).contains(instance);
+            c.subscribe(List.of(t));
+            pollUntil(c, WAIT, null, () -> c.assignment().size() == 1);
+            assertThat(c.groupMetadata().groupId()).isEqualTo(g);
+            assertThat(c.groupMetadata().groupInstanceId()).contains(instance);
+        }
+    }
+
     /** For subclasses that need a map of settings. */
     static Map<String, Object> map(Object... kv) {
         Map<String, Object> m = new HashMap<>();

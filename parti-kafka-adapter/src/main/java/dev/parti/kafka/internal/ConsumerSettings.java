@@ -55,7 +55,7 @@ public final class ConsumerSettings {
                 throw new ConfigException("Key must be a string.");
             }
         }
-        this.parti = new PartiConsumerConfig(userConfigs);
+        this.parti = partiConfig(userConfigs);
         Map<String, Object> kafkaOnly = new HashMap<>();
         userConfigs.forEach((k, v) -> {
             if (!PartiConsumerConfig.isPartiKey(k)) {
@@ -121,6 +121,41 @@ public final class ConsumerSettings {
             }
         }
         this.adminConfig = admin;
+    }
+
+    /**
+     * The Parti settings. A static member ({@code group.instance.id} set) that sets Kafka's {@code
+     * session.timeout.ms} but not {@code parti.session.timeout.ms} gets that session timeout, as it would
+     * from Kafka's coordinator; the worker-ID TTL, when not set, grows with it (it must outlive the
+     * session). A value Parti refuses is reported under {@code session.timeout.ms}.
+     */
+    private static PartiConsumerConfig partiConfig(Map<String, ?> userConfigs) {
+        Object session = userConfigs.get(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG);
+        if (session == null || userConfigs.get(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG) == null
+                || userConfigs.containsKey(PartiConsumerConfig.SESSION_TIMEOUT_MS_CONFIG)) {
+            return new PartiConsumerConfig(userConfigs);
+        }
+        Map<String, Object> withSession = new HashMap<>(userConfigs);
+        withSession.put(PartiConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, session);
+        if (!userConfigs.containsKey(PartiConsumerConfig.WORKER_ID_TTL_MS_CONFIG)) {
+            try {
+                long ms = Long.parseLong(String.valueOf(session).trim());
+                withSession.put(PartiConsumerConfig.WORKER_ID_TTL_MS_CONFIG,
+                        Math.max(PartiConsumerConfig.DEFAULT_WORKER_ID_TTL_MS, ms * 2));
+            } catch (NumberFormatException e) {
+                // reported below by the session key
+            }
+        }
+        try {
+            return new PartiConsumerConfig(withSession);
+        } catch (ConfigException e) {
+            if (e.getMessage() != null && e.getMessage().contains(PartiConsumerConfig.SESSION_TIMEOUT_MS_CONFIG)) {
+                throw new ConfigException(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, session, "a static member's "
+                        + ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG + " becomes " + PartiConsumerConfig.SESSION_TIMEOUT_MS_CONFIG
+                        + " (unless that is set), and Parti refuses it: " + e.getMessage());
+            }
+            throw e;
+        }
     }
 
     /** {@link Properties} as a map, refusing non-string keys like {@code KafkaConsumer} does. */

@@ -10,6 +10,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.Set;
 import java.util.TreeSet;
@@ -476,7 +477,11 @@ public final class PartiConsumerDelegate<K, V> {
 
     /** Implements {@link dev.parti.kafka.PartiConsumer#groupMetadata}, documented there. */
     public ConsumerGroupMetadata groupMetadata() {
-        return guarded(() -> inner.groupMetadata());
+        return guarded(() -> {
+            ConsumerGroupMetadata m = inner.groupMetadata(); // the inner consumer never sees group.instance.id
+            return settings.groupInstanceId == null ? m
+                    : new ConsumerGroupMetadata(m.groupId(), m.generationId(), m.memberId(), Optional.of(settings.groupInstanceId));
+        });
     }
 
     /** Implements {@link dev.parti.kafka.PartiConsumer#enforceRebalance}, documented there. */
