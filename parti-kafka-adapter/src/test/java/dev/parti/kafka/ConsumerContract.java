@@ -86,6 +86,11 @@ abstract class ConsumerContract {
         return create(m);
     }
 
+    /** A consumer for {@code subscribe(SubscriptionPattern)} (KafkaConsumer supports it only with group.protocol=consumer). */
+    Consumer<String, String> re2jConsumer(String group) {
+        return consumer(group);
+    }
+
     /** A plain KafkaConsumer of the same group, for migration in both directions. */
     KafkaConsumer<String, String> kafkaConsumer(String group) {
         Map<String, Object> m = Fixtures.consumerBase(bootstrap(), group);
@@ -485,6 +490,25 @@ abstract class ConsumerContract {
             get(admin.deleteTopics(List.of(prefix + "-a")).all());
             pollUntil(c, WAIT, null, () -> c.assignment().equals(partitions(prefix + "-b", 2)));
             pollUntil(c, WAIT, null, () -> c.subscription().equals(Set.of(prefix + "-b")));
+        }
+    }
+
+    @Test
+    void subscriptionPatternMatchesTopicsWithRe2jSyntax() {
+        String prefix = unique("re2j");
+        for (String suffix : List.of("a", "b", "c")) {
+            KAFKA.broker().createTopic(prefix + "-" + suffix, 1);
+            produce(prefix + "-" + suffix, 1, 0, 3);
+        }
+        RecordingListener l = new RecordingListener();
+        try (Consumer<String, String> c = re2jConsumer(group())) {
+            c.subscribe(new org.apache.kafka.clients.consumer.SubscriptionPattern(prefix + "-[ab]"), l);
+            List<ConsumerRecord<String, String>> got = new ArrayList<>();
+            pollUntil(c, WAIT, got, () -> got.size() >= 6 && c.assignment().size() == 2);
+            assertThat(c.assignment()).containsExactlyInAnyOrder(new TopicPartition(prefix + "-a", 0), new TopicPartition(prefix + "-b", 0));
+            assertThat(got).extracting(ConsumerRecord::topic).containsOnly(prefix + "-a", prefix + "-b");
+            assertThat(l.owned).hasSize(2);
+            assertThatThrownBy(() -> c.subscribe(List.of(prefix + "-c"))).isInstanceOf(IllegalStateException.class);
         }
     }
 

@@ -470,13 +470,16 @@ class PartiConsumerTest {
     }
 
     @Test
-    void subscriptionPatternNeedsKafkasBrokerSideProtocol() {
+    void aSubscriptionPatternIsCheckedAtSubscribeAndExcludesTheOtherSubscriptionKinds() {
         try (PartiConsumer<String, String> c = parti(unique("g-re2j"))) {
-            assertThatThrownBy(() -> c.subscribe(new SubscriptionPattern("orders.*")))
-                    .isInstanceOf(UnsupportedOperationException.class).hasMessageContaining("subscribe(java.util.regex.Pattern)");
-            assertThatThrownBy(() -> c.subscribe(new SubscriptionPattern("orders.*"), new RecordingListener()))
-                    .isInstanceOf(UnsupportedOperationException.class);
+            assertThatThrownBy(() -> c.subscribe(new SubscriptionPattern("orders.("))) // Kafka's broker refuses it in poll()
+                    .isInstanceOf(org.apache.kafka.common.errors.InvalidRegularExpression.class).hasMessageContaining("orders.(");
+            assertThatThrownBy(() -> c.subscribe((SubscriptionPattern) null)).isInstanceOf(IllegalArgumentException.class);
+            c.subscribe(new SubscriptionPattern("orders.*"), new RecordingListener());
+            assertThatThrownBy(() -> c.subscribe(Pattern.compile("orders.*"))).isInstanceOf(IllegalStateException.class);
+            c.unsubscribe();
             c.subscribe(Pattern.compile("orders.*"));
+            assertThatThrownBy(() -> c.subscribe(new SubscriptionPattern("orders.*"))).isInstanceOf(IllegalStateException.class);
         }
     }
 

@@ -36,6 +36,7 @@ import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.Uuid;
 import org.apache.kafka.common.errors.InterruptException;
+import org.apache.kafka.common.errors.InvalidRegularExpression;
 import org.apache.kafka.common.errors.InvalidGroupIdException;
 import org.apache.kafka.common.metrics.KafkaMetric;
 import org.apache.kafka.common.serialization.Deserializer;
@@ -140,6 +141,7 @@ public final class PartiConsumerDelegate<K, V> {
                 case TOPICS:
                     return subscription.topics();
                 case PATTERN:
+                case RE2J_PATTERN:
                     return runtime.watcher().topics();
                 default:
                     return Set.of();
@@ -179,7 +181,7 @@ public final class PartiConsumerDelegate<K, V> {
                 }
             }
             requireAssignors();
-            if (subscription.mode() == SubscriptionState.Mode.PATTERN || subscription.mode() == SubscriptionState.Mode.MANUAL) {
+            if (subscription.mode() != SubscriptionState.Mode.NONE && subscription.mode() != SubscriptionState.Mode.TOPICS) {
                 throw new IllegalStateException(MUTUALLY_EXCLUSIVE);
             }
             ensureGroupRuntime();
@@ -212,21 +214,8 @@ public final class PartiConsumerDelegate<K, V> {
         if (pattern == null || pattern.toString().isEmpty()) {
             throw new IllegalArgumentException("Topic pattern to subscribe to cannot be " + (pattern == null ? "null" : "empty"));
         }
-        thread.acquireAndEnsureOpen();
-        try {
-            requireAssignors();
-            if (subscription.mode() == SubscriptionState.Mode.TOPICS || subscription.mode() == SubscriptionState.Mode.MANUAL) {
-                throw new IllegalStateException(MUTUALLY_EXCLUSIVE);
-            }
-            ensureGroupRuntime();
-            Set<TopicPartition> before = Set.copyOf(subscription.leaving());
-            driver.subscriptionChanged(subscription.subscribe(pattern, newListener), before);
-            runtime.watcher().subscribe(pattern);
-            log.info("Subscribed to pattern: '{}' (Parti group {})", pattern, settings.groupId);
-            afterSubscribe();
-        } finally {
-            thread.release();
-        }
+        subscribePattern(SubscriptionState.Mode.PATTERN, "java:" + pattern.flags() + ":" + pattern.pattern(),
+                name -> pattern.matcher(name).matches(), "pattern '" + pattern + "'", newListener);
     }
 
     /** Implements {@link dev.parti.kafka.PartiConsumer#subscribe}, documented there. */
@@ -234,15 +223,46 @@ public final class PartiConsumerDelegate<K, V> {
         if (newListener == null) {
             throw new IllegalArgumentException("RebalanceListener cannot be null");
         }
-        subscribe(pattern);
+        subscribeRe2j(pattern, newListener);
     }
 
     /** Implements {@link dev.parti.kafka.PartiConsumer#subscribe}, documented there. */
     public void subscribe(SubscriptionPattern pattern) {
-        throw new UnsupportedOperationException("subscribe(SubscriptionPattern) needs Kafka's broker-side consumer group "
-                + "protocol (group.protocol=consumer, the broker evaluates the RE2/J pattern), which PartiConsumer replaces "
-                + "by Parti. Use subscribe(java.util.regex.Pattern) instead: PartiConsumer matches it against the topics "
-                + "it reads every metadata.max.age.ms.");
+        subscribeRe2j(pattern, SubscriptionState.NOOP);
+    }
+
+    private void subscribeRe2j(SubscriptionPattern pattern, ConsumerRebalanceListener newListener) {
+        requireGroupId();
+        if (pattern == null || pattern.pattern() == null || pattern.pattern().isEmpty()) {
+            throw new IllegalArgumentException("Topic pattern to subscribe to cannot be " + (pattern == null ? "null" : "empty"));
+        }
+        com.google.re2j.Pattern re2j;
+        try {
+            re2j = com.google.re2j.Pattern.compile(pattern.pattern());
+        } catch (com.google.re2j.PatternSyntaxException e) {
+            throw new InvalidRegularExpression("Invalid RE2J regular expression '" + pattern.pattern() + "': " + e.getMessage());
+        }
+        subscribePattern(SubscriptionState.Mode.RE2J_PATTERN, "re2j:" + pattern.pattern(), name -> re2j.matches(name),
+                "RE2J pattern '" + pattern.pattern() + "'", newListener);
+    }
+
+    private void subscribePattern(SubscriptionState.Mode kind, String key, java.util.function.Predicate<String> matcher,
+                                  String description, ConsumerRebalanceListener newListener) {
+        thread.acquireAndEnsureOpen();
+        try {
+            requireAssignors();
+            if (subscription.mode() != SubscriptionState.Mode.NONE && subscription.mode() != kind) {
+                throw new IllegalStateException(MUTUALLY_EXCLUSIVE);
+            }
+            ensureGroupRuntime();
+            Set<TopicPartition> before = Set.copyOf(subscription.leaving());
+            driver.subscriptionChanged(subscription.subscribe(kind, matcher, newListener), before);
+            runtime.watcher().subscribe(key, matcher);
+            log.info("Subscribed to {} (Parti group {})", description, settings.groupId);
+            afterSubscribe();
+        } finally {
+            thread.release();
+        }
     }
 
     private void ensureGroupRuntime() {

@@ -4,7 +4,7 @@ import java.util.Collection;
 import java.util.LinkedHashSet;
 import java.util.Set;
 import java.util.TreeSet;
-import java.util.regex.Pattern;
+import java.util.function.Predicate;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.common.TopicPartition;
 
@@ -26,7 +26,7 @@ import org.apache.kafka.common.TopicPartition;
  * </ul>
  */
 final class SubscriptionState {
-    enum Mode { NONE, TOPICS, PATTERN, MANUAL }
+    enum Mode { NONE, TOPICS, PATTERN, RE2J_PATTERN, MANUAL }
 
     static final ConsumerRebalanceListener NOOP = new ConsumerRebalanceListener() {
         @Override
@@ -40,7 +40,7 @@ final class SubscriptionState {
 
     private Mode mode = Mode.NONE;
     private Set<String> topics = Set.of();
-    private Pattern pattern;
+    private Predicate<String> pattern;
     private ConsumerRebalanceListener listener = NOOP;
     private final Set<TopicPartition> assigned = new LinkedHashSet<>();
     private final Set<TopicPartition> leaving = new TreeSet<>(KafkaPartitions.ORDER);
@@ -52,7 +52,7 @@ final class SubscriptionState {
 
     /** Subscribed to topics or a pattern (group management). */
     boolean isSubscribed() {
-        return mode == Mode.TOPICS || mode == Mode.PATTERN;
+        return mode == Mode.TOPICS || mode == Mode.PATTERN || mode == Mode.RE2J_PATTERN;
     }
 
     ConsumerRebalanceListener listener() {
@@ -70,7 +70,8 @@ final class SubscriptionState {
             case TOPICS:
                 return topics.contains(tp.topic());
             case PATTERN:
-                return pattern.matcher(tp.topic()).matches();
+            case RE2J_PATTERN:
+                return pattern.test(tp.topic());
             default:
                 return false;
         }
@@ -85,9 +86,13 @@ final class SubscriptionState {
         return recomputeLeaving();
     }
 
-    /** Subscribes to the topics matching {@code newPattern}; returns {@link #leaving()} under the new subscription. */
-    Set<TopicPartition> subscribe(Pattern newPattern, ConsumerRebalanceListener newListener) {
-        mode = Mode.PATTERN;
+    /**
+     * Subscribes to the topics {@code newPattern} accepts ({@link Mode#PATTERN}: a {@code java.util.regex}
+     * pattern, {@link Mode#RE2J_PATTERN}: a {@code SubscriptionPattern}); returns {@link #leaving()} under the
+     * new subscription.
+     */
+    Set<TopicPartition> subscribe(Mode patternMode, Predicate<String> newPattern, ConsumerRebalanceListener newListener) {
+        mode = patternMode;
         topics = Set.of();
         pattern = newPattern;
         listener = newListener;

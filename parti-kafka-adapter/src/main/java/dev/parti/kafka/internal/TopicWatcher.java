@@ -12,7 +12,8 @@ import java.util.TreeSet;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.regex.Pattern;
+import java.util.Objects;
+import java.util.function.Predicate;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.ListTopicsOptions;
 import org.apache.kafka.clients.admin.TopicDescription;
@@ -31,7 +32,18 @@ import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
  * reads happen on Parti's main thread.
  */
 final class TopicWatcher implements PartitionSource {
-    private record Subscription(Set<String> topics, Pattern pattern) { }
+    /** A topic list, or a pattern: {@code patternKey} identifies it (syntax, text, flags), {@code matcher} applies it. */
+    private record Subscription(Set<String> topics, String patternKey, Predicate<String> matcher) {
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Subscription s && Objects.equals(topics, s.topics) && Objects.equals(patternKey, s.patternKey);
+        }
+
+        @Override
+        public int hashCode() {
+            return Objects.hash(topics, patternKey);
+        }
+    }
 
     private record Snapshot(Subscription of, List<Partition> partitions, Set<String> topics) { }
 
@@ -49,18 +61,17 @@ final class TopicWatcher implements PartitionSource {
 
     /** Follows the topics {@code topics} from now on. */
     void subscribe(Set<String> topics) {
-        Subscription s = new Subscription(Set.copyOf(topics), null);
+        Subscription s = new Subscription(Set.copyOf(topics), null, null);
         if (!s.equals(subscription)) {
             subscription = s;
         }
     }
 
-    /** Follows the topics matching {@code pattern} from now on. */
-    void subscribe(Pattern pattern) {
-        Subscription current = subscription;
-        if (current == null || current.pattern() == null || !current.pattern().pattern().equals(pattern.pattern())
-                || current.pattern().flags() != pattern.flags()) {
-            subscription = new Subscription(null, pattern);
+    /** Follows the topics {@code matcher} accepts from now on; {@code patternKey} identifies the pattern. */
+    void subscribe(String patternKey, Predicate<String> matcher) {
+        Subscription s = new Subscription(null, patternKey, matcher);
+        if (!s.equals(subscription)) {
+            subscription = s;
         }
     }
 
@@ -105,11 +116,11 @@ final class TopicWatcher implements PartitionSource {
         }
         long deadline = System.nanoTime() + timeout.toNanos();
         Set<String> candidates;
-        if (s.pattern() != null) {
+        if (s.matcher() != null) {
             candidates = new TreeSet<>();
             for (String name : admin.listTopics(new ListTopicsOptions().listInternal(includeInternal)).names()
                     .get(remaining(deadline), TimeUnit.NANOSECONDS)) {
-                if (s.pattern().matcher(name).matches()) {
+                if (s.matcher().test(name)) {
                     candidates.add(name);
                 }
             }
