@@ -513,6 +513,42 @@ abstract class ConsumerContract {
     }
 
     @Test
+    void aTopicCreatedAfterSubscribeIsPickedUpLongBeforeMetadataMaxAge() {
+        String t = unique(testName);
+        RecordingListener l = new RecordingListener();
+        try (Consumer<String, String> c = consumer(group(), "metadata.max.age.ms", 300_000)) {
+            c.subscribe(List.of(t), l);
+            long until = System.nanoTime() + Duration.ofSeconds(1).toNanos();
+            pollUntil(c, WAIT, null, () -> System.nanoTime() - until > 0);
+            assertThat(c.assignment()).isEmpty();
+            KAFKA.broker().createTopic(t, 2);
+            produce(t, 2, 0, 4);
+            List<ConsumerRecord<String, String>> got = new ArrayList<>();
+            pollUntil(c, Duration.ofSeconds(30), got, () -> got.size() >= 4);
+            assertThat(c.assignment()).isEqualTo(partitions(t, 2));
+            assertThat(values(got)).containsExactlyInAnyOrderElementsOf(expectedValues(0, 4));
+        }
+    }
+
+    @Test
+    void anInvalidTopicNameInTheSubscriptionIsThrownFromPoll() {
+        try (Consumer<String, String> c = consumer(group())) {
+            c.subscribe(List.of("not a valid topic!"));
+            List<RuntimeException> thrown = new CopyOnWriteArrayList<>();
+            await().atMost(WAIT).pollInSameThread().pollInterval(Duration.ofMillis(1)).until(() -> {
+                try {
+                    c.poll(Duration.ofMillis(100));
+                    return false;
+                } catch (org.apache.kafka.common.errors.InvalidTopicException e) {
+                    thrown.add(e);
+                    return true;
+                }
+            });
+            assertThat(thrown.get(0)).hasMessageContaining("not a valid topic!");
+        }
+    }
+
+    @Test
     void partitionCountIncreaseIsPickedUp() throws Exception {
         String t = topic(2);
         try (Consumer<String, String> c = consumer(group(), "metadata.max.age.ms", 500);

@@ -42,6 +42,8 @@ public final class ConsumerSettings {
     final long metadataMaxAgeMs;
     final long defaultApiTimeoutMs;
     final long requestTimeoutMs;
+    final long retryBackoffMs;
+    final long retryBackoffMaxMs;
     final boolean excludeInternalTopics;
     final List<?> assignorClasses;
     final boolean kafkaAssignorExplicit;
@@ -72,6 +74,8 @@ public final class ConsumerSettings {
         this.metadataMaxAgeMs = kafka.getLong(ConsumerConfig.METADATA_MAX_AGE_CONFIG);
         this.defaultApiTimeoutMs = kafka.getInt(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG);
         this.requestTimeoutMs = kafka.getInt(ConsumerConfig.REQUEST_TIMEOUT_MS_CONFIG);
+        this.retryBackoffMs = kafka.getLong(ConsumerConfig.RETRY_BACKOFF_MS_CONFIG);
+        this.retryBackoffMaxMs = Math.max(retryBackoffMs, kafka.getLong(ConsumerConfig.RETRY_BACKOFF_MAX_MS_CONFIG));
         this.excludeInternalTopics = kafka.getBoolean(ConsumerConfig.EXCLUDE_INTERNAL_TOPICS_CONFIG);
         this.assignorClasses = kafka.getList(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG);
         boolean explicit = kafkaOnly.containsKey(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG)

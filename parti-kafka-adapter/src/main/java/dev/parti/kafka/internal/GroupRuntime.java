@@ -13,6 +13,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
 import org.apache.kafka.clients.CommonClientConfigs;
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.common.errors.InvalidTopicException;
+import org.apache.kafka.common.errors.TopicAuthorizationException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -32,6 +34,10 @@ final class GroupRuntime {
     private final ScheduledExecutorService timer;
     private final Supplier<PartiManager> manager;
     private volatile boolean stopping;
+    private volatile RuntimeException metadataError;
+    /** Timer threads (one refresh at a time): the next retry delay while subscribed topics are missing, 0 when none. */
+    private long retryBackoffMs;
+    private boolean retryScheduled;
 
     /**
      * @param manager  the current manager (null when not joined), told when the partitions changed
@@ -90,11 +96,29 @@ final class GroupRuntime {
         execute(this::refreshMetadata);
     }
 
-    /** Timer thread: reads the subscription's partitions; tells the manager when they changed. */
-    private void refreshMetadata() {
+    /**
+     * Polling thread: the metadata error of the last refresh ({@code InvalidTopicException}, {@code
+     * TopicAuthorizationException}), once; null if none.
+     */
+    RuntimeException takeMetadataError() {
+        RuntimeException e = metadataError;
+        if (e != null) {
+            metadataError = null;
+        }
+        return e;
+    }
+
+    /**
+     * Timer thread: reads the subscription's partitions; tells the manager when they changed. While a
+     * subscribed topic is missing (or reading failed) it reads again after {@code retry.backoff.ms},
+     * growing to {@code retry.backoff.max.ms}, as {@code KafkaConsumer} retries metadata of unknown topics;
+     * otherwise every {@code metadata.max.age.ms}.
+     */
+    private synchronized void refreshMetadata() {
         if (stopping) {
             return;
         }
+        boolean retry;
         try {
             if (watcher.refresh(Duration.ofMillis(settings.requestTimeoutMs))) {
                 log.debug("Partitions of the subscription changed: {}", watcher.partitions());
@@ -103,14 +127,39 @@ final class GroupRuntime {
                     m.refreshPartitions();
                 }
             }
+            retry = !watcher.missing().isEmpty();
+        } catch (InvalidTopicException | TopicAuthorizationException e) {
+            metadataError = e;
+            retry = true;
         } catch (IllegalStateException e) {
             log.debug("Partition refresh skipped: {}", e.getMessage());
+            retry = false;
         } catch (Exception e) {
             if (stopping || Thread.currentThread().isInterrupted()) {
                 log.debug("Metadata refresh interrupted by close: {}", e.toString());
-            } else {
-                log.warn("Could not read the topics of the subscription from Kafka (kept the previous ones): {}", e.toString());
+                return;
             }
+            if (retryBackoffMs == 0) {
+                log.warn("Could not read the topics of the subscription from Kafka (kept the previous ones; retrying): {}",
+                        e.toString());
+            } else {
+                log.debug("Could not read the topics of the subscription from Kafka again: {}", e.toString());
+            }
+            retry = true;
+        }
+        if (!retry) {
+            retryBackoffMs = 0;
+            return;
+        }
+        retryBackoffMs = retryBackoffMs == 0 ? settings.retryBackoffMs : Math.min(settings.retryBackoffMaxMs, retryBackoffMs * 2);
+        if (!retryScheduled) {
+            retryScheduled = true;
+            schedule(() -> {
+                synchronized (this) {
+                    retryScheduled = false;
+                }
+                refreshMetadata();
+            }, retryBackoffMs);
         }
     }
 

@@ -179,16 +179,15 @@ final class Membership implements AssignmentListener {
 
     /**
      * Like {@link #close(boolean)}, but waits at most {@code timeoutMs}: the close goes on on the thread
-     * {@code threadName}, which ends by itself within Parti's own timeouts (a join still under way ends
-     * first, interrupted). Leaving is abandoned, as Kafka abandons its {@code LeaveGroup}, when NATS does
+     * {@code threadName}, which ends by itself within Parti's own timeouts (after a join still under
+     * way, which ends within {@code parti.startup.timeout.ms}). Leaving is abandoned, as Kafka abandons its {@code LeaveGroup}, when NATS does
      * not answer in time: the session then expires. Returns whether the close finished in time.
      */
     boolean closeWithin(boolean remainInGroup, long timeoutMs, String threadName) {
         releasing = true;
-        Thread t = joiner;
-        if (t != null && t.isAlive()) {
-            t.interrupt(); // a join under way would hold the manager's close until its start-up timeout
-        }
+        // A join under way holds the manager's close until it ends; it is not interrupted (an interrupt
+        // closes the NIO channel of the NATS connection it is using, which turns a quick join into a retry
+        // until parti.startup.timeout.ms).
         Thread closer = new Thread(() -> {
             try {
                 manager.close(remainInGroup);

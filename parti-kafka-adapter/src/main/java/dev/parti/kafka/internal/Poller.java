@@ -37,12 +37,14 @@ final class Poller<K, V> {
     private final RebalanceDriver driver;
     private final CommitGate commits;
     private final Supplier<MixedGroupGuard> guard;
+    private final Supplier<GroupRuntime> runtime;
     private final LongSupplier clock;
     /** Whether the polling thread is inside the inner consumer's poll (read by Parti's callback thread). */
     private volatile boolean inInnerPoll;
 
     Poller(KafkaConsumer<K, V> inner, ConsumerThread thread, SubscriptionState subscription, RebalanceDriver driver,
-           CommitGate commits, Supplier<MixedGroupGuard> guard, LongSupplier clock) {
+           CommitGate commits, Supplier<MixedGroupGuard> guard, Supplier<GroupRuntime> runtime, LongSupplier clock) {
+        this.runtime = runtime;
         this.inner = inner;
         this.thread = thread;
         this.subscription = subscription;
@@ -69,6 +71,10 @@ final class Poller<K, V> {
                 MixedGroupException mixed = guard.get().current();
                 if (mixed != null) {
                     throw mixed;
+                }
+                RuntimeException metadataError = runtime.get().takeMetadataError();
+                if (metadataError != null) {
+                    throw metadataError;
                 }
                 driver.ensureJoined();
                 RuntimeException callbackFailure = driver.dispatch();

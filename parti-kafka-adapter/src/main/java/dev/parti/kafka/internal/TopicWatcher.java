@@ -19,6 +19,7 @@ import org.apache.kafka.clients.admin.ListTopicsOptions;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.common.KafkaFuture;
 import org.apache.kafka.common.errors.InvalidTopicException;
+import org.apache.kafka.common.errors.TopicAuthorizationException;
 import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 
 /**
@@ -45,9 +46,9 @@ final class TopicWatcher implements PartitionSource {
         }
     }
 
-    private record Snapshot(Subscription of, List<Partition> partitions, Set<String> topics) { }
+    private record Snapshot(Subscription of, List<Partition> partitions, Set<String> topics, Set<String> missing) { }
 
-    private static final Snapshot EMPTY = new Snapshot(null, List.of(), Set.of());
+    private static final Snapshot EMPTY = new Snapshot(null, List.of(), Set.of(), Set.of());
 
     private final Admin admin;
     private final boolean includeInternal;
@@ -103,10 +104,17 @@ final class TopicWatcher implements PartitionSource {
         return s.of() != null && s.of().equals(subscription) ? s.topics() : Set.of();
     }
 
+    /** Subscribed topics (of a topic list) that did not exist at the last refresh: read again soon. */
+    Set<String> missing() {
+        return snapshot.missing();
+    }
+
     /**
      * Reads the topics and partition counts of the subscription from Kafka.
      *
      * @return whether the partitions changed
+     * @throws InvalidTopicException when a subscribed topic name is invalid
+     * @throws TopicAuthorizationException when a subscribed topic may not be described
      * @throws Exception when Kafka does not answer within {@code timeout}; the snapshot is kept
      */
     synchronized boolean refresh(Duration timeout) throws Exception {
@@ -136,8 +144,15 @@ final class TopicWatcher implements PartitionSource {
                 try {
                     d = described.get(topic).get(remaining(deadline), TimeUnit.NANOSECONDS);
                 } catch (ExecutionException e) {
-                    if (e.getCause() instanceof UnknownTopicOrPartitionException || e.getCause() instanceof InvalidTopicException) {
+                    if (e.getCause() instanceof UnknownTopicOrPartitionException) {
                         continue; // not (or no longer) there: no partitions, like Kafka's metadata
+                    }
+                    // poll() throws these, as KafkaConsumer's metadata does, with the same messages
+                    if (e.getCause() instanceof InvalidTopicException) {
+                        throw new InvalidTopicException("Invalid topics: [" + topic + "]", Set.of(topic));
+                    }
+                    if (e.getCause() instanceof TopicAuthorizationException) {
+                        throw new TopicAuthorizationException("Not authorized to access topics: [" + topic + "]", Set.of(topic));
                     }
                     throw e;
                 }
@@ -152,7 +167,9 @@ final class TopicWatcher implements PartitionSource {
             return false; // changed meanwhile; the next refresh reads the new one
         }
         Snapshot before = snapshot;
-        snapshot = new Snapshot(s, List.copyOf(partitions), Collections.unmodifiableSet(existing));
+        Set<String> missing = new TreeSet<>(s.matcher() == null ? candidates : Set.of());
+        missing.removeAll(existing);
+        snapshot = new Snapshot(s, List.copyOf(partitions), Collections.unmodifiableSet(existing), Set.copyOf(missing));
         return !s.equals(before.of()) || !before.partitions().equals(partitions);
     }
 
