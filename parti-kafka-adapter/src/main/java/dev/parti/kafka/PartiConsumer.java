@@ -108,6 +108,9 @@ import org.apache.kafka.common.serialization.Deserializer;
  *   <li>{@link #groupMetadata()} carries generation −1 and member ID {@code ""}.</li>
  *   <li>{@code allow.auto.create.topics} has no effect: subscribed topics are read with an {@code Admin}
  *   client, which never creates them.</li>
+ *   <li>Parti's metrics, and the rebalance metrics of {@code consumer-coordinator-metrics} filled from
+ *   Parti's rebalances, are in {@link #metrics()} (so Micrometer's {@code KafkaClientMetrics} sees them),
+ *   not in the inner consumer's registry that JMX and {@code metric.reporters} read.</li>
  *   <li>Interceptors ({@code interceptor.classes}) run in the inner consumer: {@code onConsume} sees the
  *   fetched records before records of partitions this member lost meanwhile are dropped.</li>
  *   <li>The inner consumer always uses {@code group.protocol=classic} in {@code assign()} mode: with
@@ -421,7 +424,13 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
     /**
      * The inner consumer's metrics plus Parti's own in the group {@code parti-consumer-metrics}: assignment
      * version, assigned partitions, lease validity, leadership, state, and counters of applied assignments,
-     * stale leases, failed NATS operations and exceeded poll intervals.
+     * stale leases, failed NATS operations and exceeded poll intervals. The rebalance metrics of {@code
+     * consumer-coordinator-metrics} ({@code rebalance-latency-avg/max/total}, {@code rebalance-total},
+     * {@code rebalance-rate-per-hour}, {@code failed-rebalance-total}, {@code last-rebalance-seconds-ago},
+     * {@code assigned-partitions}, {@code partition-assigned/revoked/lost-latency-avg/max}) are filled from
+     * Parti's rebalances, so tools that read this map, such as Micrometer's {@code KafkaClientMetrics}, see
+     * them as for a {@code KafkaConsumer}. JMX and {@code metric.reporters} see only the inner consumer's
+     * registry, where those stay empty.
      */
     @Override
     public Map<MetricName, ? extends Metric> metrics() {

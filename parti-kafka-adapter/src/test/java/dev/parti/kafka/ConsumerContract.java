@@ -798,6 +798,35 @@ abstract class ConsumerContract {
         }
     }
 
+    @Test
+    void kafkaClientMetricsSeesTheRebalancesOfTheGroup() {
+        String t = topic(2);
+        io.micrometer.core.instrument.simple.SimpleMeterRegistry registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        try (Consumer<String, String> c = consumer(group());
+             io.micrometer.core.instrument.binder.kafka.KafkaClientMetrics bound =
+                     new io.micrometer.core.instrument.binder.kafka.KafkaClientMetrics(c)) {
+            bound.bindTo(registry);
+            assertThat(meterValue(registry, "kafka.consumer.coordinator.rebalance.total")).isZero();
+            c.subscribe(List.of(t));
+            pollUntil(c, WAIT, null, () -> c.assignment().size() == 2
+                    && meterValue(registry, "kafka.consumer.coordinator.assigned.partitions") == 2);
+            assertThat(meterValue(registry, "kafka.consumer.coordinator.rebalance.total")).isGreaterThanOrEqualTo(1);
+            assertThat(meterValue(registry, "kafka.consumer.coordinator.rebalance.latency.max")).isGreaterThanOrEqualTo(0);
+            assertThat(meterValue(registry, "kafka.consumer.coordinator.last.rebalance.seconds.ago")).isGreaterThanOrEqualTo(0);
+            assertThat(meterValue(registry, "kafka.consumer.coordinator.failed.rebalance.total")).isNotNegative(); // Kafka counts its MEMBER_ID_REQUIRED joins
+            assertThat(meterValue(registry, "kafka.consumer.fetch.manager.records.consumed.total")).isNotNegative();
+        }
+    }
+
+    private static double meterValue(io.micrometer.core.instrument.MeterRegistry registry, String name) {
+        io.micrometer.core.instrument.Meter m = registry.find(name).meter();
+        if (m == null) {
+            throw new AssertionError("no meter " + name + " among " + registry.getMeters().stream()
+                    .map(x -> x.getId().getName()).filter(n -> n.contains("coordinator")).sorted().toList());
+        }
+        return m.measure().iterator().next().getValue();
+    }
+
     /** For subclasses that need a map of settings. */
     static Map<String, Object> map(Object... kv) {
         Map<String, Object> m = new HashMap<>();

@@ -217,7 +217,7 @@ final class Membership implements AssignmentListener {
         Set<TopicPartition> tps = KafkaPartitions.toTopicPartitions(added);
         owned.addAll(tps);
         if (!releasing) {
-            events.add(new RebalanceEvent(RebalanceEvent.Kind.ASSIGNED, tps, version));
+            events.add(new RebalanceEvent(RebalanceEvent.Kind.ASSIGNED, tps, version, nanoClock.getAsLong()));
             signal.run();
         }
     }
@@ -229,7 +229,7 @@ final class Membership implements AssignmentListener {
             owned.removeAll(tps);
             return;
         }
-        RebalanceEvent event = new RebalanceEvent(RebalanceEvent.Kind.REVOKED, tps, version);
+        RebalanceEvent event = new RebalanceEvent(RebalanceEvent.Kind.REVOKED, tps, version, nanoClock.getAsLong());
         events.add(event);
         signal.run();
         revokeWaitStartNanos = nanoClock.getAsLong();
@@ -259,7 +259,7 @@ final class Membership implements AssignmentListener {
         Set<TopicPartition> tps = KafkaPartitions.toTopicPartitions(lost);
         owned.removeAll(tps);
         if (!releasing) {
-            events.add(new RebalanceEvent(RebalanceEvent.Kind.LOST, tps, version));
+            events.add(new RebalanceEvent(RebalanceEvent.Kind.LOST, tps, version, nanoClock.getAsLong()));
             signal.run();
         }
     }

@@ -48,6 +48,9 @@ final class RebalanceDriver {
     /** Set while close() or unsubscribe() ends the membership: the watchdog keeps out. */
     private volatile boolean leaving;
     private boolean dispatching;
+    /** When the rebalance being delivered started (its first change was queued), 0 when none is. */
+    private long rebalanceStartNanos;
+    private volatile int assignedCount;
 
     /** @param onEvent called on Parti's callback thread when an event is queued (wakes the polling thread) */
     RebalanceDriver(ConsumerSettings settings, KafkaConsumer<?, ?> inner, SubscriptionState subscription, CommitGate commits,
@@ -74,6 +77,11 @@ final class RebalanceDriver {
     PartiManager manager() {
         Membership m = membership;
         return m == null || !m.isStarted() ? null : m.manager();
+    }
+
+    /** How many partitions the user holds now (any thread, for metrics). */
+    int assignedCount() {
+        return assignedCount;
     }
 
     boolean isJoined() {
@@ -222,6 +230,9 @@ final class RebalanceDriver {
             return null;
         }
         RuntimeException failure;
+        if (rebalanceStartNanos == 0) {
+            rebalanceStartNanos = clock.getAsLong();
+        }
         try {
             commits.autoCommitSync("before revoking " + gone);
             log.info("Revoking partitions no longer subscribed: {}", gone);
@@ -240,6 +251,9 @@ final class RebalanceDriver {
     private RuntimeException apply(RebalanceEvent event) {
         switch (event.kind) {
             case ASSIGNED: {
+                if (rebalanceStartNanos == 0) {
+                    rebalanceStartNanos = event.queuedNanos;
+                }
                 Set<TopicPartition> added = subscription.admit(event.partitions);
                 Set<TopicPartition> ignored = intersect(event.partitions, subscription.outside());
                 if (!ignored.isEmpty()) {
@@ -253,6 +267,9 @@ final class RebalanceDriver {
                 subscription.outside().removeAll(event.partitions);
                 if (!event.claim()) {
                     return lose(mine, true);
+                }
+                if (rebalanceStartNanos == 0) {
+                    rebalanceStartNanos = event.queuedNanos;
                 }
                 RuntimeException failure = null;
                 try {
@@ -279,7 +296,13 @@ final class RebalanceDriver {
     private RuntimeException assigned(Set<TopicPartition> added, String why) {
         syncInner();
         log.info("Assigned partitions ({}): {}", why, added);
-        return invoke("onPartitionsAssigned", added, () -> subscription.listener().onPartitionsAssigned(added));
+        try {
+            return invoke("onPartitionsAssigned", added, () -> subscription.listener().onPartitionsAssigned(added));
+        } finally {
+            long start = rebalanceStartNanos == 0 ? clock.getAsLong() : rebalanceStartNanos;
+            metrics.rebalanceCompleted(TimeUnit.NANOSECONDS.toMillis(clock.getAsLong() - start));
+            rebalanceStartNanos = 0;
+        }
     }
 
     /** Calls onPartitionsLost (when non-empty) and drops the partitions (from the inner consumer too when {@code sync}). */
@@ -288,6 +311,7 @@ final class RebalanceDriver {
             return null;
         }
         log.warn("Lost partitions (Parti group {}): {}", settings.groupId, lost);
+        metrics.rebalanceFailed();
         try {
             return invoke("onPartitionsLost", lost, () -> subscription.listener().onPartitionsLost(lost));
         } finally {
@@ -299,6 +323,7 @@ final class RebalanceDriver {
     }
 
     private RuntimeException invoke(String method, Set<TopicPartition> partitions, Runnable call) {
+        long start = clock.getAsLong();
         try {
             call.run();
             return null;
@@ -308,6 +333,9 @@ final class RebalanceDriver {
             log.error("User provided listener {} failed on invocation of {} for partitions {}",
                     subscription.listener().getClass().getName(), method, partitions, e);
             return e;
+        } finally {
+            String kind = method.equals("onPartitionsAssigned") ? "assigned" : method.equals("onPartitionsRevoked") ? "revoked" : "lost";
+            metrics.callback(kind, TimeUnit.NANOSECONDS.toMillis(clock.getAsLong() - start));
         }
     }
 
@@ -327,6 +355,7 @@ final class RebalanceDriver {
 
     private void syncInner() {
         Set<TopicPartition> assigned = subscription.assigned();
+        assignedCount = assigned.size();
         if (assigned.isEmpty()) {
             if (!inner.assignment().isEmpty()) {
                 inner.unsubscribe();
