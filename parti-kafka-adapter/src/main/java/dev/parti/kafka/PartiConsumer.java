@@ -91,6 +91,8 @@ import org.apache.kafka.common.serialization.Deserializer;
  * its Parti lease is not valid because NATS was unreachable for about a session timeout) fails with
  * {@link CommitFailedException} before anything is sent. A group that still has live members managed by
  * Kafka (old {@code KafkaConsumer}s) makes {@code poll()} and commits fail with {@link MixedGroupException}.
+ * Interceptors ({@code interceptor.classes}) run here, not in the inner consumer: {@code onConsume} sees
+ * exactly the records {@code poll()} returns, {@code onCommit} the commits made (including auto-commits).
  *
  * <h2>Where it differs from {@code KafkaConsumer}</h2>
  * <ul>
@@ -111,8 +113,6 @@ import org.apache.kafka.common.serialization.Deserializer;
  *   <li>Parti's metrics, and the rebalance metrics of {@code consumer-coordinator-metrics} filled from
  *   Parti's rebalances, are in {@link #metrics()} (so Micrometer's {@code KafkaClientMetrics} sees them),
  *   not in the inner consumer's registry that JMX and {@code metric.reporters} read.</li>
- *   <li>Interceptors ({@code interceptor.classes}) run in the inner consumer: {@code onConsume} sees the
- *   fetched records before records of partitions this member lost meanwhile are dropped.</li>
  *   <li>The inner consumer always uses {@code group.protocol=classic} in {@code assign()} mode: with
  *   {@code group.protocol=consumer} settings are validated as Kafka validates them, but no broker-side
  *   group is joined.</li>

@@ -827,6 +827,30 @@ abstract class ConsumerContract {
         return m.measure().iterator().next().getValue();
     }
 
+    @Test
+    void interceptorsSeeExactlyTheRecordsPollReturnedAndTheCommitsMade() {
+        String t = topic(1);
+        String client = unique("client");
+        TopicPartition p = new TopicPartition(t, 0);
+        produce(t, 1, 0, 10);
+        try (Consumer<String, String> c = consumer(group(), "client.id", client,
+                "interceptor.classes", RecordingInterceptor.class.getName())) {
+            c.subscribe(List.of(t));
+            List<ConsumerRecord<String, String>> got = new ArrayList<>();
+            pollUntil(c, WAIT, got, () -> got.size() >= 10);
+            assertThat(RecordingInterceptor.CONSUMED.get(client)).containsExactlyElementsOf(values(got));
+            c.commitSync();
+            assertThat(RecordingInterceptor.COMMITTED.get(client)).last()
+                    .satisfies(m -> assertThat(m).containsOnlyKeys(p).extractingByKey(p).extracting(OffsetAndMetadata::offset).isEqualTo(10L));
+            List<Boolean> done = new CopyOnWriteArrayList<>();
+            c.commitAsync(Map.of(p, new OffsetAndMetadata(7)), (offsets, e) -> done.add(e == null));
+            pollUntil(c, WAIT, null, () -> !done.isEmpty());
+            assertThat(done).containsExactly(true);
+            assertThat(RecordingInterceptor.COMMITTED.get(client)).last()
+                    .satisfies(m -> assertThat(m).containsOnlyKeys(p).extractingByKey(p).extracting(OffsetAndMetadata::offset).isEqualTo(7L));
+        }
+    }
+
     /** For subclasses that need a map of settings. */
     static Map<String, Object> map(Object... kv) {
         Map<String, Object> m = new HashMap<>();

@@ -59,11 +59,16 @@ final class CommitGate {
     private final Supplier<Membership> membership;
     private final Supplier<MixedGroupGuard> guard;
     private final LongSupplier clock;
+    private final Interceptors<?, ?> interceptors;
     private final Queue<PendingCommit> pending = new ConcurrentLinkedQueue<>();
     private long nextAutoCommitNanos;
+    /** The next offsets (with leader epochs) of the records poll() returned last, per partition. */
+    private final Map<TopicPartition, OffsetAndMetadata> returned = new java.util.HashMap<>();
 
     CommitGate(ConsumerSettings settings, KafkaConsumer<?, ?> inner, ConsumerThread thread, SubscriptionState subscription,
-               Supplier<Membership> membership, Supplier<MixedGroupGuard> guard, LongSupplier clock) {
+               Supplier<Membership> membership, Supplier<MixedGroupGuard> guard, Interceptors<?, ?> interceptors,
+               LongSupplier clock) {
+        this.interceptors = interceptors;
         this.settings = settings;
         this.inner = inner;
         this.thread = thread;
@@ -134,6 +139,7 @@ final class CommitGate {
             throw refused;
         }
         try {
+            Map<TopicPartition, OffsetAndMetadata> positions = offsets == null ? positions() : offsets;
             thread.blocking(() -> {
                 if (offsets == null) {
                     inner.commitSync(timeout);
@@ -142,6 +148,7 @@ final class CommitGate {
                 }
                 return null;
             });
+            interceptors.onCommit(positions);
         } catch (RuntimeException e) {
             throw translate(e, true);
         } finally {
@@ -164,6 +171,8 @@ final class CommitGate {
             Exception e = exception;
             if (exception instanceof RuntimeException) {
                 e = translate((RuntimeException) exception, false);
+            } else if (exception == null) {
+                interceptors.onCommit(committed);
             }
             p.complete(committed, e);
         };
@@ -179,6 +188,14 @@ final class CommitGate {
         }
     }
 
+    /** Polling thread: {@code poll()} returns records whose next offsets are {@code nextOffsets}. */
+    void returning(Map<TopicPartition, OffsetAndMetadata> nextOffsets) {
+        if (!interceptors.isEmpty()) {
+            returned.keySet().retainAll(inner.assignment());
+            returned.putAll(nextOffsets);
+        }
+    }
+
     /** Runs the callbacks of completed commits, in commit order, stopping at the first commit still in flight. */
     void runCompletedCallbacks() {
         for (PendingCommit p = pending.peek(); p != null && p.done; p = pending.peek()) {
@@ -189,6 +206,24 @@ final class CommitGate {
                 log.error("Offset commit with offsets {} failed", p.offsets, p.error);
             }
         }
+    }
+
+    /** The positions a commit without offsets commits (for the interceptors), those known without waiting. */
+    private Map<TopicPartition, OffsetAndMetadata> positions() {
+        if (interceptors.isEmpty()) {
+            return Map.of();
+        }
+        Map<TopicPartition, OffsetAndMetadata> out = new java.util.HashMap<>();
+        for (TopicPartition tp : inner.assignment()) {
+            try {
+                long position = inner.position(tp, Duration.ZERO);
+                OffsetAndMetadata next = returned.get(tp);
+                out.put(tp, next != null && next.offset() == position ? next : new OffsetAndMetadata(position));
+            } catch (org.apache.kafka.common.errors.TimeoutException e) {
+                // no position yet: not committed either
+            }
+        }
+        return out;
     }
 
     // ------------------------------------------------------------------ auto-commit
@@ -214,6 +249,7 @@ final class CommitGate {
         }
         inner.commitAsync((offsets, e) -> {
             if (e == null) {
+                interceptors.onCommit(offsets);
                 log.debug("Auto-committed offsets {}", offsets);
             } else if (e instanceof RuntimeException && subscription.isSubscribed() && MixedGroupGuard.isGroupRefusal(e)) {
                 RuntimeException shown = translate((RuntimeException) e, false);
@@ -243,10 +279,12 @@ final class CommitGate {
         }
         long timeoutMs = Math.max(1_000, Math.min(settings.defaultApiTimeoutMs, settings.maxPollIntervalMs));
         try {
+            Map<TopicPartition, OffsetAndMetadata> positions = positions();
             thread.blocking(() -> {
                 inner.commitSync(Duration.ofMillis(timeoutMs));
                 return null;
             });
+            interceptors.onCommit(positions);
             nextAutoCommitNanos = clock.getAsLong() + TimeUnit.MILLISECONDS.toNanos(settings.autoCommitIntervalMs);
         } catch (WakeupException e) {
             log.debug("Synchronous auto-commit {} interrupted by wakeup()", when);

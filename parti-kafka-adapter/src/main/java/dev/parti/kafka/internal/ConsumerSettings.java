@@ -23,7 +23,8 @@ import org.apache.kafka.common.serialization.Deserializer;
  * {@code enable.auto.commit=false} (auto-commit is emulated), {@code group.protocol=classic} and no
  * {@code group.remote.assignor} (the inner consumer never joins a group, it only commits with
  * generation -1), and neither {@code group.instance.id} (it becomes Parti's static worker ID) nor
- * {@code partition.assignment.strategy} (the assignor runs on Parti's leader instead).
+ * {@code partition.assignment.strategy} (the assignor runs on Parti's leader instead), nor {@code
+ * interceptor.classes} (the interceptors run on what {@code PartiConsumer} returns and commits).
  */
 public final class ConsumerSettings {
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(ConsumerSettings.class);
@@ -101,6 +102,7 @@ public final class ConsumerSettings {
         inner.remove(ConsumerConfig.GROUP_REMOTE_ASSIGNOR_CONFIG);
         inner.remove(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG);
         inner.remove(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG);
+        inner.remove(ConsumerConfig.INTERCEPTOR_CLASSES_CONFIG); // run by PartiConsumer on what poll() returns
         if (groupId == null) {
             inner.remove(ConsumerConfig.AUTO_COMMIT_INTERVAL_MS_CONFIG);
         }

@@ -79,6 +79,7 @@ public final class PartiConsumerDelegate<K, V> {
     private final CommitGate commits;
     private final RebalanceDriver driver;
     private final Poller<K, V> poller;
+    private final Interceptors<K, V> interceptors;
     // created at the first subscribe and kept until close
     private volatile GroupRuntime runtime;
     private volatile MixedGroupGuard guard;
@@ -104,12 +105,13 @@ public final class PartiConsumerDelegate<K, V> {
             RebalanceDriver[] d = new RebalanceDriver[1];
             this.metrics = new PartiMetrics(clientId, () -> d[0] == null ? null : d[0].manager(),
                     () -> d[0] == null ? 0 : d[0].assignedCount());
-            this.commits = new CommitGate(settings, inner, thread, subscription, () -> d[0].membership(), g, clock);
+            this.interceptors = new Interceptors<>(settings, clientId);
+            this.commits = new CommitGate(settings, inner, thread, subscription, () -> d[0].membership(), g, interceptors, clock);
             @SuppressWarnings("unchecked")
             Poller<K, V>[] p = new Poller[1];
             d[0] = new RebalanceDriver(settings, inner, subscription, commits, metrics, clock, rt, g, () -> p[0].onMembershipEvent(), clientId);
             this.driver = d[0];
-            p[0] = new Poller<>(inner, thread, subscription, driver, commits, g, rt, clock);
+            p[0] = new Poller<>(inner, thread, subscription, driver, commits, g, rt, interceptors, clock);
             this.poller = p[0];
         } catch (RuntimeException e) {
             inner.close(Duration.ZERO);
@@ -582,6 +584,7 @@ public final class PartiConsumerDelegate<K, V> {
                 }
             }
             metrics.close();
+            interceptors.close();
             if (first != null) {
                 if (first instanceof InterruptException) {
                     throw first;

@@ -38,12 +38,15 @@ final class Poller<K, V> {
     private final CommitGate commits;
     private final Supplier<MixedGroupGuard> guard;
     private final Supplier<GroupRuntime> runtime;
+    private final Interceptors<K, V> interceptors;
     private final LongSupplier clock;
     /** Whether the polling thread is inside the inner consumer's poll (read by Parti's callback thread). */
     private volatile boolean inInnerPoll;
 
     Poller(KafkaConsumer<K, V> inner, ConsumerThread thread, SubscriptionState subscription, RebalanceDriver driver,
-           CommitGate commits, Supplier<MixedGroupGuard> guard, Supplier<GroupRuntime> runtime, LongSupplier clock) {
+           CommitGate commits, Supplier<MixedGroupGuard> guard, Supplier<GroupRuntime> runtime, Interceptors<K, V> interceptors,
+           LongSupplier clock) {
+        this.interceptors = interceptors;
         this.runtime = runtime;
         this.inner = inner;
         this.thread = thread;
@@ -109,7 +112,11 @@ final class Poller<K, V> {
             if (m != null) {
                 records = onlyOwned(records, m);
             }
-            if (!records.isEmpty() || !records.nextOffsets().isEmpty()) {
+            if (!records.isEmpty()) {
+                commits.returning(records.nextOffsets());
+                return interceptors.onConsume(records);
+            }
+            if (!records.nextOffsets().isEmpty()) {
                 return records;
             }
         } while (clock.getAsLong() - start < budget);
