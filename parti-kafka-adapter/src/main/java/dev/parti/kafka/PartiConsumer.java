@@ -108,8 +108,6 @@ import org.apache.kafka.common.serialization.Deserializer;
  *   <li>{@link #enforceRebalance()} re-reads the topic metadata instead of forcing a new assignment
  *   (Parti's leader rebalances only when members or partitions change).</li>
  *   <li>{@link #groupMetadata()} carries generation −1 and member ID {@code ""}.</li>
- *   <li>{@code allow.auto.create.topics} has no effect: subscribed topics are read with an {@code Admin}
- *   client, which never creates them.</li>
  *   <li>Parti's metrics, and the rebalance metrics of {@code consumer-coordinator-metrics} filled from
  *   Parti's rebalances, are in {@link #metrics()} (so Micrometer's {@code KafkaClientMetrics} sees them),
  *   not in the inner consumer's registry that JMX and {@code metric.reporters} read.</li>

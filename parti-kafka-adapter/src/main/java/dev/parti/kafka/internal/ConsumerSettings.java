@@ -45,6 +45,7 @@ public final class ConsumerSettings {
     final long requestTimeoutMs;
     final long retryBackoffMs;
     final long retryBackoffMaxMs;
+    final boolean allowAutoCreateTopics;
     final boolean excludeInternalTopics;
     final List<?> assignorClasses;
     final boolean kafkaAssignorExplicit;
@@ -77,6 +78,7 @@ public final class ConsumerSettings {
         this.requestTimeoutMs = kafka.getInt(ConsumerConfig.REQUEST_TIMEOUT_MS_CONFIG);
         this.retryBackoffMs = kafka.getLong(ConsumerConfig.RETRY_BACKOFF_MS_CONFIG);
         this.retryBackoffMaxMs = Math.max(retryBackoffMs, kafka.getLong(ConsumerConfig.RETRY_BACKOFF_MAX_MS_CONFIG));
+        this.allowAutoCreateTopics = kafka.getBoolean(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG);
         this.excludeInternalTopics = kafka.getBoolean(ConsumerConfig.EXCLUDE_INTERNAL_TOPICS_CONFIG);
         this.assignorClasses = kafka.getList(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG);
         boolean explicit = kafkaOnly.containsKey(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG)

@@ -111,7 +111,7 @@ public final class PartiConsumerDelegate<K, V> {
             Poller<K, V>[] p = new Poller[1];
             d[0] = new RebalanceDriver(settings, inner, subscription, commits, metrics, clock, rt, g, () -> p[0].onMembershipEvent(), clientId);
             this.driver = d[0];
-            p[0] = new Poller<>(inner, thread, subscription, driver, commits, g, rt, interceptors, clock);
+            p[0] = new Poller<>(inner, thread, subscription, driver, commits, g, rt, interceptors, settings, clock);
             this.poller = p[0];
         } catch (RuntimeException e) {
             inner.close(Duration.ZERO);

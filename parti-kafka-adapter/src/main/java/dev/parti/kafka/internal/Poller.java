@@ -39,13 +39,16 @@ final class Poller<K, V> {
     private final Supplier<MixedGroupGuard> guard;
     private final Supplier<GroupRuntime> runtime;
     private final Interceptors<K, V> interceptors;
+    private final ConsumerSettings settings;
+    private long nextAutoCreateNanos;
     private final LongSupplier clock;
     /** Whether the polling thread is inside the inner consumer's poll (read by Parti's callback thread). */
     private volatile boolean inInnerPoll;
 
     Poller(KafkaConsumer<K, V> inner, ConsumerThread thread, SubscriptionState subscription, RebalanceDriver driver,
            CommitGate commits, Supplier<MixedGroupGuard> guard, Supplier<GroupRuntime> runtime, Interceptors<K, V> interceptors,
-           LongSupplier clock) {
+           ConsumerSettings settings, LongSupplier clock) {
+        this.settings = settings;
         this.interceptors = interceptors;
         this.runtime = runtime;
         this.inner = inner;
@@ -87,6 +90,9 @@ final class Poller<K, V> {
                 }
                 thread.throwIfWakeup(); // e.g. a wakeup() during the auto-commit before a revocation
             }
+            if (subscribed) {
+                maybeAutoCreateTopics(TimeUnit.NANOSECONDS.toMillis(Math.max(0, budget - (clock.getAsLong() - start))));
+            }
             commits.maybeAutoCommitAsync();
             long remainingMs = TimeUnit.NANOSECONDS.toMillis(Math.max(0, budget - (clock.getAsLong() - start)));
             long slice = Math.min(remainingMs, POLL_SLICE_MS);
@@ -121,6 +127,37 @@ final class Poller<K, V> {
             }
         } while (clock.getAsLong() - start < budget);
         return ConsumerRecords.empty();
+    }
+
+    /**
+     * {@code allow.auto.create.topics}: subscribed topics that do not exist are asked for with the inner
+     * consumer's metadata request (which lets a broker with {@code auto.create.topics.enable} create them,
+     * as {@code KafkaConsumer}'s subscription metadata does), at most every {@code retry.backoff.max.ms} and
+     * within what is left of the poll timeout; the runtime then reads the subscription again.
+     */
+    private void maybeAutoCreateTopics(long remainingMs) {
+        if (!settings.allowAutoCreateTopics || subscription.mode() != SubscriptionState.Mode.TOPICS || remainingMs <= 0
+                || clock.getAsLong() - nextAutoCreateNanos < 0) {
+            return;
+        }
+        java.util.Set<String> missing = runtime.get().watcher().missing();
+        if (missing.isEmpty()) {
+            return;
+        }
+        nextAutoCreateNanos = clock.getAsLong() + TimeUnit.MILLISECONDS.toNanos(settings.retryBackoffMaxMs);
+        long deadline = clock.getAsLong() + TimeUnit.MILLISECONDS.toNanos(remainingMs);
+        for (String topic : missing) {
+            long left = TimeUnit.NANOSECONDS.toMillis(deadline - clock.getAsLong());
+            if (left <= 0) {
+                break;
+            }
+            try {
+                thread.blocking(() -> inner.partitionsFor(topic, Duration.ofMillis(left)));
+            } catch (org.apache.kafka.common.errors.TimeoutException e) {
+                log.debug("Metadata of missing topic {} not read in time: {}", topic, e.getMessage());
+            }
+        }
+        runtime.get().refreshSoon();
     }
 
     /**
