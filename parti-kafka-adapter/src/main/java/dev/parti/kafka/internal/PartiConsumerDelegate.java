@@ -36,7 +36,6 @@ import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.Uuid;
 import org.apache.kafka.common.errors.InterruptException;
-import org.apache.kafka.common.errors.InvalidRegularExpression;
 import org.apache.kafka.common.errors.InvalidGroupIdException;
 import org.apache.kafka.common.metrics.KafkaMetric;
 import org.apache.kafka.common.serialization.Deserializer;
@@ -156,10 +155,7 @@ public final class PartiConsumerDelegate<K, V> {
 
     /** Implements {@link dev.parti.kafka.PartiConsumer#subscribe}, documented there. */
     public void subscribe(Collection<String> newTopics, ConsumerRebalanceListener newListener) {
-        if (newListener == null) {
-            throw new IllegalArgumentException("RebalanceListener cannot be null");
-        }
-        subscribeTopics(newTopics, newListener);
+        subscribeTopics(newTopics, SubscriptionState.requireListener(newListener));
     }
 
     /** Implements {@link dev.parti.kafka.PartiConsumer#subscribe}, documented there. */
@@ -201,67 +197,38 @@ public final class PartiConsumerDelegate<K, V> {
 
     /** Implements {@link dev.parti.kafka.PartiConsumer#subscribe}, documented there. */
     public void subscribe(Pattern pattern, ConsumerRebalanceListener newListener) {
-        if (newListener == null) {
-            throw new IllegalArgumentException("RebalanceListener cannot be null");
-        }
-        subscribePattern(pattern, newListener);
+        subscribePattern(() -> SubscriptionState.TopicPattern.of(pattern), SubscriptionState.requireListener(newListener));
     }
 
     /** Implements {@link dev.parti.kafka.PartiConsumer#subscribe}, documented there. */
     public void subscribe(Pattern pattern) {
-        subscribePattern(pattern, SubscriptionState.NOOP);
-    }
-
-    private void subscribePattern(Pattern pattern, ConsumerRebalanceListener newListener) {
-        requireGroupId();
-        if (pattern == null || pattern.toString().isEmpty()) {
-            throw new IllegalArgumentException("Topic pattern to subscribe to cannot be " + (pattern == null ? "null" : "empty"));
-        }
-        subscribePattern(SubscriptionState.Mode.PATTERN, "java:" + pattern.flags() + ":" + pattern.pattern(),
-                name -> pattern.matcher(name).matches(), "pattern '" + pattern + "'", newListener);
+        subscribePattern(() -> SubscriptionState.TopicPattern.of(pattern), SubscriptionState.NOOP);
     }
 
     /** Implements {@link dev.parti.kafka.PartiConsumer#subscribe}, documented there. */
     public void subscribe(SubscriptionPattern pattern, ConsumerRebalanceListener newListener) {
-        if (newListener == null) {
-            throw new IllegalArgumentException("RebalanceListener cannot be null");
-        }
-        subscribeRe2j(pattern, newListener);
+        subscribePattern(() -> SubscriptionState.TopicPattern.of(pattern), SubscriptionState.requireListener(newListener));
     }
 
     /** Implements {@link dev.parti.kafka.PartiConsumer#subscribe}, documented there. */
     public void subscribe(SubscriptionPattern pattern) {
-        subscribeRe2j(pattern, SubscriptionState.NOOP);
+        subscribePattern(() -> SubscriptionState.TopicPattern.of(pattern), SubscriptionState.NOOP);
     }
 
-    private void subscribeRe2j(SubscriptionPattern pattern, ConsumerRebalanceListener newListener) {
+    private void subscribePattern(Supplier<SubscriptionState.TopicPattern> validated, ConsumerRebalanceListener newListener) {
         requireGroupId();
-        if (pattern == null || pattern.pattern() == null || pattern.pattern().isEmpty()) {
-            throw new IllegalArgumentException("Topic pattern to subscribe to cannot be " + (pattern == null ? "null" : "empty"));
-        }
-        com.google.re2j.Pattern re2j;
-        try {
-            re2j = com.google.re2j.Pattern.compile(pattern.pattern());
-        } catch (com.google.re2j.PatternSyntaxException e) {
-            throw new InvalidRegularExpression("Invalid RE2J regular expression '" + pattern.pattern() + "': " + e.getMessage());
-        }
-        subscribePattern(SubscriptionState.Mode.RE2J_PATTERN, "re2j:" + pattern.pattern(), name -> re2j.matches(name),
-                "RE2J pattern '" + pattern.pattern() + "'", newListener);
-    }
-
-    private void subscribePattern(SubscriptionState.Mode kind, String key, java.util.function.Predicate<String> matcher,
-                                  String description, ConsumerRebalanceListener newListener) {
+        SubscriptionState.TopicPattern pattern = validated.get();
         thread.acquireAndEnsureOpen();
         try {
             requireAssignors();
-            if (subscription.mode() != SubscriptionState.Mode.NONE && subscription.mode() != kind) {
+            if (subscription.mode() != SubscriptionState.Mode.NONE && subscription.mode() != pattern.mode()) {
                 throw new IllegalStateException(MUTUALLY_EXCLUSIVE);
             }
             ensureGroupRuntime();
             Set<TopicPartition> before = Set.copyOf(subscription.leaving());
-            driver.subscriptionChanged(subscription.subscribe(kind, matcher, newListener), before);
-            runtime.watcher().subscribe(key, matcher);
-            log.info("Subscribed to {} (Parti group {})", description, settings.groupId);
+            driver.subscriptionChanged(subscription.subscribe(pattern.mode(), pattern.matcher(), newListener), before);
+            runtime.watcher().subscribe(pattern.key(), pattern.matcher());
+            log.info("Subscribed to {} (Parti group {})", pattern.description(), settings.groupId);
             afterSubscribe();
         } finally {
             thread.release();

@@ -6,7 +6,9 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.function.Predicate;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
+import org.apache.kafka.clients.consumer.SubscriptionPattern;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.InvalidRegularExpression;
 
 /**
  * What the user subscribed to and what the user was told it is assigned, as kafka-clients' {@code
@@ -37,6 +39,43 @@ final class SubscriptionState {
         public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
         }
     };
+
+    /**
+     * A validated pattern subscription: {@link Mode#PATTERN} ({@code java.util.regex}) or {@link
+     * Mode#RE2J_PATTERN} ({@code SubscriptionPattern}, RE2/J syntax as KIP-848's broker evaluates it);
+     * {@code key} identifies it (syntax, text, flags), {@code matcher} tests a whole topic name.
+     */
+    record TopicPattern(Mode mode, String key, Predicate<String> matcher, String description) {
+        static TopicPattern of(java.util.regex.Pattern pattern) {
+            if (pattern == null || pattern.toString().isEmpty()) {
+                throw new IllegalArgumentException("Topic pattern to subscribe to cannot be " + (pattern == null ? "null" : "empty"));
+            }
+            return new TopicPattern(Mode.PATTERN, "java:" + pattern.flags() + ":" + pattern.pattern(),
+                    name -> pattern.matcher(name).matches(), "pattern '" + pattern + "'");
+        }
+
+        /** @throws InvalidRegularExpression when the pattern is not valid RE2/J (Kafka's broker refuses it so) */
+        static TopicPattern of(SubscriptionPattern pattern) {
+            if (pattern == null || pattern.pattern() == null || pattern.pattern().isEmpty()) {
+                throw new IllegalArgumentException("Topic pattern to subscribe to cannot be " + (pattern == null ? "null" : "empty"));
+            }
+            com.google.re2j.Pattern re2j;
+            try {
+                re2j = com.google.re2j.Pattern.compile(pattern.pattern());
+            } catch (com.google.re2j.PatternSyntaxException e) {
+                throw new InvalidRegularExpression("Invalid RE2J regular expression '" + pattern.pattern() + "': " + e.getMessage());
+            }
+            return new TopicPattern(Mode.RE2J_PATTERN, "re2j:" + pattern.pattern(), re2j::matches,
+                    "RE2J pattern '" + pattern.pattern() + "'");
+        }
+    }
+
+    static ConsumerRebalanceListener requireListener(ConsumerRebalanceListener listener) {
+        if (listener == null) {
+            throw new IllegalArgumentException("RebalanceListener cannot be null");
+        }
+        return listener;
+    }
 
     private Mode mode = Mode.NONE;
     private Set<String> topics = Set.of();
