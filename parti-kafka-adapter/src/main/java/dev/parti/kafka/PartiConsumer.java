@@ -57,12 +57,14 @@ import org.apache.kafka.common.serialization.Deserializer;
  *
  * <h2>How it works</h2>
  * A real {@link KafkaConsumer} (the "inner" consumer) fetches and commits, driven with
- * {@code assign()}; it never joins a Kafka group and commits with generation −1. A Parti worker joins
- * the Parti group named by {@code group.id} in the first {@link #poll(Duration)} after a subscribe
- * (its worker ID is {@code group.instance.id} when set), and the Parti leader assigns the partitions of
- * the subscribed topics, which it reads from Kafka every {@code metadata.max.age.ms} (so topics created
- * or deleted under a pattern, and added partitions, are picked up like in Kafka). All members of one
- * group must subscribe to the same topics: the leader's subscription defines the group's partitions.
+ * {@code assign()}; it never joins a Kafka group and commits with generation −1. A Parti worker starts
+ * joining the Parti group named by {@code group.id} in the first {@link #poll(Duration)} after a
+ * subscribe, in the background (its worker ID is {@code group.instance.id} when set), and the Parti
+ * leader assigns the partitions of the subscribed topics, which it reads from Kafka every {@code
+ * metadata.max.age.ms}, and every {@code retry.backoff.ms} (growing to {@code retry.backoff.max.ms})
+ * while a subscribed topic does not exist yet (so topics created later, topics created or deleted under
+ * a pattern, and added partitions are picked up like in Kafka). All members of one group must subscribe
+ * to the same topics: the leader's subscription defines the group's partitions.
  * Configuration: see {@link PartiConsumerConfig} for the {@code parti.*} keys.
  *
  * <h2>Rebalance callbacks</h2>
@@ -89,6 +91,8 @@ import org.apache.kafka.common.serialization.Deserializer;
  * its Parti lease is not valid because NATS was unreachable for about a session timeout) fails with
  * {@link CommitFailedException} before anything is sent. A group that still has live members managed by
  * Kafka (old {@code KafkaConsumer}s) makes {@code poll()} and commits fail with {@link MixedGroupException}.
+ * Interceptors ({@code interceptor.classes}) run here, not in the inner consumer: {@code onConsume} sees
+ * exactly the records {@code poll()} returns, {@code onCommit} the commits made (including auto-commits).
  *
  * <h2>Where it differs from {@code KafkaConsumer}</h2>
  * <ul>
@@ -98,13 +102,15 @@ import org.apache.kafka.common.serialization.Deserializer;
  *   {@code parti.coordinator.loss.policy=fence} (NATS unreachable): records fetched for those partitions
  *   are dropped at once, even before the next {@code poll()} reports the loss.</li>
  *   <li>All members must subscribe to the same topics; Parti's leader assigns the partitions of its own
- *   subscription (Kafka assigns each member only topics it subscribed to).</li>
- *   <li>The first {@code poll()} after {@code subscribe()} may block up to {@code parti.startup.timeout.ms}
- *   to join over NATS (beyond its timeout), and fails with a {@code KafkaException} when NATS cannot be
- *   reached.</li>
- *   <li>{@link #enforceRebalance()} re-reads the topic metadata instead of forcing a new assignment;
- *   {@link #groupMetadata()} carries generation −1; {@link #subscribe(SubscriptionPattern)} is not
- *   supported; {@code close(timeout)} bounds closing the inner consumer, not Parti's leave.</li>
+ *   subscription (Kafka assigns each member only topics it subscribed to). A member is never handed a
+ *   partition outside its own subscription (such an assignment is logged and ignored), so a member with
+ *   other topics than the leader's may get nothing.</li>
+ *   <li>{@link #enforceRebalance()} re-reads the topic metadata instead of forcing a new assignment
+ *   (Parti's leader rebalances only when members or partitions change).</li>
+ *   <li>{@link #groupMetadata()} carries generation −1 and member ID {@code ""}.</li>
+ *   <li>Parti's metrics, and the rebalance metrics of {@code consumer-coordinator-metrics} filled from
+ *   Parti's rebalances, are in {@link #metrics()} (so Micrometer's {@code KafkaClientMetrics} sees them),
+ *   not in the inner consumer's registry that JMX and {@code metric.reporters} read.</li>
  *   <li>The inner consumer always uses {@code group.protocol=classic} in {@code assign()} mode: with
  *   {@code group.protocol=consumer} settings are validated as Kafka validates them, but no broker-side
  *   group is joined.</li>
@@ -114,8 +120,10 @@ import org.apache.kafka.common.serialization.Deserializer;
  * Not thread-safe, like {@code KafkaConsumer}: use one instance from one thread (a second thread gets a
  * {@code ConcurrentModificationException}); only {@link #wakeup()} may be called from any thread. Besides
  * the inner consumer, a subscribed instance runs Parti's threads ({@code parti-<group>-*}), a Kafka
- * {@code Admin} client and two timer threads ({@code parti-consumer-<client>-timer-N}); {@link #close()}
- * stops all of them.
+ * {@code Admin} client, two timer threads ({@code parti-consumer-<client>-timer-N}), and while it joins
+ * or leaves the Parti group a thread {@code parti-consumer-<client>-join} or {@code -leave}; {@link
+ * #close()} stops all of them, except a leave it abandoned because NATS did not answer within the close
+ * timeout: that thread ends by itself within Parti's own timeouts.
  *
  * @param <K> key type
  * @param <V> value type
@@ -184,8 +192,11 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
 
     /**
      * Subscribes to {@code topics}, replacing any previous topic subscription and listener. The Parti
-     * group (named by {@code group.id}) is joined in the next {@link #poll(Duration)}; partitions arrive
-     * through {@code listener} inside {@code poll()}. An empty collection is {@link #unsubscribe()}.
+     * group (named by {@code group.id}) is joined from the next {@link #poll(Duration)}; partitions arrive
+     * through {@code listener} inside {@code poll()}. An empty collection is {@link #unsubscribe()}. When
+     * this replaces a subscription, records of partitions the new one no longer covers are never returned
+     * again (what was fetched for them is dropped at once); the next {@code poll()} auto-commits (when
+     * enabled) and then revokes them with {@code onPartitionsRevoked}, as {@code KafkaConsumer} does.
      *
      * @throws IllegalArgumentException when topics is null, contains a null or blank topic, or listener is null
      * @throws IllegalStateException after {@link #assign} or a pattern subscription (unsubscribe first)
@@ -222,21 +233,22 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
     }
 
     /**
-     * Not supported: a {@link SubscriptionPattern} (RE2/J) is evaluated by the broker in Kafka's
-     * {@code consumer} group protocol, which Parti replaces.
+     * Subscribes to every topic whose whole name matches {@code pattern}, in RE2/J syntax as Kafka's
+     * broker evaluates it in the {@code consumer} group protocol (KIP-848); here Parti evaluates it against
+     * the topics it reads every {@code metadata.max.age.ms}. Otherwise like {@link #subscribe(Pattern,
+     * ConsumerRebalanceListener)}.
      *
-     * @throws UnsupportedOperationException always; use {@link #subscribe(Pattern, ConsumerRebalanceListener)}
+     * @throws IllegalArgumentException when pattern is null or empty, or callback is null
+     * @throws org.apache.kafka.common.errors.InvalidRegularExpression when the pattern is not valid RE2/J
+     *         (KafkaConsumer learns it from the broker, in {@code poll()})
+     * @throws IllegalStateException after {@link #assign}, a topic or a {@code java.util.regex} pattern subscription
      */
     @Override
     public void subscribe(SubscriptionPattern pattern, ConsumerRebalanceListener callback) {
         delegate.subscribe(pattern, callback);
     }
 
-    /**
-     * Not supported, see {@link #subscribe(SubscriptionPattern, ConsumerRebalanceListener)}.
-     *
-     * @throws UnsupportedOperationException always
-     */
+    /** {@link #subscribe(SubscriptionPattern, ConsumerRebalanceListener)} with a listener that does nothing. */
     @Override
     public void subscribe(SubscriptionPattern pattern) {
         delegate.subscribe(pattern);
@@ -267,18 +279,21 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
     }
 
     /**
-     * Fetches records of the assigned partitions. For a subscription it first joins the Parti group if
-     * needed (the first poll after {@code subscribe} blocks until this member has a worker ID, up to
-     * {@code parti.startup.timeout.ms}), then runs the rebalance callbacks for what changed since the last
-     * poll, runs the auto-commit when due, and fetches. Records of a partition this member lost while
-     * they were fetched are dropped. A member that did not call {@code poll()} for
+     * Fetches records of the assigned partitions. For a subscription it starts joining the Parti group if
+     * needed, in the background: until this member has a worker ID and an assignment, poll returns empty
+     * within its timeout (as {@code KafkaConsumer} does while it finds its coordinator), and {@link
+     * #wakeup()} ends the wait. Then it runs the rebalance callbacks for what changed since the last poll,
+     * runs the auto-commit when due, and fetches. Records of a partition this member lost while they were
+     * fetched are dropped. A member that did not call {@code poll()} for
      * {@code max.poll.interval.ms} has left the group meanwhile: this call reports its partitions lost and
      * joins again.
      *
      * @throws IllegalStateException when neither subscribed nor assigned, or closed
      * @throws IllegalArgumentException for a negative timeout
-     * @throws org.apache.kafka.common.KafkaException when a rebalance callback threw, or the Parti group
-     *         cannot be joined (NATS unreachable)
+     * @throws org.apache.kafka.common.KafkaException when a rebalance callback threw, or joining the Parti
+     *         group failed (NATS unreachable for {@code parti.startup.timeout.ms}; the next poll tries again)
+     * @throws org.apache.kafka.common.errors.InvalidTopicException for an invalid subscribed topic name
+     * @throws org.apache.kafka.common.errors.TopicAuthorizationException when a subscribed topic may not be read
      * @throws MixedGroupException while the group has Kafka-managed members
      * @throws org.apache.kafka.common.errors.FencedInstanceIdException when a newer instance with the same
      *         {@code group.instance.id} took over (close this one)
@@ -334,6 +349,7 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      * Commits the positions of all assigned partitions asynchronously. {@code callback} runs on the
      * polling thread during a later {@code poll()}, commit or {@code close()}; a refused commit (see
      * {@link #commitSync()}) reaches it with a {@link CommitFailedException} without anything being sent.
+     * Callbacks run in the order the commits were made, refused ones included.
      */
     @Override
     public void commitAsync(OffsetCommitCallback callback) {
@@ -406,7 +422,13 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
     /**
      * The inner consumer's metrics plus Parti's own in the group {@code parti-consumer-metrics}: assignment
      * version, assigned partitions, lease validity, leadership, state, and counters of applied assignments,
-     * stale leases, failed NATS operations and exceeded poll intervals.
+     * stale leases, failed NATS operations and exceeded poll intervals. The rebalance metrics of {@code
+     * consumer-coordinator-metrics} ({@code rebalance-latency-avg/max/total}, {@code rebalance-total},
+     * {@code rebalance-rate-per-hour}, {@code failed-rebalance-total}, {@code last-rebalance-seconds-ago},
+     * {@code assigned-partitions}, {@code partition-assigned/revoked/lost-latency-avg/max}) are filled from
+     * Parti's rebalances, so tools that read this map, such as Micrometer's {@code KafkaClientMetrics}, see
+     * them as for a {@code KafkaConsumer}. JMX and {@code metric.reporters} see only the inner consumer's
+     * registry, where those stay empty.
      */
     @Override
     public Map<MetricName, ? extends Metric> metrics() {
@@ -498,8 +520,8 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
     }
 
     /**
-     * The inner consumer's group metadata: {@code group.id}, generation −1, member ID {@code ""} and no
-     * {@code group.instance.id}, because the inner consumer is not a member of a Kafka group (that is
+     * The group metadata: {@code group.id}, generation −1, member ID {@code ""} and the {@code
+     * group.instance.id} when set, because the inner consumer is not a member of a Kafka group (that is
      * what Kafka accepts for offsets committed within a transaction by a consumer outside its group
      * protocol). It does not carry Parti's assignment version, so a transactional producer is not fenced
      * by Kafka against a zombie of this group; rely on Parti's lease (commits refused when not valid).
@@ -550,8 +572,9 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      * they expire, so nothing moves before {@code parti.session.timeout.ms} and a restart with the same
      * {@code group.instance.id} gets the same partitions back; {@code DEFAULT} is remain for a static
      * member ({@code group.instance.id} set) and leave otherwise, as in {@code KafkaConsumer}.
-     * Idempotent. Parti's leave waits for the group's handoff, which may take longer than the timeout
-     * (up to the session timeout); the timeout bounds closing the inner consumer.
+     * Idempotent. Returns within the timeout (rebalance callbacks excepted, as in {@code KafkaConsumer}):
+     * when NATS does not answer in time, Parti's leave is abandoned and this member's session expires
+     * instead, as {@code KafkaConsumer} abandons its {@code LeaveGroup}.
      *
      * @throws org.apache.kafka.common.KafkaException when a rebalance callback threw (after everything is closed)
      * @throws IllegalArgumentException for a negative timeout

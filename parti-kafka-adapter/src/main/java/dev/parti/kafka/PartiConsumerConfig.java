@@ -112,9 +112,10 @@ public final class PartiConsumerConfig extends AbstractConfig {
     public static final String STARTUP_TIMEOUT_MS_CONFIG = "parti.startup.timeout.ms";
     /** Default of {@link #STARTUP_TIMEOUT_MS_CONFIG}. */
     public static final long DEFAULT_STARTUP_TIMEOUT_MS = PartiConfig.DEFAULT_STARTUP_TIMEOUT.toMillis();
-    private static final String STARTUP_TIMEOUT_MS_DOC = "How long joining the group (inside the first "
-            + "<code>poll()</code> after <code>subscribe()</code>) may wait for NATS and a worker ID before "
-            + "<code>poll()</code> fails.";
+    private static final String STARTUP_TIMEOUT_MS_DOC = "How long joining the group (started by the first "
+            + "<code>poll()</code> after <code>subscribe()</code>, in the background) may wait for NATS and a worker "
+            + "ID before a later <code>poll()</code> fails; <code>poll()</code> returns empty within its own timeout "
+            + "meanwhile.";
 
     /** The key {@value}; see the definition in {@link #configDef()}. */
     public static final String LOSS_POLICY_CONFIG = "parti.coordinator.loss.policy";

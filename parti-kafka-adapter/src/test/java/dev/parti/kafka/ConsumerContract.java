@@ -86,6 +86,11 @@ abstract class ConsumerContract {
         return create(m);
     }
 
+    /** A consumer for {@code subscribe(SubscriptionPattern)} (KafkaConsumer supports it only with group.protocol=consumer). */
+    Consumer<String, String> re2jConsumer(String group) {
+        return consumer(group);
+    }
+
     /** A plain KafkaConsumer of the same group, for migration in both directions. */
     KafkaConsumer<String, String> kafkaConsumer(String group) {
         Map<String, Object> m = Fixtures.consumerBase(bootstrap(), group);
@@ -413,6 +418,60 @@ abstract class ConsumerContract {
     }
 
     @Test
+    void afterUnsubscribeAndSubscribeToAnotherTopicPollNeverReturnsTheOldTopic() {
+        String a = topic(2);
+        String b = topic(2);
+        produce(a, 2, 0, 20);
+        RecordingListener l = new RecordingListener();
+        try (Consumer<String, String> c = consumer(group())) {
+            c.subscribe(List.of(a), l);
+            List<ConsumerRecord<String, String>> got = new ArrayList<>();
+            pollUntil(c, WAIT, got, () -> got.size() >= 20);
+            c.commitSync();
+            c.unsubscribe();
+            c.subscribe(List.of(b), l);
+            produce(a, 2, 20, 20);
+            produce(b, 2, 0, 10);
+            List<ConsumerRecord<String, String>> after = new ArrayList<>();
+            pollUntil(c, WAIT, after, () -> after.size() >= 10);
+            long until = System.nanoTime() + Duration.ofSeconds(3).toNanos();
+            pollUntil(c, WAIT, after, () -> System.nanoTime() - until > 0);
+            assertThat(after).allSatisfy(r -> assertThat(r.topic()).isEqualTo(b));
+            assertThat(values(after)).containsExactlyInAnyOrderElementsOf(expectedValues(0, 10));
+            assertThat(c.assignment()).isEqualTo(partitions(b, 2));
+            assertThat(l.owned).isEqualTo(partitions(b, 2));
+        }
+    }
+
+    @Test
+    void subscribeToAnotherTopicDropsBufferedRecordsAndRevokesAfterTheAutoCommitInTheNextPoll() {
+        String a = topic(1);
+        String b = topic(1);
+        TopicPartition pa = new TopicPartition(a, 0);
+        produce(a, 1, 0, 50);
+        RecordingListener l = new RecordingListener();
+        try (Consumer<String, String> c = consumer(group(), "max.poll.records", 5, "enable.auto.commit", true,
+                "auto.commit.interval.ms", 600_000, "metadata.max.age.ms", 1000)) {
+            c.subscribe(List.of(a), l);
+            List<ConsumerRecord<String, String>> got = new ArrayList<>();
+            pollUntil(c, WAIT, got, () -> !got.isEmpty());
+            assertThat(got.size()).isLessThan(50); // the rest sits in the fetch buffer
+            long returned = got.size();
+            l.onRevoke = tps -> assertThat(c.committed(Set.of(pa)).get(pa).offset()).as("auto-committed before the revocation")
+                    .isEqualTo(returned);
+            c.subscribe(List.of(b), l);
+            assertThat(c.subscription()).containsExactly(b);
+            produce(b, 1, 0, 5);
+            List<ConsumerRecord<String, String>> after = new ArrayList<>();
+            pollUntil(c, WAIT, after, () -> after.size() >= 5);
+            assertThat(after).allSatisfy(r -> assertThat(r.topic()).isEqualTo(b));
+            assertThat(l.calls("revoked")).extracting(RecordingListener.Call::partitions).contains(Set.of(pa));
+            assertThat(c.committed(Set.of(pa)).get(pa).offset()).isEqualTo(returned);
+            assertThat(c.assignment()).containsExactly(new TopicPartition(b, 0));
+        }
+    }
+
+    @Test
     void patternSubscriptionFollowsTopicsCreatedAndDeleted() throws Exception {
         String prefix = unique("pat");
         RecordingListener l = new RecordingListener();
@@ -431,6 +490,61 @@ abstract class ConsumerContract {
             get(admin.deleteTopics(List.of(prefix + "-a")).all());
             pollUntil(c, WAIT, null, () -> c.assignment().equals(partitions(prefix + "-b", 2)));
             pollUntil(c, WAIT, null, () -> c.subscription().equals(Set.of(prefix + "-b")));
+        }
+    }
+
+    @Test
+    void subscriptionPatternMatchesTopicsWithRe2jSyntax() {
+        String prefix = unique("re2j");
+        for (String suffix : List.of("a", "b", "c")) {
+            KAFKA.broker().createTopic(prefix + "-" + suffix, 1);
+            produce(prefix + "-" + suffix, 1, 0, 3);
+        }
+        RecordingListener l = new RecordingListener();
+        try (Consumer<String, String> c = re2jConsumer(group())) {
+            c.subscribe(new org.apache.kafka.clients.consumer.SubscriptionPattern(prefix + "-[ab]"), l);
+            List<ConsumerRecord<String, String>> got = new ArrayList<>();
+            pollUntil(c, WAIT, got, () -> got.size() >= 6 && c.assignment().size() == 2);
+            assertThat(c.assignment()).containsExactlyInAnyOrder(new TopicPartition(prefix + "-a", 0), new TopicPartition(prefix + "-b", 0));
+            assertThat(got).extracting(ConsumerRecord::topic).containsOnly(prefix + "-a", prefix + "-b");
+            assertThat(l.owned).hasSize(2);
+            assertThatThrownBy(() -> c.subscribe(List.of(prefix + "-c"))).isInstanceOf(IllegalStateException.class);
+        }
+    }
+
+    @Test
+    void aTopicCreatedAfterSubscribeIsPickedUpLongBeforeMetadataMaxAge() {
+        String t = unique(testName);
+        RecordingListener l = new RecordingListener();
+        try (Consumer<String, String> c = consumer(group(), "metadata.max.age.ms", 300_000)) {
+            c.subscribe(List.of(t), l);
+            long until = System.nanoTime() + Duration.ofSeconds(1).toNanos();
+            pollUntil(c, WAIT, null, () -> System.nanoTime() - until > 0);
+            assertThat(c.assignment()).isEmpty();
+            KAFKA.broker().createTopic(t, 2);
+            produce(t, 2, 0, 4);
+            List<ConsumerRecord<String, String>> got = new ArrayList<>();
+            pollUntil(c, Duration.ofSeconds(30), got, () -> got.size() >= 4);
+            assertThat(c.assignment()).isEqualTo(partitions(t, 2));
+            assertThat(values(got)).containsExactlyInAnyOrderElementsOf(expectedValues(0, 4));
+        }
+    }
+
+    @Test
+    void anInvalidTopicNameInTheSubscriptionIsThrownFromPoll() {
+        try (Consumer<String, String> c = consumer(group())) {
+            c.subscribe(List.of("not a valid topic!"));
+            List<RuntimeException> thrown = new CopyOnWriteArrayList<>();
+            await().atMost(WAIT).pollInSameThread().pollInterval(Duration.ofMillis(1)).until(() -> {
+                try {
+                    c.poll(Duration.ofMillis(100));
+                    return false;
+                } catch (org.apache.kafka.common.errors.InvalidTopicException e) {
+                    thrown.add(e);
+                    return true;
+                }
+            });
+            assertThat(thrown.get(0)).hasMessageContaining("not a valid topic!");
         }
     }
 
@@ -630,6 +744,31 @@ abstract class ConsumerContract {
     }
 
     @Test
+    void commitAsyncCallbacksCompleteInCommitOrderRefusedOnesIncluded() {
+        String t = topic(2);
+        String notMine = topic(1);
+        produce(t, 2, 0, 10);
+        try (Consumer<String, String> c = consumer(group())) {
+            c.subscribe(List.of(t));
+            List<ConsumerRecord<String, String>> got = new ArrayList<>();
+            pollUntil(c, WAIT, got, () -> got.size() >= 10);
+            List<Integer> order = new CopyOnWriteArrayList<>();
+            Map<TopicPartition, OffsetAndMetadata> elsewhere = Map.of(new TopicPartition(notMine, 0), new OffsetAndMetadata(0));
+            for (int i = 0; i < 8; i++) {
+                int n = i;
+                if (i % 2 == 0) {
+                    c.commitAsync((offsets, e) -> order.add(n));
+                } else {
+                    // KafkaConsumer commits these; PartiConsumer refuses them (not owned): the order holds either way
+                    c.commitAsync(elsewhere, (offsets, e) -> order.add(n));
+                }
+            }
+            pollUntil(c, WAIT, null, () -> order.size() == 8);
+            assertThat(order).containsExactly(0, 1, 2, 3, 4, 5, 6, 7);
+        }
+    }
+
+    @Test
     void groupMetadataAndMetrics() {
         String t = topic(1);
         String g = group();
@@ -642,6 +781,73 @@ abstract class ConsumerContract {
             c.enforceRebalance();
             c.enforceRebalance("because");
             pollUntil(c, WAIT, null, () -> c.assignment().size() == 1);
+        }
+    }
+
+    @Test
+    void groupMetadataCarriesTheGroupInstanceId() {
+        String t = topic(1);
+        String g = group();
+        String instance = unique("instance");
+        try (Consumer<String, String> c = consumer(g, "group.instance.id", instance)) {
+            assertThat(c.groupMetadata().groupInstanceId()).contains(instance);
+            c.subscribe(List.of(t));
+            pollUntil(c, WAIT, null, () -> c.assignment().size() == 1);
+            assertThat(c.groupMetadata().groupId()).isEqualTo(g);
+            assertThat(c.groupMetadata().groupInstanceId()).contains(instance);
+        }
+    }
+
+    @Test
+    void kafkaClientMetricsSeesTheRebalancesOfTheGroup() {
+        String t = topic(2);
+        io.micrometer.core.instrument.simple.SimpleMeterRegistry registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+        try (Consumer<String, String> c = consumer(group());
+             io.micrometer.core.instrument.binder.kafka.KafkaClientMetrics bound =
+                     new io.micrometer.core.instrument.binder.kafka.KafkaClientMetrics(c)) {
+            bound.bindTo(registry);
+            assertThat(meterValue(registry, "kafka.consumer.coordinator.rebalance.total")).isZero();
+            c.subscribe(List.of(t));
+            pollUntil(c, WAIT, null, () -> c.assignment().size() == 2
+                    && meterValue(registry, "kafka.consumer.coordinator.assigned.partitions") == 2);
+            assertThat(meterValue(registry, "kafka.consumer.coordinator.rebalance.total")).isGreaterThanOrEqualTo(1);
+            assertThat(meterValue(registry, "kafka.consumer.coordinator.rebalance.latency.max")).isGreaterThanOrEqualTo(0);
+            assertThat(meterValue(registry, "kafka.consumer.coordinator.last.rebalance.seconds.ago")).isGreaterThanOrEqualTo(0);
+            assertThat(meterValue(registry, "kafka.consumer.coordinator.failed.rebalance.total")).isNotNegative(); // Kafka counts its MEMBER_ID_REQUIRED joins
+            assertThat(meterValue(registry, "kafka.consumer.fetch.manager.records.consumed.total")).isNotNegative();
+        }
+    }
+
+    private static double meterValue(io.micrometer.core.instrument.MeterRegistry registry, String name) {
+        io.micrometer.core.instrument.Meter m = registry.find(name).meter();
+        if (m == null) {
+            throw new AssertionError("no meter " + name + " among " + registry.getMeters().stream()
+                    .map(x -> x.getId().getName()).filter(n -> n.contains("coordinator")).sorted().toList());
+        }
+        return m.measure().iterator().next().getValue();
+    }
+
+    @Test
+    void interceptorsSeeExactlyTheRecordsPollReturnedAndTheCommitsMade() {
+        String t = topic(1);
+        String client = unique("client");
+        TopicPartition p = new TopicPartition(t, 0);
+        produce(t, 1, 0, 10);
+        try (Consumer<String, String> c = consumer(group(), "client.id", client,
+                "interceptor.classes", RecordingInterceptor.class.getName())) {
+            c.subscribe(List.of(t));
+            List<ConsumerRecord<String, String>> got = new ArrayList<>();
+            pollUntil(c, WAIT, got, () -> got.size() >= 10);
+            assertThat(RecordingInterceptor.CONSUMED.get(client)).containsExactlyElementsOf(values(got));
+            c.commitSync();
+            assertThat(RecordingInterceptor.COMMITTED.get(client)).last()
+                    .satisfies(m -> assertThat(m).containsOnlyKeys(p).extractingByKey(p).extracting(OffsetAndMetadata::offset).isEqualTo(10L));
+            List<Boolean> done = new CopyOnWriteArrayList<>();
+            c.commitAsync(Map.of(p, new OffsetAndMetadata(7)), (offsets, e) -> done.add(e == null));
+            pollUntil(c, WAIT, null, () -> !done.isEmpty());
+            assertThat(done).containsExactly(true);
+            assertThat(RecordingInterceptor.COMMITTED.get(client)).last()
+                    .satisfies(m -> assertThat(m).containsOnlyKeys(p).extractingByKey(p).extracting(OffsetAndMetadata::offset).isEqualTo(7L));
         }
     }
 

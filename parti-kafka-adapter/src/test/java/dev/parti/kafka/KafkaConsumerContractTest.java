@@ -19,6 +19,13 @@ class KafkaConsumerContractTest extends ConsumerContract {
     }
 
     @Override
+    Consumer<String, String> re2jConsumer(String group) {
+        Map<String, Object> m = Fixtures.consumerBase(bootstrap(), group);
+        m.put("group.protocol", "consumer"); // the broker evaluates the RE2J pattern (KIP-848)
+        return new KafkaConsumer<>(m);
+    }
+
+    @Override
     Consumer<String, String> create(Map<String, Object> config) {
         return new KafkaConsumer<>(config);
     }

@@ -23,6 +23,10 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
@@ -38,6 +42,7 @@ import org.apache.kafka.clients.consumer.SubscriptionPattern;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.config.ConfigException;
+import org.apache.kafka.common.errors.WakeupException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -423,8 +428,17 @@ class PartiConsumerTest {
             try (PartiConsumer<String, String> c = partiAt(unique("g-wrong"), users.url(),
                     "parti.nats.username", "alice", "parti.nats.password", "wrong", "parti.startup.timeout.ms", 1500)) {
                 c.subscribe(List.of(t));
-                assertThatThrownBy(() -> c.poll(Duration.ofMillis(100))).isInstanceOf(KafkaException.class)
-                        .hasMessageContaining("Could not join Parti group");
+                List<KafkaException> thrown = new CopyOnWriteArrayList<>();
+                await().atMost(WAIT).pollInSameThread().pollInterval(Duration.ofMillis(1)).until(() -> {
+                    try {
+                        assertThat(c.poll(Duration.ofMillis(100))).isEmpty(); // joining in the background
+                        return false;
+                    } catch (KafkaException e) {
+                        thrown.add(e);
+                        return true;
+                    }
+                });
+                assertThat(thrown.get(0)).hasMessageContaining("Could not join Parti group");
             }
         }
     }
@@ -456,13 +470,16 @@ class PartiConsumerTest {
     }
 
     @Test
-    void subscriptionPatternNeedsKafkasBrokerSideProtocol() {
+    void aSubscriptionPatternIsCheckedAtSubscribeAndExcludesTheOtherSubscriptionKinds() {
         try (PartiConsumer<String, String> c = parti(unique("g-re2j"))) {
-            assertThatThrownBy(() -> c.subscribe(new SubscriptionPattern("orders.*")))
-                    .isInstanceOf(UnsupportedOperationException.class).hasMessageContaining("subscribe(java.util.regex.Pattern)");
-            assertThatThrownBy(() -> c.subscribe(new SubscriptionPattern("orders.*"), new RecordingListener()))
-                    .isInstanceOf(UnsupportedOperationException.class);
+            assertThatThrownBy(() -> c.subscribe(new SubscriptionPattern("orders.("))) // Kafka's broker refuses it in poll()
+                    .isInstanceOf(org.apache.kafka.common.errors.InvalidRegularExpression.class).hasMessageContaining("orders.(");
+            assertThatThrownBy(() -> c.subscribe((SubscriptionPattern) null)).isInstanceOf(IllegalArgumentException.class);
+            c.subscribe(new SubscriptionPattern("orders.*"), new RecordingListener());
+            assertThatThrownBy(() -> c.subscribe(Pattern.compile("orders.*"))).isInstanceOf(IllegalStateException.class);
+            c.unsubscribe();
             c.subscribe(Pattern.compile("orders.*"));
+            assertThatThrownBy(() -> c.subscribe(new SubscriptionPattern("orders.*"))).isInstanceOf(IllegalStateException.class);
         }
     }
 
@@ -499,6 +516,64 @@ class PartiConsumerTest {
             pollUntil(c, WAIT, got, () -> got.size() >= 3);
             assertThat(values(got)).containsExactlyElementsOf(expectedValues(0, 3));
         }
+    }
+
+    // ------------------------------------------------------------------ NATS down: poll, wakeup and close stay bounded
+
+    @Test
+    void whileNatsIsDownPollReturnsOnTimeWakeupAbortsItAndCloseIsBounded() throws Exception {
+        String t = topic(1);
+        ExecutorService other = Executors.newSingleThreadExecutor();
+        try (NatsServer nats = NatsServer.start()) {
+            String url = nats.url();
+            nats.stop();
+            PartiConsumer<String, String> c = partiAt(unique("g-down"), url, "parti.startup.timeout.ms", 20_000);
+            try {
+                c.subscribe(List.of(t));
+                long start = System.nanoTime();
+                assertThat(c.poll(Duration.ofMillis(200))).isEmpty(); // joining happens in the background
+                assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(5));
+                Thread main = Thread.currentThread();
+                Future<?> wake = other.submit(() -> {
+                    await().atMost(WAIT).pollInterval(Duration.ofMillis(5)).until(() -> inPoll(main));
+                    c.wakeup();
+                });
+                start = System.nanoTime();
+                assertThatThrownBy(() -> c.poll(Duration.ofSeconds(30))).isInstanceOf(WakeupException.class);
+                assertThat(Duration.ofNanos(System.nanoTime() - start)).isLessThan(Duration.ofSeconds(10));
+                wake.get(10, TimeUnit.SECONDS);
+            } finally {
+                long start = System.nanoTime();
+                c.close(Duration.ofSeconds(1));
+                assertThat(Duration.ofNanos(System.nanoTime() - start)).as("close(1s) while joining").isLessThan(Duration.ofSeconds(3));
+            }
+        } finally {
+            other.shutdownNow();
+        }
+    }
+
+    @Test
+    void closeWithATimeoutReturnsInTimeWhenNatsStoppedAfterJoining() {
+        String t = topic(1);
+        try (NatsServer nats = NatsServer.start()) {
+            PartiConsumer<String, String> c = partiAt(unique("g-close-down"), nats.url());
+            c.subscribe(List.of(t));
+            pollUntil(c, WAIT, null, () -> c.assignment().size() == 1);
+            nats.kill();
+            long start = System.nanoTime();
+            c.close(Duration.ofSeconds(1));
+            assertThat(Duration.ofNanos(System.nanoTime() - start)).as("close(1s) with NATS down").isLessThan(Duration.ofSeconds(3));
+            assertThatThrownBy(() -> c.poll(Duration.ZERO)).isInstanceOf(IllegalStateException.class);
+        }
+    }
+
+    private static boolean inPoll(Thread t) {
+        for (StackTraceElement f : t.getStackTrace()) {
+            if (f.getMethodName().equals("poll") && f.getClassName().endsWith("PartiConsumer")) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static void produce(String topic, int partitions, int from, int count) {

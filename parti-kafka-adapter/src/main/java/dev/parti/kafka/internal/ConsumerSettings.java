@@ -23,7 +23,8 @@ import org.apache.kafka.common.serialization.Deserializer;
  * {@code enable.auto.commit=false} (auto-commit is emulated), {@code group.protocol=classic} and no
  * {@code group.remote.assignor} (the inner consumer never joins a group, it only commits with
  * generation -1), and neither {@code group.instance.id} (it becomes Parti's static worker ID) nor
- * {@code partition.assignment.strategy} (the assignor runs on Parti's leader instead).
+ * {@code partition.assignment.strategy} (the assignor runs on Parti's leader instead), nor {@code
+ * interceptor.classes} (the interceptors run on what {@code PartiConsumer} returns and commits).
  */
 public final class ConsumerSettings {
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(ConsumerSettings.class);
@@ -42,6 +43,9 @@ public final class ConsumerSettings {
     final long metadataMaxAgeMs;
     final long defaultApiTimeoutMs;
     final long requestTimeoutMs;
+    final long retryBackoffMs;
+    final long retryBackoffMaxMs;
+    final boolean allowAutoCreateTopics;
     final boolean excludeInternalTopics;
     final List<?> assignorClasses;
     final boolean kafkaAssignorExplicit;
@@ -55,7 +59,7 @@ public final class ConsumerSettings {
                 throw new ConfigException("Key must be a string.");
             }
         }
-        this.parti = new PartiConsumerConfig(userConfigs);
+        this.parti = partiConfig(userConfigs);
         Map<String, Object> kafkaOnly = new HashMap<>();
         userConfigs.forEach((k, v) -> {
             if (!PartiConsumerConfig.isPartiKey(k)) {
@@ -72,6 +76,9 @@ public final class ConsumerSettings {
         this.metadataMaxAgeMs = kafka.getLong(ConsumerConfig.METADATA_MAX_AGE_CONFIG);
         this.defaultApiTimeoutMs = kafka.getInt(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG);
         this.requestTimeoutMs = kafka.getInt(ConsumerConfig.REQUEST_TIMEOUT_MS_CONFIG);
+        this.retryBackoffMs = kafka.getLong(ConsumerConfig.RETRY_BACKOFF_MS_CONFIG);
+        this.retryBackoffMaxMs = Math.max(retryBackoffMs, kafka.getLong(ConsumerConfig.RETRY_BACKOFF_MAX_MS_CONFIG));
+        this.allowAutoCreateTopics = kafka.getBoolean(ConsumerConfig.ALLOW_AUTO_CREATE_TOPICS_CONFIG);
         this.excludeInternalTopics = kafka.getBoolean(ConsumerConfig.EXCLUDE_INTERNAL_TOPICS_CONFIG);
         this.assignorClasses = kafka.getList(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG);
         boolean explicit = kafkaOnly.containsKey(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG)
@@ -97,6 +104,7 @@ public final class ConsumerSettings {
         inner.remove(ConsumerConfig.GROUP_REMOTE_ASSIGNOR_CONFIG);
         inner.remove(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG);
         inner.remove(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG);
+        inner.remove(ConsumerConfig.INTERCEPTOR_CLASSES_CONFIG); // run by PartiConsumer on what poll() returns
         if (groupId == null) {
             inner.remove(ConsumerConfig.AUTO_COMMIT_INTERVAL_MS_CONFIG);
         }
@@ -121,6 +129,41 @@ public final class ConsumerSettings {
             }
         }
         this.adminConfig = admin;
+    }
+
+    /**
+     * The Parti settings. A static member ({@code group.instance.id} set) that sets Kafka's {@code
+     * session.timeout.ms} but not {@code parti.session.timeout.ms} gets that session timeout, as it would
+     * from Kafka's coordinator; the worker-ID TTL, when not set, grows with it (it must outlive the
+     * session). A value Parti refuses is reported under {@code session.timeout.ms}.
+     */
+    private static PartiConsumerConfig partiConfig(Map<String, ?> userConfigs) {
+        Object session = userConfigs.get(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG);
+        if (session == null || userConfigs.get(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG) == null
+                || userConfigs.containsKey(PartiConsumerConfig.SESSION_TIMEOUT_MS_CONFIG)) {
+            return new PartiConsumerConfig(userConfigs);
+        }
+        Map<String, Object> withSession = new HashMap<>(userConfigs);
+        withSession.put(PartiConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, session);
+        if (!userConfigs.containsKey(PartiConsumerConfig.WORKER_ID_TTL_MS_CONFIG)) {
+            try {
+                long ms = Long.parseLong(String.valueOf(session).trim());
+                withSession.put(PartiConsumerConfig.WORKER_ID_TTL_MS_CONFIG,
+                        Math.max(PartiConsumerConfig.DEFAULT_WORKER_ID_TTL_MS, ms * 2));
+            } catch (NumberFormatException e) {
+                // reported below by the session key
+            }
+        }
+        try {
+            return new PartiConsumerConfig(withSession);
+        } catch (ConfigException e) {
+            if (e.getMessage() != null && e.getMessage().contains(PartiConsumerConfig.SESSION_TIMEOUT_MS_CONFIG)) {
+                throw new ConfigException(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, session, "a static member's "
+                        + ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG + " becomes " + PartiConsumerConfig.SESSION_TIMEOUT_MS_CONFIG
+                        + " (unless that is set), and Parti refuses it: " + e.getMessage());
+            }
+            throw e;
+        }
     }
 
     /** {@link Properties} as a map, refusing non-string keys like {@code KafkaConsumer} does. */

@@ -52,6 +52,9 @@ final class Membership implements AssignmentListener {
     private volatile boolean releasing;
     private volatile boolean expired;
     private volatile long revokeWaitStartNanos;
+    private volatile Thread joiner;
+    private volatile RuntimeException startFailure;
+    private boolean announced;
 
     /**
      * @param config       the manager's settings (this object is set as its listener)
@@ -67,14 +70,49 @@ final class Membership implements AssignmentListener {
         this.manager = new PartiManager(config, this);
     }
 
-    /** Joins the group (blocking until this member has a worker ID). */
-    void start() {
-        manager.start();
-        started = true;
+    /**
+     * Joins the group on a thread of its own, {@code threadName}, which ends when the manager has a
+     * worker ID or gave up (after {@code parti.startup.timeout.ms}); {@code signal} is run either way.
+     * The polling thread never waits for NATS.
+     */
+    void startInBackground(String threadName) {
+        Thread t = new Thread(() -> {
+            try {
+                manager.start();
+                started = true;
+            } catch (RuntimeException e) {
+                startFailure = e;
+            } finally {
+                signal.run();
+            }
+        }, threadName);
+        t.setDaemon(true);
+        joiner = t;
+        t.start();
     }
 
     boolean isStarted() {
         return started;
+    }
+
+    /** Whether {@link #startInBackground} was called and has not ended yet. */
+    boolean isJoining() {
+        Thread t = joiner;
+        return t != null && !started && startFailure == null;
+    }
+
+    /** Why joining failed, or null. */
+    RuntimeException startFailure() {
+        return startFailure;
+    }
+
+    /** Whether the polling thread announced the join (logs, group checks); set once. */
+    boolean announce() {
+        if (announced || !started) {
+            return false;
+        }
+        announced = true;
+        return true;
     }
 
     PartiManager manager() {
@@ -139,6 +177,39 @@ final class Membership implements AssignmentListener {
         manager.close(remainInGroup);
     }
 
+    /**
+     * Like {@link #close(boolean)}, but waits at most {@code timeoutMs}: the close goes on on the thread
+     * {@code threadName}, which ends by itself within Parti's own timeouts (after a join still under
+     * way, which ends within {@code parti.startup.timeout.ms}). Leaving is abandoned, as Kafka abandons its {@code LeaveGroup}, when NATS does
+     * not answer in time: the session then expires. Returns whether the close finished in time.
+     */
+    boolean closeWithin(boolean remainInGroup, long timeoutMs, String threadName) {
+        releasing = true;
+        // A join under way holds the manager's close until it ends; it is not interrupted (an interrupt
+        // closes the NIO channel of the NATS connection it is using, which turns a quick join into a retry
+        // until parti.startup.timeout.ms).
+        Thread closer = new Thread(() -> {
+            try {
+                manager.close(remainInGroup);
+            } catch (RuntimeException e) {
+                log.warn("Closing the Parti membership of group {} failed: {}", group, e.toString());
+            }
+        }, threadName);
+        closer.setDaemon(true);
+        closer.start();
+        try {
+            closer.join(Math.max(1, timeoutMs));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        if (closer.isAlive()) {
+            log.warn("Parti group {}: leaving did not finish within {} ms (NATS unreachable?); abandoned, the session "
+                    + "expires instead", group, timeoutMs);
+            return false;
+        }
+        return true;
+    }
+
     // ------------------------------------------------------------------ AssignmentListener (Parti's callback thread)
 
     @Override
@@ -146,7 +217,7 @@ final class Membership implements AssignmentListener {
         Set<TopicPartition> tps = KafkaPartitions.toTopicPartitions(added);
         owned.addAll(tps);
         if (!releasing) {
-            events.add(new RebalanceEvent(RebalanceEvent.Kind.ASSIGNED, tps, version));
+            events.add(new RebalanceEvent(RebalanceEvent.Kind.ASSIGNED, tps, version, nanoClock.getAsLong()));
             signal.run();
         }
     }
@@ -158,7 +229,7 @@ final class Membership implements AssignmentListener {
             owned.removeAll(tps);
             return;
         }
-        RebalanceEvent event = new RebalanceEvent(RebalanceEvent.Kind.REVOKED, tps, version);
+        RebalanceEvent event = new RebalanceEvent(RebalanceEvent.Kind.REVOKED, tps, version, nanoClock.getAsLong());
         events.add(event);
         signal.run();
         revokeWaitStartNanos = nanoClock.getAsLong();
@@ -188,7 +259,7 @@ final class Membership implements AssignmentListener {
         Set<TopicPartition> tps = KafkaPartitions.toTopicPartitions(lost);
         owned.removeAll(tps);
         if (!releasing) {
-            events.add(new RebalanceEvent(RebalanceEvent.Kind.LOST, tps, version));
+            events.add(new RebalanceEvent(RebalanceEvent.Kind.LOST, tps, version, nanoClock.getAsLong()));
             signal.run();
         }
     }

@@ -6,21 +6,40 @@ import dev.parti.MetricsRecorder;
 import dev.parti.PartiManager;
 import java.time.Duration;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.IntSupplier;
 import java.util.function.Supplier;
 import org.apache.kafka.common.MetricName;
 import org.apache.kafka.common.metrics.Gauge;
 import org.apache.kafka.common.metrics.KafkaMetric;
 import org.apache.kafka.common.metrics.Metrics;
+import org.apache.kafka.common.metrics.Sensor;
+import org.apache.kafka.common.metrics.stats.Avg;
+import org.apache.kafka.common.metrics.stats.CumulativeSum;
+import org.apache.kafka.common.metrics.stats.Max;
+import org.apache.kafka.common.metrics.stats.Meter;
+import org.apache.kafka.common.metrics.stats.WindowedCount;
 
 /**
  * Parti's own measurements of one consumer, as Kafka metrics in the group {@value #GROUP} (tag
  * {@code client-id}), merged into {@code PartiConsumer.metrics()}. It is the {@link MetricsRecorder}
  * of every membership of the consumer: counters are updated from Parti's threads (lock-free), gauges
  * read the current membership when asked. No reporter is attached (nothing is exported by itself).
+ *
+ * <p>It also fills the rebalance part of Kafka's own group {@value #COORDINATOR_GROUP} from Parti's
+ * rebalances, under the names {@code KafkaConsumer} uses ({@code rebalance-latency-avg/max/total},
+ * {@code rebalance-total}, {@code rebalance-rate-per-hour}, {@code failed-rebalance-total}, {@code
+ * failed-rebalance-rate-per-hour}, {@code last-rebalance-seconds-ago}, {@code assigned-partitions},
+ * {@code partition-assigned/revoked/lost-latency-avg/max}): in {@code PartiConsumer.metrics()} these
+ * replace the inner consumer's, which stay empty because it never joins a Kafka group. A rebalance
+ * here is one Parti assignment version reaching this member: it starts when its first change is
+ * queued for the polling thread and completes when {@code onPartitionsAssigned} returned; a loss
+ * ({@code onPartitionsLost}) counts as a failed rebalance. Recorded on the polling thread.
  */
 final class PartiMetrics implements MetricsRecorder, AutoCloseable {
     static final String GROUP = "parti-consumer-metrics";
+    static final String COORDINATOR_GROUP = "consumer-coordinator-metrics";
 
     private final Metrics metrics = new Metrics();
     private final Map<String, String> tags;
@@ -31,9 +50,37 @@ final class PartiMetrics implements MetricsRecorder, AutoCloseable {
     private final AtomicLong kvFailures = new AtomicLong();
     private final AtomicLong published = new AtomicLong();
     private final AtomicLong pollIntervalExceeded = new AtomicLong();
+    private final Sensor rebalance;
+    private final Sensor failedRebalance;
+    private final Sensor partitionsAssigned;
+    private final Sensor partitionsRevoked;
+    private final Sensor partitionsLost;
+    private volatile long lastRebalanceEndMs = -1;
 
-    PartiMetrics(String clientId, Supplier<PartiManager> current) {
+    /** @param assignedPartitions how many partitions the user holds now (any thread) */
+    PartiMetrics(String clientId, Supplier<PartiManager> current, IntSupplier assignedPartitions) {
         this.tags = Map.of("client-id", clientId);
+        rebalance = metrics.sensor("parti-rebalance-latency");
+        rebalance.add(coordinator("rebalance-latency-avg", "The average time taken for a group to complete a rebalance"),
+                new Avg());
+        rebalance.add(coordinator("rebalance-latency-max", "The max time taken for a group to complete a rebalance"),
+                new Max());
+        rebalance.add(coordinator("rebalance-latency-total", "The total number of milliseconds spent in rebalances"),
+                new CumulativeSum());
+        rebalance.add(new Meter(TimeUnit.HOURS, new WindowedCount(),
+                coordinator("rebalance-rate-per-hour", "The number of rebalances per hour"),
+                coordinator("rebalance-total", "The total number of rebalances")));
+        failedRebalance = metrics.sensor("parti-failed-rebalance");
+        failedRebalance.add(new Meter(TimeUnit.HOURS, new WindowedCount(),
+                coordinator("failed-rebalance-rate-per-hour", "The number of failed rebalances per hour"),
+                coordinator("failed-rebalance-total", "The total number of failed rebalances")));
+        metrics.addMetric(coordinator("last-rebalance-seconds-ago", "The number of seconds since the last rebalance event"),
+                (Gauge<Long>) (config, now) -> lastRebalanceEndMs < 0 ? -1L : TimeUnit.MILLISECONDS.toSeconds(now - lastRebalanceEndMs));
+        metrics.addMetric(coordinator("assigned-partitions", "The number of partitions currently assigned to this consumer"),
+                (Gauge<Integer>) (config, now) -> assignedPartitions.getAsInt());
+        partitionsAssigned = callbackSensor("assigned");
+        partitionsRevoked = callbackSensor("revoked");
+        partitionsLost = callbackSensor("lost");
         counter("assignments-applied-total", "Parti assignment versions applied by this member", applied);
         counter("partitions-added-total", "Partitions gained through Parti assignments", partitionsAdded);
         counter("partitions-removed-total", "Partitions given up through Parti assignments", partitionsRemoved);
@@ -61,6 +108,42 @@ final class PartiMetrics implements MetricsRecorder, AutoCloseable {
             PartiManager m = current.get();
             return m == null ? "NONE" : m.state().name();
         });
+    }
+
+    private MetricName coordinator(String name, String doc) {
+        return metrics.metricName(name, COORDINATOR_GROUP, doc, tags);
+    }
+
+    private Sensor callbackSensor(String kind) {
+        Sensor sensor = metrics.sensor("parti-partition-" + kind + "-latency");
+        sensor.add(coordinator("partition-" + kind + "-latency-avg",
+                "The average time taken for a partition-" + kind + " rebalance listener callback"), new Avg());
+        sensor.add(coordinator("partition-" + kind + "-latency-max",
+                "The max time taken for a partition-" + kind + " rebalance listener callback"), new Max());
+        return sensor;
+    }
+
+    /** Polling thread: a rebalance completed after {@code latencyMs}. */
+    void rebalanceCompleted(long latencyMs) {
+        long now = System.currentTimeMillis();
+        rebalance.record(latencyMs, now);
+        lastRebalanceEndMs = now;
+    }
+
+    /** Polling thread: partitions were lost. */
+    void rebalanceFailed() {
+        long now = System.currentTimeMillis();
+        failedRebalance.record(1, now);
+        lastRebalanceEndMs = now;
+    }
+
+    /** Polling thread: a listener callback ({@code assigned}, {@code revoked}, {@code lost}) took {@code ms}. */
+    void callback(String kind, long ms) {
+        switch (kind) {
+            case "assigned" -> partitionsAssigned.record(ms);
+            case "revoked" -> partitionsRevoked.record(ms);
+            default -> partitionsLost.record(ms);
+        }
     }
 
     /** The metrics, keyed by name. */

@@ -23,10 +23,13 @@ final class RebalanceEvent {
     final Kind kind;
     final Set<TopicPartition> partitions;
     final long version;
+    /** When it was queued (the owner's monotonic clock, nanoseconds). */
+    final long queuedNanos;
     private final AtomicInteger state = new AtomicInteger(PENDING);
     private final CountDownLatch done = new CountDownLatch(1);
 
-    RebalanceEvent(Kind kind, Set<TopicPartition> partitions, long version) {
+    RebalanceEvent(Kind kind, Set<TopicPartition> partitions, long version, long queuedNanos) {
+        this.queuedNanos = queuedNanos;
         this.kind = kind;
         this.partitions = Set.copyOf(partitions);
         this.version = version;

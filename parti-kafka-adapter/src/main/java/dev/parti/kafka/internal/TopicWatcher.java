@@ -12,12 +12,14 @@ import java.util.TreeSet;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.regex.Pattern;
+import java.util.Objects;
+import java.util.function.Predicate;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.ListTopicsOptions;
 import org.apache.kafka.clients.admin.TopicDescription;
 import org.apache.kafka.common.KafkaFuture;
 import org.apache.kafka.common.errors.InvalidTopicException;
+import org.apache.kafka.common.errors.TopicAuthorizationException;
 import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 
 /**
@@ -31,11 +33,22 @@ import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
  * reads happen on Parti's main thread.
  */
 final class TopicWatcher implements PartitionSource {
-    private record Subscription(Set<String> topics, Pattern pattern) { }
+    /** A topic list, or a pattern: {@code patternKey} identifies it (syntax, text, flags), {@code matcher} applies it. */
+    private record Subscription(Set<String> topics, String patternKey, Predicate<String> matcher) {
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Subscription s && Objects.equals(topics, s.topics) && Objects.equals(patternKey, s.patternKey);
+        }
 
-    private record Snapshot(Subscription of, List<Partition> partitions, Set<String> topics) { }
+        @Override
+        public int hashCode() {
+            return Objects.hash(topics, patternKey);
+        }
+    }
 
-    private static final Snapshot EMPTY = new Snapshot(null, List.of(), Set.of());
+    private record Snapshot(Subscription of, List<Partition> partitions, Set<String> topics, Set<String> missing) { }
+
+    private static final Snapshot EMPTY = new Snapshot(null, List.of(), Set.of(), Set.of());
 
     private final Admin admin;
     private final boolean includeInternal;
@@ -49,18 +62,17 @@ final class TopicWatcher implements PartitionSource {
 
     /** Follows the topics {@code topics} from now on. */
     void subscribe(Set<String> topics) {
-        Subscription s = new Subscription(Set.copyOf(topics), null);
+        Subscription s = new Subscription(Set.copyOf(topics), null, null);
         if (!s.equals(subscription)) {
             subscription = s;
         }
     }
 
-    /** Follows the topics matching {@code pattern} from now on. */
-    void subscribe(Pattern pattern) {
-        Subscription current = subscription;
-        if (current == null || current.pattern() == null || !current.pattern().pattern().equals(pattern.pattern())
-                || current.pattern().flags() != pattern.flags()) {
-            subscription = new Subscription(null, pattern);
+    /** Follows the topics {@code matcher} accepts from now on; {@code patternKey} identifies the pattern. */
+    void subscribe(String patternKey, Predicate<String> matcher) {
+        Subscription s = new Subscription(null, patternKey, matcher);
+        if (!s.equals(subscription)) {
+            subscription = s;
         }
     }
 
@@ -92,10 +104,17 @@ final class TopicWatcher implements PartitionSource {
         return s.of() != null && s.of().equals(subscription) ? s.topics() : Set.of();
     }
 
+    /** Subscribed topics (of a topic list) that did not exist at the last refresh: read again soon. */
+    Set<String> missing() {
+        return snapshot.missing();
+    }
+
     /**
      * Reads the topics and partition counts of the subscription from Kafka.
      *
      * @return whether the partitions changed
+     * @throws InvalidTopicException when a subscribed topic name is invalid
+     * @throws TopicAuthorizationException when a subscribed topic may not be described
      * @throws Exception when Kafka does not answer within {@code timeout}; the snapshot is kept
      */
     synchronized boolean refresh(Duration timeout) throws Exception {
@@ -105,11 +124,11 @@ final class TopicWatcher implements PartitionSource {
         }
         long deadline = System.nanoTime() + timeout.toNanos();
         Set<String> candidates;
-        if (s.pattern() != null) {
+        if (s.matcher() != null) {
             candidates = new TreeSet<>();
             for (String name : admin.listTopics(new ListTopicsOptions().listInternal(includeInternal)).names()
                     .get(remaining(deadline), TimeUnit.NANOSECONDS)) {
-                if (s.pattern().matcher(name).matches()) {
+                if (s.matcher().test(name)) {
                     candidates.add(name);
                 }
             }
@@ -125,8 +144,15 @@ final class TopicWatcher implements PartitionSource {
                 try {
                     d = described.get(topic).get(remaining(deadline), TimeUnit.NANOSECONDS);
                 } catch (ExecutionException e) {
-                    if (e.getCause() instanceof UnknownTopicOrPartitionException || e.getCause() instanceof InvalidTopicException) {
+                    if (e.getCause() instanceof UnknownTopicOrPartitionException) {
                         continue; // not (or no longer) there: no partitions, like Kafka's metadata
+                    }
+                    // poll() throws these, as KafkaConsumer's metadata does, with the same messages
+                    if (e.getCause() instanceof InvalidTopicException) {
+                        throw new InvalidTopicException("Invalid topics: [" + topic + "]", Set.of(topic));
+                    }
+                    if (e.getCause() instanceof TopicAuthorizationException) {
+                        throw new TopicAuthorizationException("Not authorized to access topics: [" + topic + "]", Set.of(topic));
                     }
                     throw e;
                 }
@@ -141,7 +167,9 @@ final class TopicWatcher implements PartitionSource {
             return false; // changed meanwhile; the next refresh reads the new one
         }
         Snapshot before = snapshot;
-        snapshot = new Snapshot(s, List.copyOf(partitions), Collections.unmodifiableSet(existing));
+        Set<String> missing = new TreeSet<>(s.matcher() == null ? candidates : Set.of());
+        missing.removeAll(existing);
+        snapshot = new Snapshot(s, List.copyOf(partitions), Collections.unmodifiableSet(existing), Set.copyOf(missing));
         return !s.equals(before.of()) || !before.partitions().equals(partitions);
     }
 

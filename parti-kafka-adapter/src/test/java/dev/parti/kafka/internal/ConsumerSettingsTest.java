@@ -50,6 +50,25 @@ class ConsumerSettingsTest {
     }
 
     @Test
+    void aStaticMembersSessionTimeoutBecomesPartisUnlessPartisIsSet() {
+        Map<String, Object> m = base();
+        m.put("session.timeout.ms", 9000);
+        assertThat(settings(m).parti.getLong("parti.session.timeout.ms")).as("dynamic member: Parti's default").isEqualTo(6000);
+        m.put("group.instance.id", "host-1");
+        assertThat(settings(m).parti.getLong("parti.session.timeout.ms")).isEqualTo(9000);
+        m.put("session.timeout.ms", 45000);
+        assertThat(settings(m).parti.getLong("parti.session.timeout.ms")).isEqualTo(45000);
+        assertThat(settings(m).parti.getLong("parti.worker.id.ttl.ms")).isEqualTo(90000);
+        m.put("parti.session.timeout.ms", 4000);
+        assertThat(settings(m).parti.getLong("parti.session.timeout.ms")).isEqualTo(4000);
+        m.remove("parti.session.timeout.ms");
+        m.put("session.timeout.ms", 1500);
+        m.put("parti.heartbeat.interval.ms", 1000);
+        assertThatThrownBy(() -> settings(m)).isInstanceOf(ConfigException.class)
+                .hasMessageContaining("session.timeout.ms").hasMessageContaining("1500");
+    }
+
+    @Test
     void partiWorkerIdMakesAStaticMemberUnlessGroupInstanceIdIsSet() {
         assertThat(settings(base()).workerId()).isNull();
         Map<String, Object> m = base();

@@ -1,0 +1,297 @@
+package dev.parti.kafka.internal;
+
+import java.time.Duration;
+import java.util.Collection;
+import java.util.Map;
+import java.util.Queue;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.function.LongSupplier;
+import java.util.function.Supplier;
+import org.apache.kafka.clients.consumer.CommitFailedException;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.consumer.OffsetCommitCallback;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.InvalidGroupIdException;
+import org.apache.kafka.common.errors.WakeupException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Every offset commit of the consumer: the user's {@code commitSync}/{@code commitAsync} and the
+ * emulated auto-commit. A subscribed consumer commits only for partitions it safely owns in Parti's
+ * view ({@link CommitFailedException} otherwise, naming the partitions); a broker refusal of the
+ * generation −1 commit is translated into a mixed-group error ({@link MixedGroupGuard}).
+ *
+ * <p>{@code commitAsync} callbacks run on the polling thread, inside {@code poll()} and the commit
+ * methods, strictly in the order the commits were made, refused ones included (a refusal waits for
+ * the completion of the commits made before it). Polling thread only.
+ */
+final class CommitGate {
+    private static final Logger log = LoggerFactory.getLogger(CommitGate.class);
+
+    /** One {@code commitAsync}, completed by the inner consumer's callback or at once when refused. */
+    private static final class PendingCommit {
+        final OffsetCommitCallback callback;
+        volatile Map<TopicPartition, OffsetAndMetadata> offsets;
+        volatile Exception error;
+        volatile boolean done;
+
+        PendingCommit(OffsetCommitCallback callback) {
+            this.callback = callback;
+        }
+
+        void complete(Map<TopicPartition, OffsetAndMetadata> o, Exception e) {
+            offsets = o;
+            error = e;
+            done = true;
+        }
+    }
+
+    private final ConsumerSettings settings;
+    private final KafkaConsumer<?, ?> inner;
+    private final ConsumerThread thread;
+    private final SubscriptionState subscription;
+    private final Supplier<Membership> membership;
+    private final Supplier<MixedGroupGuard> guard;
+    private final LongSupplier clock;
+    private final Interceptors<?, ?> interceptors;
+    private final Queue<PendingCommit> pending = new ConcurrentLinkedQueue<>();
+    private long nextAutoCommitNanos;
+    /** The next offsets (with leader epochs) of the records poll() returned last, per partition. */
+    private final Map<TopicPartition, OffsetAndMetadata> returned = new java.util.HashMap<>();
+
+    CommitGate(ConsumerSettings settings, KafkaConsumer<?, ?> inner, ConsumerThread thread, SubscriptionState subscription,
+               Supplier<Membership> membership, Supplier<MixedGroupGuard> guard, Interceptors<?, ?> interceptors,
+               LongSupplier clock) {
+        this.interceptors = interceptors;
+        this.settings = settings;
+        this.inner = inner;
+        this.thread = thread;
+        this.subscription = subscription;
+        this.membership = membership;
+        this.guard = guard;
+        this.clock = clock;
+        this.nextAutoCommitNanos = clock.getAsLong() + TimeUnit.MILLISECONDS.toNanos(settings.autoCommitIntervalMs);
+    }
+
+    // ------------------------------------------------------------------ ownership
+
+    /** Null when this member may commit for {@code partitions}, else why not. */
+    CommitFailedException ownershipProblem(Collection<TopicPartition> partitions) {
+        if (partitions.isEmpty()) {
+            return null;
+        }
+        Membership m = membership.get();
+        String g = settings.groupId;
+        if (m == null || !m.isStarted()) {
+            return new CommitFailedException("Commit refused for " + KafkaPartitions.sorted(partitions) + ": this consumer "
+                    + "has not joined Parti group '" + g + "' (call poll() after subscribe()) and owns no partitions");
+        }
+        if (!m.manager().isLeaseValid()) {
+            return new CommitFailedException("Commit refused: this consumer is not a safe owner in Parti group '" + g
+                    + "' right now (its heartbeat could not be written to NATS for longer than parti.session.timeout.ms minus "
+                    + "the safety margin, or its worker ID was lost), so another member may already own "
+                    + KafkaPartitions.sorted(partitions) + ". Records processed since the last successful commit may be "
+                    + "processed again by their new owner.");
+        }
+        Set<TopicPartition> notOwned = new TreeSet<>(KafkaPartitions.ORDER);
+        for (TopicPartition tp : partitions) {
+            if (!m.owns(tp)) {
+                notOwned.add(tp);
+            }
+        }
+        if (!notOwned.isEmpty()) {
+            return new CommitFailedException("Commit refused for " + notOwned + ": not owned by this consumer in Parti group '"
+                    + g + "' (revoked, lost, or never assigned to it). Their records may be processed again by their owner.");
+        }
+        return null;
+    }
+
+    private CommitFailedException refusal(Collection<TopicPartition> partitions) {
+        return subscription.isSubscribed() ? ownershipProblem(partitions) : null;
+    }
+
+    private RuntimeException translate(RuntimeException e, boolean describe) {
+        MixedGroupGuard g = guard.get();
+        return subscription.isSubscribed() && g != null ? g.translate(e, describe) : e;
+    }
+
+    private void requireGroupId() {
+        if (settings.groupId == null) {
+            throw new InvalidGroupIdException("To use the group management or offset commit APIs, you must "
+                    + "provide a valid " + ConsumerConfig.GROUP_ID_CONFIG + " in the consumer configuration.");
+        }
+    }
+
+    // ------------------------------------------------------------------ user commits
+
+    /** {@code commitSync(timeout)} ({@code offsets} null) or {@code commitSync(offsets, timeout)}. */
+    void commitSync(Map<TopicPartition, OffsetAndMetadata> offsets, Duration timeout) {
+        requireGroupId();
+        runCompletedCallbacks();
+        CommitFailedException refused = refusal(offsets == null ? inner.assignment() : offsets.keySet());
+        if (refused != null) {
+            throw refused;
+        }
+        try {
+            Map<TopicPartition, OffsetAndMetadata> positions = offsets == null ? positions() : offsets;
+            thread.blocking(() -> {
+                if (offsets == null) {
+                    inner.commitSync(timeout);
+                } else {
+                    inner.commitSync(offsets, timeout);
+                }
+                return null;
+            });
+            interceptors.onCommit(positions);
+        } catch (RuntimeException e) {
+            throw translate(e, true);
+        } finally {
+            runCompletedCallbacks();
+        }
+    }
+
+    /** {@code commitAsync(callback)} ({@code offsets} null) or {@code commitAsync(offsets, callback)}. */
+    void commitAsync(Map<TopicPartition, OffsetAndMetadata> offsets, OffsetCommitCallback callback) {
+        requireGroupId();
+        runCompletedCallbacks();
+        PendingCommit p = new PendingCommit(callback);
+        pending.add(p);
+        CommitFailedException refused = refusal(offsets == null ? inner.assignment() : offsets.keySet());
+        if (refused != null) {
+            p.complete(offsets == null ? Map.of() : Map.copyOf(offsets), refused);
+            return;
+        }
+        OffsetCommitCallback done = (committed, exception) -> {
+            Exception e = exception;
+            if (exception instanceof RuntimeException) {
+                e = translate((RuntimeException) exception, false);
+            } else if (exception == null) {
+                interceptors.onCommit(committed);
+            }
+            p.complete(committed, e);
+        };
+        try {
+            if (offsets == null) {
+                inner.commitAsync(done);
+            } else {
+                inner.commitAsync(offsets, done);
+            }
+        } catch (RuntimeException e) {
+            pending.remove(p);
+            throw e;
+        }
+    }
+
+    /** Polling thread: {@code poll()} returns records whose next offsets are {@code nextOffsets}. */
+    void returning(Map<TopicPartition, OffsetAndMetadata> nextOffsets) {
+        if (!interceptors.isEmpty()) {
+            returned.keySet().retainAll(inner.assignment());
+            returned.putAll(nextOffsets);
+        }
+    }
+
+    /** Runs the callbacks of completed commits, in commit order, stopping at the first commit still in flight. */
+    void runCompletedCallbacks() {
+        for (PendingCommit p = pending.peek(); p != null && p.done; p = pending.peek()) {
+            pending.poll();
+            if (p.callback != null) {
+                p.callback.onComplete(p.offsets, p.error);
+            } else if (p.error != null) {
+                log.error("Offset commit with offsets {} failed", p.offsets, p.error);
+            }
+        }
+    }
+
+    /** The positions a commit without offsets commits (for the interceptors), those known without waiting. */
+    private Map<TopicPartition, OffsetAndMetadata> positions() {
+        if (interceptors.isEmpty()) {
+            return Map.of();
+        }
+        Map<TopicPartition, OffsetAndMetadata> out = new java.util.HashMap<>();
+        for (TopicPartition tp : inner.assignment()) {
+            try {
+                long position = inner.position(tp, Duration.ZERO);
+                OffsetAndMetadata next = returned.get(tp);
+                out.put(tp, next != null && next.offset() == position ? next : new OffsetAndMetadata(position));
+            } catch (org.apache.kafka.common.errors.TimeoutException e) {
+                // no position yet: not committed either
+            }
+        }
+        return out;
+    }
+
+    // ------------------------------------------------------------------ auto-commit
+
+    /** Kafka's periodic asynchronous auto-commit, from {@code poll()} (and before a manual reassignment). */
+    void maybeAutoCommitAsync() {
+        if (!settings.autoCommit) {
+            return;
+        }
+        long now = clock.getAsLong();
+        if (now - nextAutoCommitNanos < 0) {
+            return;
+        }
+        nextAutoCommitNanos = now + TimeUnit.MILLISECONDS.toNanos(settings.autoCommitIntervalMs);
+        Set<TopicPartition> parts = inner.assignment();
+        if (parts.isEmpty()) {
+            return;
+        }
+        CommitFailedException refused = refusal(parts);
+        if (refused != null) {
+            log.debug("Auto-commit skipped: {}", refused.getMessage());
+            return;
+        }
+        inner.commitAsync((offsets, e) -> {
+            if (e == null) {
+                interceptors.onCommit(offsets);
+                log.debug("Auto-committed offsets {}", offsets);
+            } else if (e instanceof RuntimeException && subscription.isSubscribed() && MixedGroupGuard.isGroupRefusal(e)) {
+                RuntimeException shown = translate((RuntimeException) e, false);
+                log.error("Auto-commit of offsets {} refused: {}", offsets, shown.getMessage());
+            } else {
+                log.warn("Asynchronous auto-commit of offsets {} failed: {}", offsets, e.getMessage());
+            }
+        });
+    }
+
+    /**
+     * Kafka's synchronous auto-commit before a revocation and on close: failures are logged, not thrown;
+     * a {@code wakeup()} is thrown after the commit attempt ended, as {@code KafkaConsumer} does.
+     */
+    void autoCommitSync(String when) {
+        if (!settings.autoCommit) {
+            return;
+        }
+        Set<TopicPartition> parts = inner.assignment();
+        if (parts.isEmpty()) {
+            return;
+        }
+        CommitFailedException refused = refusal(parts);
+        if (refused != null) {
+            log.warn("Synchronous auto-commit {} skipped: {}", when, refused.getMessage());
+            return;
+        }
+        long timeoutMs = Math.max(1_000, Math.min(settings.defaultApiTimeoutMs, settings.maxPollIntervalMs));
+        try {
+            Map<TopicPartition, OffsetAndMetadata> positions = positions();
+            thread.blocking(() -> {
+                inner.commitSync(Duration.ofMillis(timeoutMs));
+                return null;
+            });
+            interceptors.onCommit(positions);
+            nextAutoCommitNanos = clock.getAsLong() + TimeUnit.MILLISECONDS.toNanos(settings.autoCommitIntervalMs);
+        } catch (WakeupException e) {
+            log.debug("Synchronous auto-commit {} interrupted by wakeup()", when);
+            thread.requestWakeup(); // not swallowed: the caller's next blocking step throws it
+        } catch (RuntimeException e) {
+            RuntimeException shown = translate(e, false);
+            log.warn("Synchronous auto-commit of offsets {} failed: {}", when, shown.getMessage());
+        }
+    }
+}

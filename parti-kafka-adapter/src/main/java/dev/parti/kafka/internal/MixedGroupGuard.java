@@ -1,0 +1,146 @@
+package dev.parti.kafka.internal;
+
+import dev.parti.kafka.MixedGroupException;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import java.util.stream.Collectors;
+import org.apache.kafka.clients.admin.ConsumerGroupDescription;
+import org.apache.kafka.clients.admin.MemberDescription;
+import org.apache.kafka.clients.consumer.CommitFailedException;
+import org.apache.kafka.common.errors.GroupIdNotFoundException;
+import org.apache.kafka.common.errors.IllegalGenerationException;
+import org.apache.kafka.common.errors.RebalanceInProgressException;
+import org.apache.kafka.common.errors.UnknownMemberIdException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Detects a mixed group (see {@link MixedGroupException}): a Kafka-managed member in the group this
+ * consumer coordinates through Parti, seen by describing the group after joining or when the broker
+ * refuses a generation −1 commit. While the group is mixed, {@link #current()} is the error that
+ * {@code poll()} throws; the group is described again every second until the Kafka members are gone.
+ * Thread-safe: checks run on the runtime's timer thread, reads on the polling thread.
+ */
+final class MixedGroupGuard {
+    private static final Logger log = LoggerFactory.getLogger(MixedGroupGuard.class);
+    private static final long RECHECK_MS = 1_000;
+
+    private final ConsumerSettings settings;
+    private final GroupRuntime runtime;
+    private final BooleanSupplier joined;
+    private volatile MixedGroupException mixedGroup;
+
+    /** @param joined whether this consumer is a started member of its Parti group now */
+    MixedGroupGuard(ConsumerSettings settings, GroupRuntime runtime, BooleanSupplier joined) {
+        this.settings = settings;
+        this.runtime = runtime;
+        this.joined = joined;
+    }
+
+    /** The error while the group is mixed, else null. */
+    MixedGroupException current() {
+        return mixedGroup;
+    }
+
+    void clear() {
+        mixedGroup = null;
+    }
+
+    /** Describes the group soon (on a timer thread). */
+    void checkSoon() {
+        runtime.execute(this::check);
+    }
+
+    /** Timer thread: a Kafka-managed member in our group means a mixed group. */
+    private void check() {
+        if (!joined.getAsBoolean()) {
+            return;
+        }
+        try {
+            ConsumerGroupDescription d = describeGroup(Duration.ofMillis(settings.requestTimeoutMs));
+            if (d != null && !d.members().isEmpty()) {
+                MixedGroupException e = error(d, null);
+                if (mixedGroup == null) {
+                    log.error(e.getMessage());
+                }
+                mixedGroup = e;
+            } else {
+                if (mixedGroup != null) {
+                    log.info("Consumer group {} has no Kafka-managed members any more; consuming again", settings.groupId);
+                }
+                mixedGroup = null;
+            }
+        } catch (Exception e) {
+            log.debug("Could not describe consumer group {}: {}", settings.groupId, e.toString());
+        }
+        if (mixedGroup != null) {
+            runtime.schedule(this::check, RECHECK_MS);
+        }
+    }
+
+    static boolean isGroupRefusal(Throwable e) {
+        return e instanceof CommitFailedException || e instanceof UnknownMemberIdException
+                || e instanceof IllegalGenerationException || e instanceof RebalanceInProgressException;
+    }
+
+    /**
+     * A broker refusal of a generation −1 commit means a mixed group: returns the {@link
+     * MixedGroupException} (remembered for {@code poll()}), describing the group first when {@code
+     * describe}; any other error is returned as it is.
+     */
+    RuntimeException translate(RuntimeException e, boolean describe) {
+        if (!isGroupRefusal(e)) {
+            return e;
+        }
+        ConsumerGroupDescription d = null;
+        if (describe) {
+            try {
+                d = describeGroup(Duration.ofMillis(Math.min(5_000, settings.requestTimeoutMs)));
+            } catch (Exception ignored) {
+                // the refusal alone says enough
+            }
+        }
+        MixedGroupException mixed = error(d, e);
+        mixedGroup = mixed;
+        runtime.schedule(this::check, RECHECK_MS);
+        return mixed;
+    }
+
+    private ConsumerGroupDescription describeGroup(Duration timeout) throws Exception {
+        try {
+            return runtime.admin().describeConsumerGroups(List.of(settings.groupId)).describedGroups().get(settings.groupId)
+                    .get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof GroupIdNotFoundException) {
+                return null;
+            }
+            throw e;
+        }
+    }
+
+    private MixedGroupException error(ConsumerGroupDescription d, Throwable cause) {
+        String g = settings.groupId;
+        StringBuilder sb = new StringBuilder("Consumer group '").append(g).append("' ");
+        if (d != null && !d.members().isEmpty()) {
+            sb.append("has ").append(d.members().size()).append(" live member(s) managed by Kafka's group coordinator (")
+                    .append(d.members().stream().map(MixedGroupGuard::describeMember).collect(Collectors.joining(", ")))
+                    .append(")");
+        } else {
+            sb.append("has live members managed by Kafka's group coordinator: the broker refused an offset commit of this "
+                    + "PartiConsumer (" + (cause == null ? "" : cause.getClass().getSimpleName() + ": " + cause.getMessage()) + ")");
+        }
+        sb.append(", while this PartiConsumer coordinates the same group through Parti. A group is managed either by Kafka or "
+                + "by Parti, never by both: stop every KafkaConsumer of group '").append(g)
+                .append("' before starting PartiConsumers (a rolling mix of KafkaConsumer and PartiConsumer is not supported), "
+                        + "or give the PartiConsumers another group.id. Crashed members are removed by the broker after their "
+                        + "session.timeout.ms. This consumer retries once the group has no Kafka-managed member left.");
+        return new MixedGroupException(g, sb.toString(), cause);
+    }
+
+    private static String describeMember(MemberDescription member) {
+        return member.clientId() + " on " + member.host() + member.groupInstanceId().map(id -> " instance " + id).orElse("");
+    }
+}
