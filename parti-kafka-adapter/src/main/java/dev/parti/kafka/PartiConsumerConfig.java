@@ -71,7 +71,9 @@ public final class PartiConsumerConfig extends AbstractConfig {
     /** Default of {@link #LEADER_TTL_MS_CONFIG}. */
     public static final long DEFAULT_LEADER_TTL_MS = PartiConfig.DEFAULT_LEADER_TTL.toMillis();
     private static final String LEADER_TTL_MS_DOC = "The leader's lease: when the leader dies, another member "
-            + "takes over at most this long later. At least twice <code>parti.heartbeat.interval.ms</code>.";
+            + "takes over at most this long later. At least twice <code>parti.heartbeat.interval.ms</code>, and long "
+            + "enough to leave a lease of one renewal round after the safety margin. When unset, 3000 or, for long "
+            + "sessions, the safety margin plus two heartbeat intervals (a 15 s session gets 4500).";
 
     /** The key {@value}; see the definition in {@link #configDef()}. */
     public static final String WORKER_ID_TTL_MS_CONFIG = "parti.worker.id.ttl.ms";
@@ -341,12 +343,11 @@ public final class PartiConsumerConfig extends AbstractConfig {
      * strategy or add a static worker ID).
      */
     public PartiConfig.Builder partiConfigBuilder(String group) {
-        return PartiConfig.builder(group)
+        PartiConfig.Builder builder = PartiConfig.builder(group)
                 .natsUrl(String.join(",", natsUrls()))
                 .natsOptions(natsOptions)
                 .heartbeatInterval(Duration.ofMillis(getLong(HEARTBEAT_INTERVAL_MS_CONFIG)))
                 .sessionTimeout(Duration.ofMillis(getLong(SESSION_TIMEOUT_MS_CONFIG)))
-                .leaderTtl(Duration.ofMillis(getLong(LEADER_TTL_MS_CONFIG)))
                 .workerIdTtl(Duration.ofMillis(getLong(WORKER_ID_TTL_MS_CONFIG)))
                 .coldStartWindow(Duration.ofMillis(getLong(COLD_START_WINDOW_MS_CONFIG)))
                 .plannedScaleWindow(Duration.ofMillis(getLong(PLANNED_SCALE_WINDOW_MS_CONFIG)))
@@ -356,6 +357,11 @@ public final class PartiConsumerConfig extends AbstractConfig {
                 .bucketReplicas(getInt(BUCKET_REPLICAS_CONFIG))
                 .capacity(getLong(WORKER_WEIGHT_CONFIG))
                 .strategy(Strategies.byName(getString(STRATEGY_CONFIG)));
+        // unset, the core derives the leader TTL from the safety margin, so a long session still elects a leader
+        if (isSet(LEADER_TTL_MS_CONFIG)) {
+            builder.leaderTtl(Duration.ofMillis(getLong(LEADER_TTL_MS_CONFIG)));
+        }
+        return builder;
     }
 
     /** Whether the user set {@code key} explicitly (rather than relying on its default). */

@@ -131,6 +131,15 @@ class PartiConsumerConfigTest {
     }
 
     @Test
+    void aLongSessionWithoutALeaderTtlGetsTheCoresDerivedLeaderTtl() {
+        // a 15 s session with the default 3 s leader TTL leaves no leader lease: the core derives a longer one
+        PartiConfig p = core(with("parti.session.timeout.ms", "15000"));
+        assertThat(p.sessionTimeout()).isEqualTo(Duration.ofSeconds(15));
+        assertThat(p.leaderTtl()).isEqualTo(Duration.ofMillis(4500));
+        rejects(with("parti.session.timeout.ms", "15000", "parti.leader.ttl.ms", "3000"), "parti.leader.ttl.ms");
+    }
+
+    @Test
     void everyTimingAndNumberIsMappedOntoTheCore() {
         PartiConfig p = core(with(
                 "parti.heartbeat.interval.ms", "150",
