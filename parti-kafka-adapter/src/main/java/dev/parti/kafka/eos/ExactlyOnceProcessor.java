@@ -159,6 +159,8 @@ public final class ExactlyOnceProcessor<KI, VI, KO, VO> implements Closeable {
     private final Set<TopicPartition> fenced = new HashSet<>();
     private final Set<TopicPartition> unopened = new HashSet<>();
     private boolean closed;
+    /** Test hook: runs after the offsets were sent and before commitTransaction (a zombie is frozen there). */
+    java.util.function.Consumer<TopicPartition> beforeCommit = tp -> { };
 
     private ExactlyOnceProcessor(Builder<KI, VI, KO, VO> b) {
         this.consumer = b.consumer;
@@ -400,6 +402,7 @@ public final class ExactlyOnceProcessor<KI, VI, KO, VO> implements Closeable {
             producer.sendOffsetsToTransaction(
                     Map.of(tp, new OffsetAndMetadata(last.offset() + 1, last.leaderEpoch(), "")),
                     new ConsumerGroupMetadata(groupId));
+            beforeCommit.accept(tp);
             producer.commitTransaction();
             return Outcome.COMMITTED;
         } catch (KafkaException e) {
