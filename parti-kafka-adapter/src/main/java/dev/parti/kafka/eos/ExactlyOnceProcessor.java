@@ -14,7 +14,12 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
 import java.util.regex.Pattern;
 import org.apache.kafka.clients.consumer.Consumer;
@@ -113,7 +118,9 @@ import org.slf4j.LoggerFactory;
  * consumer (the listener runs there too, inside {@code poll()}). Each open producer has its own network
  * thread ({@code kafka-producer-network-thread | <prefix>:<topic>:<partition>}), its own connections to
  * the brokers it writes to and to the transaction coordinator, and its own buffer; {@link #close()} closes
- * them all (not the consumer). The offsets are sent with a {@code ConsumerGroupMetadata} for the group
+ * them all (not the consumer). When several partitions are assigned at once, their producers are opened
+ * in parallel ({@link Builder#openParallelism(int)}) on threads {@code parti-eos-open-<group>-N} that live
+ * only during that {@code onPartitionsAssigned} call. The offsets are sent with a {@code ConsumerGroupMetadata} for the group
  * alone (generation −1, no member): fencing comes from the producer epoch, never from the group. Do not
  * call {@code sendOffsetsToTransaction} with {@code PartiConsumer.groupMetadata()} on any other producer:
  * the broker accepts it and nothing fences a zombie. Records of a partition that has no producer here
@@ -127,6 +134,9 @@ import org.slf4j.LoggerFactory;
  */
 public final class ExactlyOnceProcessor<KI, VI, KO, VO> implements Closeable {
     private static final Logger log = LoggerFactory.getLogger(ExactlyOnceProcessor.class);
+
+    /** Default number of producers opened at once when several partitions are assigned. */
+    public static final int DEFAULT_OPEN_PARALLELISM = 8;
 
     /** Default time {@link #close()} and a revoke give each producer to close. */
     public static final Duration DEFAULT_CLOSE_TIMEOUT = Duration.ofSeconds(5);
@@ -155,6 +165,7 @@ public final class ExactlyOnceProcessor<KI, VI, KO, VO> implements Closeable {
     private final Supplier<? extends Serializer<KO>> keySerializer;
     private final Supplier<? extends Serializer<VO>> valueSerializer;
     private final Duration closeTimeout;
+    private final int openParallelism;
     private final Map<TopicPartition, Producer<KO, VO>> producers = new HashMap<>();
     private final Set<TopicPartition> fenced = new HashSet<>();
     private final Set<TopicPartition> unopened = new HashSet<>();
@@ -170,6 +181,17 @@ public final class ExactlyOnceProcessor<KI, VI, KO, VO> implements Closeable {
         this.keySerializer = b.keySerializer;
         this.valueSerializer = b.valueSerializer;
         this.closeTimeout = b.closeTimeout;
+        this.openParallelism = b.openParallelism;
+    }
+
+    /** Threads of one assignment's opening pool: {@code parti-eos-open-<group>-N}, daemon, gone after the pool is shut down. */
+    private ThreadFactory openThreads() {
+        AtomicInteger n = new AtomicInteger();
+        return r -> {
+            Thread t = new Thread(r, "parti-eos-open-" + groupId + "-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        };
     }
 
     /**
@@ -470,16 +492,63 @@ public final class ExactlyOnceProcessor<KI, VI, KO, VO> implements Closeable {
     private KafkaException openAll(Collection<TopicPartition> partitions) {
         List<TopicPartition> opened = new ArrayList<>();
         Map<TopicPartition, KafkaException> failed = new LinkedHashMap<>();
-        for (TopicPartition tp : partitions) {
+        List<TopicPartition> todo = new ArrayList<>(partitions);
+        for (TopicPartition tp : todo) {
             fenced.remove(tp);
             unopened.remove(tp);
             closeProducer(tp, Duration.ZERO); // not expected: assigned twice without a revoke
-            try {
-                producers.put(tp, open(tp));
-                opened.add(tp);
-            } catch (KafkaException e) {
-                failed.put(tp, e);
-                markUnopened(tp, e);
+        }
+        Map<TopicPartition, Future<Producer<KO, VO>>> pending = new LinkedHashMap<>();
+        ExecutorService pool = todo.size() < 2 || openParallelism < 2 ? null
+                : Executors.newFixedThreadPool(Math.min(openParallelism, todo.size()), openThreads());
+        try {
+            for (TopicPartition tp : todo) {
+                if (pool == null) {
+                    java.util.concurrent.CompletableFuture<Producer<KO, VO>> f = new java.util.concurrent.CompletableFuture<>();
+                    try {
+                        f.complete(open(tp));
+                    } catch (RuntimeException e) {
+                        f.completeExceptionally(e);
+                    }
+                    pending.put(tp, f);
+                } else {
+                    pending.put(tp, pool.submit(() -> open(tp)));
+                }
+            }
+            boolean interrupted = false;
+            for (Map.Entry<TopicPartition, Future<Producer<KO, VO>>> e : pending.entrySet()) {
+                TopicPartition tp = e.getKey();
+                try {
+                    producers.put(tp, e.getValue().get());
+                    opened.add(tp);
+                } catch (ExecutionException ex) {
+                    Throwable cause = ex.getCause();
+                    KafkaException ke = cause instanceof KafkaException k ? k : new KafkaException(cause);
+                    failed.put(tp, ke);
+                    markUnopened(tp, ke);
+                } catch (InterruptedException ex) {
+                    interrupted = true; // finish collecting: every producer opened must be kept or closed
+                    try {
+                        producers.put(tp, e.getValue().get());
+                        opened.add(tp);
+                    } catch (InterruptedException | ExecutionException again) {
+                        KafkaException ke = new KafkaException("opening was interrupted", again);
+                        failed.put(tp, ke);
+                        markUnopened(tp, ke);
+                    }
+                }
+            }
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        } finally {
+            if (pool != null) {
+                pool.shutdown(); // every task has completed: its threads end now
+                try {
+                    pool.awaitTermination(5, java.util.concurrent.TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
             }
         }
         positionAtCommitted(opened);
@@ -605,6 +674,7 @@ public final class ExactlyOnceProcessor<KI, VI, KO, VO> implements Closeable {
         private Supplier<? extends Serializer<VO>> valueSerializer;
         private String prefix;
         private Duration closeTimeout = DEFAULT_CLOSE_TIMEOUT;
+        private int openParallelism = DEFAULT_OPEN_PARALLELISM;
 
         private Builder(Consumer<KI, VI> consumer, Map<String, ?> producerConfigs) {
             this.consumer = Objects.requireNonNull(consumer, "consumer");
@@ -652,6 +722,20 @@ public final class ExactlyOnceProcessor<KI, VI, KO, VO> implements Closeable {
                 throw new IllegalArgumentException("closeTimeout must be zero or positive, was " + closeTimeout);
             }
             this.closeTimeout = closeTimeout;
+            return this;
+        }
+
+        /**
+         * How many producers are opened at once when several partitions are assigned together (default 8;
+         * 1 opens them one after the other on the polling thread). Above 1, an assignment of several partitions
+         * opens them on a pool of that many threads ({@code parti-eos-open-<group>-N}) that exists only during
+         * that {@code onPartitionsAssigned} call; the polling thread waits for all of them.
+         */
+        public Builder<KI, VI, KO, VO> openParallelism(int openParallelism) {
+            if (openParallelism < 1) {
+                throw new IllegalArgumentException("openParallelism must be at least 1, was " + openParallelism);
+            }
+            this.openParallelism = openParallelism;
             return this;
         }
 

@@ -73,6 +73,9 @@ class ExactlyOnceProcessorTest {
             }
         }
         assertExactlyOnce(600);
+        assertThat(Thread.getAllStackTraces().keySet().stream().map(Thread::getName)
+                .filter(n -> n.startsWith("parti-eos-open-" + group) || n.contains("| " + group + ":")))
+                .as("threads of the processors' producers and opening pools after close").isEmpty();
     }
 
     @Test
