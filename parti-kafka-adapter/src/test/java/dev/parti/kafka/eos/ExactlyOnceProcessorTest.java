@@ -185,6 +185,41 @@ class ExactlyOnceProcessorTest {
         assertThat(read(true)).isEmpty();
     }
 
+    /**
+     * What the guide's Misuse section warns against, shown on the broker: with PartiConsumer.groupMetadata()
+     * (generation −1) a stale member's transactional offsets are accepted after the new owner's, and rewind
+     * the group. If PartiConsumer.groupMetadata() ever carries a marker the broker refuses, this test fails:
+     * update migration-guide/exactly-once.md#misuse then.
+     */
+    @Test
+    void theSingleProducerRecipeWithPartiGroupMetadataIsNotFencedByTheBroker() throws Exception {
+        topics();
+        TopicPartition tp = new TopicPartition(in, 0);
+        Map<String, Object> c = EosWorker.consumerConfig(KAFKA.bootstrapServers(), NATS.server().url(), group, "fence");
+        try (PartiConsumer<String, String> consumer = new PartiConsumer<>(c);
+             KafkaProducer<String, String> owner = transactional(group + "-owner");
+             KafkaProducer<String, String> zombie = transactional(group + "-zombie")) {
+            var metadata = consumer.groupMetadata();
+            owner.beginTransaction(); // the new owner has processed up to offset 2
+            owner.sendOffsetsToTransaction(Map.of(tp, new org.apache.kafka.clients.consumer.OffsetAndMetadata(2)), metadata);
+            owner.commitTransaction();
+            zombie.beginTransaction(); // the old owner resumes and commits its stale position: accepted, nothing fences it
+            zombie.sendOffsetsToTransaction(Map.of(tp, new org.apache.kafka.clients.consumer.OffsetAndMetadata(1)), metadata);
+            zombie.commitTransaction();
+            try (var admin = org.apache.kafka.clients.admin.Admin.create(Map.of("bootstrap.servers", KAFKA.bootstrapServers()))) {
+                assertThat(admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get(30, TimeUnit.SECONDS)
+                        .get(tp).offset()).as("the group was rewound by the stale member").isEqualTo(1);
+            }
+        }
+    }
+
+    private KafkaProducer<String, String> transactional(String id) {
+        KafkaProducer<String, String> p = new KafkaProducer<>(Map.of("bootstrap.servers", KAFKA.bootstrapServers(),
+                "transactional.id", id), new StringSerializer(), new StringSerializer());
+        p.initTransactions();
+        return p;
+    }
+
     // ---- helpers
 
     private EosWorker worker(String name, String natsUrl, String policy) {
