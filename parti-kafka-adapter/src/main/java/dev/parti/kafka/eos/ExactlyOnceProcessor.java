@@ -166,6 +166,8 @@ public final class ExactlyOnceProcessor<KI, VI, KO, VO> implements Closeable {
     private final Supplier<? extends Serializer<VO>> valueSerializer;
     private final Duration closeTimeout;
     private final int openParallelism;
+    /** The group alone: generation −1, no member (accepted by the broker; fencing comes from the producer epoch). */
+    private final ConsumerGroupMetadata groupOnly;
     private final Map<TopicPartition, Producer<KO, VO>> producers = new HashMap<>();
     private final Set<TopicPartition> fenced = new HashSet<>();
     private final Set<TopicPartition> unopened = new HashSet<>();
@@ -182,6 +184,18 @@ public final class ExactlyOnceProcessor<KI, VI, KO, VO> implements Closeable {
         this.valueSerializer = b.valueSerializer;
         this.closeTimeout = b.closeTimeout;
         this.openParallelism = b.openParallelism;
+        this.groupOnly = groupOnly(groupId);
+    }
+
+    /**
+     * The metadata of the group alone, made here rather than taken from {@code consumer.groupMetadata()}, so that
+     * this path keeps working if {@code PartiConsumer.groupMetadata()} ever carries a marker that makes the broker
+     * refuse it in transactions. kafka-clients 4.x deprecates the constructor for removal: when it goes, take
+     * {@code consumer.groupMetadata()} of an unmarked consumer instead.
+     */
+    @SuppressWarnings("removal")
+    private static ConsumerGroupMetadata groupOnly(String groupId) {
+        return new ConsumerGroupMetadata(groupId, -1, "", java.util.Optional.empty());
     }
 
     /** Threads of one assignment's opening pool: {@code parti-eos-open-<group>-N}, daemon, gone after the pool is shut down. */
@@ -423,7 +437,7 @@ public final class ExactlyOnceProcessor<KI, VI, KO, VO> implements Closeable {
         try {
             producer.sendOffsetsToTransaction(
                     Map.of(tp, new OffsetAndMetadata(last.offset() + 1, last.leaderEpoch(), "")),
-                    new ConsumerGroupMetadata(groupId));
+                    groupOnly);
             beforeCommit.accept(tp);
             producer.commitTransaction();
             return Outcome.COMMITTED;
