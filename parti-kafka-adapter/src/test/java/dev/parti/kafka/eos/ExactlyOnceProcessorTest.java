@@ -116,7 +116,7 @@ class ExactlyOnceProcessorTest {
             }
             assertExactlyOnce(100);
             // the zombie's output reached the log, in a transaction that read_committed readers never see
-            assertThat(read(false).stream().filter("out-v-30"::equals).count()).isEqualTo(2);
+            assertThat(read(false).stream().filter("out-v-30"::equals).count()).isGreaterThanOrEqualTo(2);
         } finally {
             Files.deleteIfExists(go);
         }
