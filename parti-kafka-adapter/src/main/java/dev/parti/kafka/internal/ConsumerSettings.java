@@ -145,14 +145,24 @@ public final class ConsumerSettings {
         }
         Map<String, Object> withSession = new HashMap<>(userConfigs);
         withSession.put(PartiConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, session);
-        if (!userConfigs.containsKey(PartiConsumerConfig.WORKER_ID_TTL_MS_CONFIG)) {
-            try {
-                long ms = Long.parseLong(String.valueOf(session).trim());
+        try {
+            long ms = Long.parseLong(String.valueOf(session).trim());
+            if (!userConfigs.containsKey(PartiConsumerConfig.WORKER_ID_TTL_MS_CONFIG)) {
                 withSession.put(PartiConsumerConfig.WORKER_ID_TTL_MS_CONFIG,
                         Math.max(PartiConsumerConfig.DEFAULT_WORKER_ID_TTL_MS, ms * 2));
-            } catch (NumberFormatException e) {
-                // reported below by the session key
             }
+            if (!userConfigs.containsKey(PartiConsumerConfig.LEADER_TTL_MS_CONFIG)
+                    && !userConfigs.containsKey(PartiConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG)) {
+                // The leader's lease is its TTL minus the safety margin, which grows with the session (a sixth of
+                // it): keep the lease of the defaults (TTL 3 s − margin 1 s) so that a long session still elects.
+                long margin = Math.max(PartiConsumerConfig.DEFAULT_HEARTBEAT_INTERVAL_MS, ms / 6);
+                long defaultMargin = Math.max(PartiConsumerConfig.DEFAULT_HEARTBEAT_INTERVAL_MS,
+                        PartiConsumerConfig.DEFAULT_SESSION_TIMEOUT_MS / 6);
+                withSession.put(PartiConsumerConfig.LEADER_TTL_MS_CONFIG,
+                        PartiConsumerConfig.DEFAULT_LEADER_TTL_MS + Math.max(0, margin - defaultMargin));
+            }
+        } catch (NumberFormatException e) {
+            // reported below by the session key
         }
         try {
             return new PartiConsumerConfig(withSession);
