@@ -134,8 +134,11 @@ public final class ConsumerSettings {
     /**
      * The Parti settings. A static member ({@code group.instance.id} set) that sets Kafka's {@code
      * session.timeout.ms} but not {@code parti.session.timeout.ms} gets that session timeout, as it would
-     * from Kafka's coordinator; the worker-ID TTL, when not set, grows with it (it must outlive the
-     * session). A value Parti refuses is reported under {@code session.timeout.ms}.
+     * from Kafka's coordinator. The worker-ID TTL, when not set, grows to twice a session longer than its
+     * default (it must outlive the session); the leader TTL, when neither it nor the heartbeat interval is
+     * set, grows with the safety margin (a sixth of the session), so the leader's lease stays what it is
+     * with the defaults and a Kafka-typical 45 s session still elects a leader. A value Parti refuses is
+     * reported under {@code session.timeout.ms}.
      */
     private static PartiConsumerConfig partiConfig(Map<String, ?> userConfigs) {
         Object session = userConfigs.get(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG);
