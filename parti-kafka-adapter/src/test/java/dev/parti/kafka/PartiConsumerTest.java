@@ -518,6 +518,20 @@ class PartiConsumerTest {
         }
     }
 
+    @Test
+    void aStaticMemberWithKafkasUsualSessionTimeoutIsElectedAndAssigned() {
+        String t = topic(1);
+        Map<String, Object> m = Fixtures.consumerBase(bootstrap(), unique("g-static-session"));
+        m.put("parti.nats.url", NATS.url());
+        m.put("parti.cold.start.window.ms", 1000);
+        m.put("group.instance.id", unique("instance"));
+        m.put("session.timeout.ms", 45_000); // becomes parti.session.timeout.ms; the leader TTL follows its safety margin
+        try (PartiConsumer<String, String> c = new PartiConsumer<>(m)) {
+            c.subscribe(List.of(t));
+            pollUntil(c, WAIT, null, () -> c.assignment().size() == 1);
+        }
+    }
+
     // ------------------------------------------------------------------ NATS down: poll, wakeup and close stay bounded
 
     @Test
