@@ -135,9 +135,8 @@ public final class ConsumerSettings {
      * The Parti settings. A static member ({@code group.instance.id} set) that sets Kafka's {@code
      * session.timeout.ms} but not {@code parti.session.timeout.ms} gets that session timeout, as it would
      * from Kafka's coordinator. The worker-ID TTL, when not set, grows to twice a session longer than its
-     * default (it must outlive the session); the leader TTL, when neither it nor the heartbeat interval is
-     * set, grows with the safety margin (a sixth of the session), so the leader's lease stays what it is
-     * with the defaults and a Kafka-typical 45 s session still elects a leader. A value Parti refuses is
+     * default (it must outlive the session); the leader TTL, when not set, is derived by the core from the
+     * safety margin (so a Kafka-typical 45 s session still elects a leader). A value Parti refuses is
      * reported under {@code session.timeout.ms}.
      */
     private static PartiConsumerConfig partiConfig(Map<String, ?> userConfigs) {
@@ -153,16 +152,6 @@ public final class ConsumerSettings {
             if (!userConfigs.containsKey(PartiConsumerConfig.WORKER_ID_TTL_MS_CONFIG)) {
                 withSession.put(PartiConsumerConfig.WORKER_ID_TTL_MS_CONFIG,
                         Math.max(PartiConsumerConfig.DEFAULT_WORKER_ID_TTL_MS, ms * 2));
-            }
-            if (!userConfigs.containsKey(PartiConsumerConfig.LEADER_TTL_MS_CONFIG)
-                    && !userConfigs.containsKey(PartiConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG)) {
-                // The leader's lease is its TTL minus the safety margin, which grows with the session (a sixth of
-                // it): keep the lease of the defaults (TTL 3 s − margin 1 s) so that a long session still elects.
-                long margin = Math.max(PartiConsumerConfig.DEFAULT_HEARTBEAT_INTERVAL_MS, ms / 6);
-                long defaultMargin = Math.max(PartiConsumerConfig.DEFAULT_HEARTBEAT_INTERVAL_MS,
-                        PartiConsumerConfig.DEFAULT_SESSION_TIMEOUT_MS / 6);
-                withSession.put(PartiConsumerConfig.LEADER_TTL_MS_CONFIG,
-                        PartiConsumerConfig.DEFAULT_LEADER_TTL_MS + Math.max(0, margin - defaultMargin));
             }
         } catch (NumberFormatException e) {
             // reported below by the session key

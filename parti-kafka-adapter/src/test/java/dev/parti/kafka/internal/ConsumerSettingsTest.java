@@ -59,8 +59,8 @@ class ConsumerSettingsTest {
         m.put("session.timeout.ms", 45000);
         assertThat(settings(m).parti.getLong("parti.session.timeout.ms")).isEqualTo(45000);
         assertThat(settings(m).parti.getLong("parti.worker.id.ttl.ms")).isEqualTo(90000);
-        assertThat(settings(m).parti.getLong("parti.leader.ttl.ms")).as("lease of the defaults kept: 3 s + (7.5 s - 1 s) margin")
-                .isEqualTo(9500);
+        assertThat(settings(m).parti.partiConfigBuilder("g").partitionSource(dev.parti.PartitionSource.of(java.util.List.of())).build().leaderTtl()).as("core-derived: 7.5 s margin + 2 x 1 s heartbeat")
+                .isEqualTo(java.time.Duration.ofMillis(9500));
         m.put("parti.session.timeout.ms", 4000);
         assertThat(settings(m).parti.getLong("parti.session.timeout.ms")).isEqualTo(4000);
         m.remove("parti.session.timeout.ms");
