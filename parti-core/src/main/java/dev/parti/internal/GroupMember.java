@@ -788,11 +788,10 @@ public final class GroupMember {
     }
 
     private String staleWhy(long now) {
-        long hbAge = heartbeatAge(now) / 1_000_000;
-        long idAge = (now - idLeaseStartNanos) / 1_000_000;
-        return hbAge > config.sessionTimeout().minus(config.safetyMargin()).toMillis()
-                ? "no successful heartbeat for " + hbAge + " ms"
-                : "worker ID not renewed for " + idAge + " ms";
+        long hbAge = heartbeatAge(now);
+        return hbAge > config.sessionTimeout().minus(config.safetyMargin()).toNanos()
+                ? "no successful heartbeat for " + hbAge / 1_000_000 + " ms"
+                : "worker ID not renewed for " + (now - idLeaseStartNanos) / 1_000_000 + " ms";
     }
 
     /** Main thread: a leader with a stale lease steps down; the policy is applied once per episode. */
