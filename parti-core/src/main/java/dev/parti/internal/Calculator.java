@@ -319,9 +319,12 @@ final class Calculator {
         partitions = List.copyOf(ps);
     }
 
-    /** Re-reads a source that is not trusted yet, at most every heartbeat interval. */
+    /**
+     * Re-reads a source that is not trusted yet, at most every heartbeat interval; after a failed
+     * publication too (the partitions may have changed, e.g. shrunk below the max payload again).
+     */
     private void retrySource(long now) {
-        if (sourceProblem == null || now < nextSourceReadNanos) {
+        if (sourceProblem == null && (failures == 0 || now < retryAtNanos) || now < nextSourceReadNanos) {
             return;
         }
         List<Partition> before = partitions;

@@ -104,6 +104,8 @@ public final class GroupMember {
     private volatile String workerId;
     /** The newest assignment-key revision decoded (watch and poll threads); reset with a new ID. */
     private final AtomicLong assignmentRevisionSeen = new AtomicLong();
+    /** Hash of the record at {@link #assignmentRevisionSeen}: the same revision with other bytes means a recreated bucket. */
+    private volatile int assignmentHashSeen;
     private ScheduledExecutorService main;
     private ScheduledExecutorService leaseWatchdog;
     private ExecutorService callbacks;
@@ -684,8 +686,10 @@ public final class GroupMember {
     private void pollAssignment() {
         KvGateway.Entry e = kv.get(Bucket.ASSIGNMENT, AssignmentPublisher.KEY);
         if (e != null) {
-            if (e.revision() < assignmentRevisionSeen.get()) {
-                // the key's revision went backwards: the assignment bucket was recreated, its chain restarted
+            long seen = assignmentRevisionSeen.get();
+            if (e.revision() < seen || e.revision() == seen && java.util.Arrays.hashCode(e.value()) != assignmentHashSeen) {
+                // the key's revision went backwards (or the same revision holds another record): the assignment
+                // bucket was recreated and its chain restarted; the leader continues above every applied version
                 assignmentRevisionSeen.set(0);
                 raise(DegradedReason.BUCKET_RECREATED, "assignment-chain", "the assignment bucket was recreated (revision "
                         + e.revision() + " after a newer one was seen)");
@@ -716,7 +720,9 @@ public final class GroupMember {
                 log.warn("Skipping unreadable assignment record (revision {}): {}", e.revision(), bad.getMessage());
                 return;
             }
-            assignmentRevisionSeen.accumulateAndGet(e.revision(), Math::max);
+            if (assignmentRevisionSeen.accumulateAndGet(e.revision(), Math::max) == e.revision()) {
+                assignmentHashSeen = java.util.Arrays.hashCode(e.value());
+            }
             if (hasReason(DegradedReason.BUCKET_RECREATED) && r.version() > applier.appliedVersion()) {
                 settle("assignment-chain"); // the new chain continues above what this worker applied
             }
