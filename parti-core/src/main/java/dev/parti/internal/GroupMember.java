@@ -585,6 +585,7 @@ public final class GroupMember {
         Calculator c = new Calculator(config, clock, publisher, workerId, this::onCalculatorState, election::leaseValid);
         AutoCloseable watch = null;
         try {
+            faultPoint("become-leader");
             // the watch first: a heartbeat written between the scan and the watch is not missed (events
             // wait on the main thread, which runs this, and are applied once the calculator is in place)
             watch = kv.watch(Bucket.HEARTBEATS, ">", e -> {
@@ -1191,6 +1192,16 @@ public final class GroupMember {
     }
 
     // ---------------------------------------------------------------- test hooks
+
+    /** Tests: called at named points of the protocol (e.g. {@code become-leader}) and may throw, like a KV call failing there. */
+    volatile java.util.function.Consumer<String> faults;
+
+    private void faultPoint(String point) {
+        java.util.function.Consumer<String> f = faults;
+        if (f != null) {
+            f.accept(point);
+        }
+    }
 
     /** Runs {@code r} on the main thread and waits: lets tests freeze the worker (a GC-pause zombie). */
     void runOnMainThread(Runnable r) throws Exception {

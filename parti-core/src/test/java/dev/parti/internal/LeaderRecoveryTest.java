@@ -63,6 +63,52 @@ class LeaderRecoveryTest {
         assertThat(h.overlaps).isEmpty();
     }
 
+    /**
+     * Hole 6: a KV call failing inside the new leader's start (here a timeout, injected once) must not
+     * leave a half-built leader (no known workers, epoch 0, no heartbeat watch, a cold-start wait and a
+     * rebalance from nothing): the start is retried whole and the crashed leader's partitions move at once.
+     */
+    @Test
+    void aKvFailureWhileBecomingLeaderIsRetriedWhole() throws Exception {
+        var ps = Holes.partitions(6);
+        java.util.function.Supplier<dev.parti.PartiConfig.Builder> config = () -> Holes.fast("h6-half", nats.url(), ps)
+                .coldStartWindow(Duration.ofSeconds(4));
+        Holes.Owner oa = h.new Owner("a");
+        GroupMember a = h.start(config.get(), oa);
+        await().atMost(Duration.ofSeconds(5)).until(a::isLeader);
+        Holes.Owner ob = h.new Owner("b");
+        GroupMember b = h.start(config.get(), ob);
+        await().atMost(Duration.ofSeconds(15)).until(() -> ob.owned.size() == 3 && oa.owned.size() == 3
+                && a.assignmentVersion() == b.assignmentVersion());
+        AtomicBoolean once = new AtomicBoolean(true);
+        b.faults = point -> {
+            if (point.equals("become-leader") && once.getAndSet(false)) {
+                throw new KvGateway.KvUnavailableException("injected: timeout while becoming leader", null);
+            }
+        };
+        List<Codec.AssignmentRecord> published = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try (Connection nc = Nats.connect(nats.url())) {
+            KvGateway kv = new KvGateway(nc, new BucketNames("h6-half"), Duration.ofSeconds(2));
+            kv.provision(new EnumMap<>(Bucket.class), 1);
+            try (AutoCloseable w = kv.watch(Bucket.ASSIGNMENT, AssignmentPublisher.KEY, e -> {
+                if (!e.deleted()) {
+                    published.add(Codec.decodeAssignment(e.value()));
+                }
+            })) {
+                h.freeze(a); // the leader stalls for good
+                await().atMost(Duration.ofSeconds(5)).until(b::isLeader);
+                long since = System.nanoTime();
+                await().atMost(Duration.ofSeconds(8)).until(() -> ob.owned.size() == 6);
+                assertThat(once.get()).as("the fault was injected").isFalse();
+                // session 1 s + recovery grace + emergency: well below the 4 s cold-start window
+                assertThat(Duration.ofNanos(System.nanoTime() - since)).isLessThan(Duration.ofMillis(3000));
+                assertThat(published).filteredOn(r -> r.leaderId().equals(b.workerId()))
+                        .isNotEmpty().allMatch(r -> r.epoch() > 0, "published under b's epoch");
+            }
+        }
+        assertThat(h.overlaps).isEmpty();
+    }
+
     /** Hole 8: a new leader whose partition source fails keeps the published partitions and retries. */
     @Test
     void aNewLeaderWithAFailingPartitionSourceRevokesNothingAndRetries() throws Exception {
