@@ -87,6 +87,8 @@ final class Holes implements AutoCloseable {
         volatile long lastReleaseNanos;
         /** When set, onLost waits for it before letting go. */
         volatile CountDownLatch holdLost;
+        /** When set, onRevoked waits for it before letting go. */
+        volatile CountDownLatch holdRevoke;
 
         Owner(String label) {
             this.label = label;
@@ -110,6 +112,14 @@ final class Holes implements AutoCloseable {
 
         @Override
         public void onRevoked(Set<Partition> removed, long version) {
+            CountDownLatch hold = holdRevoke;
+            if (hold != null) {
+                try {
+                    hold.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
             release(removed);
             events.add("revoked v" + version + " " + removed.size());
         }
