@@ -92,6 +92,7 @@ public final class GroupMember {
     private boolean outageThisEpisode;
     private Map<Bucket, Duration> bucketTtls;
     private long lastProvisionNanos;
+    private long lastBucketCheckNanos = Long.MIN_VALUE / 2;
 
     private Connection connection;
     private boolean ownsConnection;
@@ -489,6 +490,7 @@ public final class GroupMember {
         if (e instanceof KvUnavailableException) {
             log.debug("Worker {}: {} failed: {}", workerId, what, e.getMessage());
             raise(DegradedReason.KV_UNAVAILABLE, what, what + ": " + e.getMessage());
+            checkBuckets();
         } else if (isBucketMissing(e)) {
             raise(DegradedReason.BUCKET_MISSING, what, what + ": " + e.getMessage());
         } else if (e instanceof KvRejectedException) {
@@ -516,13 +518,40 @@ public final class GroupMember {
         return false;
     }
 
+    /**
+     * Main thread, after a KV call timed out on a connected connection: is a bucket gone? (A deleted
+     * bucket's reads time out on nats-server 2.9.) At most once a session.
+     */
+    private void checkBuckets() {
+        long now = clock.getAsLong();
+        if (kv == null || kv.connection().getStatus() != Connection.Status.CONNECTED
+                || now - lastBucketCheckNanos < config.sessionTimeout().toNanos()) {
+            return;
+        }
+        lastBucketCheckNanos = now;
+        try {
+            List<String> missing = new java.util.ArrayList<>();
+            for (Bucket b : Bucket.values()) {
+                if (!kv.bucketExists(b)) {
+                    missing.add(names.name(b));
+                }
+            }
+            if (!missing.isEmpty()) {
+                raise(DegradedReason.BUCKET_MISSING, "provision", "bucket(s) " + missing + " of group " + config.group()
+                        + " missing on the server (deleted under a running group)");
+            }
+        } catch (RuntimeException e) {
+            log.debug("Worker {}: checking the buckets failed: {}", workerId, e.toString());
+        }
+    }
+
     /** A bucket is missing: create the group's buckets again (at most once a session), as at start-up. */
     private void reprovisionIfMissing(long now) {
         if (!hasReason(DegradedReason.BUCKET_MISSING) || now - lastProvisionNanos < config.sessionTimeout().toNanos()) {
             return;
         }
         lastProvisionNanos = now;
-        guarded("provision", () -> {
+        guarded("provision-again", () -> {
             kv.provision(bucketTtls, config.bucketReplicas());
             log.warn("Worker {}: a bucket of group {} was missing; buckets created again", workerId, config.group());
             synchronized (stateMonitor) {

@@ -292,4 +292,23 @@ public final class KvGateway {
             super(message, cause);
         }
     }
+    /**
+     * Whether the bucket's stream exists on the server: false when it was deleted under a running
+     * group (on nats-server 2.9 KV reads of a deleted bucket merely time out). Added for issue 12.
+     *
+     * @throws KvUnavailableException when the server does not answer
+     */
+    public boolean bucketExists(Bucket b) {
+        try {
+            connection.jetStreamManagement(kvOptions.getJetStreamOptions()).getStreamInfo("KV_" + names.name(b));
+            return true;
+        } catch (JetStreamApiException e) {
+            if (e.getApiErrorCode() == JS_STREAM_NOT_FOUND) {
+                return false;
+            }
+            throw map(b, "*", "stream info", e);
+        } catch (IOException e) {
+            throw unavailable(b, "*", "stream info", e);
+        }
+    }
 }

@@ -94,6 +94,47 @@ class ProtocolDetailsTest {
         assertThat(a.degradedReasons()).isEmpty();
     }
 
+    /**
+     * A bucket deleted under a running group (operator error): detected and reported as
+     * {@code bucket-missing}, the buckets are created again, the restarted assignment chain is seen
+     * ({@code bucket-recreated}) and continues above every applied version; nobody owns twice.
+     */
+    @Test
+    void aDeletedAssignmentBucketIsDetectedCreatedAgainAndTheGroupRecovers() throws Exception {
+        var source = new java.util.concurrent.atomic.AtomicReference<>(Holes.partitions(6));
+        List<String> reasons = new CopyOnWriteArrayList<>();
+        StateListener record = new StateListener() {
+            @Override
+            public void onStateChange(ManagerState from, ManagerState to) { }
+
+            @Override
+            public void onDegraded(DegradedReason reason, String detail) {
+                reasons.add(reason.code());
+            }
+        };
+        Holes.Owner oa = h.new Owner("a");
+        GroupMember a = h.start(Holes.fast("deleted", nats.url(), List.of()).partitionSource(source::get), oa);
+        await().atMost(Duration.ofSeconds(5)).until(a::isLeader);
+        Holes.Owner ob = h.new Owner("b");
+        GroupMember b = h.start(Holes.fast("deleted", nats.url(), List.of()).partitionSource(source::get), ob);
+        a.addStateListener(record);
+        b.addStateListener(record);
+        await().atMost(Duration.ofSeconds(10)).until(() -> oa.owned.size() == 3 && ob.owned.size() == 3
+                && a.assignmentVersion() == b.assignmentVersion());
+        long before = a.assignmentVersion();
+        try (Connection nc = Nats.connect(nats.url())) {
+            nc.keyValueManagement().delete(new BucketNames("deleted").name(Bucket.ASSIGNMENT));
+        }
+        // a change that needs a publication: the leader meets the missing bucket
+        source.set(Holes.partitions(8));
+        a.refreshPartitions();
+        await().atMost(Duration.ofSeconds(15)).until(() -> reasons.contains("bucket-missing"));
+        await().atMost(Duration.ofSeconds(15)).until(() -> oa.owned.size() == 4 && ob.owned.size() == 4
+                && a.assignmentVersion() > before && a.assignmentVersion() == b.assignmentVersion());
+        await().atMost(Duration.ofSeconds(5)).until(() -> a.degradedReasons().isEmpty() && b.degradedReasons().isEmpty());
+        assertThat(h.overlaps).isEmpty();
+    }
+
     /** Hole 11: when revokeAll does not finish on close, the heartbeat and ID stay until the session expires. */
     @Test
     void aCloseWhoseRevokeTimesOutKeepsTheHeartbeatAndTheId() throws Exception {
