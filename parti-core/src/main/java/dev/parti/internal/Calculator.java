@@ -182,6 +182,11 @@ final class Calculator {
         return List.copyOf(ps);
     }
 
+    /** Whether the last publication attempt failed (it is retried after a backoff). */
+    boolean publishFailing() {
+        return failures > 0;
+    }
+
     /** Why the partition source is not trusted right now (null when it is). */
     String partitionSourceProblem() {
         return sourceProblem;

@@ -487,18 +487,36 @@ public final class GroupMember {
 
     /** Classifies a failed step into a degraded reason; nothing is rethrown. */
     private void onStepFailed(String what, RuntimeException e) {
-        if (e instanceof KvUnavailableException) {
+        if (e instanceof AssignmentPublisher.LeaseLostException) {
+            if (calculator != null || election.isLeader()) {
+                stopLeading(e.getMessage());
+            }
+        } else if (e instanceof KvGateway.CasConflictException) {
+            // somebody else wrote first (another leader); the step runs again on its next turn
+            log.info("Worker {}: {} lost a compare-and-set: {}", workerId, what, e.getMessage());
+        } else if (e instanceof KvUnavailableException) {
             log.debug("Worker {}: {} failed: {}", workerId, what, e.getMessage());
             raise(DegradedReason.KV_UNAVAILABLE, what, what + ": " + e.getMessage());
             checkBuckets();
         } else if (isBucketMissing(e)) {
             raise(DegradedReason.BUCKET_MISSING, what, what + ": " + e.getMessage());
         } else if (e instanceof KvRejectedException) {
-            log.warn("Worker {}: {} refused: {}", workerId, what, e.getMessage());
+            if (!raisedAlready(what, DegradedReason.KV_REJECTED)) {
+                log.warn("Worker {}: {} refused: {}", workerId, what, e.getMessage());
+            }
             raise(DegradedReason.KV_REJECTED, what, what + ": " + e.getMessage());
         } else {
-            log.error("Worker {}: {} failed unexpectedly; retrying", workerId, what, e);
+            if (!raisedAlready(what, DegradedReason.KV_REJECTED)) {
+                log.error("Worker {}: {} failed unexpectedly; retrying", workerId, what, e);
+            }
             raise(DegradedReason.KV_REJECTED, what, what + ": " + e);
+        }
+    }
+
+    /** Whether {@code step} already holds {@code reason} (a repeated failure is logged once). */
+    private boolean raisedAlready(String step, DegradedReason reason) {
+        synchronized (stateMonitor) {
+            return raisedBy.get(step) == reason;
         }
     }
 
@@ -680,7 +698,9 @@ public final class GroupMember {
                     return;
                 }
             }
-            settle("publish");
+            if (!c.publishFailing()) {
+                settle("publish");
+            }
         } catch (AssignmentPublisher.LeaseLostException e) {
             stopLeading(e.getMessage());
             return;
@@ -852,7 +872,7 @@ public final class GroupMember {
         }
         leaseStale = true;
         config.metrics().staleLease(age, config.lossPolicy());
-        raise(DegradedReason.LEASE_STALE, "heartbeat", why);
+        raise(DegradedReason.LEASE_STALE, "lease", why); // cleared only by a heartbeat that finds the whole lease fresh
         if (config.lossPolicy() == LossPolicy.FENCE) {
             log.warn("Worker {}: lease stale ({}): fencing itself", workerId, why);
             AssignmentApplier.Loss loss = applier.fence("stale lease (fence policy)");
@@ -932,8 +952,11 @@ public final class GroupMember {
      */
     private void raise(DegradedReason reason, String step, String detail) {
         boolean added;
+        DegradedReason replaced;
         synchronized (stateMonitor) {
-            raisedBy.put(step, reason);
+            DegradedReason prev = raisedBy.put(step, reason);
+            // the step now fails for another reason: the previous one no longer holds (unless another step raised it)
+            replaced = prev != null && prev != reason && !raisedBy.containsValue(prev) ? prev : null;
             if (state == ManagerState.SHUTDOWN) {
                 return;
             }
@@ -951,6 +974,9 @@ public final class GroupMember {
         }
         if (reason != DegradedReason.ID_LOST) {
             enterDegraded();
+        }
+        if (replaced != null) {
+            clear(replaced);
         }
     }
 
@@ -1135,6 +1161,15 @@ public final class GroupMember {
                         log.warn("Worker {}: handing partitions over on leave failed ({}); the next leader will", workerId, e.getMessage());
                     }
                     resign(true);
+                }
+                if (!leave && revoked && !idLost) {
+                    // staying in the group: report the release, so a restart under the same static ID
+                    // need not wait for this instance's session before it acquires its partitions again
+                    try {
+                        heartbeat();
+                    } catch (RuntimeException e) {
+                        log.debug("Worker {}: last heartbeat on close failed: {}", workerId, e.toString());
+                    }
                 }
                 if (leave && !idLost && !revoked) {
                     // the listener may still work on its partitions: keep the heartbeat (it reports them

@@ -53,6 +53,27 @@ class OwnerHandoverTest {
         assertThat(newer.workerId()).isEqualTo("orders-1");
     }
 
+    /** The takeover wait is only for a live older instance: one closed with remainInGroup reported its release. */
+    @Test
+    void aRestartAfterACloseThatRemainsInTheGroupAcquiresWithoutWaitingASession() throws Exception {
+        var ps = Holes.partitions(6);
+        java.util.function.Supplier<dev.parti.PartiConfig.Builder> config = () -> Holes.fast("h3-restart", nats.url(), ps)
+                .sessionTimeout(Duration.ofSeconds(4)).workerIdTtl(Duration.ofSeconds(10));
+        GroupMember leader = h.start(config.get(), h.new Owner("leader"));
+        await().atMost(Duration.ofSeconds(5)).until(leader::isLeader);
+        Holes.Owner first = h.new Owner("orders-1#1");
+        GroupMember older = h.start(config.get().workerId("orders-1"), first);
+        await().atMost(Duration.ofSeconds(10)).until(() -> first.owned.size() == 3);
+        older.close(true);
+        long restart = System.nanoTime();
+        Holes.Owner second = h.new Owner("orders-1#2");
+        h.start(config.get().workerId("orders-1"), second);
+        await().atMost(Duration.ofSeconds(10)).until(() -> second.owned.size() == 3);
+        assertThat(Duration.ofNanos(second.firstAcquireNanos - restart)).as("restart to first partition")
+                .isLessThan(Duration.ofSeconds(3));
+        assertThat(h.overlaps).isEmpty();
+    }
+
     @Test
     void aFencedWorkerReportsItsPartitionsHeldUntilOnLostReturned() throws Exception {
         var ps = Holes.partitions(6);
