@@ -148,6 +148,28 @@ class LeaderFencingTest {
         }
     }
 
+    /**
+     * Hole 12: the leader reads a heartbeat key (scan or check) and then handles an older watch event
+     * of the same key, e.g. the delete marker of a leave before the worker came back: revisions of a
+     * key only grow, so the late event must not make a live worker look gone.
+     */
+    @Test
+    void aLateHeartbeatEventOlderThanWhatWasReadIsIgnored() throws Exception {
+        try (Connection nc = Nats.connect(nats.url())) {
+            KvGateway kv = new KvGateway(nc, new BucketNames("h12-order"), Duration.ofSeconds(2));
+            kv.provision(new EnumMap<>(Bucket.class), 1);
+            AtomicLong now = new AtomicLong(1_000_000_000L);
+            dev.parti.PartiConfig config = Holes.fast("h12-order", nats.url(), Holes.partitions(2)).build();
+            Calculator n = new Calculator(config, now::get, new AssignmentPublisher(kv), "N", s -> { }, () -> true);
+            n.begin(3, List.of(beat("C", 12, new Heartbeat("c-2", 0, Set.of(), false, 1))), false);
+            assertThat(n.liveWorkers(now.get())).containsExactly("C");
+            n.onHeartbeat(new KvGateway.Entry("C", null, 11, true), now.get()); // the delete of an earlier leave, delivered late
+            assertThat(n.liveWorkers(now.get())).as("a worker whose newer heartbeat was read").containsExactly("C");
+            n.onHeartbeat(new KvGateway.Entry("C", null, 13, true), now.get()); // a real leave after it
+            assertThat(n.liveWorkers(now.get())).isEmpty();
+        }
+    }
+
     private static KvGateway.Entry beat(String id, long revision, Heartbeat hb) {
         return new KvGateway.Entry(id, Codec.encode(hb), revision, false);
     }
