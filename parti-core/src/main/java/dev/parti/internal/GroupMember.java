@@ -290,9 +290,12 @@ public final class GroupMember {
         claimer = new WorkerIdClaimer(kv, config.workerId(), config.maxWorkers(), instance);
         heartbeater = new Heartbeater(kv, clock);
         publisher = new AssignmentPublisher(kv);
-        long claimStart = clock.getAsLong();
-        String id = retryUntil(deadline, "claiming a worker ID", claimer::claim);
-        idLeaseStartNanos = claimStart;
+        String id = retryUntil(deadline, "claiming a worker ID", () -> {
+            long claimStart = clock.getAsLong(); // the attempt that succeeds starts the ID's lease
+            String claimed = claimer.claim();
+            idLeaseStartNanos = claimStart;
+            return claimed;
+        });
         adoptId(id);
         retryUntil(deadline, "writing the first heartbeat", () -> {
             heartbeat();
