@@ -603,12 +603,12 @@ public final class GroupMember {
             log.info("Worker {}: heartbeat written again; lease is fresh", workerId);
             executeQuietly(callbacks, this::applyAndAcknowledge); // what arrived while the lease was stale
         }
-        // NATS answers: an outage is over (whichever step noticed it)
-        synchronized (stateMonitor) {
-            raisedBy.values().removeIf(r -> r == DegradedReason.KV_UNAVAILABLE || r == DegradedReason.LEASE_STALE);
-        }
-        clear(DegradedReason.KV_UNAVAILABLE);
-        clear(DegradedReason.LEASE_STALE);
+        // NATS answers: the lease is fresh, and what the heartbeat-bucket steps (which may not run again
+        // soon) raised is over; the periodic steps (election, ID renewal, poll) clear theirs on their next
+        // success, so one unreachable bucket does not make the state flap at every heartbeat
+        settle("lease");
+        settle("heartbeat check");
+        settle("heartbeat scan");
     }
 
     private void electionRound() {
