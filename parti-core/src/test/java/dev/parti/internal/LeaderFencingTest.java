@@ -105,7 +105,12 @@ class LeaderFencingTest {
             AssignmentRecord seen = inFlight.load();
             h.freeze(a);
             await().atMost(Duration.ofSeconds(5)).until(b::isLeader);
-            // the new leader is inside its recovery grace: it has computed and published nothing yet
+            // the new leader has started: it fenced the chain (a rewrite of the same version under its ID),
+            // and it is inside its 2 s recovery grace: it has computed and published nothing yet
+            await().atMost(Duration.ofMillis(1500)).until(() -> {
+                KvGateway.Entry e = kv.get(Bucket.ASSIGNMENT, AssignmentPublisher.KEY);
+                return e != null && b.workerId().equals(Codec.decodeAssignment(e.value()).leaderId());
+            });
             AssignmentRecord late = inFlight.publish(Map.of(a.workerId(), Holes.partitions(6)), a.workerId(), seen.epoch());
             assertThat(late).as("a deposed leader's write landing after the new leader started").isNull();
             assertThat(inFlight.current().version()).isEqualTo(seen.version());
