@@ -8,6 +8,7 @@ package dev.parti;
  * STABLE → SCALING → REBALANCING → STABLE        (leader: a planned change, after its window)
  * STABLE → REBALANCING → STABLE                   (leader: a graceful leave or partition change, no window)
  * STABLE → EMERGENCY → STABLE                     (leader: a worker vanished, after the confirmation grace)
+ * EMERGENCY → SCALING                            (leader: workers joined while the emergency version is handed over)
  * any running state → DEGRADED → the state before (NATS unreachable, then back)
  * any running state → CLAIMING_ID                 (the worker ID was lost; everything was reported lost)
  * any → SHUTDOWN                                  (terminal)
@@ -38,7 +39,7 @@ public enum ManagerState {
             case STABLE: return to == SCALING || to == REBALANCING || to == EMERGENCY;
             case SCALING: return to == REBALANCING || to == STABLE || to == EMERGENCY;
             case REBALANCING: return to == STABLE || to == EMERGENCY || to == SCALING;
-            case EMERGENCY: return to == STABLE || to == REBALANCING;
+            case EMERGENCY: return to == STABLE || to == REBALANCING || to == SCALING;
             case DEGRADED: return to != INIT;
             default: return false;
         }

@@ -24,4 +24,11 @@ public interface MetricsRecorder {
 
     /** The worker runs on a stale lease: its last successful heartbeat started {@code age} ago. */
     default void staleLease(Duration age, LossPolicy policy) { }
+
+    /**
+     * A reason to be degraded started ({@code active}) or cleared; see {@link DegradedReason#code()}.
+     * Called once per change, on the worker thread that noticed it ({@code parti-<group>-main} or
+     * {@code parti-<group>-lease}).
+     */
+    default void degraded(DegradedReason reason, boolean active) { }
 }

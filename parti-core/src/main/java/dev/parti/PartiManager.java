@@ -105,6 +105,15 @@ public final class PartiManager implements AutoCloseable {
         return member.state();
     }
 
+    /**
+     * Why this manager is degraded now (empty when it is not): e.g. {@link DegradedReason#KV_UNAVAILABLE}.
+     * Changes are also reported to {@link StateListener#onDegraded}/{@link StateListener#onRecovered}
+     * and {@link MetricsRecorder#degraded}.
+     */
+    public java.util.Set<DegradedReason> degradedReasons() {
+        return member.degradedReasons();
+    }
+
     /** Waits until the manager is in {@code state}; returns false on timeout. */
     public boolean awaitState(ManagerState state, Duration timeout) throws InterruptedException {
         return member.awaitState(state, timeout);
@@ -119,7 +128,10 @@ public final class PartiManager implements AutoCloseable {
         member.refreshPartitions();
     }
 
-    /** Adds a state listener (called on the callback thread). */
+    /**
+     * Adds a state listener. It is called on the callback thread ({@code parti-<group>-callbacks}), in
+     * the order the changes happened, never concurrently with itself or with the {@link AssignmentListener}.
+     */
     public void addStateListener(StateListener listener) {
         member.addStateListener(Objects.requireNonNull(listener, "listener"));
     }

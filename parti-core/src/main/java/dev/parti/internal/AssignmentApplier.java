@@ -19,8 +19,13 @@ import org.slf4j.LoggerFactory;
  * arrive quickly only the newest is applied, never a mix (invariant 3). After a loss (fence or lost
  * ID) nothing is owned again until a version newer than the one in force at the loss arrives.
  *
+ * A fenced worker owns nothing from the fence on ({@link #owned()} is empty at once), but its
+ * heartbeat keeps reporting the lost partitions as held ({@link #snapshot()}) until {@code onLost}
+ * has returned: the new owner starts only once the listener has let go (or the session expired).
+ *
  * <p>{@link #offer} runs on a jnats or the main thread; {@link #applyLatest}, {@link #reportLost} and
- * {@link #revokeAll} on the callback thread; {@link #fence} and {@link #snapshot} anywhere.
+ * {@link #revokeAll} on the callback thread; {@link #fence}, {@link #snapshot} and {@link #workerId}
+ * anywhere.
  */
 final class AssignmentApplier {
     private static final Logger log = LoggerFactory.getLogger(AssignmentApplier.class);
@@ -35,6 +40,8 @@ final class AssignmentApplier {
     private volatile String workerId;
     // guarded by lock
     private final Set<Partition> owned = new TreeSet<>();
+    /** Fenced partitions whose {@code onLost} has not returned yet: still reported as held. */
+    private final Set<Partition> releasing = new TreeSet<>();
     private long appliedVersion;
     private boolean fenced;
     private long fencedAtVersion;
@@ -45,8 +52,10 @@ final class AssignmentApplier {
         this.metrics = metrics;
     }
 
+    /** A new ID: what was offered for the previous ID is dropped (it was decoded for that ID's line). */
     void workerId(String id) {
         this.workerId = id;
+        latest.set(null);
     }
 
     /** Keeps the newest record seen; returns true if it is newer than anything offered before. */
@@ -64,7 +73,12 @@ final class AssignmentApplier {
     Snapshot snapshot() {
         synchronized (lock) {
             // a fenced worker reports the version in force at the loss, so the leader knows it waits for a fresh one
-            return new Snapshot(fenced ? Math.max(appliedVersion, fencedAtVersion) : appliedVersion, Set.copyOf(owned), fenced);
+            Set<Partition> held = owned;
+            if (!releasing.isEmpty()) {
+                held = new TreeSet<>(owned);
+                held.addAll(releasing);
+            }
+            return new Snapshot(fenced ? Math.max(appliedVersion, fencedAtVersion) : appliedVersion, Set.copyOf(held), fenced);
         }
     }
 
@@ -140,6 +154,7 @@ final class AssignmentApplier {
         synchronized (lock) {
             Set<Partition> lost = new TreeSet<>(owned);
             owned.clear();
+            releasing.addAll(lost);
             fenced = true;
             fences++;
             AssignmentRecord r = latest.get();
@@ -148,10 +163,19 @@ final class AssignmentApplier {
         }
     }
 
-    /** Callback thread: {@code onLost} for what {@link #fence} took away. */
+    /**
+     * Callback thread: {@code onLost} for what {@link #fence} took away; only once it returned are the
+     * partitions no longer reported as held (the caller then asks for a heartbeat).
+     */
     void reportLost(Loss loss) {
         log.warn("Worker {} gives up {} partitions: {}", workerId, loss.partitions().size(), loss.reason());
-        call("onLost", () -> listener.onLost(Collections.unmodifiableSet(loss.partitions()), loss.version()));
+        try {
+            call("onLost", () -> listener.onLost(Collections.unmodifiableSet(loss.partitions()), loss.version()));
+        } finally {
+            synchronized (lock) {
+                releasing.removeAll(loss.partitions());
+            }
+        }
     }
 
     /** Revokes everything ({@code onRevoked}), e.g. on a graceful close. */

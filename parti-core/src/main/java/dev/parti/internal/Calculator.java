@@ -19,6 +19,7 @@ import java.util.Objects;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.function.BooleanSupplier;
 import java.util.function.Consumer;
 import java.util.function.LongSupplier;
 import org.slf4j.Logger;
@@ -37,6 +38,10 @@ import org.slf4j.LoggerFactory;
  * vanished worker is an emergency (no window, after the confirmation grace); a graceful leave or a
  * partition change rebalances at once; workers joining is a planned scale (short window). Planned
  * rebalances are at least a cooldown apart.
+ *
+ * <p>Every write goes through the {@link AssignmentPublisher} with the leader's lease check, made at
+ * the moment of the write (user code, the partition source and the strategy, may run long before
+ * it). A failed round (any exception) leaves the calculator dirty and is retried after a backoff.
  *
  * <p>Confined to the worker's main thread.
  */
@@ -69,6 +74,7 @@ final class Calculator {
     private final PartitionSource source;
     private final String leaderId;
     private final Consumer<State> stateSink;
+    private final BooleanSupplier leaseValid;
     private final long sessionNanos;
     private final long graceNanos;
     private final long heartbeatNanos;
@@ -87,9 +93,16 @@ final class Calculator {
     private long lastRebalanceNanos = Long.MIN_VALUE / 2;
     private boolean dirty = true;
     private boolean restarting;
+    /** Earliest next publication attempt after a failed one (backoff). */
+    private long retryAtNanos;
+    private int failures;
+    /** The partition source failed, or returned nothing while partitions were known: the known list is kept. */
+    private String sourceProblem;
+    private long nextSourceReadNanos;
+    private long sourceEmptySinceNanos;
 
     Calculator(PartiConfig config, LongSupplier clock, AssignmentPublisher publisher, String leaderId,
-               Consumer<State> stateSink) {
+               Consumer<State> stateSink, BooleanSupplier leaseValid) {
         this.config = config;
         this.clock = clock;
         this.publisher = publisher;
@@ -97,6 +110,7 @@ final class Calculator {
         this.source = config.partitionSource();
         this.leaderId = leaderId;
         this.stateSink = stateSink;
+        this.leaseValid = leaseValid;
         this.sessionNanos = config.sessionTimeout().toNanos();
         this.graceNanos = config.emergencyGrace().toNanos();
         this.heartbeatNanos = config.heartbeatInterval().toNanos();
@@ -113,7 +127,16 @@ final class Calculator {
     void begin(long epoch, List<KvGateway.Entry> heartbeats, boolean afterOutage) {
         this.epoch = epoch;
         long now = clock.getAsLong();
-        AssignmentRecord current = publisher.load();
+        publisher.load();
+        // fence the chain before computing anything: a deposed leader's late write now loses its CAS
+        int attempts = 0;
+        while (!publisher.fence(leaderId, epoch, leaseValid)) {
+            if (++attempts >= 3) {
+                throw new KvGateway.CasConflictException("fencing the assignment chain lost its compare-and-set "
+                        + attempts + " times; another leader keeps publishing");
+            }
+        }
+        AssignmentRecord current = publisher.current();
         history.clear();
         seen.clear();
         if (current != null) {
@@ -125,9 +148,18 @@ final class Calculator {
             target = null;
         }
         onScan(heartbeats, now);
+        seen.values().forEach(s -> {
+            if (s.hb != null) {
+                publisher.raiseVersionFloor(s.hb.appliedVersion());
+            }
+        });
         long liveAtBegin = known.stream().filter(id -> seen.containsKey(id)).count();
         // most of the published workers have no heartbeat as this term starts: the group is restarting
         restarting = known.size() > 1 && liveAtBegin * 2 < known.size();
+        // start from the published partitions: a failing or empty source must not revoke everything
+        partitions = current == null ? List.of() : publishedPartitions(current);
+        sourceProblem = null;
+        sourceEmptySinceNanos = 0;
         readPartitions();
         partitionsChanged = current != null && !samePartitions(current);
         // After an outage every worker reconnects on its own schedule: give them a whole session to
@@ -142,6 +174,22 @@ final class Calculator {
         log.info("Leader {} (epoch {}) starts from assignment version {}; {} known workers; recovery grace {}",
                 leaderId, epoch, current == null ? 0 : current.version(), known.size(),
                 current == null ? Duration.ZERO : grace);
+    }
+
+    private static List<Partition> publishedPartitions(AssignmentRecord r) {
+        List<Partition> ps = new ArrayList<>();
+        r.owners().values().forEach(ps::addAll);
+        return List.copyOf(ps);
+    }
+
+    /** Whether the last publication attempt failed (it is retried after a backoff). */
+    boolean publishFailing() {
+        return failures > 0;
+    }
+
+    /** Why the partition source is not trusted right now (null when it is). */
+    String partitionSourceProblem() {
+        return sourceProblem;
     }
 
     private boolean samePartitions(AssignmentRecord current) {
@@ -159,9 +207,17 @@ final class Calculator {
         return true;
     }
 
-    /** A heartbeat watch event. */
+    /** A heartbeat watch event: one older than what a read or the watch already gave is ignored. */
     void onHeartbeat(KvGateway.Entry e, long now) {
+        onHeartbeat(e, now, false);
+    }
+
+    /** {@code current}: the entry comes from a read of the key, so it is the server's current value. */
+    private void onHeartbeat(KvGateway.Entry e, long now, boolean current) {
         Seen s = seen.computeIfAbsent(e.key(), k -> new Seen());
+        if (!current && e.revision() < s.revision) {
+            return; // a late delivery: revisions of a key only grow (a read is the authority after a bucket recreation)
+        }
         if (e.deleted()) {
             s.left = true;
             s.hb = null;
@@ -175,6 +231,7 @@ final class Calculator {
             }
             boolean changed = s.left || s.missingSinceNanos != 0 || !hb.equals(s.hb);
             s.hb = hb;
+            publisher.raiseVersionFloor(hb.appliedVersion());
             if (hb.appliedVersion() > 0) {
                 s.appliedInstance = hb.instance();
             }
@@ -196,7 +253,7 @@ final class Calculator {
             present.add(e.key());
             Seen s = seen.get(e.key());
             if (s == null || s.hb == null || s.left) {
-                onHeartbeat(e, now);
+                onHeartbeat(e, now, true);
             } else {
                 s.missingSinceNanos = 0;
             }
@@ -219,16 +276,67 @@ final class Calculator {
         }
     }
 
+    /**
+     * Reads the partition source. A failure, duplicates, or an empty list while partitions are known
+     * keep the known list (nothing is revoked for a source hiccup) and are retried every heartbeat
+     * interval; an empty list is accepted once it persisted for the cold-start window (topics deleted).
+     */
     private void readPartitions() {
+        long now = clock.getAsLong();
+        nextSourceReadNanos = now + heartbeatNanos;
+        List<Partition> ps;
         try {
-            List<Partition> ps = source.partitions();
-            if (ps.stream().distinct().count() != ps.size()) {
-                log.error("Partition source returned duplicate partitions; keeping the previous list");
+            ps = source.partitions();
+            if (ps == null) {
+                throw new IllegalStateException("PartitionSource.partitions() returned null");
+            }
+        } catch (Exception e) {
+            if (sourceProblem == null) {
+                log.error("Partition source failed; keeping the known {} partitions and retrying", partitions.size(), e);
+            }
+            sourceProblem = "partition source failed: " + e;
+            sourceEmptySinceNanos = 0;
+            return;
+        }
+        if (ps.stream().distinct().count() != ps.size()) {
+            if (sourceProblem == null) {
+                log.error("Partition source returned duplicate partitions; keeping the known list and retrying");
+            }
+            sourceProblem = "partition source returned duplicate partitions";
+            return;
+        }
+        if (ps.isEmpty() && !partitions.isEmpty()) {
+            if (sourceEmptySinceNanos == 0) {
+                sourceEmptySinceNanos = now;
+                log.warn("Partition source returned no partitions; keeping the known {} for up to {} ms",
+                        partitions.size(), config.coldStartWindow().toMillis());
+            }
+            if (now - sourceEmptySinceNanos < config.coldStartWindow().toNanos()) {
+                sourceProblem = "partition source returned no partitions";
                 return;
             }
-            partitions = List.copyOf(ps);
-        } catch (Exception e) {
-            log.error("Partition source failed; keeping the previous {} partitions", partitions.size(), e);
+        }
+        sourceEmptySinceNanos = 0;
+        if (sourceProblem != null) {
+            log.info("Partition source answers again ({} partitions)", ps.size());
+        }
+        sourceProblem = null;
+        partitions = List.copyOf(ps);
+    }
+
+    /**
+     * Re-reads a source that is not trusted yet, at most every heartbeat interval; after a failed
+     * publication too (the partitions may have changed, e.g. shrunk below the max payload again).
+     */
+    private void retrySource(long now) {
+        if (sourceProblem == null && (failures == 0 || now < retryAtNanos) || now < nextSourceReadNanos) {
+            return;
+        }
+        List<Partition> before = partitions;
+        readPartitions();
+        if (!sameWeighted(before, partitions)) {
+            partitionsChanged = true;
+            dirty = true;
         }
     }
 
@@ -283,7 +391,7 @@ final class Calculator {
             // the same write, not yet expired on the server: look again shortly, without renewing it
             s.nextCheckNanos = now + Math.max(heartbeatNanos / 2, 10_000_000L);
         } else if (entry != null) {
-            onHeartbeat(entry, now);
+            onHeartbeat(entry, now, true);
         } else if (s.missingSinceNanos == 0) {
             s.missingSinceNanos = now;
             dirty = true;
@@ -325,9 +433,14 @@ final class Calculator {
         if (now < recoveryUntilNanos) {
             return true;
         }
+        retrySource(now);
         Set<String> live = liveWorkers(now);
         Set<String> gone = new TreeSet<>(known);
         gone.removeAll(live);
+        if (gone.isEmpty() && state != State.SCALING) {
+            // every known worker is back: a restart seen at the start of this term is over
+            restarting = false;
+        }
         Set<String> joined = new TreeSet<>(live);
         joined.removeAll(known);
         boolean crashed = gone.stream().anyMatch(id -> seen.get(id) == null || !seen.get(id).left);
@@ -451,9 +564,24 @@ final class Calculator {
 
     /** Derives what may be published now from the target and the releases seen, and publishes it if it changed. */
     private boolean handoff(Set<String> live, long now) {
-        if (target == null || !dirty) {
+        if (target == null || !dirty || now < retryAtNanos) {
             return true;
         }
+        try {
+            boolean ok = handoffOnce(live, now);
+            failures = 0;
+            retryAtNanos = 0;
+            return ok;
+        } catch (RuntimeException e) {
+            // not published: stay dirty and retry after a backoff (1, 2, 4, 8 heartbeat intervals)
+            dirty = true;
+            failures = Math.min(failures + 1, 4);
+            retryAtNanos = now + heartbeatNanos * (1L << (failures - 1));
+            throw e;
+        }
+    }
+
+    private boolean handoffOnce(Set<String> live, long now) {
         dirty = false;
         Map<Partition, Set<String>> holders = holders(live);
         Map<String, List<Partition>> desired = new TreeMap<>();
@@ -482,14 +610,14 @@ final class Calculator {
         }
         if (current == null || needsFresh || !sameOwners(current.owners(), desired)) {
             long t0 = System.nanoTime();
-            AssignmentRecord published = publisher.publish(desired, leaderId, epoch);
+            AssignmentRecord published = publisher.publish(desired, leaderId, epoch, leaseValid);
             if (published == null) {
+                // lost the CAS: what won may be acquired by its workers right now, so holders() must know it
+                remember(publisher.current());
+                dirty = true;
                 return false;
             }
-            history.addLast(published);
-            while (history.size() > HISTORY) {
-                history.removeFirst();
-            }
+            remember(published);
             config.metrics().assignmentPublished(published.version(), partitions.size(), live.size(),
                     Duration.ofNanos(System.nanoTime() - t0));
             log.info("Leader {} published version {}{}{}", leaderId, published.version(),
@@ -500,6 +628,16 @@ final class Calculator {
             setState(State.IDLE);
         }
         return true;
+    }
+
+    private void remember(AssignmentRecord r) {
+        if (r == null || !history.isEmpty() && history.peekLast().version() >= r.version()) {
+            return;
+        }
+        history.addLast(r);
+        while (history.size() > HISTORY) {
+            history.removeFirst();
+        }
     }
 
     /**

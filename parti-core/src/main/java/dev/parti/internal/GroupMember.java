@@ -1,6 +1,7 @@
 package dev.parti.internal;
 
 import dev.parti.AssignmentListener;
+import dev.parti.DegradedReason;
 import dev.parti.LossPolicy;
 import dev.parti.ManagerState;
 import dev.parti.PartiConfig;
@@ -18,6 +19,7 @@ import io.nats.client.Options;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.EnumMap;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -27,6 +29,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
@@ -51,6 +54,17 @@ import org.slf4j.LoggerFactory;
  * </ul>
  * Lifecycle LATENT → STARTED → CLOSED, changed by compare-and-set (start and close are also
  * serialised by a lock, so a close racing a start waits for it and then undoes it).
+ *
+ * <p>Which thread calls what: {@link AssignmentListener} and {@link StateListener} run on
+ * {@code -callbacks} only; state changes and degraded reasons are queued there under the state lock,
+ * so listeners see them in the order they happened. The {@link dev.parti.MetricsRecorder} is called on
+ * whichever thread made the change ({@code -main}, {@code -lease} or {@code -callbacks}). jnats'
+ * dispatcher threads only hand watch events over to {@code -main} (assignment records are decoded
+ * there and offered to the applier, which never calls user code on that thread).
+ *
+ * <p>Every exception from the KV gateway or from user code (partition source, strategy, listeners)
+ * is caught on the thread that met it: a failed step is retried on the next tick (the leader's
+ * publication after a backoff), never dropped, and a leader is only ever fully built or not at all.
  */
 public final class GroupMember {
     private static final Logger log = LoggerFactory.getLogger(GroupMember.class);
@@ -70,6 +84,15 @@ public final class GroupMember {
 
     private volatile ManagerState state = ManagerState.INIT;
     private ManagerState beforeDegraded;
+    /** Active degraded reasons and their detail; guarded by stateMonitor. */
+    private final Map<DegradedReason, String> reasons = new EnumMap<>(DegradedReason.class);
+    /** Which step raised which reason (a step's next success clears it); guarded by stateMonitor. */
+    private final Map<String, DegradedReason> raisedBy = new HashMap<>();
+    /** Whether the current DEGRADED episode included an outage (KV unreachable or a stale lease). */
+    private boolean outageThisEpisode;
+    private Map<Bucket, Duration> bucketTtls;
+    private long lastProvisionNanos;
+    private long lastBucketCheckNanos = Long.MIN_VALUE / 2;
 
     private Connection connection;
     private boolean ownsConnection;
@@ -82,6 +105,8 @@ public final class GroupMember {
     private volatile String workerId;
     /** The newest assignment-key revision decoded (watch and poll threads); reset with a new ID. */
     private final AtomicLong assignmentRevisionSeen = new AtomicLong();
+    /** Hash of the record at {@link #assignmentRevisionSeen}: the same revision with other bytes means a recreated bucket. */
+    private volatile int assignmentHashSeen;
     private ScheduledExecutorService main;
     private ScheduledExecutorService leaseWatchdog;
     private ExecutorService callbacks;
@@ -99,6 +124,11 @@ public final class GroupMember {
     private long lastScanNanos;
     private long lastAssignmentPollNanos;
     private long lastDegradedExitNanos = Long.MIN_VALUE / 2;
+    private long lastLeaderBuildNanos = Long.MIN_VALUE / 2;
+    /** When the current ID's lease started (the last successful claim or renewal started); volatile: read by the lease thread. */
+    private volatile long idLeaseStartNanos;
+    /** Nothing is acquired before this (a static-ID takeover waits for the previous instance's session). */
+    private volatile long acquireNotBeforeNanos = Long.MIN_VALUE / 2;
     private boolean beatRequested;
     private volatile boolean leaseStale;
     private volatile boolean idLost;
@@ -152,8 +182,28 @@ public final class GroupMember {
         if (lifecycle.get() != Lifecycle.STARTED || h == null || idLost || state == ManagerState.SHUTDOWN) {
             return false;
         }
-        long age = clock.getAsLong() - h.lastSuccessStartNanos();
-        return age <= config.sessionTimeout().minus(config.safetyMargin()).toNanos();
+        return !leaseExpired(clock.getAsLong());
+    }
+
+    /** The active degraded reasons (empty when none), a snapshot. */
+    public Set<DegradedReason> degradedReasons() {
+        synchronized (stateMonitor) {
+            return reasons.isEmpty() ? Set.of() : Set.copyOf(reasons.keySet());
+        }
+    }
+
+    /**
+     * Whether this worker's lease ran out: its last successful heartbeat started more than
+     * {@code sessionTimeout − safetyMargin} ago, or its ID's last successful claim or renewal more
+     * than {@code workerIdTtl − safetyMargin} ago (a refused renewal does not keep the ID alive).
+     */
+    private boolean leaseExpired(long now) {
+        return heartbeatAge(now) > config.sessionTimeout().minus(config.safetyMargin()).toNanos()
+                || now - idLeaseStartNanos > config.workerIdTtl().minus(config.safetyMargin()).toNanos();
+    }
+
+    private long heartbeatAge(long now) {
+        return now - heartbeater.lastSuccessStartNanos();
     }
 
     public boolean awaitState(ManagerState target, Duration timeout) throws InterruptedException {
@@ -231,19 +281,27 @@ public final class GroupMember {
         ttls.put(Bucket.HEARTBEATS, config.sessionTimeout());
         ttls.put(Bucket.LEADER, config.leaderTtl());
         long deadline = System.nanoTime() + config.startupTimeout().toNanos();
+        bucketTtls = ttls;
         retryUntil(deadline, "creating the buckets of group " + group, () -> {
             kv.provision(ttls, config.bucketReplicas());
             return null;
         });
+        lastProvisionNanos = clock.getAsLong();
         claimer = new WorkerIdClaimer(kv, config.workerId(), config.maxWorkers(), instance);
         heartbeater = new Heartbeater(kv, clock);
         publisher = new AssignmentPublisher(kv);
-        String id = retryUntil(deadline, "claiming a worker ID", claimer::claim);
+        String id = retryUntil(deadline, "claiming a worker ID", () -> {
+            long claimStart = clock.getAsLong(); // the attempt that succeeds starts the ID's lease
+            String claimed = claimer.claim();
+            idLeaseStartNanos = claimStart;
+            return claimed;
+        });
         adoptId(id);
         retryUntil(deadline, "writing the first heartbeat", () -> {
             heartbeat();
             return null;
         });
+        afterFirstHeartbeat();
         lastIdRenewNanos = clock.getAsLong();
         moveTo(ManagerState.ELECTION);
         election = new LeaderElection(kv, clock, config.leaderTtl(), config.safetyMargin(), id, instance);
@@ -315,6 +373,40 @@ public final class GroupMember {
         }
     }
 
+    /**
+     * The first heartbeat under a new ID replaced that of another live instance holding partitions
+     * (a static ID taken over from an older instance): acquire nothing before its session has ended.
+     * Its lease ran from a heartbeat that started before this write, so one session from now covers it.
+     */
+    private void afterFirstHeartbeat() {
+        if (heartbeater.takeDisplacedHolder()) {
+            long wait = config.sessionTimeout().toNanos();
+            acquireNotBeforeNanos = clock.getAsLong() + wait;
+            log.warn("Worker {}: took over ID {} from another live instance that reported owning partitions; "
+                    + "acquiring nothing for {} ms, until that instance's session has ended", workerId, workerId,
+                    wait / 1_000_000);
+            main.schedule(() -> {
+                ExecutorService cb = callbacks;
+                if (cb != null && !cb.isShutdown()) {
+                    executeQuietly(cb, this::applyAndAcknowledge);
+                }
+            }, wait + 1_000_000, TimeUnit.NANOSECONDS);
+        }
+    }
+
+    /** Whether this worker may acquire partitions now: a valid lease, and not inside a takeover wait. */
+    private boolean mayAcquire() {
+        return isLeaseValid() && clock.getAsLong() - acquireNotBeforeNanos >= 0;
+    }
+
+    private static void executeQuietly(ExecutorService e, Runnable r) {
+        try {
+            e.execute(r);
+        } catch (RejectedExecutionException closing) {
+            log.debug("not run, closing: {}", closing.toString());
+        }
+    }
+
     private void adoptId(String id) {
         workerId = id;
         assignmentRevisionSeen.set(0); // records decoded so far hold another ID's line
@@ -349,6 +441,7 @@ public final class GroupMember {
             if (now - lastIdRenewNanos >= config.workerIdTtl().toNanos() / 2) {
                 guarded("worker-ID renewal", () -> {
                     claimer.renew();
+                    idLeaseStartNanos = now;
                     lastIdRenewNanos = now;
                 });
             }
@@ -368,11 +461,17 @@ public final class GroupMember {
                 }
                 calculatorTick();
             }
+            reprovisionIfMissing(now);
         } catch (RuntimeException e) {
-            log.error("Worker {}: unexpected error in the main loop", workerId, e);
+            log.error("Worker {}: unexpected error in the main loop; retried on the next tick", workerId, e);
         }
     }
 
+    /**
+     * Runs one KV step. Its failure raises a degraded reason (KV unreachable, bucket missing, refused,
+     * or anything unexpected); its next success clears what it raised. Nothing escapes: the step is
+     * retried on its next turn.
+     */
     private void guarded(String what, Runnable step) {
         if (idLost) {
             return;
@@ -380,16 +479,107 @@ public final class GroupMember {
         try {
             step.run();
             config.metrics().kvOperation(what, true);
+            settle(what);
         } catch (IdLostException e) {
             onIdLost(e.getMessage());
-        } catch (KvUnavailableException e) {
+        } catch (RuntimeException e) {
             config.metrics().kvOperation(what, false);
-            log.debug("Worker {}: {} failed: {}", workerId, what, e.getMessage());
-            enterDegraded(what + ": " + e.getMessage());
-        } catch (KvRejectedException e) {
-            config.metrics().kvOperation(what, false);
-            log.warn("Worker {}: {} refused: {}", workerId, what, e.getMessage());
+            onStepFailed(what, e);
         }
+    }
+
+    /** Classifies a failed step into a degraded reason; nothing is rethrown. */
+    private void onStepFailed(String what, RuntimeException e) {
+        if (e instanceof AssignmentPublisher.LeaseLostException) {
+            if (calculator != null || election.isLeader()) {
+                stopLeading(e.getMessage());
+            }
+        } else if (e instanceof KvGateway.CasConflictException) {
+            // somebody else wrote first (another leader); the step runs again on its next turn
+            log.info("Worker {}: {} lost a compare-and-set: {}", workerId, what, e.getMessage());
+        } else if (e instanceof KvUnavailableException) {
+            log.debug("Worker {}: {} failed: {}", workerId, what, e.getMessage());
+            raise(DegradedReason.KV_UNAVAILABLE, what, what + ": " + e.getMessage());
+            checkBuckets();
+        } else if (isBucketMissing(e)) {
+            raise(DegradedReason.BUCKET_MISSING, what, what + ": " + e.getMessage());
+        } else if (e instanceof KvRejectedException) {
+            if (!raisedAlready(what, DegradedReason.KV_REJECTED)) {
+                log.warn("Worker {}: {} refused: {}", workerId, what, e.getMessage());
+            }
+            raise(DegradedReason.KV_REJECTED, what, what + ": " + e.getMessage());
+        } else {
+            if (!raisedAlready(what, DegradedReason.KV_REJECTED)) {
+                log.error("Worker {}: {} failed unexpectedly; retrying", workerId, what, e);
+            }
+            raise(DegradedReason.KV_REJECTED, what, what + ": " + e);
+        }
+    }
+
+    /** Whether {@code step} already holds {@code reason} (a repeated failure is logged once). */
+    private boolean raisedAlready(String step, DegradedReason reason) {
+        synchronized (stateMonitor) {
+            return raisedBy.get(step) == reason;
+        }
+    }
+
+    /** JetStream's "stream not found" (10059) anywhere in the cause chain: a bucket was deleted. */
+    static boolean isBucketMissing(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof io.nats.client.JetStreamApiException j && j.getApiErrorCode() == 10059) {
+                return true;
+            }
+            if (t.getMessage() != null && t.getMessage().toLowerCase(java.util.Locale.ROOT).contains("stream not found")) {
+                return true;
+            }
+            if (t.getCause() == t) {
+                break;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Main thread, after a KV call timed out on a connected connection: is a bucket gone? (A deleted
+     * bucket's reads time out on nats-server 2.9.) At most once a session.
+     */
+    private void checkBuckets() {
+        long now = clock.getAsLong();
+        if (kv == null || kv.connection().getStatus() != Connection.Status.CONNECTED
+                || now - lastBucketCheckNanos < config.sessionTimeout().toNanos()) {
+            return;
+        }
+        lastBucketCheckNanos = now;
+        try {
+            List<String> missing = new java.util.ArrayList<>();
+            for (Bucket b : Bucket.values()) {
+                if (!kv.bucketExists(b)) {
+                    missing.add(names.name(b));
+                }
+            }
+            if (!missing.isEmpty()) {
+                raise(DegradedReason.BUCKET_MISSING, "provision", "bucket(s) " + missing + " of group " + config.group()
+                        + " missing on the server (deleted under a running group)");
+            }
+        } catch (RuntimeException e) {
+            log.debug("Worker {}: checking the buckets failed: {}", workerId, e.toString());
+        }
+    }
+
+    /** A bucket is missing: create the group's buckets again (at most once a session), as at start-up. */
+    private void reprovisionIfMissing(long now) {
+        if (!hasReason(DegradedReason.BUCKET_MISSING) || now - lastProvisionNanos < config.sessionTimeout().toNanos()) {
+            return;
+        }
+        lastProvisionNanos = now;
+        guarded("provision-again", () -> {
+            kv.provision(bucketTtls, config.bucketReplicas());
+            log.warn("Worker {}: a bucket of group {} was missing; buckets created again", workerId, config.group());
+            synchronized (stateMonitor) {
+                raisedBy.values().removeIf(r -> r == DegradedReason.BUCKET_MISSING);
+            }
+            clear(DegradedReason.BUCKET_MISSING);
+        });
     }
 
     private void heartbeat() {
@@ -398,46 +588,84 @@ public final class GroupMember {
         if (sinceLast > config.sessionTimeout().minus(config.safetyMargin()).toNanos()) {
             // The lease lapsed since the last successful heartbeat (a pause can fall between two checks):
             // apply the policy before this write makes the lease look fresh again.
-            actOnStaleLease(Duration.ofNanos(sinceLast));
+            actOnStaleLease(Duration.ofNanos(sinceLast), "no successful heartbeat for " + sinceLast / 1_000_000 + " ms");
         }
         AssignmentApplier.Snapshot s = applier.snapshot();
         heartbeater.beat(new Codec.Heartbeat(instance, s.appliedVersion(), s.owned(), s.fenced(), config.capacity()), start);
         lastBeatNanos = clock.getAsLong();
         beatRequested = false;
+        if (leaseExpired(clock.getAsLong())) {
+            return; // the ID's lease is still stale: the episode goes on
+        }
         fencedThisEpisode.set(false);
         if (leaseStale) {
             leaseStale = false;
             log.info("Worker {}: heartbeat written again; lease is fresh", workerId);
-            callbacks.execute(this::applyAndAcknowledge); // what arrived while the lease was stale
+            executeQuietly(callbacks, this::applyAndAcknowledge); // what arrived while the lease was stale
         }
-        leaveDegraded();
+        // NATS answers: the lease is fresh, and what the heartbeat-bucket steps (which may not run again
+        // soon) raised is over; the periodic steps (election, ID renewal, poll) clear theirs on their next
+        // success, so one unreachable bucket does not make the state flap at every heartbeat
+        settle("lease");
+        settle("heartbeat check");
+        settle("heartbeat scan");
     }
 
     private void electionRound() {
         boolean won = election.tick();
         if (won) {
             log.info("Worker {} is leader of group {} (epoch {})", workerId, config.group(), election.epoch());
+        }
+        if (election.isLeader() && calculator == null
+                && (won || clock.getAsLong() - lastLeaderBuildNanos >= heartbeatNanos)) {
+            // a leader is built whole or not at all; a failed build is retried while the lease holds
             becomeLeader();
         } else if (!election.isLeader() && calculator != null) {
             stopLeading("lease lost");
         }
     }
 
+    /**
+     * Builds the leader's side: the calculator (which fences the assignment chain and reads the
+     * heartbeats) and the heartbeat watch. Nothing is kept unless all of it succeeded; a failure
+     * propagates (its step degrades) and the next election round, still leader, tries again.
+     */
     private void becomeLeader() {
-        calculator = new Calculator(config, clock, publisher, workerId, this::onCalculatorState);
-        calculator.begin(election.epoch(), kv.entries(Bucket.HEARTBEATS), recentlyDegraded());
+        lastLeaderBuildNanos = clock.getAsLong();
+        Calculator c = new Calculator(config, clock, publisher, workerId, this::onCalculatorState, election::leaseValid);
+        AutoCloseable watch = null;
+        try {
+            faultPoint("become-leader");
+            // the watch first: a heartbeat written between the scan and the watch is not missed (events
+            // wait on the main thread, which runs this, and are applied once the calculator is in place)
+            watch = kv.watch(Bucket.HEARTBEATS, ">", e -> {
+                ScheduledExecutorService m = main;
+                if (m != null && !m.isShutdown()) {
+                    executeQuietly(m, () -> {
+                        if (calculator == c) {
+                            try {
+                                c.onHeartbeat(e, clock.getAsLong());
+                            } catch (RuntimeException bad) {
+                                log.error("Worker {}: heartbeat event of {} could not be handled", workerId, e.key(), bad);
+                            }
+                            calculatorTick();
+                        }
+                    });
+                }
+            });
+            c.begin(election.epoch(), kv.entries(Bucket.HEARTBEATS), recentlyDegraded());
+        } catch (RuntimeException e) {
+            closeQuietly(watch);
+            log.warn("Worker {}: becoming leader failed ({}); retrying while the lease holds", workerId, e.toString());
+            throw e;
+        }
+        calculator = c;
+        heartbeatWatch = watch;
         lastScanNanos = clock.getAsLong();
-        heartbeatWatch = kv.watch(Bucket.HEARTBEATS, ">", e -> {
-            ScheduledExecutorService m = main;
-            if (m != null && !m.isShutdown()) {
-                m.execute(() -> {
-                    if (calculator != null) {
-                        calculator.onHeartbeat(e, clock.getAsLong());
-                        calculatorTick();
-                    }
-                });
-            }
-        });
+        if (publisher.takeRecreated()) {
+            raise(DegradedReason.BUCKET_RECREATED, "publish", "the assignment bucket was recreated; "
+                    + "publishing above every version a worker reports applied");
+        }
     }
 
     private void stopLeading(String why) {
@@ -446,28 +674,52 @@ public final class GroupMember {
         calculator = null;
         closeQuietly(heartbeatWatch);
         heartbeatWatch = null;
+        settle("publish");
+        settle("partition-source");
         onCalculatorState(Calculator.State.IDLE);
     }
 
+    /**
+     * One calculator round (main thread). Whatever it throws is handled here: a lapsed lease steps
+     * down, anything else degrades with its reason, and the calculator, still dirty, retries the
+     * publication after its backoff.
+     */
     private void calculatorTick() {
-        if (calculator == null) {
+        Calculator c = calculator;
+        if (c == null) {
             return;
         }
         if (!election.leaseValid()) {
-            return; // a leader writes nothing outside its lease (invariant 2)
+            return; // a leader writes nothing outside its lease (invariant 2); the publisher checks again at the write
         }
         try {
-            if (!calculator.tick()) {
+            if (!c.tick()) {
                 // lost CAS: somebody else published; re-check our lease at once
                 lastElectionNanos = 0;
                 if (!isOurLeaderKey()) {
                     stopLeading("assignment CAS lost to another leader");
+                    return;
                 }
             }
-        } catch (KvUnavailableException e) {
-            enterDegraded("publishing: " + e.getMessage());
-        } catch (KvRejectedException e) {
-            log.warn("Worker {}: publishing refused: {}", workerId, e.getMessage());
+            if (!c.publishFailing()) {
+                settle("publish");
+            }
+        } catch (AssignmentPublisher.LeaseLostException e) {
+            stopLeading(e.getMessage());
+            return;
+        } catch (AssignmentPublisher.AssignmentTooLargeException e) {
+            log.error("Worker {}: {}", workerId, e.getMessage());
+            raise(DegradedReason.ASSIGNMENT_TOO_LARGE, "publish", e.getMessage());
+        } catch (RuntimeException e) {
+            onStepFailed("publish", e);
+        }
+        if (calculator == c) {
+            String problem = c.partitionSourceProblem();
+            if (problem != null) {
+                raise(DegradedReason.PARTITION_SOURCE_FAILED, "partition-source", problem);
+            } else {
+                settle("partition-source");
+            }
         }
     }
 
@@ -487,6 +739,14 @@ public final class GroupMember {
     private void pollAssignment() {
         KvGateway.Entry e = kv.get(Bucket.ASSIGNMENT, AssignmentPublisher.KEY);
         if (e != null) {
+            long seen = assignmentRevisionSeen.get();
+            if (e.revision() < seen || e.revision() == seen && java.util.Arrays.hashCode(e.value()) != assignmentHashSeen) {
+                // the key's revision went backwards (or the same revision holds another record): the assignment
+                // bucket was recreated and its chain restarted; the leader continues above every applied version
+                assignmentRevisionSeen.set(0);
+                raise(DegradedReason.BUCKET_RECREATED, "assignment-chain", "the assignment bucket was recreated (revision "
+                        + e.revision() + " after a newer one was seen)");
+            }
             onAssignmentEvent(e);
         }
     }
@@ -495,28 +755,39 @@ public final class GroupMember {
         return state == ManagerState.WAITING_ASSIGNMENT || state == ManagerState.DEGRADED || applier.isFenced();
     }
 
+    /** A jnats dispatcher thread (watch) or the main thread (poll): decode for this ID and offer; never calls user code. */
     private void onAssignmentEvent(KvGateway.Entry e) {
-        if (e.deleted()) {
-            return;
-        }
-        String id = workerId;
-        long seen = assignmentRevisionSeen.get();
-        if (id == null || e.revision() <= seen) {
-            return; // the periodic poll mostly finds what the watch delivered: no decode
-        }
-        Codec.AssignmentRecord r;
         try {
-            r = Codec.decodeAssignmentOf(e.value(), id);
-        } catch (IllegalArgumentException bad) {
-            log.warn("Skipping unreadable assignment record (revision {}): {}", e.revision(), bad.getMessage());
-            return;
-        }
-        assignmentRevisionSeen.accumulateAndGet(e.revision(), Math::max);
-        if (applier.offer(r)) {
-            ExecutorService cb = callbacks;
-            if (cb != null && !cb.isShutdown()) {
-                cb.execute(this::applyAndAcknowledge);
+            if (e.deleted()) {
+                return;
             }
+            String id = workerId;
+            long seen = assignmentRevisionSeen.get();
+            if (id == null || e.revision() <= seen) {
+                return; // the periodic poll mostly finds what the watch delivered: no decode
+            }
+            Codec.AssignmentRecord r;
+            try {
+                r = Codec.decodeAssignmentOf(e.value(), id);
+            } catch (IllegalArgumentException bad) {
+                log.warn("Skipping unreadable assignment record (revision {}): {}", e.revision(), bad.getMessage());
+                return;
+            }
+            if (assignmentRevisionSeen.accumulateAndGet(e.revision(), Math::max) == e.revision()) {
+                assignmentHashSeen = java.util.Arrays.hashCode(e.value());
+            }
+            if (hasReason(DegradedReason.BUCKET_RECREATED) && r.version() > applier.appliedVersion()) {
+                settle("assignment-chain"); // the new chain continues above what this worker applied
+            }
+            if (applier.offer(r)) {
+                ExecutorService cb = callbacks;
+                if (cb != null && !cb.isShutdown()) {
+                    executeQuietly(cb, this::applyAndAcknowledge);
+                }
+            }
+        } catch (RuntimeException unexpected) {
+            log.error("Worker {}: assignment record at revision {} could not be handled; the poll retries it",
+                    workerId, e.revision(), unexpected);
         }
     }
 
@@ -525,17 +796,22 @@ public final class GroupMember {
         if (lifecycle.get() != Lifecycle.STARTED) {
             return;
         }
-        if (applier.applyLatest(this::isLeaseValid)) {
+        if (applier.applyLatest(this::mayAcquire)) {
             if (state == ManagerState.WAITING_ASSIGNMENT) {
                 moveTo(ManagerState.STABLE);
             }
-            ScheduledExecutorService m = main;
-            if (m != null && !m.isShutdown()) {
-                m.execute(() -> {
-                    beatRequested = true;
-                    tick();
-                });
-            }
+            requestBeat();
+        }
+    }
+
+    /** Any thread: an immediate heartbeat on the main thread (an acknowledgment or a release to report). */
+    private void requestBeat() {
+        ScheduledExecutorService m = main;
+        if (m != null && !m.isShutdown()) {
+            executeQuietly(m, () -> {
+                beatRequested = true;
+                tick();
+            });
         }
     }
 
@@ -561,43 +837,55 @@ public final class GroupMember {
 
     /** Lease watchdog thread: acts on a stale lease at once, even while the main thread is stuck in a KV call. */
     private void watchLease() {
-        if (lifecycle.get() != Lifecycle.STARTED) {
+        if (lifecycle.get() != Lifecycle.STARTED || idLost) {
             return;
         }
-        long age = clock.getAsLong() - heartbeater.lastSuccessStartNanos();
-        if (age > config.sessionTimeout().minus(config.safetyMargin()).toNanos()) {
-            actOnStaleLease(Duration.ofNanos(age));
+        long now = clock.getAsLong();
+        if (leaseExpired(now)) {
+            actOnStaleLease(Duration.ofNanos(heartbeatAge(now)), staleWhy(now));
         }
+    }
+
+    private String staleWhy(long now) {
+        long hbAge = heartbeatAge(now);
+        return hbAge > config.sessionTimeout().minus(config.safetyMargin()).toNanos()
+                ? "no successful heartbeat for " + hbAge / 1_000_000 + " ms"
+                : "worker ID not renewed for " + (now - idLeaseStartNanos) / 1_000_000 + " ms";
     }
 
     /** Main thread: a leader with a stale lease steps down; the policy is applied once per episode. */
     private void checkLease(long now) {
-        long age = now - heartbeater.lastSuccessStartNanos();
-        if (age <= config.sessionTimeout().minus(config.safetyMargin()).toNanos()) {
+        if (!leaseExpired(now)) {
             return;
         }
         if (election.isLeader()) {
             stopLeading("stale lease");
         }
-        actOnStaleLease(Duration.ofNanos(age));
+        actOnStaleLease(Duration.ofNanos(heartbeatAge(now)), staleWhy(now));
     }
 
-    /** Once per stale-lease episode (any thread): DEGRADED, a metric, a log line, and under {@code fence} every partition given up. */
-    private void actOnStaleLease(Duration age) {
+    /**
+     * Once per stale-lease episode (main or lease thread): DEGRADED with {@code lease-stale}, a metric,
+     * a log line, and under {@code fence} every partition given up. They stay reported as held until
+     * {@code onLost} returned on the callback thread; then a heartbeat reports the release.
+     */
+    private void actOnStaleLease(Duration age, String why) {
         if (!fencedThisEpisode.compareAndSet(false, true)) {
             return;
         }
         leaseStale = true;
         config.metrics().staleLease(age, config.lossPolicy());
-        enterDegraded("no successful heartbeat for " + age.toMillis() + " ms");
+        raise(DegradedReason.LEASE_STALE, "lease", why); // cleared only by a heartbeat that finds the whole lease fresh
         if (config.lossPolicy() == LossPolicy.FENCE) {
-            log.warn("Worker {}: lease stale ({} ms since the last successful heartbeat started): fencing itself",
-                    workerId, age.toMillis());
+            log.warn("Worker {}: lease stale ({}): fencing itself", workerId, why);
             AssignmentApplier.Loss loss = applier.fence("stale lease (fence policy)");
-            callbacks.execute(() -> applier.reportLost(loss));
+            executeQuietly(callbacks, () -> {
+                applier.reportLost(loss);
+                requestBeat();
+            });
         } else {
-            log.warn("Worker {}: lease stale ({} ms since the last successful heartbeat started): holding its "
-                    + "partitions (hold policy); another worker may be assigned them", workerId, age.toMillis());
+            log.warn("Worker {}: lease stale ({}): holding its partitions (hold policy); another worker may be "
+                    + "assigned them", workerId, why);
         }
     }
 
@@ -608,10 +896,13 @@ public final class GroupMember {
         idLost = true;
         log.warn("Worker {} lost its ID: {}", workerId, reason);
         if (election.isLeader()) {
+            // delete the leader key (CAS on our revision) so another worker leads at once, not a leader TTL later
+            resign(true);
             stopLeading("worker ID lost");
         }
+        raise(DegradedReason.ID_LOST, "claim-id", reason);
         AssignmentApplier.Loss loss = applier.fence("worker ID lost: " + reason);
-        callbacks.execute(() -> applier.reportLost(loss));
+        executeQuietly(callbacks, () -> applier.reportLost(loss));
         moveTo(ManagerState.CLAIMING_ID);
     }
 
@@ -629,30 +920,107 @@ public final class GroupMember {
             return;
         }
         try {
+            long claimStart = clock.getAsLong();
             String id = claimer.claim();
+            idLeaseStartNanos = claimStart;
             adoptId(id);
             idLost = false;
             election = new LeaderElection(kv, clock, config.leaderTtl(), config.safetyMargin(), id, instance);
             heartbeat();
+            afterFirstHeartbeat();
             lastIdRenewNanos = clock.getAsLong();
+            settle("claim-id");
             moveTo(ManagerState.ELECTION);
             moveTo(ManagerState.WAITING_ASSIGNMENT);
             log.info("Worker claimed ID {} again", id);
         } catch (IdLostException e) {
             log.warn("Worker re-claiming an ID: {}", e.getMessage());
-        } catch (KvUnavailableException | KvRejectedException | PartiException e) {
+        } catch (RuntimeException e) {
             log.warn("Worker re-claiming an ID failed, retrying: {}", e.getMessage());
         }
     }
 
-    private void enterDegraded(String why) {
+    // ---------------------------------------------------------------- degraded reasons
+
+    private boolean hasReason(DegradedReason r) {
         synchronized (stateMonitor) {
-            if (state == ManagerState.DEGRADED || state == ManagerState.SHUTDOWN) {
+            return reasons.containsKey(r);
+        }
+    }
+
+    /**
+     * Any thread: {@code reason} holds, raised by step {@code step}. Reported once when it starts (log,
+     * metric, {@link StateListener#onDegraded} queued under the state lock), then DEGRADED (except
+     * {@code id-lost}, which is CLAIMING_ID).
+     */
+    private void raise(DegradedReason reason, String step, String detail) {
+        boolean added;
+        DegradedReason replaced;
+        synchronized (stateMonitor) {
+            DegradedReason prev = raisedBy.put(step, reason);
+            // the step now fails for another reason: the previous one no longer holds (unless another step raised it)
+            replaced = prev != null && prev != reason && !raisedBy.containsValue(prev) ? prev : null;
+            if (state == ManagerState.SHUTDOWN) {
+                return;
+            }
+            added = reasons.putIfAbsent(reason, detail) == null;
+            if (added) {
+                queueListeners(l -> l.onDegraded(reason, detail), "onDegraded " + reason.code());
+            }
+            if (reason == DegradedReason.KV_UNAVAILABLE || reason == DegradedReason.LEASE_STALE) {
+                outageThisEpisode = true;
+            }
+        }
+        if (added) {
+            log.warn("Worker {} degraded [{}]: {}", workerId, reason.code(), detail);
+            config.metrics().degraded(reason, true);
+        }
+        if (reason != DegradedReason.ID_LOST) {
+            enterDegraded();
+        }
+        if (replaced != null) {
+            clear(replaced);
+        }
+    }
+
+    /** Any thread: step {@code step} succeeded, so what it raised no longer holds (unless another step raised it too). */
+    private void settle(String step) {
+        DegradedReason r;
+        synchronized (stateMonitor) {
+            r = raisedBy.remove(step);
+            if (r == null || raisedBy.containsValue(r)) {
+                return;
+            }
+        }
+        clear(r);
+    }
+
+    private void clear(DegradedReason reason) {
+        boolean removed;
+        boolean none;
+        synchronized (stateMonitor) {
+            removed = reasons.remove(reason) != null;
+            if (removed) {
+                queueListeners(l -> l.onRecovered(reason), "onRecovered " + reason.code());
+            }
+            none = reasons.isEmpty() || reasons.size() == 1 && reasons.containsKey(DegradedReason.ID_LOST);
+        }
+        if (removed) {
+            log.info("Worker {}: [{}] no longer holds", workerId, reason.code());
+            config.metrics().degraded(reason, false);
+        }
+        if (none) {
+            leaveDegraded();
+        }
+    }
+
+    private void enterDegraded() {
+        synchronized (stateMonitor) {
+            if (state == ManagerState.DEGRADED || state == ManagerState.SHUTDOWN || state == ManagerState.INIT) {
                 return;
             }
             beforeDegraded = state;
         }
-        log.warn("Worker {} is degraded: {}", workerId, why);
         moveTo(ManagerState.DEGRADED);
     }
 
@@ -664,18 +1032,24 @@ public final class GroupMember {
 
     private void leaveDegraded() {
         ManagerState back;
+        boolean outage;
         synchronized (stateMonitor) {
             if (state != ManagerState.DEGRADED) {
                 return;
             }
-            lastDegradedExitNanos = clock.getAsLong();
+            outage = outageThisEpisode;
+            outageThisEpisode = false;
+            if (outage) {
+                lastDegradedExitNanos = clock.getAsLong();
+            }
             back = beforeDegraded == null ? ManagerState.STABLE : beforeDegraded;
         }
-        log.info("Worker {} reaches NATS again; back to {}", workerId, back);
+        log.info("Worker {} is no longer degraded; back to {}", workerId, back);
         moveTo(back);
-        if (calculator != null && election.isLeader()) {
+        Calculator c = calculator;
+        if (outage && c != null && election.isLeader()) {
             // invariant 6: after an outage, let every worker heartbeat again before changing anything
-            calculator.recoverAfterOutage(clock.getAsLong());
+            c.recoverAfterOutage(clock.getAsLong());
         }
     }
 
@@ -698,21 +1072,28 @@ public final class GroupMember {
             }
             state = next;
             stateMonitor.notifyAll();
+            // queued under the lock: listeners see the changes in the order they happened
+            queueListeners(l -> l.onStateChange(prev, next), prev + " -> " + next);
         }
         log.debug("Worker {}: {} -> {}", workerId, prev, next);
         config.metrics().stateChanged(prev, next);
+    }
+
+    /** Under stateMonitor: queues one call per state listener on the callback thread (never runs them here). */
+    private void queueListeners(java.util.function.Consumer<StateListener> call, String what) {
         ExecutorService cb = callbacks;
-        if (!stateListeners.isEmpty() && cb != null && !cb.isShutdown()) {
-            cb.execute(() -> {
-                for (StateListener l : stateListeners) {
-                    try {
-                        l.onStateChange(prev, next);
-                    } catch (RuntimeException e) {
-                        log.error("StateListener threw on {} -> {}", prev, next, e);
-                    }
-                }
-            });
+        if (stateListeners.isEmpty() || cb == null || cb.isShutdown()) {
+            return;
         }
+        executeQuietly(cb, () -> {
+            for (StateListener l : stateListeners) {
+                try {
+                    call.accept(l);
+                } catch (RuntimeException e) {
+                    log.error("StateListener threw on {}", what, e);
+                }
+            }
+        });
     }
 
     // ---------------------------------------------------------------- close
@@ -766,6 +1147,7 @@ public final class GroupMember {
                 }
                 boolean revoked = false;
                 try {
+                    // revokeAll, after what is queued: a pending onLost keeps its partitions reported held until it returns
                     callbacks.submit(applier::revokeAll).get(waitMs, TimeUnit.MILLISECONDS);
                     revoked = true;
                 } catch (InterruptedException e) {
@@ -783,7 +1165,21 @@ public final class GroupMember {
                     }
                     resign(true);
                 }
-                if (leave && !idLost) {
+                if (!leave && revoked && !idLost) {
+                    // staying in the group: report the release, so a restart under the same static ID
+                    // need not wait for this instance's session before it acquires its partitions again
+                    try {
+                        heartbeat();
+                    } catch (RuntimeException e) {
+                        log.debug("Worker {}: last heartbeat on close failed: {}", workerId, e.toString());
+                    }
+                }
+                if (leave && !idLost && !revoked) {
+                    // the listener may still work on its partitions: keep the heartbeat (it reports them
+                    // held) and the ID, so nothing moves before this worker's session has expired
+                    log.warn("Worker {}: onRevoked did not return within {} ms; leaving by session expiry instead of "
+                            + "deleting the heartbeat", workerId, waitMs);
+                } else if (leave && !idLost) {
                     try {
                         heartbeat();
                         heartbeater.delete();
@@ -863,6 +1259,16 @@ public final class GroupMember {
     }
 
     // ---------------------------------------------------------------- test hooks
+
+    /** Tests: called at named points of the protocol (e.g. {@code become-leader}) and may throw, like a KV call failing there. */
+    volatile java.util.function.Consumer<String> faults;
+
+    private void faultPoint(String point) {
+        java.util.function.Consumer<String> f = faults;
+        if (f != null) {
+            f.accept(point);
+        }
+    }
 
     /** Runs {@code r} on the main thread and waits: lets tests freeze the worker (a GC-pause zombie). */
     void runOnMainThread(Runnable r) throws Exception {

@@ -21,6 +21,7 @@ final class Heartbeater {
     private String id;
     private long revision;
     private boolean takeOverExisting;
+    private boolean displacedHolder;
     private volatile long lastSuccessStartNanos;
 
     Heartbeater(KvGateway kv, LongSupplier clock) {
@@ -34,6 +35,19 @@ final class Heartbeater {
         this.revision = 0;
         this.lastSuccessStartNanos = clock.getAsLong(); // a fresh ID starts a fresh lease
         this.takeOverExisting = takeOver;
+        this.displacedHolder = false;
+    }
+
+    /**
+     * Whether the first write under this ID replaced the live heartbeat of another instance that
+     * reported owning partitions (or could not be read): that instance may still act as their owner
+     * until its next heartbeat fails or its session ends, so this one must not acquire anything before.
+     * Cleared by the call.
+     */
+    boolean takeDisplacedHolder() {
+        boolean d = displacedHolder;
+        displacedHolder = false;
+        return d;
     }
 
     long lastSuccessStartNanos() {
@@ -73,6 +87,15 @@ final class Heartbeater {
         }
     }
 
+    private static boolean mayHoldPartitions(byte[] value, String ownInstance) {
+        try {
+            Codec.Heartbeat hb = Codec.decodeHeartbeat(value);
+            return !hb.owned().isEmpty() && !ownInstance.equals(hb.instance());
+        } catch (IllegalArgumentException unreadable) {
+            return true;
+        }
+    }
+
     private long createOrTakeOver(byte[] value) {
         try {
             return kv.create(Bucket.HEARTBEATS, id, value);
@@ -85,7 +108,9 @@ final class Heartbeater {
             // earlier holder (a zombie whose ID expired, or an older instance of a static member);
             // that holder's next heartbeat CAS then fails and it reports everything lost.
             if (takeOverExisting) {
-                return kv.update(Bucket.HEARTBEATS, id, value, current.revision());
+                long rev = kv.update(Bucket.HEARTBEATS, id, value, current.revision());
+                displacedHolder = mayHoldPartitions(current.value(), Codec.decodeHeartbeat(value).instance());
+                return rev;
             }
             throw new IdLostException("heartbeat key " + id + " is held by another instance");
         }

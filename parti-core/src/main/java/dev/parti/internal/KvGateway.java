@@ -575,4 +575,24 @@ public final class KvGateway {
             SETTING_CHANGED
         }
     }
+
+    /**
+     * Whether the bucket's stream exists on the server: false when it was deleted under a running
+     * group (on nats-server 2.9 KV reads of a deleted bucket merely time out). Added for issue 12.
+     *
+     * @throws KvUnavailableException when the server does not answer
+     */
+    public boolean bucketExists(Bucket b) {
+        return call(b, "*", "stream info", () -> {
+            try {
+                connection.jetStreamManagement(kvOptions.getJetStreamOptions()).getStreamInfo("KV_" + names.name(b));
+                return true;
+            } catch (JetStreamApiException e) {
+                if (e.getApiErrorCode() == JS_STREAM_NOT_FOUND) {
+                    return false;
+                }
+                throw e;
+            }
+        });
+    }
 }
