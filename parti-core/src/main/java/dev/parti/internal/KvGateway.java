@@ -95,6 +95,21 @@ public final class KvGateway {
     }
 
     /**
+     * Opens handles on the group's existing buckets without creating or changing them: for tools and tests
+     * that read or write a running group's keys and must not touch its bucket settings ({@link #provision}
+     * would reconcile them to the caller's TTLs). {@link #checkBuckets} needs {@link #provision}.
+     *
+     * @throws KvRejectedException    when a bucket does not exist or the server refuses
+     * @throws KvUnavailableException when NATS cannot be reached
+     */
+    public void open() {
+        for (Bucket b : Bucket.values()) {
+            String name = names.name(b);
+            handles.put(b, call(b, "*", "open bucket", () -> connection.keyValue(name, kvOptions)));
+        }
+    }
+
+    /**
      * Creates the group's buckets if missing and opens handles on them; idempotent, and callable again
      * to re-create deleted buckets (the identity {@link #checkBuckets} compares with is then the new one).
      *

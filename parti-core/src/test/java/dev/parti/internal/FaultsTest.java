@@ -143,7 +143,7 @@ class FaultsTest {
         await().atMost(Duration.ofSeconds(5)).until(() -> a.assignmentVersion() > 0);
         try (Connection nc = Nats.connect(nats.server().url())) {
             KvGateway kv = new KvGateway(nc, new BucketNames("cas-guard"), Duration.ofSeconds(2));
-            kv.provision(new java.util.EnumMap<>(KvGateway.Bucket.class), 1);
+            kv.open();
             AssignmentPublisher stale = new AssignmentPublisher(kv);
             AssignmentPublisher fresh = new AssignmentPublisher(kv);
             Codec.AssignmentRecord seen = stale.load();

@@ -42,6 +42,12 @@ final class Holes implements AutoCloseable {
                 .rebalanceCooldown(Duration.ofMillis(100));
     }
 
+    /** The bucket TTLs of {@link #fast}: what its workers provision (the assignment bucket has none). */
+    static java.util.Map<KvGateway.Bucket, Duration> fastTtls() {
+        return java.util.Map.of(KvGateway.Bucket.IDS, Duration.ofMillis(3000), KvGateway.Bucket.HEARTBEATS, Duration.ofMillis(1000),
+                KvGateway.Bucket.LEADER, Duration.ofMillis(800));
+    }
+
     GroupMember start(PartiConfig.Builder b, AssignmentListener l) {
         GroupMember m = new GroupMember(b.build(), l);
         members.add(m);

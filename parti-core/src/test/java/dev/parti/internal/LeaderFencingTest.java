@@ -43,7 +43,7 @@ class LeaderFencingTest {
     /** Every assignment record written, in order, as (leaderId, epoch, version), from a raw watch. */
     private static AutoCloseable recordPublications(Connection nc, String group, List<AssignmentRecord> out) {
         KvGateway kv = new KvGateway(nc, new BucketNames(group), Duration.ofSeconds(2));
-        kv.provision(new EnumMap<>(Bucket.class), 1);
+        kv.provision(Holes.fastTtls(), 1);
         return kv.watch(Bucket.ASSIGNMENT, AssignmentPublisher.KEY, e -> {
             if (!e.deleted()) {
                 out.add(Codec.decodeAssignment(e.value()));
@@ -99,7 +99,7 @@ class LeaderFencingTest {
                 && b.assignmentVersion() == a.assignmentVersion());
         try (Connection nc = Nats.connect(nats.url())) {
             KvGateway kv = new KvGateway(nc, new BucketNames("h4-fence"), Duration.ofSeconds(2));
-            kv.provision(new EnumMap<>(Bucket.class), 1);
+            kv.provision(Holes.fastTtls(), 1);
             // what the leader's next write was based on, e.g. a request jnats holds back while disconnected
             AssignmentPublisher inFlight = new AssignmentPublisher(kv);
             AssignmentRecord seen = inFlight.load();
@@ -127,7 +127,7 @@ class LeaderFencingTest {
         Partition y = Partition.of("t", "y");
         try (Connection nc = Nats.connect(nats.url())) {
             KvGateway kv = new KvGateway(nc, new BucketNames("h4-history"), Duration.ofSeconds(2));
-            kv.provision(new EnumMap<>(Bucket.class), 1);
+            kv.provision(Holes.fastTtls(), 1);
             new AssignmentPublisher(kv).publish(Map.of("C", List.of(y), "D", List.of()), "old", 1);
             AtomicLong now = new AtomicLong(1_000_000_000L);
             dev.parti.PartiConfig config = Holes.fast("h4-history", nats.url(), List.of(x, y)).build();
@@ -162,7 +162,7 @@ class LeaderFencingTest {
     void aLateHeartbeatEventOlderThanWhatWasReadIsIgnored() throws Exception {
         try (Connection nc = Nats.connect(nats.url())) {
             KvGateway kv = new KvGateway(nc, new BucketNames("h12-order"), Duration.ofSeconds(2));
-            kv.provision(new EnumMap<>(Bucket.class), 1);
+            kv.provision(Holes.fastTtls(), 1);
             AtomicLong now = new AtomicLong(1_000_000_000L);
             dev.parti.PartiConfig config = Holes.fast("h12-order", nats.url(), Holes.partitions(2)).build();
             Calculator n = new Calculator(config, now::get, new AssignmentPublisher(kv), "N", s -> { }, () -> true);

@@ -56,7 +56,7 @@ class LeaderRecoveryTest {
             await().atMost(Duration.ofSeconds(5)).until(b::isLeader);
             await().pollDelay(Duration.ofMillis(300)).atMost(Duration.ofSeconds(1)).until(() -> true);
             KvGateway kv = new KvGateway(nc, names, Duration.ofSeconds(2));
-            kv.provision(new EnumMap<>(Bucket.class), 1); // the operator puts it back (empty)
+            kv.provision(Holes.fastTtls(), 1); // the operator puts it back (empty), with the group's TTLs
         }
         // a's session ended: b owns everything under a version above anything it applied before
         await().atMost(Duration.ofSeconds(10)).until(() -> ob.owned.size() == 6 && b.assignmentVersion() > before);
@@ -89,7 +89,7 @@ class LeaderRecoveryTest {
         List<Codec.AssignmentRecord> published = new java.util.concurrent.CopyOnWriteArrayList<>();
         try (Connection nc = Nats.connect(nats.url())) {
             KvGateway kv = new KvGateway(nc, new BucketNames("h6-half"), Duration.ofSeconds(2));
-            kv.provision(new EnumMap<>(Bucket.class), 1);
+            kv.provision(Holes.fastTtls(), 1);
             try (AutoCloseable w = kv.watch(Bucket.ASSIGNMENT, AssignmentPublisher.KEY, e -> {
                 if (!e.deleted()) {
                     published.add(Codec.decodeAssignment(e.value()));

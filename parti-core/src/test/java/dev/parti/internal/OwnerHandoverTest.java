@@ -58,7 +58,7 @@ class OwnerHandoverTest {
     void aRestartAfterACloseThatRemainsInTheGroupAcquiresWithoutWaitingASession() throws Exception {
         var ps = Holes.partitions(6);
         java.util.function.Supplier<dev.parti.PartiConfig.Builder> config = () -> Holes.fast("h3-restart", nats.url(), ps)
-                .sessionTimeout(Duration.ofSeconds(4)).workerIdTtl(Duration.ofSeconds(10));
+                .sessionTimeout(Duration.ofSeconds(4)).leaderTtl(Duration.ofMillis(1500)).workerIdTtl(Duration.ofSeconds(10));
         GroupMember leader = h.start(config.get(), h.new Owner("leader"));
         await().atMost(Duration.ofSeconds(5)).until(leader::isLeader);
         Holes.Owner first = h.new Owner("orders-1#1");
