@@ -33,14 +33,34 @@ final class AssignmentHistory implements AutoCloseable {
     record Publication(long revision, long version, String leaderId, long epoch, long seenNanos) { }
 
     private final Connection connection;
-    private final NatsKeyValueWatchSubscription watch;
+    private final String bucket;
+    private volatile NatsKeyValueWatchSubscription watch;
     private final Map<Long, Publication> byRevision = new TreeMap<>();
     private final List<String> unreadable = new ArrayList<>();
 
     private AssignmentHistory(Connection connection, String group) throws Exception {
         this.connection = connection;
-        String bucket = new BucketNames(group).name(KvGateway.Bucket.ASSIGNMENT);
-        this.watch = connection.keyValue(bucket).watchAll(new KeyValueWatcher() {
+        this.bucket = new BucketNames(group).name(KvGateway.Bucket.ASSIGNMENT);
+        this.watch = subscribe();
+    }
+
+    /**
+     * Starts watching again (after a nats-server restart took the watcher's consumer away): it sees the
+     * latest publication and every later one; what it saw before is kept. Retries for up to 30 s while
+     * the connection is still reconnecting.
+     */
+    void rewatch() {
+        try {
+            watch.unsubscribe();
+        } catch (RuntimeException ignored) {
+            // the old subscription may be gone with the old server
+        }
+        watch = org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(100))
+                .ignoreExceptions().until(this::subscribe, java.util.Objects::nonNull);
+    }
+
+    private NatsKeyValueWatchSubscription subscribe() throws Exception {
+        return connection.keyValue(bucket).watchAll(new KeyValueWatcher() {
             @Override
             public void watch(KeyValueEntry entry) {
                 if (entry.getOperation() != KeyValueOperation.PUT) {
@@ -49,9 +69,13 @@ final class AssignmentHistory implements AutoCloseable {
                 long seen = System.nanoTime();
                 try {
                     Codec.AssignmentRecord r = Codec.decodeAssignment(entry.getValue());
+                    Publication p = new Publication(entry.getRevision(), r.version(), r.leaderId(), r.epoch(), seen);
                     synchronized (byRevision) {
-                        byRevision.putIfAbsent(entry.getRevision(),
-                                new Publication(entry.getRevision(), r.version(), r.leaderId(), r.epoch(), seen));
+                        Publication before = byRevision.putIfAbsent(entry.getRevision(), p);
+                        if (before != null && (before.version() != p.version() || !before.leaderId().equals(p.leaderId()))) {
+                            unreadable.add("revision " + entry.getRevision() + " seen twice with different content: "
+                                    + before + " then " + p + " (the server lost acknowledged writes)");
+                        }
                     }
                 } catch (RuntimeException e) {
                     synchronized (byRevision) {
@@ -68,7 +92,7 @@ final class AssignmentHistory implements AutoCloseable {
     /** Watches {@code group}'s assignment key on {@code natsUrl} (its buckets must exist). */
     static AssignmentHistory watch(String natsUrl, String group) throws Exception {
         Connection nc = Nats.connect(new Options.Builder().server(natsUrl).maxReconnects(-1)
-                .reconnectWait(Duration.ofMillis(100)).build());
+                .reconnectWait(Duration.ofMillis(100)).errorListener(new io.nats.client.ErrorListener() { }).build());
         try {
             return new AssignmentHistory(nc, group);
         } catch (Exception e) {
@@ -84,7 +108,7 @@ final class AssignmentHistory implements AutoCloseable {
         }
     }
 
-    /** Publications that could not be decoded (none expected). */
+    /** Publications that could not be decoded, or a revision seen with two contents (none expected). */
     List<String> unreadable() {
         synchronized (byRevision) {
             return List.copyOf(unreadable);
@@ -98,7 +122,7 @@ final class AssignmentHistory implements AutoCloseable {
      */
     List<Publication> assertMonotone() {
         List<Publication> all = publications();
-        assertThat(unreadable()).as("unreadable assignment records").isEmpty();
+        assertThat(unreadable()).as("unreadable or rewritten assignment records").isEmpty();
         for (int i = 1; i < all.size(); i++) {
             Publication before = all.get(i - 1);
             Publication after = all.get(i);

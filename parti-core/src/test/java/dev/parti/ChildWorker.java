@@ -22,8 +22,8 @@ import java.util.concurrent.TimeUnit;
  * ownership-log directory, instance name (the owner in the log: one name per start, for example
  * {@code s2#3}), partition count, loss policy, then optional flags:
  * <ul>
- *   <li>{@code naive}: works on what the listener last said, ignoring loss notices and never asking
- *       whether the lease is valid (to prove the log catches it);</li>
+ *   <li>{@code naive}: works on everything it was ever assigned, ignoring revocations and loss notices and
+ *       never asking whether the lease is valid (to prove the log catches a worker acting without a lease);</li>
  *   <li>{@code default-timings}: Parti's default heartbeat, session and lease instead of the fast test ones;</li>
  *   <li>{@code fast-reconnect}: pings every 200 ms and reconnects every 100 ms, so a cut connection or a
  *       restarted nats-server is noticed and rejoined quickly;</li>
@@ -31,8 +31,10 @@ import java.util.concurrent.TimeUnit;
  * </ul>
  *
  * <p>It records in the ownership log, as its instance and the worker ID it holds, every 20 ms
- * "working on p" (an acquisition) for each partition it owns while its lease is valid, and a release when
- * its listener lets go. It also keeps {@code <instance>.status} in the log directory up to date: its worker ID,
+ * "working on p" (an acquisition) for each partition it owns while its lease is valid (assigned by the
+ * manager and held by its listener: not yet revoked or lost), and a release when its listener lets go. The
+ * time of "working on p" is taken before it looks at what it holds, so a release recorded by the listener
+ * meanwhile always comes after it. It also keeps {@code <instance>.status} in the log directory up to date: its worker ID,
  * whether it leads and the version it applied, one line, replaced atomically.
  */
 public final class ChildWorker {
@@ -63,13 +65,14 @@ public final class ChildWorker {
 
                 @Override
                 public void onLost(Set<Partition> lost, long version) {
-                    if (!naive) { // a naive worker ignores loss notices and keeps working
-                        onRevoked(lost, version);
-                    }
+                    onRevoked(lost, version);
                 }
 
                 @Override
                 public void onRevoked(Set<Partition> removed, long version) {
+                    if (naive) { // a naive worker ignores revocations and loss notices and keeps working
+                        return;
+                    }
                     told.removeAll(removed);
                     String id = idOr(self[0], instance);
                     removed.forEach(p -> log.record(OwnershipEvent.released(instance, id, p.id(), System.nanoTime())));
@@ -103,8 +106,12 @@ public final class ChildWorker {
                     long decidedAt = System.nanoTime();
                     String id = idOr(manager, instance);
                     Set<Partition> working = Set.of();
-                    if (naive || manager.isLeaseValid()) {
-                        working = naive ? Set.copyOf(told) : manager.currentAssignment();
+                    if (naive) {
+                        working = Set.copyOf(told);
+                    } else if (manager.isLeaseValid()) {
+                        // what the listener holds (assigned, not yet revoked or lost) and the manager still assigns
+                        working = new java.util.HashSet<>(manager.currentAssignment());
+                        working.retainAll(told);
                         for (Partition p : working) {
                             log.record(OwnershipEvent.acquired(instance, id, p.id(), decidedAt)); // "working on p"
                         }
