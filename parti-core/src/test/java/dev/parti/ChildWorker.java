@@ -112,9 +112,9 @@ public final class ChildWorker {
                         // what the listener holds (assigned, not yet revoked or lost) and the manager still assigns
                         working = new java.util.HashSet<>(manager.currentAssignment());
                         working.retainAll(told);
-                        for (Partition p : working) {
-                            log.record(OwnershipEvent.acquired(instance, id, p.id(), decidedAt)); // "working on p"
-                        }
+                    }
+                    for (Partition p : working) {
+                        log.record(OwnershipEvent.acquired(instance, id, p.id(), decidedAt)); // "working on p"
                     }
                     StringBuilder owned = new StringBuilder();
                     working.forEach(p -> owned.append(owned.length() == 0 ? "" : ",").append(p.id()));
