@@ -103,6 +103,27 @@ final class ChildGroup implements AutoCloseable {
                 .window(fromNanos, System.nanoTime()).requireOwnedAtEnd(requireOwnedAtEnd).check(events(more));
     }
 
+    /**
+     * Ownership intervals started after {@code fromNanos} in time-ordered {@code sorted} events: each one an
+     * acquisition by a new owner (children repeat "working on p" every 20 ms; only the first one counts).
+     */
+    static int handoffs(List<OwnershipEvent> sorted, long fromNanos) {
+        Set<String> open = new HashSet<>();
+        int count = 0;
+        for (OwnershipEvent e : sorted) {
+            switch (e.kind()) {
+                case ACQUIRED -> {
+                    if (open.add(e.instance() + "/" + e.partition()) && e.nanos() - fromNanos > 0) {
+                        count++;
+                    }
+                }
+                case RELEASED -> open.remove(e.instance() + "/" + e.partition());
+                case GONE -> open.removeIf(k -> k.startsWith(e.instance() + "/"));
+            }
+        }
+        return count;
+    }
+
     /** The last lines of every child's output, for a failure message. */
     String logs(int lines) {
         StringBuilder text = new StringBuilder();

@@ -200,7 +200,7 @@ class NemesisTest {
                                 + "publications %d (versions %s..%s); overlap by instance %d (%d ms); IDs held twice %d; "
                                 + "longest unowned gap %d ms (during faults); all owned again %d ms after the faults stopped "
                                 + "(bound %d ms); live IDs %s%n",
-                        seed, duration.toSeconds(), injected, g.children.size(), handoffs(events, t0),
+                        seed, duration.toSeconds(), injected, g.children.size(), ChildGroup.handoffs(events, t0),
                         published.size(), published.isEmpty() ? "-" : published.get(0).version(),
                         published.isEmpty() ? "-" : published.get(published.size() - 1).version(),
                         whole.overlaps().size(), whole.overlapNanos() / 1_000_000, whole.idConflicts().size(),
@@ -254,24 +254,6 @@ class NemesisTest {
             leaders += s.get().leader() ? 1 : 0;
         }
         return versions.size() == 1 && leaders == 1;
-    }
-
-    /** Ownership intervals started after {@code fromNanos}: each one an acquisition by a new owner. */
-    private static int handoffs(List<OwnershipEvent> sorted, long fromNanos) {
-        Set<String> open = new HashSet<>();
-        int count = 0;
-        for (OwnershipEvent e : sorted) {
-            switch (e.kind()) {
-                case ACQUIRED -> {
-                    if (open.add(e.instance() + "/" + e.partition()) && e.nanos() - fromNanos > 0) {
-                        count++;
-                    }
-                }
-                case RELEASED -> open.remove(e.instance() + "/" + e.partition());
-                case GONE -> open.removeIf(k -> k.startsWith(e.instance() + "/"));
-            }
-        }
-        return count;
     }
 
     private static Kind pick(double dice) {
