@@ -200,4 +200,31 @@ class SafetyTest {
             return true;
         }
     }
+
+    /**
+     * Issue 12 hole 3 seen through the ownership log: a newer instance with the same static worker ID takes
+     * over while the older one still owns its partitions. Owners are instances, so the two are two owners:
+     * the older must have let go (or its session ended) before the newer acquires anything, or the report
+     * shows overlaps and the ID acting through two instances at once.
+     */
+    @Test
+    @org.junit.jupiter.api.Disabled("issue 12 hole 3: the newer instance of static ID orders-1 applies the current "
+            + "line at once (~80 ms after start) while the older one still owns all 6 partitions until its next "
+            + "heartbeat CAS fails (~100 ms later): 6 overlaps by instance and orders-1 held twice for ~109 ms; "
+            + "not seed-dependent, fails every run on today's main")
+    void aNewerInstanceWithTheSameStaticIdOwnsNothingUntilTheOlderOneLetGo() throws Exception {
+        try (TestGroup g = new TestGroup("static-takeover", nats.url(), 6, b -> b.lossPolicy(LossPolicy.FENCE))) {
+            TestGroup.Member older = g.start(g.config().workerId("orders-1"));
+            await().atMost(Duration.ofSeconds(10)).until(() -> older.manager.currentAssignment().size() == 6);
+            long t0 = System.nanoTime();
+            TestGroup.Member newer = g.start(g.config().workerId("orders-1"));
+            await().atMost(Duration.ofSeconds(10)).until(() -> older.manager.state() == ManagerState.SHUTDOWN
+                    && newer.manager.currentAssignment().size() == 6);
+            OwnershipReport report = g.checkOwnership(t0, LIVENESS_BOUND);
+            System.out.println("[measure] static ID takeover: " + report);
+            assertThat(report.idConflicts()).as("orders-1 acting through two instances at once").isEmpty();
+            assertThat(report.overlaps()).as("partitions owned by both instances of orders-1").isEmpty();
+            report.assertClean();
+        }
+    }
 }
