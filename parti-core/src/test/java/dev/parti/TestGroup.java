@@ -97,7 +97,10 @@ final class TestGroup implements AutoCloseable {
         return running().stream().filter(m -> m.manager.isLeader()).findFirst().orElse(null);
     }
 
-    /** Waits until every partition is owned by exactly one running member and each running member applied the same version. */
+    /**
+     * Waits until every partition is owned by exactly one running member, as the managers say and as the
+     * listeners were told (callbacks done), and each running member applied the same version.
+     */
     void awaitBalanced(Duration timeout) {
         await().atMost(timeout).pollInterval(Duration.ofMillis(20)).untilAsserted(() -> {
             List<Member> live = running();
@@ -108,6 +111,8 @@ final class TestGroup implements AutoCloseable {
                 versions.add(m.manager.assignmentVersion());
                 for (Partition p : m.manager.currentAssignment()) {
                     assertThat(seen.put(p, m.manager.workerId())).as("partition %s owned twice", p).isNull();
+                    // the listener has caught up too (its callbacks run on another thread than the manager's)
+                    assertThat(owners.getOrDefault(p, Set.of())).as("listeners' owners of %s", p).containsExactly(m.owner());
                 }
             }
             assertThat(seen.keySet()).containsExactlyInAnyOrderElementsOf(sourcePartitions);
