@@ -27,7 +27,9 @@ import java.util.concurrent.TimeUnit;
  *   <li>{@code default-timings}: Parti's default heartbeat, session and lease instead of the fast test ones;</li>
  *   <li>{@code fast-reconnect}: pings every 200 ms and reconnects every 100 ms, so a cut connection or a
  *       restarted nats-server is noticed and rejoined quickly;</li>
- *   <li>{@code session-ms=N}: the fast timings scaled to a session of N ms (heartbeat N/10, lease 0.8 N).</li>
+ *   <li>{@code session-ms=N}: the fast timings scaled to a session of N ms (heartbeat N/10, lease 0.8 N);</li>
+ *   <li>{@code revoke-ms=N}: a revocation takes N ms before the partitions are let go (in-flight work and an
+ *       offset commit finishing), so a successor acquiring before the release shows as an overlap.</li>
  * </ul>
  *
  * <p>It records in the ownership log, as its instance and the worker ID it holds, every 20 ms
@@ -49,6 +51,8 @@ public final class ChildWorker {
         LossPolicy policy = LossPolicy.valueOf(args[5]);
         List<String> flags = List.of(args).subList(6, args.length);
         boolean naive = flags.contains("naive");
+        long revokeMillis = flags.stream().filter(f -> f.startsWith("revoke-ms="))
+                .mapToLong(f -> Long.parseLong(f.substring("revoke-ms=".length()))).findFirst().orElse(0);
         List<Partition> partitions = new ArrayList<>();
         for (int i = 0; i < count; i++) {
             partitions.add(Partition.of("topic", Integer.toString(i)));
@@ -65,7 +69,23 @@ public final class ChildWorker {
 
                 @Override
                 public void onLost(Set<Partition> lost, long version) {
-                    onRevoked(lost, version);
+                    if (naive) {
+                        return;
+                    }
+                    told.removeAll(lost); // lost: stop at once, no work to finish
+                    String id = idOr(self[0], instance);
+                    lost.forEach(p -> log.record(OwnershipEvent.released(instance, id, p.id(), System.nanoTime())));
+                }
+
+                /** A revocation lets in-flight work finish (like committing offsets) before it lets go. */
+                private void finishWork(Set<Partition> removed) {
+                    if (revokeMillis > 0 && !removed.isEmpty()) {
+                        try {
+                            Thread.sleep(revokeMillis);
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
+                    }
                 }
 
                 @Override
@@ -73,6 +93,7 @@ public final class ChildWorker {
                     if (naive) { // a naive worker ignores revocations and loss notices and keeps working
                         return;
                     }
+                    finishWork(removed);
                     told.removeAll(removed);
                     String id = idOr(self[0], instance);
                     removed.forEach(p -> log.record(OwnershipEvent.released(instance, id, p.id(), System.nanoTime())));

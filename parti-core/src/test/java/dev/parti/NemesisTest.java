@@ -27,7 +27,8 @@ import org.junit.jupiter.api.Test;
  * instance starts in its slot a little later), SIGSTOP/SIGCONT of a worker for less or more than the
  * session, a TCP cut of one worker's connection, kill -9 and restart of nats-server. The leader is a
  * preferred target. Workers run under {@link LossPolicy#FENCE} with a 2 s session (heartbeat 200 ms, leader
- * TTL 1.6 s).
+ * TTL 1.6 s); a revocation takes 100 ms before the worker lets go (finishing work), so a handoff that
+ * does not wait for the release shows as an overlap.
  *
  * <p>Pass: over the whole run, no partition owned by two instances at once and no worker ID acting through
  * two instances at once (ownership log, by instance, over time); assignment versions strictly increase in
@@ -55,6 +56,11 @@ class NemesisTest {
      * plus the recovery grace a new leader (or one back from an outage) waits first (invariant 6).
      */
     private static final Duration LIVENESS_BOUND = SESSION.plus(COLD_START_WINDOW).plus(RECOVERY_GRACE).plusSeconds(1);
+    /**
+     * How long a worker takes to let go of revoked partitions (finishing work, committing): long enough that a
+     * handoff which does not wait for the release shows as an overlap.
+     */
+    private static final int REVOKE_MS = 100;
     /** At most this many workers are under a fault at once, so a quorum of the group stays up. */
     private static final int MAX_FAULTED_WORKERS = 2;
 
@@ -75,7 +81,8 @@ class NemesisTest {
 
         NatsServer nats = NatsServer.start();
         List<TcpProxy> proxies = new ArrayList<>();
-        try (ChildGroup g = new ChildGroup("nemesis", PARTITIONS, "fast-reconnect", "session-ms=" + SESSION_MS)) {
+        try (ChildGroup g = new ChildGroup("nemesis", PARTITIONS, "fast-reconnect", "session-ms=" + SESSION_MS,
+                "revoke-ms=" + REVOKE_MS)) {
             for (int i = 0; i < SLOTS; i++) {
                 proxies.add(TcpProxy.start("127.0.0.1", nats.port()));
             }
@@ -180,7 +187,15 @@ class NemesisTest {
                 await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(20))
                         .until(() -> g.ownedByLive().size() == PARTITIONS);
                 long reownedMillis = (System.nanoTime() - quietFrom) / 1_000_000;
-                await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(50)).until(() -> settled(g));
+                try {
+                    await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(50)).until(() -> settled(g));
+                } catch (org.awaitility.core.ConditionTimeoutException e) {
+                    StringBuilder state = new StringBuilder();
+                    g.children.forEach(c -> state.append("\n  ").append(c.instance).append(c.process.isAlive() ? "" : " (dead)")
+                            .append(c.process.isSuspended() ? " (stopped)" : "").append(": ").append(c.status()));
+                    System.out.println("[nemesis] not settled (seed " + seed + "):" + state + "\n" + g.logs(40));
+                    throw new AssertionError("group not settled 60 s after the faults stopped (seed " + seed + "):" + state, e);
+                }
                 long quietEnd = System.nanoTime();
 
                 // ---------------------------------------------------------------- verdict
