@@ -180,6 +180,11 @@ final class ChildGroup implements AutoCloseable {
             testLog.gone(instance);
         }
 
+        /** Records that it exited on its own (found dead without being killed): it owns nothing from now on. */
+        void exited() {
+            testLog.gone(instance);
+        }
+
         /** SIGCONT. */
         void resume() {
             process.resume();
