@@ -40,8 +40,9 @@ import org.junit.jupiter.api.Test;
  * delays is a function of the seed; which worker leads when a fault picks "the leader" depends on the run.
  * <pre>
  * ./mvnw -B -ntp -q -pl parti-core -am test -Dtest=NemesisTest -Dsurefire.failIfNoSpecifiedTests=false \
- *     -Dnemesis.seed=42 -Dnemesis.duration=60
+ *     -Dnemesis.seed=42 -Dnemesis.duration=60 '-Djunit.jupiter.conditions.deactivate=org.junit.*DisabledCondition'
  * </pre>
+ * (the last option runs it while it is {@code @Disabled} for issue 12 hole 7).
  */
 class NemesisTest {
     private static final int SLOTS = 5;
@@ -74,7 +75,8 @@ class NemesisTest {
             + "leader s3#1 (w-4) SIGSTOPped 3.7 s (session 2 s) while nats-server was down; ~100 ms after SIGCONT it "
             + "reported isLeaseValid() with topic/8 still in currentAssignment() and its listener not yet told it was "
             + "lost, while s0#3 (w-3) already owned topic/8: overlap by instance for 46 ms (+14.861 s). Fails on some "
-            + "schedules only (passed 4 of 6 runs); enable once a worker back from a lapsed lease owns nothing "
+            + "schedules only (3 of 6 runs passed; of the others one was a harness error since fixed and one a group not "
+            + "settled 60 s after the faults, not diagnosed); enable once a worker back from a lapsed lease owns nothing "
             + "until its loss is delivered")
     void fiveWorkerProcessesUnderASeededFaultScheduleNeverDoubleOwnAndRecoverOnceQuiet() throws Exception {
         long seed = Long.getLong("nemesis.seed", System.nanoTime() ^ System.currentTimeMillis());
