@@ -1,17 +1,43 @@
 package dev.parti;
 
+import dev.parti.testkit.OwnershipEvent;
 import dev.parti.testkit.OwnershipLog;
+import io.nats.client.Options;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 
 /**
  * A worker in its own JVM for process-level faults (SIGSTOP, kill -9). Arguments: NATS URL, group,
- * ownership-log directory, owner name, partition count, loss policy, optionally {@code naive} (work on
- * what the listener last said, ignoring loss notices and never asking whether the lease is valid), optionally {@code default-timings}.
+ * ownership-log directory, instance name (the owner in the log: one name per start, for example
+ * {@code s2#3}), partition count, loss policy, then optional flags:
+ * <ul>
+ *   <li>{@code naive}: works on everything it was ever assigned, ignoring revocations and loss notices and
+ *       never asking whether the lease is valid (to prove the log catches a worker acting without a lease);</li>
+ *   <li>{@code default-timings}: Parti's default heartbeat, session and lease instead of the fast test ones;</li>
+ *   <li>{@code fast-reconnect}: pings every 200 ms and reconnects every 100 ms, so a cut connection or a
+ *       restarted nats-server is noticed and rejoined quickly;</li>
+ *   <li>{@code session-ms=N}: the fast timings scaled to a session of N ms (heartbeat N/10, lease 0.8 N);</li>
+ *   <li>{@code revoke-ms=N}: a revocation takes N ms before the partitions are let go (in-flight work and an
+ *       offset commit finishing), so a successor acquiring before the release shows as an overlap.</li>
+ * </ul>
+ *
+ * <p>It records in the ownership log, as its instance and the worker ID it holds, every 20 ms
+ * "working on p" (an acquisition) for each partition it owns while its lease is valid (assigned by the
+ * manager and held by its listener: not yet revoked or lost), and a release when its listener lets go. The
+ * time of "working on p" is taken before it looks at what it holds, so a release recorded by the listener
+ * meanwhile always comes after it. It also keeps {@code <instance>.status} in the log directory up to date: its worker ID,
+ * whether it leads and the version it applied, one line, replaced atomically.
  */
 public final class ChildWorker {
     private ChildWorker() { }
@@ -20,18 +46,21 @@ public final class ChildWorker {
         String url = args[0];
         String group = args[1];
         Path dir = Path.of(args[2]);
-        String owner = args[3];
+        String instance = args[3];
         int count = Integer.parseInt(args[4]);
         LossPolicy policy = LossPolicy.valueOf(args[5]);
-        // "naive": works on whatever it last owned without asking for a valid lease (to prove the log catches it)
-        boolean naive = List.of(args).contains("naive");
+        List<String> flags = List.of(args).subList(6, args.length);
+        boolean naive = flags.contains("naive");
+        long revokeMillis = flags.stream().filter(f -> f.startsWith("revoke-ms="))
+                .mapToLong(f -> Long.parseLong(f.substring("revoke-ms=".length()))).findFirst().orElse(0);
         List<Partition> partitions = new ArrayList<>();
         for (int i = 0; i < count; i++) {
             partitions.add(Partition.of("topic", Integer.toString(i)));
         }
         try (OwnershipLog log = OwnershipLog.inDirectory(dir)) {
             // what the listener said it owns: a naive worker keeps working on these until told otherwise
-            Set<Partition> told = java.util.concurrent.ConcurrentHashMap.newKeySet();
+            Set<Partition> told = ConcurrentHashMap.newKeySet();
+            PartiManager[] self = new PartiManager[1];
             AssignmentListener listener = new AssignmentListener() {
                 @Override
                 public void onAssigned(Set<Partition> added, long version) {
@@ -40,37 +69,117 @@ public final class ChildWorker {
 
                 @Override
                 public void onLost(Set<Partition> lost, long version) {
-                    if (!naive) { // a naive worker ignores loss notices and keeps working
-                        onRevoked(lost, version);
+                    if (naive) {
+                        return;
+                    }
+                    told.removeAll(lost); // lost: stop at once, no work to finish
+                    String id = idOr(self[0], instance);
+                    lost.forEach(p -> log.record(OwnershipEvent.released(instance, id, p.id(), System.nanoTime())));
+                }
+
+                /** A revocation lets in-flight work finish (like committing offsets) before it lets go. */
+                private void finishWork(Set<Partition> removed) {
+                    if (revokeMillis > 0 && !removed.isEmpty()) {
+                        try {
+                            Thread.sleep(revokeMillis);
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
                     }
                 }
 
                 @Override
                 public void onRevoked(Set<Partition> removed, long version) {
+                    if (naive) { // a naive worker ignores revocations and loss notices and keeps working
+                        return;
+                    }
+                    finishWork(removed);
                     told.removeAll(removed);
-                    removed.forEach(p -> log.released(owner, p.id()));
+                    String id = idOr(self[0], instance);
+                    removed.forEach(p -> log.record(OwnershipEvent.released(instance, id, p.id(), System.nanoTime())));
                 }
             };
-            boolean defaultTimings = List.of(args).contains("default-timings");
             PartiConfig.Builder builder = PartiConfig.builder(group).natsUrl(url)
                     .partitionSource(PartitionSource.of(partitions)).lossPolicy(policy);
-            PartiConfig config = (defaultTimings ? MeasurementsTest.defaultTimings(builder) : TestGroup.fast(builder)).build();
+            Optional<Integer> sessionMillis = flags.stream().filter(f -> f.startsWith("session-ms="))
+                    .map(f -> Integer.parseInt(f.substring("session-ms=".length()))).findFirst();
+            if (flags.contains("default-timings")) {
+                MeasurementsTest.defaultTimings(builder);
+            } else if (sessionMillis.isPresent()) {
+                scaled(builder, sessionMillis.get());
+            } else {
+                TestGroup.fast(builder);
+            }
+            if (flags.contains("fast-reconnect")) {
+                builder.natsOptions(new Options.Builder().pingInterval(Duration.ofMillis(200)).maxPingsOut(2)
+                        .reconnectWait(Duration.ofMillis(100)).maxReconnects(-1)
+                        .connectionTimeout(Duration.ofMillis(500)).build());
+            }
             CountDownLatch stop = new CountDownLatch(1);
-            Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown));
-            try (PartiManager manager = new PartiManager(config, listener)) {
+            Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown, "child-worker-stop"));
+            Path status = dir.resolve(instance + ".status");
+            try (PartiManager manager = new PartiManager(builder.build(), listener)) {
+                self[0] = manager;
                 manager.start();
-                System.out.println("started " + manager.workerId());
-                while (!stop.await(20, java.util.concurrent.TimeUnit.MILLISECONDS)) {
+                System.out.println("started " + manager.workerId() + " as " + instance);
+                while (!stop.await(20, TimeUnit.MILLISECONDS)) {
                     // the decision time: a pause between the check and the write must not look like new work
                     long decidedAt = System.nanoTime();
-                    if (naive || manager.isLeaseValid()) {
-                        for (Partition p : naive ? Set.copyOf(told) : manager.currentAssignment()) {
-                            log.record(dev.parti.testkit.OwnershipEvent.acquired(owner, p.id(), decidedAt)); // "working on p"
-                        }
+                    String id = idOr(manager, instance);
+                    Set<Partition> working = Set.of();
+                    if (naive) {
+                        working = Set.copyOf(told);
+                    } else if (manager.isLeaseValid()) {
+                        // what the listener holds (assigned, not yet revoked or lost) and the manager still assigns
+                        working = new java.util.HashSet<>(manager.currentAssignment());
+                        working.retainAll(told);
                     }
+                    for (Partition p : working) {
+                        log.record(OwnershipEvent.acquired(instance, id, p.id(), decidedAt)); // "working on p"
+                    }
+                    StringBuilder owned = new StringBuilder();
+                    working.forEach(p -> owned.append(owned.length() == 0 ? "" : ",").append(p.id()));
+                    writeStatus(status, id + " " + manager.isLeader() + " " + manager.assignmentVersion() + " "
+                            + manager.state() + " " + (owned.length() == 0 ? "-" : owned));
                 }
             }
         }
-        System.out.println("stopped after " + Duration.ZERO);
+        System.out.println("stopped");
+    }
+
+    /** The fast test timings scaled to a session of {@code sessionMillis}. */
+    static PartiConfig.Builder scaled(PartiConfig.Builder b, int sessionMillis) {
+        return TestGroup.fast(b).heartbeatInterval(Duration.ofMillis(sessionMillis / 10))
+                .sessionTimeout(Duration.ofMillis(sessionMillis))
+                .leaderTtl(Duration.ofMillis(sessionMillis * 8L / 10))
+                .workerIdTtl(Duration.ofMillis(sessionMillis * 3L));
+    }
+
+    private static String idOr(PartiManager manager, String fallback) {
+        String id = manager == null ? null : manager.workerId();
+        return id != null ? id : fallback;
+    }
+
+    private static void writeStatus(Path status, String line) throws IOException {
+        Path tmp = status.resolveSibling(status.getFileName() + ".tmp");
+        Files.writeString(tmp, line + "\n", StandardCharsets.UTF_8);
+        Files.move(tmp, status, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    }
+
+    /**
+     * One line of a {@code <instance>.status} file: the worker ID, whether it leads, the applied version, the
+     * state, and the partitions it works on (IDs).
+     */
+    record Status(String workerId, boolean leader, long version, String state, Set<String> owned) {
+        /** Reads {@code <instance>.status} in {@code dir}; empty while the child has not written one. */
+        static Optional<Status> read(Path dir, String instance) {
+            try {
+                String[] f = Files.readString(dir.resolve(instance + ".status"), StandardCharsets.UTF_8).trim().split(" ");
+                Set<String> owned = f[4].equals("-") ? Set.of() : Set.of(f[4].split(","));
+                return Optional.of(new Status(f[0], Boolean.parseBoolean(f[1]), Long.parseLong(f[2]), f[3], owned));
+            } catch (IOException | RuntimeException e) {
+                return Optional.empty();
+            }
+        }
     }
 }

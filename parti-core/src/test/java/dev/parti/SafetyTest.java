@@ -59,8 +59,8 @@ class SafetyTest {
     void aWorkerCutOffNatsUnderFenceGivesUpItsPartitionsBeforeAnyoneElseAcquiresThem() throws Exception {
         try (TcpProxy proxy = TcpProxy.start("127.0.0.1", nats.port());
              TestGroup g = new TestGroup("cut-fence", nats.url(), 12, b -> b.lossPolicy(LossPolicy.FENCE))) {
-            long t0 = System.nanoTime();
             List<TestGroup.Member> ms = leaderOtherAndOneBehind(g, proxy);
+            long t0 = System.nanoTime(); // balanced from here on (the cold start is not what this test is about)
             TestGroup.Member leader = ms.get(0);
             TestGroup.Member other = ms.get(1);
             TestGroup.Member cutOff = ms.get(2);
@@ -85,8 +85,8 @@ class SafetyTest {
     void aWorkerCutOffNatsUnderHoldKeepsWorkingAndTheOverlapIsMeasuredAndEndsAfterReconnecting() throws Exception {
         try (TcpProxy proxy = TcpProxy.start("127.0.0.1", nats.port());
              TestGroup g = new TestGroup("cut-hold", nats.url(), 12, b -> b.lossPolicy(LossPolicy.HOLD))) {
-            long t0 = System.nanoTime();
             List<TestGroup.Member> ms = leaderOtherAndOneBehind(g, proxy);
+            long t0 = System.nanoTime(); // balanced from here on (the cold start is not what this test is about)
             TestGroup.Member leader = ms.get(0);
             TestGroup.Member other = ms.get(1);
             TestGroup.Member cutOff = ms.get(2);
@@ -138,20 +138,37 @@ class SafetyTest {
         }
     }
 
+    /**
+     * The leader's JVM is killed (kill -9) while a planned handoff is between its two phases: the followers
+     * were told to release partitions for a newcomer and are still inside onRevoked, the newcomer has nothing
+     * yet. The next leader completes the handoff; nobody owned a partition twice (by instance, over time) and
+     * nothing stayed unowned beyond invariant 7's bound.
+     */
     @Test
     void theLeaderKilledBetweenTheRevokeAndAssignPhasesIsReplacedAndTheNextLeaderCompletesTheHandoff() throws Exception {
+        for (int attempt = 1; !leaderKilledMidHandoff("handoff-failover-" + attempt); attempt++) {
+            assertThat(attempt).as("attempts where the child JVM still led when the handoff began").isLessThan(5);
+        }
+    }
+
+    /** False when the slow child JVM lost its lease before the handoff began: not a leader kill, try again. */
+    private boolean leaderKilledMidHandoff(String group) throws Exception {
         CountDownLatch releaseRevokes = new CountDownLatch(1);
         AtomicInteger blockedRevokes = new AtomicInteger();
-        try (TestGroup g = new TestGroup("handoff-failover", nats.url(), 12,
-                b -> b.plannedScaleWindow(Duration.ofMillis(200)).coldStartWindow(Duration.ofMillis(200)))) {
-            long t0 = System.nanoTime();
-            TestGroup.Member leader = g.start();
-            await().atMost(Duration.ofSeconds(5)).until(() -> leader.manager.isLeader());
-            // followers release slowly: the handoff stays between its two phases until we say so
-            AssignmentListener slow = new AssignmentListener() { };
+        try (ChildGroup children = new ChildGroup(group, 12);
+             TestGroup g = new TestGroup(group, nats.url(), 12, b -> b)) {
+            ChildGroup.Child leader = children.start("leader", nats.url());
+            await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(20))
+                    .until(() -> leader.status().map(ChildWorker.Status::leader).orElse(false));
             TestGroup.Member b = g.start();
             TestGroup.Member c = g.start();
-            g.awaitBalanced(Duration.ofSeconds(10));
+            await().atMost(Duration.ofSeconds(15)).until(() -> b.manager.currentAssignment().size() == 4
+                    && c.manager.currentAssignment().size() == 4 && leader.status().map(s -> s.owned().size() == 4).orElse(false));
+            if (g.leader() != null) {
+                return false;
+            }
+            long t0 = System.nanoTime();
+            // the followers release slowly: the handoff stays between its two phases until we say so
             b.blockRevokes = () -> {
                 blockedRevokes.incrementAndGet();
                 releaseRevokes.await();
@@ -159,17 +176,55 @@ class SafetyTest {
             c.blockRevokes = b.blockRevokes;
             TestGroup.Member d = g.start();
             await().atMost(Duration.ofSeconds(5)).until(() -> blockedRevokes.get() > 0);
+            if (g.leader() != null) {
+                releaseRevokes.countDown();
+                return false;
+            }
+            // half done: the newcomer may already have what the (unblocked) leader released, not what b and c are releasing
+            Set<Partition> pending = new HashSet<>(b.manager.currentAssignment());
+            pending.addAll(c.manager.currentAssignment());
+            assertThat(d.manager.currentAssignment()).as("the newcomer's partitions while b and c are releasing")
+                    .hasSizeLessThan(4).doesNotContainAnyElementsOf(pending);
 
-            leader.manager.close(true); // the leader dies with a handoff half done
-            g.ownership.gone(leader.owner());
+            leader.kill(); // the leader dies with a handoff half done
             releaseRevokes.countDown();
 
-            await().atMost(Duration.ofSeconds(10)).until(() -> g.leader() != null && g.leader() != leader);
+            await().atMost(Duration.ofSeconds(10)).until(() -> g.leader() != null);
             g.awaitBalanced(Duration.ofSeconds(10));
-            assertThat(d.manager.currentAssignment()).isNotEmpty();
-            OwnershipReport report = g.checkOwnership(t0, Duration.ofMillis(800 + 200 + 200 + 1000));
+            assertThat(d.manager.currentAssignment()).as("the next leader completed the handoff").hasSize(4);
+            assertThat(d.events).as("the newcomer never lost anything").noneMatch(e -> e.startsWith("lost"));
+            // invariant 7 for the planned move (window 300 ms): session 1 s + 300 ms + 1 s
+            OwnershipReport report = children.check(t0, Duration.ofMillis(1000 + 300 + 1000), true, g.ownership.events());
+            System.out.println("[measure] leader killed mid-handoff: " + report);
             report.assertClean();
-            assertThat(slow).isNotNull();
+            return true;
+        }
+    }
+
+    /**
+     * Issue 12 hole 3 seen through the ownership log: a newer instance with the same static worker ID takes
+     * over while the older one still owns its partitions. Owners are instances, so the two are two owners:
+     * the older must have let go (or its session ended) before the newer acquires anything, or the report
+     * shows overlaps and the ID acting through two instances at once.
+     */
+    @Test
+    @org.junit.jupiter.api.Disabled("issue 12 hole 3: the newer instance of static ID orders-1 applies the current "
+            + "line at once (~80 ms after start) while the older one still owns all 6 partitions until its next "
+            + "heartbeat CAS fails (~100 ms later): 6 overlaps by instance and orders-1 held twice for ~109 ms; "
+            + "not seed-dependent, fails every run on today's main")
+    void aNewerInstanceWithTheSameStaticIdOwnsNothingUntilTheOlderOneLetGo() throws Exception {
+        try (TestGroup g = new TestGroup("static-takeover", nats.url(), 6, b -> b.lossPolicy(LossPolicy.FENCE))) {
+            TestGroup.Member older = g.start(g.config().workerId("orders-1"));
+            await().atMost(Duration.ofSeconds(10)).until(() -> older.manager.currentAssignment().size() == 6);
+            long t0 = System.nanoTime();
+            TestGroup.Member newer = g.start(g.config().workerId("orders-1"));
+            await().atMost(Duration.ofSeconds(10)).until(() -> older.manager.state() == ManagerState.SHUTDOWN
+                    && newer.manager.currentAssignment().size() == 6);
+            OwnershipReport report = g.checkOwnership(t0, LIVENESS_BOUND);
+            System.out.println("[measure] static ID takeover: " + report);
+            assertThat(report.idConflicts()).as("orders-1 acting through two instances at once").isEmpty();
+            assertThat(report.overlaps()).as("partitions owned by both instances of orders-1").isEmpty();
+            report.assertClean();
         }
     }
 }

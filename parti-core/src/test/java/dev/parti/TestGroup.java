@@ -22,10 +22,17 @@ final class TestGroup implements AutoCloseable {
     volatile List<Partition> sourcePartitions;
     final UnaryOperator<PartiConfig.Builder> tweak;
     final List<Member> members = new CopyOnWriteArrayList<>();
-    /** partition → workers currently owning it, across all members (the ownership invariant). */
+    /**
+     * partition → instances currently owning it ({@link Member#owner()}, one per start, never the worker ID:
+     * two instances holding one ID are two owners), across all members.
+     */
     final Map<Partition, Set<String>> owners = new ConcurrentHashMap<>();
+    /** Every moment a listener was told to own a partition another instance had not let go of yet. */
     final List<String> overlaps = new CopyOnWriteArrayList<>();
-    /** Every acquisition and release, for the ownership checker; owners are named {@code m<member number>}. */
+    /**
+     * Every acquisition and release, for the ownership checker (over time, by instance); owners are named
+     * {@code m<member number>} and carry the worker ID they held.
+     */
     final dev.parti.testkit.OwnershipLog ownership = dev.parti.testkit.OwnershipLog.inMemory();
     private final java.util.concurrent.atomic.AtomicInteger memberSeq = new java.util.concurrent.atomic.AtomicInteger();
 
@@ -90,7 +97,10 @@ final class TestGroup implements AutoCloseable {
         return running().stream().filter(m -> m.manager.isLeader()).findFirst().orElse(null);
     }
 
-    /** Waits until every partition is owned by exactly one running member and each running member applied the same version. */
+    /**
+     * Waits until every partition is owned by exactly one running member, as the managers say and as the
+     * listeners were told (callbacks done), and each running member applied the same version.
+     */
     void awaitBalanced(Duration timeout) {
         await().atMost(timeout).pollInterval(Duration.ofMillis(20)).untilAsserted(() -> {
             List<Member> live = running();
@@ -101,6 +111,8 @@ final class TestGroup implements AutoCloseable {
                 versions.add(m.manager.assignmentVersion());
                 for (Partition p : m.manager.currentAssignment()) {
                     assertThat(seen.put(p, m.manager.workerId())).as("partition %s owned twice", p).isNull();
+                    // the listener has caught up too (its callbacks run on another thread than the manager's)
+                    assertThat(owners.getOrDefault(p, Set.of())).as("listeners' owners of %s", p).containsExactly(m.owner());
                 }
             }
             assertThat(seen.keySet()).containsExactlyInAnyOrderElementsOf(sourcePartitions);
@@ -161,7 +173,7 @@ final class TestGroup implements AutoCloseable {
             return manager.workerId();
         }
 
-        /** The name of this member in the ownership log: stable even if its worker ID changes. */
+        /** The name of this instance in the ownership log (one per start): stable even if its worker ID changes. */
         String owner() {
             return "m" + seq;
         }
@@ -170,11 +182,11 @@ final class TestGroup implements AutoCloseable {
         public void onAssigned(Set<Partition> added, long version) {
             callbackThreads.add(Thread.currentThread().getName());
             for (Partition p : added) {
-                group.ownership.acquired(owner(), p.id());
+                group.ownership.acquired(owner(), idOrOwner(), p.id());
                 Set<String> o = group.owners.computeIfAbsent(p, k -> ConcurrentHashMap.newKeySet());
-                o.add(id());
+                o.add(owner());
                 if (o.size() > 1) {
-                    group.overlaps.add(p + " owned by " + o + " at version " + version);
+                    group.overlaps.add(p + " owned by instances " + o + " at version " + version + " (this one as " + id() + ")");
                 }
             }
             lastAssignedNanos = System.nanoTime();
@@ -208,12 +220,17 @@ final class TestGroup implements AutoCloseable {
 
         private void release(Set<Partition> ps) {
             for (Partition p : ps) {
-                group.ownership.released(owner(), p.id());
+                group.ownership.released(owner(), idOrOwner(), p.id());
                 Set<String> o = group.owners.get(p);
                 if (o != null) {
-                    o.remove(id());
+                    o.remove(owner());
                 }
             }
+        }
+
+        private String idOrOwner() {
+            String id = id();
+            return id != null ? id : owner();
         }
     }
 }

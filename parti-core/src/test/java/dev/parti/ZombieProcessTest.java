@@ -1,5 +1,6 @@
 package dev.parti;
 
+import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.parti.testkit.NatsServerExtension;
@@ -45,6 +46,72 @@ class ZombieProcessTest {
     void theOwnershipLogCatchesAWorkerThatActsOnAStaleLeaseAfterAPause() throws Exception {
         OwnershipReport report = pauseAndResume("zombie-naive", "FENCE", "naive");
         org.assertj.core.api.Assertions.assertThat(report.overlaps()).isNotEmpty();
+    }
+
+    /**
+     * The leader's JVM stopped (SIGSTOP: every thread, the lease watchdog included) past its lease while an
+     * in-process worker takes over and publishes, then resumed. What it must never do is publish again: in
+     * the assignment key's history, every publication after the new leader's first comes from the new leader
+     * (epoch never goes back, versions strictly increase), and the ownership log shows no overlap by instance.
+     * (Replaces FaultsTest's frozen-main-thread version, which could not fail: the watchdog thread kept running.)
+     */
+    @Test
+    void aLeaderProcessStoppedPastItsLeaseNeverPublishesAgainAfterItsSuccessor() throws Exception {
+        for (int attempt = 1; !leaderStoppedPastItsLease("frozen-leader-" + attempt); attempt++) {
+            assertThat(attempt).as("attempts where the child JVM still led when it was stopped").isLessThan(5);
+        }
+    }
+
+    /** False when the slow child JVM lost its lease before it was stopped: not a leader stop, try again. */
+    private boolean leaderStoppedPastItsLease(String group) throws Exception {
+        try (ChildGroup children = new ChildGroup(group, 12);
+             TestGroup g = new TestGroup(group, nats.server().url(), 12, b -> b.lossPolicy(LossPolicy.FENCE))) {
+            ChildGroup.Child old = children.start("old", nats.server().url());
+            await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(20))
+                    .until(() -> old.status().map(ChildWorker.Status::leader).orElse(false));
+            try (AssignmentHistory history = AssignmentHistory.watch(nats.server().url(), group)) {
+                TestGroup.Member next = g.start();
+                await().atMost(Duration.ofSeconds(15)).until(() -> next.manager.currentAssignment().size() == 6
+                        && old.status().map(s -> s.owned().size() == 6).orElse(false));
+                if (!old.status().map(ChildWorker.Status::leader).orElse(false) || next.manager.isLeader()) {
+                    return false;
+                }
+                long t0 = System.nanoTime(); // from a balanced group on: gaps before it are the child JVM starting
+                String oldId = old.status().orElseThrow().workerId();
+                long oldEpoch = await().atMost(Duration.ofSeconds(5)).until(history::publications, ps -> !ps.isEmpty())
+                        .get(history.publications().size() - 1).epoch();
+
+                old.suspend();
+                long stoppedAt = System.nanoTime();
+                await().atMost(Duration.ofSeconds(5)).until(() -> next.manager.isLeader()
+                        && next.manager.currentAssignment().size() == 12);
+                // stopped for twice the session: its lease, session and heartbeat are long gone
+                await().atMost(Duration.ofSeconds(5)).until(() -> System.nanoTime() - stoppedAt > 2_000_000_000L);
+                old.resume();
+                await().atMost(Duration.ofSeconds(15)).until(() -> old.status().map(s -> !s.owned().isEmpty()
+                        && !s.leader()).orElse(false) && next.manager.isLeader()
+                        && next.manager.currentAssignment().size() == 6);
+
+                List<AssignmentHistory.Publication> published = history.assertMonotone();
+                String nextId = next.manager.workerId();
+                int firstOfNext = -1;
+                for (int i = 0; i < published.size(); i++) {
+                    if (published.get(i).leaderId().equals(nextId) && published.get(i).epoch() > oldEpoch) {
+                        firstOfNext = i;
+                        break;
+                    }
+                }
+                System.out.println("[measure] frozen leader " + oldId + " (epoch " + oldEpoch + "), successor " + nextId
+                        + ": publications " + published);
+                assertThat(firstOfNext).as("the successor published").isGreaterThanOrEqualTo(0);
+                assertThat(published.subList(firstOfNext, published.size()))
+                        .as("publications after the successor's first: none by the stopped leader %s", oldId)
+                        .allSatisfy(p -> assertThat(p.leaderId()).isEqualTo(nextId));
+                assertThat(next.manager.isLeader()).isTrue();
+                children.check(t0, Duration.ofMillis(1000 + 300 + 1000), true, g.ownership.events()).assertClean();
+                return true;
+            }
+        }
     }
 
     private OwnershipReport pauseAndResume(String group, String... childArgs) throws Exception {

@@ -10,20 +10,28 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.TreeSet;
 
 /**
- * Checks an ownership history against Parti's two safety properties within a time window:
+ * Checks an ownership history against Parti's safety properties within a time window:
  * <ol>
- *   <li>no overlap: two workers never own the same partition at the same time;</li>
+ *   <li>no overlap: two worker instances never own the same partition at the same time;</li>
+ *   <li>no ID held twice: two instances with the same worker ID never own anything at the same time
+ *       (one owning {@code p1} while the other owns {@code p2} is invariant 1 broken, even without an
+ *       overlap on one partition);</li>
  *   <li>bounded gaps: each required partition is never unowned for longer than {@code maxGap}
  *       (invariant 7: session timeout + stabilization window + 1 s), and optionally is owned at the end.</li>
  * </ol>
  *
+ * <p>Owners are instances ({@link OwnershipEvent#instance()}, one per start), never worker IDs: two
+ * instances holding one ID are two owners. Ownership is a set of intervals over time, not a sample at one
+ * instant: every overlap of two intervals inside the window counts, however short.
+ *
  * <p>Rules: events are ordered by time; at equal timestamps releases and {@code GONE} come before
- * acquisitions, so a hand-off at the same nanosecond is not an overlap. Acquiring a partition a worker
+ * acquisitions, so a hand-off at the same nanosecond is not an overlap. Acquiring a partition an instance
  * already owns, or releasing one it does not own, changes nothing. {@code GONE} ends every ownership of
- * the worker. Events before the window build the starting state; events after it are ignored. Overlaps
+ * the instance. Events before the window build the starting state; events after it are ignored. Overlaps
  * are checked on every partition in the events; gaps only on the required partitions.
  *
  * <pre>{@code
@@ -113,8 +121,14 @@ public final class OwnershipChecker {
     };
   }
 
-  /** An ownership interval of one worker on one partition; {@code to == Long.MAX_VALUE} while open. */
-  private record Interval(String worker, long from, long to) {}
+  /**
+   * An ownership interval of one instance (holding worker ID {@code workerId} when it acquired) on one
+   * partition; {@code to == Long.MAX_VALUE} while open.
+   */
+  private record Interval(String worker, String workerId, long from, long to) {}
+
+  /** What an open interval remembers until it is closed. */
+  private record Open(String workerId, long since) {}
 
   private static OwnershipReport evaluate(List<OwnershipEvent> sorted, long start, long end, Builder options) {
     Map<String, List<Interval>> intervals = intervals(sorted, end);
@@ -125,6 +139,13 @@ public final class OwnershipChecker {
     }
     overlaps.sort(Comparator.comparingLong(OwnershipReport.Overlap::startNanos)
         .thenComparing(OwnershipReport.Overlap::partition));
+    List<OwnershipReport.IdConflict> idConflicts = idConflicts(intervals, start, end);
+    Map<String, Set<String>> idsOfInstances = new TreeMap<>();
+    for (OwnershipEvent event : sorted) {
+      if (event.kind() != OwnershipEvent.Kind.GONE) {
+        idsOfInstances.computeIfAbsent(event.instance(), i -> new TreeSet<>()).add(event.workerId());
+      }
+    }
 
     List<OwnershipReport.Gap> gaps = new ArrayList<>();
     long unownedNanos = 0;
@@ -146,44 +167,44 @@ public final class OwnershipChecker {
       }
     }
     gaps.sort(Comparator.comparingLong(OwnershipReport.Gap::startNanos).thenComparing(OwnershipReport.Gap::partition));
-    return new OwnershipReport(start, end, options.maxGap, overlaps, gaps, unownedAtEnd, options.requireOwnedAtEnd,
-        unownedNanos, longestGap, options.partitions.size());
+    return new OwnershipReport(start, end, options.maxGap, overlaps, idConflicts, gaps, unownedAtEnd,
+        options.requireOwnedAtEnd, unownedNanos, longestGap, options.partitions.size(), idsOfInstances);
   }
 
-  /** Per partition, the ownership intervals from events up to {@code end}. */
+  /** Per partition, the ownership intervals (by instance) from events up to {@code end}. */
   private static Map<String, List<Interval>> intervals(List<OwnershipEvent> sorted, long end) {
     Map<String, List<Interval>> closed = new LinkedHashMap<>();
-    Map<String, Map<String, Long>> open = new HashMap<>(); // partition -> worker -> since
+    Map<String, Map<String, Open>> open = new HashMap<>(); // partition -> instance -> since
     for (OwnershipEvent event : sorted) {
       if (event.nanos() - end > 0) {
         break;
       }
       switch (event.kind()) {
         case ACQUIRED -> open.computeIfAbsent(event.partition(), p -> new LinkedHashMap<>())
-            .putIfAbsent(event.workerId(), event.nanos());
+            .putIfAbsent(event.instance(), new Open(event.workerId(), event.nanos()));
         case RELEASED -> {
-          Map<String, Long> owners = open.get(event.partition());
-          Long since = owners == null ? null : owners.remove(event.workerId());
+          Map<String, Open> owners = open.get(event.partition());
+          Open since = owners == null ? null : owners.remove(event.instance());
           if (since != null) {
             closed.computeIfAbsent(event.partition(), p -> new ArrayList<>())
-                .add(new Interval(event.workerId(), since, event.nanos()));
+                .add(new Interval(event.instance(), since.workerId(), since.since(), event.nanos()));
           }
         }
         case GONE -> {
-          for (Map.Entry<String, Map<String, Long>> entry : open.entrySet()) {
-            Long since = entry.getValue().remove(event.workerId());
+          for (Map.Entry<String, Map<String, Open>> entry : open.entrySet()) {
+            Open since = entry.getValue().remove(event.instance());
             if (since != null) {
               closed.computeIfAbsent(entry.getKey(), p -> new ArrayList<>())
-                  .add(new Interval(event.workerId(), since, event.nanos()));
+                  .add(new Interval(event.instance(), since.workerId(), since.since(), event.nanos()));
             }
           }
         }
       }
     }
-    for (Map.Entry<String, Map<String, Long>> entry : open.entrySet()) {
-      for (Map.Entry<String, Long> owner : entry.getValue().entrySet()) {
+    for (Map.Entry<String, Map<String, Open>> entry : open.entrySet()) {
+      for (Map.Entry<String, Open> owner : entry.getValue().entrySet()) {
         closed.computeIfAbsent(entry.getKey(), p -> new ArrayList<>())
-            .add(new Interval(owner.getKey(), owner.getValue(), Long.MAX_VALUE));
+            .add(new Interval(owner.getKey(), owner.getValue().workerId(), owner.getValue().since(), Long.MAX_VALUE));
       }
     }
     for (List<Interval> list : closed.values()) {
@@ -213,6 +234,62 @@ public final class OwnershipChecker {
         }
       }
     }
+  }
+
+  /**
+   * Per worker ID, the stretches of time in which two different instances holding that ID both owned
+   * something (any partitions) inside [start, end].
+   */
+  private static List<OwnershipReport.IdConflict> idConflicts(Map<String, List<Interval>> intervals, long start,
+      long end) {
+    // worker ID -> instance -> its ownership intervals under that ID, over all partitions
+    Map<String, Map<String, List<Interval>>> byId = new TreeMap<>();
+    for (List<Interval> list : intervals.values()) {
+      for (Interval interval : list) {
+        byId.computeIfAbsent(interval.workerId(), id -> new TreeMap<>())
+            .computeIfAbsent(interval.worker(), i -> new ArrayList<>()).add(interval);
+      }
+    }
+    List<OwnershipReport.IdConflict> out = new ArrayList<>();
+    for (Map.Entry<String, Map<String, List<Interval>>> id : byId.entrySet()) {
+      List<String> instances = new ArrayList<>(id.getValue().keySet());
+      for (int i = 0; i < instances.size(); i++) {
+        List<long[]> first = union(id.getValue().get(instances.get(i)));
+        for (int j = i + 1; j < instances.size(); j++) {
+          List<long[]> second = union(id.getValue().get(instances.get(j)));
+          for (long[] a : first) {
+            for (long[] b : second) {
+              long from = Math.max(Math.max(a[0], b[0]), start);
+              long bothUntil = Math.min(a[1], b[1]);
+              if (from < bothUntil && from <= end) {
+                long to = Math.min(bothUntil, end);
+                boolean firstEarlier = a[0] <= b[0];
+                out.add(new OwnershipReport.IdConflict(id.getKey(), firstEarlier ? instances.get(i) : instances.get(j),
+                    firstEarlier ? instances.get(j) : instances.get(i), from, to - from, bothUntil > end));
+              }
+            }
+          }
+        }
+      }
+    }
+    out.sort(Comparator.comparingLong(OwnershipReport.IdConflict::startNanos));
+    return out;
+  }
+
+  /** The union of intervals as sorted, disjoint {from, to} pairs. */
+  private static List<long[]> union(List<Interval> list) {
+    List<Interval> sorted = new ArrayList<>(list);
+    sorted.sort(Comparator.comparingLong(Interval::from));
+    List<long[]> out = new ArrayList<>();
+    for (Interval interval : sorted) {
+      long[] last = out.isEmpty() ? null : out.get(out.size() - 1);
+      if (last != null && interval.from() <= last[1]) {
+        last[1] = Math.max(last[1], interval.to());
+      } else {
+        out.add(new long[] {interval.from(), interval.to()});
+      }
+    }
+    return out;
   }
 
   /** Unowned stretches of one partition within [start, end], as {from, to} pairs. */

@@ -17,9 +17,12 @@ import java.util.stream.Stream;
 
 /**
  * An append-only record of who owned which partition when, to be checked with {@link OwnershipChecker}.
- * Workers call {@link #acquired(String, String)} when they start processing a partition and
- * {@link #released(String, String)} when they stop; the test calls {@link #gone(String)} when it kills a
- * worker that could not record its releases.
+ * Workers call {@link #acquired(String, String, String)} when they start processing a partition and
+ * {@link #released(String, String, String)} when they stop; the test calls {@link #gone(String)} when it
+ * kills a worker instance that could not record its releases.
+ *
+ * <p>Owners are instances (one name per start of a worker), not worker IDs: see {@link OwnershipEvent}. The
+ * two-argument forms use one name as both instance and worker ID.
  *
  * <p>Two forms:
  * <ul>
@@ -78,19 +81,29 @@ public final class OwnershipLog implements Closeable {
     }
   }
 
-  /** Records that {@code workerId} acquired {@code partition} now. */
-  public void acquired(String workerId, String partition) {
-    record(OwnershipEvent.acquired(workerId, partition, System.nanoTime()));
+  /** Records that {@code owner} (instance and worker ID at once, unique per start) acquired {@code partition} now. */
+  public void acquired(String owner, String partition) {
+    record(OwnershipEvent.acquired(owner, partition, System.nanoTime()));
   }
 
-  /** Records that {@code workerId} released {@code partition} now. */
-  public void released(String workerId, String partition) {
-    record(OwnershipEvent.released(workerId, partition, System.nanoTime()));
+  /** Records that {@code owner} (instance and worker ID at once) released {@code partition} now. */
+  public void released(String owner, String partition) {
+    record(OwnershipEvent.released(owner, partition, System.nanoTime()));
   }
 
-  /** Records that {@code workerId} is no longer a live owner of anything, now (for example right after killing it). */
-  public void gone(String workerId) {
-    record(OwnershipEvent.gone(workerId, System.nanoTime()));
+  /** Records that instance {@code instance}, holding worker ID {@code workerId}, acquired {@code partition} now. */
+  public void acquired(String instance, String workerId, String partition) {
+    record(OwnershipEvent.acquired(instance, workerId, partition, System.nanoTime()));
+  }
+
+  /** Records that instance {@code instance}, holding worker ID {@code workerId}, released {@code partition} now. */
+  public void released(String instance, String workerId, String partition) {
+    record(OwnershipEvent.released(instance, workerId, partition, System.nanoTime()));
+  }
+
+  /** Records that instance {@code instance} is no longer a live owner of anything, now (for example right after killing it). */
+  public void gone(String instance) {
+    record(OwnershipEvent.gone(instance, System.nanoTime()));
   }
 
   /**

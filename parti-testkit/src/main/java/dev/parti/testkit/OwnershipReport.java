@@ -3,6 +3,7 @@ package dev.parti.testkit;
 import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -12,17 +13,31 @@ import java.util.Set;
  */
 public final class OwnershipReport {
   /**
-   * Two workers owned {@code partition} at the same time.
+   * Two worker instances owned {@code partition} at the same time.
    *
    * @param partition the partition
-   * @param firstOwner the worker that owned it first
-   * @param secondOwner the worker that acquired it while the first still owned it
+   * @param firstOwner the instance that owned it first
+   * @param secondOwner the instance that acquired it while the first still owned it
    * @param startNanos when the overlap began (clipped to the window)
    * @param durationNanos how long it lasted within the window
    * @param openAtEnd whether both still owned it at the window's end
    */
   public record Overlap(String partition, String firstOwner, String secondOwner, long startNanos, long durationNanos,
       boolean openAtEnd) {}
+
+  /**
+   * Two instances holding the same worker ID both owned partitions (not necessarily the same ones) at the
+   * same time: one ID held twice (invariant 1).
+   *
+   * @param workerId the ID both held
+   * @param firstInstance the instance that owned something under it first
+   * @param secondInstance the other instance
+   * @param startNanos when both began to own something (clipped to the window)
+   * @param durationNanos how long both owned something, within the window
+   * @param openAtEnd whether both still owned something at the window's end
+   */
+  public record IdConflict(String workerId, String firstInstance, String secondInstance, long startNanos,
+      long durationNanos, boolean openAtEnd) {}
 
   /**
    * A required partition was owned by nobody for longer than the bound.
@@ -38,20 +53,24 @@ public final class OwnershipReport {
   private final long endNanos;
   private final Duration maxGap;
   private final List<Overlap> overlaps;
+  private final List<IdConflict> idConflicts;
   private final List<Gap> gaps;
   private final Set<String> unownedAtEnd;
   private final boolean ownedAtEndRequired;
   private final long unownedNanos;
   private final long longestGapNanos;
   private final int requiredPartitions;
+  private final Map<String, Set<String>> idsOfInstances;
 
-  OwnershipReport(long startNanos, long endNanos, Duration maxGap, List<Overlap> overlaps, List<Gap> gaps,
-      Set<String> unownedAtEnd, boolean ownedAtEndRequired, long unownedNanos, long longestGapNanos,
-      int requiredPartitions) {
+  OwnershipReport(long startNanos, long endNanos, Duration maxGap, List<Overlap> overlaps, List<IdConflict> idConflicts,
+      List<Gap> gaps, Set<String> unownedAtEnd, boolean ownedAtEndRequired, long unownedNanos, long longestGapNanos,
+      int requiredPartitions, Map<String, Set<String>> idsOfInstances) {
     this.startNanos = startNanos;
     this.endNanos = endNanos;
     this.maxGap = maxGap;
     this.overlaps = List.copyOf(overlaps);
+    this.idConflicts = List.copyOf(idConflicts);
+    this.idsOfInstances = Map.copyOf(idsOfInstances);
     this.gaps = List.copyOf(gaps);
     this.unownedAtEnd = Set.copyOf(unownedAtEnd);
     this.ownedAtEndRequired = ownedAtEndRequired;
@@ -63,6 +82,11 @@ public final class OwnershipReport {
   /** Every overlap within the window, ordered by start. */
   public List<Overlap> overlaps() {
     return overlaps;
+  }
+
+  /** Every stretch in which one worker ID was acting through two instances, ordered by start. */
+  public List<IdConflict> idConflicts() {
+    return idConflicts;
   }
 
   /** Every gap longer than the bound, ordered by start. */
@@ -100,9 +124,13 @@ public final class OwnershipReport {
     return endNanos;
   }
 
-  /** True when there is no overlap, no gap over the bound and, if required, no partition unowned at the end. */
+  /**
+   * True when there is no overlap, no ID held by two instances at once, no gap over the bound and, if
+   * required, no partition unowned at the end.
+   */
   public boolean isClean() {
-    return overlaps.isEmpty() && gaps.isEmpty() && (!ownedAtEndRequired || unownedAtEnd.isEmpty());
+    return overlaps.isEmpty() && idConflicts.isEmpty() && gaps.isEmpty()
+        && (!ownedAtEndRequired || unownedAtEnd.isEmpty());
   }
 
   /**
@@ -121,13 +149,18 @@ public final class OwnershipReport {
   public String toString() {
     StringBuilder text = new StringBuilder();
     text.append(String.format(Locale.ROOT, "window %s, %d required partitions, max gap %s: %d overlaps (%s total), "
-            + "%d gaps over the bound, unowned %s in total, longest gap %s",
+            + "%d IDs held twice, %d gaps over the bound, unowned %s in total, longest gap %s",
         ms(endNanos - startNanos), requiredPartitions, maxGap == null ? "unbounded" : ms(maxGap.toNanos()),
-        overlaps.size(), ms(overlapNanos()), gaps.size(), ms(unownedNanos), ms(longestGapNanos)));
+        overlaps.size(), ms(overlapNanos()), idConflicts.size(), gaps.size(), ms(unownedNanos), ms(longestGapNanos)));
     for (Overlap o : overlaps) {
-      text.append(String.format(Locale.ROOT, "%n  OVERLAP %s: %s and %s both owned it from +%s for %s%s",
-          o.partition(), o.firstOwner(), o.secondOwner(), ms(o.startNanos() - startNanos), ms(o.durationNanos()),
-          o.openAtEnd() ? " (still at the end)" : ""));
+      text.append(String.format(Locale.ROOT, "%n  OVERLAP %s: instances %s and %s both owned it from +%s for %s%s",
+          o.partition(), named(o.firstOwner()), named(o.secondOwner()), ms(o.startNanos() - startNanos),
+          ms(o.durationNanos()), o.openAtEnd() ? " (still at the end)" : ""));
+    }
+    for (IdConflict c : idConflicts) {
+      text.append(String.format(Locale.ROOT, "%n  ID HELD TWICE %s: instances %s and %s both owned partitions from +%s for %s%s",
+          c.workerId(), c.firstInstance(), c.secondInstance(), ms(c.startNanos() - startNanos), ms(c.durationNanos()),
+          c.openAtEnd() ? " (still at the end)" : ""));
     }
     for (Gap g : gaps) {
       text.append(String.format(Locale.ROOT, "%n  GAP %s: owned by nobody from +%s for %s%s", g.partition(),
@@ -138,6 +171,12 @@ public final class OwnershipReport {
           new java.util.TreeSet<>(unownedAtEnd)));
     }
     return text.toString();
+  }
+
+  /** An instance with the worker IDs it held, when they differ from its name. */
+  private String named(String instance) {
+    Set<String> ids = idsOfInstances.getOrDefault(instance, Set.of());
+    return ids.isEmpty() || ids.equals(Set.of(instance)) ? instance : instance + " (ID " + String.join(",", ids) + ")";
   }
 
   private static String ms(long nanos) {

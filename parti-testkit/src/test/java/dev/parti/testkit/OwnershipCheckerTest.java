@@ -229,9 +229,65 @@ class OwnershipCheckerTest {
 
     assertThatThrownBy(report::assertClean)
         .isInstanceOf(AssertionError.class)
-        .hasMessageContaining("OVERLAP orders-3: w-1 and w-2 both owned it from +3.000 ms for 2.000 ms")
+        .hasMessageContaining("OVERLAP orders-3: instances w-1 and w-2 both owned it from +3.000 ms for 2.000 ms")
         .hasMessageContaining("GAP orders-4: owned by nobody from +0.000 ms for 10.000 ms")
         .hasMessageContaining("GAP orders-4: owned by nobody from +0.000 ms for 10.000 ms (still at the end)");
+  }
+
+  /**
+   * The failure issue 12 says was invisible: one worker ID held by two instances (a static-ID takeover
+   * or an ID stolen after a pause). Keyed by worker ID, the second acquisition of "p" by "w-0" would be a
+   * no-op and the history would look clean; keyed by instance it is an overlap and an ID held twice.
+   */
+  @Test
+  void twoInstancesHoldingOneIdAndOnePartitionAreAnOverlapAndAnIdHeldTwice() {
+    var events = List.of(
+        OwnershipEvent.acquired("w-0#1", "w-0", "p", 0),
+        OwnershipEvent.acquired("w-0#2", "w-0", "p", 100),
+        OwnershipEvent.released("w-0#1", "w-0", "p", 160),
+        OwnershipEvent.released("w-0#2", "w-0", "p", 300));
+
+    OwnershipReport report = check(events, NO_GAP_LIMIT, Set.of("p"), 0, 400);
+
+    assertThat(report.overlaps()).containsExactly(new OwnershipReport.Overlap("p", "w-0#1", "w-0#2", 100, 60, false));
+    assertThat(report.idConflicts())
+        .containsExactly(new OwnershipReport.IdConflict("w-0", "w-0#1", "w-0#2", 100, 60, false));
+    assertThatThrownBy(report::assertClean).hasMessageContaining("instances w-0#1 (ID w-0) and w-0#2 (ID w-0)")
+        .hasMessageContaining("ID HELD TWICE w-0: instances w-0#1 and w-0#2 both owned partitions from +0.000 ms");
+
+    // the same history with the owner named by worker ID only: nothing to see
+    var byId = events.stream().map(e -> new OwnershipEvent(e.workerId(), e.partition(), e.kind(), e.nanos())).toList();
+    assertThat(check(byId, NO_GAP_LIMIT, Set.of("p"), 0, 400).overlaps()).isEmpty();
+  }
+
+  @Test
+  void twoInstancesHoldingOneIdOnDifferentPartitionsAtOnceAreAnIdHeldTwiceButNoOverlap() {
+    var events = List.of(
+        OwnershipEvent.acquired("old", "orders-1", "p", 0),
+        OwnershipEvent.acquired("new", "orders-1", "q", 50),
+        OwnershipEvent.released("old", "orders-1", "p", 80),
+        OwnershipEvent.acquired("new", "orders-1", "p", 90));
+
+    OwnershipReport report = check(events, NO_GAP_LIMIT, Set.of(), 0, 200);
+
+    assertThat(report.overlaps()).isEmpty();
+    assertThat(report.idConflicts())
+        .containsExactly(new OwnershipReport.IdConflict("orders-1", "old", "new", 50, 30, false));
+    assertThat(report.isClean()).isFalse();
+  }
+
+  @Test
+  void anInstanceThatLetsGoBeforeTheNextInstanceOfItsIdActsIsClean() {
+    var events = List.of(
+        OwnershipEvent.acquired("old", "w-0", "p", 0),
+        OwnershipEvent.gone("old", 100),
+        OwnershipEvent.acquired("new", "w-0", "p", 100),
+        OwnershipEvent.acquired("new", "w-0", "q", 120));
+
+    OwnershipReport report = check(events, Duration.ofNanos(50), Set.of("p"), 0, 200);
+
+    assertThat(report.isClean()).isTrue();
+    assertThat(report.idConflicts()).isEmpty();
   }
 
   @Test

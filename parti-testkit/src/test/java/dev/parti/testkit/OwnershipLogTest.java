@@ -73,6 +73,24 @@ class OwnershipLogTest {
   }
 
   @Test
+  void theInstanceOfAnEventSurvivesTheDirectoryFormatAndFourFieldLinesStillParse() throws Exception {
+    try (OwnershipLog log = OwnershipLog.inDirectory(dir)) {
+      log.record(OwnershipEvent.acquired("w-0#2", "w-0", "p", 10));
+      log.record(OwnershipEvent.released("w-0#2", "w-0", "p", 20));
+      log.record(OwnershipEvent.gone("w-0#2", 30));
+    }
+    Files.writeString(dir.resolve("1-1.ownership"), "5\tACQUIRED\tw-1\tq\n", StandardCharsets.UTF_8);
+
+    assertThat(OwnershipLog.read(dir)).containsExactly(
+        OwnershipEvent.acquired("w-1", "q", 5),
+        OwnershipEvent.acquired("w-0#2", "w-0", "p", 10),
+        OwnershipEvent.released("w-0#2", "w-0", "p", 20),
+        OwnershipEvent.gone("w-0#2", 30));
+    assertThat(OwnershipLog.read(dir).get(1).instance()).isEqualTo("w-0#2");
+    assertThat(OwnershipLog.read(dir).get(0).instance()).isEqualTo("w-1");
+  }
+
+  @Test
   void filesThatAreNotOwnershipLogsAreIgnored() throws Exception {
     Files.writeString(dir.resolve("notes.txt"), "not a log");
     assertThat(OwnershipLog.read(dir)).isEmpty();
