@@ -71,13 +71,6 @@ class NemesisTest {
     private record Heal(long atNanos, String what, Runnable action) { }
 
     @Test
-    @org.junit.jupiter.api.Disabled("issue 12 hole 7 (self-fencing vs. a fresh heartbeat), seed 5483523630887: "
-            + "leader s3#1 (w-4) SIGSTOPped 3.7 s (session 2 s) while nats-server was down; ~100 ms after SIGCONT it "
-            + "reported isLeaseValid() with topic/8 still in currentAssignment() and its listener not yet told it was "
-            + "lost, while s0#3 (w-3) already owned topic/8: overlap by instance for 46 ms (+14.861 s). Fails on some "
-            + "schedules only (3 of 6 runs passed; of the others one was a harness error since fixed and one a group not "
-            + "settled 60 s after the faults, not diagnosed); enable once a worker back from a lapsed lease owns nothing "
-            + "until its loss is delivered")
     void fiveWorkerProcessesUnderASeededFaultScheduleNeverDoubleOwnAndRecoverOnceQuiet() throws Exception {
         long seed = Long.getLong("nemesis.seed", System.nanoTime() ^ System.currentTimeMillis());
         Duration duration = Duration.ofSeconds(Long.getLong("nemesis.duration", 180));

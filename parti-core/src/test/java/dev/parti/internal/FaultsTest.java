@@ -143,7 +143,7 @@ class FaultsTest {
         a.close(false);
         try (Connection nc = Nats.connect(nats.server().url())) {
             KvGateway kv = new KvGateway(nc, new BucketNames("cas-guard-2"), Duration.ofSeconds(2));
-            kv.provision(new java.util.EnumMap<>(KvGateway.Bucket.class), 1);
+            kv.open();
             AssignmentPublisher deposed = new AssignmentPublisher(kv);
             AssignmentPublisher fresh = new AssignmentPublisher(kv);
             Codec.AssignmentRecord seen = deposed.load();
