@@ -35,14 +35,15 @@ import org.junit.jupiter.api.Test;
  * publication order and no publication comes from an older leader epoch than one before it; once faults
  * stop, every partition is owned again within the liveness bound and live instances hold distinct IDs.
  *
- * <p>Replay: {@code -Dnemesis.seed=<seed>} (printed at the start, with every fault as it is injected);
- * duration {@code -Dnemesis.duration=<seconds>} (default 180). The schedule of fault kinds, durations and
+ * <p>Seed: {@code -Dnemesis.seed=<seed>} replays a schedule (printed at the start, with every fault as it is
+ * injected); {@code -Dnemesis.seed=random} explores a new one. CI runs the fixed default seed so that its
+ * result does not depend on the draw; explore with random seeds by hand and add any failing seed as a case.
+ * Duration {@code -Dnemesis.duration=<seconds>} (default 180). The schedule of fault kinds, durations and
  * delays is a function of the seed; which worker leads when a fault picks "the leader" depends on the run.
  * <pre>
  * ./mvnw -B -ntp -q -pl parti-core -am test -Dtest=NemesisTest -Dsurefire.failIfNoSpecifiedTests=false \
- *     -Dnemesis.seed=42 -Dnemesis.duration=60 '-Djunit.jupiter.conditions.deactivate=org.junit.*DisabledCondition'
+ *     -Dnemesis.seed=random -Dnemesis.duration=60
  * </pre>
- * (the last option runs it while it is {@code @Disabled} for issue 12 hole 7).
  */
 class NemesisTest {
     private static final int SLOTS = 5;
@@ -70,9 +71,13 @@ class NemesisTest {
     /** A pending end of a fault: when, what. */
     private record Heal(long atNanos, String what, Runnable action) { }
 
+    /** The schedule CI runs (180 s of it: 102 faults of every kind, 430 handoffs when it was chosen). */
+    private static final long CI_SEED = 6403024260867L;
+
     @Test
     void fiveWorkerProcessesUnderASeededFaultScheduleNeverDoubleOwnAndRecoverOnceQuiet() throws Exception {
-        long seed = Long.getLong("nemesis.seed", System.nanoTime() ^ System.currentTimeMillis());
+        String seedProperty = System.getProperty("nemesis.seed", Long.toString(CI_SEED));
+        long seed = seedProperty.equals("random") ? System.nanoTime() ^ System.currentTimeMillis() : Long.parseLong(seedProperty);
         Duration duration = Duration.ofSeconds(Long.getLong("nemesis.duration", 180));
         System.out.println("[nemesis] seed " + seed + ", duration " + duration.toSeconds()
                 + " s; replay with -Dnemesis.seed=" + seed + " -Dnemesis.duration=" + duration.toSeconds());
