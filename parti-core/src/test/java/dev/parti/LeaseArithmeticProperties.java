@@ -26,19 +26,19 @@ class LeaseArithmeticProperties {
                 .workerIdTtl(Duration.ofHours(1));
     }
 
-    /** One renewal round, written out: an interval plus max(interval / 2, 50 ms). */
-    private static long roundMillis(long heartbeatMillis) {
-        return heartbeatMillis + Math.max(heartbeatMillis / 2, 50);
+    /** One renewal round in nanoseconds, written out: an interval plus max(interval / 2, 50 ms), not rounded to ms. */
+    private static long roundNanos(long heartbeatNanos) {
+        return heartbeatNanos + Math.max(heartbeatNanos / 2, 50_000_000L);
     }
 
     private static void assertLeasesOutlastARound(PartiConfig c) {
-        long hb = c.heartbeatInterval().toMillis();
+        long hb = c.heartbeatInterval().toNanos();
         long margin = c.safetyMargin().toNanos();
         assertThat(margin).as("safety margin").isPositive();
         assertThat(c.leaderTtl().toNanos() - margin).as("leader lease of %s", c.leaderTtl())
-                .isGreaterThanOrEqualTo(roundMillis(hb) * 1_000_000);
+                .isGreaterThanOrEqualTo(roundNanos(hb));
         assertThat(c.sessionTimeout().toNanos() - margin).as("session lease of %s", c.sessionTimeout())
-                .isGreaterThanOrEqualTo(roundMillis(hb) * 1_000_000);
+                .isGreaterThanOrEqualTo(roundNanos(hb));
         assertThat(c.leaderTtl()).isGreaterThanOrEqualTo(c.heartbeatInterval().multipliedBy(2));
     }
 
@@ -83,8 +83,9 @@ class LeaseArithmeticProperties {
     void aLeaderTtlLeftUnsetNeverRejectsAConfigThatHasAValidSessionLease(
             @ForAll @LongRange(min = 1, max = 5_000) long heartbeatMillis,
             @ForAll @LongRange(min = 1, max = 120_000) long sessionMillis) {
-        double margin = Math.max(heartbeatMillis, sessionMillis / 6.0);
-        Assume.that(sessionMillis >= 2 * heartbeatMillis && sessionMillis - margin >= roundMillis(heartbeatMillis));
+        long marginNanos = Math.max(heartbeatMillis * 1_000_000L, sessionMillis * 1_000_000L / 6);
+        Assume.that(sessionMillis >= 2 * heartbeatMillis
+                && sessionMillis * 1_000_000L - marginNanos >= roundNanos(heartbeatMillis * 1_000_000L));
         PartiConfig c = base().heartbeatInterval(Duration.ofMillis(heartbeatMillis))
                 .sessionTimeout(Duration.ofMillis(sessionMillis)).build();
         assertLeasesOutlastARound(c);
