@@ -158,4 +158,29 @@ class LifecycleTest {
             assertThat(nc.getStatus()).isEqualTo(Connection.Status.CONNECTED);
         }
     }
+    /**
+     * close() while the listener's onRevoked takes 2.5 sessions (finishing work, committing): the member keeps
+     * heartbeating until it returns, so no other worker is given its partitions meanwhile. Before the fix the
+     * main loop stopped first, the session ran out during onRevoked and the other member took the partitions
+     * while they were still being worked on (an overlap in the ownership log).
+     */
+    @Test
+    void aCloseWhoseOnRevokedOutlastsTheSessionMovesNothingBeforeItReturns() throws Exception {
+        try (TestGroup g = new TestGroup("slow-revoke-close", nats.server().url(), 8, b -> b)) {
+            List<TestGroup.Member> members = g.startAll(2);
+            g.awaitBalanced(Duration.ofSeconds(10));
+            long t0 = System.nanoTime();
+            TestGroup.Member closing = members.get(1);
+            Duration session = Duration.ofMillis(1000); // TestGroup.fast
+            closing.blockRevokes = () -> Thread.sleep(session.multipliedBy(5).dividedBy(2).toMillis());
+            long closeStart = System.nanoTime();
+            closing.manager.close();
+            long closeMillis = (System.nanoTime() - closeStart) / 1_000_000;
+            TestGroup.Member other = members.get(0);
+            await().atMost(Duration.ofSeconds(10)).until(() -> other.manager.currentAssignment().size() == 8);
+            System.out.println("[measure] close with a 2.5-session onRevoked returned after " + closeMillis + " ms");
+            assertThat(g.overlaps).as("partitions given to another instance while onRevoked still ran").isEmpty();
+            g.checkOwnership(t0, Duration.ofSeconds(10)).assertClean();
+        }
+    }
 }

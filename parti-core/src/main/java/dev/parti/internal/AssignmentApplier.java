@@ -45,6 +45,14 @@ final class AssignmentApplier {
     private long appliedVersion;
     private boolean fenced;
     private long fencedAtVersion;
+    /**
+     * Fenced, and the version current in the KV store since this worker is back is not known yet: nothing
+     * may be applied. The watch may still deliver versions the leader published while this worker was
+     * paused or cut off (computed when it still looked alive, so they may give it partitions the leader
+     * has since given away without waiting for it); only a version published after this worker is back
+     * (its heartbeat written, then the current version read) is safe to act on.
+     */
+    private boolean horizonPending;
     private long fences;
 
     AssignmentApplier(AssignmentListener listener, MetricsRecorder metrics) {
@@ -114,7 +122,7 @@ final class AssignmentApplier {
         Set<Partition> added;
         long fenceCount;
         synchronized (lock) {
-            if (r.version() <= appliedVersion || fenced && r.version() <= fencedAtVersion) {
+            if (r.version() <= appliedVersion || fenced && (horizonPending || r.version() <= fencedAtVersion)) {
                 return false;
             }
             fenceCount = fences;
@@ -159,7 +167,28 @@ final class AssignmentApplier {
             fences++;
             AssignmentRecord r = latest.get();
             fencedAtVersion = Math.max(appliedVersion, r == null ? 0 : r.version());
+            horizonPending = true;
             return new Loss(lost, appliedVersion, reason);
+        }
+    }
+
+    /** Whether a fenced worker still has to read the current version before it may apply anything. */
+    boolean needsHorizon() {
+        synchronized (lock) {
+            return fenced && horizonPending;
+        }
+    }
+
+    /**
+     * Main thread, after a heartbeat written since the fence: {@code currentVersion} is the version in the
+     * KV store now (0 if none). Only a version above it (published after this worker is back) is applied.
+     */
+    void horizon(long currentVersion) {
+        synchronized (lock) {
+            if (fenced) {
+                fencedAtVersion = Math.max(fencedAtVersion, currentVersion);
+            }
+            horizonPending = false;
         }
     }
 

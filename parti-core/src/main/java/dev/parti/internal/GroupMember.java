@@ -113,6 +113,13 @@ public final class GroupMember {
     /** Set once the stale lease of the current episode has been acted on; cleared by a successful heartbeat. */
     private final java.util.concurrent.atomic.AtomicBoolean fencedThisEpisode = new java.util.concurrent.atomic.AtomicBoolean();
     private volatile Thread callbackThread;
+    /**
+     * Closing, and the listener's {@code onRevoked} has not returned yet: the main loop and the lease watchdog
+     * go on (heartbeats report the partitions held, a stale lease still fences), so nothing moves to another
+     * worker while this one finishes its work, however long that takes (as Kafka's heartbeat thread keeps
+     * the member in its group while {@code onPartitionsRevoked} runs in close).
+     */
+    private volatile boolean revokingOnClose;
     private ScheduledFuture<?> ticker;
     private AutoCloseable assignmentWatch;
     private AutoCloseable heartbeatWatch;
@@ -337,6 +344,9 @@ public final class GroupMember {
                 .reconnectWait(clamp(config.heartbeatInterval(), Duration.ofMillis(50), Duration.ofSeconds(1)))
                 .pingInterval(clamp(config.heartbeatInterval().multipliedBy(2), Duration.ofMillis(200), Duration.ofSeconds(10)))
                 .connectionListener(this::onConnectionEvent)
+                // no reconnect buffer: a KV write whose request timed out while disconnected must fail, not
+                // land later (after the lease it was written under ended, or after a successor's write)
+                .reconnectBufferSize(0)
                 .build();
         long deadline = System.nanoTime() + config.startupTimeout().toNanos();
         IOException last = null;
@@ -417,13 +427,15 @@ public final class GroupMember {
     // ---------------------------------------------------------------- main thread
 
     private void tick() {
-        if (lifecycle.get() != Lifecycle.STARTED) {
+        if (lifecycle.get() != Lifecycle.STARTED && !revokingOnClose) {
             return;
         }
         try {
             long now = clock.getAsLong();
             if (idLost) {
-                reclaim();
+                if (!revokingOnClose) {
+                    reclaim();
+                }
                 return;
             }
             // before any write: a worker back from a pause must fence itself before it heartbeats again
@@ -431,6 +443,9 @@ public final class GroupMember {
             // lease-critical writes first: the heartbeat, then the leader lease
             if (beatRequested || now - lastBeatNanos >= heartbeatNanos) {
                 guarded("heartbeat", this::heartbeat);
+            }
+            if (applier.needsHorizon() && isLeaseValid()) {
+                guarded("assignment horizon", this::readHorizon);
             }
             if (now - lastElectionNanos >= heartbeatNanos) {
                 lastElectionNanos = now;
@@ -735,6 +750,23 @@ public final class GroupMember {
         }
     }
 
+    /**
+     * Main thread, once a fenced worker is back (lease valid again, so its heartbeat is in the store): reads the
+     * version current now. Versions up to it were published while this worker was away and are never applied;
+     * its next heartbeat reports it, so the leader publishes a fresh one (see {@link AssignmentApplier#horizon}).
+     */
+    private void readHorizon() {
+        KvGateway.Entry e = kv.get(Bucket.ASSIGNMENT, AssignmentPublisher.KEY);
+        long current = e == null || e.deleted() ? 0 : Codec.decodeAssignmentOf(e.value(), workerId).version();
+        if (e != null) {
+            onAssignmentEvent(e);
+        }
+        applier.horizon(current);
+        log.info("Worker {}: back after a fence; versions up to {} were published while it was away and are not applied",
+                workerId, current);
+        beatRequested = true; // report the horizon now: the leader publishes a fresh version for a fenced worker
+    }
+
     /** The polling fallback of the assignment watch (a watch can miss updates across a server restart). */
     private void pollAssignment() {
         KvGateway.Entry e = kv.get(Bucket.ASSIGNMENT, AssignmentPublisher.KEY);
@@ -837,7 +869,7 @@ public final class GroupMember {
 
     /** Lease watchdog thread: acts on a stale lease at once, even while the main thread is stuck in a KV call. */
     private void watchLease() {
-        if (lifecycle.get() != Lifecycle.STARTED || idLost) {
+        if (lifecycle.get() != Lifecycle.STARTED && !revokingOnClose || idLost) {
             return;
         }
         long now = clock.getAsLong();
@@ -1127,6 +1159,7 @@ public final class GroupMember {
 
     private void teardown(boolean leave) {
         long waitMs = config.sessionTimeout().toMillis() + 5_000;
+        boolean revoked = revokeOnClose(waitMs);
         if (ticker != null) {
             ticker.cancel(false);
         }
@@ -1144,16 +1177,6 @@ public final class GroupMember {
                 calculator = null;
                 if (handingOver == null) {
                     resign(leave);
-                }
-                boolean revoked = false;
-                try {
-                    // revokeAll, after what is queued: a pending onLost keeps its partitions reported held until it returns
-                    callbacks.submit(applier::revokeAll).get(waitMs, TimeUnit.MILLISECONDS);
-                    revoked = true;
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                } catch (ExecutionException | TimeoutException e) {
-                    log.warn("Worker {}: revoking on close did not finish: {}", workerId, e.toString());
                 }
                 if (handingOver != null) {
                     try {
@@ -1208,6 +1231,30 @@ public final class GroupMember {
             }
         }
         log.info("Worker {} of group {} closed ({})", workerId, config.group(), leave ? "left the group" : "kept its ID");
+    }
+
+    /**
+     * Closing thread: {@code onRevoked} for everything held, on the callback thread after what is queued there
+     * (a pending {@code onLost} keeps its partitions reported held until it returns), while the main loop keeps
+     * heartbeating. Returns whether it returned within {@code waitMs}.
+     */
+    private boolean revokeOnClose(long waitMs) {
+        ExecutorService cb = callbacks;
+        if (cb == null || main == null || claimer == null || claimer.id() == null) {
+            return false;
+        }
+        revokingOnClose = true;
+        try {
+            cb.submit(applier::revokeAll).get(waitMs, TimeUnit.MILLISECONDS);
+            return true;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (ExecutionException | RejectedExecutionException | TimeoutException e) {
+            log.warn("Worker {}: revoking on close did not finish: {}", workerId, e.toString());
+        } finally {
+            revokingOnClose = false;
+        }
+        return false;
     }
 
     private void resign(boolean leave) {
