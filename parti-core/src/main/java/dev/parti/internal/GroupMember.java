@@ -81,6 +81,11 @@ public final class GroupMember {
     private final ReentrantLock lifecycleLock = new ReentrantLock();
     private final Object stateMonitor = new Object();
     private final long heartbeatNanos;
+    /**
+     * At rest (an assignment applied), the fallback poll of the assignment key runs every this many heartbeat
+     * intervals: at 1 s that is one read a minute per worker, against one heartbeat write a second.
+     */
+    private static final int ASSIGNMENT_POLL_AT_REST = 60;
 
     private volatile ManagerState state = ManagerState.INIT;
     private ManagerState beforeDegraded;
@@ -123,6 +128,16 @@ public final class GroupMember {
     private ScheduledFuture<?> ticker;
     private AutoCloseable assignmentWatch;
     private AutoCloseable heartbeatWatch;
+    /**
+     * The leader key, watched so that a follower reads it only when it may be free: no event for a whole
+     * leader TTL (nats-server 2.9 expires keys without an event), a delete (a resignation), or none yet.
+     * Written by the watch's dispatcher thread, read by the main thread.
+     */
+    private AutoCloseable leaderWatch;
+    private volatile boolean leaderKeyPresent;
+    private volatile long leaderEventNanos;
+    /** Set by a reconnect: the assignment watch may have missed updates, poll at once. */
+    private volatile boolean pollAssignmentNow;
 
     // main-thread state
     private long lastBeatNanos;
@@ -315,6 +330,7 @@ public final class GroupMember {
         // WAITING_ASSIGNMENT before the watch: its first delivery may be applied at once, moving the worker to STABLE
         moveTo(ManagerState.WAITING_ASSIGNMENT);
         assignmentWatch = kv.watch(Bucket.ASSIGNMENT, AssignmentPublisher.KEY, e -> onAssignmentEvent(e));
+        leaderWatch = kv.watch(Bucket.LEADER, LeaderElection.KEY, this::onLeaderEvent);
         long tick = clamp(config.heartbeatInterval().dividedBy(4), Duration.ofMillis(10), Duration.ofMillis(250)).toNanos();
         ticker = main.scheduleWithFixedDelay(this::tick, 0, tick, TimeUnit.NANOSECONDS);
         // Self-fencing must not wait for the main thread, which may sit in a KV call for a whole request timeout.
@@ -447,7 +463,7 @@ public final class GroupMember {
             if (applier.needsHorizon() && isLeaseValid()) {
                 guarded("assignment horizon", this::readHorizon);
             }
-            if (now - lastElectionNanos >= heartbeatNanos) {
+            if (now - lastElectionNanos >= heartbeatNanos && electionRoundNeeded(now)) {
                 lastElectionNanos = now;
                 guarded("election", this::electionRound);
             }
@@ -460,7 +476,10 @@ public final class GroupMember {
                     lastIdRenewNanos = now;
                 });
             }
-            if (now - lastAssignmentPollNanos >= heartbeatNanos * (waitingForAssignment() ? 1 : 5)) {
+            // the watch delivers every version; the poll is its fallback (a reconnect, a watch that died)
+            if (pollAssignmentNow
+                    || now - lastAssignmentPollNanos >= heartbeatNanos * (waitingForAssignment() ? 1 : ASSIGNMENT_POLL_AT_REST)) {
+                pollAssignmentNow = false;
                 lastAssignmentPollNanos = now;
                 guarded("assignment poll", this::pollAssignment);
             }
@@ -624,6 +643,22 @@ public final class GroupMember {
         settle("lease");
         settle("heartbeat check");
         settle("heartbeat scan");
+    }
+
+    /**
+     * Main thread: whether this round needs the KV store. A leader renews every round; a follower only
+     * when the leader key may be free (see {@link #leaderWatch}), so a group at rest does no election reads.
+     * Only {@code create} decides who leads: the watch saves reads, it never makes a leader.
+     */
+    private boolean electionRoundNeeded(long now) {
+        return election.isLeader() || calculator != null || leaderWatch == null || !leaderKeyPresent
+                || now - leaderEventNanos >= config.leaderTtl().toNanos();
+    }
+
+    /** Dispatcher thread of the leader-key watch. */
+    private void onLeaderEvent(KvGateway.Entry e) {
+        leaderEventNanos = clock.getAsLong();
+        leaderKeyPresent = !e.deleted();
     }
 
     private void electionRound() {
@@ -1087,6 +1122,9 @@ public final class GroupMember {
 
     private void onConnectionEvent(Connection conn, ConnectionListener.Events event) {
         log.info("Worker {}: NATS connection {}", workerId, event);
+        if (event == ConnectionListener.Events.RECONNECTED || event == ConnectionListener.Events.RESUBSCRIBED) {
+            pollAssignmentNow = true;
+        }
     }
 
     // ---------------------------------------------------------------- state
@@ -1167,6 +1205,7 @@ public final class GroupMember {
             leaseWatchdog.shutdownNow();
         }
         closeQuietly(assignmentWatch);
+        closeQuietly(leaderWatch);
         if (main != null && kv != null && claimer != null && claimer.id() != null) {
             Future<?> f = main.submit(() -> {
                 closeQuietly(heartbeatWatch);
