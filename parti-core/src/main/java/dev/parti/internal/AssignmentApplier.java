@@ -154,7 +154,9 @@ final class AssignmentApplier {
         synchronized (lock) {
             Set<Partition> lost = new TreeSet<>(owned);
             owned.clear();
-            releasing.addAll(lost);
+            if (!ReintroducedBugs.fenceReleasesAtOnce) {
+                releasing.addAll(lost);
+            }
             fenced = true;
             fences++;
             AssignmentRecord r = latest.get();

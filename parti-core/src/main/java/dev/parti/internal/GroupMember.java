@@ -375,7 +375,7 @@ public final class GroupMember {
      * Its lease ran from a heartbeat that started before this write, so one session from now covers it.
      */
     private void afterFirstHeartbeat() {
-        if (heartbeater.takeDisplacedHolder()) {
+        if (heartbeater.takeDisplacedHolder() && !ReintroducedBugs.staticTakeoverAtOnce) {
             long wait = config.sessionTimeout().toNanos();
             acquireNotBeforeNanos = clock.getAsLong() + wait;
             log.warn("Worker {}: took over ID {} from another live instance that reported owning partitions; "
