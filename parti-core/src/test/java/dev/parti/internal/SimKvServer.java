@@ -71,6 +71,8 @@ final class SimKvServer {
     Consumer<Msg> onWrite = m -> { };
     /** Bucket of each write seen by {@link #onWrite}, for the checker. */
     Bucket lastWriteBucket;
+    /** The key's last message before the write seen by {@link #onWrite} (null: absent or expired). */
+    Msg lastWritePrevious;
 
     SimKvServer(SimScheduler sim) {
         this.sim = sim;
@@ -132,6 +134,7 @@ final class SimKvServer {
         Msg m = new Msg(key, op == Op.PUT ? value : null, ++s.lastSeq, op, serverNanos());
         s.last.put(key, m);
         lastWriteBucket = b;
+        lastWritePrevious = prev;
         onWrite.accept(m);
         for (Sub sub : new ArrayList<>(s.subs)) {
             if (!sub.closed && sub.matches(key)) {

@@ -70,6 +70,10 @@ final class Simulation {
         String instanceId;
         /** Since when (virtual) this running instance has held partitions under a stale lease; -1: not. */
         long staleOwnerSince = -1;
+        /** Virtual time this instance's current session began on the server (its heartbeat created anew). */
+        long sessionStart = -1;
+        /** When this instance acquired each partition it owns. */
+        final Map<Partition, Long> acquiredAt = new HashMap<>();
         /** Partitions whose onRevoked/onLost has begun and not returned. */
         final Set<Partition> releasing = new TreeSet<>();
         long lastVersion;
@@ -104,6 +108,7 @@ final class Simulation {
     private int publications;
     private long lastVersion;
     private long lastEpoch;
+    private Map<String, List<Partition>> lastOwners = Map.of();
     private long healedAt = -1;
     private long convergedAt = -1;
     private final long livenessBoundNanos;
@@ -196,6 +201,10 @@ final class Simulation {
         }
         PartiConfig config = b.build();
         SimKvClient.Net net = new SimKvClient.Net();
+        if (healedAt >= 0) {
+            net.slowProbability = 0;
+            net.lostReplyProbability = 0;
+        }
         MemberRuntime rt = new MemberRuntime() {
             @Override public long nanoTime() { return proc.nanoTime(); }
             @Override public String newInstanceId() {
@@ -285,6 +294,7 @@ final class Simulation {
                     }
                     owners.get(p).add(inst);
                     inst.owned.add(p);
+                    inst.acquiredAt.put(p, sim.now);
                 }
             }
 
@@ -316,6 +326,7 @@ final class Simulation {
         for (Partition p : ps) {
             owners.get(p).remove(inst);
             inst.owned.remove(p);
+            inst.acquiredAt.remove(p);
         }
         trace(inst + " " + what + " returned");
     }
@@ -339,13 +350,25 @@ final class Simulation {
                 // not ours
             }
         }
+        if (server.lastWriteBucket == KvGateway.Bucket.HEARTBEATS && m.op() == SimKvServer.Op.PUT) {
+            SimKvServer.Msg prev = server.lastWritePrevious;
+            String writer = instanceOf(m);
+            if (writer != null && (prev == null || prev.op() != SimKvServer.Op.PUT || !writer.equals(instanceOf(prev)))) {
+                for (Instance i : instances) {
+                    if (writer.equals(i.instanceId)) {
+                        i.sessionStart = sim.now; // a new session on the server: the previous one ended
+                    }
+                }
+            }
+        }
         if (server.lastWriteBucket != KvGateway.Bucket.ASSIGNMENT || m.op() != SimKvServer.Op.PUT) {
             return;
         }
         Codec.AssignmentRecord r = Codec.decodeAssignment(m.value());
         publications++;
         trace("  published v" + r.version() + " by " + r.leaderId() + " epoch " + r.epoch() + " " + owners(r));
-        boolean fenceRewrite = r.version() == lastVersion && r.epoch() > lastEpoch;
+        // a new leader's fence rewrites the current record under its epoch; a fence whose reply was lost is made again
+        boolean fenceRewrite = r.version() == lastVersion && r.epoch() >= lastEpoch && r.owners().equals(lastOwners);
         if (r.version() < lastVersion || r.version() == lastVersion && !fenceRewrite) {
             fail("assignment version " + r.version() + " published after version " + lastVersion);
         }
@@ -354,7 +377,16 @@ final class Simulation {
                     + " (a deposed leader's write)");
         }
         lastVersion = Math.max(lastVersion, r.version());
+        lastOwners = r.owners();
         lastEpoch = Math.max(lastEpoch, r.epoch());
+    }
+
+    private static String instanceOf(SimKvServer.Msg heartbeat) {
+        try {
+            return Codec.decodeHeartbeat(heartbeat.value()).instance();
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
     }
 
     private static String owners(Codec.AssignmentRecord r) {
@@ -379,10 +411,11 @@ final class Simulation {
      * fence itself as soon as it runs again (checked by {@link #check}).
      */
     private String stillActing(Instance a, Partition p) {
-        if (a.member.isLeaseValid()) {
+        if (a.member.isLeaseValid() && a.member.currentAssignment().contains(p)) {
             return "still holds it under a valid lease";
         }
-        if (a.proc.paused) {
+        if (a.proc.paused || a.sessionStart > a.acquiredAt.getOrDefault(p, Long.MAX_VALUE)) {
+            // stopped, or its session ended since it acquired p (it must fence itself, see check()): not a safe owner
             return null;
         }
         String id = a.member.workerId();
@@ -407,7 +440,7 @@ final class Simulation {
             if (e.getValue().size() > 1) {
                 Instance valid = null;
                 for (Instance i : e.getValue()) {
-                    if (i.live && i.member.isLeaseValid()) {
+                    if (i.live && i.member.isLeaseValid() && i.member.currentAssignment().contains(e.getKey())) {
                         if (valid != null) {
                             fail("partition " + e.getKey() + " owned by two instances with valid leases: " + valid + " and " + i);
                             return;
@@ -551,8 +584,10 @@ final class Simulation {
             net.slowProbability = 0.3;
             net.lostReplyProbability = 0.2;
             sim.after(d, null, () -> {
-                net.slowProbability = 0.01;
-                net.lostReplyProbability = 0.002;
+                if (healedAt < 0) {
+                    net.slowProbability = 0.01;
+                    net.lostReplyProbability = 0.002;
+                }
             });
         } else {
             slowUserCode = 0.5;
@@ -576,6 +611,7 @@ final class Simulation {
     private void heal() {
         trace("HEAL: all faults end");
         slowUserCode = 0;
+        healedAt = sim.now;
         for (Instance i : instances) {
             if (!i.live) {
                 continue;
@@ -585,8 +621,8 @@ final class Simulation {
                 continue;
             }
             if (i.client != null) {
-                i.client.net.slowProbability = 0.01;
-                i.client.net.lostReplyProbability = 0.002;
+                i.client.net.slowProbability = 0; // quiet: no slow request, no lost reply
+                i.client.net.lostReplyProbability = 0;
                 i.client.reconnect();
             }
             sim.resume(i.proc);
@@ -596,7 +632,6 @@ final class Simulation {
                 startInstance(s);
             }
         }
-        healedAt = sim.now;
     }
 
     /** Members' states, for the report. */
