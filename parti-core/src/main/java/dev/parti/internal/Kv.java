@@ -33,6 +33,9 @@ interface Kv {
     /** Deletes the key if its last revision is {@code expectedRevision}. */
     void delete(Bucket b, String key, long expectedRevision);
 
+    /** Purges the key: a purge marker replaces its history (no expected revision). */
+    void purge(Bucket b, String key);
+
     /** The current entry, or null when the key is absent, deleted or expired. */
     Entry get(Bucket b, String key);
 

@@ -377,6 +377,15 @@ public final class KvGateway implements Kv {
         });
     }
 
+    /** Purges the key: a purge marker replaces its history (no expected revision). */
+    @Override
+    public void purge(Bucket b, String key) {
+        call(b, key, "purge", () -> {
+            kv(b).purge(key);
+            return null;
+        });
+    }
+
     /** The current entry, or null when the key is absent, deleted or expired. */
     @Override
     public Entry get(Bucket b, String key) {

@@ -51,6 +51,8 @@ final class SimKvClient implements Kv {
     private boolean connected = true;
     private final List<Runnable> reconnectBuffer = new ArrayList<>();
     private final List<Watch> watches = new ArrayList<>();
+    /** Told of every request as it is sent or buffered (bucket, operation), on the calling simulated thread. */
+    java.util.function.BiConsumer<Bucket, String> beforeSend = (b, op) -> { };
     /** Trace of what this client did, if wanted. */
     Consumer<String> trace = s -> { };
 
@@ -105,7 +107,7 @@ final class SimKvClient implements Kv {
         try {
             return request(b, key, "create", () -> server.publish(b, key, value, SimKvServer.Op.PUT, 0));
         } catch (CasConflictException e) {
-            SimKvServer.Msg m = request(b, key, "create", () -> server.getLast(b, key));
+            SimKvServer.Msg m = request(b, key, "create (read)", () -> server.getLast(b, key));
             if (m != null && m.op() != SimKvServer.Op.PUT) {
                 return request(b, key, "create", () -> server.publish(b, key, value, SimKvServer.Op.PUT, m.revision()));
             }
@@ -123,8 +125,8 @@ final class SimKvClient implements Kv {
         request(b, key, "delete", () -> server.publish(b, key, null, SimKvServer.Op.DEL, expectedRevision));
     }
 
-    /** Purges the key (a purge marker, no expected revision). */
-    void purge(Bucket b, String key) {
+    @Override
+    public void purge(Bucket b, String key) {
         request(b, key, "purge", () -> server.publish(b, key, null, SimKvServer.Op.PURGE, -1));
     }
 
@@ -183,6 +185,7 @@ final class SimKvClient implements Kv {
     private <T> T request(Bucket b, String key, String op, Supplier<T> atServer) {
         String where = "KV_" + b.name().toLowerCase() + "/" + key + ": " + op;
         SimScheduler.Waiter w = sim.waiter();
+        beforeSend.accept(b, op);
         Runnable send = () -> sim.after(latency(), null, () -> {
             Outcome o;
             try {

@@ -29,6 +29,8 @@ import java.util.UUID;
  */
 final class Simulation {
     private static final long MS = 1_000_000L;
+    /** The KV operations that write. */
+    private static final Set<String> WRITES = Set.of("create", "update", "delete", "purge");
     /** A running owner with a stale lease must have fenced itself within this (the watchdog ticks every 25 ms). */
     private static final long STALE_OWNER_FENCE_NANOS = 150 * MS;
 
@@ -113,7 +115,7 @@ final class Simulation {
     private long convergedAt = -1;
     private final long livenessBoundNanos;
     /** Extra delay of user code (listeners, partition source), switched on and off by the nemesis. */
-    private double slowUserCode = 0.05;
+    private double slowUserCode = 0.1;
 
     Simulation(Options opt) {
         this.opt = opt;
@@ -222,6 +224,11 @@ final class Simulation {
             @Override public void sleep(long millis) { sim.sleep(millis * MS); }
             @Override public Kv kv(BucketNames names, Duration requestTimeout) {
                 inst.client = new SimKvClient(sim, server, proc, requestTimeout, net, inst.label);
+                inst.client.beforeSend = (bucket, op) -> {
+                    if (bucket == KvGateway.Bucket.ASSIGNMENT && WRITES.contains(op) && !inst.member.isLeader()) {
+                        fail(inst + " writes the assignment (" + op + ") without a valid leader lease (invariant 2)");
+                    }
+                };
                 inst.client.trace = line -> {
                     if (!line.contains(": get ") && !line.contains(": keys") && !line.contains(": stream info")
                             && !line.contains(": watch") && !line.contains(": create bucket")) {
@@ -542,7 +549,7 @@ final class Simulation {
         double f = rnd.nextDouble();
         faults++;
         if (f < 0.25) {
-            long d = 50 * MS + (long) (rnd.nextDouble() * 2.5 * session);
+            long d = faultLength(session);
             trace("FAULT disconnect " + target + " for " + d / MS + " ms");
             if (target.client != null) {
                 target.client.disconnect();
@@ -552,7 +559,7 @@ final class Simulation {
                 });
             }
         } else if (f < 0.5) {
-            long d = 50 * MS + (long) (rnd.nextDouble() * 3 * session);
+            long d = faultLength(session);
             trace("FAULT pause (SIGSTOP) " + target + " for " + d / MS + " ms");
             sim.pause(target.proc);
             sim.after(d, null, () -> {
@@ -593,8 +600,25 @@ final class Simulation {
             slowUserCode = 0.5;
             long d = 500 * MS + (long) (rnd.nextDouble() * 2 * session);
             trace("FAULT slow user code (listeners, partition source) for " + d / MS + " ms");
-            sim.after(d, null, () -> slowUserCode = 0.05);
+            sim.after(d, null, () -> slowUserCode = 0.1);
         }
+    }
+
+    /**
+     * How long a disconnect or pause lasts: a third shorter than the lease, a third between the lease's end
+     * and the session's (stale by its own clock, still alive on the server: the boundary where a fenced
+     * worker's release matters), a third up to three sessions.
+     */
+    private long faultLength(long session) {
+        long lease = session - session / 6;
+        double f = rnd.nextDouble();
+        if (f < 1 / 3.0) {
+            return 20 * MS + (long) (rnd.nextDouble() * (lease - 20 * MS));
+        }
+        if (f < 2 / 3.0) {
+            return lease + (long) (rnd.nextDouble() * (session - lease));
+        }
+        return session + (long) (rnd.nextDouble() * 2 * session);
     }
 
     private void crash(Instance target) {
