@@ -40,8 +40,10 @@ final class AssignmentApplier {
     private volatile String workerId;
     // guarded by lock
     private final Set<Partition> owned = new TreeSet<>();
-    /** Fenced partitions whose {@code onLost} has not returned yet: still reported as held. */
+    /** Fenced partitions whose {@code onLost} (or {@code onRevoked}) has not returned yet: still reported as held. */
     private final Set<Partition> releasing = new TreeSet<>();
+    /** Partitions whose {@code onRevoked} is running: a fence meanwhile does not report them lost as well. */
+    private final Set<Partition> revoking = new TreeSet<>();
     private long appliedVersion;
     private boolean fenced;
     private long fencedAtVersion;
@@ -131,15 +133,19 @@ final class AssignmentApplier {
             removed.removeAll(mine);
             added = new TreeSet<>(mine);
             added.removeAll(owned);
+            revoking.addAll(removed);
         }
         if (!removed.isEmpty()) {
             call("onRevoked", () -> listener.onRevoked(Collections.unmodifiableSet(removed), r.version()));
         }
         synchronized (lock) {
+            // the listener let these go, whatever happened meanwhile: never report them lost (or revoke them) again
+            revoking.removeAll(removed);
+            owned.removeAll(removed);
+            releasing.removeAll(removed);
             if (fences != fenceCount || !leaseValid.getAsBoolean()) {
                 return false; // fenced or lease lapsed while revoking: this version is not ours to apply any more
             }
-            owned.removeAll(removed);
             owned.addAll(added);
             appliedVersion = r.version();
             fenced = false;
@@ -161,8 +167,12 @@ final class AssignmentApplier {
     Loss fence(String reason) {
         synchronized (lock) {
             Set<Partition> lost = new TreeSet<>(owned);
+            // what onRevoked is letting go right now stays reported held until it returns, but is not lost as well
+            lost.removeAll(revoking);
+            if (!ReintroducedBugs.fenceReleasesAtOnce) {
+                releasing.addAll(owned);
+            }
             owned.clear();
-            releasing.addAll(lost);
             fenced = true;
             fences++;
             AssignmentRecord r = latest.get();

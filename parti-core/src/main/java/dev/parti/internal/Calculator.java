@@ -130,7 +130,7 @@ final class Calculator {
         publisher.load();
         // fence the chain before computing anything: a deposed leader's late write now loses its CAS
         int attempts = 0;
-        while (!publisher.fence(leaderId, epoch, leaseValid)) {
+        while (!ReintroducedBugs.noChainFence && !publisher.fence(leaderId, epoch, leaseValid)) {
             if (++attempts >= 3) {
                 throw new KvGateway.CasConflictException("fencing the assignment chain lost its compare-and-set "
                         + attempts + " times; another leader keeps publishing");
@@ -537,7 +537,7 @@ final class Calculator {
     private void rebalance(RebalanceType type, Set<String> live, long now) {
         setState(type == RebalanceType.EMERGENCY ? State.EMERGENCY : State.REBALANCING);
         readPartitions();
-        long start = System.nanoTime();
+        long start = clock.getAsLong();
         List<Worker> workers = new ArrayList<>();
         for (String id : live) {
             Heartbeat hb = seen.get(id).hb;
@@ -553,7 +553,7 @@ final class Calculator {
         Map<String, List<Partition>> result = strategy.assign(new AssignmentStrategy.Request(workers, partitions, previous));
         target = new TreeMap<>(result);
         log.info("Leader {}: {} rebalance over {} workers and {} partitions computed in {} µs", leaderId, type,
-                workers.size(), partitions.size(), (System.nanoTime() - start) / 1000);
+                workers.size(), partitions.size(), (clock.getAsLong() - start) / 1000);
         known = new TreeSet<>(live);
         partitionsChanged = false;
         restarting = false;
@@ -609,7 +609,7 @@ final class Calculator {
             }
         }
         if (current == null || needsFresh || !sameOwners(current.owners(), desired)) {
-            long t0 = System.nanoTime();
+            long t0 = clock.getAsLong();
             AssignmentRecord published = publisher.publish(desired, leaderId, epoch, leaseValid);
             if (published == null) {
                 // lost the CAS: what won may be acquired by its workers right now, so holders() must know it
@@ -619,7 +619,7 @@ final class Calculator {
             }
             remember(published);
             config.metrics().assignmentPublished(published.version(), partitions.size(), live.size(),
-                    Duration.ofNanos(System.nanoTime() - t0));
+                    Duration.ofNanos(clock.getAsLong() - t0));
             log.info("Leader {} published version {}{}{}", leaderId, published.version(),
                     complete ? "" : " (handoff pending)", needsFresh ? " (fresh version for a fenced worker)" : "");
             dirty = true; // re-evaluate once more: acknowledgments may already be in

@@ -23,11 +23,9 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.UUID;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
@@ -73,7 +71,9 @@ public final class GroupMember {
 
     private final PartiConfig config;
     private final LongSupplier clock;
-    private final String instance = UUID.randomUUID().toString();
+    /** Clock, threads, waits and KV store: {@link MemberRuntime#SYSTEM} in production, virtual in the simulation. */
+    private final MemberRuntime runtime;
+    private final String instance;
     private final BucketNames names;
     private final AssignmentApplier applier;
     private final List<StateListener> stateListeners = new CopyOnWriteArrayList<>();
@@ -101,7 +101,7 @@ public final class GroupMember {
 
     private Connection connection;
     private boolean ownsConnection;
-    private KvGateway kv;
+    private Kv kv;
     private WorkerIdClaimer claimer;
     private volatile Heartbeater heartbeater;
     private LeaderElection election;
@@ -156,12 +156,18 @@ public final class GroupMember {
     private volatile boolean idLost;
 
     public GroupMember(PartiConfig config, AssignmentListener listener) {
-        this(config, listener, System::nanoTime);
+        this(config, listener, MemberRuntime.SYSTEM);
     }
 
     GroupMember(PartiConfig config, AssignmentListener listener, LongSupplier clock) {
+        this(config, listener, MemberRuntime.withClock(clock));
+    }
+
+    GroupMember(PartiConfig config, AssignmentListener listener, MemberRuntime runtime) {
         this.config = config;
-        this.clock = clock;
+        this.runtime = runtime;
+        this.clock = runtime::nanoTime;
+        this.instance = runtime.newInstanceId();
         this.names = new BucketNames(config.group());
         this.applier = new AssignmentApplier(listener, config.metrics());
         this.heartbeatNanos = config.heartbeatInterval().toNanos();
@@ -279,30 +285,24 @@ public final class GroupMember {
 
     private void doStart() {
         String group = config.group();
-        callbacks = Executors.newSingleThreadExecutor(r -> {
-            Thread t = new Thread(r, "parti-" + group + "-callbacks");
-            t.setDaemon(true);
-            callbackThread = t;
-            return t;
-        });
-        main = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "parti-" + group + "-main");
-            t.setDaemon(true);
-            return t;
-        });
+        callbacks = runtime.callbackExecutor("parti-" + group + "-callbacks", t -> callbackThread = t);
+        main = runtime.scheduler("parti-" + group + "-main");
         moveTo(ManagerState.CLAIMING_ID);
-        connect();
         // short enough that one stuck call cannot eat the lease, long enough for a loaded machine
         Duration twoBeats = config.heartbeatInterval().multipliedBy(2);
         Duration third = config.sessionTimeout().dividedBy(3);
         Duration requestTimeout = clamp(twoBeats.compareTo(third) < 0 ? twoBeats : third,
                 Duration.ofMillis(500), Duration.ofSeconds(5));
-        kv = new KvGateway(connection, names, requestTimeout);
+        kv = runtime.kv(names, requestTimeout);
+        if (kv == null) {
+            connect();
+            kv = new KvGateway(connection, names, requestTimeout);
+        }
         Map<Bucket, Duration> ttls = new EnumMap<>(Bucket.class);
         ttls.put(Bucket.IDS, config.workerIdTtl());
         ttls.put(Bucket.HEARTBEATS, config.sessionTimeout());
         ttls.put(Bucket.LEADER, config.leaderTtl());
-        long deadline = System.nanoTime() + config.startupTimeout().toNanos();
+        long deadline = clock.getAsLong() + config.startupTimeout().toNanos();
         bucketTtls = ttls;
         retryUntil(deadline, "creating the buckets of group " + group, () -> {
             kv.provision(ttls, config.bucketReplicas());
@@ -334,11 +334,7 @@ public final class GroupMember {
         long tick = clamp(config.heartbeatInterval().dividedBy(4), Duration.ofMillis(10), Duration.ofMillis(250)).toNanos();
         ticker = main.scheduleWithFixedDelay(this::tick, 0, tick, TimeUnit.NANOSECONDS);
         // Self-fencing must not wait for the main thread, which may sit in a KV call for a whole request timeout.
-        leaseWatchdog = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "parti-" + group + "-lease");
-            t.setDaemon(true);
-            return t;
-        });
+        leaseWatchdog = runtime.scheduler("parti-" + group + "-lease");
         leaseWatchdog.scheduleWithFixedDelay(this::watchLease, tick, tick, TimeUnit.NANOSECONDS);
         log.info("Worker {} joined group {} (instance {})", id, group, instance);
     }
@@ -388,11 +384,11 @@ public final class GroupMember {
             try {
                 return step.get();
             } catch (KvUnavailableException e) {
-                if (System.nanoTime() > deadline) {
+                if (clock.getAsLong() - deadline > 0) {
                     throw new PartiException("NATS unreachable while " + what + " for group " + config.group()
                             + " within startupTimeout " + config.startupTimeout() + ": " + e.getMessage(), e);
                 }
-                sleepQuietly(100);
+                runtime.sleep(100);
             } catch (KvRejectedException e) {
                 throw new PartiException("NATS refused " + what + " for group " + config.group() + ": " + e.getMessage(), e);
             }
@@ -405,7 +401,7 @@ public final class GroupMember {
      * Its lease ran from a heartbeat that started before this write, so one session from now covers it.
      */
     private void afterFirstHeartbeat() {
-        if (heartbeater.takeDisplacedHolder()) {
+        if (heartbeater.takeDisplacedHolder() && !ReintroducedBugs.staticTakeoverAtOnce) {
             long wait = config.sessionTimeout().toNanos();
             acquireNotBeforeNanos = clock.getAsLong() + wait;
             log.warn("Worker {}: took over ID {} from another live instance that reported owning partitions; "
@@ -579,7 +575,7 @@ public final class GroupMember {
      */
     private void checkBuckets() {
         long now = clock.getAsLong();
-        if (kv == null || kv.connection().getStatus() != Connection.Status.CONNECTED
+        if (kv == null || !kv.connected()
                 || now - lastBucketCheckNanos < config.sessionTimeout().toNanos()) {
             return;
         }

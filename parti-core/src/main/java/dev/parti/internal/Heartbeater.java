@@ -16,7 +16,7 @@ import java.util.function.LongSupplier;
  * <p>Confined to the worker's main thread, except {@link #lastSuccessStartNanos()} (volatile).
  */
 final class Heartbeater {
-    private final KvGateway kv;
+    private final Kv kv;
     private final LongSupplier clock;
     private String id;
     private long revision;
@@ -24,7 +24,7 @@ final class Heartbeater {
     private boolean displacedHolder;
     private volatile long lastSuccessStartNanos;
 
-    Heartbeater(KvGateway kv, LongSupplier clock) {
+    Heartbeater(Kv kv, LongSupplier clock) {
         this.kv = kv;
         this.clock = clock;
     }

@@ -45,7 +45,7 @@ import org.slf4j.LoggerFactory;
  * <p>Thread-safe: jnats KV handles are; {@link #provision} is meant to run on one thread before the
  * data calls (and again to re-create buckets).
  */
-public final class KvGateway {
+public final class KvGateway implements Kv {
     private static final Logger log = LoggerFactory.getLogger(KvGateway.class);
 
     /** JetStream API error: wrong last sequence (a lost compare-and-set). */
@@ -94,6 +94,16 @@ public final class KvGateway {
         return connection;
     }
 
+    @Override
+    public boolean connected() {
+        return connection.getStatus() == Connection.Status.CONNECTED;
+    }
+
+    @Override
+    public long serverMaxPayload() {
+        return connection.getServerInfo().getMaxPayload();
+    }
+
     /**
      * Opens handles on the group's existing buckets without creating or changing them: for tools and tests
      * that read or write a running group's keys and must not touch its bucket settings ({@link #provision}
@@ -138,6 +148,7 @@ public final class KvGateway {
      * @throws KvRejectedException     when the server refuses to create or update a bucket
      * @throws KvUnavailableException  when NATS cannot be reached
      */
+    @Override
     public void provision(Map<Bucket, Duration> ttls, int replicas) {
         KeyValueManagement kvm = call(null, "*", "open bucket management", () -> connection.keyValueManagement(kvOptions));
         for (Bucket b : Bucket.values()) {
@@ -338,40 +349,27 @@ public final class KvGateway {
     }
 
     /** Writes only if the key is absent or deleted; returns the new revision. */
+    @Override
     public long create(Bucket b, String key, byte[] value) {
         checkPayload(b, key, "create", value);
         return call(b, key, "create", () -> kv(b).create(key, value));
     }
 
     /** Writes only if the key's last revision is {@code expectedRevision}; returns the new revision. */
+    @Override
     public long update(Bucket b, String key, byte[] value, long expectedRevision) {
         checkPayload(b, key, "update", value);
         return call(b, key, "update", () -> kv(b).update(key, value, expectedRevision));
     }
 
-    /**
-     * {@link #update}, surviving its own lost reply: when the compare-and-set fails because this
-     * writer's earlier write landed but its reply never came back (a cut connection), the key now holds
-     * a value {@code ours} recognises, and the update is made once more on top of it. Any other conflict
-     * stands; its {@link CasConflictException#holder()} is the key's entry then (null if absent).
-     */
+    /** {@inheritDoc} */
+    @Override
     public long updateOwn(Bucket b, String key, byte[] value, long expectedRevision, Predicate<byte[]> ours) {
-        long expected = expectedRevision;
-        for (int attempt = 0; ; attempt++) {
-            try {
-                return update(b, key, value, expected);
-            } catch (CasConflictException conflict) {
-                Entry current = get(b, key);
-                if (attempt == 0 && current != null && ours.test(current.value())) {
-                    expected = current.revision();
-                    continue;
-                }
-                throw new CasConflictException(conflict.getMessage(), current);
-            }
-        }
+        return Kv.super.updateOwn(b, key, value, expectedRevision, ours);
     }
 
     /** Deletes the key if its last revision is {@code expectedRevision}. */
+    @Override
     public void delete(Bucket b, String key, long expectedRevision) {
         call(b, key, "delete", () -> {
             kv(b).delete(key, expectedRevision);
@@ -379,7 +377,17 @@ public final class KvGateway {
         });
     }
 
+    /** Purges the key: a purge marker replaces its history (no expected revision). */
+    @Override
+    public void purge(Bucket b, String key) {
+        call(b, key, "purge", () -> {
+            kv(b).purge(key);
+            return null;
+        });
+    }
+
     /** The current entry, or null when the key is absent, deleted or expired. */
+    @Override
     public Entry get(Bucket b, String key) {
         return call(b, key, "get", () -> {
             KeyValueEntry e = kv(b).get(key);
@@ -391,18 +399,13 @@ public final class KvGateway {
     }
 
     /** Every current entry of a bucket (one request for the keys, one get per key). */
+    @Override
     public List<Entry> entries(Bucket b) {
-        List<Entry> out = new ArrayList<>();
-        for (String key : keys(b)) {
-            Entry e = get(b, key);
-            if (e != null) {
-                out.add(e);
-            }
-        }
-        return out;
+        return Kv.super.entries(b);
     }
 
     /** The keys present in a bucket. */
+    @Override
     public List<String> keys(Bucket b) {
         return call(b, "*", "keys", () -> kv(b).keys());
     }
@@ -412,6 +415,7 @@ public final class KvGateway {
      * jnats dispatcher thread and must only hand the entry over to the worker's own thread; an exception
      * it throws is logged (jnats would drop it silently) and the watch goes on.
      */
+    @Override
     public AutoCloseable watch(Bucket b, String key, Consumer<Entry> onEntry) {
         KeyValueWatcher watcher = new KeyValueWatcher() {
             @Override
@@ -597,6 +601,7 @@ public final class KvGateway {
      *
      * @throws KvUnavailableException when the server does not answer
      */
+    @Override
     public boolean bucketExists(Bucket b) {
         return call(b, "*", "stream info", () -> {
             try {

@@ -19,7 +19,7 @@ import java.util.function.LongSupplier;
 final class LeaderElection {
     static final String KEY = "leader";
 
-    private final KvGateway kv;
+    private final Kv kv;
     private final LongSupplier clock;
     private final long leaseNanos;
     private final byte[] record;
@@ -28,7 +28,7 @@ final class LeaderElection {
     private long epoch;
     private volatile long leaseStartNanos; // read by isLeader() callers on any thread
 
-    LeaderElection(KvGateway kv, LongSupplier clock, Duration leaderTtl, Duration safetyMargin,
+    LeaderElection(Kv kv, LongSupplier clock, Duration leaderTtl, Duration safetyMargin,
                    String workerId, String instance) {
         this.kv = kv;
         this.clock = clock;

@@ -16,14 +16,14 @@ import java.util.Arrays;
  * <p>Confined to the worker's main thread.
  */
 final class WorkerIdClaimer {
-    private final KvGateway kv;
+    private final Kv kv;
     private final String staticId;
     private final int poolSize;
     private final byte[] record;
     private String id;
     private long revision;
 
-    WorkerIdClaimer(KvGateway kv, String staticId, int poolSize, String instance) {
+    WorkerIdClaimer(Kv kv, String staticId, int poolSize, String instance) {
         this.kv = kv;
         this.staticId = staticId;
         this.poolSize = poolSize;

@@ -1,0 +1,29 @@
+package dev.parti.internal;
+
+/**
+ * Test-only switches that put back bugs fixed for issue 12, one at a time, so that the deterministic
+ * simulation can show it finds them (and how many seeds it needs). Every switch is off by default;
+ * nothing outside this package's tests sets them, and production code never does. Each is read at
+ * exactly the place of the fix it undoes.
+ */
+final class ReintroducedBugs {
+    /** Hole 4: no lease check right before the publication's write (only the one before the calculator's round). */
+    static volatile boolean noLeaseCheckAtPublish;
+    /** Hole 3: a newer instance of a static member acquires at once, while the older one may still own. */
+    static volatile boolean staticTakeoverAtOnce;
+    /** Hole 7: a fenced worker stops reporting its partitions held at once, before {@code onLost} returned. */
+    static volatile boolean fenceReleasesAtOnce;
+    /** Hole 4: a new leader does not fence the assignment chain, so a deposed leader's late write can land. */
+    static volatile boolean noChainFence;
+
+    private ReintroducedBugs() {
+    }
+
+    /** Turns every switch off. */
+    static void reset() {
+        noLeaseCheckAtPublish = false;
+        staticTakeoverAtOnce = false;
+        fenceReleasesAtOnce = false;
+        noChainFence = false;
+    }
+}

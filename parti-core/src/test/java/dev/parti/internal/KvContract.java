@@ -1,0 +1,175 @@
+package dev.parti.internal;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.parti.internal.KvGateway.Bucket;
+import dev.parti.internal.KvGateway.CasConflictException;
+import dev.parti.internal.KvGateway.Entry;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.Test;
+
+/**
+ * What the protocol relies on from JetStream KV, as test cases run against both the real nats-server
+ * ({@link KvServerContractTest}, through {@link KvGateway}) and the simulation's model
+ * ({@link KvModelContractTest}, through {@link SimKvClient}), so that the model cannot drift from
+ * NATS: compare-and-set and its refusal, revision numbers, delete and purge as seen by get, keys and
+ * watch, and bucket TTL expiry (no watch event on nats-server 2.9).
+ */
+abstract class KvContract {
+    /** The bucket TTLs every case provisions: only the heartbeats bucket expires, after {@link #TTL}. */
+    static final Duration TTL = Duration.ofMillis(1000);
+
+    static Map<Bucket, Duration> ttls() {
+        return Map.of(Bucket.IDS, Duration.ofSeconds(60), Bucket.HEARTBEATS, TTL, Bucket.LEADER, Duration.ofSeconds(60));
+    }
+
+    /** What a case runs against: a provisioned, empty group of buckets, and the passing of time. */
+    interface World {
+        Kv kv();
+
+        /** Waits (up to {@code max}) until {@code condition} holds; fails otherwise. */
+        void eventually(Duration max, BooleanSupplier condition);
+
+        /** Lets {@code d} pass. */
+        void pause(Duration d);
+    }
+
+    @FunctionalInterface
+    interface Case {
+        void run(World w) throws Exception;
+    }
+
+    /** Runs {@code c} against a fresh group of buckets. */
+    abstract void run(Case c) throws Exception;
+
+    static byte[] v(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+
+    static String s(Entry e) {
+        return e == null ? null : new String(e.value(), StandardCharsets.UTF_8);
+    }
+
+    @Test
+    void createIsRefusedOnAnExistingKeyAndRevisionsCountEveryWriteOfTheBucket() throws Exception {
+        run(w -> {
+            Kv kv = w.kv();
+            assertThat(kv.create(Bucket.IDS, "a", v("1"))).isEqualTo(1);
+            assertThat(kv.create(Bucket.IDS, "b", v("1"))).isEqualTo(2);
+            assertThatThrownBy(() -> kv.create(Bucket.IDS, "a", v("2"))).isInstanceOf(CasConflictException.class);
+            assertThat(kv.get(Bucket.IDS, "a")).satisfies(e -> {
+                assertThat(s(e)).isEqualTo("1");
+                assertThat(e.revision()).isEqualTo(1);
+            });
+            assertThat(kv.get(Bucket.IDS, "missing")).isNull();
+            // another bucket is another stream: its revisions start over
+            assertThat(kv.create(Bucket.LEADER, "leader", v("x"))).isEqualTo(1);
+        });
+    }
+
+    @Test
+    void updateNeedsTheKeysLastRevision() throws Exception {
+        run(w -> {
+            Kv kv = w.kv();
+            long r1 = kv.create(Bucket.IDS, "a", v("1"));
+            kv.create(Bucket.IDS, "b", v("1"));
+            assertThatThrownBy(() -> kv.update(Bucket.IDS, "a", v("x"), r1 + 1)).isInstanceOf(CasConflictException.class);
+            long r2 = kv.update(Bucket.IDS, "a", v("2"), r1);
+            assertThat(r2).isEqualTo(3);
+            assertThatThrownBy(() -> kv.update(Bucket.IDS, "a", v("x"), r1)).isInstanceOf(CasConflictException.class);
+            assertThatThrownBy(() -> kv.update(Bucket.IDS, "absent", v("x"), 1)).isInstanceOf(CasConflictException.class);
+            assertThat(kv.update(Bucket.IDS, "absent", v("x"), 0)).isEqualTo(4);
+            assertThat(s(kv.get(Bucket.IDS, "a"))).isEqualTo("2");
+        });
+    }
+
+    @Test
+    void updateOwnRecognisesItsOwnEarlierWriteAndNothingElse() throws Exception {
+        run(w -> {
+            Kv kv = w.kv();
+            long r1 = kv.create(Bucket.IDS, "a", v("mine"));
+            long r2 = kv.update(Bucket.IDS, "a", v("mine"), r1); // as if this reply had been lost
+            assertThat(kv.updateOwn(Bucket.IDS, "a", v("mine"), r1, b -> "mine".equals(new String(b, StandardCharsets.UTF_8))))
+                    .isEqualTo(r2 + 1);
+            kv.update(Bucket.IDS, "a", v("theirs"), r2 + 1);
+            assertThatThrownBy(() -> kv.updateOwn(Bucket.IDS, "a", v("mine"), r2 + 1, b -> "mine".equals(new String(b, StandardCharsets.UTF_8))))
+                    .isInstanceOfSatisfying(CasConflictException.class, e -> assertThat(s(e.holder())).isEqualTo("theirs"));
+        });
+    }
+
+    @Test
+    void aDeleteOrPurgeHidesTheKeyFromGetAndKeysAndCreateWorksAgain() throws Exception {
+        run(w -> {
+            Kv kv = w.kv();
+            long a = kv.create(Bucket.IDS, "a", v("1"));
+            long b = kv.create(Bucket.IDS, "b", v("1"));
+            assertThatThrownBy(() -> kv.delete(Bucket.IDS, "a", a + 5)).isInstanceOf(CasConflictException.class);
+            kv.delete(Bucket.IDS, "a", a); // revision 3
+            kv.purge(Bucket.IDS, "b"); // revision 4
+            assertThat(kv.get(Bucket.IDS, "a")).isNull();
+            assertThat(kv.get(Bucket.IDS, "b")).isNull();
+            assertThat(kv.keys(Bucket.IDS)).isEmpty();
+            assertThat(kv.entries(Bucket.IDS)).isEmpty();
+            // the marker is the key's last revision: an update must name it, create goes over it
+            assertThatThrownBy(() -> kv.update(Bucket.IDS, "a", v("x"), a)).isInstanceOf(CasConflictException.class);
+            assertThat(kv.create(Bucket.IDS, "a", v("2"))).isEqualTo(5);
+            assertThat(kv.create(Bucket.IDS, "b", v("2"))).isEqualTo(6);
+            assertThat(kv.keys(Bucket.IDS)).containsExactlyInAnyOrder("a", "b");
+            assertThat(b).isEqualTo(2);
+        });
+    }
+
+    @Test
+    void aWatchStartsWithTheCurrentValuesMarkersIncludedThenSeesEveryWriteInOrder() throws Exception {
+        run(w -> {
+            Kv kv = w.kv();
+            kv.create(Bucket.IDS, "a", v("1"));
+            long b = kv.create(Bucket.IDS, "b", v("1"));
+            kv.delete(Bucket.IDS, "b", b);
+            List<String> seen = new CopyOnWriteArrayList<>();
+            AutoCloseable watch = kv.watch(Bucket.IDS, ">", e -> seen.add(e.key() + "@" + e.revision() + (e.deleted() ? " deleted" : " " + s(e))));
+            w.eventually(Duration.ofSeconds(3), () -> seen.size() == 2);
+            assertThat(seen).containsExactly("a@1 1", "b@3 deleted");
+            long a2 = kv.update(Bucket.IDS, "a", v("2"), 1);
+            kv.delete(Bucket.IDS, "a", a2);
+            kv.create(Bucket.IDS, "c", v("1"));
+            w.eventually(Duration.ofSeconds(3), () -> seen.size() == 5);
+            assertThat(seen).containsExactly("a@1 1", "b@3 deleted", "a@4 2", "a@5 deleted", "c@6 1");
+            List<String> one = new CopyOnWriteArrayList<>();
+            AutoCloseable single = kv.watch(Bucket.IDS, "c", e -> one.add(e.key() + "@" + e.revision()));
+            kv.update(Bucket.IDS, "c", v("2"), 6);
+            kv.create(Bucket.IDS, "d", v("1"));
+            w.eventually(Duration.ofSeconds(3), () -> one.size() == 2 && seen.size() == 7);
+            assertThat(one).containsExactly("c@6", "c@7");
+            watch.close();
+            single.close();
+        });
+    }
+
+    @Test
+    void aKeyExpiresByTheBucketTtlWithoutAWatchEvent() throws Exception {
+        run(w -> {
+            Kv kv = w.kv();
+            List<String> seen = new CopyOnWriteArrayList<>();
+            AutoCloseable watch = kv.watch(Bucket.HEARTBEATS, ">", e -> seen.add(e.key() + "@" + e.revision() + (e.deleted() ? " deleted" : "")));
+            long r = kv.create(Bucket.HEARTBEATS, "w-0", v("hb"));
+            w.eventually(Duration.ofSeconds(3), () -> seen.size() == 1);
+            assertThat(kv.get(Bucket.HEARTBEATS, "w-0")).isNotNull(); // well inside the TTL
+            w.eventually(Duration.ofSeconds(5), () -> kv.get(Bucket.HEARTBEATS, "w-0") == null);
+            assertThat(kv.keys(Bucket.HEARTBEATS)).isEmpty();
+            w.pause(Duration.ofMillis(300));
+            assertThat(seen).containsExactly("w-0@" + r); // no event for the expiry
+            // expired means absent: the old revision no longer matches, create works, revisions go on
+            assertThatThrownBy(() -> kv.update(Bucket.HEARTBEATS, "w-0", v("late"), r)).isInstanceOf(CasConflictException.class);
+            assertThat(kv.create(Bucket.HEARTBEATS, "w-0", v("again"))).isEqualTo(r + 1);
+            w.eventually(Duration.ofSeconds(3), () -> seen.size() == 2);
+            watch.close();
+        });
+    }
+}

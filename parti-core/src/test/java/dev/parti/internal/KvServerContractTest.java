@@ -1,0 +1,41 @@
+package dev.parti.internal;
+
+import static org.awaitility.Awaitility.await;
+
+import dev.parti.testkit.NatsServerExtension;
+import io.nats.client.Connection;
+import io.nats.client.Nats;
+import java.time.Duration;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/** {@link KvContract} against a real nats-server, through {@link KvGateway}: the ground truth for the model. */
+class KvServerContractTest extends KvContract {
+    @RegisterExtension
+    static final NatsServerExtension nats = new NatsServerExtension();
+    private static final AtomicInteger GROUPS = new AtomicInteger();
+
+    @Override
+    void run(Case c) throws Exception {
+        try (Connection conn = Nats.connect(nats.url())) {
+            KvGateway kv = new KvGateway(conn, new BucketNames("contract-" + GROUPS.incrementAndGet()), Duration.ofSeconds(2));
+            kv.provision(ttls(), 1);
+            c.run(new World() {
+                @Override
+                public Kv kv() {
+                    return kv;
+                }
+
+                @Override
+                public void eventually(Duration max, java.util.function.BooleanSupplier condition) {
+                    await().atMost(max).pollInterval(Duration.ofMillis(20)).until(condition::getAsBoolean);
+                }
+
+                @Override
+                public void pause(Duration d) {
+                    await().pollDelay(d).atMost(d.plusSeconds(1)).until(() -> true);
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,172 @@
+package dev.parti.internal;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Command line of the simulator ({@code scripts/simulate}): runs seeds until one fails or the budget
+ * is spent, and prints, for a failure, the seed, the trace of the schedule that led to it and the one
+ * command that replays it.
+ *
+ * <pre>
+ * --seeds N | --minutes M   budget (default: 100 seeds)
+ * --seed S                  first seed (default: from the time); with --seeds 1 replays one run
+ * --workers W --partitions P --static K   group shape (default 4, 12, 2)
+ * --fault-seconds F --quiet-seconds Q     phases of a run, virtual seconds (default 20, 12)
+ * --bug NAME                switch a reintroduced bug on (no-lease-check-at-publish, static-takeover-at-once,
+ *                           fence-releases-at-once, no-chain-fence)
+ * --trace                   print the trace of every run, not only of a failure
+ * --keep-going              do not stop at the first failure
+ * </pre>
+ * Exit status 1 when a run failed.
+ */
+public final class SimMain {
+    private SimMain() {
+    }
+
+    public static void main(String[] args) {
+        Simulation.Options base = new Simulation.Options();
+        long seeds = -1;
+        double minutes = -1;
+        Long seed = null;
+        boolean trace = false;
+        boolean keepGoing = false;
+        List<String> bugs = new ArrayList<>();
+        for (int i = 0; i < args.length; i++) {
+            String a = args[i];
+            switch (a) {
+                case "--seeds" -> seeds = Long.parseLong(args[++i]);
+                case "--minutes" -> minutes = Double.parseDouble(args[++i]);
+                case "--seed" -> seed = Long.parseLong(args[++i]);
+                case "--workers" -> base.workers = Integer.parseInt(args[++i]);
+                case "--partitions" -> base.partitions = Integer.parseInt(args[++i]);
+                case "--static" -> base.staticWorkers = Integer.parseInt(args[++i]);
+                case "--fault-seconds" -> base.faultNanos = (long) (Double.parseDouble(args[++i]) * 1e9);
+                case "--quiet-seconds" -> base.quietNanos = (long) (Double.parseDouble(args[++i]) * 1e9);
+                case "--bug" -> bugs.add(args[++i]);
+                case "--trace" -> trace = true;
+                case "--keep-going" -> keepGoing = true;
+                default -> {
+                    System.err.println("unknown option " + a + "; see SimMain's Javadoc or scripts/simulate --help");
+                    System.exit(2);
+                }
+            }
+        }
+        for (String b : bugs) {
+            switchOn(b);
+        }
+        if (seeds < 0 && minutes < 0) {
+            seeds = 100;
+        }
+        long first = seed != null ? seed : System.currentTimeMillis() % 1_000_000_000L;
+        Budget budget = new Budget(seeds, minutes);
+        Stats stats = run(base, first, budget, trace, keepGoing, bugs, System.out);
+        System.out.println(stats.summary());
+        System.exit(stats.failures > 0 ? 1 : 0);
+    }
+
+    static void switchOn(String bug) {
+        switch (bug) {
+            case "no-lease-check-at-publish" -> ReintroducedBugs.noLeaseCheckAtPublish = true;
+            case "static-takeover-at-once" -> ReintroducedBugs.staticTakeoverAtOnce = true;
+            case "fence-releases-at-once" -> ReintroducedBugs.fenceReleasesAtOnce = true;
+            case "no-chain-fence" -> ReintroducedBugs.noChainFence = true;
+            default -> throw new IllegalArgumentException("unknown bug " + bug + "; known: no-lease-check-at-publish, "
+                    + "static-takeover-at-once, fence-releases-at-once, no-chain-fence");
+        }
+    }
+
+    /** How many seeds, or how long. */
+    record Budget(long seeds, double minutes) {
+        boolean more(long done, long startedNanos) {
+            if (seeds >= 0 && done >= seeds) {
+                return false;
+            }
+            return minutes < 0 || System.nanoTime() - startedNanos < minutes * 60e9;
+        }
+    }
+
+    /** What a batch of runs measured. */
+    static final class Stats {
+        long runs;
+        long failures;
+        long firstFailingSeed = -1;
+        int seedsToFirstFailure = -1;
+        long virtualNanos;
+        long events;
+        long faults;
+        long publications;
+        long maxConvergeNanos;
+        long wallNanos;
+
+        String summary() {
+            return String.format("[simulate] %d runs, %d failed%s; %.1f runs/s; %.0f s virtual (%.0fx real time); "
+                            + "%d events, %d faults, %d publications; slowest convergence after heal %d ms; wall %.1f s",
+                    runs, failures, failures > 0 ? " (first at seed " + firstFailingSeed + ", run #" + seedsToFirstFailure + ")" : "",
+                    runs / (wallNanos / 1e9), virtualNanos / 1e9, virtualNanos / (double) wallNanos, events, faults,
+                    publications, maxConvergeNanos / 1_000_000, wallNanos / 1e9);
+        }
+    }
+
+    static Stats run(Simulation.Options base, long firstSeed, Budget budget, boolean trace, boolean keepGoing,
+                     List<String> bugs, java.io.PrintStream out) {
+        Stats st = new Stats();
+        long started = System.nanoTime();
+        for (long s = firstSeed; budget.more(st.runs, started); s++) {
+            Simulation.Options o = copy(base);
+            o.seed = s;
+            Simulation.Result r = new Simulation(o).run();
+            st.runs++;
+            st.virtualNanos += r.virtualNanos();
+            st.events += r.events();
+            st.faults += r.faults();
+            st.publications += r.publications();
+            st.maxConvergeNanos = Math.max(st.maxConvergeNanos, r.convergedAfterNanos());
+            if (trace) {
+                r.trace().forEach(out::println);
+            }
+            if (r.failed()) {
+                st.failures++;
+                if (st.firstFailingSeed < 0) {
+                    st.firstFailingSeed = s;
+                    st.seedsToFirstFailure = (int) st.runs;
+                }
+                out.println("[simulate] seed " + s + " FAILED: " + r.failure());
+                if (!trace) {
+                    out.println("[simulate] trace of the schedule before the failure (last " + r.trace().size() + " lines):");
+                    r.trace().forEach(l -> out.println("  " + l));
+                }
+                out.println("[simulate] replay: " + replay(o, bugs));
+                if (!keepGoing) {
+                    break;
+                }
+            }
+        }
+        st.wallNanos = System.nanoTime() - started;
+        return st;
+    }
+
+    static String replay(Simulation.Options o, List<String> bugs) {
+        StringBuilder b = new StringBuilder("scripts/simulate --seeds 1 --seed " + o.seed + " --workers " + o.workers
+                + " --partitions " + o.partitions + " --static " + o.staticWorkers
+                + " --fault-seconds " + o.faultNanos / 1e9 + " --quiet-seconds " + o.quietNanos / 1e9);
+        for (String bug : bugs) {
+            b.append(" --bug ").append(bug);
+        }
+        return b.append(" --trace").toString();
+    }
+
+    static Simulation.Options copy(Simulation.Options base) {
+        Simulation.Options o = new Simulation.Options();
+        o.seed = base.seed;
+        o.workers = base.workers;
+        o.partitions = base.partitions;
+        o.staticWorkers = base.staticWorkers;
+        o.faultNanos = base.faultNanos;
+        o.quietNanos = base.quietNanos;
+        o.faultMeanNanos = base.faultMeanNanos;
+        o.drift = base.drift;
+        o.traceLines = base.traceLines;
+        return o;
+    }
+}

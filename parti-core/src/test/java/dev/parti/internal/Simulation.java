@@ -1,0 +1,670 @@
+package dev.parti.internal;
+
+import dev.parti.AssignmentListener;
+import dev.parti.LossPolicy;
+import dev.parti.ManagerState;
+import dev.parti.PartiConfig;
+import dev.parti.Partition;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.UUID;
+
+/**
+ * One deterministic simulation run: a group of {@link GroupMember}s (the real protocol code) on
+ * simulated processes, against the in-memory KV model, under a seeded fault schedule (disconnects,
+ * lost replies, slow requests, SIGSTOP-like pauses, kill -9 and restarts, static-ID takeovers, slow
+ * listeners and partition sources, clock drift), then a quiet period. A checker runs after every event.
+ *
+ * <p>Everything random comes from the seed: the same seed and options give the same run.
+ */
+final class Simulation {
+    private static final long MS = 1_000_000L;
+    /** The KV operations that write. */
+    private static final Set<String> WRITES = Set.of("create", "update", "delete", "purge");
+    /** A running owner with a stale lease must have fenced itself within this (the watchdog ticks every 25 ms). */
+    private static final long STALE_OWNER_FENCE_NANOS = 150 * MS;
+
+    /** What a run is made of; every field has the default used by CI. */
+    static final class Options {
+        long seed;
+        int workers = 4;
+        int partitions = 12;
+        /** Slots 0..staticWorkers-1 use static IDs {@code s-N}; the others the pool. */
+        int staticWorkers = 2;
+        long faultNanos = 20_000 * MS;
+        long quietNanos = 12_000 * MS;
+        /** Mean time between faults. */
+        long faultMeanNanos = 600 * MS;
+        /** Clock rate drift bound per process (0.002 = ±0.2 %). */
+        double drift = 0.002;
+        /** Lines of trace kept and printed before a failure. */
+        int traceLines = 200;
+    }
+
+    /** The outcome of a run. */
+    record Result(long seed, String failure, List<String> trace, long virtualNanos, long events, int faults,
+                  int instances, int publications, long convergedAfterNanos) {
+        boolean failed() {
+            return failure != null;
+        }
+    }
+
+    /** One started instance (one per start, as ownership is checked). */
+    final class Instance {
+        final int slot;
+        final int number;
+        final String label;
+        final SimScheduler.Proc proc;
+        SimKvClient client;
+        GroupMember member;
+        boolean live = true;
+        boolean started;
+        String instanceId;
+        /** Since when (virtual) this running instance has held partitions under a stale lease; -1: not. */
+        long staleOwnerSince = -1;
+        /** Virtual time this instance's current session began on the server (its heartbeat created anew). */
+        long sessionStart = -1;
+        /** When this instance acquired each partition it owns. */
+        final Map<Partition, Long> acquiredAt = new HashMap<>();
+        /** Partitions whose onRevoked/onLost has begun and not returned. */
+        final Set<Partition> releasing = new TreeSet<>();
+        long lastVersion;
+        long lastAssignedVersion;
+        final Set<Partition> owned = new TreeSet<>();
+
+        Instance(int slot, int number, SimScheduler.Proc proc) {
+            this.slot = slot;
+            this.number = number;
+            this.label = "s" + slot + "#" + number;
+            this.proc = proc;
+        }
+
+        @Override
+        public String toString() {
+            return label + (member != null && member.workerId() != null ? "(" + member.workerId() + ")" : "");
+        }
+    }
+
+    final Options opt;
+    final SimScheduler sim;
+    final SimKvServer server;
+    private final Random rnd;
+    private final List<Partition> partitions = new ArrayList<>();
+    private final List<Instance> instances = new ArrayList<>();
+    private final Instance[] slots;
+    private final Map<Partition, Set<Instance>> owners = new HashMap<>();
+    private final Deque<String> trace = new ArrayDeque<>();
+    private final PartiConfig.Builder base;
+    private String failure;
+    private int faults;
+    private int publications;
+    private long lastVersion;
+    private long lastEpoch;
+    private Map<String, List<Partition>> lastOwners = Map.of();
+    private long healedAt = -1;
+    private long convergedAt = -1;
+    private final long livenessBoundNanos;
+    /** Extra delay of user code (listeners, partition source), switched on and off by the nemesis. */
+    private double slowUserCode = 0.1;
+
+    Simulation(Options opt) {
+        this.opt = opt;
+        this.sim = new SimScheduler(opt.seed);
+        this.rnd = sim.random;
+        this.server = new SimKvServer(sim);
+        this.slots = new Instance[opt.workers];
+        for (int i = 0; i < opt.partitions; i++) {
+            Partition p = Partition.of("t", Integer.toString(i));
+            partitions.add(p);
+            owners.put(p, new LinkedHashSet<>());
+        }
+        List<Partition> ps = List.copyOf(partitions);
+        base = PartiConfig.builder("sim").natsUrl("nats://simulated:4222")
+                .partitionSource(() -> {
+                    slowUserCode("partition source", 3 * 800 * MS);
+                    return ps;
+                })
+                .heartbeatInterval(Duration.ofMillis(100)).sessionTimeout(Duration.ofMillis(1000))
+                .leaderTtl(Duration.ofMillis(800)).workerIdTtl(Duration.ofMillis(3000))
+                .coldStartWindow(Duration.ofMillis(200)).plannedScaleWindow(Duration.ofMillis(200))
+                .rebalanceCooldown(Duration.ofMillis(100)).lossPolicy(LossPolicy.FENCE)
+                .startupTimeout(Duration.ofSeconds(10));
+        PartiConfig c = base.build();
+        // a partition is owned again after: a paused owner's session ends, the leader notices and publishes,
+        // a slow onLost returns, a static takeover waits one session, a new leader's lease and grace, the cooldown
+        livenessBoundNanos = 3 * c.sessionTimeout().toNanos() + c.leaderTtl().toNanos() + c.workerIdTtl().toNanos()
+                + 3 * 800 * MS + c.coldStartWindow().toNanos() + 2_000 * MS;
+        server.onWrite = this::onWrite;
+        sim.uncaught = s -> trace("UNCAUGHT " + s);
+    }
+
+    // ------------------------------------------------------------ run
+
+    Result run() {
+        try {
+            for (int s = 0; s < opt.workers; s++) {
+                startInstance(s);
+            }
+            sim.afterEvent = this::check;
+            scheduleNextFault(opt.faultNanos);
+            sim.at(opt.faultNanos, null, this::heal);
+            sim.runUntil(opt.faultNanos + opt.quietNanos, () -> failure != null);
+            if (failure == null) {
+                finalCheck();
+            }
+        } catch (RuntimeException | AssertionError e) {
+            failure = "simulator error: " + e;
+            trace("simulator error: " + e);
+        } finally {
+            sim.shutdown();
+        }
+        return new Result(opt.seed, failure, List.copyOf(trace), sim.now, sim.steps, faults, instances.size(),
+                publications, convergedAt < 0 || healedAt < 0 ? -1 : convergedAt - healedAt);
+    }
+
+    private void trace(String line) {
+        long ms = sim.now / MS;
+        trace.addLast(String.format("%6d.%03ds ", ms / 1000, ms % 1000) + line);
+        while (trace.size() > opt.traceLines) {
+            trace.removeFirst();
+        }
+    }
+
+    private void fail(String why) {
+        if (failure == null) {
+            failure = String.format("at %.3fs: %s", sim.now / 1e9, why);
+            trace("VIOLATION " + why);
+        }
+    }
+
+    // ------------------------------------------------------------ instances
+
+    private Instance startInstance(int slot) {
+        double rate = 1 + (rnd.nextDouble() * 2 - 1) * opt.drift;
+        long offset = (long) (rnd.nextDouble() * 1_000_000_000_000L);
+        int number = (int) instances.stream().filter(i -> i.slot == slot).count() + 1;
+        SimScheduler.Proc proc = sim.newProc("s" + slot + "#" + number, rate, offset);
+        Instance inst = new Instance(slot, number, proc);
+        instances.add(inst);
+        slots[slot] = inst;
+        PartiConfig.Builder b = copy(base);
+        if (slot < opt.staticWorkers) {
+            b.workerId("s-" + slot);
+        }
+        PartiConfig config = b.build();
+        SimKvClient.Net net = new SimKvClient.Net();
+        if (healedAt >= 0) {
+            net.slowProbability = 0;
+            net.lostReplyProbability = 0;
+        }
+        MemberRuntime rt = new MemberRuntime() {
+            @Override public long nanoTime() { return proc.nanoTime(); }
+            @Override public String newInstanceId() {
+                inst.instanceId = new UUID(rnd.nextLong(), rnd.nextLong()).toString();
+                return inst.instanceId;
+            }
+            @Override public java.util.concurrent.ExecutorService callbackExecutor(String n, java.util.function.Consumer<Thread> onThread) {
+                SimScheduler.VThread t = sim.new VThread(proc, "callbacks");
+                onThread.accept(t.thread);
+                return new SimExecutor(sim, t);
+            }
+            @Override public java.util.concurrent.ScheduledExecutorService scheduler(String n) {
+                return new SimExecutor(sim, sim.new VThread(proc, n.substring(n.lastIndexOf('-') + 1)));
+            }
+            @Override public void sleep(long millis) { sim.sleep(millis * MS); }
+            @Override public Kv kv(BucketNames names, Duration requestTimeout) {
+                inst.client = new SimKvClient(sim, server, proc, requestTimeout, net, inst.label);
+                inst.client.beforeSend = (bucket, op) -> {
+                    if (bucket == KvGateway.Bucket.ASSIGNMENT && WRITES.contains(op) && !inst.member.isLeader()) {
+                        fail(inst + " writes the assignment (" + op + ") without a valid leader lease (invariant 2)");
+                    }
+                };
+                inst.client.trace = line -> {
+                    if (!line.contains(": get ") && !line.contains(": keys") && !line.contains(": stream info")
+                            && !line.contains(": watch") && !line.contains(": create bucket")) {
+                        trace(line);
+                    }
+                };
+                return inst.client;
+            }
+        };
+        inst.member = new GroupMember(config, listener(inst), rt);
+        SimScheduler.VThread starter = sim.new VThread(proc, "start");
+        trace("start " + inst.label + " (clock rate " + String.format("%.4f", rate) + ")");
+        sim.submit(starter, () -> {
+            try {
+                inst.member.start();
+                inst.started = true;
+                trace(inst + " started");
+            } catch (RuntimeException e) {
+                trace(inst.label + " start failed: " + e.getMessage());
+            }
+        });
+        return inst;
+    }
+
+    private static PartiConfig.Builder copy(PartiConfig.Builder b) {
+        PartiConfig c = b.build();
+        return PartiConfig.builder(c.group()).natsUrl(c.natsUrl()).partitionSource(c.partitionSource())
+                .heartbeatInterval(c.heartbeatInterval()).sessionTimeout(c.sessionTimeout())
+                .leaderTtl(c.leaderTtl()).workerIdTtl(c.workerIdTtl())
+                .coldStartWindow(c.coldStartWindow()).plannedScaleWindow(c.plannedScaleWindow())
+                .rebalanceCooldown(c.rebalanceCooldown()).lossPolicy(c.lossPolicy())
+                .startupTimeout(c.startupTimeout());
+    }
+
+    /** User code that sometimes takes long: a simulated sleep on the calling simulated thread. */
+    private void slowUserCode(String what, long maxNanos) {
+        if (rnd.nextDouble() < slowUserCode) {
+            long d = (long) (rnd.nextDouble() * maxNanos);
+            trace("  " + what + " of " + current() + " takes " + d / MS + " ms");
+            sim.sleep(d);
+        }
+    }
+
+    private String current() {
+        SimScheduler.VThread t = sim.running;
+        return t == null ? "?" : t.toString();
+    }
+
+    private AssignmentListener listener(Instance inst) {
+        return new AssignmentListener() {
+            @Override
+            public void onAssigned(Set<Partition> added, long version) {
+                trace(inst + " onAssigned v" + version + " " + show(added));
+                if (version <= inst.lastAssignedVersion || version < inst.lastVersion) {
+                    fail(inst + " onAssigned version " + version + " after version " + Math.max(inst.lastVersion, inst.lastAssignedVersion));
+                }
+                inst.lastAssignedVersion = version;
+                inst.lastVersion = version;
+                for (Partition p : added) {
+                    if (inst.owned.contains(p)) {
+                        fail(inst + " assigned " + p + " it already owns (v" + version + ")");
+                    }
+                    for (Instance other : owners.get(p)) {
+                        if (other != inst && other.live) {
+                            String why = stillActing(other, p);
+                            if (why != null) {
+                                fail("partition " + p + " acquired by " + inst + " (v" + version + ") while " + other + " " + why);
+                            }
+                        }
+                    }
+                    owners.get(p).add(inst);
+                    inst.owned.add(p);
+                    inst.acquiredAt.put(p, sim.now);
+                }
+            }
+
+            @Override
+            public void onRevoked(Set<Partition> removed, long version) {
+                release(inst, "onRevoked", removed, version);
+            }
+
+            @Override
+            public void onLost(Set<Partition> lost, long version) {
+                release(inst, "onLost", lost, version);
+            }
+        };
+    }
+
+    private void release(Instance inst, String what, Set<Partition> ps, long version) {
+        trace(inst + " " + what + " v" + version + " " + show(ps) + " begins");
+        for (Partition p : ps) {
+            if (!inst.owned.contains(p)) {
+                fail(inst + " " + what + " " + p + " it does not own (v" + version + ")");
+            }
+        }
+        if (version < inst.lastVersion && what.equals("onRevoked")) {
+            fail(inst + " onRevoked version " + version + " after version " + inst.lastVersion);
+        }
+        inst.releasing.addAll(ps);
+        slowUserCode(what, 1_500 * MS);
+        inst.releasing.removeAll(ps);
+        for (Partition p : ps) {
+            owners.get(p).remove(inst);
+            inst.owned.remove(p);
+            inst.acquiredAt.remove(p);
+        }
+        trace(inst + " " + what + " returned");
+    }
+
+    private static String show(Set<Partition> ps) {
+        StringBuilder b = new StringBuilder("[");
+        for (Partition p : ps) {
+            b.append(b.length() > 1 ? "," : "").append(p.id());
+        }
+        return b.append(']').toString();
+    }
+
+    // ------------------------------------------------------------ checks
+
+    /** Every write to the KV: the assignment chain's versions and leader epochs must be monotone. */
+    private void onWrite(SimKvServer.Msg m) {
+        if (server.lastWriteBucket == KvGateway.Bucket.LEADER && m.op() == SimKvServer.Op.PUT) {
+            try {
+                trace("  leader key rev " + m.revision() + " = " + Codec.decodeLeader(m.value()).workerId());
+            } catch (IllegalArgumentException ignored) {
+                // not ours
+            }
+        }
+        if (server.lastWriteBucket == KvGateway.Bucket.HEARTBEATS && m.op() == SimKvServer.Op.PUT) {
+            SimKvServer.Msg prev = server.lastWritePrevious;
+            String writer = instanceOf(m);
+            if (writer != null && (prev == null || prev.op() != SimKvServer.Op.PUT || !writer.equals(instanceOf(prev)))) {
+                for (Instance i : instances) {
+                    if (writer.equals(i.instanceId)) {
+                        i.sessionStart = sim.now; // a new session on the server: the previous one ended
+                    }
+                }
+            }
+        }
+        if (server.lastWriteBucket != KvGateway.Bucket.ASSIGNMENT || m.op() != SimKvServer.Op.PUT) {
+            return;
+        }
+        Codec.AssignmentRecord r = Codec.decodeAssignment(m.value());
+        publications++;
+        trace("  published v" + r.version() + " by " + r.leaderId() + " epoch " + r.epoch() + " " + owners(r));
+        // a new leader's fence rewrites the current record under its epoch; a fence whose reply was lost is made again
+        boolean fenceRewrite = r.version() == lastVersion && r.epoch() >= lastEpoch && r.owners().equals(lastOwners);
+        if (r.version() < lastVersion || r.version() == lastVersion && !fenceRewrite) {
+            fail("assignment version " + r.version() + " published after version " + lastVersion);
+        }
+        if (r.epoch() < lastEpoch) {
+            fail("assignment v" + r.version() + " published under epoch " + r.epoch() + " after epoch " + lastEpoch
+                    + " (a deposed leader's write)");
+        }
+        lastVersion = Math.max(lastVersion, r.version());
+        lastOwners = r.owners();
+        lastEpoch = Math.max(lastEpoch, r.epoch());
+    }
+
+    private static String instanceOf(SimKvServer.Msg heartbeat) {
+        try {
+            return Codec.decodeHeartbeat(heartbeat.value()).instance();
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
+    }
+
+    private static String owners(Codec.AssignmentRecord r) {
+        StringBuilder b = new StringBuilder();
+        new TreeMap<>(r.owners()).forEach((w, ps) -> {
+            b.append(w).append('=');
+            StringBuilder ids = new StringBuilder();
+            for (Partition p : ps) {
+                ids.append(ids.length() > 0 ? "," : "").append(p.id());
+            }
+            b.append(ids).append(' ');
+        });
+        return b.toString().trim();
+    }
+
+    /**
+     * Why {@code a}, which has not finished letting {@code p} go, is still its owner in a way no new owner
+     * may overlap with; null when the overlap is legitimate. {@code a} still acts as owner when its lease is
+     * valid, or when it runs (not stopped) while its session has not ended on the server: then the leader
+     * must have waited for its release, which its heartbeat reports only once its callback returned.
+     * A stopped instance whose lease ran out, or whose session ended, is no longer a safe owner: it must
+     * fence itself as soon as it runs again (checked by {@link #check}).
+     */
+    private String stillActing(Instance a, Partition p) {
+        if (a.member.isLeaseValid() && a.member.currentAssignment().contains(p)) {
+            return "still holds it under a valid lease";
+        }
+        if (a.proc.paused || a.sessionStart > a.acquiredAt.getOrDefault(p, Long.MAX_VALUE)) {
+            // stopped, or its session ended since it acquired p (it must fence itself, see check()): not a safe owner
+            return null;
+        }
+        String id = a.member.workerId();
+        SimKvServer.Msg hb = id == null || !server.exists(KvGateway.Bucket.HEARTBEATS) ? null
+                : server.getLast(KvGateway.Bucket.HEARTBEATS, id);
+        if (hb != null && hb.op() == SimKvServer.Op.PUT) {
+            try {
+                if (a.instanceId.equals(Codec.decodeHeartbeat(hb.value()).instance())) {
+                    return (a.releasing.contains(p) ? "is still letting it go" : "still owns it")
+                            + " and its session has not ended (its heartbeat is still on the server)";
+                }
+            } catch (IllegalArgumentException ignored) {
+                // not a heartbeat of ours
+            }
+        }
+        return null;
+    }
+
+    /** After every event: no two owners under valid leases; a stale owner fences promptly; convergence after the heal. */
+    private void check() {
+        for (Map.Entry<Partition, Set<Instance>> e : owners.entrySet()) {
+            if (e.getValue().size() > 1) {
+                Instance valid = null;
+                for (Instance i : e.getValue()) {
+                    if (i.live && i.member.isLeaseValid() && i.member.currentAssignment().contains(e.getKey())) {
+                        if (valid != null) {
+                            fail("partition " + e.getKey() + " owned by two instances with valid leases: " + valid + " and " + i);
+                            return;
+                        }
+                        valid = i;
+                    }
+                }
+            }
+        }
+        for (Instance i : instances) {
+            if (!i.live || !i.started || i.proc.paused || i.owned.isEmpty() || i.member.isLeaseValid()
+                    || i.member.currentAssignment().isEmpty()) {
+                i.staleOwnerSince = -1;
+            } else if (i.staleOwnerSince < 0) {
+                i.staleOwnerSince = sim.now;
+            } else if (sim.now - i.staleOwnerSince > STALE_OWNER_FENCE_NANOS) {
+                fail(i + " runs with a stale lease and still owns " + i.member.currentAssignment() + " after "
+                        + (sim.now - i.staleOwnerSince) / MS + " ms: it did not fence itself");
+                return;
+            }
+        }
+        if (healedAt < 0 || convergedAt >= 0) {
+            return;
+        }
+        if (allOwnedOnce()) {
+            convergedAt = sim.now;
+            trace("converged: every partition owned by one live instance, " + (sim.now - healedAt) / MS + " ms after the heal");
+        } else if (sim.now - healedAt > livenessBoundNanos) {
+            fail("not every partition owned again " + livenessBoundNanos / MS + " ms after the faults healed: " + ownership());
+        }
+    }
+
+    private boolean allOwnedOnce() {
+        for (Set<Instance> o : owners.values()) {
+            long live = o.stream().filter(i -> i.live).count();
+            if (live != 1) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private String ownership() {
+        StringBuilder b = new StringBuilder();
+        for (Partition p : partitions) {
+            b.append(p.id()).append('=').append(owners.get(p).stream().filter(i -> i.live).toList()).append(' ');
+        }
+        return b.toString();
+    }
+
+    private void finalCheck() {
+        if (convergedAt < 0) {
+            fail("never converged after the heal: " + ownership());
+            return;
+        }
+        if (!allOwnedOnce()) {
+            fail("converged, then lost it again in the quiet period: " + ownership());
+        }
+    }
+
+    // ------------------------------------------------------------ faults
+
+    private void scheduleNextFault(long until) {
+        long gap = (long) (-Math.log(1 - rnd.nextDouble()) * opt.faultMeanNanos);
+        if (sim.now + gap >= until) {
+            return;
+        }
+        sim.after(gap, null, () -> {
+            injectFault();
+            scheduleNextFault(until);
+        });
+    }
+
+    private Instance randomLive() {
+        List<Instance> live = new ArrayList<>();
+        for (Instance i : slots) {
+            if (i != null && i.live && !i.proc.paused) {
+                live.add(i);
+            }
+        }
+        return live.isEmpty() ? null : live.get(rnd.nextInt(live.size()));
+    }
+
+    private Instance leader() {
+        for (Instance i : slots) {
+            if (i != null && i.live && i.member.isLeader()) {
+                return i;
+            }
+        }
+        return null;
+    }
+
+    private void injectFault() {
+        Instance target = rnd.nextDouble() < 0.4 && leader() != null ? leader() : randomLive();
+        if (target == null) {
+            return;
+        }
+        long session = 1_000 * MS;
+        double f = rnd.nextDouble();
+        faults++;
+        if (f < 0.25) {
+            long d = faultLength(session);
+            trace("FAULT disconnect " + target + " for " + d / MS + " ms");
+            if (target.client != null) {
+                target.client.disconnect();
+                sim.after(d, null, () -> {
+                    trace("FAULT reconnect " + target);
+                    target.client.reconnect();
+                });
+            }
+        } else if (f < 0.5) {
+            long d = faultLength(session);
+            trace("FAULT pause (SIGSTOP) " + target + " for " + d / MS + " ms");
+            sim.pause(target.proc);
+            sim.after(d, null, () -> {
+                trace("FAULT resume (SIGCONT) " + target);
+                sim.resume(target.proc);
+            });
+        } else if (f < 0.65) {
+            crash(target);
+            long d = 100 * MS + (long) (rnd.nextDouble() * 2 * session);
+            sim.after(d, null, () -> {
+                if (slots[target.slot] == target) {
+                    startInstance(target.slot);
+                }
+            });
+        } else if (f < 0.75 && target.slot < opt.staticWorkers) {
+            // an orchestrator replaces a member it believes dead, while the old one is only stopped
+            long d = session + (long) (rnd.nextDouble() * 2 * session);
+            trace("FAULT static takeover: pause " + target + " for " + d / MS + " ms and start a new instance of its ID");
+            sim.pause(target.proc);
+            startInstance(target.slot);
+            sim.after(d, null, () -> {
+                trace("FAULT resume (SIGCONT) replaced " + target);
+                sim.resume(target.proc);
+            });
+        } else if (f < 0.9 && target.client != null) {
+            long d = 200 * MS + (long) (rnd.nextDouble() * 2 * session);
+            SimKvClient.Net net = target.client.net;
+            trace("FAULT bad network for " + target + " for " + d / MS + " ms (slow requests, lost replies)");
+            net.slowProbability = 0.3;
+            net.lostReplyProbability = 0.2;
+            sim.after(d, null, () -> {
+                if (healedAt < 0) {
+                    net.slowProbability = 0.01;
+                    net.lostReplyProbability = 0.002;
+                }
+            });
+        } else {
+            slowUserCode = 0.5;
+            long d = 500 * MS + (long) (rnd.nextDouble() * 2 * session);
+            trace("FAULT slow user code (listeners, partition source) for " + d / MS + " ms");
+            sim.after(d, null, () -> slowUserCode = 0.1);
+        }
+    }
+
+    /**
+     * How long a disconnect or pause lasts: a third shorter than the lease, a third between the lease's end
+     * and the session's (stale by its own clock, still alive on the server: the boundary where a fenced
+     * worker's release matters), a third up to three sessions.
+     */
+    private long faultLength(long session) {
+        long lease = session - session / 6;
+        double f = rnd.nextDouble();
+        if (f < 1 / 3.0) {
+            return 20 * MS + (long) (rnd.nextDouble() * (lease - 20 * MS));
+        }
+        if (f < 2 / 3.0) {
+            return lease + (long) (rnd.nextDouble() * (session - lease));
+        }
+        return session + (long) (rnd.nextDouble() * 2 * session);
+    }
+
+    private void crash(Instance target) {
+        trace("FAULT kill -9 " + target + " (owned " + show(target.owned) + ")");
+        target.live = false;
+        sim.kill(target.proc);
+        for (Partition p : new ArrayList<>(target.owned)) {
+            owners.get(p).remove(target);
+        }
+        target.owned.clear();
+    }
+
+    /** End of the fault phase: everything reconnects and resumes, dead slots restart; replaced instances are killed. */
+    private void heal() {
+        trace("HEAL: all faults end");
+        slowUserCode = 0;
+        healedAt = sim.now;
+        for (Instance i : instances) {
+            if (!i.live) {
+                continue;
+            }
+            if (slots[i.slot] != i) {
+                crash(i); // replaced by a newer instance of its static ID: the orchestrator stops it
+                continue;
+            }
+            if (i.client != null) {
+                i.client.net.slowProbability = 0; // quiet: no slow request, no lost reply
+                i.client.net.lostReplyProbability = 0;
+                i.client.reconnect();
+            }
+            sim.resume(i.proc);
+        }
+        for (int s = 0; s < slots.length; s++) {
+            if (slots[s] == null || !slots[s].live) {
+                startInstance(s);
+            }
+        }
+    }
+
+    /** Members' states, for the report. */
+    String states() {
+        StringBuilder b = new StringBuilder();
+        for (Instance i : slots) {
+            ManagerState st = i == null || i.member == null ? null : i.member.state();
+            b.append(i).append('=').append(st).append(' ');
+        }
+        return b.toString();
+    }
+}
