@@ -621,7 +621,17 @@ public final class GroupMember {
             actOnStaleLease(Duration.ofNanos(sinceLast), "no successful heartbeat for " + sinceLast / 1_000_000 + " ms");
         }
         AssignmentApplier.Snapshot s = applier.snapshot();
-        heartbeater.beat(new Codec.Heartbeat(instance, s.appliedVersion(), s.owned(), s.fenced(), config.capacity()), start);
+        Set<Partition> owned = s.owned();
+        if (!heartbeater.inherited().isEmpty()) {
+            if (start - acquireNotBeforeNanos < 0) {
+                // still waiting after displacing a live holder: report what it held too (see Heartbeater#inherited)
+                owned = new java.util.TreeSet<>(owned);
+                owned.addAll(heartbeater.inherited());
+            } else {
+                heartbeater.clearInherited();
+            }
+        }
+        heartbeater.beat(new Codec.Heartbeat(instance, s.appliedVersion(), owned, s.fenced(), config.capacity()), start);
         lastBeatNanos = clock.getAsLong();
         beatRequested = false;
         if (leaseExpired(clock.getAsLong())) {
@@ -958,14 +968,15 @@ public final class GroupMember {
         }
         idLost = true;
         log.warn("Worker {} lost its ID: {}", workerId, reason);
+        // give everything up first: resigning below is a KV call that may take a whole request timeout
+        AssignmentApplier.Loss loss = applier.fence("worker ID lost: " + reason);
+        executeQuietly(callbacks, () -> applier.reportLost(loss));
         if (election.isLeader()) {
             // delete the leader key (CAS on our revision) so another worker leads at once, not a leader TTL later
             resign(true);
             stopLeading("worker ID lost");
         }
         raise(DegradedReason.ID_LOST, "claim-id", reason);
-        AssignmentApplier.Loss loss = applier.fence("worker ID lost: " + reason);
-        executeQuietly(callbacks, () -> applier.reportLost(loss));
         moveTo(ManagerState.CLAIMING_ID);
     }
 

@@ -1,9 +1,12 @@
 package dev.parti.internal;
 
+import dev.parti.Partition;
 import dev.parti.internal.KvGateway.Bucket;
 import dev.parti.internal.KvGateway.CasConflictException;
 import dev.parti.internal.KvGateway.Entry;
 import dev.parti.internal.WorkerIdClaimer.IdLostException;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.function.LongSupplier;
 
 /**
@@ -22,6 +25,12 @@ final class Heartbeater {
     private long revision;
     private boolean takeOverExisting;
     private boolean displacedHolder;
+    /**
+     * What the displaced heartbeat reported held: reported as held by this instance too until the caller's wait
+     * ends, so a third instance taking the ID over meanwhile waits as well (the first may still hold them),
+     * and the leader moves none of them to another worker before then.
+     */
+    private Set<Partition> inherited = Set.of();
     private volatile long lastSuccessStartNanos;
 
     Heartbeater(Kv kv, LongSupplier clock) {
@@ -36,6 +45,7 @@ final class Heartbeater {
         this.lastSuccessStartNanos = clock.getAsLong(); // a fresh ID starts a fresh lease
         this.takeOverExisting = takeOver;
         this.displacedHolder = false;
+        this.inherited = Set.of();
     }
 
     /**
@@ -48,6 +58,16 @@ final class Heartbeater {
         boolean d = displacedHolder;
         displacedHolder = false;
         return d;
+    }
+
+    /** What the displaced holder reported held (empty if none); reported by the caller until its wait ends. */
+    Set<Partition> inherited() {
+        return inherited;
+    }
+
+    /** The wait after a takeover is over: the displaced instance's lease has ended. */
+    void clearInherited() {
+        inherited = Set.of();
     }
 
     long lastSuccessStartNanos() {
@@ -87,6 +107,14 @@ final class Heartbeater {
         }
     }
 
+    private static Set<Partition> reportedHeld(byte[] value) {
+        try {
+            return Set.copyOf(Codec.decodeHeartbeat(value).owned());
+        } catch (IllegalArgumentException unreadable) {
+            return Set.of();
+        }
+    }
+
     private static boolean mayHoldPartitions(byte[] value, String ownInstance) {
         try {
             Codec.Heartbeat hb = Codec.decodeHeartbeat(value);
@@ -108,9 +136,23 @@ final class Heartbeater {
             // earlier holder (a zombie whose ID expired, or an older instance of a static member);
             // that holder's next heartbeat CAS then fails and it reports everything lost.
             if (takeOverExisting) {
-                long rev = kv.update(Bucket.HEARTBEATS, id, value, current.revision());
-                displacedHolder = mayHoldPartitions(current.value(), Codec.decodeHeartbeat(value).instance());
-                return rev;
+                Codec.Heartbeat mine = Codec.decodeHeartbeat(value);
+                // set before the write and kept across attempts: a retry after a lost reply reads this
+                // instance's own takeover write and must not forget whom it displaced
+                if (mayHoldPartitions(current.value(), mine.instance())) {
+                    displacedHolder = true;
+                    Set<Partition> held = new TreeSet<>(inherited);
+                    held.addAll(reportedHeld(current.value()));
+                    inherited = Set.copyOf(held);
+                }
+                if (!inherited.isEmpty()) {
+                    // the takeover write itself says so: an instance displacing this one reads it at once
+                    Set<Partition> both = new TreeSet<>(mine.owned());
+                    both.addAll(inherited);
+                    value = Codec.encode(new Codec.Heartbeat(mine.instance(), mine.appliedVersion(), both, mine.fenced(),
+                            mine.capacity()));
+                }
+                return kv.update(Bucket.HEARTBEATS, id, value, current.revision());
             }
             throw new IdLostException("heartbeat key " + id + " is held by another instance");
         }

@@ -53,6 +53,37 @@ class OwnerHandoverTest {
         assertThat(newer.workerId()).isEqualTo("orders-1");
     }
 
+    /**
+     * Found by the simulator (seed 526137469): a second instance takes the static ID over from a paused first one
+     * and waits a session, as it must; a third takes over from the second at once. The second's heartbeat said it
+     * owned nothing, so before the fix the third acquired at once while the first still owned under a valid lease.
+     * The second now reports what the first held until its wait ends, so the third waits too.
+     */
+    @Test
+    void aThirdInstanceTakingOverFromASecondThatStillWaitsWaitsForTheFirstToo() throws Exception {
+        var ps = Holes.partitions(6);
+        java.util.function.Supplier<dev.parti.PartiConfig.Builder> config = () -> Holes.fast("h3-chain", nats.url(), ps)
+                .sessionTimeout(Duration.ofSeconds(4)).leaderTtl(Duration.ofMillis(1500)).workerIdTtl(Duration.ofSeconds(10));
+        GroupMember leader = h.start(config.get(), h.new Owner("leader"));
+        await().atMost(Duration.ofSeconds(5)).until(leader::isLeader);
+        Holes.Owner first = h.new Owner("orders-1#1");
+        GroupMember older = h.start(config.get().workerId("orders-1"), first);
+        await().atMost(Duration.ofSeconds(10)).until(() -> first.owned.size() == 3);
+
+        CountDownLatch resume = h.freeze(older);
+        h.start(config.get().workerId("orders-1"), h.new Owner("orders-1#2"));
+        Holes.Owner third = h.new Owner("orders-1#3");
+        h.start(config.get().workerId("orders-1"), third);
+        // the first instance stays paused until its own lease has run out (it still owns until then)
+        await().atMost(Duration.ofSeconds(10)).until(() -> !older.isLeaseValid());
+        resume.countDown();
+
+        await().atMost(Duration.ofSeconds(15)).until(() -> third.owned.size() == 3);
+        assertThat(h.overlaps).as("partitions owned by two instances at once").isEmpty();
+        assertThat(third.firstAcquireNanos).as("the third instance acquired before the first one let go")
+                .isGreaterThan(first.lastReleaseNanos);
+    }
+
     /** The takeover wait is only for a live older instance: one closed with remainInGroup reported its release. */
     @Test
     void aRestartAfterACloseThatRemainsInTheGroupAcquiresWithoutWaitingASession() throws Exception {
