@@ -1266,6 +1266,12 @@ public final class GroupMember {
         }
     }
 
+    /** Tests (the simulation's checker): whether this worker holds the leader lease right now, closing or not. */
+    boolean holdsLeaderLease() {
+        LeaderElection e = election;
+        return e != null && e.leaseValid();
+    }
+
     /** Runs {@code r} on the main thread and waits: lets tests freeze the worker (a GC-pause zombie). */
     void runOnMainThread(Runnable r) throws Exception {
         main.submit(r).get();
