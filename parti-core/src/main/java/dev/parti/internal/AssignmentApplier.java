@@ -47,6 +47,8 @@ final class AssignmentApplier {
     private long appliedVersion;
     private boolean fenced;
     private long fencedAtVersion;
+    /** A fenced worker whose session ended: nothing is applied until {@link #raiseFenceFloor} has run. */
+    private boolean floorPending;
     private long fences;
 
     AssignmentApplier(AssignmentListener listener, MetricsRecorder metrics) {
@@ -116,7 +118,7 @@ final class AssignmentApplier {
         Set<Partition> added;
         long fenceCount;
         synchronized (lock) {
-            if (r.version() <= appliedVersion || fenced && r.version() <= fencedAtVersion) {
+            if (r.version() <= appliedVersion || fenced && (floorPending || r.version() <= fencedAtVersion)) {
                 return false;
             }
             fenceCount = fences;
@@ -146,6 +148,37 @@ final class AssignmentApplier {
         metrics.assignmentApplied(r.version(), added.size(), removed.size());
         log.debug("Worker {} applied version {}: +{} -{}", id, r.version(), added.size(), removed.size());
         return true;
+    }
+
+    /**
+     * A fenced worker's session ended on the server (its heartbeat had to be re-created): versions
+     * published while it was away may still list it, but the leader may already have declared it dead
+     * and be moving those partitions without waiting for it. Nothing is applied until {@link
+     * #raiseFenceFloor} names the version in force now; then only a newer one, published once the new
+     * session existed, is. Returns false (nothing to do) when the worker is not fenced.
+     */
+    boolean holdUntilFloor() {
+        synchronized (lock) {
+            if (!fenced) {
+                return false;
+            }
+            floorPending = true;
+            return true;
+        }
+    }
+
+    boolean isFloorPending() {
+        synchronized (lock) {
+            return floorPending;
+        }
+    }
+
+    /** The version published when the new session had begun (0: none): only a newer one is applied. */
+    void raiseFenceFloor(long version) {
+        synchronized (lock) {
+            fencedAtVersion = Math.max(fencedAtVersion, version);
+            floorPending = false;
+        }
     }
 
     /** What {@link #fence} took away, to report with {@link #reportLost}. */

@@ -590,6 +590,10 @@ public final class GroupMember {
         heartbeater.beat(new Codec.Heartbeat(instance, s.appliedVersion(), s.owned(), s.fenced(), config.capacity()), start);
         lastBeatNanos = clock.getAsLong();
         beatRequested = false;
+        if (heartbeater.takeRecreated() && !ReintroducedBugs.noFenceFloorAfterSessionLoss) {
+            applier.holdUntilFloor();
+        }
+        readFenceFloorIfPending();
         if (leaseExpired(clock.getAsLong())) {
             return; // the ID's lease is still stale: the episode goes on
         }
@@ -605,6 +609,28 @@ public final class GroupMember {
         settle("lease");
         settle("heartbeat check");
         settle("heartbeat scan");
+    }
+
+    /**
+     * After this worker's session ended on the server, the version in force now, read after the new
+     * session began, is the floor a fresh version must exceed (see {@link AssignmentApplier#holdUntilFloor}).
+     * Main thread; a failed read is retried on the next heartbeat.
+     */
+    private void readFenceFloorIfPending() {
+        if (!applier.isFloorPending()) {
+            return;
+        }
+        KvGateway.Entry e = kv.get(Bucket.ASSIGNMENT, AssignmentPublisher.KEY);
+        long version = 0;
+        if (e != null) {
+            try {
+                version = Codec.decodeAssignment(e.value()).version();
+            } catch (IllegalArgumentException unreadable) {
+                version = e.revision(); // no version published on this stream exceeds its revision
+            }
+        }
+        applier.raiseFenceFloor(version);
+        beatRequested = true; // report the floor: the leader then publishes a fresh version above it
     }
 
     private void electionRound() {

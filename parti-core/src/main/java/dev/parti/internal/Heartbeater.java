@@ -22,6 +22,7 @@ final class Heartbeater {
     private long revision;
     private boolean takeOverExisting;
     private boolean displacedHolder;
+    private boolean recreated;
     private volatile long lastSuccessStartNanos;
 
     Heartbeater(Kv kv, LongSupplier clock) {
@@ -50,6 +51,16 @@ final class Heartbeater {
         return d;
     }
 
+    /**
+     * Whether a write had to re-create this worker's expired heartbeat: its session ended on the server
+     * and this write started a new one. Cleared by the call.
+     */
+    boolean takeRecreated() {
+        boolean r = recreated;
+        recreated = false;
+        return r;
+    }
+
     long lastSuccessStartNanos() {
         return lastSuccessStartNanos;
     }
@@ -71,6 +82,7 @@ final class Heartbeater {
                 }
                 try {
                     revision = kv.create(Bucket.HEARTBEATS, id, value);
+                    recreated = true;
                 } catch (CasConflictException raced) {
                     throw new IdLostException("heartbeat of " + id + " was re-created by another instance");
                 }
