@@ -177,7 +177,7 @@ final class AssignmentApplier {
             fences++;
             AssignmentRecord r = latest.get();
             fencedAtVersion = Math.max(appliedVersion, r == null ? 0 : r.version());
-            horizonPending = true;
+            horizonPending = !ReintroducedBugs.noFenceFloorAfterSessionLoss;
             return new Loss(lost, appliedVersion, reason);
         }
     }

@@ -798,7 +798,14 @@ public final class GroupMember {
      */
     private void readHorizon() {
         KvGateway.Entry e = kv.get(Bucket.ASSIGNMENT, AssignmentPublisher.KEY);
-        long current = e == null || e.deleted() ? 0 : Codec.decodeAssignmentOf(e.value(), workerId).version();
+        long current = 0;
+        if (e != null && !e.deleted()) {
+            try {
+                current = Codec.decodeAssignmentOf(e.value(), workerId).version();
+            } catch (IllegalArgumentException unreadable) {
+                current = e.revision(); // no version published on this stream exceeds its revision
+            }
+        }
         if (e != null) {
             onAssignmentEvent(e);
         }
@@ -1361,6 +1368,12 @@ public final class GroupMember {
         if (f != null) {
             f.accept(point);
         }
+    }
+
+    /** Tests (the simulation's checker): whether this worker holds the leader lease right now, closing or not. */
+    boolean holdsLeaderLease() {
+        LeaderElection e = election;
+        return e != null && e.leaseValid();
     }
 
     /** Runs {@code r} on the main thread and waits: lets tests freeze the worker (a GC-pause zombie). */

@@ -16,6 +16,9 @@ final class ReintroducedBugs {
     /** Hole 4: a new leader does not fence the assignment chain, so a deposed leader's late write can land. */
     static volatile boolean noChainFence;
 
+    /** Found by the simulator: a worker back from an ended session acquires from a version published while it was away. */
+    static volatile boolean noFenceFloorAfterSessionLoss;
+
     private ReintroducedBugs() {
     }
 
@@ -25,5 +28,6 @@ final class ReintroducedBugs {
         staticTakeoverAtOnce = false;
         fenceReleasesAtOnce = false;
         noChainFence = false;
+        noFenceFloorAfterSessionLoss = false;
     }
 }

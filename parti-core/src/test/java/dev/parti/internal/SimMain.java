@@ -14,7 +14,7 @@ import java.util.List;
  * --workers W --partitions P --static K   group shape (default 4, 12, 2)
  * --fault-seconds F --quiet-seconds Q     phases of a run, virtual seconds (default 20, 12)
  * --bug NAME                switch a reintroduced bug on (no-lease-check-at-publish, static-takeover-at-once,
- *                           fence-releases-at-once, no-chain-fence)
+ *                           fence-releases-at-once, no-chain-fence, no-fence-floor)
  * --trace                   print the trace of every run, not only of a failure
  * --keep-going              do not stop at the first failure
  * </pre>
@@ -71,8 +71,9 @@ public final class SimMain {
             case "static-takeover-at-once" -> ReintroducedBugs.staticTakeoverAtOnce = true;
             case "fence-releases-at-once" -> ReintroducedBugs.fenceReleasesAtOnce = true;
             case "no-chain-fence" -> ReintroducedBugs.noChainFence = true;
+            case "no-fence-floor" -> ReintroducedBugs.noFenceFloorAfterSessionLoss = true;
             default -> throw new IllegalArgumentException("unknown bug " + bug + "; known: no-lease-check-at-publish, "
-                    + "static-takeover-at-once, fence-releases-at-once, no-chain-fence");
+                    + "static-takeover-at-once, fence-releases-at-once, no-chain-fence, no-fence-floor");
         }
     }
 

