@@ -7,6 +7,7 @@ import static org.awaitility.Awaitility.await;
 import dev.parti.PartiConfig;
 import dev.parti.PartiException;
 import dev.parti.PartiManager;
+import dev.parti.PartiPermissionException;
 import dev.parti.internal.BucketNames;
 import dev.parti.internal.KvGateway.Bucket;
 import dev.parti.testkit.NatsServer;
@@ -119,26 +120,51 @@ class SecurityTest {
         }
     }
 
+    /**
+     * The server refuses the requests of a user without rights to the group's buckets without answering
+     * them (the violation reaches only the connection's error listener): start() fails at the first
+     * refused request, long before its startup timeout, with an error that names the refused subject, the
+     * bucket and the permission to grant, and does not claim that NATS is unreachable.
+     */
     @Test
-    void aUserWithoutRightsFailsToStartWithAClearErrorWithinTheStartupTimeout() {
+    void aUserWithoutRightsFailsToStartAtOnceNamingTheMissingPermission() {
+        Duration startupTimeout = Duration.ofSeconds(20);
+        String hBucket = "KV_" + new BucketNames(H).name(Bucket.IDS);
+
         List<String> errors = new CopyOnWriteArrayList<>();
         PartiManager m = new PartiManager(Workers.fast(PartiConfig.builder(H).natsUrl(nats.url()))
-                .startupTimeout(Duration.ofSeconds(3)).natsOptions(options("nobody", "n-pw", errors))
+                .startupTimeout(startupTimeout).natsOptions(options("nobody", "n-pw", errors))
                 .partitionSource(List::of).build(), new Workers.Recording());
         long t0 = System.nanoTime();
-        assertThatThrownBy(m::start).isInstanceOf(PartiException.class)
-                .hasMessageContaining("creating the buckets of group " + H)
-                .satisfies(e -> System.out.println("start() without rights failed with: " + e.getMessage()));
+        assertThatThrownBy(m::start).isInstanceOf(PartiPermissionException.class)
+                .hasMessageContaining("NATS denied creating the buckets of group " + H)
+                .hasMessageContaining("permission to publish to \"$JS.API.")
+                .hasMessageContaining("grant the worker's NATS user publish permission on \"$JS.API.")
+                .hasMessageContaining("parti permissions --role worker --group " + H)
+                .hasMessageNotContaining("unreachable")
+                .satisfies(e -> {
+                    PartiPermissionException p = (PartiPermissionException) e;
+                    assertThat(p.operation()).isEqualTo("publish");
+                    assertThat(p.subject()).startsWith("$JS.API.");
+                    System.out.println("start() without rights failed with: " + e.getMessage());
+                });
         long ms = (System.nanoTime() - t0) / 1_000_000;
-        assertThat(ms).as("bounded by the startup timeout, no hang").isLessThan(10_000);
+        assertThat(ms).as("fails at the first refused request, not after the startup timeout").isLessThan(5_000);
+        // the user's own error listener still hears the server
         assertThat(errors).anyMatch(e -> e.contains("Permissions Violation") && e.contains("$JS.API"));
         m.close();
 
         List<String> gErrors = new CopyOnWriteArrayList<>();
         PartiManager wrongGroup = new PartiManager(Workers.fast(PartiConfig.builder(H).natsUrl(nats.url()))
-                .startupTimeout(Duration.ofSeconds(3)).natsOptions(options("g-worker", "g-pw", gErrors))
+                .startupTimeout(startupTimeout).natsOptions(options("g-worker", "g-pw", gErrors))
                 .partitionSource(List::of).build(), new Workers.Recording());
-        assertThatThrownBy(wrongGroup::start).isInstanceOf(PartiException.class).hasMessageContaining(H);
+        long t1 = System.nanoTime();
+        assertThatThrownBy(wrongGroup::start).isInstanceOf(PartiPermissionException.class)
+                .hasMessageContaining(H)
+                .hasMessageContaining("(bucket " + new BucketNames(H).name(Bucket.IDS) + ")")
+                .hasMessageContaining("publish permission on \"$JS.API.STREAM.INFO." + hBucket + "\"")
+                .satisfies(e -> System.out.println("start() of another group's worker failed with: " + e.getMessage()));
+        assertThat((System.nanoTime() - t1) / 1_000_000).isLessThan(5_000);
         assertThat(gErrors).anyMatch(e -> e.contains("Permissions Violation"));
         wrongGroup.close();
     }

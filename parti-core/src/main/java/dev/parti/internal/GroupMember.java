@@ -96,6 +96,8 @@ public final class GroupMember {
 
     private Connection connection;
     private boolean ownsConnection;
+    /** On a connection Parti opened: the server's permission refusals (null on a connection given in the config). */
+    private final AtomicReference<PermissionWatch> permissions = new AtomicReference<>();
     private KvGateway kv;
     private WorkerIdClaimer claimer;
     private volatile Heartbeater heartbeater;
@@ -338,6 +340,7 @@ public final class GroupMember {
                 .pingInterval(clamp(config.heartbeatInterval().multipliedBy(2), Duration.ofMillis(200), Duration.ofSeconds(10)))
                 .connectionListener(this::onConnectionEvent)
                 .build();
+        options = PermissionWatch.install(options, names, permissions);
         long deadline = System.nanoTime() + config.startupTimeout().toNanos();
         IOException last = null;
         while (System.nanoTime() < deadline) {
@@ -359,9 +362,15 @@ public final class GroupMember {
 
     private <T> T retryUntil(long deadline, String what, java.util.function.Supplier<T> step) {
         while (true) {
+            PermissionWatch watch = permissions.get();
+            long mark = watch == null ? 0 : watch.mark();
             try {
                 return step.get();
             } catch (KvUnavailableException e) {
+                PermissionWatch.Violation refused = watch == null ? null : watch.since(mark);
+                if (refused != null) { // a refusal that jnats only saw as a timeout: retrying cannot help
+                    throw watch.toException(what, refused, e);
+                }
                 if (System.nanoTime() > deadline) {
                     throw new PartiException("NATS unreachable while " + what + " for group " + config.group()
                             + " within startupTimeout " + config.startupTimeout() + ": " + e.getMessage(), e);
@@ -476,6 +485,8 @@ public final class GroupMember {
         if (idLost) {
             return;
         }
+        PermissionWatch watch = permissions.get();
+        long mark = watch == null ? 0 : watch.mark();
         try {
             step.run();
             config.metrics().kvOperation(what, true);
@@ -484,7 +495,7 @@ public final class GroupMember {
             onIdLost(e.getMessage());
         } catch (RuntimeException e) {
             config.metrics().kvOperation(what, false);
-            onStepFailed(what, e);
+            onStepFailed(what, watch == null ? e : watch.classify(e, what, mark));
         }
     }
 
