@@ -494,8 +494,10 @@ public final class GroupMember {
         } catch (IdLostException e) {
             onIdLost(e.getMessage());
         } catch (RuntimeException e) {
+            RuntimeException failure = watch == null ? e : watch.classify(e, what, mark);
             config.metrics().kvOperation(what, false);
-            onStepFailed(what, watch == null ? e : watch.classify(e, what, mark));
+            config.metrics().kvError(what, KvErrors.kindOf(failure));
+            onStepFailed(what, failure);
         }
     }
 
