@@ -169,6 +169,22 @@ class SecurityTest {
         wrongGroup.close();
     }
 
+    /** A wrong password is a refusal too: start() fails at once, saying the server refused the credentials. */
+    @Test
+    void wrongCredentialsFailAtOnceNamingTheRefusal() {
+        PartiManager m = new PartiManager(Workers.fast(PartiConfig.builder(G).natsUrl(nats.url()))
+                .startupTimeout(Duration.ofSeconds(30)).natsOptions(options("g-worker", "wrong", new CopyOnWriteArrayList<>()))
+                .partitionSource(List::of).build(), new Workers.Recording());
+        long t0 = System.nanoTime();
+        assertThatThrownBy(m::start).isInstanceOf(PartiException.class)
+                .satisfies(e -> System.out.println("start() with a wrong password failed with: " + e.getMessage()))
+                .hasMessageContaining("refused the credentials of group " + G + "'s connection [Authorization Violation]")
+                .hasMessageNotContaining("unreachable");
+        // one round of jnats' own connect attempts (about 5 s here), not retries until the 30 s startup timeout
+        assertThat((System.nanoTime() - t0) / 1_000_000).as("no retries until the startup timeout").isLessThan(12_000);
+        m.close();
+    }
+
     @Test
     void aReadOnlyCliUserDescribesAndWatchesButCannotReset() throws Exception {
         String group = G;

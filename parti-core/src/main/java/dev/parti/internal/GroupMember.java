@@ -350,6 +350,12 @@ public final class GroupMember {
                 return;
             } catch (IOException e) {
                 last = e;
+                PermissionWatch watch = permissions.get();
+                if (watch != null && watch.credentialsRefused() != null) { // a refusal, not a network failure: do not retry
+                    throw new PartiException("NATS at " + config.natsUrl() + " refused the credentials of group "
+                            + config.group() + "'s connection [" + watch.credentialsRefused() + "]: check the user, password, "
+                            + "token, nkey or creds file in natsOptions", e);
+                }
                 sleepQuietly(Math.min(200, Math.max(1, (deadline - System.nanoTime()) / 1_000_000)));
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();

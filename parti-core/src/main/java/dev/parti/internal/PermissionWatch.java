@@ -43,7 +43,13 @@ public final class PermissionWatch implements ErrorListener {
      */
     public record Violation(long sequence, String operation, String subject, String serverText) { }
 
+    /** The server refused the credentials: {@code Authorization Violation}, expired or revoked authentication. */
+    private static final Pattern AUTH_REFUSED = Pattern.compile(
+            "Authorization Violation|Authentication (Expired|Revoked)", Pattern.CASE_INSENSITIVE);
+
     private final ErrorListener next;
+    /** What the server said the last time it refused the credentials; null if never. */
+    private volatile String credentialsRefused;
     private final BucketNames names;
     private final AtomicLong count = new AtomicLong();
     private final AtomicReference<Violation> last = new AtomicReference<>();
@@ -78,6 +84,11 @@ public final class PermissionWatch implements ErrorListener {
         }
         String op = m.group(1).equalsIgnoreCase("publish") ? "publish" : "subscribe";
         return new Violation(sequence, op, m.group(2), error);
+    }
+
+    /** What the server said when it last refused this connection's credentials, or null. */
+    public String credentialsRefused() {
+        return credentialsRefused;
     }
 
     /** How many violations were seen so far: pass it to {@link #since} after the step. */
@@ -157,6 +168,9 @@ public final class PermissionWatch implements ErrorListener {
 
     @Override
     public void errorOccurred(Connection conn, String error) {
+        if (error != null && AUTH_REFUSED.matcher(error).find()) {
+            credentialsRefused = error.trim();
+        }
         Violation v = parse(0, error);
         if (v != null) {
             synchronized (this) {

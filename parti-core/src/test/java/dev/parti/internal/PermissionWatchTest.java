@@ -48,6 +48,17 @@ class PermissionWatchTest {
     }
 
     @Test
+    void remembersARefusalOfTheCredentials() {
+        assertThat(watch.credentialsRefused()).isNull();
+        watch.errorOccurred(null, "Stale Connection");
+        assertThat(watch.credentialsRefused()).isNull();
+        watch.errorOccurred(null, "Authorization Violation");
+        assertThat(watch.credentialsRefused()).isEqualTo("Authorization Violation");
+        watch.errorOccurred(null, "User Authentication Expired");
+        assertThat(watch.credentialsRefused()).isEqualTo("User Authentication Expired");
+    }
+
+    @Test
     void namesTheGroupsBucketBehindASubject() {
         String ids = names.name(Bucket.IDS);
         assertThat(watch.bucketOf("$KV." + ids + ".w-0")).isEqualTo(ids);
