@@ -78,12 +78,16 @@ final class Permissions implements Callable<Integer> {
         return out;
     }
 
-    /** A worker of {@code group}: read, create its buckets, write its keys. */
+    /**
+     * A worker of {@code group}: read, create its buckets, raise their TTL to its own timings (a rolling change
+     * to longer timeouts), write its keys.
+     */
     static List<String> worker(String group) {
         List<String> pub = new ArrayList<>(read(group));
         BucketNames names = new BucketNames(group);
         for (Bucket b : Bucket.values()) {
             pub.add("$JS.API.STREAM.CREATE.KV_" + names.name(b));
+            pub.add("$JS.API.STREAM.UPDATE.KV_" + names.name(b));
             pub.add("$KV." + names.name(b) + ".>");
         }
         return pub;

@@ -172,7 +172,7 @@ final class Watch implements Callable<Integer> {
                 nextScan = System.nanoTime() + scanInterval.toNanos();
                 try {
                     for (Bucket b : List.of(Bucket.HEARTBEATS, Bucket.IDS, Bucket.LEADER)) {
-                        for (String gone : state.retain(b, reader.keys(state, b))) {
+                        for (String gone : state.retain(b, reader.keys(state, b), Instant.now())) {
                             if (b == Bucket.HEARTBEATS) {
                                 departures.putIfAbsent(gone, "session expired (no heartbeat within the session timeout)");
                             }

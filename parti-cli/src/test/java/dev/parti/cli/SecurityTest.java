@@ -34,6 +34,8 @@ import org.junit.jupiter.api.io.TempDir;
 class SecurityTest {
     static final String G = "orders.g";
     static final String H = "billing.h";
+    static final String K = "timings.k";
+    static final String L = "other.l";
 
     @TempDir
     static Path dir;
@@ -50,12 +52,17 @@ class SecurityTest {
                       { user: h-worker, password: h-pw, permissions: %s }
                       { user: reader, password: r-pw, permissions: %s }
                       { user: admin, password: a-pw, permissions: %s }
+                      { user: k-worker, password: k-pw, permissions: %s }
+                      { user: k-no-update, password: k-pw, permissions: %s }
+                      { user: l-worker, password: l-pw, permissions: %s }
                       { user: nobody, password: n-pw, permissions: { publish: { deny: ">" }, subscribe: { allow: "_INBOX.>" } } }
                     ]
                   }
                 }
                 """.formatted(SecureNats.workerPermissions(G), SecureNats.workerPermissions(H),
-                SecureNats.readerPermissions(G, H), SecureNats.adminPermissions()));
+                SecureNats.readerPermissions(G, H), SecureNats.adminPermissions(), SecureNats.workerPermissions(K),
+                SecureNats.workerPermissions(K).lines().filter(l -> !l.contains("STREAM.UPDATE"))
+                        .collect(java.util.stream.Collectors.joining("\n")), SecureNats.workerPermissions(L)));
     }
 
     @AfterAll
@@ -185,6 +192,36 @@ class SecurityTest {
         m.close();
     }
 
+    /**
+     * A worker with a longer session than its group's heartbeat bucket raises the bucket's TTL (a rolling change of
+     * timings): the worker set allows it for the group's own streams, and without {@code STREAM.UPDATE} the worker
+     * fails to start naming that permission.
+     */
+    @Test
+    void raisingTheGroupsBucketTtlNeedsTheUpdatePermissionOfTheWorkerSet() throws Exception {
+        String heartbeats = new BucketNames(K).name(Bucket.HEARTBEATS);
+        try (Workers k = new Workers(K, nats.url(), Workers.topic("t", 2))) {
+            k.start(new Workers.Recording(), as("k-worker", "k-pw", new CopyOnWriteArrayList<>()));
+            await().atMost(Duration.ofSeconds(15)).until(k::balanced);
+
+            PartiManager refused = new PartiManager(Workers.fast(PartiConfig.builder(K).natsUrl(nats.url()))
+                    .sessionTimeout(Duration.ofMillis(2000)).natsOptions(options("k-no-update", "k-pw", new CopyOnWriteArrayList<>()))
+                    .partitionSource(List::of).build(), new Workers.Recording());
+            assertThatThrownBy(refused::start).isInstanceOf(PartiPermissionException.class)
+                    .hasMessageContaining("publish permission on \"$JS.API.STREAM.UPDATE.KV_" + heartbeats + "\"");
+            refused.close();
+
+            k.start(new Workers.Recording(), b -> as("k-worker", "k-pw", new CopyOnWriteArrayList<>()).apply(b)
+                    .sessionTimeout(Duration.ofMillis(2000)));
+            await().atMost(Duration.ofSeconds(15)).until(k::balanced);
+            try (Connection c = Nats.connect(new Options.Builder(options("admin", "a-pw", new CopyOnWriteArrayList<>()))
+                    .server(nats.url()).build())) {
+                assertThat(c.keyValueManagement().getStatus(heartbeats).getConfiguration().getTtl())
+                        .isEqualTo(Duration.ofMillis(2000));
+            }
+        }
+    }
+
     @Test
     void aReadOnlyCliUserDescribesAndWatchesButCannotReset() throws Exception {
         String group = G;
@@ -192,9 +229,20 @@ class SecurityTest {
             g.start(new Workers.Recording(), as("g-worker", "g-pw", new CopyOnWriteArrayList<>()));
             await().atMost(Duration.ofSeconds(15)).until(g::balanced);
             String[] reader = {"-s", nats.url(), "--user", "reader", "--password", "r-pw", "--timeout", "2s"};
+            // a group the reader may not read (its buckets exist whatever other tests ran) is listed as such
+            try (Workers l = new Workers(L, nats.url(), Workers.topic("t", 1))) {
+                l.start(new Workers.Recording(), as("l-worker", "l-pw", new CopyOnWriteArrayList<>()));
+            }
             Cli.Result groups = Cli.run(concat(new String[] {"groups", "--json"}, reader));
             assertThat(groups.exit()).as(groups.toString()).isZero();
             assertThat(groups.out()).contains(group);
+            var listed = new com.fasterxml.jackson.databind.ObjectMapper().readTree(groups.out());
+            for (var row : listed) {
+                boolean mayRead = row.path("group").asText().equals(G) || row.path("group").asText().equals(H);
+                assertThat(row.path("readable").asBoolean(true)).as(row.toString()).isEqualTo(mayRead);
+            }
+            Cli.Result table = Cli.run(concat(new String[] {"groups"}, reader));
+            assertThat(table.out()).contains(L, "(not permitted)");
             Cli.Result describe = Cli.run(concat(new String[] {"describe", "-g", group}, reader));
             assertThat(describe.exit()).as(describe.toString()).isZero();
             assertThat(describe.out()).contains("LEADER      w-0");
