@@ -95,7 +95,7 @@ final class Permissions implements Callable<Integer> {
 
     /** A read-only operator of {@code groups}: list the account's streams, read the groups; no writes, no bucket changes. */
     static List<String> reader(List<String> groups) {
-        Set<String> pub = new LinkedHashSet<>(List.of("$JS.API.STREAM.LIST", "$JS.API.STREAM.NAMES"));
+        Set<String> pub = new LinkedHashSet<>(List.of("$JS.API.STREAM.LIST"));
         groups.forEach(g -> pub.addAll(read(g)));
         return List.copyOf(pub);
     }
