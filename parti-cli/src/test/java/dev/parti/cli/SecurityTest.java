@@ -222,6 +222,28 @@ class SecurityTest {
         }
     }
 
+    /** The admin set runs every command, reset included. */
+    @Test
+    void anAdminListsDescribesAndResetsAGroup() throws Exception {
+        String group = "admin.m";
+        try (Workers m = new Workers(group, nats.url(), Workers.topic("t", 2))) {
+            m.start(new Workers.Recording(), as("admin", "a-pw", new CopyOnWriteArrayList<>()));
+            await().atMost(Duration.ofSeconds(15)).until(m::balanced);
+            String[] admin = {"-s", nats.url(), "--user", "admin", "--password", "a-pw", "--timeout", "2s"};
+            Cli.Result groups = Cli.run(concat(new String[] {"groups"}, admin));
+            assertThat(groups.exit()).as(groups.toString()).isZero();
+            assertThat(groups.out()).contains(group).doesNotContain("(not permitted)");
+            Cli.Result describe = Cli.run(concat(new String[] {"describe", "-g", group}, admin));
+            assertThat(describe.exit()).as(describe.toString()).isZero();
+        } // the workers leave (a running worker would re-create its buckets after a reset)
+        String[] admin = {"-s", nats.url(), "--user", "admin", "--password", "a-pw", "--timeout", "2s"};
+        Cli.Result reset = Cli.run(concat(new String[] {"reset", "-g", group, "--yes"}, admin));
+        assertThat(reset.exit()).as(reset.toString()).isZero();
+        assertThat(reset.out()).contains("group '" + group + "' reset");
+        Cli.Result gone = Cli.run("describe", "-s", nats.url(), "--user", "admin", "--password", "a-pw", "-g", group);
+        assertThat(gone.err()).contains("group '" + group + "' has no Parti state");
+    }
+
     @Test
     void aReadOnlyCliUserDescribesAndWatchesButCannotReset() throws Exception {
         String group = G;
