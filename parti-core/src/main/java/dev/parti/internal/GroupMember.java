@@ -332,7 +332,9 @@ public final class GroupMember {
             return;
         }
         Options.Builder b = config.natsOptions() == null ? new Options.Builder() : new Options.Builder(config.natsOptions());
-        Options options = b.servers(config.natsUrl().split("\\s*,\\s*"))
+        String[] urls = config.natsUrl().split("\\s*,\\s*");
+        Options options = b.servers(urls)
+                .serverPool(new ConfiguredServers(urls)) // only these (Builder.servers appends to the user's)
                 .connectionName("parti-" + config.group())
                 .connectionTimeout(clamp(config.startupTimeout(), Duration.ofMillis(100), Duration.ofSeconds(5)))
                 .maxReconnects(-1)
