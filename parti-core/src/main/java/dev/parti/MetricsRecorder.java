@@ -31,4 +31,26 @@ public interface MetricsRecorder {
      * {@code parti-<group>-lease}).
      */
     default void degraded(DegradedReason reason, boolean active) { }
+
+    /**
+     * The leader started a rebalance of kind {@code kind} (its stabilization window, if any, is over).
+     * Called on the leader's main thread ({@code parti-<group>-main}).
+     */
+    default void rebalanceStarted(RebalanceKind kind) { }
+
+    /**
+     * The leader's handoff is complete: {@code latency} after the rebalance started, the leader has published
+     * an assignment in which every partition is with its new owner (each old owner had reported releasing it, or
+     * its session had expired) and every live worker's heartbeat reports owning all its partitions of it.
+     * {@code kind} is that of the latest rebalance, {@code latency} runs from the
+     * first one still incomplete (a rebalance that supersedes another does not restart the clock). Called on
+     * the leader's main thread, at most once per {@link #rebalanceStarted}.
+     */
+    default void handoffCompleted(RebalanceKind kind, Duration latency) { }
+
+    /**
+     * A KV step failed, after {@link #kvOperation kvOperation(operation, false)}: what went wrong. Called on
+     * the worker's main thread.
+     */
+    default void kvError(String operation, KvErrorKind kind) { }
 }

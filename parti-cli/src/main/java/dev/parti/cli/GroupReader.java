@@ -41,27 +41,32 @@ final class GroupReader {
         this.kvOptions = KeyValueOptions.builder().jsRequestTimeout(timeout).build();
     }
 
-    /** The groups with Parti buckets in this account, by raw group name, each with the buckets found. */
+    /**
+     * The groups with Parti buckets in this account, by raw group name, each with the buckets found. One
+     * {@code $JS.API.STREAM.LIST} request (paged), so a user allowed to read only some groups still lists them all.
+     */
     Map<String, List<Bucket>> groups() {
-        List<KeyValueStatus> statuses;
+        List<io.nats.client.api.StreamInfo> streams;
         try {
-            statuses = management().getStatuses();
+            streams = connection.jetStreamManagement(kvOptions.getJetStreamOptions()).getStreams();
         } catch (IOException | JetStreamApiException e) {
             throw failure("listing the key-value buckets of this NATS account", e);
         }
         Map<String, List<Bucket>> out = new TreeMap<>();
-        for (KeyValueStatus s : statuses) {
-            if (!s.getBucketName().startsWith("parti_") || s.getDescription() == null) {
+        for (io.nats.client.api.StreamInfo si : streams) {
+            String stream = si.getConfiguration().getName();
+            String description = si.getConfiguration().getDescription();
+            if (stream == null || !stream.startsWith("KV_parti_") || description == null) {
                 continue;
             }
-            Matcher m = DESCRIPTION.matcher(s.getDescription());
+            Matcher m = DESCRIPTION.matcher(description);
             if (!m.matches()) {
                 continue;
             }
             Bucket b = Bucket.valueOf(m.group(1).toUpperCase(java.util.Locale.ROOT));
             String group = m.group(2);
             // trust the description only if it derives the bucket's own name
-            if (new BucketNames(group).name(b).equals(s.getBucketName())) {
+            if (new BucketNames(group).name(b).equals(stream.substring("KV_".length()))) {
                 out.computeIfAbsent(group, g -> new ArrayList<>()).add(b);
             }
         }

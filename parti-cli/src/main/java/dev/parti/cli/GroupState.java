@@ -68,12 +68,20 @@ final class GroupState {
         }
     }
 
-    /** Keeps only {@code present} keys of {@code bucket} (keys that expired by TTL leave no delete marker). */
-    List<String> retain(Bucket bucket, java.util.Collection<String> present) {
+    /**
+     * Keeps only {@code present} keys of {@code bucket} (keys that expired by TTL leave no delete marker), except
+     * keys written less than half the bucket's TTL before {@code now}: those cannot have expired, and a key listing
+     * that races a rewrite of the key (one revision per key: the old message goes as the new one lands) can miss it.
+     */
+    List<String> retain(Bucket bucket, java.util.Collection<String> present, Instant now) {
         List<String> gone = new ArrayList<>();
         Map<String, ? extends Stored<?>> target = map(bucket);
+        Duration ttl = ttl(bucket);
         for (String key : new ArrayList<>(target.keySet())) {
-            if (!present.contains(key)) {
+            Instant written = target.get(key).written();
+            boolean tooRecent = ttl != null && !ttl.isZero() && written != null
+                    && Duration.between(written, now).compareTo(ttl.dividedBy(2)) < 0;
+            if (!present.contains(key) && !tooRecent) {
                 target.remove(key);
                 gone.add(key);
             }

@@ -33,14 +33,25 @@ final class Groups implements Callable<Integer> {
         try (Connection c = nats.connect()) {
             GroupReader reader = new GroupReader(c, nats.timeout, nats::lastServerError);
             for (Map.Entry<String, List<Bucket>> g : reader.groups().entrySet()) {
-                GroupState state = new GroupState(g.getKey());
-                reader.readInfo(state);
-                GroupView v = GroupView.of(readQuietly(reader, state), Instant.now());
                 Map<String, Object> row = new LinkedHashMap<>();
                 row.put("group", g.getKey());
-                row.put("members", v.live().size());
-                row.put("leader", v.leader() == null ? null : v.leader().workerId());
-                row.put("version", v.assignment() == null ? 0 : v.assignment().version());
+                try {
+                    GroupState state = new GroupState(g.getKey());
+                    reader.readInfo(state);
+                    GroupView v = GroupView.of(readQuietly(reader, state), Instant.now());
+                    row.put("members", v.live().size());
+                    row.put("leader", v.leader() == null ? null : v.leader().workerId());
+                    row.put("version", v.assignment() == null ? 0 : v.assignment().version());
+                } catch (CliException e) {
+                    if (e.getMessage() == null || !e.getMessage().contains("Permissions Violation")) {
+                        throw e;
+                    }
+                    // listed, but this user may not read it: say so instead of failing the whole listing
+                    row.put("members", null);
+                    row.put("leader", null);
+                    row.put("version", null);
+                    row.put("readable", false);
+                }
                 row.put("buckets", g.getValue().size());
                 rows.add(row);
             }
@@ -52,7 +63,11 @@ final class Groups implements Callable<Integer> {
             out.println("no Parti groups in this NATS account");
         } else {
             Table t = new Table("GROUP", "MEMBERS", "LEADER", "VERSION", "BUCKETS");
-            rows.forEach(r -> t.row(r.get("group"), r.get("members"), r.get("leader"), r.get("version"), r.get("buckets") + "/4"));
+            rows.forEach(r -> {
+                boolean readable = !Boolean.FALSE.equals(r.get("readable"));
+                t.row(r.get("group"), readable ? r.get("members") : "(not permitted)", readable ? r.get("leader") : "-",
+                        readable ? r.get("version") : "-", r.get("buckets") + "/4");
+            });
             t.print(out);
         }
         out.flush();

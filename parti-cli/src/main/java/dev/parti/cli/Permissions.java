@@ -78,12 +78,16 @@ final class Permissions implements Callable<Integer> {
         return out;
     }
 
-    /** A worker of {@code group}: read, create its buckets, write its keys. */
+    /**
+     * A worker of {@code group}: read, create its buckets, raise their TTL to its own timings (a rolling change
+     * to longer timeouts), write its keys.
+     */
     static List<String> worker(String group) {
         List<String> pub = new ArrayList<>(read(group));
         BucketNames names = new BucketNames(group);
         for (Bucket b : Bucket.values()) {
             pub.add("$JS.API.STREAM.CREATE.KV_" + names.name(b));
+            pub.add("$JS.API.STREAM.UPDATE.KV_" + names.name(b));
             pub.add("$KV." + names.name(b) + ".>");
         }
         return pub;
@@ -91,7 +95,7 @@ final class Permissions implements Callable<Integer> {
 
     /** A read-only operator of {@code groups}: list the account's streams, read the groups; no writes, no bucket changes. */
     static List<String> reader(List<String> groups) {
-        Set<String> pub = new LinkedHashSet<>(List.of("$JS.API.STREAM.LIST", "$JS.API.STREAM.NAMES"));
+        Set<String> pub = new LinkedHashSet<>(List.of("$JS.API.STREAM.LIST"));
         groups.forEach(g -> pub.addAll(read(g)));
         return List.copyOf(pub);
     }

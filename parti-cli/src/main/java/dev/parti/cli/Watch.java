@@ -143,8 +143,8 @@ final class Watch implements Callable<Integer> {
     private int loop(PrintWriter out, GroupReader reader, GroupState state, BlockingQueue<Event> queue,
                      CountDownLatch initial, long deadline) throws InterruptedException {
         Map<String, String> departures = new HashMap<>();
-        GroupView shown = null;
         long nextScan = System.nanoTime() + scanInterval.toNanos();
+        Shown shown = new Shown();
         while (System.nanoTime() < deadline) {
             Event e = queue.poll(Math.min(250, Math.max(1, (deadline - System.nanoTime()) / 1_000_000)), TimeUnit.MILLISECONDS);
             while (e != null) {
@@ -157,6 +157,11 @@ final class Watch implements Callable<Integer> {
                         departures.put(kv.getKey(), "left the group (heartbeat deleted)");
                     }
                     state.apply(e.bucket(), kv.getKey(), deleted ? null : kv.getValue(), kv.getRevision(), GroupReader.written(kv));
+                    if (initial.getCount() == 0 && shown.view != null) {
+                        // one step per write, so a state that lasts a few milliseconds (fenced, then a fresh version)
+                        // shows even when several writes queued up while a scan was under way
+                        show(out, state, shown, departures);
+                    }
                 }
                 e = queue.poll();
             }
@@ -167,7 +172,7 @@ final class Watch implements Callable<Integer> {
                 nextScan = System.nanoTime() + scanInterval.toNanos();
                 try {
                     for (Bucket b : List.of(Bucket.HEARTBEATS, Bucket.IDS, Bucket.LEADER)) {
-                        for (String gone : state.retain(b, reader.keys(state, b))) {
+                        for (String gone : state.retain(b, reader.keys(state, b), Instant.now())) {
                             if (b == Bucket.HEARTBEATS) {
                                 departures.putIfAbsent(gone, "session expired (no heartbeat within the session timeout)");
                             }
@@ -182,23 +187,33 @@ final class Watch implements Callable<Integer> {
                     throw ex;
                 }
             }
-            GroupView now = GroupView.of(state, Instant.now());
-            if (shown == null) {
-                emit(out, new Changes.Change(now.at(), Changes.Kind.INFO, null, summary(now), Map.of()));
-                for (Changes.Change ch : Changes.between(emptyLike(now), now, Map.of())) {
-                    if (ch.kind() != Changes.Kind.JOINED && ch.kind() != Changes.Kind.APPLIED) {
-                        emit(out, ch);
-                    }
-                }
-            } else {
-                for (Changes.Change ch : Changes.between(shown, now, departures)) {
+            show(out, state, shown, departures);
+        }
+        return 0;
+    }
+
+    /** The view printed last (null before the first). */
+    private static final class Shown {
+        GroupView view;
+    }
+
+    /** Prints what changed since the view shown last (the summary, the first time). */
+    private void show(PrintWriter out, GroupState state, Shown shown, Map<String, String> departures) {
+        GroupView now = GroupView.of(state, Instant.now());
+        if (shown.view == null) {
+            emit(out, new Changes.Change(now.at(), Changes.Kind.INFO, null, summary(now), Map.of()));
+            for (Changes.Change ch : Changes.between(emptyLike(now), now, Map.of())) {
+                if (ch.kind() != Changes.Kind.JOINED && ch.kind() != Changes.Kind.APPLIED) {
                     emit(out, ch);
                 }
             }
-            departures.clear();
-            shown = now;
+        } else {
+            for (Changes.Change ch : Changes.between(shown.view, now, departures)) {
+                emit(out, ch);
+            }
         }
-        return 0;
+        departures.clear();
+        shown.view = now;
     }
 
     private static GroupView emptyLike(GroupView v) {

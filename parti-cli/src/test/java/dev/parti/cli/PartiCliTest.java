@@ -151,6 +151,7 @@ class PartiCliTest {
         } finally {
             watcher.interrupt();
             watcher.join(10_000);
+            System.out.println("parti watch printed:\n" + buffer);
         }
         assertThat(watcher.isAlive()).isFalse();
         sample("watch.txt", buffer.toString());

@@ -100,6 +100,9 @@ final class Calculator {
     private String sourceProblem;
     private long nextSourceReadNanos;
     private long sourceEmptySinceNanos;
+    /** For metrics: the latest rebalance's kind, and when the first one not yet completed started (null: none open). */
+    private dev.parti.RebalanceKind handoffKind;
+    private Long handoffSinceNanos;
 
     Calculator(PartiConfig config, LongSupplier clock, AssignmentPublisher publisher, String leaderId,
                Consumer<State> stateSink, BooleanSupplier leaseValid) {
@@ -536,6 +539,11 @@ final class Calculator {
 
     private void rebalance(RebalanceType type, Set<String> live, long now) {
         setState(type == RebalanceType.EMERGENCY ? State.EMERGENCY : State.REBALANCING);
+        handoffKind = dev.parti.RebalanceKind.valueOf(type.name());
+        if (handoffSinceNanos == null) {
+            handoffSinceNanos = now;
+        }
+        config.metrics().rebalanceStarted(handoffKind);
         readPartitions();
         long start = clock.getAsLong();
         List<Worker> workers = new ArrayList<>();
@@ -624,8 +632,23 @@ final class Calculator {
                     complete ? "" : " (handoff pending)", needsFresh ? " (fresh version for a fenced worker)" : "");
             dirty = true; // re-evaluate once more: acknowledgments may already be in
         }
+        if (complete && handoffSinceNanos != null && takenOver(live)) {
+            config.metrics().handoffCompleted(handoffKind, Duration.ofNanos(Math.max(0, now - handoffSinceNanos)));
+            handoffSinceNanos = null;
+        }
         if (complete && state != State.SCALING) {
             setState(State.IDLE);
+        }
+        return true;
+    }
+
+    /** For metrics: every live worker's heartbeat reports owning all of its target partitions. */
+    private boolean takenOver(Set<String> live) {
+        for (Map.Entry<String, List<Partition>> e : target.entrySet()) {
+            Seen s = seen.get(e.getKey());
+            if (live.contains(e.getKey()) && (s == null || s.hb == null || !s.hb.owned().containsAll(e.getValue()))) {
+                return false;
+            }
         }
         return true;
     }

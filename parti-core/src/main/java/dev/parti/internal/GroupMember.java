@@ -101,6 +101,8 @@ public final class GroupMember {
 
     private Connection connection;
     private boolean ownsConnection;
+    /** On a connection Parti opened: the server's permission refusals (null on a connection given in the config). */
+    private final AtomicReference<PermissionWatch> permissions = new AtomicReference<>();
     private Kv kv;
     private WorkerIdClaimer claimer;
     private volatile Heartbeater heartbeater;
@@ -349,7 +351,9 @@ public final class GroupMember {
             return;
         }
         Options.Builder b = config.natsOptions() == null ? new Options.Builder() : new Options.Builder(config.natsOptions());
-        Options options = b.servers(config.natsUrl().split("\\s*,\\s*"))
+        String[] urls = config.natsUrl().split("\\s*,\\s*");
+        Options options = b.servers(urls)
+                .serverPool(new ConfiguredServers(urls)) // only these (Builder.servers appends to the user's)
                 .connectionName("parti-" + config.group())
                 .connectionTimeout(clamp(config.startupTimeout(), Duration.ofMillis(100), Duration.ofSeconds(5)))
                 .maxReconnects(-1)
@@ -360,6 +364,7 @@ public final class GroupMember {
                 // land later (after the lease it was written under ended, or after a successor's write)
                 .reconnectBufferSize(0)
                 .build();
+        options = PermissionWatch.install(options, names, permissions);
         long deadline = System.nanoTime() + config.startupTimeout().toNanos();
         IOException last = null;
         while (System.nanoTime() < deadline) {
@@ -369,6 +374,12 @@ public final class GroupMember {
                 return;
             } catch (IOException e) {
                 last = e;
+                PermissionWatch watch = permissions.get();
+                if (watch != null && watch.credentialsRefused() != null) { // a refusal, not a network failure: do not retry
+                    throw new PartiException("NATS at " + config.natsUrl() + " refused the credentials of group "
+                            + config.group() + "'s connection [" + watch.credentialsRefused() + "]: check the user, password, "
+                            + "token, nkey or creds file in natsOptions", e);
+                }
                 sleepQuietly(Math.min(200, Math.max(1, (deadline - System.nanoTime()) / 1_000_000)));
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
@@ -381,9 +392,15 @@ public final class GroupMember {
 
     private <T> T retryUntil(long deadline, String what, java.util.function.Supplier<T> step) {
         while (true) {
+            PermissionWatch watch = permissions.get();
+            long mark = watch == null ? 0 : watch.mark();
             try {
                 return step.get();
             } catch (KvUnavailableException e) {
+                PermissionWatch.Violation refused = watch == null ? null : watch.since(mark);
+                if (refused != null) { // a refusal that jnats only saw as a timeout: retrying cannot help
+                    throw watch.toException(what, refused, e);
+                }
                 if (clock.getAsLong() - deadline > 0) {
                     throw new PartiException("NATS unreachable while " + what + " for group " + config.group()
                             + " within startupTimeout " + config.startupTimeout() + ": " + e.getMessage(), e);
@@ -506,6 +523,8 @@ public final class GroupMember {
         if (idLost) {
             return;
         }
+        PermissionWatch watch = permissions.get();
+        long mark = watch == null ? 0 : watch.mark();
         try {
             step.run();
             config.metrics().kvOperation(what, true);
@@ -513,8 +532,10 @@ public final class GroupMember {
         } catch (IdLostException e) {
             onIdLost(e.getMessage());
         } catch (RuntimeException e) {
+            RuntimeException failure = watch == null ? e : watch.classify(e, what, mark);
             config.metrics().kvOperation(what, false);
-            onStepFailed(what, e);
+            config.metrics().kvError(what, KvErrors.kindOf(failure));
+            onStepFailed(what, failure);
         }
     }
 

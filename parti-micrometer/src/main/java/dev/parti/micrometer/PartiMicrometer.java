@@ -1,9 +1,12 @@
 package dev.parti.micrometer;
 
+import dev.parti.DegradedReason;
+import dev.parti.KvErrorKind;
 import dev.parti.LossPolicy;
 import dev.parti.ManagerState;
 import dev.parti.MetricsRecorder;
 import dev.parti.PartiManager;
+import dev.parti.RebalanceKind;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Meter;
@@ -15,7 +18,9 @@ import io.micrometer.core.instrument.Timer;
 import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -43,18 +48,24 @@ import java.util.function.LongSupplier;
  *   <tr><td>{@code parti.assignment.version}</td><td>gauge</td><td>the assignment version applied last</td></tr>
  *   <tr><td>{@code parti.partitions.owned}</td><td>gauge</td><td>partitions this worker owns now</td></tr>
  *   <tr><td>{@code parti.heartbeat.age}</td><td>time gauge</td><td>time since the last successful heartbeat write (NaN before the first)</td></tr>
- *   <tr><td>{@code parti.rebalances}</td><td>counter, tag {@code kind}</td><td>leader: rebalances started; {@code emergency}
- *       (a worker vanished), {@code after-window} (cold start, restart, planned scale), {@code immediate} (graceful leave, partition change)</td></tr>
+ *   <tr><td>{@code parti.rebalances}</td><td>counter, tag {@code kind}</td><td>leader: rebalances started, by
+ *       {@link RebalanceKind#code() kind}: {@code cold-start}, {@code restart}, {@code planned-scale}, {@code emergency}
+ *       (a worker vanished), {@code leave} (a graceful leave), {@code partitions} (the partitions changed)</td></tr>
  *   <tr><td>{@code parti.handoff.duration}</td><td>timer, tag {@code kind}</td><td>leader: from a rebalance's start until every
- *       moved partition was released and handed to its new owner (the leader back in STABLE)</td></tr>
+ *       worker's heartbeat reports owning all its partitions of the new assignment (moved ones only after their old
+ *       owner released them)</td></tr>
  *   <tr><td>{@code parti.assignments.published}</td><td>counter</td><td>leader: versions published</td></tr>
  *   <tr><td>{@code parti.assignment.publish}</td><td>timer</td><td>leader: time to write one version</td></tr>
  *   <tr><td>{@code parti.assignments.applied}</td><td>counter</td><td>versions this worker applied</td></tr>
  *   <tr><td>{@code parti.partitions.moved}</td><td>counter, tag {@code direction}</td><td>partitions {@code added} to / {@code removed} from this worker</td></tr>
- *   <tr><td>{@code parti.kv.errors}</td><td>counter, tag {@code operation}</td><td>failed KV operations by protocol step
- *       ({@code heartbeat}, {@code election}, {@code worker-ID renewal}, {@code assignment poll}, ...)</td></tr>
- *   <tr><td>{@code parti.degraded.duration}</td><td>timer, tag {@code reason}</td><td>time spent DEGRADED per episode:
- *       {@code stale-lease} (the lease expired first) or {@code nats-unreachable} (a KV call failed first)</td></tr>
+ *   <tr><td>{@code parti.kv.errors}</td><td>counter, tags {@code operation}, {@code kind}</td><td>failed KV operations by protocol step
+ *       ({@code heartbeat}, {@code election}, {@code worker-ID renewal}, {@code assignment poll}, ...) and
+ *       {@link KvErrorKind#code() kind} ({@code unavailable}, {@code permission-denied}, {@code cas-conflict},
+ *       {@code bucket-missing}, {@code lease-lost}, {@code rejected}, {@code unexpected})</td></tr>
+ *   <tr><td>{@code parti.degraded}</td><td>gauge, tag {@code reason}</td><td>1 while that {@link DegradedReason#code() reason}
+ *       holds (several can at once), 0 otherwise</td></tr>
+ *   <tr><td>{@code parti.degraded.duration}</td><td>timer, tag {@code reason}</td><td>how long each reason held, recorded when it
+ *       clears: {@code kv-unavailable}, {@code lease-stale}, {@code bucket-missing}, {@code kv-rejected}, ...</td></tr>
  *   <tr><td>{@code parti.stale.leases}</td><td>counter, tag {@code policy}</td><td>times the lease went stale ({@code fence}: partitions given up)</td></tr>
  * </table>
  *
@@ -62,11 +73,6 @@ import java.util.function.LongSupplier;
  * update atomics and meters. {@link #close()} removes every meter from the registry.
  */
 public final class PartiMicrometer implements MetricsRecorder, AutoCloseable {
-    static final String KIND_EMERGENCY = "emergency";
-    static final String KIND_AFTER_WINDOW = "after-window";
-    static final String KIND_IMMEDIATE = "immediate";
-    static final String REASON_STALE_LEASE = "stale-lease";
-    static final String REASON_NATS = "nats-unreachable";
 
     private final MeterRegistry registry;
     private final Tags tags;
@@ -76,14 +82,8 @@ public final class PartiMicrometer implements MetricsRecorder, AutoCloseable {
     private final AtomicReference<PartiManager> manager = new AtomicReference<>();
     /** When the last successful heartbeat write finished (nanos), 0 before the first. */
     private final AtomicLong lastHeartbeatNanos = new AtomicLong();
-    /** The failure seen last before a move to DEGRADED: its reason tag. */
-    private volatile String lastFailure = REASON_NATS;
-    /** Start (nanos) and reason of the current DEGRADED episode; 0 when not degraded. */
-    private final AtomicLong degradedSince = new AtomicLong();
-    private volatile String degradedReason = REASON_NATS;
-    /** Start (nanos) and kind of the rebalance in progress on the leader; 0 when none. */
-    private final AtomicLong rebalanceSince = new AtomicLong();
-    private volatile String rebalanceKind = KIND_IMMEDIATE;
+    /** Per degraded reason that holds now: when it started (nanos). */
+    private final Map<DegradedReason, Long> degradedSince = new ConcurrentHashMap<>();
 
     private final Counter published;
     private final Timer publish;
@@ -104,6 +104,11 @@ public final class PartiMicrometer implements MetricsRecorder, AutoCloseable {
             add(Gauge.builder("parti.state", state, r -> r.get() == s ? 1 : 0)
                     .description("1 for the Parti manager's current state, 0 for the others")
                     .tags(this.tags).tag("state", s.name()).register(registry));
+        }
+        for (DegradedReason r : DegradedReason.values()) {
+            add(Gauge.builder("parti.degraded", degradedSince, m -> m.containsKey(r) ? 1 : 0)
+                    .description("1 while this degraded reason holds, 0 otherwise")
+                    .tags(this.tags).tag("reason", r.code()).register(registry));
         }
         add(TimeGauge.builder("parti.heartbeat.age", lastHeartbeatNanos, TimeUnit.NANOSECONDS, last -> {
             long t = last.get();
@@ -153,39 +158,36 @@ public final class PartiMicrometer implements MetricsRecorder, AutoCloseable {
     @Override
     public void stateChanged(ManagerState from, ManagerState to) {
         state.set(to);
+    }
+
+    @Override
+    public void degraded(DegradedReason reason, boolean active) {
         long now = nanoClock.getAsLong();
-        if (to == ManagerState.DEGRADED) {
-            degradedReason = lastFailure;
-            degradedSince.set(now);
-        } else if (from == ManagerState.DEGRADED) {
-            long since = degradedSince.getAndSet(0);
-            if (since != 0) {
-                Timer.builder("parti.degraded.duration").description("Time spent DEGRADED per episode, by the first failure seen")
-                        .tags(tags).tag("reason", degradedReason).register(registry).record(now - since, TimeUnit.NANOSECONDS);
-                trackTagged("parti.degraded.duration");
-            }
-            lastFailure = REASON_NATS;
+        if (active) {
+            degradedSince.putIfAbsent(reason, now);
+            return;
         }
-        if ((to == ManagerState.EMERGENCY || to == ManagerState.REBALANCING) && from != ManagerState.DEGRADED) {
-            String kind = to == ManagerState.EMERGENCY ? KIND_EMERGENCY
-                    : from == ManagerState.SCALING ? KIND_AFTER_WINDOW : KIND_IMMEDIATE;
-            Counter.builder("parti.rebalances").description("Rebalances this worker started as leader, by kind")
-                    .tags(tags).tag("kind", kind).register(registry).increment();
-            trackTagged("parti.rebalances");
-            if (rebalanceSince.compareAndSet(0, now)) {
-                rebalanceKind = kind;
-            }
-        } else if (to == ManagerState.STABLE) {
-            long since = rebalanceSince.getAndSet(0);
-            if (since != 0) {
-                Timer.builder("parti.handoff.duration")
-                        .description("Leader: from a rebalance's start until every moved partition was handed to its new owner")
-                        .tags(tags).tag("kind", rebalanceKind).register(registry).record(now - since, TimeUnit.NANOSECONDS);
-                trackTagged("parti.handoff.duration");
-            }
-        } else if (to == ManagerState.CLAIMING_ID || to == ManagerState.SHUTDOWN) {
-            rebalanceSince.set(0); // no longer the leader of that rebalance
+        Long since = degradedSince.remove(reason);
+        if (since != null) {
+            Timer.builder("parti.degraded.duration").description("How long each degraded reason held, recorded when it clears")
+                    .tags(tags).tag("reason", reason.code()).register(registry).record(now - since, TimeUnit.NANOSECONDS);
+            trackTagged("parti.degraded.duration");
         }
+    }
+
+    @Override
+    public void rebalanceStarted(RebalanceKind kind) {
+        Counter.builder("parti.rebalances").description("Rebalances this worker started as leader, by kind")
+                .tags(tags).tag("kind", kind.code()).register(registry).increment();
+        trackTagged("parti.rebalances");
+    }
+
+    @Override
+    public void handoffCompleted(RebalanceKind kind, Duration latency) {
+        Timer.builder("parti.handoff.duration")
+                .description("Leader: from a rebalance's start until every moved partition was handed to its new owner")
+                .tags(tags).tag("kind", kind.code()).register(registry).record(latency);
+        trackTagged("parti.handoff.duration");
     }
 
     @Override
@@ -203,21 +205,20 @@ public final class PartiMicrometer implements MetricsRecorder, AutoCloseable {
 
     @Override
     public void kvOperation(String op, boolean ok) {
-        if (ok) {
-            if ("heartbeat".equals(op)) {
-                lastHeartbeatNanos.set(nanoClock.getAsLong());
-            }
-            return;
+        if (ok && "heartbeat".equals(op)) {
+            lastHeartbeatNanos.set(nanoClock.getAsLong());
         }
-        lastFailure = REASON_NATS;
-        Counter.builder("parti.kv.errors").description("Failed NATS key-value operations, by protocol step")
-                .tags(tags).tag("operation", op).register(registry).increment();
+    }
+
+    @Override
+    public void kvError(String operation, KvErrorKind kind) {
+        Counter.builder("parti.kv.errors").description("Failed NATS key-value operations, by protocol step and kind")
+                .tags(tags).tag("operation", operation).tag("kind", kind.code()).register(registry).increment();
         trackTagged("parti.kv.errors");
     }
 
     @Override
     public void staleLease(Duration age, LossPolicy policy) {
-        lastFailure = REASON_STALE_LEASE;
         Counter.builder("parti.stale.leases").description("Times this worker's lease went stale")
                 .tags(tags).tag("policy", policy.name().toLowerCase(Locale.ROOT)).register(registry).increment();
         trackTagged("parti.stale.leases");

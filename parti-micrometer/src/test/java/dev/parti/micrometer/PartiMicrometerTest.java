@@ -65,6 +65,14 @@ class PartiMicrometerTest {
         return c == null ? 0 : c.count();
     }
 
+    private static io.micrometer.core.instrument.Timer timer(Worker w, String name, String kind) {
+        return w.registry().find(name).tag("kind", kind).timer();
+    }
+
+    private static double degradedGauge(Worker w, String reason) {
+        return w.registry().get("parti.degraded").tag("reason", reason).gauge().value();
+    }
+
     private static boolean balanced(List<Worker> ws, int partitions) {
         int owned = 0;
         for (Worker w : ws) {
@@ -87,7 +95,17 @@ class PartiMicrometerTest {
             await().atMost(Duration.ofSeconds(10)).until(() -> balanced(List.of(a, b, c), 6) && c.manager().currentAssignment().size() == 2);
             Worker leader = a.manager().isLeader() ? a : b.manager().isLeader() ? b : c;
             assertThat(leader.manager().isLeader()).isTrue();
-            assertThat(count(leader, "parti.rebalances", "kind", PartiMicrometer.KIND_AFTER_WINDOW)).isGreaterThanOrEqualTo(2);
+            assertThat(List.of(a, b, c).stream().mapToDouble(w -> count(w, "parti.rebalances", "kind", "cold-start")).sum())
+                    .as("the group's start").isGreaterThanOrEqualTo(1);
+            // c joining a running group: a planned scale, handed over once a and b released what c gets
+            await().atMost(Duration.ofSeconds(5)).until(() -> timer(leader, "parti.handoff.duration", "planned-scale") != null);
+            System.out.println("after the scale-out, leader's handoffs: " + leader.registry().find("parti.handoff.duration").timers().stream()
+                    .map(x -> x.getId().getTag("kind") + "=" + x.count() + "/" + x.totalTime(TimeUnit.MILLISECONDS) + "ms").toList()
+                    + ", rebalances: " + leader.registry().find("parti.rebalances").counters().stream()
+                    .map(x -> x.getId().getTag("kind") + "=" + x.count()).toList());
+            assertThat(count(leader, "parti.rebalances", "kind", "planned-scale")).isGreaterThanOrEqualTo(1);
+            assertThat(timer(leader, "parti.handoff.duration", "planned-scale").count()).isGreaterThanOrEqualTo(1);
+            assertThat(timer(leader, "parti.handoff.duration", "planned-scale").totalTime(TimeUnit.MILLISECONDS)).isPositive();
 
             // a vanished worker: its heartbeat expires without a leave (an emergency rebalance on the leader)
             Worker victim = leader == c ? b : c;
@@ -95,12 +113,16 @@ class PartiMicrometerTest {
             List<Worker> rest = new ArrayList<>(List.of(a, b, c));
             rest.remove(victim);
             await().atMost(Duration.ofSeconds(10)).until(() -> balanced(rest, 6));
-            await().atMost(Duration.ofSeconds(5)).until(() -> count(leader, "parti.rebalances", "kind", PartiMicrometer.KIND_EMERGENCY) >= 1
-                    && leader.registry().find("parti.handoff.duration").tag("kind", PartiMicrometer.KIND_EMERGENCY).timer() != null);
+            await().atMost(Duration.ofSeconds(5)).until(() -> count(leader, "parti.rebalances", "kind", "emergency") >= 1
+                    && timer(leader, "parti.handoff.duration", "emergency") != null);
 
-            var handoff = leader.registry().get("parti.handoff.duration").tag("kind", PartiMicrometer.KIND_EMERGENCY).timer();
+            var handoff = timer(leader, "parti.handoff.duration", "emergency");
             assertThat(handoff.count()).isGreaterThanOrEqualTo(1);
             assertThat(handoff.totalTime(TimeUnit.MILLISECONDS)).isPositive();
+            System.out.println("leader's rebalances: " + leader.registry().find("parti.rebalances").counters().stream()
+                    .map(x -> x.getId().getTag("kind") + "=" + x.count()).toList() + ", handoffs: "
+                    + leader.registry().find("parti.handoff.duration").timers().stream()
+                    .map(x -> x.getId().getTag("kind") + "=" + x.count() + "/" + x.max(TimeUnit.MILLISECONDS) + "ms max").toList());
             assertThat(leader.registry().get("parti.assignments.published").counter().count()).isGreaterThanOrEqualTo(3);
             assertThat(leader.registry().get("parti.assignment.publish").timer().count())
                     .isEqualTo((long) leader.registry().get("parti.assignments.published").counter().count());
@@ -113,6 +135,8 @@ class PartiMicrometerTest {
                 assertThat(gauge(w, "parti.partitions.owned")).isEqualTo(w.manager().currentAssignment().size()).isEqualTo(3);
                 assertThat(w.registry().get("parti.heartbeat.age").timeGauge().value(TimeUnit.MILLISECONDS)).isBetween(0.0, 1000.0);
                 assertThat(w.registry().get("parti.assignments.applied").counter().count()).isGreaterThanOrEqualTo(1);
+                assertThat(w.registry().find("parti.degraded").gauges()).hasSize(dev.parti.DegradedReason.values().length)
+                        .allSatisfy(g -> assertThat(g.value()).isZero());
                 assertThat(count(w, "parti.partitions.moved", "direction", "added")
                         - count(w, "parti.partitions.moved", "direction", "removed")).isEqualTo(3);
                 if (w != leader) {
@@ -137,20 +161,28 @@ class PartiMicrometerTest {
                     .mapToDouble(c -> c.count()).sum() >= 1 && count(w, "parti.stale.leases", "policy", "fence") >= 1);
             assertThat(gauge(w, "parti.lease.valid")).isZero();
             assertThat(gauge(w, "parti.partitions.owned")).isZero(); // fence: gave everything up
+            await().atMost(Duration.ofSeconds(5)).until(() -> degradedGauge(w, "kv-unavailable") == 1 && degradedGauge(w, "lease-stale") == 1);
+            System.out.println("KV errors in the outage: " + w.registry().find("parti.kv.errors").counters().stream()
+                    .map(c -> c.getId().getTag("operation") + "/" + c.getId().getTag("kind") + "=" + c.count()).toList());
+            assertThat(w.registry().find("parti.kv.errors").tag("kind", "unavailable").counters())
+                    .as("KV calls that got no answer").isNotEmpty();
             nats.restart();
             await().atMost(Duration.ofSeconds(20)).until(() -> balanced(List.of(w), 2));
-            var degraded = w.registry().find("parti.degraded.duration").timers();
-            assertThat(degraded).hasSize(1);
-            assertThat(degraded.iterator().next().count()).isEqualTo(1);
-            assertThat(degraded.iterator().next().totalTime(TimeUnit.MILLISECONDS)).isPositive();
-            assertThat(degraded.iterator().next().getId().getTag("reason")).isIn(PartiMicrometer.REASON_NATS, PartiMicrometer.REASON_STALE_LEASE);
+            await().atMost(Duration.ofSeconds(5)).until(() -> degradedGauge(w, "kv-unavailable") == 0 && degradedGauge(w, "lease-stale") == 0);
+            for (String reason : List.of("kv-unavailable", "lease-stale")) {
+                var held = w.registry().get("parti.degraded.duration").tag("reason", reason).timer();
+                assertThat(held.count()).as(reason).isGreaterThanOrEqualTo(1);
+                assertThat(held.totalTime(TimeUnit.MILLISECONDS)).as(reason).isPositive();
+            }
             assertThat(w.registry().find("parti.kv.errors").counters()).allSatisfy(c -> {
                 assertThat(c.getId().getTag("operation")).isNotBlank();
+                assertThat(c.getId().getTag("kind")).isIn("unavailable", "bucket-missing", "rejected");
                 assertThat(c.count()).isPositive();
             });
             System.out.println("KV errors during the outage: " + w.registry().find("parti.kv.errors").counters().stream()
-                    .map(c -> c.getId().getTag("operation") + "=" + c.count()).toList() + ", degraded reason "
-                    + degraded.iterator().next().getId().getTag("reason"));
+                    .map(c -> c.getId().getTag("operation") + "/" + c.getId().getTag("kind") + "=" + c.count()).toList()
+                    + ", degraded: " + w.registry().find("parti.degraded.duration").timers().stream()
+                    .map(t -> t.getId().getTag("reason") + "=" + t.totalTime(TimeUnit.MILLISECONDS) + "ms").toList());
         }
     }
 
