@@ -89,15 +89,21 @@ import org.slf4j.LoggerFactory;
  * to one subject; on 2.10+ a partition may map to several and gets one multi-filter consumer. The version
  * is read from the connection at {@link #start()}.
  *
- * <p><b>Threads.</b> {@code parti-nats-<group>-consumers} creates and recreates consumers;
- * {@code parti-nats-<group>-handler-<n>} run handlers; the jnats dispatcher created on the connection
- * queues deliveries. {@link #close()} leaves the group (releasing every partition as above), stops these
- * threads, closes the dispatcher and, when the helper opened it, the connection.
+ * <p><b>Threads.</b> {@code parti-nats-<group>-consumers} creates and recreates consumers; the
+ * {@link Builder#handlerThreads(int)} jnats dispatchers the helper creates on the connection deliver and
+ * handle the messages (their threads come from the connection's executor: {@code parti-nats-<group>:<n>}
+ * when the helper opened the connection, the connection name's otherwise). {@link #close()} leaves the
+ * group (releasing every partition as above), stops the consumer thread, closes the dispatchers and,
+ * when the helper opened it, the connection.
  */
 public final class PartitionedConsumer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(PartitionedConsumer.class);
     private static final int CONSUMER_NOT_FOUND = 10014;
     private static final Duration ACK_CONFIRM_WAIT = Duration.ofSeconds(1);
+    /** At most this many handled messages between two acks of a partition (also at most a quarter of maxInFlight). */
+    private static final int MAX_ACK_EVERY = 32;
+    /** How often acks held back are sent (a partition whose backlog stopped mid-batch). */
+    private static final long ACK_FLUSH_MS = 100;
 
     /** Default {@link Builder#maxInFlight(int)}. */
     public static final int DEFAULT_MAX_IN_FLIGHT = 256;
@@ -129,7 +135,8 @@ public final class PartitionedConsumer implements AutoCloseable {
     private final boolean fence;
     private final Connection givenConnection;
     private final PartiManager manager;
-    private final ExecutorService handlers;
+    private final int handlerThreads;
+    private final int ackEvery;
     private final ScheduledExecutorService control;
     private final Map<Partition, Lane> lanes = new ConcurrentHashMap<>();
     /**
@@ -143,12 +150,15 @@ public final class PartitionedConsumer implements AutoCloseable {
     private final AtomicLong resets = new AtomicLong();
     private final AtomicLong revokeTimeouts = new AtomicLong();
     private final AtomicLong failedCreations = new AtomicLong();
+    private final AtomicLong handlerFailures = new AtomicLong();
 
     private volatile Connection connection;
     private volatile boolean ownsConnection;
     private volatile JetStreamManagement jsm;
     private volatile StreamContext streamContext;
-    private volatile Dispatcher dispatcher;
+    /** The dispatchers whose threads run the handlers; a partition keeps one for its whole ownership. */
+    private volatile List<Dispatcher> dispatchers = List.of();
+    private final AtomicInteger nextDispatcher = new AtomicInteger();
     private volatile ServerVersion serverVersion;
     private volatile boolean closing;
 
@@ -169,7 +179,8 @@ public final class PartitionedConsumer implements AutoCloseable {
         this.fence = b.parti.lossPolicy() == LossPolicy.FENCE;
         this.givenConnection = b.connection;
         String group = b.parti.group();
-        this.handlers = Executors.newFixedThreadPool(b.handlerThreads, named("parti-nats-" + group + "-handler-"));
+        this.handlerThreads = b.handlerThreads;
+        this.ackEvery = Math.max(1, Math.min(MAX_ACK_EVERY, b.maxInFlight / 4));
         this.control = Executors.newSingleThreadScheduledExecutor(named("parti-nats-" + group + "-consumers"));
         this.manager = new PartiManager(parti, new Follower());
     }
@@ -218,7 +229,13 @@ public final class PartitionedConsumer implements AutoCloseable {
             streamContext = connection.getStreamContext(stream); // fails early and clearly when the stream does not exist
             serverVersion = ServerVersion.parse(connection.getServerInfo().getVersion());
             checkMapping();
-            dispatcher = connection.createDispatcher();
+            List<Dispatcher> ds = new ArrayList<>(handlerThreads);
+            for (int i = 0; i < handlerThreads; i++) {
+                ds.add(connection.createDispatcher());
+            }
+            dispatchers = List.copyOf(ds);
+            control.scheduleWithFixedDelay(() -> lanes.values().forEach(Lane::flushAck), ACK_FLUSH_MS, ACK_FLUSH_MS,
+                    TimeUnit.MILLISECONDS);
             manager.start();
         } catch (IOException | JetStreamApiException e) {
             close();
@@ -306,7 +323,8 @@ public final class PartitionedConsumer implements AutoCloseable {
 
     /** Counters since start. */
     public Stats stats() {
-        return new Stats(handled.get(), duplicates.get(), resets.get(), revokeTimeouts.get(), failedCreations.get());
+        return new Stats(handled.get(), duplicates.get(), resets.get(), revokeTimeouts.get(), failedCreations.get(),
+                handlerFailures.get());
     }
 
     /**
@@ -317,8 +335,10 @@ public final class PartitionedConsumer implements AutoCloseable {
      * @param consumerResets   consumers recreated after a lost delivery
      * @param revokeTimeouts   partitions released with a handler still running
      * @param failedCreations  failed consumer-creation attempts
+     * @param handlerFailures  handler calls that threw (each message is handed again after a backoff)
      */
-    public record Stats(long handled, long duplicatesSkipped, long consumerResets, long revokeTimeouts, long failedCreations) {
+    public record Stats(long handled, long duplicatesSkipped, long consumerResets, long revokeTimeouts, long failedCreations,
+                        long handlerFailures) {
     }
 
     /** Leaves the group: every partition is released as on a revocation, then the helper's threads stop. Idempotent. */
@@ -353,16 +373,13 @@ public final class PartitionedConsumer implements AutoCloseable {
                 release(List.copyOf(lanes.keySet()), false);
             }
             control.shutdownNow();
-            handlers.shutdownNow();
             awaitTermination(control);
-            awaitTermination(handlers);
             Connection c = connection;
-            Dispatcher d = dispatcher;
-            if (c != null && d != null) {
+            for (Dispatcher d : dispatchers) {
                 try {
                     c.closeDispatcher(d);
                 } catch (RuntimeException e) {
-                    log.debug("closing the dispatcher failed: {}", e.toString());
+                    log.debug("closing a dispatcher failed: {}", e.toString());
                 }
             }
             if (c != null && ownsConnection) {
@@ -394,7 +411,9 @@ public final class PartitionedConsumer implements AutoCloseable {
                 return; // this worker is leaving: the manager revokes these in a moment, nothing to consume meanwhile
             }
             for (Partition p : added) {
-                Lane lane = new Lane(p, consumerName(p), handlers, handler, engine);
+                List<Dispatcher> ds = dispatchers;
+                Dispatcher d = ds.get(Math.floorMod(nextDispatcher.getAndIncrement(), ds.size()));
+                Lane lane = new Lane(p, consumerName(p), d, handler, engine, ackEvery);
                 if (lanes.putIfAbsent(p, lane) == null) {
                     submit(() -> acquire(lane));
                 }
@@ -415,13 +434,37 @@ public final class PartitionedConsumer implements AutoCloseable {
     private final Lane.Engine engine = new Lane.Engine() {
         @Override
         public void requestReset(Lane lane, String why) {
-            if (lane.phase() != PartitionStatus.Phase.RUNNING) {
+            MessageConsumer[] stopped = lane.stopIfRunning(PartitionStatus.Phase.RESETTING);
+            if (stopped == null) {
                 return;
             }
             resets.incrementAndGet();
             log.info("group {}: {}: {}; recreating its consumer after sequence {}", parti.group(), lane.partition, why, lane.lastHandled);
-            lane.stopFetching(PartitionStatus.Phase.RESETTING);
-            submit(() -> acquire(lane));
+            submit(() -> {
+                Lane.closeQuietly(stopped[0], lane.partition);
+                acquire(lane);
+            });
+        }
+
+        @Override
+        public void requestRetry(Lane lane, Exception cause) {
+            MessageConsumer[] stopped = lane.stopIfRunning(PartitionStatus.Phase.RESETTING);
+            if (stopped == null) {
+                return;
+            }
+            handlerFailures.incrementAndGet();
+            int failures = ++lane.handlerFailures;
+            Duration delay = backoff.delay(failures);
+            log.warn("group {}: handler failed on {} after sequence {} ({} in a row); the message is handed again in {}: {}",
+                    parti.group(), lane.partition, lane.lastHandled, failures, delay, cause.toString());
+            try {
+                control.schedule(() -> {
+                    Lane.closeQuietly(stopped[0], lane.partition);
+                    acquire(lane);
+                }, delay.toMillis(), TimeUnit.MILLISECONDS);
+            } catch (RuntimeException rejected) {
+                Lane.closeQuietly(stopped[0], lane.partition); // the helper is closing
+            }
         }
 
         @Override
@@ -458,8 +501,7 @@ public final class PartitionedConsumer implements AutoCloseable {
         for (Partition p : partitions) {
             Lane lane = lanes.get(p);
             if (lane != null) {
-                lane.beginRelease();
-                lane.stopFetching(PartitionStatus.Phase.RELEASING);
+                Lane.closeQuietly(lane.stopFetching(PartitionStatus.Phase.RELEASING), lane.partition);
                 releasing.add(lane);
             }
         }
@@ -489,6 +531,9 @@ public final class PartitionedConsumer implements AutoCloseable {
                         parti.group(), lane.partition, waited, revokeTimeout);
                 fire(e -> e.onRevokeTimeout(lane.partition, waited));
             }
+        }
+        for (Lane lane : releasing) {
+            lane.flushAck(); // the acks held back: the partition's position for the next owner
         }
         Set<Lane> confirmed = ConcurrentHashMap.newKeySet();
         if (confirmAcks) {
@@ -578,9 +623,9 @@ public final class PartitionedConsumer implements AutoCloseable {
             if (!lane.run(gen)) {
                 return; // released meanwhile
             }
-            MessageConsumer started = context.consume(options, dispatcher, msg -> lane.offer(gen, msg));
+            MessageConsumer started = context.consume(options, lane.dispatcher, msg -> lane.deliver(gen, msg));
             if (!lane.attach(gen, started)) {
-                closeQuietly(started); // released meanwhile: undo
+                Lane.closeQuietly(started, lane.partition); // released meanwhile: undo
                 return;
             }
             int failed = lane.failedAttempts;
@@ -644,7 +689,7 @@ public final class PartitionedConsumer implements AutoCloseable {
         }
         ConsumerConfiguration.Builder cc = ConsumerConfiguration.builder()
                 .durable(lane.consumerName)
-                .ackPolicy(AckPolicy.Explicit)
+                .ackPolicy(AckPolicy.All) // messages are handled in order: one ack covers the earlier ones
                 .ackWait(ackWait)
                 .maxAckPending(maxInFlight);
         List<String> filters = lane.filters;
@@ -658,6 +703,7 @@ public final class PartitionedConsumer implements AutoCloseable {
         } else {
             cc.deliverPolicy(DeliverPolicy.All);
         }
+        lane.unacked.set(null); // an ack for the old consumer must not reach the new one (same name); it starts after floor
         ConsumerContext context = streamContext.createOrUpdateConsumer(cc.build());
         lane.lastHandled = floor;
         return context;
@@ -668,14 +714,6 @@ public final class PartitionedConsumer implements AutoCloseable {
             jsm.deleteConsumer(stream, name);
         } catch (IOException | JetStreamApiException e) {
             log.warn("group {}: could not delete consumer {}: {}", parti.group(), name, e.toString());
-        }
-    }
-
-    private static void closeQuietly(MessageConsumer c) {
-        try {
-            c.close();
-        } catch (Exception e) {
-            log.debug("closing a consumer failed: {}", e.toString());
         }
     }
 
@@ -787,7 +825,13 @@ public final class PartitionedConsumer implements AutoCloseable {
             return this;
         }
 
-        /** Threads running handlers (partitions share them; one partition uses one at a time), ≥ 1. Default max(2, cores). */
+        /**
+         * Threads running handlers, ≥ 1. Default max(2, cores). Each is the thread of one jnats dispatcher on
+         * the connection; the owned partitions are spread over them round-robin, and a partition's messages are
+         * delivered and handled on its dispatcher's thread, inline, as a plain {@code consume()} handler is (no
+         * hand-off between threads per message). A handler that blocks therefore delays the other partitions
+         * of its dispatcher, not those of the others.
+         */
         public Builder handlerThreads(int n) {
             this.handlerThreads = n;
             return this;

@@ -80,7 +80,9 @@ public final class NatsHelperBench {
                     .append(Runtime.getRuntime().availableProcessors()).append(" cores, load average before: ")
                     .append(loadAverage()).append("\n\n");
             throughput(nats, nc, messages, partitions, repeats, md);
-            cost(nats, nc, costPartitions, idleSeconds, md);
+            if (costPartitions > 0) { // 0: throughput only
+                cost(nats, nc, costPartitions, idleSeconds, md);
+            }
             md.append("\nload average after: ").append(loadAverage()).append('\n');
         }
         Files.createDirectories(out);
@@ -91,32 +93,124 @@ public final class NatsHelperBench {
 
     // ---------------------------------------------------------------- throughput
 
+    /** One drain of the pre-published messages: rate, and CPU time of the client JVM and of nats-server per message. */
+    private record Run(double rate, double clientMicros, double serverMicros) {
+    }
+
+    private interface Contender {
+        Run run(int repeat) throws Exception;
+    }
+
     private static void throughput(NatsServer nats, Connection nc, int messages, int partitions, int repeats, StringBuilder md)
             throws Exception {
         JetStreamManagement jsm = nc.jetStreamManagement();
         jsm.addStream(StreamConfiguration.builder().name("BENCH").subjects("bench.>").storageType(StorageType.File).build());
         publish(nc.jetStream(), "bench", partitions, messages);
-        List<Double> plain = new ArrayList<>();
-        List<Double> helper = new ArrayList<>();
-        for (int r = 0; r < repeats; r++) {
-            if (r % 2 == 0) {
-                plain.add(plainRate(nc, "plain" + r, messages, partitions));
-                helper.add(helperRate(nats, "helper" + r, messages, partitions));
-            } else {
-                helper.add(helperRate(nats, "helper" + r, messages, partitions));
-                plain.add(plainRate(nc, "plain" + r, messages, partitions));
-            }
-            System.out.printf(Locale.ROOT, "repeat %d: plain %.0f msg/s, helper %.0f msg/s%n", r + 1,
-                    plain.get(plain.size() - 1), helper.get(helper.size() - 1));
+        long pid = nats.pid().orElseThrow();
+        List<String> names = List.of("plain", "plain per partition", "helper");
+        List<Contender> contenders = List.of(
+                r -> measured(pid, messages, () -> plainRate(nc, "plain" + r, messages, partitions)),
+                r -> measured(pid, messages, () -> plainPerPartitionRate(nc, "pp" + r, messages, partitions)),
+                r -> measured(pid, messages, () -> helperRate(nats, "helper" + r, messages, partitions)));
+        for (int c = 0; c < contenders.size(); c++) {
+            contenders.get(c).run(-1 - c); // warm-up, not counted: JIT and the server's caches, for each in turn
         }
-        double mp = median(plain);
-        double mh = median(helper);
+        List<List<Run>> runs = new ArrayList<>();
+        contenders.forEach(c -> runs.add(new ArrayList<>()));
+        for (int r = 0; r < repeats; r++) {
+            StringBuilder line = new StringBuilder("repeat " + (r + 1) + ":");
+            for (int k = 0; k < contenders.size(); k++) {
+                int c = (r + k) % contenders.size(); // rotating order
+                Run run = contenders.get(c).run(r);
+                runs.get(c).add(run);
+            }
+            for (int c = 0; c < contenders.size(); c++) {
+                Run run = runs.get(c).get(r);
+                line.append(String.format(Locale.ROOT, " %s %.0f msg/s (client %.1f µs, server %.1f µs per msg);",
+                        names.get(c), run.rate(), run.clientMicros(), run.serverMicros()));
+            }
+            System.out.println(line);
+        }
+        double mp = median(runs.get(0), Run::rate);
+        double mpp = median(runs.get(1), Run::rate);
+        double mh = median(runs.get(2), Run::rate);
         md.append("## Throughput: ").append(messages).append(" messages, ").append(partitions).append(" partitions, ")
-                .append(repeats).append(" repeats (alternating order)\n\n")
-                .append("| consumer | median msg/s | all repeats |\n|---|---:|---|\n")
-                .append(String.format(Locale.ROOT, "| plain JetStream pull consumer (1 durable on `bench.>`, consume(), ack each) | %.0f | %s |%n", mp, rates(plain)))
-                .append(String.format(Locale.ROOT, "| PartitionedConsumer (1 worker, %d per-partition durables) | %.0f | %s |%n", partitions, mh, rates(helper)))
-                .append(String.format(Locale.ROOT, "%nRatio helper / plain (medians): **%.2f**%n%n", mh / mp));
+                .append(repeats).append(" repeats (rotating order, after one unmeasured warm-up drain each)\n\n")
+                .append("| consumer | median msg/s | median client CPU µs/msg | median nats-server CPU µs/msg | all repeats (msg/s) |\n")
+                .append("|---|---:|---:|---:|---|\n");
+        String[] labels = {
+            "plain JetStream pull consumer (1 durable on `bench.>`, consume(), ack each)",
+            "plain per-partition pull consumers (" + partitions + " durables on `bench.<p>.>`, consume() on one dispatcher, the helper's acks: policy all, every 32nd or when caught up)",
+            "PartitionedConsumer (1 worker, " + partitions + " per-partition durables)"};
+        for (int c = 0; c < labels.length; c++) {
+            md.append(String.format(Locale.ROOT, "| %s | %.0f | %.1f | %.1f | %s |%n", labels[c], median(runs.get(c), Run::rate),
+                    median(runs.get(c), Run::clientMicros), median(runs.get(c), Run::serverMicros), rates(runs.get(c))));
+        }
+        md.append(String.format(Locale.ROOT, "%nRatio helper / plain (medians): **%.2f**; helper / plain per partition: %.2f%n%n",
+                mh / mp, mh / mpp));
+    }
+
+    private interface Drain {
+        double rate() throws Exception;
+    }
+
+    private static Run measured(long serverPid, int messages, Drain drain) throws Exception {
+        com.sun.management.OperatingSystemMXBean os =
+                (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+        long client0 = os.getProcessCpuTime();
+        long server0 = cpuNanos(serverPid);
+        double rate = drain.rate();
+        long client1 = os.getProcessCpuTime();
+        long server1 = cpuNanos(serverPid);
+        return new Run(rate, (client1 - client0) / 1e3 / messages, (server1 - server0) / 1e3 / messages);
+    }
+
+    /** utime + stime of a process, from /proc (clock ticks of 10 ms). */
+    private static long cpuNanos(long pid) throws java.io.IOException {
+        String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+        return (Long.parseLong(f[11]) + Long.parseLong(f[12])) * 10_000_000L;
+    }
+
+    private static double plainPerPartitionRate(Connection nc, String name, int messages, int partitions) throws Exception {
+        JetStreamManagement jsm = nc.jetStreamManagement();
+        AtomicLong count = new AtomicLong();
+        long[] firstLast = new long[2];
+        CountDownLatch done = new CountDownLatch(1);
+        io.nats.client.Dispatcher dispatcher = nc.createDispatcher();
+        List<MessageConsumer> consumers = new ArrayList<>();
+        for (int p = 0; p < partitions; p++) {
+            jsm.addOrUpdateConsumer("BENCH", ConsumerConfiguration.builder().durable(name + "-" + p).filterSubject("bench." + p + ".>")
+                    .deliverPolicy(DeliverPolicy.All).ackPolicy(AckPolicy.All)
+                    .maxAckPending(PartitionedConsumer.DEFAULT_MAX_IN_FLIGHT).build());
+        }
+        for (int p = 0; p < partitions; p++) {
+            consumers.add(nc.getStreamContext("BENCH").getConsumerContext(name + "-" + p).consume(
+                    ConsumeOptions.builder().batchSize(256).build(), dispatcher, msg -> {
+                        if (msg.metaData().pendingCount() == 0 || msg.metaData().consumerSequence() % 32 == 0) {
+                            msg.ack(); // the helper's ack scheme: ack policy all, every 32 or when caught up
+                        }
+                        long n = count.incrementAndGet();
+                        if (n == 1) {
+                            firstLast[0] = System.nanoTime();
+                        }
+                        if (n == messages) {
+                            firstLast[1] = System.nanoTime();
+                            done.countDown();
+                        }
+                    }));
+        }
+        if (!done.await(300, TimeUnit.SECONDS)) {
+            throw new IllegalStateException("plain per-partition consumers handled only " + count.get() + " of " + messages);
+        }
+        for (MessageConsumer mc : consumers) {
+            mc.close();
+        }
+        nc.closeDispatcher(dispatcher);
+        for (int p = 0; p < partitions; p++) {
+            jsm.deleteConsumer("BENCH", name + "-" + p);
+        }
+        return (messages - 1) / ((firstLast[1] - firstLast[0]) / 1e9);
     }
 
     private static void publish(JetStream js, String prefix, int partitions, int messages) throws Exception {
@@ -337,17 +431,18 @@ public final class NatsHelperBench {
         }
     }
 
-    private static double median(List<Double> xs) {
-        List<Double> s = new ArrayList<>(xs);
+    private static double median(List<Run> runs, java.util.function.ToDoubleFunction<Run> f) {
+        List<Double> s = new ArrayList<>();
+        runs.forEach(r -> s.add(f.applyAsDouble(r)));
         Collections.sort(s);
         int m = s.size() / 2;
         return s.size() % 2 == 1 ? s.get(m) : (s.get(m - 1) + s.get(m)) / 2;
     }
 
-    private static String rates(List<Double> xs) {
+    private static String rates(List<Run> runs) {
         StringBuilder b = new StringBuilder();
-        for (double x : xs) {
-            b.append(b.length() == 0 ? "" : ", ").append(String.format(Locale.ROOT, "%.0f", x));
+        for (Run r : runs) {
+            b.append(b.length() == 0 ? "" : ", ").append(String.format(Locale.ROOT, "%.0f", r.rate()));
         }
         return b.toString();
     }
