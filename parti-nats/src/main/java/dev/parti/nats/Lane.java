@@ -53,6 +53,12 @@ final class Lane {
     private Thread handlerThread;
 
     volatile int failedAttempts;
+    /** Creation time of the stream lastHandled refers to (consumer thread). */
+    volatile java.time.ZonedDateTime streamCreated;
+    /** Whether this lane's persistent failure is reported to the Parti manager (PartiManager#reportFault). */
+    volatile boolean faultReported;
+    /** System.nanoTime() of the last delivery, or of the consumer's start (idle lanes get their consumer checked). */
+    volatile long lastActivityNanos = System.nanoTime();
     volatile String lastError;
     /** Handler failures in a row (backoff of the retries); 0 after a success. */
     volatile int handlerFailures;
@@ -189,6 +195,7 @@ final class Lane {
                 return; // stale or stopping: left unacked; the next consumer starts at the last handled sequence
             }
         }
+        lastActivityNanos = System.nanoTime();
         NatsJetStreamMetaData meta = message.metaData();
         long seq = meta.streamSequence();
         long delivery = meta.consumerSequence();

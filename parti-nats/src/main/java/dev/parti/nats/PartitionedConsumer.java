@@ -99,6 +99,7 @@ import org.slf4j.LoggerFactory;
 public final class PartitionedConsumer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(PartitionedConsumer.class);
     private static final int CONSUMER_NOT_FOUND = 10014;
+    private static final int STREAM_NOT_FOUND = 10059;
     private static final Duration ACK_CONFIRM_WAIT = Duration.ofSeconds(1);
     /** At most this many handled messages between two acks of a partition (also at most a quarter of maxInFlight). */
     private static final int MAX_ACK_EVERY = 32;
@@ -160,6 +161,8 @@ public final class PartitionedConsumer implements AutoCloseable {
     private volatile List<Dispatcher> dispatchers = List.of();
     private final AtomicInteger nextDispatcher = new AtomicInteger();
     private volatile ServerVersion serverVersion;
+    /** Creation time of the stream the positions refer to (a stream deleted and created again starts over). */
+    private volatile java.time.ZonedDateTime streamCreated;
     private volatile boolean closing;
 
     private PartitionedConsumer(Builder b) {
@@ -227,6 +230,7 @@ public final class PartitionedConsumer implements AutoCloseable {
             connect();
             jsm = connection.jetStreamManagement();
             streamContext = connection.getStreamContext(stream); // fails early and clearly when the stream does not exist
+            streamCreated = streamContext.getStreamInfo().getCreateTime();
             serverVersion = ServerVersion.parse(connection.getServerInfo().getVersion());
             checkMapping();
             List<Dispatcher> ds = new ArrayList<>(handlerThreads);
@@ -235,6 +239,8 @@ public final class PartitionedConsumer implements AutoCloseable {
             }
             dispatchers = List.copyOf(ds);
             control.scheduleWithFixedDelay(() -> lanes.values().forEach(Lane::flushAck), ACK_FLUSH_MS, ACK_FLUSH_MS,
+                    TimeUnit.MILLISECONDS);
+            control.scheduleWithFixedDelay(this::checkIdleConsumers, pullExpiry.toMillis(), pullExpiry.toMillis(),
                     TimeUnit.MILLISECONDS);
             manager.start();
         } catch (IOException | JetStreamApiException e) {
@@ -547,6 +553,7 @@ public final class PartitionedConsumer implements AutoCloseable {
                 progress.merge(lane.partition, lane.lastHandled, Math::max);
             }
             lanes.remove(lane.partition, lane);
+            clearFault(lane); // not this worker's partition any more
             boolean clean = confirmed.contains(lane);
             fire(e -> e.onReleased(lane.partition, clean));
         }
@@ -623,6 +630,7 @@ public final class PartitionedConsumer implements AutoCloseable {
             if (!lane.run(gen)) {
                 return; // released meanwhile
             }
+            lane.lastActivityNanos = System.nanoTime();
             MessageConsumer started = context.consume(options, lane.dispatcher, msg -> lane.deliver(gen, msg));
             if (!lane.attach(gen, started)) {
                 Lane.closeQuietly(started, lane.partition); // released meanwhile: undo
@@ -635,6 +643,7 @@ public final class PartitionedConsumer implements AutoCloseable {
                 log.info("group {}: consumer of {} created after {} failed attempts", parti.group(), lane.partition, failed);
                 fire(e -> e.onConsumerRecovered(lane.partition, failed));
             }
+            clearFault(lane);
             fire(e -> e.onAcquired(lane.partition, lane.consumerName, startSeq));
         } catch (IOException | JetStreamApiException | RuntimeException e) {
             int attempts = ++lane.failedAttempts;
@@ -646,6 +655,9 @@ public final class PartitionedConsumer implements AutoCloseable {
                 if (attempts == failureThreshold) {
                     log.error("group {}: consumer of {} failed {} times, retrying every {} at most: {}",
                             parti.group(), lane.partition, attempts, backoff.max(), e.toString());
+                    lane.faultReported = true;
+                    manager.reportFault(faultSource(lane), "the consumer " + lane.consumerName + " of stream " + stream
+                            + " cannot be created (" + attempts + " attempts): " + e);
                     fire(ev -> ev.onConsumerFailing(lane.partition, attempts, e));
                 }
             } else {
@@ -676,6 +688,19 @@ public final class PartitionedConsumer implements AutoCloseable {
                 throw e;
             }
         }
+        if (info == null) { // no consumer: maybe the stream was deleted and created again, and its sequences restarted
+            java.time.ZonedDateTime created = streamContext.getStreamInfo().getCreateTime();
+            if (!created.equals(streamCreated)) {
+                log.warn("group {}: stream {} was created again ({}, was {}); positions restart from its beginning",
+                        parti.group(), stream, created, streamCreated);
+                streamCreated = created;
+                progress.clear();
+            }
+            if (!created.equals(lane.streamCreated)) {
+                lane.lastHandled = 0;
+            }
+        }
+        lane.streamCreated = streamCreated;
         long floor = Math.max(lane.lastHandled, progress.getOrDefault(lane.partition, 0L));
         if (info != null) {
             floor = Math.max(floor, info.getAckFloor().getStreamSequence());
@@ -707,6 +732,45 @@ public final class PartitionedConsumer implements AutoCloseable {
         ConsumerContext context = streamContext.createOrUpdateConsumer(cc.build());
         lane.lastHandled = floor;
         return context;
+    }
+
+    /** The source name of a lane's fault in {@link PartiManager#reportFault}: {@code parti-nats:<partition>}. */
+    private static String faultSource(Lane lane) {
+        return "parti-nats:" + lane.partition.id();
+    }
+
+    private void clearFault(Lane lane) {
+        if (lane.faultReported) {
+            lane.faultReported = false;
+            manager.clearFault(faultSource(lane));
+        }
+    }
+
+    /**
+     * Consumer thread, every pull expiry: a running partition that received nothing for that long gets its
+     * consumer looked up, so a consumer or a stream deleted under the helper (which jnats' pull loop does not
+     * report) is found: the consumer is recreated, and when that keeps failing the fault is reported.
+     */
+    private void checkIdleConsumers() {
+        long idleSince = System.nanoTime() - pullExpiry.toNanos();
+        for (Lane lane : lanes.values()) {
+            if (lane.phase() != PartitionStatus.Phase.RUNNING || lane.lastActivityNanos - idleSince > 0) {
+                continue;
+            }
+            try {
+                jsm.getConsumerInfo(stream, lane.consumerName);
+                lane.lastActivityNanos = System.nanoTime();
+            } catch (JetStreamApiException e) {
+                if (e.getApiErrorCode() == CONSUMER_NOT_FOUND || e.getApiErrorCode() == STREAM_NOT_FOUND) {
+                    engine.requestReset(lane, (e.getApiErrorCode() == STREAM_NOT_FOUND ? "its stream " + stream : "its consumer")
+                            + " is gone (" + e.getErrorDescription() + ")");
+                } else {
+                    log.warn("group {}: checking the consumer of {} failed: {}", parti.group(), lane.partition, e.toString());
+                }
+            } catch (IOException | RuntimeException e) {
+                log.debug("group {}: checking the consumer of {} failed: {}", parti.group(), lane.partition, e.toString());
+            }
+        }
     }
 
     private void deleteQuietly(String name) {

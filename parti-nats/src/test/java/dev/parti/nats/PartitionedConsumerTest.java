@@ -241,11 +241,58 @@ class PartitionedConsumerTest {
                 assertThat(s.lastError()).isNotBlank();
             });
             assertThat(c.isFullyRunning()).isFalse();
+            // the operator sees it where Parti's own faults show
+            assertThat(c.manager().degradedReasons()).contains(dev.parti.DegradedReason.EXTERNAL_FAULT);
+            assertThat(c.manager().state()).isEqualTo(dev.parti.ManagerState.DEGRADED);
             nc.jetStreamManagement().updateStream(StreamConfiguration.builder(
                     nc.jetStreamManagement().getStreamInfo("FAIL").getConfiguration()).subjects("fail.0.>", "fail.1.>").build());
             await().atMost(Duration.ofSeconds(10)).until(() -> recovered.containsKey(p1));
             await().atMost(Duration.ofSeconds(5)).until(c::isFullyRunning);
             assertThat(c.stats().failedCreations()).isGreaterThanOrEqualTo(3);
+            await().atMost(Duration.ofSeconds(5)).until(() -> c.manager().degradedReasons().isEmpty()
+                    && c.manager().state() != dev.parti.ManagerState.DEGRADED);
+        }
+    }
+
+    @Test
+    void aConsumerOrStreamDeletedUnderTheHelperIsRecreatedOrReportedThroughTheManager() throws Exception {
+        Harness.createStream(nc, "GONE", "gone.>");
+        List<Deliveries.Handled> handled = Deliveries.memory();
+        Partition p0 = Partition.of("orders", "0");
+        try (PartitionedConsumer c = PartitionedConsumer.builder(Harness.parti("gone", NATS.url(), 2).build(), "GONE",
+                SubjectMapping.template("gone.{partition}.>"), Deliveries.recording("a#1", OwnershipLog.inMemory(), handled::add))
+                .pullExpiry(Duration.ofSeconds(1)).failureThreshold(2).retryBackoff(Duration.ofMillis(20), Duration.ofMillis(200))
+                .build()) {
+            c.start();
+            Map<String, List<Long>> first = Harness.Load.publish(nc, "gone", 2, 20);
+            await().atMost(Duration.ofSeconds(10)).until(() -> handled.size() >= 20);
+
+            // 1. an operator deletes a partition's consumer: found while idle, recreated after the last handled message
+            nc.jetStreamManagement().deleteConsumer("GONE", c.consumerName(p0));
+            await().atMost(Duration.ofSeconds(10)).until(() -> c.stats().consumerResets() >= 1 && c.isFullyRunning());
+            Map<String, List<Long>> second = Harness.Load.publish(nc, "gone", 2, 20);
+            await().atMost(Duration.ofSeconds(10)).until(() -> handled.size() >= 40);
+            assertThat(c.manager().degradedReasons()).isEmpty();
+
+            // 2. the stream is deleted: the consumers cannot be recreated, and the manager says so
+            nc.jetStreamManagement().deleteStream("GONE");
+            await().atMost(Duration.ofSeconds(15)).until(() -> c.manager().degradedReasons().contains(dev.parti.DegradedReason.EXTERNAL_FAULT)
+                    && c.manager().state() == dev.parti.ManagerState.DEGRADED);
+            assertThat(c.status()).anyMatch(s -> s.phase() == PartitionStatus.Phase.FAILING && s.lastError().contains("10059"));
+
+            // 3. the stream is back (new sequences): consumed from its beginning, and the fault clears
+            Harness.createStream(nc, "GONE", "gone.>");
+            await().atMost(Duration.ofSeconds(10)).until(c::isFullyRunning);
+            await().atMost(Duration.ofSeconds(10)).until(() -> c.manager().degradedReasons().isEmpty()
+                    && c.manager().state() != dev.parti.ManagerState.DEGRADED);
+            Map<String, List<Long>> third = Harness.Load.publish(nc, "gone", 2, 20);
+            await().atMost(Duration.ofSeconds(10)).until(() -> handled.size() >= 60);
+            List<Deliveries.Handled> before = handled.subList(0, 40);
+            Deliveries.Report report = Deliveries.check(first, before);
+            assertThat(report.missing()).isEmpty();
+            assertThat(Deliveries.check(second, before).missing()).isEmpty();
+            assertThat(Deliveries.check(third, handled.subList(40, handled.size())).missing()).isEmpty();
+            assertThat(handled).hasSize(60); // nothing handled twice across the deleted consumer
         }
     }
 
