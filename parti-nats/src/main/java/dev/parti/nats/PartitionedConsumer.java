@@ -240,6 +240,7 @@ public final class PartitionedConsumer implements AutoCloseable {
             dispatchers = List.copyOf(ds);
             control.scheduleWithFixedDelay(() -> lanes.values().forEach(Lane::flushAck), ACK_FLUSH_MS, ACK_FLUSH_MS,
                     TimeUnit.MILLISECONDS);
+            connection.addConnectionListener(reconnected);
             control.scheduleWithFixedDelay(this::checkIdleConsumers, pullExpiry.toMillis(), pullExpiry.toMillis(),
                     TimeUnit.MILLISECONDS);
             manager.start();
@@ -381,6 +382,9 @@ public final class PartitionedConsumer implements AutoCloseable {
             control.shutdownNow();
             awaitTermination(control);
             Connection c = connection;
+            if (c != null) {
+                c.removeConnectionListener(reconnected);
+            }
             for (Dispatcher d : dispatchers) {
                 try {
                     c.closeDispatcher(d);
@@ -733,6 +737,18 @@ public final class PartitionedConsumer implements AutoCloseable {
         lane.lastHandled = floor;
         return context;
     }
+
+    /**
+     * After a reconnect (jnats thread) every running partition's consumer is recreated after its last handled
+     * message: pull requests waiting at a restarted server are gone, and deliveries of before the restart may be
+     * lost or pending until their ack wait, which would stall the partitions (until jnats' heartbeat alarm and
+     * the ack wait) or break their order. Costs one consumer recreation per owned partition and reconnect.
+     */
+    private final io.nats.client.ConnectionListener reconnected = (conn, event) -> {
+        if (event == io.nats.client.ConnectionListener.Events.RESUBSCRIBED && state.get() == State.STARTED) {
+            submit(() -> lanes.values().forEach(lane -> engine.requestReset(lane, "the connection to NATS was re-established")));
+        }
+    };
 
     /** The source name of a lane's fault in {@link PartiManager#reportFault}: {@code parti-nats:<partition>}. */
     private static String faultSource(Lane lane) {
