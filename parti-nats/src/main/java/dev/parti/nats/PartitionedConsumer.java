@@ -734,6 +734,13 @@ public final class PartitionedConsumer implements AutoCloseable {
         }
         lane.unacked.set(null); // an ack for the old consumer must not reach the new one (same name); it starts after floor
         ConsumerContext context = streamContext.createOrUpdateConsumer(cc.build());
+        String ignored = ignoredFilters(filters, context.getCachedConsumerInfo());
+        if (ignored != null) {
+            deleteQuietly(lane.consumerName); // it would deliver other partitions' messages
+            throw new IllegalStateException("the server created the consumer of " + lane.partition + " " + ignored
+                    + "; nats-server " + connection.getServerInfo().getVersion()
+                    + " (a partition with several subjects needs multi-filter consumers, nats-server 2.10+, on every server)");
+        }
         lane.lastHandled = floor;
         return context;
     }
@@ -749,6 +756,23 @@ public final class PartitionedConsumer implements AutoCloseable {
             submit(() -> lanes.values().forEach(lane -> engine.requestReset(lane, "the connection to NATS was re-established")));
         }
     };
+
+    /**
+     * Null when the server created a consumer with exactly the {@code requested} filter subjects; else what
+     * it did instead. nats-server before 2.10 ignores {@code filter_subjects} and creates a consumer of the
+     * whole stream (a client connected to a 2.10 server when the helper started may reach a 2.9 server of a
+     * mixed cluster after a reconnect, which jnats' own version check does not catch).
+     */
+    static String ignoredFilters(List<String> requested, ConsumerInfo created) {
+        List<String> got = created == null || created.getConsumerConfiguration() == null
+                || created.getConsumerConfiguration().getFilterSubjects() == null
+                ? List.of() : created.getConsumerConfiguration().getFilterSubjects();
+        if (Set.copyOf(got).equals(Set.copyOf(requested))) {
+            return null;
+        }
+        return got.isEmpty() ? "without a filter subject (asked for " + requested + ")"
+                : "with filter subjects " + got + " (asked for " + requested + ")";
+    }
 
     /** The source name of a lane's fault in {@link PartiManager#reportFault}: {@code parti-nats:<partition>}. */
     private static String faultSource(Lane lane) {

@@ -309,6 +309,33 @@ class PartitionedConsumerTest {
         c.close();
     }
 
+    /**
+     * What a nats-server before 2.10 does with a multi-filter consumer (a client reaching such a server of a
+     * mixed cluster after a reconnect gets past jnats' version check, made when it connected): it ignores
+     * {@code filter_subjects} and creates a consumer of the whole stream. The helper checks the consumer the
+     * server created and refuses that one ({@code ignoredFilters}), so no other partition's message is handed
+     * to the handler; it deletes the consumer and reports the partition failing.
+     */
+    @Test
+    void aServerThatIgnoresMultipleFiltersIsCaughtByTheCreatedConsumersCheck() throws Exception {
+        Assumptions.assumeFalse(ServerVersion.parse(nc.getServerInfo().getVersion()).supportsMultiFilter(),
+                "this server supports multi-filter consumers");
+        Harness.createStream(nc, "MF", "mf.>");
+        List<String> wanted = List.of("mf.a.0", "mf.b.0");
+        String request = "{\"stream_name\":\"MF\",\"config\":{\"durable_name\":\"mf0\",\"ack_policy\":\"all\","
+                + "\"deliver_policy\":\"all\",\"filter_subjects\":[\"mf.a.0\",\"mf.b.0\"]}}";
+        io.nats.client.Message reply = nc.request("$JS.API.CONSUMER.DURABLE.CREATE.MF.mf0",
+                request.getBytes(java.nio.charset.StandardCharsets.UTF_8), Duration.ofSeconds(5));
+        ConsumerInfo created = new ConsumerInfo(reply);
+        assertThat(created.getConsumerConfiguration().getFilterSubject()).isNull(); // the hazard: the whole stream
+        assertThat(created.getConsumerConfiguration().getFilterSubjects()).isNullOrEmpty();
+        assertThat(PartitionedConsumer.ignoredFilters(wanted, created)).contains("without a filter subject").contains("mf.a.0");
+        assertThat(PartitionedConsumer.ignoredFilters(List.of("mf.>"), nc.jetStreamManagement().addOrUpdateConsumer("MF",
+                io.nats.client.api.ConsumerConfiguration.builder().durable("mf1").filterSubject("mf.>").build()))).isNull();
+        nc.jetStreamManagement().deleteConsumer("MF", "mf0");
+        nc.jetStreamManagement().deleteConsumer("MF", "mf1");
+    }
+
     @Test
     void badSettingsAreRefusedByName() {
         var parti = Harness.parti("bad", "nats://127.0.0.1:1", 1).build();
