@@ -109,9 +109,9 @@ public final class NatsHelperBench {
         long pid = nats.pid().orElseThrow();
         List<String> names = List.of("plain", "plain per partition", "helper");
         List<Contender> contenders = List.of(
-                r -> measured(pid, messages, () -> plainRate(nc, "plain" + r, messages, partitions)),
-                r -> measured(pid, messages, () -> plainPerPartitionRate(nc, "pp" + r, messages, partitions)),
-                r -> measured(pid, messages, () -> helperRate(nats, "helper" + r, messages, partitions)));
+                r -> plainRate(pid, nc, "plain" + r, messages, partitions),
+                r -> plainPerPartitionRate(pid, nc, "pp" + r, messages, partitions),
+                r -> helperRate(pid, nats, "helper" + r, messages, partitions));
         for (int c = 0; c < contenders.size(); c++) {
             contenders.get(c).run(-1 - c); // warm-up, not counted: JIT and the server's caches, for each in turn
         }
@@ -136,7 +136,7 @@ public final class NatsHelperBench {
         double mh = median(runs.get(2), Run::rate);
         md.append("## Throughput: ").append(messages).append(" messages, ").append(partitions).append(" partitions, ")
                 .append(repeats).append(" repeats (rotating order, after one unmeasured warm-up drain each)\n\n")
-                .append("| consumer | median msg/s | median client CPU µs/msg | median nats-server CPU µs/msg | all repeats (msg/s) |\n")
+                .append("| consumer | median msg/s | median client CPU µs/msg (first to last message) | median nats-server CPU µs/msg (same window) | all repeats (msg/s) |\n")
                 .append("|---|---:|---:|---:|---|\n");
         String[] labels = {
             "plain JetStream pull consumer (1 durable on `bench.>`, consume(), ack each)",
@@ -150,32 +150,58 @@ public final class NatsHelperBench {
                 mh / mp, mh / mpp));
     }
 
-    private interface Drain {
-        double rate() throws Exception;
-    }
-
-    private static Run measured(long serverPid, int messages, Drain drain) throws Exception {
-        com.sun.management.OperatingSystemMXBean os =
+    /**
+     * The measured window of one drain, from the first message handled to the last: wall time, CPU time of
+     * this JVM and of nats-server (setup and teardown, such as the helper joining its group, are outside it).
+     */
+    private static final class Window {
+        private static final com.sun.management.OperatingSystemMXBean OS =
                 (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
-        long client0 = os.getProcessCpuTime();
-        long server0 = cpuNanos(serverPid);
-        double rate = drain.rate();
-        long client1 = os.getProcessCpuTime();
-        long server1 = cpuNanos(serverPid);
-        return new Run(rate, (client1 - client0) / 1e3 / messages, (server1 - server0) / 1e3 / messages);
+        private final long serverPid;
+        private volatile long t0;
+        private volatile long t1;
+        private volatile long client0;
+        private volatile long client1;
+        private volatile long server0;
+        private volatile long server1;
+
+        Window(long serverPid) {
+            this.serverPid = serverPid;
+        }
+
+        void first() {
+            t0 = System.nanoTime();
+            client0 = OS.getProcessCpuTime();
+            server0 = cpuNanos(serverPid);
+        }
+
+        void last() {
+            t1 = System.nanoTime();
+            client1 = OS.getProcessCpuTime();
+            server1 = cpuNanos(serverPid);
+        }
+
+        Run run(int messages) {
+            return new Run((messages - 1) / ((t1 - t0) / 1e9), (client1 - client0) / 1e3 / messages, (server1 - server0) / 1e3 / messages);
+        }
     }
 
     /** utime + stime of a process, from /proc (clock ticks of 10 ms). */
-    private static long cpuNanos(long pid) throws java.io.IOException {
-        String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+    private static long cpuNanos(long pid) {
+        String stat;
+        try {
+            stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
         String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
         return (Long.parseLong(f[11]) + Long.parseLong(f[12])) * 10_000_000L;
     }
 
-    private static double plainPerPartitionRate(Connection nc, String name, int messages, int partitions) throws Exception {
+    private static Run plainPerPartitionRate(long serverPid, Connection nc, String name, int messages, int partitions) throws Exception {
         JetStreamManagement jsm = nc.jetStreamManagement();
         AtomicLong count = new AtomicLong();
-        long[] firstLast = new long[2];
+        Window window = new Window(serverPid);
         CountDownLatch done = new CountDownLatch(1);
         io.nats.client.Dispatcher dispatcher = nc.createDispatcher();
         List<MessageConsumer> consumers = new ArrayList<>();
@@ -192,10 +218,10 @@ public final class NatsHelperBench {
                         }
                         long n = count.incrementAndGet();
                         if (n == 1) {
-                            firstLast[0] = System.nanoTime();
+                            window.first();
                         }
                         if (n == messages) {
-                            firstLast[1] = System.nanoTime();
+                            window.last();
                             done.countDown();
                         }
                     }));
@@ -210,7 +236,7 @@ public final class NatsHelperBench {
         for (int p = 0; p < partitions; p++) {
             jsm.deleteConsumer("BENCH", name + "-" + p);
         }
-        return (messages - 1) / ((firstLast[1] - firstLast[0]) / 1e9);
+        return window.run(messages);
     }
 
     private static void publish(JetStream js, String prefix, int partitions, int messages) throws Exception {
@@ -230,23 +256,23 @@ public final class NatsHelperBench {
         }
     }
 
-    private static double plainRate(Connection nc, String name, int messages, int partitions) throws Exception {
+    private static Run plainRate(long serverPid, Connection nc, String name, int messages, int partitions) throws Exception {
         JetStreamManagement jsm = nc.jetStreamManagement();
         jsm.addOrUpdateConsumer("BENCH", ConsumerConfiguration.builder().durable(name).filterSubject("bench.>")
                 .deliverPolicy(DeliverPolicy.All).ackPolicy(AckPolicy.Explicit)
                 .maxAckPending((long) partitions * PartitionedConsumer.DEFAULT_MAX_IN_FLIGHT).build());
         AtomicLong count = new AtomicLong();
-        long[] firstLast = new long[2];
+        Window window = new Window(serverPid);
         CountDownLatch done = new CountDownLatch(1);
         MessageConsumer mc = nc.getStreamContext("BENCH").getConsumerContext(name).consume(
                 ConsumeOptions.builder().batchSize(256).build(), msg -> {
                     msg.ack();
                     long n = count.incrementAndGet();
                     if (n == 1) {
-                        firstLast[0] = System.nanoTime();
+                        window.first();
                     }
                     if (n == messages) {
-                        firstLast[1] = System.nanoTime();
+                        window.last();
                         done.countDown();
                     }
                 });
@@ -255,7 +281,7 @@ public final class NatsHelperBench {
         }
         mc.close();
         jsm.deleteConsumer("BENCH", name);
-        return (messages - 1) / ((firstLast[1] - firstLast[0]) / 1e9);
+        return window.run(messages);
     }
 
     private static PartiConfig.Builder fast(String group, String url, List<Partition> ps) {
@@ -266,18 +292,18 @@ public final class NatsHelperBench {
                 .rebalanceCooldown(Duration.ofMillis(100));
     }
 
-    private static double helperRate(NatsServer nats, String group, int messages, int partitions) throws Exception {
+    private static Run helperRate(long serverPid, NatsServer nats, String group, int messages, int partitions) throws Exception {
         AtomicLong count = new AtomicLong();
-        long[] firstLast = new long[2];
+        Window window = new Window(serverPid);
         CountDownLatch done = new CountDownLatch(1);
         try (PartitionedConsumer c = PartitionedConsumer.builder(fast(group, nats.url(), PartitionedConsumer.numbered("orders", partitions)).build(),
                 "BENCH", SubjectMapping.template("bench.{partition}.>"), (p, msg) -> {
                     long n = count.incrementAndGet();
                     if (n == 1) {
-                        firstLast[0] = System.nanoTime();
+                        window.first();
                     }
                     if (n == messages) {
-                        firstLast[1] = System.nanoTime();
+                        window.last();
                         done.countDown();
                     }
                 }).consumerPrefix(group).cleanup(dev.parti.nats.ConsumerCleanup.DELETE_ON_CLOSE).build()) {
@@ -286,7 +312,7 @@ public final class NatsHelperBench {
                 throw new IllegalStateException("helper handled only " + count.get() + " of " + messages);
             }
         }
-        return (messages - 1) / ((firstLast[1] - firstLast[0]) / 1e9);
+        return window.run(messages);
     }
 
     // ---------------------------------------------------------------- cost at many partitions
