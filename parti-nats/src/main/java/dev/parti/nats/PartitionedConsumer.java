@@ -68,9 +68,11 @@ import org.slf4j.LoggerFactory;
  * order, and its pull requests die with the old consumer) and starts fetching. A restart of the same
  * worker ID, or any other worker, resumes from the same place. Consumer creation is retried with
  * exponential backoff; after {@link Builder#failureThreshold(int)} failed attempts in a row the partition
- * is reported through {@link PartitionEvents#onConsumerFailing} and {@link #status()} (Parti's public API
- * has no way for a listener to refuse a partition or degrade the manager's state, so the failure is the
- * helper's to report).
+ * is reported through {@link PartitionEvents#onConsumerFailing}, {@link #status()} and the Parti manager
+ * ({@link PartiManager#reportFault}: {@link dev.parti.DegradedReason#EXTERNAL_FAULT}, cleared when the
+ * consumer works or the partition is released). A partition that received nothing for a pull expiry has
+ * its consumer looked up, so a consumer or stream deleted under the helper is recreated or reported; after a
+ * reconnect every owned partition's consumer is recreated (pulls waiting at a restarted server are lost).
  *
  * <p><b>Handoff.</b> On revocation (Parti's callback thread) the helper stops fetching, drops what was
  * fetched but not started, waits until the running handler call returns and its ack is confirmed by the
@@ -82,8 +84,11 @@ import org.slf4j.LoggerFactory;
  * <p><b>Delivery.</b> At least once. A redelivery of a message already handled in this ownership is
  * acked and skipped; a lost delivery (a gap in the consumer's delivery sequence, for example across a
  * server restart) restarts the consumer after the last handled message rather than break the order.
- * After a crash of an owner, the new owner sees again at most what the crashed one had fetched but not
- * acked: at most {@link Builder#maxInFlight(int)} messages per partition.
+ * The consumers' ack policy is "all" (one ack covers the earlier messages of the partition): a partition
+ * acks every min(32, maxInFlight / 4) messages and when it is caught up, and acks held back are sent within
+ * 100 ms and on release. After a crash of an owner, the new owner sees again at most what the crashed one
+ * had fetched and not acked: at most {@link Builder#maxInFlight(int)} messages per partition. After a
+ * {@code kill -9} of nats-server, also the acks the server had received but not yet written to its store.
  *
  * <p><b>Server versions.</b> On nats-server 2.9 a consumer has one filter subject, so a partition must map
  * to one subject; on 2.10+ a partition may map to several and gets one multi-filter consumer. The version
