@@ -653,6 +653,7 @@ public final class PartitionedConsumer implements AutoCloseable {
                 fire(e -> e.onConsumerRecovered(lane.partition, failed));
             }
             clearFault(lane);
+            log.debug("group {}: consuming {} from stream sequence {}", parti.group(), lane.partition, startSeq);
             fire(e -> e.onAcquired(lane.partition, lane.consumerName, startSeq));
         } catch (IOException | JetStreamApiException | RuntimeException e) {
             int attempts = ++lane.failedAttempts;
@@ -797,6 +798,9 @@ public final class PartitionedConsumer implements AutoCloseable {
      * report) is found: the consumer is recreated, and when that keeps failing the fault is reported.
      */
     private void checkIdleConsumers() {
+        if (connection.getStatus() != Connection.Status.CONNECTED) {
+            return; // the reconnect recreates the consumers anyway; lookups now would only time out
+        }
         long idleSince = System.nanoTime() - pullExpiry.toNanos();
         for (Lane lane : lanes.values()) {
             if (lane.phase() != PartitionStatus.Phase.RUNNING || lane.lastActivityNanos - idleSince > 0) {
@@ -814,6 +818,7 @@ public final class PartitionedConsumer implements AutoCloseable {
                 }
             } catch (IOException | RuntimeException e) {
                 log.debug("group {}: checking the consumer of {} failed: {}", parti.group(), lane.partition, e.toString());
+                return; // NATS does not answer: the rest waits for the next round, not for a timeout each
             }
         }
     }

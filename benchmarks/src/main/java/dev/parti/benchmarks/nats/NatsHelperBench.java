@@ -48,11 +48,14 @@ import java.util.concurrent.atomic.AtomicLong;
  *   second at the server), against one plain consumer on the whole stream.</li>
  * </ol>
  * Usage: {@code NatsHelperBench [--messages N] [--partitions P] [--repeats R] [--cost-partitions C]
- * [--idle-seconds S] [--out DIR]}; writes {@code DIR/nats-summary.md}.
+ * [--idle-seconds S] [--out DIR] [--handler-threads H]}; writes {@code DIR/nats-summary.md}.
  */
 public final class NatsHelperBench {
     private NatsHelperBench() {
     }
+
+    /** The helper's handlerThreads in the throughput runs; 0 for its default. */
+    private static int helperThreads;
 
     public static void main(String[] args) throws Exception {
         int messages = 200_000;
@@ -60,6 +63,7 @@ public final class NatsHelperBench {
         int repeats = 5;
         int costPartitions = 1_000;
         int idleSeconds = 10;
+        int handlerThreads = 0; // 0: the helper's default
         Path out = Path.of("benchmarks/target/bench");
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
@@ -69,8 +73,9 @@ public final class NatsHelperBench {
                 case "--cost-partitions" -> costPartitions = Integer.parseInt(args[++i]);
                 case "--idle-seconds" -> idleSeconds = Integer.parseInt(args[++i]);
                 case "--out" -> out = Path.of(args[++i]);
+                case "--handler-threads" -> handlerThreads = Integer.parseInt(args[++i]);
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]
-                        + " (known: --messages --partitions --repeats --cost-partitions --idle-seconds --out)");
+                        + " (known: --messages --partitions --repeats --cost-partitions --idle-seconds --out --handler-threads)");
             }
         }
         StringBuilder md = new StringBuilder();
@@ -79,6 +84,7 @@ public final class NatsHelperBench {
             md.append("# parti-nats benchmark\n\nnats-server ").append(version).append(", ")
                     .append(Runtime.getRuntime().availableProcessors()).append(" cores, load average before: ")
                     .append(loadAverage()).append("\n\n");
+            helperThreads = handlerThreads;
             throughput(nats, nc, messages, partitions, repeats, md);
             if (costPartitions > 0) { // 0: throughput only
                 cost(nats, nc, costPartitions, idleSeconds, md);
@@ -141,7 +147,8 @@ public final class NatsHelperBench {
         String[] labels = {
             "plain JetStream pull consumer (1 durable on `bench.>`, consume(), ack each)",
             "plain per-partition pull consumers (" + partitions + " durables on `bench.<p>.>`, consume() on one dispatcher, the helper's acks: policy all, every 32nd or when caught up)",
-            "PartitionedConsumer (1 worker, " + partitions + " per-partition durables)"};
+            "PartitionedConsumer (1 worker, " + partitions + " per-partition durables, "
+                    + (helperThreads > 0 ? helperThreads : Math.max(2, Runtime.getRuntime().availableProcessors())) + " handler threads)"};
         for (int c = 0; c < labels.length; c++) {
             md.append(String.format(Locale.ROOT, "| %s | %.0f | %.1f | %.1f | %s |%n", labels[c], median(runs.get(c), Run::rate),
                     median(runs.get(c), Run::clientMicros), median(runs.get(c), Run::serverMicros), rates(runs.get(c))));
@@ -306,7 +313,8 @@ public final class NatsHelperBench {
                         window.last();
                         done.countDown();
                     }
-                }).consumerPrefix(group).cleanup(dev.parti.nats.ConsumerCleanup.DELETE_ON_CLOSE).build()) {
+                }).consumerPrefix(group).cleanup(dev.parti.nats.ConsumerCleanup.DELETE_ON_CLOSE)
+                .handlerThreads(helperThreads > 0 ? helperThreads : Math.max(2, Runtime.getRuntime().availableProcessors())).build()) {
             c.start();
             if (!done.await(300, TimeUnit.SECONDS)) {
                 throw new IllegalStateException("helper handled only " + count.get() + " of " + messages);
