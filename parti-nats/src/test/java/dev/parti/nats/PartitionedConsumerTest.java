@@ -309,6 +309,50 @@ class PartitionedConsumerTest {
         c.close();
     }
 
+    @Test
+    void aFailingHandlerGetsTheSameMessageAgainAfterABackoffWhileTheOtherPartitionsOfItsDispatcherGoOn() throws Exception {
+        Harness.createStream(nc, "RETRY", "retry.>");
+        Partition p0 = Partition.of("orders", "0");
+        List<Deliveries.Handled> handled = Deliveries.memory();
+        Map<Long, Integer> attempts = new ConcurrentHashMap<>();
+        long[] failedAt = new long[1];
+        CountDownLatch failed = new CountDownLatch(1);
+        PartitionHandler record = Deliveries.recording("a#1", OwnershipLog.inMemory(), handled::add);
+        try (PartitionedConsumer c = PartitionedConsumer.builder(Harness.parti("retry", NATS.url(), 2).build(), "RETRY",
+                SubjectMapping.template("retry.{partition}.>"), (p, m) -> {
+                    long seq = m.metaData().streamSequence();
+                    if (p.equals(p0) && attempts.merge(seq, 1, Integer::sum) == 1 && attempts.size() == 3) {
+                        failedAt[0] = System.nanoTime();
+                        failed.countDown();
+                        throw new IllegalStateException("the third message of orders/0 fails once");
+                    }
+                    record.handle(p, m);
+                }).handlerThreads(1).retryBackoff(Duration.ofSeconds(2), Duration.ofSeconds(2)).build()) {
+            c.start();
+            await().atMost(Duration.ofSeconds(10)).until(c::isFullyRunning);
+            Map<String, List<Long>> first = Harness.Load.publish(nc, "retry", 1, 5); // orders/0 only
+            assertThat(failed.await(10, TimeUnit.SECONDS)).isTrue();
+            Map<String, List<Long>> other = new java.util.HashMap<>();
+            for (int i = 0; i < 5; i++) { // orders/1, on the same (only) dispatcher, while orders/0 waits out its backoff
+                io.nats.client.api.PublishAck ack = nc.jetStream().publish("retry.1.x", new byte[] {1});
+                other.computeIfAbsent("orders/1", k -> new java.util.ArrayList<>()).add(ack.getSeqno());
+            }
+            await().atMost(Duration.ofSeconds(15)).until(() -> handled.size() >= 10);
+            Deliveries.Report report = Deliveries.check(first, handled.stream().filter(h -> h.partition().equals("orders/0")).toList());
+            assertThat(report.missing()).isEmpty();
+            assertThat(report.duplicates()).isZero();
+            assertThat(handled.stream().filter(h -> h.partition().equals("orders/0")).map(Deliveries.Handled::seq))
+                    .isSorted().containsExactlyElementsOf(first.get("orders/0"));
+            assertThat(Deliveries.check(other, handled).missing()).isEmpty();
+            long retried = handled.stream().filter(h -> h.seq() == first.get("orders/0").get(2)).findFirst().orElseThrow().nanos();
+            assertThat(handled.stream().filter(h -> h.partition().equals("orders/1")))
+                    .as("orders/1 was handled while orders/0 waited out its backoff")
+                    .anyMatch(h -> h.nanos() > failedAt[0] && h.nanos() < retried);
+            assertThat(c.stats().handlerFailures()).isEqualTo(1);
+            assertThat(attempts.get(first.get("orders/0").get(2))).isEqualTo(2);
+        }
+    }
+
     /**
      * What a nats-server before 2.10 does with a multi-filter consumer (a client reaching such a server of a
      * mixed cluster after a reconnect gets past jnats' version check, made when it connected): it ignores
