@@ -48,7 +48,7 @@ import java.util.concurrent.atomic.AtomicLong;
  *   second at the server), against one plain consumer on the whole stream.</li>
  * </ol>
  * Usage: {@code NatsHelperBench [--messages N] [--partitions P] [--repeats R] [--cost-partitions C]
- * [--idle-seconds S] [--out DIR] [--handler-threads H]}; writes {@code DIR/nats-summary.md}.
+ * [--idle-seconds S] [--out DIR] [--handler-threads H] [--max-in-flight M]}; writes {@code DIR/nats-summary.md}.
  */
 public final class NatsHelperBench {
     private NatsHelperBench() {
@@ -56,6 +56,8 @@ public final class NatsHelperBench {
 
     /** The helper's handlerThreads in the throughput runs; 0 for its default. */
     private static int helperThreads;
+    /** Per partition: the helper's maxInFlight and the per-partition consumers' max ack pending, in the throughput runs. */
+    private static int maxInFlight = PartitionedConsumer.DEFAULT_MAX_IN_FLIGHT;
 
     public static void main(String[] args) throws Exception {
         int messages = 200_000;
@@ -64,6 +66,7 @@ public final class NatsHelperBench {
         int costPartitions = 1_000;
         int idleSeconds = 10;
         int handlerThreads = 0; // 0: the helper's default
+        int inFlight = PartitionedConsumer.DEFAULT_MAX_IN_FLIGHT;
         Path out = Path.of("benchmarks/target/bench");
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
@@ -74,8 +77,9 @@ public final class NatsHelperBench {
                 case "--idle-seconds" -> idleSeconds = Integer.parseInt(args[++i]);
                 case "--out" -> out = Path.of(args[++i]);
                 case "--handler-threads" -> handlerThreads = Integer.parseInt(args[++i]);
+                case "--max-in-flight" -> inFlight = Integer.parseInt(args[++i]);
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]
-                        + " (known: --messages --partitions --repeats --cost-partitions --idle-seconds --out --handler-threads)");
+                        + " (known: --messages --partitions --repeats --cost-partitions --idle-seconds --out --handler-threads --max-in-flight)");
             }
         }
         StringBuilder md = new StringBuilder();
@@ -85,6 +89,7 @@ public final class NatsHelperBench {
                     .append(Runtime.getRuntime().availableProcessors()).append(" cores, load average before: ")
                     .append(loadAverage()).append("\n\n");
             helperThreads = handlerThreads;
+            maxInFlight = inFlight;
             throughput(nats, nc, messages, partitions, repeats, md);
             if (costPartitions > 0) { // 0: throughput only
                 cost(nats, nc, costPartitions, idleSeconds, md);
@@ -148,7 +153,8 @@ public final class NatsHelperBench {
             "plain JetStream pull consumer (1 durable on `bench.>`, consume(), ack each)",
             "plain per-partition pull consumers (" + partitions + " durables on `bench.<p>.>`, consume() on one dispatcher, the helper's acks: policy all, every 32nd or when caught up)",
             "PartitionedConsumer (1 worker, " + partitions + " per-partition durables, "
-                    + (helperThreads > 0 ? helperThreads : Math.max(2, Runtime.getRuntime().availableProcessors())) + " handler threads)"};
+                    + (helperThreads > 0 ? helperThreads : Math.max(2, Runtime.getRuntime().availableProcessors())) + " handler threads, maxInFlight "
+                    + maxInFlight + ")"};
         for (int c = 0; c < labels.length; c++) {
             md.append(String.format(Locale.ROOT, "| %s | %.0f | %.1f | %.1f | %s |%n", labels[c], median(runs.get(c), Run::rate),
                     median(runs.get(c), Run::clientMicros), median(runs.get(c), Run::serverMicros), rates(runs.get(c))));
@@ -215,7 +221,7 @@ public final class NatsHelperBench {
         for (int p = 0; p < partitions; p++) {
             jsm.addOrUpdateConsumer("BENCH", ConsumerConfiguration.builder().durable(name + "-" + p).filterSubject("bench." + p + ".>")
                     .deliverPolicy(DeliverPolicy.All).ackPolicy(AckPolicy.All)
-                    .maxAckPending(PartitionedConsumer.DEFAULT_MAX_IN_FLIGHT).build());
+                    .maxAckPending(maxInFlight).build());
         }
         for (int p = 0; p < partitions; p++) {
             consumers.add(nc.getStreamContext("BENCH").getConsumerContext(name + "-" + p).consume(
@@ -314,7 +320,8 @@ public final class NatsHelperBench {
                         done.countDown();
                     }
                 }).consumerPrefix(group).cleanup(dev.parti.nats.ConsumerCleanup.DELETE_ON_CLOSE)
-                .handlerThreads(helperThreads > 0 ? helperThreads : Math.max(2, Runtime.getRuntime().availableProcessors())).build()) {
+                .handlerThreads(helperThreads > 0 ? helperThreads : Math.max(2, Runtime.getRuntime().availableProcessors()))
+                .maxInFlight(maxInFlight).build()) {
             c.start();
             if (!done.await(300, TimeUnit.SECONDS)) {
                 throw new IllegalStateException("helper handled only " + count.get() + " of " + messages);
