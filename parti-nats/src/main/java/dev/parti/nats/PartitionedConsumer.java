@@ -594,7 +594,7 @@ public final class PartitionedConsumer implements AutoCloseable {
             while (true) {
                 try {
                     ConsumerInfo info = jsm.getConsumerInfo(stream, lane.consumerName);
-                    if (info.getAckFloor().getStreamSequence() >= want) {
+                    if (position(info) >= want) {
                         done.add(lane);
                         break;
                     }
@@ -713,7 +713,7 @@ public final class PartitionedConsumer implements AutoCloseable {
         lane.streamCreated = streamCreated;
         long floor = Math.max(lane.lastHandled, progress.getOrDefault(lane.partition, 0L));
         if (info != null) {
-            floor = Math.max(floor, info.getAckFloor().getStreamSequence());
+            floor = Math.max(floor, position(info));
             try {
                 jsm.deleteConsumer(stream, lane.consumerName);
             } catch (JetStreamApiException e) {
@@ -762,6 +762,23 @@ public final class PartitionedConsumer implements AutoCloseable {
             submit(() -> lanes.values().forEach(lane -> engine.requestReset(lane, "the connection to NATS was re-established")));
         }
     };
+
+    /**
+     * The partition position a consumer holds: everything up to this stream sequence was handled. That is its
+     * ack floor, except for a consumer that was created to start at sequence {@code S} and has acked nothing
+     * yet: the server reports its ack floor as 0 (nats-server 2.9.10), while its creator made it start at
+     * {@code S} because everything before was handled. Without this a partition that moved on right after
+     * its consumer was recreated (for example after a reconnect, or by an owner that then got no message)
+     * was handled again from its first message.
+     */
+    static long position(ConsumerInfo info) {
+        long floor = info.getAckFloor() == null ? 0 : info.getAckFloor().getStreamSequence();
+        ConsumerConfiguration cc = info.getConsumerConfiguration();
+        if (cc != null && cc.getDeliverPolicy() == DeliverPolicy.ByStartSequence && cc.getStartSequence() > 0) {
+            floor = Math.max(floor, cc.getStartSequence() - 1);
+        }
+        return floor;
+    }
 
     /**
      * Null when the server created a consumer with exactly the {@code requested} filter subjects; else what

@@ -240,7 +240,7 @@ class FaultToleranceTest {
             for (Partition p : PartitionedConsumer.numbered("orders", PARTITIONS)) {
                 long floor = 0;
                 try {
-                    floor = jsm.getConsumerInfo("ORDERS", names.consumerName(p)).getAckFloor().getStreamSequence();
+                    floor = PartitionedConsumer.position(jsm.getConsumerInfo("ORDERS", names.consumerName(p)));
                 } catch (JetStreamApiException e) {
                     if (e.getApiErrorCode() != 10014) { // consumer not found: it was being recreated at the kill
                         throw e;

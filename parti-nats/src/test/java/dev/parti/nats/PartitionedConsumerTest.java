@@ -124,6 +124,32 @@ class PartitionedConsumerTest {
     }
 
     @Test
+    void anOwnerThatHandledNothingPassesOnThePositionItsConsumerStartedFrom() throws Exception {
+        Harness.createStream(nc, "FRESH", "fresh.>");
+        Map<String, List<Long>> published = Harness.Load.publish(nc, "fresh", 1, 10);
+        List<Deliveries.Handled> handled = Deliveries.memory();
+        OwnershipLog ownership = OwnershipLog.inMemory();
+        String name = null;
+        for (String instance : List.of("a#1", "a#2", "b#1")) {
+            try (PartitionedConsumer c = PartitionedConsumer.builder(Harness.parti("fresh", NATS.url(), 1).build(), "FRESH",
+                    SubjectMapping.template("fresh.{partition}.>"), Deliveries.recording(instance, ownership, handled::add)).build()) {
+                c.start();
+                name = c.consumerName(Partition.of("orders", "0"));
+                // a#1 handles the 10 messages; a#2 recreates the consumer to start at 11 and gets nothing; b#1 follows
+                await().atMost(Duration.ofSeconds(20)).until(() -> handled.size() >= 10 && c.isFullyRunning());
+                await().pollDelay(Duration.ofMillis(300)).atMost(Duration.ofSeconds(2)).until(() -> true);
+            }
+        }
+        Deliveries.Report report = Deliveries.check(published, handled);
+        assertThat(report.missing()).isEmpty();
+        assertThat(report.duplicates()).as("nothing is handled again by the owners after the first").isZero();
+        assertThat(handled).allMatch(h -> h.instance().equals("a#1"));
+        ConsumerInfo info = nc.jetStreamManagement().getConsumerInfo("FRESH", name);
+        assertThat(info.getAckFloor().getStreamSequence()).as("what the server reports for a consumer that acked nothing").isZero();
+        assertThat(PartitionedConsumer.position(info)).isEqualTo(published.get("orders/0").get(9));
+    }
+
+    @Test
     void revocationWaitsForTheRunningHandlerBeforeTheNextOwnerStarts() throws Exception {
         Harness.createStream(nc, "REVOKE", "revoke.>");
         Partition p0 = Partition.of("orders", "0");
