@@ -24,7 +24,13 @@ public enum DegradedReason {
     /** The leader's assignment record is above the server's max payload: not published. */
     ASSIGNMENT_TOO_LARGE("assignment-too-large"),
     /** The leader's partition source failed or returned nothing; the published partitions are kept. */
-    PARTITION_SOURCE_FAILED("partition-source-failed");
+    PARTITION_SOURCE_FAILED("partition-source-failed"),
+    /**
+     * Work outside Parti's protocol failed persistently and the application reported it with
+     * {@link PartiManager#reportFault(String, String)} (for example parti-nats cannot create the JetStream
+     * consumer of an owned partition); cleared when every reported source was cleared.
+     */
+    EXTERNAL_FAULT("external-fault");
 
     private final String code;
 

@@ -114,6 +114,43 @@ public final class PartiManager implements AutoCloseable {
         return member.degradedReasons();
     }
 
+    /**
+     * Reports a persistent fault in the work this worker does for its partitions, outside Parti's own
+     * protocol (a consumer that cannot be created, a missing stream, a permission refused), so operators see
+     * it where they see Parti's own faults: {@link DegradedReason#EXTERNAL_FAULT} is raised, the manager is
+     * {@link ManagerState#DEGRADED}, and {@link StateListener#onDegraded}, {@link MetricsRecorder#degraded}
+     * and the log report it once. The assignment is not changed: the worker keeps its partitions and its
+     * lease. Reporting the same {@code source} again reports nothing new; several sources may be reported
+     * at once, and the reason clears when the last one is cleared with {@link #clearFault(String)}. Ignored
+     * after {@link #close()}. Any thread.
+     *
+     * @param source a stable name of what failed, e.g. {@code "parti-nats:orders/3"}; not blank
+     * @param detail what happened, for the log and {@link StateListener#onDegraded}
+     * @throws IllegalArgumentException when {@code source} is blank
+     */
+    public void reportFault(String source, String detail) {
+        member.reportFault(requireSource(source), Objects.requireNonNull(detail, "detail"));
+    }
+
+    /**
+     * The fault reported for {@code source} with {@link #reportFault(String, String)} is over. When no
+     * reported source is left, {@link DegradedReason#EXTERNAL_FAULT} clears (and the manager leaves
+     * {@link ManagerState#DEGRADED} if nothing else holds it there). Clearing a source never reported does
+     * nothing. Any thread.
+     *
+     * @throws IllegalArgumentException when {@code source} is blank
+     */
+    public void clearFault(String source) {
+        member.clearFault(requireSource(source));
+    }
+
+    private static String requireSource(String source) {
+        if (source == null || source.isBlank()) {
+            throw new IllegalArgumentException("fault source must be a non-blank name, was '" + source + "'");
+        }
+        return source;
+    }
+
     /** Waits until the manager is in {@code state}; returns false on timeout. */
     public boolean awaitState(ManagerState state, Duration timeout) throws InterruptedException {
         return member.awaitState(state, timeout);

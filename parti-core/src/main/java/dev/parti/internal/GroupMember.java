@@ -215,6 +215,16 @@ public final class GroupMember {
         return !leaseExpired(clock.getAsLong());
     }
 
+    /** Any thread: an application-reported fault (PartiManager#reportFault) raises external-fault as step "external:source". */
+    public void reportFault(String source, String detail) {
+        raise(DegradedReason.EXTERNAL_FAULT, "external:" + source, source + ": " + detail);
+    }
+
+    /** Any thread: the fault reported for {@code source} is over. */
+    public void clearFault(String source) {
+        settle("external:" + source);
+    }
+
     /** The active degraded reasons (empty when none), a snapshot. */
     public Set<DegradedReason> degradedReasons() {
         synchronized (stateMonitor) {

@@ -1,63 +1,82 @@
 package dev.parti.nats;
 
 import dev.parti.Partition;
+import io.nats.client.Dispatcher;
 import io.nats.client.Message;
 import io.nats.client.MessageConsumer;
 import io.nats.client.impl.NatsJetStreamMetaData;
 import java.util.List;
-import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One owned partition: its consumer, its queue of delivered messages and its serial handling.
+ * One owned partition: its consumer and its serial handling.
  *
- * <p>Threads: {@link #offer} runs on the jnats dispatcher thread; {@link #drain} on one handler
- * thread at a time ({@link #scheduled} guards it); consumer creation on the helper's consumer thread
- * under {@link #acquireLock}; release on Parti's callback thread. {@code phase} and {@code generation}
- * change under the lane's monitor; a message from an older generation (a consumer replaced or closed)
- * is dropped unacked, and the next consumer of the partition starts from the last handled sequence.
+ * <p>Threads: {@link #deliver} runs on the jnats dispatcher thread of {@link #dispatcher} (the handler
+ * runs there, inline, as with a plain {@code consume()}: no hand-off per message); consumer creation on
+ * the helper's consumer thread under {@link #acquireLock}; release on Parti's callback thread.
+ * {@code phase}, {@code generation} and {@code handlerThread} change under the lane's monitor; a message
+ * from an older generation (a consumer replaced or closed) is dropped unacked, and the next consumer of
+ * the partition starts from the last handled sequence.
  */
 final class Lane {
     private static final Logger log = LoggerFactory.getLogger(Lane.class);
-    private static final long MAX_HANDLER_BACKOFF_MS = 5_000;
-
-    record Delivery(int generation, Message message) {
-    }
 
     final Partition partition;
     final String consumerName;
+    /** The dispatcher whose thread delivers, and handles, this partition's messages. */
+    final Dispatcher dispatcher;
     /** The consumer's filter subjects; set by the consumer thread before the first consumer is created. */
     volatile List<String> filters;
     final ReentrantLock acquireLock = new ReentrantLock();
-    private final ConcurrentLinkedQueue<Delivery> queue = new ConcurrentLinkedQueue<>();
-    private final Executor handlers;
     private final PartitionHandler handler;
     private final Engine engine;
+    /** Acknowledge at least every this many handled messages (the consumers ack all up to a sequence). */
+    private final int ackEvery;
+    /**
+     * The last handled message not acknowledged yet (the consumer's ack policy is "all": acking it acks
+     * every earlier one), or null. Set by the dispatcher thread; taken and acked by the next ack on that
+     * thread, by the helper's periodic flush (consumer thread), or by the release; dropped when the consumer
+     * is recreated (the new one starts after the last handled message anyway).
+     */
+    final AtomicReference<Message> unacked = new AtomicReference<>();
+    private int handledSinceAck; // dispatcher thread only
 
     // guarded by this
     private PartitionStatus.Phase phase = PartitionStatus.Phase.ACQUIRING;
     private int generation;
     private MessageConsumer consumer;
-    private boolean scheduled;
+    /** The thread running a handler call of this lane (with its ack), or null. */
     private Thread handlerThread;
 
     volatile int failedAttempts;
+    /** Creation time of the stream lastHandled refers to (consumer thread). */
+    volatile java.time.ZonedDateTime streamCreated;
+    /** Whether this lane's persistent failure is reported to the Parti manager (PartiManager#reportFault). */
+    volatile boolean faultReported;
+    /** System.nanoTime() of the last delivery, or of the consumer's start (idle lanes get their consumer checked). */
+    volatile long lastActivityNanos = System.nanoTime();
     volatile String lastError;
+    /** Handler failures in a row (backoff of the retries); 0 after a success. */
+    volatile int handlerFailures;
     /** Stream sequence of the last message handled and acked (volatile: read by the consumer thread on a reset). */
     volatile long lastHandled;
     volatile long handledCount;
-    // drain thread only (one at a time, handed over through the monitor): the delivery sequence last seen
-    // from the consumer of generation lastDeliveryGeneration
+    // dispatcher thread only (a new generation is handed over through the monitor): the delivery sequence
+    // last seen from the consumer of generation lastDeliveryGeneration
     private long lastDelivery;
     private int lastDeliveryGeneration = -1;
 
     /** The helper services a lane needs. */
     interface Engine {
+        /** A delivery was lost: stop fetching and recreate the consumer after the last handled message. */
         void requestReset(Lane lane, String why);
+
+        /** The handler failed on the next message: recreate the consumer after a backoff, so it comes first again. */
+        void requestRetry(Lane lane, Exception cause);
 
         void countDuplicate();
 
@@ -67,12 +86,25 @@ final class Lane {
         boolean mayHandle();
     }
 
-    Lane(Partition partition, String consumerName, Executor handlers, PartitionHandler handler, Engine engine) {
+    Lane(Partition partition, String consumerName, Dispatcher dispatcher, PartitionHandler handler, Engine engine, int ackEvery) {
         this.partition = partition;
         this.consumerName = consumerName;
-        this.handlers = handlers;
+        this.dispatcher = dispatcher;
         this.handler = handler;
         this.engine = engine;
+        this.ackEvery = ackEvery;
+    }
+
+    /** Acks the last handled message if it was not acked yet (any thread). */
+    void flushAck() {
+        Message m = unacked.getAndSet(null);
+        if (m != null) {
+            try {
+                m.ack();
+            } catch (RuntimeException e) {
+                log.debug("acking {} failed: {}", partition, e.toString());
+            }
+        }
     }
 
     synchronized PartitionStatus.Phase phase() {
@@ -88,11 +120,6 @@ final class Lane {
     /** A new consumer generation is about to start; messages of older ones are dropped from now on. */
     synchronized int nextGeneration() {
         return ++generation;
-    }
-
-    /** Marks the lane as being released: it will never run again. */
-    synchronized void beginRelease() {
-        phase = PartitionStatus.Phase.RELEASING;
     }
 
     /**
@@ -120,89 +147,55 @@ final class Lane {
     }
 
     /**
-     * Stops fetching: the lane leaves RUNNING ({@code next}: RELEASING or RESETTING), queued messages
-     * will be dropped, and the consumer is closed. Returns the closed consumer's generation.
+     * Stops fetching: the lane leaves RUNNING ({@code next}: RELEASING or RESETTING) and messages already
+     * delivered to the dispatcher will be dropped. Returns the consumer to close (the caller closes it, off
+     * the dispatcher thread), or null. Only a call that takes the lane out of RUNNING returns it, so a
+     * second request (a reset racing a release) does nothing.
      */
-    void stopFetching(PartitionStatus.Phase next) {
-        MessageConsumer c;
-        synchronized (this) {
-            if (phase != PartitionStatus.Phase.RELEASING) {
-                phase = next;
-            }
-            generation++;
-            c = consumer;
-            consumer = null;
+    synchronized MessageConsumer stopFetching(PartitionStatus.Phase next) {
+        if (phase != PartitionStatus.Phase.RELEASING) {
+            phase = next;
         }
-        queue.clear();
-        if (c != null) {
-            try {
-                c.close();
-            } catch (Exception e) {
-                log.debug("closing the consumer of {} failed: {}", partition, e.toString());
-            }
+        generation++;
+        MessageConsumer c = consumer;
+        consumer = null;
+        return c;
+    }
+
+    /**
+     * Stops fetching, as {@link #stopFetching}, only while RUNNING (a lost delivery or a failed handler
+     * racing a release does nothing). Returns null when the lane was not running, else a holder of the
+     * consumer to close (whose value may be null).
+     */
+    synchronized MessageConsumer[] stopIfRunning(PartitionStatus.Phase next) {
+        if (phase != PartitionStatus.Phase.RUNNING) {
+            return null;
+        }
+        return new MessageConsumer[] {stopFetching(next)};
+    }
+
+    static void closeQuietly(MessageConsumer c, Partition p) {
+        if (c == null) {
+            return;
+        }
+        try {
+            c.close();
+        } catch (Exception e) {
+            log.debug("closing the consumer of {} failed: {}", p, e.toString());
         }
     }
 
-    /** Dispatcher thread: queues a delivery of generation {@code gen}. */
-    void offer(int gen, Message message) {
+    /**
+     * Dispatcher thread: a delivery of consumer generation {@code gen}. Handles it inline (its handler
+     * call and ack), or drops it unacked when the lane stopped or moved on to a newer consumer.
+     */
+    void deliver(int gen, Message message) {
         synchronized (this) {
             if (gen != generation || phase != PartitionStatus.Phase.RUNNING) {
                 return; // stale or stopping: left unacked; the next consumer starts at the last handled sequence
             }
         }
-        queue.add(new Delivery(gen, message));
-        schedule();
-    }
-
-    private void schedule() {
-        synchronized (this) {
-            if (scheduled) {
-                return;
-            }
-            scheduled = true;
-        }
-        try {
-            handlers.execute(this::drain);
-        } catch (RuntimeException e) { // rejected: the helper is closing
-            synchronized (this) {
-                scheduled = false;
-                notifyAll();
-            }
-        }
-    }
-
-    private void drain() {
-        synchronized (this) {
-            handlerThread = Thread.currentThread();
-        }
-        try {
-            Delivery d;
-            while ((d = queue.poll()) != null) {
-                int gen;
-                synchronized (this) {
-                    if (phase != PartitionStatus.Phase.RUNNING || d.generation() != generation) {
-                        continue;
-                    }
-                    gen = generation;
-                }
-                process(gen, d.message());
-            }
-        } finally {
-            boolean again;
-            synchronized (this) {
-                handlerThread = null;
-                scheduled = false;
-                again = !queue.isEmpty() && phase == PartitionStatus.Phase.RUNNING;
-                notifyAll();
-            }
-            Thread.interrupted(); // an interrupt meant for a handler must not leak into the next task of this thread
-            if (again) {
-                schedule();
-            }
-        }
-    }
-
-    private void process(int gen, Message message) {
+        lastActivityNanos = System.nanoTime();
         NatsJetStreamMetaData meta = message.metaData();
         long seq = meta.streamSequence();
         long delivery = meta.consumerSequence();
@@ -222,59 +215,72 @@ final class Lane {
             engine.countDuplicate();
             return;
         }
-        long backoffMs = 50;
-        while (true) {
+        while (!engine.mayHandle()) { // not a safe owner right now (fence policy): wait for the lease or the loss
             synchronized (this) {
                 if (phase != PartitionStatus.Phase.RUNNING || gen != generation) {
-                    return; // not acked: the next consumer starts at lastHandled + 1
-                }
-            }
-            if (!engine.mayHandle()) { // not a safe owner right now (fence policy): wait for the lease or the loss
-                try {
-                    Thread.sleep(10);
-                } catch (InterruptedException e) {
                     return;
                 }
-                continue;
             }
             try {
-                handler.handle(partition, message);
-                message.ack();
-                lastHandled = seq;
-                handledCount++;
-                engine.countHandled();
-                return;
+                Thread.sleep(10);
             } catch (InterruptedException e) {
-                log.debug("handler of {} interrupted at sequence {}", partition, seq);
+                Thread.currentThread().interrupt(); // not ours: the dispatcher is being closed
                 return;
-            } catch (Exception | LinkageError e) {
-                log.warn("handler failed on {} sequence {} (retrying in {} ms): {}", partition, seq, backoffMs, e.toString());
-                try {
-                    message.inProgress();
-                    Thread.sleep(backoffMs);
-                } catch (InterruptedException ie) {
-                    return;
-                } catch (RuntimeException ignored) {
-                    // the connection may be down; the retry goes on
-                }
-                backoffMs = Math.min(backoffMs * 2, MAX_HANDLER_BACKOFF_MS);
             }
+        }
+        synchronized (this) {
+            if (phase != PartitionStatus.Phase.RUNNING || gen != generation) {
+                return; // not acked: the next consumer starts at lastHandled + 1
+            }
+            handlerThread = Thread.currentThread();
+        }
+        try {
+            handler.handle(partition, message);
+            // Ack policy "all": one ack covers every earlier message of the partition. Ack now when the
+            // partition is caught up (nothing more was pending at delivery) or every ackEvery messages; the
+            // periodic flush and the release ack the rest. Unacked handled messages stay within maxInFlight.
+            if (++handledSinceAck >= ackEvery || meta.pendingCount() == 0) {
+                handledSinceAck = 0;
+                unacked.set(null);
+                message.ack();
+            } else {
+                unacked.set(message);
+            }
+            lastHandled = seq;
+            handledCount++;
+            handlerFailures = 0;
+            engine.countHandled();
+        } catch (InterruptedException e) {
+            log.debug("handler of {} interrupted at sequence {}", partition, seq);
+        } catch (Exception | LinkageError e) {
+            if (Thread.currentThread().isInterrupted()) {
+                log.debug("handler of {} interrupted at sequence {}: {}", partition, seq, e.toString());
+            } else {
+                engine.requestRetry(this, e instanceof Exception ex ? ex : new RuntimeException(e));
+            }
+        } finally {
+            synchronized (this) {
+                handlerThread = null;
+                notifyAll();
+            }
+            // An interrupt is only sent while handlerThread is set (awaitIdle, under the monitor), so clearing
+            // it here, after handlerThread is null, never leaves one on the dispatcher thread (it would stop it).
+            Thread.interrupted();
         }
     }
 
     /**
-     * Waits until no handler runs for this lane, up to {@code timeoutNanos}; interrupts a handler still
-     * running then. Returns true when the lane went idle in time.
+     * Waits until no handler call of this lane runs, up to {@code timeoutNanos}; interrupts one still
+     * running then. Returns true when the lane went idle in time. Call after {@link #stopFetching}: no new
+     * call starts then.
      */
     boolean awaitIdle(long timeoutNanos) throws InterruptedException {
         long deadline = System.nanoTime() + timeoutNanos;
         synchronized (this) {
-            while (scheduled) {
+            while (handlerThread != null) {
                 long left = deadline - System.nanoTime();
                 if (left <= 0) {
-                    if (handlerThread != null) {
-                        handlerThread.interrupt();
-                    }
+                    handlerThread.interrupt();
                     return false;
                 }
                 TimeUnit.NANOSECONDS.timedWait(this, left);

@@ -68,9 +68,11 @@ import org.slf4j.LoggerFactory;
  * order, and its pull requests die with the old consumer) and starts fetching. A restart of the same
  * worker ID, or any other worker, resumes from the same place. Consumer creation is retried with
  * exponential backoff; after {@link Builder#failureThreshold(int)} failed attempts in a row the partition
- * is reported through {@link PartitionEvents#onConsumerFailing} and {@link #status()} (Parti's public API
- * has no way for a listener to refuse a partition or degrade the manager's state, so the failure is the
- * helper's to report).
+ * is reported through {@link PartitionEvents#onConsumerFailing}, {@link #status()} and the Parti manager
+ * ({@link PartiManager#reportFault}: {@link dev.parti.DegradedReason#EXTERNAL_FAULT}, cleared when the
+ * consumer works or the partition is released). A partition that received nothing for a pull expiry has
+ * its consumer looked up, so a consumer or stream deleted under the helper is recreated or reported; after a
+ * reconnect every owned partition's consumer is recreated (pulls waiting at a restarted server are lost).
  *
  * <p><b>Handoff.</b> On revocation (Parti's callback thread) the helper stops fetching, drops what was
  * fetched but not started, waits until the running handler call returns and its ack is confirmed by the
@@ -82,22 +84,32 @@ import org.slf4j.LoggerFactory;
  * <p><b>Delivery.</b> At least once. A redelivery of a message already handled in this ownership is
  * acked and skipped; a lost delivery (a gap in the consumer's delivery sequence, for example across a
  * server restart) restarts the consumer after the last handled message rather than break the order.
- * After a crash of an owner, the new owner sees again at most what the crashed one had fetched but not
- * acked: at most {@link Builder#maxInFlight(int)} messages per partition.
+ * The consumers' ack policy is "all" (one ack covers the earlier messages of the partition): a partition
+ * acks every min(32, maxInFlight / 4) messages and when it is caught up, and acks held back are sent within
+ * 100 ms and on release. After a crash of an owner, the new owner sees again at most what the crashed one
+ * had fetched and not acked: at most {@link Builder#maxInFlight(int)} messages per partition. After a
+ * {@code kill -9} of nats-server, also the acks the server had received but not yet written to its store.
  *
  * <p><b>Server versions.</b> On nats-server 2.9 a consumer has one filter subject, so a partition must map
  * to one subject; on 2.10+ a partition may map to several and gets one multi-filter consumer. The version
  * is read from the connection at {@link #start()}.
  *
- * <p><b>Threads.</b> {@code parti-nats-<group>-consumers} creates and recreates consumers;
- * {@code parti-nats-<group>-handler-<n>} run handlers; the jnats dispatcher created on the connection
- * queues deliveries. {@link #close()} leaves the group (releasing every partition as above), stops these
- * threads, closes the dispatcher and, when the helper opened it, the connection.
+ * <p><b>Threads.</b> {@code parti-nats-<group>-consumers} creates and recreates consumers; the
+ * {@link Builder#handlerThreads(int)} jnats dispatchers the helper creates on the connection deliver and
+ * handle the messages (their threads come from the connection's executor: {@code parti-nats-<group>:<n>}
+ * when the helper opened the connection, the connection name's otherwise). {@link #close()} leaves the
+ * group (releasing every partition as above), stops the consumer thread, closes the dispatchers and,
+ * when the helper opened it, the connection.
  */
 public final class PartitionedConsumer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(PartitionedConsumer.class);
     private static final int CONSUMER_NOT_FOUND = 10014;
+    private static final int STREAM_NOT_FOUND = 10059;
     private static final Duration ACK_CONFIRM_WAIT = Duration.ofSeconds(1);
+    /** At most this many handled messages between two acks of a partition (also at most a quarter of maxInFlight). */
+    private static final int MAX_ACK_EVERY = 32;
+    /** How often acks held back are sent (a partition whose backlog stopped mid-batch). */
+    private static final long ACK_FLUSH_MS = 100;
 
     /** Default {@link Builder#maxInFlight(int)}. */
     public static final int DEFAULT_MAX_IN_FLIGHT = 256;
@@ -129,7 +141,8 @@ public final class PartitionedConsumer implements AutoCloseable {
     private final boolean fence;
     private final Connection givenConnection;
     private final PartiManager manager;
-    private final ExecutorService handlers;
+    private final int handlerThreads;
+    private final int ackEvery;
     private final ScheduledExecutorService control;
     private final Map<Partition, Lane> lanes = new ConcurrentHashMap<>();
     /**
@@ -143,13 +156,18 @@ public final class PartitionedConsumer implements AutoCloseable {
     private final AtomicLong resets = new AtomicLong();
     private final AtomicLong revokeTimeouts = new AtomicLong();
     private final AtomicLong failedCreations = new AtomicLong();
+    private final AtomicLong handlerFailures = new AtomicLong();
 
     private volatile Connection connection;
     private volatile boolean ownsConnection;
     private volatile JetStreamManagement jsm;
     private volatile StreamContext streamContext;
-    private volatile Dispatcher dispatcher;
+    /** The dispatchers whose threads run the handlers; a partition keeps one for its whole ownership. */
+    private volatile List<Dispatcher> dispatchers = List.of();
+    private final AtomicInteger nextDispatcher = new AtomicInteger();
     private volatile ServerVersion serverVersion;
+    /** Creation time of the stream the positions refer to (a stream deleted and created again starts over). */
+    private volatile java.time.ZonedDateTime streamCreated;
     private volatile boolean closing;
 
     private PartitionedConsumer(Builder b) {
@@ -169,7 +187,8 @@ public final class PartitionedConsumer implements AutoCloseable {
         this.fence = b.parti.lossPolicy() == LossPolicy.FENCE;
         this.givenConnection = b.connection;
         String group = b.parti.group();
-        this.handlers = Executors.newFixedThreadPool(b.handlerThreads, named("parti-nats-" + group + "-handler-"));
+        this.handlerThreads = b.handlerThreads;
+        this.ackEvery = Math.max(1, Math.min(MAX_ACK_EVERY, b.maxInFlight / 4));
         this.control = Executors.newSingleThreadScheduledExecutor(named("parti-nats-" + group + "-consumers"));
         this.manager = new PartiManager(parti, new Follower());
     }
@@ -216,9 +235,19 @@ public final class PartitionedConsumer implements AutoCloseable {
             connect();
             jsm = connection.jetStreamManagement();
             streamContext = connection.getStreamContext(stream); // fails early and clearly when the stream does not exist
+            streamCreated = streamContext.getStreamInfo().getCreateTime();
             serverVersion = ServerVersion.parse(connection.getServerInfo().getVersion());
             checkMapping();
-            dispatcher = connection.createDispatcher();
+            List<Dispatcher> ds = new ArrayList<>(handlerThreads);
+            for (int i = 0; i < handlerThreads; i++) {
+                ds.add(connection.createDispatcher());
+            }
+            dispatchers = List.copyOf(ds);
+            control.scheduleWithFixedDelay(() -> lanes.values().forEach(Lane::flushAck), ACK_FLUSH_MS, ACK_FLUSH_MS,
+                    TimeUnit.MILLISECONDS);
+            connection.addConnectionListener(reconnected);
+            control.scheduleWithFixedDelay(this::checkIdleConsumers, pullExpiry.toMillis(), pullExpiry.toMillis(),
+                    TimeUnit.MILLISECONDS);
             manager.start();
         } catch (IOException | JetStreamApiException e) {
             close();
@@ -306,7 +335,8 @@ public final class PartitionedConsumer implements AutoCloseable {
 
     /** Counters since start. */
     public Stats stats() {
-        return new Stats(handled.get(), duplicates.get(), resets.get(), revokeTimeouts.get(), failedCreations.get());
+        return new Stats(handled.get(), duplicates.get(), resets.get(), revokeTimeouts.get(), failedCreations.get(),
+                handlerFailures.get());
     }
 
     /**
@@ -317,8 +347,10 @@ public final class PartitionedConsumer implements AutoCloseable {
      * @param consumerResets   consumers recreated after a lost delivery
      * @param revokeTimeouts   partitions released with a handler still running
      * @param failedCreations  failed consumer-creation attempts
+     * @param handlerFailures  handler calls that threw (each message is handed again after a backoff)
      */
-    public record Stats(long handled, long duplicatesSkipped, long consumerResets, long revokeTimeouts, long failedCreations) {
+    public record Stats(long handled, long duplicatesSkipped, long consumerResets, long revokeTimeouts, long failedCreations,
+                        long handlerFailures) {
     }
 
     /** Leaves the group: every partition is released as on a revocation, then the helper's threads stop. Idempotent. */
@@ -353,16 +385,16 @@ public final class PartitionedConsumer implements AutoCloseable {
                 release(List.copyOf(lanes.keySet()), false);
             }
             control.shutdownNow();
-            handlers.shutdownNow();
             awaitTermination(control);
-            awaitTermination(handlers);
             Connection c = connection;
-            Dispatcher d = dispatcher;
-            if (c != null && d != null) {
+            if (c != null) {
+                c.removeConnectionListener(reconnected);
+            }
+            for (Dispatcher d : dispatchers) {
                 try {
                     c.closeDispatcher(d);
                 } catch (RuntimeException e) {
-                    log.debug("closing the dispatcher failed: {}", e.toString());
+                    log.debug("closing a dispatcher failed: {}", e.toString());
                 }
             }
             if (c != null && ownsConnection) {
@@ -394,7 +426,9 @@ public final class PartitionedConsumer implements AutoCloseable {
                 return; // this worker is leaving: the manager revokes these in a moment, nothing to consume meanwhile
             }
             for (Partition p : added) {
-                Lane lane = new Lane(p, consumerName(p), handlers, handler, engine);
+                List<Dispatcher> ds = dispatchers;
+                Dispatcher d = ds.get(Math.floorMod(nextDispatcher.getAndIncrement(), ds.size()));
+                Lane lane = new Lane(p, consumerName(p), d, handler, engine, ackEvery);
                 if (lanes.putIfAbsent(p, lane) == null) {
                     submit(() -> acquire(lane));
                 }
@@ -415,13 +449,37 @@ public final class PartitionedConsumer implements AutoCloseable {
     private final Lane.Engine engine = new Lane.Engine() {
         @Override
         public void requestReset(Lane lane, String why) {
-            if (lane.phase() != PartitionStatus.Phase.RUNNING) {
+            MessageConsumer[] stopped = lane.stopIfRunning(PartitionStatus.Phase.RESETTING);
+            if (stopped == null) {
                 return;
             }
             resets.incrementAndGet();
             log.info("group {}: {}: {}; recreating its consumer after sequence {}", parti.group(), lane.partition, why, lane.lastHandled);
-            lane.stopFetching(PartitionStatus.Phase.RESETTING);
-            submit(() -> acquire(lane));
+            submit(() -> {
+                Lane.closeQuietly(stopped[0], lane.partition);
+                acquire(lane);
+            });
+        }
+
+        @Override
+        public void requestRetry(Lane lane, Exception cause) {
+            MessageConsumer[] stopped = lane.stopIfRunning(PartitionStatus.Phase.RESETTING);
+            if (stopped == null) {
+                return;
+            }
+            handlerFailures.incrementAndGet();
+            int failures = ++lane.handlerFailures;
+            Duration delay = backoff.delay(failures);
+            log.warn("group {}: handler failed on {} after sequence {} ({} in a row); the message is handed again in {}: {}",
+                    parti.group(), lane.partition, lane.lastHandled, failures, delay, cause.toString());
+            try {
+                control.schedule(() -> {
+                    Lane.closeQuietly(stopped[0], lane.partition);
+                    acquire(lane);
+                }, delay.toMillis(), TimeUnit.MILLISECONDS);
+            } catch (RuntimeException rejected) {
+                Lane.closeQuietly(stopped[0], lane.partition); // the helper is closing
+            }
         }
 
         @Override
@@ -458,8 +516,7 @@ public final class PartitionedConsumer implements AutoCloseable {
         for (Partition p : partitions) {
             Lane lane = lanes.get(p);
             if (lane != null) {
-                lane.beginRelease();
-                lane.stopFetching(PartitionStatus.Phase.RELEASING);
+                Lane.closeQuietly(lane.stopFetching(PartitionStatus.Phase.RELEASING), lane.partition);
                 releasing.add(lane);
             }
         }
@@ -490,6 +547,9 @@ public final class PartitionedConsumer implements AutoCloseable {
                 fire(e -> e.onRevokeTimeout(lane.partition, waited));
             }
         }
+        for (Lane lane : releasing) {
+            lane.flushAck(); // the acks held back: the partition's position for the next owner
+        }
         Set<Lane> confirmed = ConcurrentHashMap.newKeySet();
         if (confirmAcks) {
             confirmed.addAll(confirmAcks(idle, deadline));
@@ -502,6 +562,7 @@ public final class PartitionedConsumer implements AutoCloseable {
                 progress.merge(lane.partition, lane.lastHandled, Math::max);
             }
             lanes.remove(lane.partition, lane);
+            clearFault(lane); // not this worker's partition any more
             boolean clean = confirmed.contains(lane);
             fire(e -> e.onReleased(lane.partition, clean));
         }
@@ -533,7 +594,7 @@ public final class PartitionedConsumer implements AutoCloseable {
             while (true) {
                 try {
                     ConsumerInfo info = jsm.getConsumerInfo(stream, lane.consumerName);
-                    if (info.getAckFloor().getStreamSequence() >= want) {
+                    if (position(info) >= want) {
                         done.add(lane);
                         break;
                     }
@@ -578,9 +639,10 @@ public final class PartitionedConsumer implements AutoCloseable {
             if (!lane.run(gen)) {
                 return; // released meanwhile
             }
-            MessageConsumer started = context.consume(options, dispatcher, msg -> lane.offer(gen, msg));
+            lane.lastActivityNanos = System.nanoTime();
+            MessageConsumer started = context.consume(options, lane.dispatcher, msg -> lane.deliver(gen, msg));
             if (!lane.attach(gen, started)) {
-                closeQuietly(started); // released meanwhile: undo
+                Lane.closeQuietly(started, lane.partition); // released meanwhile: undo
                 return;
             }
             int failed = lane.failedAttempts;
@@ -590,6 +652,8 @@ public final class PartitionedConsumer implements AutoCloseable {
                 log.info("group {}: consumer of {} created after {} failed attempts", parti.group(), lane.partition, failed);
                 fire(e -> e.onConsumerRecovered(lane.partition, failed));
             }
+            clearFault(lane);
+            log.debug("group {}: consuming {} from stream sequence {}", parti.group(), lane.partition, startSeq);
             fire(e -> e.onAcquired(lane.partition, lane.consumerName, startSeq));
         } catch (IOException | JetStreamApiException | RuntimeException e) {
             int attempts = ++lane.failedAttempts;
@@ -601,6 +665,9 @@ public final class PartitionedConsumer implements AutoCloseable {
                 if (attempts == failureThreshold) {
                     log.error("group {}: consumer of {} failed {} times, retrying every {} at most: {}",
                             parti.group(), lane.partition, attempts, backoff.max(), e.toString());
+                    lane.faultReported = true;
+                    manager.reportFault(faultSource(lane), "the consumer " + lane.consumerName + " of stream " + stream
+                            + " cannot be created (" + attempts + " attempts): " + e);
                     fire(ev -> ev.onConsumerFailing(lane.partition, attempts, e));
                 }
             } else {
@@ -631,9 +698,22 @@ public final class PartitionedConsumer implements AutoCloseable {
                 throw e;
             }
         }
+        if (info == null) { // no consumer: maybe the stream was deleted and created again, and its sequences restarted
+            java.time.ZonedDateTime created = streamContext.getStreamInfo().getCreateTime();
+            if (!created.equals(streamCreated)) {
+                log.warn("group {}: stream {} was created again ({}, was {}); positions restart from its beginning",
+                        parti.group(), stream, created, streamCreated);
+                streamCreated = created;
+                progress.clear();
+            }
+            if (!created.equals(lane.streamCreated)) {
+                lane.lastHandled = 0;
+            }
+        }
+        lane.streamCreated = streamCreated;
         long floor = Math.max(lane.lastHandled, progress.getOrDefault(lane.partition, 0L));
         if (info != null) {
-            floor = Math.max(floor, info.getAckFloor().getStreamSequence());
+            floor = Math.max(floor, position(info));
             try {
                 jsm.deleteConsumer(stream, lane.consumerName);
             } catch (JetStreamApiException e) {
@@ -644,7 +724,7 @@ public final class PartitionedConsumer implements AutoCloseable {
         }
         ConsumerConfiguration.Builder cc = ConsumerConfiguration.builder()
                 .durable(lane.consumerName)
-                .ackPolicy(AckPolicy.Explicit)
+                .ackPolicy(AckPolicy.All) // messages are handled in order: one ack covers the earlier ones
                 .ackWait(ackWait)
                 .maxAckPending(maxInFlight);
         List<String> filters = lane.filters;
@@ -658,9 +738,106 @@ public final class PartitionedConsumer implements AutoCloseable {
         } else {
             cc.deliverPolicy(DeliverPolicy.All);
         }
+        lane.unacked.set(null); // an ack for the old consumer must not reach the new one (same name); it starts after floor
         ConsumerContext context = streamContext.createOrUpdateConsumer(cc.build());
+        String ignored = ignoredFilters(filters, context.getCachedConsumerInfo());
+        if (ignored != null) {
+            deleteQuietly(lane.consumerName); // it would deliver other partitions' messages
+            throw new IllegalStateException("the server created the consumer of " + lane.partition + " " + ignored
+                    + "; nats-server " + connection.getServerInfo().getVersion()
+                    + " (a partition with several subjects needs multi-filter consumers, nats-server 2.10+, on every server)");
+        }
         lane.lastHandled = floor;
         return context;
+    }
+
+    /**
+     * After a reconnect (jnats thread) every running partition's consumer is recreated after its last handled
+     * message: pull requests waiting at a restarted server are gone, and deliveries of before the restart may be
+     * lost or pending until their ack wait, which would stall the partitions (until jnats' heartbeat alarm and
+     * the ack wait) or break their order. Costs one consumer recreation per owned partition and reconnect.
+     */
+    private final io.nats.client.ConnectionListener reconnected = (conn, event) -> {
+        if (event == io.nats.client.ConnectionListener.Events.RESUBSCRIBED && state.get() == State.STARTED) {
+            submit(() -> lanes.values().forEach(lane -> engine.requestReset(lane, "the connection to NATS was re-established")));
+        }
+    };
+
+    /**
+     * The partition position a consumer holds: everything up to this stream sequence was handled. That is its
+     * ack floor, except for a consumer that was created to start at sequence {@code S} and has acked nothing
+     * yet: the server reports its ack floor as 0 (nats-server 2.9.10), while its creator made it start at
+     * {@code S} because everything before was handled. Without this a partition that moved on right after
+     * its consumer was recreated (for example after a reconnect, or by an owner that then got no message)
+     * was handled again from its first message.
+     */
+    static long position(ConsumerInfo info) {
+        long floor = info.getAckFloor() == null ? 0 : info.getAckFloor().getStreamSequence();
+        ConsumerConfiguration cc = info.getConsumerConfiguration();
+        if (cc != null && cc.getDeliverPolicy() == DeliverPolicy.ByStartSequence && cc.getStartSequence() > 0) {
+            floor = Math.max(floor, cc.getStartSequence() - 1);
+        }
+        return floor;
+    }
+
+    /**
+     * Null when the server created a consumer with exactly the {@code requested} filter subjects; else what
+     * it did instead. nats-server before 2.10 ignores {@code filter_subjects} and creates a consumer of the
+     * whole stream (a client connected to a 2.10 server when the helper started may reach a 2.9 server of a
+     * mixed cluster after a reconnect, which jnats' own version check does not catch).
+     */
+    static String ignoredFilters(List<String> requested, ConsumerInfo created) {
+        List<String> got = created == null || created.getConsumerConfiguration() == null
+                || created.getConsumerConfiguration().getFilterSubjects() == null
+                ? List.of() : created.getConsumerConfiguration().getFilterSubjects();
+        if (Set.copyOf(got).equals(Set.copyOf(requested))) {
+            return null;
+        }
+        return got.isEmpty() ? "without a filter subject (asked for " + requested + ")"
+                : "with filter subjects " + got + " (asked for " + requested + ")";
+    }
+
+    /** The source name of a lane's fault in {@link PartiManager#reportFault}: {@code parti-nats:<partition>}. */
+    private static String faultSource(Lane lane) {
+        return "parti-nats:" + lane.partition.id();
+    }
+
+    private void clearFault(Lane lane) {
+        if (lane.faultReported) {
+            lane.faultReported = false;
+            manager.clearFault(faultSource(lane));
+        }
+    }
+
+    /**
+     * Consumer thread, every pull expiry: a running partition that received nothing for that long gets its
+     * consumer looked up, so a consumer or a stream deleted under the helper (which jnats' pull loop does not
+     * report) is found: the consumer is recreated, and when that keeps failing the fault is reported.
+     */
+    private void checkIdleConsumers() {
+        if (connection.getStatus() != Connection.Status.CONNECTED) {
+            return; // the reconnect recreates the consumers anyway; lookups now would only time out
+        }
+        long idleSince = System.nanoTime() - pullExpiry.toNanos();
+        for (Lane lane : lanes.values()) {
+            if (lane.phase() != PartitionStatus.Phase.RUNNING || lane.lastActivityNanos - idleSince > 0) {
+                continue;
+            }
+            try {
+                jsm.getConsumerInfo(stream, lane.consumerName);
+                lane.lastActivityNanos = System.nanoTime();
+            } catch (JetStreamApiException e) {
+                if (e.getApiErrorCode() == CONSUMER_NOT_FOUND || e.getApiErrorCode() == STREAM_NOT_FOUND) {
+                    engine.requestReset(lane, (e.getApiErrorCode() == STREAM_NOT_FOUND ? "its stream " + stream : "its consumer")
+                            + " is gone (" + e.getErrorDescription() + ")");
+                } else {
+                    log.warn("group {}: checking the consumer of {} failed: {}", parti.group(), lane.partition, e.toString());
+                }
+            } catch (IOException | RuntimeException e) {
+                log.debug("group {}: checking the consumer of {} failed: {}", parti.group(), lane.partition, e.toString());
+                return; // NATS does not answer: the rest waits for the next round, not for a timeout each
+            }
+        }
     }
 
     private void deleteQuietly(String name) {
@@ -668,14 +845,6 @@ public final class PartitionedConsumer implements AutoCloseable {
             jsm.deleteConsumer(stream, name);
         } catch (IOException | JetStreamApiException e) {
             log.warn("group {}: could not delete consumer {}: {}", parti.group(), name, e.toString());
-        }
-    }
-
-    private static void closeQuietly(MessageConsumer c) {
-        try {
-            c.close();
-        } catch (Exception e) {
-            log.debug("closing a consumer failed: {}", e.toString());
         }
     }
 
@@ -787,7 +956,13 @@ public final class PartitionedConsumer implements AutoCloseable {
             return this;
         }
 
-        /** Threads running handlers (partitions share them; one partition uses one at a time), ≥ 1. Default max(2, cores). */
+        /**
+         * Threads running handlers, ≥ 1. Default max(2, cores). Each is the thread of one jnats dispatcher on
+         * the connection; the owned partitions are spread over them round-robin, and a partition's messages are
+         * delivered and handled on its dispatcher's thread, inline, as a plain {@code consume()} handler is (no
+         * hand-off between threads per message). A handler that blocks therefore delays the other partitions
+         * of its dispatcher, not those of the others.
+         */
         public Builder handlerThreads(int n) {
             this.handlerThreads = n;
             return this;

@@ -124,6 +124,32 @@ class PartitionedConsumerTest {
     }
 
     @Test
+    void anOwnerThatHandledNothingPassesOnThePositionItsConsumerStartedFrom() throws Exception {
+        Harness.createStream(nc, "FRESH", "fresh.>");
+        Map<String, List<Long>> published = Harness.Load.publish(nc, "fresh", 1, 10);
+        List<Deliveries.Handled> handled = Deliveries.memory();
+        OwnershipLog ownership = OwnershipLog.inMemory();
+        String name = null;
+        for (String instance : List.of("a#1", "a#2", "b#1")) {
+            try (PartitionedConsumer c = PartitionedConsumer.builder(Harness.parti("fresh", NATS.url(), 1).build(), "FRESH",
+                    SubjectMapping.template("fresh.{partition}.>"), Deliveries.recording(instance, ownership, handled::add)).build()) {
+                c.start();
+                name = c.consumerName(Partition.of("orders", "0"));
+                // a#1 handles the 10 messages; a#2 recreates the consumer to start at 11 and gets nothing; b#1 follows
+                await().atMost(Duration.ofSeconds(20)).until(() -> handled.size() >= 10 && c.isFullyRunning());
+                await().pollDelay(Duration.ofMillis(300)).atMost(Duration.ofSeconds(2)).until(() -> true);
+            }
+        }
+        Deliveries.Report report = Deliveries.check(published, handled);
+        assertThat(report.missing()).isEmpty();
+        assertThat(report.duplicates()).as("nothing is handled again by the owners after the first").isZero();
+        assertThat(handled).allMatch(h -> h.instance().equals("a#1"));
+        ConsumerInfo info = nc.jetStreamManagement().getConsumerInfo("FRESH", name);
+        assertThat(info.getAckFloor().getStreamSequence()).as("what the server reports for a consumer that acked nothing").isZero();
+        assertThat(PartitionedConsumer.position(info)).isEqualTo(published.get("orders/0").get(9));
+    }
+
+    @Test
     void revocationWaitsForTheRunningHandlerBeforeTheNextOwnerStarts() throws Exception {
         Harness.createStream(nc, "REVOKE", "revoke.>");
         Partition p0 = Partition.of("orders", "0");
@@ -241,11 +267,58 @@ class PartitionedConsumerTest {
                 assertThat(s.lastError()).isNotBlank();
             });
             assertThat(c.isFullyRunning()).isFalse();
+            // the operator sees it where Parti's own faults show
+            assertThat(c.manager().degradedReasons()).contains(dev.parti.DegradedReason.EXTERNAL_FAULT);
+            assertThat(c.manager().state()).isEqualTo(dev.parti.ManagerState.DEGRADED);
             nc.jetStreamManagement().updateStream(StreamConfiguration.builder(
                     nc.jetStreamManagement().getStreamInfo("FAIL").getConfiguration()).subjects("fail.0.>", "fail.1.>").build());
             await().atMost(Duration.ofSeconds(10)).until(() -> recovered.containsKey(p1));
             await().atMost(Duration.ofSeconds(5)).until(c::isFullyRunning);
             assertThat(c.stats().failedCreations()).isGreaterThanOrEqualTo(3);
+            await().atMost(Duration.ofSeconds(5)).until(() -> c.manager().degradedReasons().isEmpty()
+                    && c.manager().state() != dev.parti.ManagerState.DEGRADED);
+        }
+    }
+
+    @Test
+    void aConsumerOrStreamDeletedUnderTheHelperIsRecreatedOrReportedThroughTheManager() throws Exception {
+        Harness.createStream(nc, "GONE", "gone.>");
+        List<Deliveries.Handled> handled = Deliveries.memory();
+        Partition p0 = Partition.of("orders", "0");
+        try (PartitionedConsumer c = PartitionedConsumer.builder(Harness.parti("gone", NATS.url(), 2).build(), "GONE",
+                SubjectMapping.template("gone.{partition}.>"), Deliveries.recording("a#1", OwnershipLog.inMemory(), handled::add))
+                .pullExpiry(Duration.ofSeconds(1)).failureThreshold(2).retryBackoff(Duration.ofMillis(20), Duration.ofMillis(200))
+                .build()) {
+            c.start();
+            Map<String, List<Long>> first = Harness.Load.publish(nc, "gone", 2, 20);
+            await().atMost(Duration.ofSeconds(10)).until(() -> handled.size() >= 20);
+
+            // 1. an operator deletes a partition's consumer: found while idle, recreated after the last handled message
+            nc.jetStreamManagement().deleteConsumer("GONE", c.consumerName(p0));
+            await().atMost(Duration.ofSeconds(10)).until(() -> c.stats().consumerResets() >= 1 && c.isFullyRunning());
+            Map<String, List<Long>> second = Harness.Load.publish(nc, "gone", 2, 20);
+            await().atMost(Duration.ofSeconds(10)).until(() -> handled.size() >= 40);
+            assertThat(c.manager().degradedReasons()).isEmpty();
+
+            // 2. the stream is deleted: the consumers cannot be recreated, and the manager says so
+            nc.jetStreamManagement().deleteStream("GONE");
+            await().atMost(Duration.ofSeconds(15)).until(() -> c.manager().degradedReasons().contains(dev.parti.DegradedReason.EXTERNAL_FAULT)
+                    && c.manager().state() == dev.parti.ManagerState.DEGRADED);
+            assertThat(c.status()).anyMatch(s -> s.phase() == PartitionStatus.Phase.FAILING && s.lastError().contains("10059"));
+
+            // 3. the stream is back (new sequences): consumed from its beginning, and the fault clears
+            Harness.createStream(nc, "GONE", "gone.>");
+            await().atMost(Duration.ofSeconds(10)).until(c::isFullyRunning);
+            await().atMost(Duration.ofSeconds(10)).until(() -> c.manager().degradedReasons().isEmpty()
+                    && c.manager().state() != dev.parti.ManagerState.DEGRADED);
+            Map<String, List<Long>> third = Harness.Load.publish(nc, "gone", 2, 20);
+            await().atMost(Duration.ofSeconds(10)).until(() -> handled.size() >= 60);
+            List<Deliveries.Handled> before = handled.subList(0, 40);
+            Deliveries.Report report = Deliveries.check(first, before);
+            assertThat(report.missing()).isEmpty();
+            assertThat(Deliveries.check(second, before).missing()).isEmpty();
+            assertThat(Deliveries.check(third, handled.subList(40, handled.size())).missing()).isEmpty();
+            assertThat(handled).hasSize(60); // nothing handled twice across the deleted consumer
         }
     }
 
@@ -260,6 +333,77 @@ class PartitionedConsumerTest {
                 .hasMessageContaining("orders/0").hasMessageContaining("2.10").hasMessageContaining(nc.getServerInfo().getVersion());
         await().atMost(Duration.ofSeconds(5)).until(() -> threads("parti-nats-multi-").isEmpty());
         c.close();
+    }
+
+    @Test
+    void aFailingHandlerGetsTheSameMessageAgainAfterABackoffWhileTheOtherPartitionsOfItsDispatcherGoOn() throws Exception {
+        Harness.createStream(nc, "RETRY", "retry.>");
+        Partition p0 = Partition.of("orders", "0");
+        List<Deliveries.Handled> handled = Deliveries.memory();
+        Map<Long, Integer> attempts = new ConcurrentHashMap<>();
+        long[] failedAt = new long[1];
+        CountDownLatch failed = new CountDownLatch(1);
+        PartitionHandler record = Deliveries.recording("a#1", OwnershipLog.inMemory(), handled::add);
+        try (PartitionedConsumer c = PartitionedConsumer.builder(Harness.parti("retry", NATS.url(), 2).build(), "RETRY",
+                SubjectMapping.template("retry.{partition}.>"), (p, m) -> {
+                    long seq = m.metaData().streamSequence();
+                    if (p.equals(p0) && attempts.merge(seq, 1, Integer::sum) == 1 && attempts.size() == 3) {
+                        failedAt[0] = System.nanoTime();
+                        failed.countDown();
+                        throw new IllegalStateException("the third message of orders/0 fails once");
+                    }
+                    record.handle(p, m);
+                }).handlerThreads(1).retryBackoff(Duration.ofSeconds(2), Duration.ofSeconds(2)).build()) {
+            c.start();
+            await().atMost(Duration.ofSeconds(10)).until(c::isFullyRunning);
+            Map<String, List<Long>> first = Harness.Load.publish(nc, "retry", 1, 5); // orders/0 only
+            assertThat(failed.await(10, TimeUnit.SECONDS)).isTrue();
+            Map<String, List<Long>> other = new java.util.HashMap<>();
+            for (int i = 0; i < 5; i++) { // orders/1, on the same (only) dispatcher, while orders/0 waits out its backoff
+                io.nats.client.api.PublishAck ack = nc.jetStream().publish("retry.1.x", new byte[] {1});
+                other.computeIfAbsent("orders/1", k -> new java.util.ArrayList<>()).add(ack.getSeqno());
+            }
+            await().atMost(Duration.ofSeconds(15)).until(() -> handled.size() >= 10);
+            Deliveries.Report report = Deliveries.check(first, handled.stream().filter(h -> h.partition().equals("orders/0")).toList());
+            assertThat(report.missing()).isEmpty();
+            assertThat(report.duplicates()).isZero();
+            assertThat(handled.stream().filter(h -> h.partition().equals("orders/0")).map(Deliveries.Handled::seq))
+                    .isSorted().containsExactlyElementsOf(first.get("orders/0"));
+            assertThat(Deliveries.check(other, handled).missing()).isEmpty();
+            long retried = handled.stream().filter(h -> h.seq() == first.get("orders/0").get(2)).findFirst().orElseThrow().nanos();
+            assertThat(handled.stream().filter(h -> h.partition().equals("orders/1")))
+                    .as("orders/1 was handled while orders/0 waited out its backoff")
+                    .anyMatch(h -> h.nanos() > failedAt[0] && h.nanos() < retried);
+            assertThat(c.stats().handlerFailures()).isEqualTo(1);
+            assertThat(attempts.get(first.get("orders/0").get(2))).isEqualTo(2);
+        }
+    }
+
+    /**
+     * What a nats-server before 2.10 does with a multi-filter consumer (a client reaching such a server of a
+     * mixed cluster after a reconnect gets past jnats' version check, made when it connected): it ignores
+     * {@code filter_subjects} and creates a consumer of the whole stream. The helper checks the consumer the
+     * server created and refuses that one ({@code ignoredFilters}), so no other partition's message is handed
+     * to the handler; it deletes the consumer and reports the partition failing.
+     */
+    @Test
+    void aServerThatIgnoresMultipleFiltersIsCaughtByTheCreatedConsumersCheck() throws Exception {
+        Assumptions.assumeFalse(ServerVersion.parse(nc.getServerInfo().getVersion()).supportsMultiFilter(),
+                "this server supports multi-filter consumers");
+        Harness.createStream(nc, "MF", "mf.>");
+        List<String> wanted = List.of("mf.a.0", "mf.b.0");
+        String request = "{\"stream_name\":\"MF\",\"config\":{\"durable_name\":\"mf0\",\"ack_policy\":\"all\","
+                + "\"deliver_policy\":\"all\",\"filter_subjects\":[\"mf.a.0\",\"mf.b.0\"]}}";
+        io.nats.client.Message reply = nc.request("$JS.API.CONSUMER.DURABLE.CREATE.MF.mf0",
+                request.getBytes(java.nio.charset.StandardCharsets.UTF_8), Duration.ofSeconds(5));
+        ConsumerInfo created = new ConsumerInfo(reply);
+        assertThat(created.getConsumerConfiguration().getFilterSubject()).isNull(); // the hazard: the whole stream
+        assertThat(created.getConsumerConfiguration().getFilterSubjects()).isNullOrEmpty();
+        assertThat(PartitionedConsumer.ignoredFilters(wanted, created)).contains("without a filter subject").contains("mf.a.0");
+        assertThat(PartitionedConsumer.ignoredFilters(List.of("mf.>"), nc.jetStreamManagement().addOrUpdateConsumer("MF",
+                io.nats.client.api.ConsumerConfiguration.builder().durable("mf1").filterSubject("mf.>").build()))).isNull();
+        nc.jetStreamManagement().deleteConsumer("MF", "mf0");
+        nc.jetStreamManagement().deleteConsumer("MF", "mf1");
     }
 
     @Test

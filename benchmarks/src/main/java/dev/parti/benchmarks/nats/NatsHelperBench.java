@@ -48,11 +48,16 @@ import java.util.concurrent.atomic.AtomicLong;
  *   second at the server), against one plain consumer on the whole stream.</li>
  * </ol>
  * Usage: {@code NatsHelperBench [--messages N] [--partitions P] [--repeats R] [--cost-partitions C]
- * [--idle-seconds S] [--out DIR]}; writes {@code DIR/nats-summary.md}.
+ * [--idle-seconds S] [--out DIR] [--handler-threads H] [--max-in-flight M]}; writes {@code DIR/nats-summary.md}.
  */
 public final class NatsHelperBench {
     private NatsHelperBench() {
     }
+
+    /** The helper's handlerThreads in the throughput runs; 0 for its default. */
+    private static int helperThreads;
+    /** Per partition: the helper's maxInFlight and the per-partition consumers' max ack pending, in the throughput runs. */
+    private static int maxInFlight = PartitionedConsumer.DEFAULT_MAX_IN_FLIGHT;
 
     public static void main(String[] args) throws Exception {
         int messages = 200_000;
@@ -60,6 +65,8 @@ public final class NatsHelperBench {
         int repeats = 5;
         int costPartitions = 1_000;
         int idleSeconds = 10;
+        int handlerThreads = 0; // 0: the helper's default
+        int inFlight = PartitionedConsumer.DEFAULT_MAX_IN_FLIGHT;
         Path out = Path.of("benchmarks/target/bench");
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
@@ -69,8 +76,10 @@ public final class NatsHelperBench {
                 case "--cost-partitions" -> costPartitions = Integer.parseInt(args[++i]);
                 case "--idle-seconds" -> idleSeconds = Integer.parseInt(args[++i]);
                 case "--out" -> out = Path.of(args[++i]);
+                case "--handler-threads" -> handlerThreads = Integer.parseInt(args[++i]);
+                case "--max-in-flight" -> inFlight = Integer.parseInt(args[++i]);
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]
-                        + " (known: --messages --partitions --repeats --cost-partitions --idle-seconds --out)");
+                        + " (known: --messages --partitions --repeats --cost-partitions --idle-seconds --out --handler-threads --max-in-flight)");
             }
         }
         StringBuilder md = new StringBuilder();
@@ -79,8 +88,12 @@ public final class NatsHelperBench {
             md.append("# parti-nats benchmark\n\nnats-server ").append(version).append(", ")
                     .append(Runtime.getRuntime().availableProcessors()).append(" cores, load average before: ")
                     .append(loadAverage()).append("\n\n");
+            helperThreads = handlerThreads;
+            maxInFlight = inFlight;
             throughput(nats, nc, messages, partitions, repeats, md);
-            cost(nats, nc, costPartitions, idleSeconds, md);
+            if (costPartitions > 0) { // 0: throughput only
+                cost(nats, nc, costPartitions, idleSeconds, md);
+            }
             md.append("\nload average after: ").append(loadAverage()).append('\n');
         }
         Files.createDirectories(out);
@@ -91,32 +104,152 @@ public final class NatsHelperBench {
 
     // ---------------------------------------------------------------- throughput
 
+    /** One drain of the pre-published messages: rate, and CPU time of the client JVM and of nats-server per message. */
+    private record Run(double rate, double clientMicros, double serverMicros) {
+    }
+
+    private interface Contender {
+        Run run(int repeat) throws Exception;
+    }
+
     private static void throughput(NatsServer nats, Connection nc, int messages, int partitions, int repeats, StringBuilder md)
             throws Exception {
         JetStreamManagement jsm = nc.jetStreamManagement();
         jsm.addStream(StreamConfiguration.builder().name("BENCH").subjects("bench.>").storageType(StorageType.File).build());
         publish(nc.jetStream(), "bench", partitions, messages);
-        List<Double> plain = new ArrayList<>();
-        List<Double> helper = new ArrayList<>();
-        for (int r = 0; r < repeats; r++) {
-            if (r % 2 == 0) {
-                plain.add(plainRate(nc, "plain" + r, messages, partitions));
-                helper.add(helperRate(nats, "helper" + r, messages, partitions));
-            } else {
-                helper.add(helperRate(nats, "helper" + r, messages, partitions));
-                plain.add(plainRate(nc, "plain" + r, messages, partitions));
-            }
-            System.out.printf(Locale.ROOT, "repeat %d: plain %.0f msg/s, helper %.0f msg/s%n", r + 1,
-                    plain.get(plain.size() - 1), helper.get(helper.size() - 1));
+        long pid = nats.pid().orElseThrow();
+        List<String> names = List.of("plain", "plain per partition", "helper");
+        List<Contender> contenders = List.of(
+                r -> plainRate(pid, nc, "plain" + r, messages, partitions),
+                r -> plainPerPartitionRate(pid, nc, "pp" + r, messages, partitions),
+                r -> helperRate(pid, nats, "helper" + r, messages, partitions));
+        for (int c = 0; c < contenders.size(); c++) {
+            contenders.get(c).run(-1 - c); // warm-up, not counted: JIT and the server's caches, for each in turn
         }
-        double mp = median(plain);
-        double mh = median(helper);
+        List<List<Run>> runs = new ArrayList<>();
+        contenders.forEach(c -> runs.add(new ArrayList<>()));
+        for (int r = 0; r < repeats; r++) {
+            StringBuilder line = new StringBuilder("repeat " + (r + 1) + ":");
+            for (int k = 0; k < contenders.size(); k++) {
+                int c = (r + k) % contenders.size(); // rotating order
+                Run run = contenders.get(c).run(r);
+                runs.get(c).add(run);
+            }
+            for (int c = 0; c < contenders.size(); c++) {
+                Run run = runs.get(c).get(r);
+                line.append(String.format(Locale.ROOT, " %s %.0f msg/s (client %.1f µs, server %.1f µs per msg);",
+                        names.get(c), run.rate(), run.clientMicros(), run.serverMicros()));
+            }
+            System.out.println(line);
+        }
+        double mp = median(runs.get(0), Run::rate);
+        double mpp = median(runs.get(1), Run::rate);
+        double mh = median(runs.get(2), Run::rate);
         md.append("## Throughput: ").append(messages).append(" messages, ").append(partitions).append(" partitions, ")
-                .append(repeats).append(" repeats (alternating order)\n\n")
-                .append("| consumer | median msg/s | all repeats |\n|---|---:|---|\n")
-                .append(String.format(Locale.ROOT, "| plain JetStream pull consumer (1 durable on `bench.>`, consume(), ack each) | %.0f | %s |%n", mp, rates(plain)))
-                .append(String.format(Locale.ROOT, "| PartitionedConsumer (1 worker, %d per-partition durables) | %.0f | %s |%n", partitions, mh, rates(helper)))
-                .append(String.format(Locale.ROOT, "%nRatio helper / plain (medians): **%.2f**%n%n", mh / mp));
+                .append(repeats).append(" repeats (rotating order, after one unmeasured warm-up drain each)\n\n")
+                .append("| consumer | median msg/s | median client CPU µs/msg (first to last message) | median nats-server CPU µs/msg (same window) | all repeats (msg/s) |\n")
+                .append("|---|---:|---:|---:|---|\n");
+        String[] labels = {
+            "plain JetStream pull consumer (1 durable on `bench.>`, consume(), ack each)",
+            "plain per-partition pull consumers (" + partitions + " durables on `bench.<p>.>`, consume() on one dispatcher, the helper's acks: policy all, every 32nd or when caught up)",
+            "PartitionedConsumer (1 worker, " + partitions + " per-partition durables, "
+                    + (helperThreads > 0 ? helperThreads : Math.max(2, Runtime.getRuntime().availableProcessors())) + " handler threads, maxInFlight "
+                    + maxInFlight + ")"};
+        for (int c = 0; c < labels.length; c++) {
+            md.append(String.format(Locale.ROOT, "| %s | %.0f | %.1f | %.1f | %s |%n", labels[c], median(runs.get(c), Run::rate),
+                    median(runs.get(c), Run::clientMicros), median(runs.get(c), Run::serverMicros), rates(runs.get(c))));
+        }
+        md.append(String.format(Locale.ROOT, "%nRatio helper / plain (medians): **%.2f**; helper / plain per partition: %.2f%n%n",
+                mh / mp, mh / mpp));
+    }
+
+    /**
+     * The measured window of one drain, from the first message handled to the last: wall time, CPU time of
+     * this JVM and of nats-server (setup and teardown, such as the helper joining its group, are outside it).
+     */
+    private static final class Window {
+        private static final com.sun.management.OperatingSystemMXBean OS =
+                (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+        private final long serverPid;
+        private volatile long t0;
+        private volatile long t1;
+        private volatile long client0;
+        private volatile long client1;
+        private volatile long server0;
+        private volatile long server1;
+
+        Window(long serverPid) {
+            this.serverPid = serverPid;
+        }
+
+        void first() {
+            t0 = System.nanoTime();
+            client0 = OS.getProcessCpuTime();
+            server0 = cpuNanos(serverPid);
+        }
+
+        void last() {
+            t1 = System.nanoTime();
+            client1 = OS.getProcessCpuTime();
+            server1 = cpuNanos(serverPid);
+        }
+
+        Run run(int messages) {
+            return new Run((messages - 1) / ((t1 - t0) / 1e9), (client1 - client0) / 1e3 / messages, (server1 - server0) / 1e3 / messages);
+        }
+    }
+
+    /** utime + stime of a process, from /proc (clock ticks of 10 ms). */
+    private static long cpuNanos(long pid) {
+        String stat;
+        try {
+            stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+        return (Long.parseLong(f[11]) + Long.parseLong(f[12])) * 10_000_000L;
+    }
+
+    private static Run plainPerPartitionRate(long serverPid, Connection nc, String name, int messages, int partitions) throws Exception {
+        JetStreamManagement jsm = nc.jetStreamManagement();
+        AtomicLong count = new AtomicLong();
+        Window window = new Window(serverPid);
+        CountDownLatch done = new CountDownLatch(1);
+        io.nats.client.Dispatcher dispatcher = nc.createDispatcher();
+        List<MessageConsumer> consumers = new ArrayList<>();
+        for (int p = 0; p < partitions; p++) {
+            jsm.addOrUpdateConsumer("BENCH", ConsumerConfiguration.builder().durable(name + "-" + p).filterSubject("bench." + p + ".>")
+                    .deliverPolicy(DeliverPolicy.All).ackPolicy(AckPolicy.All)
+                    .maxAckPending(maxInFlight).build());
+        }
+        for (int p = 0; p < partitions; p++) {
+            consumers.add(nc.getStreamContext("BENCH").getConsumerContext(name + "-" + p).consume(
+                    ConsumeOptions.builder().batchSize(256).build(), dispatcher, msg -> {
+                        if (msg.metaData().pendingCount() == 0 || msg.metaData().consumerSequence() % 32 == 0) {
+                            msg.ack(); // the helper's ack scheme: ack policy all, every 32 or when caught up
+                        }
+                        long n = count.incrementAndGet();
+                        if (n == 1) {
+                            window.first();
+                        }
+                        if (n == messages) {
+                            window.last();
+                            done.countDown();
+                        }
+                    }));
+        }
+        if (!done.await(300, TimeUnit.SECONDS)) {
+            throw new IllegalStateException("plain per-partition consumers handled only " + count.get() + " of " + messages);
+        }
+        for (MessageConsumer mc : consumers) {
+            mc.close();
+        }
+        nc.closeDispatcher(dispatcher);
+        for (int p = 0; p < partitions; p++) {
+            jsm.deleteConsumer("BENCH", name + "-" + p);
+        }
+        return window.run(messages);
     }
 
     private static void publish(JetStream js, String prefix, int partitions, int messages) throws Exception {
@@ -136,23 +269,23 @@ public final class NatsHelperBench {
         }
     }
 
-    private static double plainRate(Connection nc, String name, int messages, int partitions) throws Exception {
+    private static Run plainRate(long serverPid, Connection nc, String name, int messages, int partitions) throws Exception {
         JetStreamManagement jsm = nc.jetStreamManagement();
         jsm.addOrUpdateConsumer("BENCH", ConsumerConfiguration.builder().durable(name).filterSubject("bench.>")
                 .deliverPolicy(DeliverPolicy.All).ackPolicy(AckPolicy.Explicit)
                 .maxAckPending((long) partitions * PartitionedConsumer.DEFAULT_MAX_IN_FLIGHT).build());
         AtomicLong count = new AtomicLong();
-        long[] firstLast = new long[2];
+        Window window = new Window(serverPid);
         CountDownLatch done = new CountDownLatch(1);
         MessageConsumer mc = nc.getStreamContext("BENCH").getConsumerContext(name).consume(
                 ConsumeOptions.builder().batchSize(256).build(), msg -> {
                     msg.ack();
                     long n = count.incrementAndGet();
                     if (n == 1) {
-                        firstLast[0] = System.nanoTime();
+                        window.first();
                     }
                     if (n == messages) {
-                        firstLast[1] = System.nanoTime();
+                        window.last();
                         done.countDown();
                     }
                 });
@@ -161,7 +294,7 @@ public final class NatsHelperBench {
         }
         mc.close();
         jsm.deleteConsumer("BENCH", name);
-        return (messages - 1) / ((firstLast[1] - firstLast[0]) / 1e9);
+        return window.run(messages);
     }
 
     private static PartiConfig.Builder fast(String group, String url, List<Partition> ps) {
@@ -172,27 +305,29 @@ public final class NatsHelperBench {
                 .rebalanceCooldown(Duration.ofMillis(100));
     }
 
-    private static double helperRate(NatsServer nats, String group, int messages, int partitions) throws Exception {
+    private static Run helperRate(long serverPid, NatsServer nats, String group, int messages, int partitions) throws Exception {
         AtomicLong count = new AtomicLong();
-        long[] firstLast = new long[2];
+        Window window = new Window(serverPid);
         CountDownLatch done = new CountDownLatch(1);
         try (PartitionedConsumer c = PartitionedConsumer.builder(fast(group, nats.url(), PartitionedConsumer.numbered("orders", partitions)).build(),
                 "BENCH", SubjectMapping.template("bench.{partition}.>"), (p, msg) -> {
                     long n = count.incrementAndGet();
                     if (n == 1) {
-                        firstLast[0] = System.nanoTime();
+                        window.first();
                     }
                     if (n == messages) {
-                        firstLast[1] = System.nanoTime();
+                        window.last();
                         done.countDown();
                     }
-                }).consumerPrefix(group).cleanup(dev.parti.nats.ConsumerCleanup.DELETE_ON_CLOSE).build()) {
+                }).consumerPrefix(group).cleanup(dev.parti.nats.ConsumerCleanup.DELETE_ON_CLOSE)
+                .handlerThreads(helperThreads > 0 ? helperThreads : Math.max(2, Runtime.getRuntime().availableProcessors()))
+                .maxInFlight(maxInFlight).build()) {
             c.start();
             if (!done.await(300, TimeUnit.SECONDS)) {
                 throw new IllegalStateException("helper handled only " + count.get() + " of " + messages);
             }
         }
-        return (messages - 1) / ((firstLast[1] - firstLast[0]) / 1e9);
+        return window.run(messages);
     }
 
     // ---------------------------------------------------------------- cost at many partitions
@@ -337,17 +472,18 @@ public final class NatsHelperBench {
         }
     }
 
-    private static double median(List<Double> xs) {
-        List<Double> s = new ArrayList<>(xs);
+    private static double median(List<Run> runs, java.util.function.ToDoubleFunction<Run> f) {
+        List<Double> s = new ArrayList<>();
+        runs.forEach(r -> s.add(f.applyAsDouble(r)));
         Collections.sort(s);
         int m = s.size() / 2;
         return s.size() % 2 == 1 ? s.get(m) : (s.get(m - 1) + s.get(m)) / 2;
     }
 
-    private static String rates(List<Double> xs) {
+    private static String rates(List<Run> runs) {
         StringBuilder b = new StringBuilder();
-        for (double x : xs) {
-            b.append(b.length() == 0 ? "" : ", ").append(String.format(Locale.ROOT, "%.0f", x));
+        for (Run r : runs) {
+            b.append(b.length() == 0 ? "" : ", ").append(String.format(Locale.ROOT, "%.0f", r.rate()));
         }
         return b.toString();
     }
