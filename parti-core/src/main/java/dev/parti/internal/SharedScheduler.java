@@ -13,61 +13,78 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.SynchronousQueue;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Threads the workers of one JVM share where a worker does not need its own: today the lease watchdog.
  * Every worker gets its own {@link ScheduledExecutorService} view ({@link #leaseWatchdog()}) with the
  * lifecycle of a private executor (its {@code shutdown} cancels only its own tasks, {@code
- * awaitTermination} waits only for them), all running on one daemon thread, {@code parti-lease-watchdog},
- * which starts with the first view and ends when the last view is shut down.
+ * awaitTermination} waits only for them). Behind the views: one daemon thread, {@code
+ * parti-lease-watchdog}, that only keeps time, and a pool of workers, {@code parti-lease-worker-N}, that
+ * run the due tasks: each due task goes to an idle worker or a new one (idle workers end after {@value
+ * #KEEP_ALIVE_S} s), and a periodic task that is still running when it is due again skips that round.
+ * Both start with the first view and end when the last view is shut down.
  *
- * <p>Why one thread is enough and safe: a worker's watchdog task only compares its clock with its last
- * successful heartbeat and, when the lease is stale, hands the fencing over to the worker's own callback
- * thread (it never calls listener code and never waits for NATS or for another thread). A stalled callback
- * or KV call of one worker therefore cannot delay another's watchdog. The worker's protocol thread ({@code
- * -main}, blocking KV calls) and its callback thread ({@code -callbacks}, user code) stay per worker: they
- * may block for a request timeout or for as long as a listener takes, and must not hold up anyone else.
+ * <p>Isolation: a worker's watchdog task compares its clock with its last successful heartbeat and, when
+ * the lease is stale, hands the fencing over to the worker's own callback thread; it never waits for NATS or
+ * listener code. Should one still block (a {@link dev.parti.MetricsRecorder} that blocks, say), it holds one
+ * pool worker, never another worker's watchdog. At rest one or two pool workers serve every worker in the
+ * JVM. The worker's protocol thread ({@code -main}, blocking KV calls) and its callback thread ({@code
+ * -callbacks}, user code, in order) stay per worker: they may block for a request timeout or for as long as
+ * a listener takes, and must not hold up anyone else.
  */
 public final class SharedScheduler {
     static final String LEASE_THREAD = "parti-lease-watchdog";
+    static final String LEASE_WORKER_PREFIX = "parti-lease-worker-";
+    static final int KEEP_ALIVE_S = 10;
 
     private static final Object LOCK = new Object();
-    private static ScheduledThreadPoolExecutor leasePool; // guarded by LOCK
+    private static ScheduledThreadPoolExecutor leaseTimer; // guarded by LOCK
+    private static ThreadPoolExecutor leaseWorkers; // guarded by LOCK
     private static int leaseUsers; // guarded by LOCK
 
     private SharedScheduler() {
     }
 
-    /** A worker's own view of the shared lease-watchdog thread; shut it down when the worker stops. */
+    /** A worker's own view of the shared lease-watchdog threads; shut it down when the worker stops. */
     public static ScheduledExecutorService leaseWatchdog() {
         synchronized (LOCK) {
-            if (leasePool == null) {
-                ScheduledThreadPoolExecutor p = new ScheduledThreadPoolExecutor(1, r -> {
-                    Thread t = new Thread(r, LEASE_THREAD);
-                    t.setDaemon(true);
-                    return t;
-                });
-                p.setRemoveOnCancelPolicy(true);
-                leasePool = p;
+            if (leaseTimer == null) {
+                ScheduledThreadPoolExecutor t = new ScheduledThreadPoolExecutor(1, r -> daemon(r, LEASE_THREAD));
+                t.setRemoveOnCancelPolicy(true);
+                AtomicInteger n = new AtomicInteger();
+                leaseWorkers = new ThreadPoolExecutor(0, Integer.MAX_VALUE, KEEP_ALIVE_S, TimeUnit.SECONDS,
+                        new SynchronousQueue<>(), r -> daemon(r, LEASE_WORKER_PREFIX + n.incrementAndGet()));
+                leaseTimer = t;
             }
             leaseUsers++;
-            return new View(leasePool);
+            return new View(leaseTimer, leaseWorkers);
         }
     }
 
-    /** Whether the shared lease-watchdog thread is running (for tests). */
+    private static Thread daemon(Runnable r, String name) {
+        Thread t = new Thread(r, name);
+        t.setDaemon(true);
+        return t;
+    }
+
+    /** Whether the shared lease-watchdog threads are running (for tests). */
     static boolean leaseWatchdogRunning() {
         synchronized (LOCK) {
-            return leasePool != null;
+            return leaseTimer != null;
         }
     }
 
-    private static void releaseLease(ScheduledThreadPoolExecutor pool) {
+    private static void releaseLease(ScheduledThreadPoolExecutor timer, ThreadPoolExecutor workers) {
         synchronized (LOCK) {
-            if (pool == leasePool && --leaseUsers == 0) {
-                leasePool = null;
-                pool.shutdown(); // what is left is cancelled; a task running now finishes, then the thread ends
+            if (timer == leaseTimer && --leaseUsers == 0) {
+                leaseTimer = null;
+                leaseWorkers = null;
+                timer.shutdownNow();
+                workers.shutdown(); // idle workers end now; a task still running ends by itself
             }
         }
     }
@@ -75,14 +92,42 @@ public final class SharedScheduler {
     /** One worker's executor on the shared pool: tracks its own tasks, shuts down without touching others'. */
     private static final class View extends AbstractExecutorService implements ScheduledExecutorService {
         private final ScheduledThreadPoolExecutor pool;
+        private final ThreadPoolExecutor workers;
         private final Set<ScheduledFuture<?>> tasks = ConcurrentHashMap.newKeySet();
         private final Object monitor = new Object();
         private boolean shutdown; // guarded by monitor
         private int running; // guarded by monitor
         private Thread runner; // guarded by monitor: the thread running one of this view's tasks now
 
-        View(ScheduledThreadPoolExecutor pool) {
+        View(ScheduledThreadPoolExecutor pool, ThreadPoolExecutor workers) {
             this.pool = pool;
+            this.workers = workers;
+        }
+
+        /** On the timer thread: hands {@code task} to a pool worker (nothing if the pool stopped meanwhile). */
+        private void hand(Runnable task) {
+            try {
+                workers.execute(task);
+            } catch (RejectedExecutionException stopped) {
+                // the last view was shut down meanwhile
+            }
+        }
+
+        /** A periodic task: a round that finds the previous one still running is skipped. */
+        private Runnable periodic(Runnable command) {
+            Runnable tracked = track(command);
+            java.util.concurrent.atomic.AtomicBoolean busy = new java.util.concurrent.atomic.AtomicBoolean();
+            return () -> {
+                if (busy.compareAndSet(false, true)) {
+                    hand(() -> {
+                        try {
+                            tracked.run();
+                        } finally {
+                            busy.set(false);
+                        }
+                    });
+                }
+            };
         }
 
         private Runnable track(Runnable r) {
@@ -97,12 +142,12 @@ public final class SharedScheduler {
                 try {
                     r.run();
                 } finally {
-                    synchronized (monitor) {
+                    synchronized (monitor) { // shutdownNow() interrupts under this lock: never after the clear below
                         running--;
                         runner = null;
+                        Thread.interrupted(); // an interrupt meant for this view's task must not reach the next one's
                         monitor.notifyAll();
                     }
-                    Thread.interrupted(); // an interrupt meant for this view's task must not reach the next one's
                 }
             };
         }
@@ -129,20 +174,22 @@ public final class SharedScheduler {
         @Override
         public ScheduledFuture<?> schedule(Runnable command, long delay, TimeUnit unit) {
             checkOpen();
-            return keep(pool.schedule(track(command), delay, unit));
+            Runnable tracked = track(command);
+            return keep(pool.schedule(() -> hand(tracked), delay, unit));
         }
 
         @Override
         public <V> ScheduledFuture<V> schedule(Callable<V> callable, long delay, TimeUnit unit) {
             checkOpen();
             Object[] result = new Object[1];
-            ScheduledFuture<?> f = pool.schedule(track(() -> {
+            Runnable tracked = track(() -> {
                 try {
                     result[0] = callable.call();
                 } catch (Exception e) {
                     throw new IllegalStateException(e);
                 }
-            }), delay, unit);
+            });
+            ScheduledFuture<?> f = pool.schedule(() -> hand(tracked), delay, unit);
             @SuppressWarnings("unchecked")
             ScheduledFuture<V> typed = (ScheduledFuture<V>) new ResultFuture<>(keep(f), result);
             return typed;
@@ -151,13 +198,13 @@ public final class SharedScheduler {
         @Override
         public ScheduledFuture<?> scheduleAtFixedRate(Runnable command, long initialDelay, long period, TimeUnit unit) {
             checkOpen();
-            return keep(pool.scheduleAtFixedRate(track(command), initialDelay, period, unit));
+            return keep(pool.scheduleAtFixedRate(periodic(command), initialDelay, period, unit));
         }
 
         @Override
         public ScheduledFuture<?> scheduleWithFixedDelay(Runnable command, long initialDelay, long delay, TimeUnit unit) {
             checkOpen();
-            return keep(pool.scheduleWithFixedDelay(track(command), initialDelay, delay, unit));
+            return keep(pool.scheduleWithFixedDelay(periodic(command), initialDelay, delay, unit));
         }
 
         @Override
@@ -177,7 +224,7 @@ public final class SharedScheduler {
                 f.cancel(false);
             }
             tasks.clear();
-            releaseLease(pool);
+            releaseLease(pool, workers);
         }
 
         @Override
