@@ -13,26 +13,24 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.SynchronousQueue;
-import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Threads the workers of one JVM share where a worker does not need its own: today the lease watchdog.
  * Every worker gets its own {@link ScheduledExecutorService} view ({@link #leaseWatchdog()}) with the
  * lifecycle of a private executor (its {@code shutdown} cancels only its own tasks, {@code
  * awaitTermination} waits only for them). Behind the views: one daemon thread, {@code
- * parti-lease-watchdog}, that only keeps time, and a pool of workers, {@code parti-lease-worker-N}, that
- * run the due tasks: each due task goes to an idle worker or a new one (idle workers end after {@value
- * #KEEP_ALIVE_S} s), and a periodic task that is still running when it is due again skips that round.
+ * parti-lease-watchdog}, that only keeps time, and an {@link ElasticExecutor} of workers, {@code
+ * parti-lease-worker-N}, that run the due tasks: one worker at rest, another whenever a due task has waited
+ * {@value #STALL_MS} ms for a busy one (idle workers end after {@value #KEEP_ALIVE_S} s); a periodic task
+ * that is still running when it is due again skips that round.
  * Both start with the first view and end when the last view is shut down.
  *
  * <p>Isolation: a worker's watchdog task compares its clock with its last successful heartbeat and, when
  * the lease is stale, hands the fencing over to the worker's own callback thread; it never waits for NATS or
  * listener code. Should one still block (a {@link dev.parti.MetricsRecorder} that blocks, say), it holds one
- * pool worker, never another worker's watchdog. At rest one or two pool workers serve every worker in the
- * JVM. The worker's protocol thread ({@code -main}, blocking KV calls) and its callback thread ({@code
+ * worker and delays the other workers' checks by about {@value #STALL_MS} ms once, never for longer. At rest
+ * one pool worker serves every worker in the JVM. The worker's protocol thread ({@code -main}, blocking KV calls) and its callback thread ({@code
  * -callbacks}, user code, in order) stay per worker: they may block for a request timeout or for as long as
  * a listener takes, and must not hold up anyone else.
  */
@@ -40,10 +38,12 @@ public final class SharedScheduler {
     static final String LEASE_THREAD = "parti-lease-watchdog";
     static final String LEASE_WORKER_PREFIX = "parti-lease-worker-";
     static final int KEEP_ALIVE_S = 10;
+    /** How long a due check may wait for a busy worker before another worker starts. */
+    static final long STALL_MS = 100;
 
     private static final Object LOCK = new Object();
     private static ScheduledThreadPoolExecutor leaseTimer; // guarded by LOCK
-    private static ThreadPoolExecutor leaseWorkers; // guarded by LOCK
+    private static ElasticExecutor leaseWorkers; // guarded by LOCK
     private static int leaseUsers; // guarded by LOCK
 
     private SharedScheduler() {
@@ -55,9 +55,10 @@ public final class SharedScheduler {
             if (leaseTimer == null) {
                 ScheduledThreadPoolExecutor t = new ScheduledThreadPoolExecutor(1, r -> daemon(r, LEASE_THREAD));
                 t.setRemoveOnCancelPolicy(true);
-                AtomicInteger n = new AtomicInteger();
-                leaseWorkers = new ThreadPoolExecutor(0, Integer.MAX_VALUE, KEEP_ALIVE_S, TimeUnit.SECONDS,
-                        new SynchronousQueue<>(), r -> daemon(r, LEASE_WORKER_PREFIX + n.incrementAndGet()));
+                ElasticExecutor w = new ElasticExecutor(LEASE_WORKER_PREFIX, TimeUnit.MILLISECONDS.toNanos(STALL_MS),
+                        TimeUnit.SECONDS.toNanos(KEEP_ALIVE_S));
+                t.scheduleWithFixedDelay(w::checkStalls, STALL_MS / 2, STALL_MS / 2, TimeUnit.MILLISECONDS);
+                leaseWorkers = w;
                 leaseTimer = t;
             }
             leaseUsers++;
@@ -78,13 +79,13 @@ public final class SharedScheduler {
         }
     }
 
-    private static void releaseLease(ScheduledThreadPoolExecutor timer, ThreadPoolExecutor workers) {
+    private static void releaseLease(ScheduledThreadPoolExecutor timer, ElasticExecutor workers) {
         synchronized (LOCK) {
             if (timer == leaseTimer && --leaseUsers == 0) {
                 leaseTimer = null;
                 leaseWorkers = null;
                 timer.shutdownNow();
-                workers.shutdown(); // idle workers end now; a task still running ends by itself
+                workers.shutdown(); // idle workers end now; a task still running is interrupted
             }
         }
     }
@@ -92,14 +93,14 @@ public final class SharedScheduler {
     /** One worker's executor on the shared pool: tracks its own tasks, shuts down without touching others'. */
     private static final class View extends AbstractExecutorService implements ScheduledExecutorService {
         private final ScheduledThreadPoolExecutor pool;
-        private final ThreadPoolExecutor workers;
+        private final ElasticExecutor workers;
         private final Set<ScheduledFuture<?>> tasks = ConcurrentHashMap.newKeySet();
         private final Object monitor = new Object();
         private boolean shutdown; // guarded by monitor
         private int running; // guarded by monitor
         private Thread runner; // guarded by monitor: the thread running one of this view's tasks now
 
-        View(ScheduledThreadPoolExecutor pool, ThreadPoolExecutor workers) {
+        View(ScheduledThreadPoolExecutor pool, ElasticExecutor workers) {
             this.pool = pool;
             this.workers = workers;
         }

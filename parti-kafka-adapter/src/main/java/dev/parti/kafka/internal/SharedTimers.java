@@ -6,31 +6,31 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
-import java.util.concurrent.SynchronousQueue;
-import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
+import dev.parti.internal.ElasticExecutor;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * The timer threads of every {@code PartiConsumer} in the JVM: one thread, {@code parti-kafka-timer}, that
- * only keeps time, and a pool of workers, {@code parti-kafka-worker-N}, that run the tasks (metadata
- * refreshes, group inspection, the {@code max.poll.interval.ms} watchdog). The pool hands every due task to
- * an idle worker or starts a new one, and a worker idle for {@value #KEEP_ALIVE_S} s ends: a task that
- * blocks (a metadata call to an unreachable broker, the watchdog closing a membership) holds only its own
- * worker, never another consumer's task, and at rest a handful of workers serve every consumer. Both start
- * with the first {@link #acquire} and end with the last {@link Tasks#stop}.
+ * only keeps time, and an {@link ElasticExecutor} of workers, {@code parti-kafka-worker-N}, that run the tasks
+ * (metadata refreshes, group inspection, the {@code max.poll.interval.ms} watchdog): one worker at rest,
+ * another whenever a due task has waited {@value #STALL_MS} ms for a busy one, and a worker idle for {@value
+ * #KEEP_ALIVE_S} s ends. A task that blocks (a metadata call to an unreachable broker, the watchdog closing a
+ * membership) holds its own worker and delays other consumers' tasks by about {@value #STALL_MS} ms once,
+ * never longer. Both start with the first {@link #acquire} and end with the last {@link Tasks#stop}.
  */
 final class SharedTimers {
     private static final Logger log = LoggerFactory.getLogger(SharedTimers.class);
     static final String TIMER_THREAD = "parti-kafka-timer";
     static final String WORKER_PREFIX = "parti-kafka-worker-";
     static final int KEEP_ALIVE_S = 10;
+    /** How long a due task may wait for a busy worker before another worker starts. */
+    static final long STALL_MS = 200;
 
     private static final Object LOCK = new Object();
     private static ScheduledThreadPoolExecutor timer; // guarded by LOCK
-    private static ThreadPoolExecutor workers; // guarded by LOCK
+    private static ElasticExecutor workers; // guarded by LOCK
     private static int users; // guarded by LOCK
 
     private SharedTimers() {
@@ -42,9 +42,9 @@ final class SharedTimers {
             if (timer == null) {
                 ScheduledThreadPoolExecutor t = new ScheduledThreadPoolExecutor(1, r -> daemon(r, TIMER_THREAD));
                 t.setRemoveOnCancelPolicy(true);
-                AtomicInteger n = new AtomicInteger();
-                ThreadPoolExecutor w = new ThreadPoolExecutor(0, Integer.MAX_VALUE, KEEP_ALIVE_S, TimeUnit.SECONDS,
-                        new SynchronousQueue<>(), r -> daemon(r, WORKER_PREFIX + n.incrementAndGet()));
+                ElasticExecutor w = new ElasticExecutor(WORKER_PREFIX, TimeUnit.MILLISECONDS.toNanos(STALL_MS),
+                        TimeUnit.SECONDS.toNanos(KEEP_ALIVE_S));
+                t.scheduleWithFixedDelay(w::checkStalls, STALL_MS / 2, STALL_MS / 2, TimeUnit.MILLISECONDS);
                 timer = t;
                 workers = w;
             }
@@ -59,13 +59,13 @@ final class SharedTimers {
         return t;
     }
 
-    private static void release(ScheduledThreadPoolExecutor t, ThreadPoolExecutor w) {
+    private static void release(ScheduledThreadPoolExecutor t, ElasticExecutor w) {
         synchronized (LOCK) {
             if (t == timer && --users == 0) {
                 timer = null;
                 workers = null;
                 t.shutdownNow();
-                w.shutdown(); // idle workers end now, a task still running ends by itself (its owner was interrupted)
+                w.shutdown(); // idle workers end now, a task still running is interrupted
             }
         }
     }
@@ -80,12 +80,12 @@ final class SharedTimers {
     /** One consumer's view: schedules its tasks, and stops only them. */
     static final class Tasks {
         private final ScheduledThreadPoolExecutor timer;
-        private final ThreadPoolExecutor workers;
+        private final ElasticExecutor workers;
         private final Set<ScheduledFuture<?>> scheduled = ConcurrentHashMap.newKeySet();
         private final Set<Thread> runningOn = ConcurrentHashMap.newKeySet();
         private volatile boolean stopped;
 
-        private Tasks(ScheduledThreadPoolExecutor timer, ThreadPoolExecutor workers) {
+        private Tasks(ScheduledThreadPoolExecutor timer, ElasticExecutor workers) {
             this.timer = timer;
             this.workers = workers;
         }
