@@ -10,8 +10,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Runs short tasks of many owners on as few threads as they need: one worker at rest, one more whenever
- * the oldest waiting task has waited longer than {@code stallNanos} (a task blocks the workers there are),
- * and a worker with nothing to do for {@code keepAliveNanos} ends. So a task that blocks holds up the
+ * the oldest waiting task has waited longer than {@code stallNanos} (a task blocks the workers there are).
+ * A worker that finds nothing queued while another already waits for work ends at once, and the last one
+ * ends after {@code keepAliveNanos} without work. So a task that blocks holds up the
  * others for at most about {@code stallNanos} plus one {@link #checkStalls()} period, never indefinitely,
  * and at rest one thread serves every owner (a pool that starts a thread whenever none is idle at the
  * instant of submission keeps as many threads as the largest burst it ever saw).
@@ -85,7 +86,7 @@ public final class ElasticExecutor implements Executor {
         while (true) {
             Queued q;
             synchronized (lock) {
-                if (shutdown) {
+                if (shutdown || idle > 0 && queue.isEmpty()) { // one idle worker is enough: the surplus ends at once
                     workers--;
                     threads.remove(Thread.currentThread());
                     return;
