@@ -98,7 +98,10 @@ final class SharedTimers {
             try {
                 ScheduledFuture<?>[] self = new ScheduledFuture<?>[1];
                 ScheduledFuture<?> f = timer.schedule(() -> {
-                    scheduled.remove(self[0]);
+                    ScheduledFuture<?> me = self[0];
+                    if (me != null) { // not yet set when the timer runs first: a done future is pruned below
+                        scheduled.remove(me); // (a set of ConcurrentHashMap refuses null: that lost the task)
+                    }
                     hand(task);
                 }, delayMs, TimeUnit.MILLISECONDS);
                 self[0] = f;
@@ -159,7 +162,12 @@ final class SharedTimers {
          * timeout}; the last consumer's stop ends the shared threads.
          */
         void stop(Duration timeout) {
-            stopped = true;
+            synchronized (this) {
+                if (stopped) {
+                    return; // once: a second stop must not give the shared threads back twice
+                }
+                stopped = true;
+            }
             for (ScheduledFuture<?> f : scheduled) {
                 f.cancel(false);
             }
