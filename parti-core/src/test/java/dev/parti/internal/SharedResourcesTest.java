@@ -217,4 +217,33 @@ class SharedResourcesTest {
         }
         await().atMost(Duration.ofSeconds(10)).until(() -> SharedNats.openConnections() == 0 && serverConnections() == 0);
     }
+
+    @Test
+    void everyUserOfTheSharedConnectionHearsItsEvents() throws Exception {
+        io.nats.client.Options options = new io.nats.client.Options.Builder().server(nats.server().url())
+                .maxReconnects(-1).reconnectWait(Duration.ofMillis(100)).build();
+        List<io.nats.client.ConnectionListener.Events> first = new CopyOnWriteArrayList<>();
+        List<io.nats.client.ConnectionListener.Events> second = new CopyOnWriteArrayList<>();
+        SharedNats.Lease a = SharedNats.acquire(options, (c, e) -> first.add(e));
+        SharedNats.Lease b = SharedNats.acquire(options, (c, e) -> second.add(e));
+        try {
+            assertThat(a.connection()).isSameAs(b.connection());
+            assertThat(serverConnections()).isEqualTo(1);
+            nats.server().kill();
+            nats.server().restart();
+            await().atMost(Duration.ofSeconds(20)).until(() ->
+                    first.contains(io.nats.client.ConnectionListener.Events.DISCONNECTED)
+                            && first.contains(io.nats.client.ConnectionListener.Events.RECONNECTED)
+                            && second.contains(io.nats.client.ConnectionListener.Events.DISCONNECTED)
+                            && second.contains(io.nats.client.ConnectionListener.Events.RECONNECTED));
+            a.close();
+            assertThat(b.connection().getStatus()).as("the other user's connection stays open")
+                    .isEqualTo(io.nats.client.Connection.Status.CONNECTED);
+        } finally {
+            a.close();
+            b.close();
+        }
+        assertThat(SharedNats.openConnections()).isZero();
+        await().atMost(Duration.ofSeconds(10)).until(() -> serverConnections() == 0);
+    }
 }
