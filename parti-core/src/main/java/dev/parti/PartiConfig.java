@@ -50,6 +50,7 @@ public final class PartiConfig {
     private final String natsUrl;
     private final Options natsOptions;
     private final Connection connection;
+    private final boolean shareConnection;
     private final String workerId;
     private final long capacity;
     private final int maxWorkers;
@@ -76,6 +77,7 @@ public final class PartiConfig {
         natsUrl = b.natsUrl;
         natsOptions = b.natsOptions;
         connection = b.connection;
+        shareConnection = b.shareConnection;
         workerId = b.workerId;
         capacity = b.capacity;
         maxWorkers = b.maxWorkers;
@@ -109,6 +111,11 @@ public final class PartiConfig {
     public Options natsOptions() { return natsOptions; }
     /** An existing connection the caller owns (Parti never closes it), or null. */
     public Connection connection() { return connection; }
+    /**
+     * Whether the connection Parti opens from {@link #natsUrl()} is shared with the other workers of this JVM
+     * that connect to the same servers with the same options (default true); see {@link Builder#shareConnection}.
+     */
+    public boolean shareConnection() { return shareConnection; }
     /** A static worker ID (like Kafka's {@code group.instance.id}), or null to claim {@code w-N} from the pool. */
     public String workerId() { return workerId; }
     public long capacity() { return capacity; }
@@ -136,6 +143,7 @@ public final class PartiConfig {
         private String natsUrl;
         private Options natsOptions;
         private Connection connection;
+        private boolean shareConnection = true;
         private String workerId;
         private long capacity = Worker.DEFAULT_CAPACITY;
         private int maxWorkers = DEFAULT_MAX_WORKERS;
@@ -166,6 +174,15 @@ public final class PartiConfig {
         public Builder natsOptions(Options options) { this.natsOptions = nonNull(options, "natsOptions"); return this; }
         /** An existing connection; the caller owns it and Parti never closes it. */
         public Builder connection(Connection c) { this.connection = nonNull(c, "connection"); return this; }
+        /**
+         * With {@link #natsUrl(String)}: whether this worker shares one NATS connection with the other workers of
+         * this JVM that connect to the same servers with equal options (same user, password and token, the same
+         * auth-handler and TLS-context objects, same timings). Default true: the connection is opened by the
+         * first of them and closed with the last, and every worker hears its connection events. False gives this
+         * worker a connection of its own (as a separate process would have), e.g. to keep one group's traffic
+         * off another's connection. Ignored with {@link #connection(Connection)}.
+         */
+        public Builder shareConnection(boolean share) { this.shareConnection = share; return this; }
         /**
          * A static worker ID (Kafka's {@code group.instance.id}); a newer instance with the same ID takes it
          * over. It is a NATS KV key: 1 to {@value PartiConfig#MAX_WORKER_ID_LENGTH} characters from

@@ -24,7 +24,9 @@ import java.util.Set;
  * <p>Threads: {@code start()} runs on the caller's thread until the worker has an ID; then the
  * worker runs on two threads it owns, {@code parti-<group>-main} (protocol) and
  * {@code parti-<group>-callbacks} (every listener call, in order). {@link #close()} stops both and
- * closes the NATS connection if Parti opened it.
+ * closes the NATS connection if Parti opened it. The connection Parti opens is shared by the workers of this
+ * JVM that use the same servers and options (closed with the last of them), and so are one lease-watchdog
+ * thread and one watch dispatcher; {@link PartiConfig.Builder#shareConnection(boolean)} opts out.
  */
 public final class PartiManager implements AutoCloseable {
     private final GroupMember member;

@@ -47,7 +47,7 @@ import org.slf4j.LoggerFactory;
  *   <li>{@code parti-<group>-main}: every KV call after start-up, the election, heartbeats and the
  *   leader's calculator; watch events from jnats' dispatcher are handed over to it.</li>
  *   <li>{@code parti-<group>-callbacks}: every user callback, in order, never concurrently.</li>
- *   <li>{@code parti-<group>-lease}: the lease watchdog; under {@code fence} it gives everything up
+ *   <li>{@code parti-lease-watchdog} (one for the JVM, {@link SharedScheduler}): the lease watchdog; under {@code fence} it gives everything up
  *   as soon as the lease is stale, even while the main thread is stuck in a KV call.</li>
  * </ul>
  * Lifecycle LATENT → STARTED → CLOSED, changed by compare-and-set (start and close are also
@@ -103,6 +103,7 @@ public final class GroupMember {
     private boolean ownsConnection;
     /** On a connection Parti opened: the server's permission refusals (null on a connection given in the config). */
     private final AtomicReference<PermissionWatch> permissions = new AtomicReference<>();
+    private SharedNats.Lease connectionLease;
     private Kv kv;
     private WorkerIdClaimer claimer;
     private volatile Heartbeater heartbeater;
@@ -346,7 +347,8 @@ public final class GroupMember {
         long tick = clamp(config.heartbeatInterval().dividedBy(4), Duration.ofMillis(10), Duration.ofMillis(250)).toNanos();
         ticker = main.scheduleWithFixedDelay(this::tick, 0, tick, TimeUnit.NANOSECONDS);
         // Self-fencing must not wait for the main thread, which may sit in a KV call for a whole request timeout.
-        leaseWatchdog = runtime.scheduler("parti-" + group + "-lease");
+        // one thread for the JVM's workers in production (the check never blocks); virtual in the simulation
+        leaseWatchdog = runtime.leaseWatchdog("parti-" + group + "-lease");
         leaseWatchdog.scheduleWithFixedDelay(this::watchLease, tick, tick, TimeUnit.NANOSECONDS);
         log.info("Worker {} joined group {} (instance {})", id, group, instance);
     }
@@ -379,7 +381,12 @@ public final class GroupMember {
         IOException last = null;
         while (System.nanoTime() < deadline) {
             try {
-                connection = Nats.connect(options);
+                if (config.shareConnection()) { // one connection per server set and options in the JVM
+                    connectionLease = SharedNats.acquire(options, this::onConnectionEvent);
+                    connection = connectionLease.connection();
+                } else {
+                    connection = Nats.connect(options);
+                }
                 ownsConnection = true;
                 return;
             } catch (IOException e) {
@@ -1309,7 +1316,11 @@ public final class GroupMember {
         shutdown(callbacks);
         if (ownsConnection && connection != null) {
             try {
-                connection.close();
+                if (connectionLease != null) {
+                    connectionLease.close(); // closes the shared connection with its last user
+                } else {
+                    connection.close();
+                }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }

@@ -4,14 +4,18 @@ import io.nats.client.Connection;
 import io.nats.client.JetStreamApiException;
 import io.nats.client.KeyValue;
 import io.nats.client.KeyValueManagement;
+import io.nats.client.JetStreamSubscription;
 import io.nats.client.KeyValueOptions;
+import io.nats.client.MessageHandler;
+import io.nats.client.PushSubscribeOptions;
+import io.nats.client.api.AckPolicy;
+import io.nats.client.api.ConsumerConfiguration;
+import io.nats.client.api.DeliverPolicy;
 import io.nats.client.api.KeyValueConfiguration;
 import io.nats.client.api.KeyValueEntry;
 import io.nats.client.api.KeyValueOperation;
 import io.nats.client.api.KeyValueStatus;
-import io.nats.client.api.KeyValueWatcher;
 import io.nats.client.api.StorageType;
-import io.nats.client.impl.NatsKeyValueWatchSubscription;
 import java.io.IOException;
 import java.time.Duration;
 import java.time.ZonedDateTime;
@@ -411,33 +415,50 @@ public final class KvGateway implements Kv {
     }
 
     /**
-     * Watches a key ({@code ">"} for all), starting with the current values. The consumer runs on a
-     * jnats dispatcher thread and must only hand the entry over to the worker's own thread; an exception
-     * it throws is logged (jnats would drop it silently) and the watch goes on.
+     * Watches a key ({@code ">"} for all), starting with the current values: an ordered push consumer on the
+     * bucket's stream, as jnats' own KV watch, but on the watch dispatcher this JVM shares per connection
+     * ({@link SharedNats#dispatcher}) instead of a dispatcher thread per watch. The consumer runs on that
+     * dispatcher's thread and must only hand the entry over to the worker's own thread; an exception it
+     * throws is logged (jnats would drop it silently) and the watch goes on.
      */
     @Override
     public AutoCloseable watch(Bucket b, String key, Consumer<Entry> onEntry) {
-        KeyValueWatcher watcher = new KeyValueWatcher() {
-            @Override
-            public void watch(KeyValueEntry e) {
-                boolean deleted = e.getOperation() != KeyValueOperation.PUT;
-                try {
-                    onEntry.accept(new Entry(e.getKey(), deleted ? null : e.getValue(), e.getRevision(), deleted));
-                } catch (RuntimeException failure) {
-                    log.error("Watch of {}/{}: handling revision {} of {} failed", names.name(b), key, e.getRevision(),
-                            e.getKey(), failure);
-                }
-            }
-
-            @Override
-            public void endOfData() {
-                // the initial values have been delivered; nothing to do
+        String bucket = names.name(b);
+        MessageHandler handler = msg -> {
+            KeyValueEntry e = new KeyValueEntry(msg);
+            boolean deleted = e.getOperation() != KeyValueOperation.PUT;
+            try {
+                onEntry.accept(new Entry(e.getKey(), deleted ? null : e.getValue(), e.getRevision(), deleted));
+            } catch (RuntimeException failure) {
+                log.error("Watch of {}/{}: handling revision {} of {} failed", bucket, key, e.getRevision(),
+                        e.getKey(), failure);
             }
         };
-        NatsKeyValueWatchSubscription sub = call(b, key, "watch", () -> ">".equals(key)
-                ? kv(b).watchAll(watcher)
-                : kv(b).watch(key, watcher));
-        return sub::unsubscribe;
+        PushSubscribeOptions options = PushSubscribeOptions.builder()
+                .stream("KV_" + bucket)
+                .ordered(true)
+                .configuration(ConsumerConfiguration.builder()
+                        .ackPolicy(AckPolicy.None)
+                        .deliverPolicy(DeliverPolicy.LastPerSubject)
+                        .build())
+                .build();
+        SharedNats.DispatcherLease dispatcher = SharedNats.dispatcher(connection);
+        try {
+            JetStreamSubscription sub = call(b, key, "watch", () -> connection.jetStream(kvOptions.getJetStreamOptions())
+                    .subscribe("$KV." + bucket + "." + key, dispatcher.dispatcher(), handler, false, options));
+            return () -> {
+                try {
+                    if (sub.isActive()) {
+                        dispatcher.dispatcher().unsubscribe(sub);
+                    }
+                } finally {
+                    dispatcher.close();
+                }
+            };
+        } catch (RuntimeException e) {
+            dispatcher.close();
+            throw e;
+        }
     }
 
     /**

@@ -30,6 +30,11 @@ interface MemberRuntime {
     /** A single-threaded scheduler (the main thread, the lease watchdog). */
     ScheduledExecutorService scheduler(String threadName);
 
+    /** The scheduler of the lease watchdog: by default a {@link #scheduler} of its own. */
+    default ScheduledExecutorService leaseWatchdog(String threadName) {
+        return scheduler(threadName);
+    }
+
     /** Waits, in this runtime's time, on the calling thread; returns early (interrupt flag set) when interrupted. */
     void sleep(long millis);
 
@@ -68,6 +73,11 @@ interface MemberRuntime {
         }
 
         @Override
+        public ScheduledExecutorService leaseWatchdog(String threadName) {
+            return SharedScheduler.leaseWatchdog(); // one thread for the JVM's workers: the check never blocks
+        }
+
+        @Override
         public void sleep(long millis) {
             try {
                 Thread.sleep(millis);
@@ -89,6 +99,7 @@ interface MemberRuntime {
             @Override public String newInstanceId() { return SYSTEM.newInstanceId(); }
             @Override public ExecutorService callbackExecutor(String n, Consumer<Thread> t) { return SYSTEM.callbackExecutor(n, t); }
             @Override public ScheduledExecutorService scheduler(String n) { return SYSTEM.scheduler(n); }
+            @Override public ScheduledExecutorService leaseWatchdog(String n) { return SYSTEM.leaseWatchdog(n); }
             @Override public void sleep(long millis) { SYSTEM.sleep(millis); }
             @Override public Kv kv(BucketNames names, Duration requestTimeout) { return null; }
         };

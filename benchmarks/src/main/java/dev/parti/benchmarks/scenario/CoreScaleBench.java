@@ -234,6 +234,7 @@ public final class CoreScaleBench {
         for (int i = 0; i < workerCount; i++) {
             PartiConfig config = PartiConfig.builder(group)
                     .natsUrl(nats.url())
+                    .shareConnection(false) // a connection per worker, as separate processes would have (B6 method)
                     .partitionSource(source)
                     .metrics(counter)
                     .build();

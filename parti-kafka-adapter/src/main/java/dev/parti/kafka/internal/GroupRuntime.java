@@ -2,16 +2,7 @@ package dev.parti.kafka.internal;
 
 import dev.parti.PartiManager;
 import java.time.Duration;
-import java.util.HashMap;
-import java.util.Map;
-import java.util.concurrent.Executors;
-import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ThreadFactory;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
-import org.apache.kafka.clients.CommonClientConfigs;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.common.errors.InvalidTopicException;
 import org.apache.kafka.common.errors.TopicAuthorizationException;
@@ -20,18 +11,21 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The consumer's group runtime, created at the first {@code subscribe()} and kept until {@code
- * close()}: a separate {@link Admin} client, the {@link TopicWatcher} that reads the subscription's
- * partitions with it (the metadata role), and the two threads {@code parti-consumer-<client>-timer-N}
- * that run metadata refreshes, group inspection and the {@code max.poll.interval.ms} watchdog. The
- * inner {@code KafkaConsumer} belongs to the polling thread, so nothing here touches it.
+ * close()}: a metadata {@link Admin} client (shared with the JVM's other consumers of the same cluster and
+ * Admin settings, {@link SharedAdmins}), the {@link TopicWatcher} that reads the subscription's partitions
+ * with it (the metadata role), and its tasks on the JVM's shared timer threads ({@link SharedTimers}:
+ * {@code parti-kafka-timer} and the {@code parti-kafka-worker-N} pool) that run metadata refreshes, group
+ * inspection and the {@code max.poll.interval.ms} watchdog, never two of this consumer's at once per task.
+ * The inner {@code KafkaConsumer} belongs to the polling thread, so nothing here touches it.
  */
 final class GroupRuntime {
     private static final Logger log = LoggerFactory.getLogger(GroupRuntime.class);
 
     private final ConsumerSettings settings;
+    private final SharedAdmins.Lease adminLease;
     private final Admin admin;
     private final TopicWatcher watcher;
-    private final ScheduledExecutorService timer;
+    private final SharedTimers.Tasks timer;
     private final Supplier<PartiManager> manager;
     private volatile boolean stopping;
     private volatile RuntimeException metadataError;
@@ -46,24 +40,15 @@ final class GroupRuntime {
     GroupRuntime(ConsumerSettings settings, String clientId, Supplier<PartiManager> manager, Runnable watchdog) {
         this.settings = settings;
         this.manager = manager;
-        Map<String, Object> adminConfig = new HashMap<>(settings.adminConfig);
-        adminConfig.put(CommonClientConfigs.CLIENT_ID_CONFIG, clientId + "-parti-admin");
-        this.admin = Admin.create(adminConfig);
+        this.adminLease = SharedAdmins.acquire(settings.adminConfig);
+        this.admin = adminLease.admin();
+        log.debug("Consumer {} reads metadata with the shared Admin client {}", clientId, admin);
         this.watcher = new TopicWatcher(admin, !settings.excludeInternalTopics);
-        this.timer = Executors.newScheduledThreadPool(2, daemonThreads("parti-consumer-" + clientId + "-timer-"));
+        this.timer = SharedTimers.acquire();
         long refresh = Math.max(1, settings.metadataMaxAgeMs);
-        timer.scheduleWithFixedDelay(this::refreshMetadata, refresh, refresh, TimeUnit.MILLISECONDS);
+        timer.scheduleWithFixedDelay(this::refreshMetadata, refresh, refresh);
         long watch = Math.max(10, Math.min(1_000, settings.maxPollIntervalMs / 10));
-        timer.scheduleWithFixedDelay(watchdog, watch, watch, TimeUnit.MILLISECONDS);
-    }
-
-    private static ThreadFactory daemonThreads(String prefix) {
-        AtomicInteger n = new AtomicInteger();
-        return r -> {
-            Thread t = new Thread(r, prefix + n.incrementAndGet());
-            t.setDaemon(true);
-            return t;
-        };
+        timer.scheduleWithFixedDelay(watchdog, watch, watch);
     }
 
     Admin admin() {
@@ -84,11 +69,7 @@ final class GroupRuntime {
         if (stopping) {
             return;
         }
-        try {
-            timer.schedule(task, delayMs, TimeUnit.MILLISECONDS);
-        } catch (RejectedExecutionException ignored) {
-            // stopped meanwhile
-        }
+        timer.schedule(task, delayMs);
     }
 
     /** Re-reads the subscription's partitions now (on a timer thread). */
@@ -163,15 +144,10 @@ final class GroupRuntime {
         }
     }
 
-    /** Stops the timer threads and closes the Admin client, each within {@code timeout}. */
+    /** Stops this consumer's timer tasks and gives the Admin client back (the last user closes it), each within {@code timeout}. */
     void stop(Duration timeout) {
         stopping = true;
-        timer.shutdownNow();
-        try {
-            timer.awaitTermination(timeout.toMillis(), TimeUnit.MILLISECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-        admin.close(timeout);
+        timer.stop(timeout);
+        adminLease.close(timeout);
     }
 }

@@ -1,0 +1,142 @@
+package dev.parti.internal;
+
+import java.util.concurrent.Executor;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Runs short tasks of many owners on as few threads as they need: one worker at rest, one more whenever
+ * the oldest waiting task has waited longer than {@code stallNanos} (a task blocks the workers there are).
+ * A worker that finds nothing queued while another already waits for work ends at once, and the last one
+ * ends after {@code keepAliveNanos} without work. So a task that blocks holds up the
+ * others for at most about {@code stallNanos} plus one {@link #checkStalls()} period, never indefinitely,
+ * and at rest one thread serves every owner (a pool that starts a thread whenever none is idle at the
+ * instant of submission keeps as many threads as the largest burst it ever saw).
+ *
+ * <p>{@link #checkStalls()} must be called periodically by the owner's timer thread. Thread-safe.
+ */
+public final class ElasticExecutor implements Executor {
+    private static final Logger log = LoggerFactory.getLogger(ElasticExecutor.class);
+
+    private final String namePrefix;
+    private final long stallNanos;
+    private final long keepAliveNanos;
+    private final LinkedBlockingQueue<Queued> queue = new LinkedBlockingQueue<>();
+    private final AtomicInteger names = new AtomicInteger();
+    private final java.util.Set<Thread> threads = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private final Object lock = new Object();
+    private int workers; // guarded by lock
+    private int idle; // guarded by lock
+    private boolean shutdown; // guarded by lock
+
+    private record Queued(Runnable task, long since) { }
+
+    /**
+     * @param namePrefix     workers are named {@code namePrefix + N}
+     * @param stallNanos     how long the oldest task may wait before another worker starts
+     * @param keepAliveNanos how long an idle worker waits for work before it ends
+     */
+    public ElasticExecutor(String namePrefix, long stallNanos, long keepAliveNanos) {
+        this.namePrefix = namePrefix;
+        this.stallNanos = stallNanos;
+        this.keepAliveNanos = keepAliveNanos;
+    }
+
+    @Override
+    public void execute(Runnable task) {
+        synchronized (lock) {
+            if (shutdown) {
+                throw new RejectedExecutionException(namePrefix + "* is shut down");
+            }
+            queue.add(new Queued(task, System.nanoTime()));
+            if (idle == 0 && workers == 0) {
+                startWorker();
+            }
+        }
+    }
+
+    /** Starts another worker if the oldest waiting task has waited longer than the stall time. */
+    public void checkStalls() {
+        Queued head = queue.peek();
+        if (head == null || System.nanoTime() - head.since() < stallNanos) {
+            return;
+        }
+        synchronized (lock) {
+            if (!shutdown && idle == 0) {
+                log.debug("{}*: a task waited over {} ms; starting another worker", namePrefix, stallNanos / 1_000_000);
+                startWorker();
+            }
+        }
+    }
+
+    /** Under lock. */
+    private void startWorker() {
+        workers++;
+        Thread t = new Thread(this::work, namePrefix + names.incrementAndGet());
+        t.setDaemon(true);
+        threads.add(t);
+        t.start();
+    }
+
+    private void work() {
+        while (true) {
+            Queued q;
+            synchronized (lock) {
+                if (shutdown || idle > 0 && queue.isEmpty()) { // one idle worker is enough: the surplus ends at once
+                    workers--;
+                    threads.remove(Thread.currentThread());
+                    return;
+                }
+                idle++;
+            }
+            try {
+                q = queue.poll(keepAliveNanos, TimeUnit.NANOSECONDS);
+            } catch (InterruptedException e) {
+                q = null;
+            }
+            synchronized (lock) {
+                idle--;
+                if (q == null && (queue.isEmpty() || shutdown)) {
+                    workers--;
+                    threads.remove(Thread.currentThread());
+                    return;
+                }
+            }
+            if (q == null) {
+                continue;
+            }
+            try {
+                q.task().run();
+            } catch (RuntimeException | Error e) {
+                log.warn("{}*: a task failed: {}", namePrefix, e.toString(), e);
+            } finally {
+                Thread.interrupted(); // an interrupt meant for this task must not reach the next one
+            }
+        }
+    }
+
+    /**
+     * Refuses new tasks, drops those not started and ends the workers: idle ones at once, a busy one when its
+     * task returns (it is interrupted).
+     */
+    public void shutdown() {
+        synchronized (lock) {
+            shutdown = true;
+            queue.clear();
+        }
+        for (Thread t : threads) {
+            t.interrupt();
+        }
+    }
+
+    /** Live workers (for tests and benchmarks). */
+    public int workers() {
+        synchronized (lock) {
+            return workers;
+        }
+    }
+}
