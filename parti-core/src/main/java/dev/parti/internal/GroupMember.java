@@ -83,9 +83,9 @@ public final class GroupMember {
     private final long heartbeatNanos;
     /**
      * At rest (an assignment applied), the fallback poll of the assignment key runs every this many heartbeat
-     * intervals: at 1 s that is one read a minute per worker, against one heartbeat write a second.
+     * intervals: at 1 s that is one read every 20 s per worker, against one heartbeat write a second.
      */
-    private static final int ASSIGNMENT_POLL_AT_REST = 60;
+    private static final int ASSIGNMENT_POLL_AT_REST = 20;
 
     private volatile ManagerState state = ManagerState.INIT;
     private ManagerState beforeDegraded;
@@ -141,6 +141,11 @@ public final class GroupMember {
     private volatile long leaderEventNanos;
     /** Set by a reconnect: the assignment watch may have missed updates, poll at once. */
     private volatile boolean pollAssignmentNow;
+    /**
+     * Set by a reconnect: the watches are opened again (their consumers may have died with a restarted server,
+     * without an error) before the assignment key is polled.
+     */
+    private volatile boolean rewatchNow;
 
     // main-thread state
     private long lastBeatNanos;
@@ -505,6 +510,10 @@ public final class GroupMember {
                     idLeaseStartNanos = now;
                     lastIdRenewNanos = now;
                 });
+            }
+            if (rewatchNow) {
+                rewatchNow = false;
+                guarded("watch", this::rewatch);
             }
             // the watch delivers every version; the poll is its fallback (a reconnect, a watch that died)
             if (pollAssignmentNow
@@ -1172,9 +1181,28 @@ public final class GroupMember {
         }
     }
 
+    /** Main thread: the assignment and leader-key watches opened again (after a reconnect); a failure retries. */
+    private void rewatch() {
+        if (lifecycle.get() != Lifecycle.STARTED) {
+            return; // closing: teardown closes the watches
+        }
+        closeQuietly(assignmentWatch);
+        closeQuietly(leaderWatch);
+        try {
+            assignmentWatch = kv.watch(Bucket.ASSIGNMENT, AssignmentPublisher.KEY, e -> onAssignmentEvent(e));
+            leaderWatch = kv.watch(Bucket.LEADER, LeaderElection.KEY, this::onLeaderEvent);
+        } catch (RuntimeException e) {
+            rewatchNow = true; // the polls and election rounds cover the gap meanwhile
+            throw e;
+        }
+    }
+
     private void onConnectionEvent(Connection conn, ConnectionListener.Events event) {
         log.info("Worker {}: NATS connection {}", workerId, event);
-        if (event == ConnectionListener.Events.RECONNECTED || event == ConnectionListener.Events.RESUBSCRIBED) {
+        if (event == ConnectionListener.Events.RECONNECTED) {
+            rewatchNow = true;
+            pollAssignmentNow = true;
+        } else if (event == ConnectionListener.Events.RESUBSCRIBED) {
             pollAssignmentNow = true;
         }
     }

@@ -168,6 +168,38 @@ public final class PermissionWatch implements ErrorListener {
 
     @Override
     public void errorOccurred(Connection conn, String error) {
+        observe(error);
+        for (PermissionWatch w : sharers) {
+            w.observe(error);
+        }
+        next.errorOccurred(conn, error);
+    }
+
+    /** The watches of the other workers on this watch's connection when it is shared ({@link SharedNats}). */
+    private final java.util.List<PermissionWatch> sharers = new java.util.concurrent.CopyOnWriteArrayList<>();
+
+    /** {@code other}, a worker sharing this watch's connection, observes every error from now on. */
+    void share(PermissionWatch other) {
+        if (other != this) {
+            sharers.add(other);
+        }
+    }
+
+    /** Undoes {@link #share}. */
+    void unshare(PermissionWatch other) {
+        sharers.remove(other);
+    }
+
+    /** The listener this one passes every event on to (the user's, or jnats' default). */
+    ErrorListener next() {
+        return next;
+    }
+
+    /**
+     * Records {@code error} if it is a refusal, without passing it on: on a connection shared by several
+     * workers ({@link SharedNats}) every worker's watch observes each error, and the user's listener hears it once.
+     */
+    void observe(String error) {
         if (error != null && AUTH_REFUSED.matcher(error).find()) {
             credentialsRefused = error.trim();
         }
@@ -179,7 +211,6 @@ public final class PermissionWatch implements ErrorListener {
             }
             log.debug("Group {}: NATS refused {} to {}", names.group(), v.operation(), v.subject());
         }
-        next.errorOccurred(conn, error);
     }
 
     @Override

@@ -52,12 +52,14 @@ public final class SharedNats {
         private final Entry entry;
         private final Connection connection;
         private final ConnectionListener listener;
+        private final PermissionWatch watch;
         private boolean closed;
 
-        private Lease(Entry entry, Connection connection, ConnectionListener listener) {
+        private Lease(Entry entry, Connection connection, ConnectionListener listener, PermissionWatch watch) {
             this.entry = entry;
             this.connection = connection;
             this.listener = listener;
+            this.watch = watch;
         }
 
         public Connection connection() {
@@ -73,6 +75,10 @@ public final class SharedNats {
                 }
                 closed = true;
             }
+            PermissionWatch root = entry.errorRoot;
+            if (root != null && watch != null) {
+                root.unshare(watch);
+            }
             release(entry, listener);
         }
     }
@@ -82,6 +88,8 @@ public final class SharedNats {
         final List<ConnectionListener> listeners = new CopyOnWriteArrayList<>();
         int users; // guarded by LOCK
         Connection connection; // guarded by this
+        /** The permission watch the connection was opened with: it passes each error on to every user's watch. */
+        volatile PermissionWatch errorRoot; // set under this
 
         Entry(List<Object> key) {
             this.key = key;
@@ -120,9 +128,15 @@ public final class SharedNats {
                     c = Nats.connect(new Options.Builder(options).connectionName(CONNECTION_NAME)
                             .connectionListener(entry::fanOut).build());
                     entry.connection = c;
+                    entry.errorRoot = options.getErrorListener() instanceof PermissionWatch root ? root : null;
                     log.debug("Opened the shared NATS connection to {}", options.getServers());
                 }
-                return new Lease(entry, c, listener);
+                PermissionWatch root = entry.errorRoot;
+                if (root != null && options.getErrorListener() instanceof PermissionWatch mine) {
+                    root.share(mine); // this worker sees the server's refusals too
+                }
+                return new Lease(entry, c, listener,
+                        options.getErrorListener() instanceof PermissionWatch w ? w : null);
             }
         } catch (IOException | InterruptedException | RuntimeException | Error e) {
             release(entry, listener);
@@ -261,6 +275,9 @@ public final class SharedNats {
         k.add(o.isNoEcho());
         k.add(o.getProxy());
         Object errors = o.getErrorListener();
+        if (errors instanceof PermissionWatch watch) {
+            errors = watch.next(); // each worker's own watch: what matters is the listener it passes events to
+        }
         k.add(errors == null || errors.getClass().getName().equals("io.nats.client.impl.ErrorListenerLoggerImpl")
                 ? "default" : new Same(errors));
         k.add(o.executorIsInternal() ? "internal" : new Same(o.getExecutor()));
