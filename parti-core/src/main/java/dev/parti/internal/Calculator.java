@@ -36,7 +36,8 @@ import org.slf4j.LoggerFactory;
  * half of the known workers gone or back as fresh instances is a restart (long window, the rest
  * are probably coming back); a
  * vanished worker is an emergency (no window, after the confirmation grace); a graceful leave or a
- * partition change rebalances at once; workers joining is a planned scale (short window). Planned
+ * partition change rebalances at once; workers joining is a planned scale (short window); a live
+ * worker's metadata changing, or a worker requesting a rebalance, rebalances at once. Planned
  * rebalances are at least a cooldown apart.
  *
  * <p>Every write goes through the {@link AssignmentPublisher} with the leader's lease check, made at
@@ -54,7 +55,13 @@ final class Calculator {
     enum State { IDLE, SCALING, REBALANCING, EMERGENCY }
 
     /** Why a rebalance happens. */
-    enum RebalanceType { COLD_START, RESTART, PLANNED_SCALE, EMERGENCY, LEAVE, PARTITIONS }
+    enum RebalanceType {
+        COLD_START, RESTART, PLANNED_SCALE, EMERGENCY, LEAVE, PARTITIONS,
+        /** A live worker's metadata changed (e.g. a Kafka member subscribed to other topics). */
+        METADATA,
+        /** A worker asked for one ({@code PartiManager.requestRebalance()}): a fresh version is published even if nothing moves. */
+        REQUESTED
+    }
 
     private static final class Seen {
         Heartbeat hb;
@@ -87,6 +94,12 @@ final class Calculator {
     private Map<String, List<Partition>> target;
     private List<Partition> partitions = List.of();
     private boolean partitionsChanged;
+    /** A live worker's metadata changed since the last rebalance. */
+    private boolean metadataChanged;
+    /** A live worker asked for a rebalance since the last one. */
+    private boolean rebalanceRequested;
+    /** The next handoff publishes a new version even if no owner changes (a requested rebalance: every worker hears of it). */
+    private boolean forcePublish;
     private long recoveryUntilNanos;
     private long windowEndNanos;
     private RebalanceType pending;
@@ -139,6 +152,9 @@ final class Calculator {
         AssignmentRecord current = publisher.current();
         history.clear();
         seen.clear();
+        metadataChanged = false;
+        rebalanceRequested = false;
+        forcePublish = false;
         if (current != null) {
             history.addLast(current);
             known = new TreeSet<>(current.owners().keySet());
@@ -230,6 +246,18 @@ final class Calculator {
                 return;
             }
             boolean changed = s.left || s.missingSinceNanos != 0 || !hb.equals(s.hb);
+            Heartbeat before = s.hb;
+            if (before != null && !s.left) {
+                if (!before.metadata().equals(hb.metadata())) {
+                    metadataChanged = true;
+                    log.info("Leader {}: metadata of worker {} changed", leaderId, e.key());
+                }
+                // a counter per instance: a fresh instance starts at 0, so any other change is a new request
+                if (hb.rebalanceRequests() != before.rebalanceRequests() && hb.rebalanceRequests() > 0) {
+                    rebalanceRequested = true;
+                    log.info("Leader {}: worker {} requested a rebalance", leaderId, e.key());
+                }
+            }
             s.hb = hb;
             publisher.raiseVersionFloor(hb.appliedVersion());
             if (hb.appliedVersion() > 0) {
@@ -286,7 +314,7 @@ final class Calculator {
         nextSourceReadNanos = now + heartbeatNanos;
         List<Partition> ps;
         try {
-            ps = source.partitions();
+            ps = source.partitions(liveWorkerList(now));
             if (ps == null) {
                 throw new IllegalStateException("PartitionSource.partitions() returned null");
             }
@@ -414,6 +442,21 @@ final class Calculator {
         log.info("Leader {}: NATS reachable again; recovery grace {} before any change", leaderId, grace);
     }
 
+    /** The live workers with their capacity and metadata, sorted by ID. */
+    private List<Worker> liveWorkerList(long now) {
+        List<Worker> workers = new ArrayList<>();
+        for (String id : liveWorkers(now)) {
+            workers.add(worker(id));
+        }
+        return workers;
+    }
+
+    private Worker worker(String id) {
+        Seen s = seen.get(id);
+        Heartbeat hb = s == null ? null : s.hb;
+        return hb == null ? Worker.of(id) : new Worker(id, Math.max(1, hb.capacity()), hb.metadata());
+    }
+
     /** Live worker IDs, sorted. */
     Set<String> liveWorkers(long now) {
         Set<String> live = new TreeSet<>();
@@ -470,8 +513,9 @@ final class Calculator {
             if (state == State.SCALING && now >= windowEndNanos) {
                 rebalance(pending, live, now);
             }
-        } else if (partitionsChanged) {
-            rebalanceAfterCooldown(RebalanceType.PARTITIONS, live, now);
+        } else if (partitionsChanged || metadataChanged || rebalanceRequested) {
+            rebalanceAfterCooldown(partitionsChanged ? RebalanceType.PARTITIONS
+                    : rebalanceRequested ? RebalanceType.REQUESTED : RebalanceType.METADATA, live, now);
         }
         return handoff(live, now);
     }
@@ -540,8 +584,7 @@ final class Calculator {
         long start = System.nanoTime();
         List<Worker> workers = new ArrayList<>();
         for (String id : live) {
-            Heartbeat hb = seen.get(id).hb;
-            workers.add(new Worker(id, hb == null ? 1 : Math.max(1, hb.capacity())));
+            workers.add(worker(id));
         }
         Map<String, Set<Partition>> previous = new HashMap<>();
         AssignmentRecord current = publisher.current();
@@ -556,6 +599,11 @@ final class Calculator {
                 workers.size(), partitions.size(), (System.nanoTime() - start) / 1000);
         known = new TreeSet<>(live);
         partitionsChanged = false;
+        metadataChanged = false;
+        if (rebalanceRequested || type == RebalanceType.REQUESTED) {
+            forcePublish = true;
+        }
+        rebalanceRequested = false;
         restarting = false;
         pending = null;
         lastRebalanceNanos = now;
@@ -608,7 +656,7 @@ final class Calculator {
                 }
             }
         }
-        if (current == null || needsFresh || !sameOwners(current.owners(), desired)) {
+        if (current == null || needsFresh || forcePublish || !sameOwners(current.owners(), desired)) {
             long t0 = System.nanoTime();
             AssignmentRecord published = publisher.publish(desired, leaderId, epoch, leaseValid);
             if (published == null) {
@@ -618,6 +666,7 @@ final class Calculator {
                 return false;
             }
             remember(published);
+            forcePublish = false;
             config.metrics().assignmentPublished(published.version(), partitions.size(), live.size(),
                     Duration.ofNanos(System.nanoTime() - t0));
             log.info("Leader {} published version {}{}{}", leaderId, published.version(),

@@ -33,8 +33,19 @@ import java.util.TreeSet;
  *   fenced=true|false          (optional, false)     epoch=&lt;leader epoch&gt;
  *   capacity=&lt;n&gt;              (optional, 1)         w.&lt;URL-encoded worker ID&gt;=&lt;partitions&gt;   (one per worker)
  *   owned=&lt;partitions&gt;        (optional, none)
+ *   rebalance=&lt;n&gt;             (optional, 0; since 1.1)
+ *   meta.&lt;key&gt;=&lt;value&gt;       (optional, none; since 1.1; one per key, both URL-encoded)
  * </pre>
  * The epoch of the leader record is the key's revision, not a field.
+ *
+ * <h2>Revisions of version 1</h2>
+ * <ul>
+ *   <li>1.0: the fields above without {@code rebalance} and {@code meta.*}.</li>
+ *   <li>1.1: the heartbeat gains the worker's metadata ({@code meta.<key>}, e.g. {@code meta.host},
+ *   {@code meta.pid}) and a counter of the rebalances it requested ({@code rebalance}). A 1.0 reader
+ *   ignores both (unknown fields, below); a 1.1 reader reads a 1.0 heartbeat as one with no metadata and
+ *   counter 0. A heartbeat with neither is byte for byte a 1.0 heartbeat.</li>
+ * </ul>
  *
  * <h2>Compatibility</h2>
  * Readers ignore fields they do not know, so a later release may add a field without changing the
@@ -59,6 +70,8 @@ public final class Codec {
     public static final int FORMAT_VERSION = 1;
     private static final String TAG_PREFIX = "parti/";
     private static final String FORMAT = TAG_PREFIX + FORMAT_VERSION;
+    /** Prefix of the heartbeat's metadata fields (format 1.1). */
+    private static final String META = "meta.";
 
     private Codec() { }
 
@@ -138,8 +151,25 @@ public final class Codec {
     /** The value of a worker-ID key. */
     public record IdRecord(String instance) { }
 
-    /** The value of a heartbeat key. */
-    public record Heartbeat(String instance, long appliedVersion, Set<Partition> owned, boolean fenced, long capacity) { }
+    /**
+     * The value of a heartbeat key.
+     *
+     * @param metadata          the worker's metadata, sorted (empty when none, as written by 1.0)
+     * @param rebalanceRequests how many rebalances this instance requested (0 when none, as written by 1.0)
+     */
+    public record Heartbeat(String instance, long appliedVersion, Set<Partition> owned, boolean fenced, long capacity,
+                            Map<String, String> metadata, long rebalanceRequests) {
+        /** Copies the metadata (null means none). */
+        public Heartbeat {
+            metadata = metadata == null || metadata.isEmpty() ? Map.of()
+                    : java.util.Collections.unmodifiableMap(new TreeMap<>(metadata));
+        }
+
+        /** A heartbeat of format 1.0: no metadata, no rebalance requested. */
+        public Heartbeat(String instance, long appliedVersion, Set<Partition> owned, boolean fenced, long capacity) {
+            this(instance, appliedVersion, owned, fenced, capacity, Map.of(), 0);
+        }
+    }
 
     /** The value of the leader key; the epoch is the key's revision. */
     public record LeaderRecord(String workerId, String instance) { }
@@ -168,6 +198,10 @@ public final class Codec {
         m.put("fenced", Boolean.toString(h.fenced()));
         m.put("capacity", Long.toString(h.capacity()));
         m.put("owned", partitions(h.owned()));
+        if (h.rebalanceRequests() != 0) {
+            m.put("rebalance", Long.toString(h.rebalanceRequests()));
+        }
+        h.metadata().forEach((k, v) -> m.put(META + enc(k), enc(v)));
         return lines(m);
     }
 
@@ -175,10 +209,17 @@ public final class Codec {
     public static Heartbeat decodeHeartbeat(byte[] bytes) {
         return decoding("heartbeat", bytes, text -> {
             Map<String, String> m = parse(text);
+            Map<String, String> metadata = new TreeMap<>();
+            m.forEach((k, v) -> {
+                if (k.startsWith(META) && k.length() > META.length()) {
+                    metadata.put(dec(k.substring(META.length())), dec(v));
+                }
+            });
             return new Heartbeat(required(m, "instance"), parseLong(m, "applied"),
                     new TreeSet<>(parsePartitions(m.getOrDefault("owned", ""))),
                     Boolean.parseBoolean(m.getOrDefault("fenced", "false")),
-                    m.containsKey("capacity") ? parseLong(m, "capacity") : 1L);
+                    m.containsKey("capacity") ? parseLong(m, "capacity") : 1L,
+                    metadata, m.containsKey("rebalance") ? parseLong(m, "rebalance") : 0L);
         });
     }
 

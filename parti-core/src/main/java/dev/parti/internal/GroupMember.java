@@ -130,6 +130,17 @@ public final class GroupMember {
     /** Nothing is acquired before this (a static-ID takeover waits for the previous instance's session). */
     private volatile long acquireNotBeforeNanos = Long.MIN_VALUE / 2;
     private boolean beatRequested;
+    /** What the heartbeat publishes as metadata: the defaults (host, pid) and the user's. */
+    private volatile Map<String, String> metadata = defaultMetadata();
+    /** Rebalances this instance requested (published in the heartbeat; the leader acts on a change). */
+    private final AtomicLong rebalanceRequests = new AtomicLong();
+    /**
+     * Test seam for rolling-upgrade tests: with the system property {@value #LEGACY_HEARTBEAT_PROPERTY}
+     * set to {@code true} when this member is constructed, it writes its heartbeat as release 1.0 did
+     * (no metadata, no rebalance counter), like a member of the previous release.
+     */
+    private final boolean legacyHeartbeat = Boolean.getBoolean(LEGACY_HEARTBEAT_PROPERTY);
+    static final String LEGACY_HEARTBEAT_PROPERTY = "dev.parti.test.legacyHeartbeat";
     private volatile boolean leaseStale;
     private volatile boolean idLost;
 
@@ -232,6 +243,63 @@ public final class GroupMember {
                 calculatorTick();
             }
         });
+    }
+
+    /** The metadata this worker publishes: {@code host}, {@code pid} and what {@link #setMetadata} set. */
+    public Map<String, String> metadata() {
+        return metadata;
+    }
+
+    /** Replaces the user's metadata (the defaults stay unless overridden); published with the next heartbeat, at once when started. */
+    public void setMetadata(Map<String, String> user) {
+        Map<String, String> m = new java.util.TreeMap<>(defaultMetadata());
+        int size = 0;
+        for (Map.Entry<String, String> e : user.entrySet()) {
+            if (e.getKey() == null || e.getKey().isEmpty() || e.getValue() == null) {
+                throw new IllegalArgumentException("metadata keys must be non-empty and values non-null: " + e);
+            }
+            size += e.getKey().length() + e.getValue().length();
+            m.put(e.getKey(), e.getValue());
+        }
+        if (size > MAX_METADATA_CHARS) {
+            throw new IllegalArgumentException("metadata of " + size + " characters is larger than the "
+                    + MAX_METADATA_CHARS + " a heartbeat carries");
+        }
+        metadata = java.util.Collections.unmodifiableMap(m);
+        if (lifecycle.get() == Lifecycle.STARTED) {
+            requestBeat();
+        }
+    }
+
+    /** Asks the leader for a group-wide rebalance through this worker's next heartbeat (written at once). */
+    public void requestRebalance() {
+        if (lifecycle.get() != Lifecycle.STARTED) {
+            throw new IllegalStateException("requestRebalance() needs a started manager, state is " + state);
+        }
+        rebalanceRequests.incrementAndGet();
+        requestBeat();
+    }
+
+    /** Largest user metadata (sum of key and value lengths): heartbeats stay small. */
+    static final int MAX_METADATA_CHARS = 16 * 1024;
+
+    private static volatile Map<String, String> defaults;
+
+    private static Map<String, String> defaultMetadata() {
+        Map<String, String> d = defaults;
+        if (d == null) {
+            String host = System.getenv("HOSTNAME");
+            if (host == null || host.isBlank()) {
+                try {
+                    host = java.net.InetAddress.getLocalHost().getHostName();
+                } catch (java.io.IOException | RuntimeException e) {
+                    host = "unknown";
+                }
+            }
+            d = Map.of(dev.parti.Worker.HOST_KEY, host, dev.parti.Worker.PID_KEY, Long.toString(ProcessHandle.current().pid()));
+            defaults = d;
+        }
+        return d;
     }
 
     // ---------------------------------------------------------------- start
@@ -591,7 +659,10 @@ public final class GroupMember {
             actOnStaleLease(Duration.ofNanos(sinceLast), "no successful heartbeat for " + sinceLast / 1_000_000 + " ms");
         }
         AssignmentApplier.Snapshot s = applier.snapshot();
-        heartbeater.beat(new Codec.Heartbeat(instance, s.appliedVersion(), s.owned(), s.fenced(), config.capacity()), start);
+        heartbeater.beat(legacyHeartbeat
+                ? new Codec.Heartbeat(instance, s.appliedVersion(), s.owned(), s.fenced(), config.capacity())
+                : new Codec.Heartbeat(instance, s.appliedVersion(), s.owned(), s.fenced(), config.capacity(),
+                        metadata, rebalanceRequests.get()), start);
         lastBeatNanos = clock.getAsLong();
         beatRequested = false;
         if (leaseExpired(clock.getAsLong())) {
