@@ -15,6 +15,7 @@ import dev.parti.testkit.OwnershipLog;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -169,6 +170,92 @@ abstract class ConsumerContract {
         Set<TopicPartition> union = new java.util.HashSet<>(x);
         union.addAll(y);
         return union.equals(all);
+    }
+
+    /** Every partition the loop's listener owns or a record it processed is of {@code topics}. */
+    private static void assertOnlyTopics(PollLoop l, Set<String> topics) {
+        assertThat(l.listener.owned).as(l.name + " owns").allSatisfy(tp -> assertThat(topics).contains(tp.topic()));
+        assertThat(l.processed).as(l.name + " processed").allSatisfy(r -> assertThat(topics).contains(r.topic()));
+    }
+
+    private static Set<TopicPartition> union(Set<TopicPartition> a, Set<TopicPartition> b) {
+        Set<TopicPartition> u = new java.util.HashSet<>(a);
+        u.addAll(b);
+        return u;
+    }
+
+    /**
+     * Issue 14 item 1: two members of one group subscribe to different topics (one shared): each is only
+     * ever given partitions of its own topics, the shared topic is split, and every record is consumed once.
+     */
+    @Test
+    void membersWithDifferentSubscriptionsEachGetOnlyTheirTopicsAndEveryRecordOnce() {
+        String shared = topic(4);
+        String onlyA = topic(2);
+        String onlyB = topic(2);
+        String g = group();
+        Map<String, Integer> seen = new ConcurrentHashMap<>();
+        OwnershipLog log = OwnershipLog.inMemory();
+        produce(shared, 4, 0, 40);
+        produce(onlyA, 2, 100, 20);
+        produce(onlyB, 2, 200, 20);
+        try (PollLoop a = new PollLoop("a", consumer(g), List.of(shared, onlyA), seen, true, log);
+             PollLoop b = new PollLoop("b", consumer(g), List.of(shared, onlyB), seen, true, log)) {
+            await().atMost(WAIT).until(() -> a.listener.owned.containsAll(partitions(onlyA, 2))
+                    && b.listener.owned.containsAll(partitions(onlyB, 2))
+                    && union(a.listener.owned, b.listener.owned).containsAll(partitions(shared, 4))
+                    && !Collections.disjoint(a.listener.owned, partitions(shared, 4))
+                    && !Collections.disjoint(b.listener.owned, partitions(shared, 4)));
+            produce(shared, 4, 40, 40);
+            produce(onlyA, 2, 120, 20);
+            produce(onlyB, 2, 220, 20);
+            await().atMost(WAIT).until(() -> seen.size() == 160);
+            assertThat(seen).allSatisfy((v, n) -> assertThat(n).as(v).isEqualTo(1));
+            assertOnlyTopics(a, Set.of(shared, onlyA));
+            assertOnlyTopics(b, Set.of(shared, onlyB));
+            assertThat(a.failure).isNull();
+            assertThat(b.failure).isNull();
+            Fixtures.assertNoOverlap(log);
+        }
+    }
+
+    /**
+     * Issue 14 item 1: a member that is not the group's leader (the second to join) switches to another
+     * topic: it gets only that topic's partitions, the first member gets the whole old topic, and every
+     * record produced afterwards is consumed once, each by the member subscribed to its topic.
+     */
+    @Test
+    void aFollowerSwitchingTopicsGetsOnlyItsNewTopicAndTheOtherTakesTheOldOne() {
+        String x = topic(4);
+        String y = topic(2);
+        String g = group();
+        Map<String, Integer> seen = new ConcurrentHashMap<>();
+        OwnershipLog log = OwnershipLog.inMemory();
+        try (PollLoop a = new PollLoop("a", consumer(g, "metadata.max.age.ms", 1000), List.of(x), seen, true, log)) {
+            await().atMost(WAIT).until(() -> a.listener.owned.equals(partitions(x, 4)));
+            try (PollLoop b = new PollLoop("b", consumer(g, "metadata.max.age.ms", 1000), List.of(x), seen, true, log)) {
+                await().atMost(WAIT).until(() -> split(a, b, partitions(x, 4)));
+                produce(x, 4, 0, 40);
+                await().atMost(WAIT).until(() -> seen.size() == 40);
+                int before = b.processed.size();
+                b.call(c -> {
+                    c.subscribe(List.of(y), b.listener);
+                    return null;
+                });
+                await().atMost(WAIT).until(() -> a.listener.owned.equals(partitions(x, 4))
+                        && b.listener.owned.equals(partitions(y, 2)));
+                produce(x, 4, 100, 40);
+                produce(y, 2, 200, 20);
+                await().atMost(WAIT).until(() -> seen.size() == 100);
+                assertThat(seen).allSatisfy((v, n) -> assertThat(n).as(v).isEqualTo(1));
+                assertThat(b.processed.subList(before, b.processed.size()))
+                        .allSatisfy(r -> assertThat(r.topic()).isEqualTo(y)).hasSize(20);
+                assertOnlyTopics(a, Set.of(x));
+                assertThat(a.failure).isNull();
+                assertThat(b.failure).isNull();
+                Fixtures.assertNoOverlap(log);
+            }
+        }
     }
 
     @Test

@@ -187,6 +187,7 @@ public final class PartiConsumerDelegate<K, V> {
             Set<String> topics = Set.copyOf(new TreeSet<>(newTopics));
             Set<TopicPartition> before = Set.copyOf(subscription.leaving());
             driver.subscriptionChanged(subscription.subscribe(topics, newListener), before);
+            driver.publishSubscription(subscription.metadataValue());
             runtime.watcher().subscribe(topics);
             log.info("Subscribed to topic(s): {} (Parti group {})", String.join(", ", topics), settings.groupId);
             afterSubscribe();
@@ -226,7 +227,8 @@ public final class PartiConsumerDelegate<K, V> {
             }
             ensureGroupRuntime();
             Set<TopicPartition> before = Set.copyOf(subscription.leaving());
-            driver.subscriptionChanged(subscription.subscribe(pattern.mode(), pattern.matcher(), newListener), before);
+            driver.subscriptionChanged(subscription.subscribe(pattern, newListener), before);
+            driver.publishSubscription(subscription.metadataValue());
             runtime.watcher().subscribe(pattern.key(), pattern.matcher());
             log.info("Subscribed to {} (Parti group {})", pattern.description(), settings.groupId);
             afterSubscribe();
