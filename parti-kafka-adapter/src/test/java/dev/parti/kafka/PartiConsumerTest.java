@@ -581,6 +581,75 @@ class PartiConsumerTest {
         }
     }
 
+    /** Subscribes {@code c} with its Parti member writing the heartbeat of the previous release (format 1.0: no metadata, so no subscription). */
+    private static void subscribeAsPreviousRelease(PartiConsumer<String, String> c, String topic) {
+        System.setProperty("dev.parti.test.legacyHeartbeat", "true"); // read when the member is constructed, in subscribe()
+        try {
+            c.subscribe(List.of(topic));
+        } finally {
+            System.clearProperty("dev.parti.test.legacyHeartbeat");
+        }
+    }
+
+    /**
+     * Issue 14 item 1, rolling upgrade: a member whose heartbeat is in the previous release's format (no
+     * metadata field, hence no published subscription) and a member of this release share a group, with
+     * the old-format member leading first and then following: both keep consuming, every record once, no
+     * overlap. (The old-format member runs this release's leader code; what is tested is the wire format.)
+     */
+    @Test
+    void aMemberWritingThePreviousHeartbeatFormatAndANewOneShareAGroupDuringARollingUpgrade() throws Exception {
+        String t = topic(4);
+        String g = unique("g-rolling");
+        Map<String, Integer> seen = new ConcurrentHashMap<>();
+        OwnershipLog log = OwnershipLog.inMemory();
+        PartiConsumer<String, String> previous = parti(g);
+        subscribeAsPreviousRelease(previous, t);
+        try (PollLoop old = new PollLoop("old", previous, List.of(t), seen, true, log)) {
+            await().atMost(WAIT).until(() -> old.listener.owned.equals(all(t, 4)));
+            try (PollLoop fresh = new PollLoop("new", parti(g), List.of(t), seen, true, log)) {
+                await().atMost(WAIT).until(() -> old.listener.owned.size() == 2 && fresh.listener.owned.size() == 2);
+                // on the wire: one heartbeat in the previous format, one with this release's metadata
+                List<String> heartbeats = heartbeats(g);
+                assertThat(heartbeats).hasSize(2);
+                assertThat(heartbeats).filteredOn(h -> !h.contains("\nmeta.")).hasSize(1);
+                assertThat(heartbeats).filteredOn(h -> h.contains("\nmeta.kafka.subscription=topics%3A" + t + "\n")).hasSize(1);
+                produce(t, 4, 0, 100);
+                await().atMost(WAIT).until(() -> seen.size() == 100);
+                old.stop(CLOSE);
+                await().atMost(WAIT).until(() -> fresh.listener.owned.equals(all(t, 4)));
+                PartiConsumer<String, String> again = parti(g);
+                subscribeAsPreviousRelease(again, t);
+                try (PollLoop old2 = new PollLoop("old2", again, List.of(t), seen, true, log)) {
+                    await().atMost(WAIT).until(() -> old2.listener.owned.size() == 2 && fresh.listener.owned.size() == 2);
+                    produce(t, 4, 100, 100);
+                    await().atMost(WAIT).until(() -> seen.size() == 200);
+                    assertThat(seen).allSatisfy((v, n) -> assertThat(n).as(v).isEqualTo(1));
+                    assertThat(old2.processed).isNotEmpty();
+                    assertThat(old2.failure).isNull();
+                }
+                assertThat(fresh.failure).isNull();
+            }
+            assertThat(old.failure).isNull();
+            Fixtures.assertNoOverlap(log);
+        }
+    }
+
+    /** The raw heartbeat records of group {@code g}, read straight from its KV bucket. */
+    private static List<String> heartbeats(String g) throws Exception {
+        try (io.nats.client.Connection nc = io.nats.client.Nats.connect(NATS.url())) {
+            io.nats.client.KeyValue kv = nc.keyValue(new dev.parti.internal.BucketNames(g).name(dev.parti.internal.KvGateway.Bucket.HEARTBEATS));
+            List<String> out = new java.util.ArrayList<>();
+            for (String key : kv.keys()) {
+                io.nats.client.api.KeyValueEntry e = kv.get(key);
+                if (e != null && e.getValue() != null) {
+                    out.add(new String(e.getValue(), java.nio.charset.StandardCharsets.UTF_8));
+                }
+            }
+            return out;
+        }
+    }
+
     private static boolean inPoll(Thread t) {
         for (StackTraceElement f : t.getStackTrace()) {
             if (f.getMethodName().equals("poll") && f.getClassName().endsWith("PartiConsumer")) {
