@@ -101,12 +101,6 @@ import org.apache.kafka.common.serialization.Deserializer;
  *   <li>{@code onPartitionsLost} also fires when this member's Parti lease goes stale under
  *   {@code parti.coordinator.loss.policy=fence} (NATS unreachable): records fetched for those partitions
  *   are dropped at once, even before the next {@code poll()} reports the loss.</li>
- *   <li>All members must subscribe to the same topics; Parti's leader assigns the partitions of its own
- *   subscription (Kafka assigns each member only topics it subscribed to). A member is never handed a
- *   partition outside its own subscription (such an assignment is logged and ignored), so a member with
- *   other topics than the leader's may get nothing.</li>
- *   <li>{@link #enforceRebalance()} re-reads the topic metadata instead of forcing a new assignment
- *   (Parti's leader rebalances only when members or partitions change).</li>
  *   <li>{@link #groupMetadata()} carries generation −1 and member ID {@code ""}.</li>
  *   <li>Parti's metrics, and the rebalance metrics of {@code consumer-coordinator-metrics} filled from
  *   Parti's rebalances, are in {@link #metrics()} (so Micrometer's {@code KafkaClientMetrics} sees them),
@@ -534,10 +528,14 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
     }
 
     /**
-     * Asks for a rebalance. Parti rebalances only when members or partitions change, so this makes the
-     * consumer re-read the partitions of its subscription from Kafka at once (instead of at the next
-     * {@code metadata.max.age.ms}); the Parti leader then moves partitions only if they changed. No
-     * effect when not subscribed.
+     * Asks for a rebalance of the whole group, from any member, as {@code KafkaConsumer} does: this
+     * member's next Parti heartbeat (written at once) carries the request, the Parti leader runs the
+     * strategy again and publishes a new assignment, and every member's {@code onPartitionsAssigned} is
+     * called in its next {@code poll()} (with the partitions it gained, possibly none), after {@code
+     * onPartitionsRevoked} for partitions that move (tested by {@code
+     * ConsumerContract#enforceRebalanceFromAnyMemberRebalancesTheWholeGroup}). The partitions of the
+     * subscription are also read from Kafka again at once. Returns at once; no effect when not
+     * subscribed; while the first join is under way, that join is the rebalance.
      *
      * @throws IllegalStateException without {@code group.id}
      */

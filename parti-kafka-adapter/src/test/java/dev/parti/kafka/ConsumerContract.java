@@ -258,6 +258,59 @@ abstract class ConsumerContract {
         }
     }
 
+    /**
+     * Issue 14 item 8: {@code enforceRebalance()} on a member that is not the leader rebalances the whole
+     * group: both members' {@code onPartitionsAssigned} is called again (with nothing new, as in a
+     * cooperative rebalance that moves nothing), on their polling threads, and no partition is revoked or lost.
+     */
+    @Test
+    void enforceRebalanceFromAnyMemberRebalancesTheWholeGroup() {
+        String t = topic(4);
+        String g = group();
+        Map<String, Integer> seen = new ConcurrentHashMap<>();
+        try (PollLoop a = new PollLoop("a", consumer(g), List.of(t), seen, true)) {
+            await().atMost(WAIT).until(() -> a.listener.owned.equals(partitions(t, 4)));
+            try (PollLoop b = new PollLoop("b", consumer(g), List.of(t), seen, true)) {
+                await().atMost(WAIT).until(() -> split(a, b, partitions(t, 4)));
+                Set<TopicPartition> ofA = Set.copyOf(a.listener.owned);
+                Set<TopicPartition> ofB = Set.copyOf(b.listener.owned);
+                // settled: no call for a while
+                int[] counts = {-1, -1};
+                await().atMost(WAIT).pollInterval(Duration.ofMillis(1500)).until(() -> {
+                    int ca = a.listener.calls.size();
+                    int cb = b.listener.calls.size();
+                    boolean still = ca == counts[0] && cb == counts[1];
+                    counts[0] = ca;
+                    counts[1] = cb;
+                    return still;
+                });
+                int assignedA = a.listener.calls("assigned").size();
+                int assignedB = b.listener.calls("assigned").size();
+                int revoked = a.listener.calls("revoked").size() + b.listener.calls("revoked").size();
+
+                b.call(c -> {
+                    c.enforceRebalance("test");
+                    return null;
+                });
+
+                await().atMost(WAIT).until(() -> a.listener.calls("assigned").size() > assignedA
+                        && b.listener.calls("assigned").size() > assignedB);
+                assertThat(a.listener.calls("assigned").subList(assignedA, a.listener.calls("assigned").size()))
+                        .allSatisfy(call -> assertThat(call.partitions()).isEmpty())
+                        .allSatisfy(call -> assertThat(call.thread()).isEqualTo("poll-loop-a"));
+                assertThat(b.listener.calls("assigned").subList(assignedB, b.listener.calls("assigned").size()))
+                        .allSatisfy(call -> assertThat(call.thread()).isEqualTo("poll-loop-b"));
+                assertThat(a.listener.calls("revoked").size() + b.listener.calls("revoked").size()).isEqualTo(revoked);
+                assertThat(a.listener.calls("lost")).isEmpty();
+                assertThat(b.listener.calls("lost")).isEmpty();
+                assertThat(a.listener.owned).isEqualTo(ofA);
+                assertThat(b.listener.owned).isEqualTo(ofB);
+                assertThat(a.failure).isNull();
+                assertThat(b.failure).isNull();
+            }
+        }
+    }
+
     @Test
     void whenOneOfTwoClosesTheOtherTakesEverythingWithoutLossOrDuplicates() {
         String t = topic(4);

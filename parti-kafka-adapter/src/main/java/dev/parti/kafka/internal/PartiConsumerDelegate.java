@@ -484,9 +484,19 @@ public final class PartiConsumerDelegate<K, V> {
                 throw new IllegalStateException("Tried to force a rebalance but consumer does not have a group.");
             }
             if (subscription.isSubscribed() && runtime != null) {
-                log.info("Rebalance requested ({}): re-reading the subscription's partitions",
-                        reason == null || reason.isEmpty() ? "rebalance enforced by user" : reason);
+                String why = reason == null || reason.isEmpty() ? "rebalance enforced by user" : reason;
                 runtime.refreshSoon();
+                dev.parti.PartiManager m = driver.manager();
+                if (m != null) {
+                    log.info("Rebalance of group {} requested ({})", settings.groupId, why);
+                    try {
+                        m.requestRebalance(); // group-wide: the leader publishes a new version, every member's listener hears it
+                    } catch (IllegalStateException closing) {
+                        log.debug("Rebalance not requested: the membership is ending ({})", closing.getMessage());
+                    }
+                } else {
+                    log.info("Rebalance requested ({}) while joining: the join is the rebalance", why);
+                }
             }
         } finally {
             thread.release();
