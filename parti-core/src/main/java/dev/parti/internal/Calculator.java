@@ -654,11 +654,24 @@ final class Calculator {
                 if (hb.fenced() && hb.appliedVersion() >= current.version()) {
                     needsFresh = true;
                 }
+                // a new instance holds this ID: it never applies a line addressed to the earlier one
+                if (!current.addressedTo(id, hb.instance()) || current.instanceOf(id) == null && desired.containsKey(id)) {
+                    needsFresh = true;
+                }
+            }
+        }
+        // each line is addressed to the instance the leader last saw holding the ID
+        Map<String, String> instances = new TreeMap<>();
+        for (String id : desired.keySet()) {
+            Seen s = seen.get(id);
+            String instance = s != null && s.hb != null ? s.hb.instance() : current == null ? null : current.instanceOf(id);
+            if (instance != null) {
+                instances.put(id, instance);
             }
         }
         if (current == null || needsFresh || forcePublish || !sameOwners(current.owners(), desired)) {
             long t0 = System.nanoTime();
-            AssignmentRecord published = publisher.publish(desired, leaderId, epoch, leaseValid);
+            AssignmentRecord published = publisher.publish(desired, instances, leaderId, epoch, leaseValid);
             if (published == null) {
                 // lost the CAS: what won may be acquired by its workers right now, so holders() must know it
                 remember(publisher.current());
@@ -691,7 +704,9 @@ final class Calculator {
 
     /**
      * Which live workers may hold each partition: what their heartbeat reports owned, plus what any
-     * version newer than the one they applied gave them (they may be applying it right now).
+     * version newer than the one they applied gave them (they may be applying it right now). A line
+     * addressed to an earlier instance of the ID counts too: that instance may still be running (a
+     * zombie whose ID was taken over) until the current one has acknowledged a newer version.
      */
     private Map<Partition, Set<String>> holders(Set<String> live) {
         Map<Partition, Set<String>> holders = new HashMap<>();

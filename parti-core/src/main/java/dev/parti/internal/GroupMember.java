@@ -153,6 +153,7 @@ public final class GroupMember {
         this.clock = clock;
         this.names = new BucketNames(config.group());
         this.applier = new AssignmentApplier(listener, config.metrics());
+        this.applier.instance(instance);
         this.heartbeatNanos = config.heartbeatInterval().toNanos();
     }
 

@@ -83,6 +83,22 @@ class RecordFormatTest {
     }
 
     @Test
+    void assignmentLinesAddressedToAnInstanceAreExtraLinesThatAOnePointZeroReaderSkips() {
+        Codec.AssignmentRecord a = new Codec.AssignmentRecord(9, "w-0", 4, Map.of("w-0", List.of(Partition.of("t", "0")),
+                "w-1", List.of(Partition.of("t", "1"))), Map.of("w-0", "i0", "w-1", "i1"));
+        String text = new String(Codec.encode(a), StandardCharsets.UTF_8);
+        assertThat(text).isEqualTo("parti/1\nversion=9\nleader=w-0\nepoch=4\nw.w-0=t/0\nw.w-1=t/1\ni.w-0=i0\ni.w-1=i1\n");
+        assertThat(Codec.decodeAssignment(Codec.encode(a))).isEqualTo(a);
+        Codec.AssignmentRecord mine = Codec.decodeAssignmentOf(Codec.encode(a), "w-1");
+        assertThat(mine.of("w-1")).containsExactly(Partition.of("t", "1"));
+        assertThat(mine.addressedTo("w-1", "i1")).isTrue();
+        assertThat(mine.addressedTo("w-1", "i0")).isFalse();
+        // an untagged record (1.0) addresses every line to whichever instance holds the ID
+        Codec.AssignmentRecord old = Codec.decodeAssignmentOf(utf8("parti/1\nversion=2\nleader=w-0\nepoch=1\nw.w-1=t/0\n"), "w-1");
+        assertThat(old.addressedTo("w-1", "anything")).isTrue();
+    }
+
+    @Test
     void aRecordOfANewerFormatIsAnUnsupportedFormatNamingItsVersion() {
         DECODERS.forEach((kind, decoder) -> assertThatThrownBy(() -> decoder.apply(utf8("parti/2\nwhatever=1\n")))
                 .as(kind)
