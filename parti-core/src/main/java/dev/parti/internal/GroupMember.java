@@ -130,6 +130,8 @@ public final class GroupMember {
     /** Nothing is acquired before this (a static-ID takeover waits for the previous instance's session). */
     private volatile long acquireNotBeforeNanos = Long.MIN_VALUE / 2;
     private boolean beatRequested;
+    /** Set by close(): a start() still connecting or retrying gives up at its next attempt. */
+    private volatile boolean startAborted;
     /** What the heartbeat publishes as metadata: the defaults (host, pid) and the user's. */
     private volatile Map<String, String> metadata = defaultMetadata();
     /** Rebalances this instance requested (published in the heartbeat; the leader acts on a change). */
@@ -410,6 +412,7 @@ public final class GroupMember {
         long deadline = System.nanoTime() + config.startupTimeout().toNanos();
         IOException last = null;
         while (System.nanoTime() < deadline) {
+            checkStartAborted("connecting to NATS");
             try {
                 connection = Nats.connect(options);
                 ownsConnection = true;
@@ -426,8 +429,15 @@ public final class GroupMember {
                 + config.startupTimeout() + (last == null ? "" : ": " + last.getMessage()), last);
     }
 
+    private void checkStartAborted(String what) {
+        if (startAborted) {
+            throw new PartiException("start() of group " + config.group() + " aborted by close() while " + what, null);
+        }
+    }
+
     private <T> T retryUntil(long deadline, String what, java.util.function.Supplier<T> step) {
         while (true) {
+            checkStartAborted(what);
             try {
                 return step.get();
             } catch (KvUnavailableException e) {
@@ -542,8 +552,8 @@ public final class GroupMember {
      * retried on its next turn.
      */
     private void guarded(String what, Runnable step) {
-        if (idLost) {
-            return;
+        if (idLost || lifecycle.get() != Lifecycle.STARTED) {
+            return; // closing: the rest of this tick's KV steps would only delay close() (NATS may be down)
         }
         try {
             step.run();
@@ -1181,6 +1191,8 @@ public final class GroupMember {
         if (Thread.currentThread() == callbackThread) {
             throw new IllegalStateException("close() must not be called from a Parti callback thread");
         }
+        // a start() still retrying (NATS unreachable) gives up at its next attempt instead of at startupTimeout
+        startAborted = true;
         lifecycleLock.lock();
         try {
             if (lifecycle.compareAndSet(Lifecycle.LATENT, Lifecycle.CLOSED)) {
@@ -1200,7 +1212,8 @@ public final class GroupMember {
     private void teardown(boolean leave) {
         long waitMs = config.sessionTimeout().toMillis() + 5_000;
         if (ticker != null) {
-            ticker.cancel(false);
+            // NATS not connected: interrupt a tick waiting for a KV reply that cannot come in time
+            ticker.cancel(kv != null && kv.connection().getStatus() != Connection.Status.CONNECTED);
         }
         if (leaseWatchdog != null) {
             leaseWatchdog.shutdownNow();
@@ -1210,11 +1223,17 @@ public final class GroupMember {
             Future<?> f = main.submit(() -> {
                 closeQuietly(heartbeatWatch);
                 heartbeatWatch = null;
+                // NATS not connected: no KV write could succeed, each would only wait its request timeout;
+                // revoke locally and let the session (and lease, and ID) expire, as Kafka abandons LeaveGroup
+                boolean reachable = kv.connection().getStatus() == Connection.Status.CONNECTED;
+                if (!reachable) {
+                    log.warn("Worker {}: NATS is not connected on close; leaving by session expiry", workerId);
+                }
                 // a leaving leader with a valid lease hands its own partitions over before it resigns
-                Calculator handingOver = leave && election != null && election.isLeader() && election.leaseValid()
+                Calculator handingOver = reachable && leave && election != null && election.isLeader() && election.leaseValid()
                         && !idLost ? calculator : null;
                 calculator = null;
-                if (handingOver == null) {
+                if (handingOver == null && reachable) {
                     resign(leave);
                 }
                 boolean revoked = false;
@@ -1237,7 +1256,7 @@ public final class GroupMember {
                     }
                     resign(true);
                 }
-                if (!leave && revoked && !idLost) {
+                if (!leave && revoked && !idLost && reachable) {
                     // staying in the group: report the release, so a restart under the same static ID
                     // need not wait for this instance's session before it acquires its partitions again
                     try {
@@ -1251,7 +1270,7 @@ public final class GroupMember {
                     // held) and the ID, so nothing moves before this worker's session has expired
                     log.warn("Worker {}: onRevoked did not return within {} ms; leaving by session expiry instead of "
                             + "deleting the heartbeat", workerId, waitMs);
-                } else if (leave && !idLost) {
+                } else if (leave && !idLost && reachable) {
                     try {
                         heartbeat();
                         heartbeater.delete();

@@ -541,7 +541,8 @@ class PartiConsumerTest {
         try (NatsServer nats = NatsServer.start()) {
             String url = nats.url();
             nats.stop();
-            PartiConsumer<String, String> c = partiAt(unique("g-down"), url, "parti.startup.timeout.ms", 20_000);
+            String g = unique("g-down");
+            PartiConsumer<String, String> c = partiAt(g, url, "parti.startup.timeout.ms", 20_000);
             try {
                 c.subscribe(List.of(t));
                 long start = System.nanoTime();
@@ -560,6 +561,8 @@ class PartiConsumerTest {
                 long start = System.nanoTime();
                 c.close(Duration.ofSeconds(1));
                 assertThat(Duration.ofNanos(System.nanoTime() - start)).as("close(1s) while joining").isLessThan(Duration.ofSeconds(3));
+                // the join abandoned by close() ends with it, not at parti.startup.timeout.ms (20 s)
+                assertNoThreadOutlivesClose(g, start);
             }
         } finally {
             other.shutdownNow();
@@ -570,13 +573,15 @@ class PartiConsumerTest {
     void closeWithATimeoutReturnsInTimeWhenNatsStoppedAfterJoining() {
         String t = topic(1);
         try (NatsServer nats = NatsServer.start()) {
-            PartiConsumer<String, String> c = partiAt(unique("g-close-down"), nats.url());
+            String g = unique("g-close-down");
+            PartiConsumer<String, String> c = partiAt(g, nats.url());
             c.subscribe(List.of(t));
             pollUntil(c, WAIT, null, () -> c.assignment().size() == 1);
             nats.kill();
             long start = System.nanoTime();
             c.close(Duration.ofSeconds(1));
             assertThat(Duration.ofNanos(System.nanoTime() - start)).as("close(1s) with NATS down").isLessThan(Duration.ofSeconds(3));
+            assertNoThreadOutlivesClose(g, start);
             assertThatThrownBy(() -> c.poll(Duration.ZERO)).isInstanceOf(IllegalStateException.class);
         }
     }
@@ -648,6 +653,29 @@ class PartiConsumerTest {
             }
             return out;
         }
+    }
+
+    /**
+     * Every thread of the consumer of group {@code g} (Parti's {@code parti-<group>-*}, the consumer's
+     * {@code parti-consumer-<client>-*}, whose client ID holds the group) has ended within a second after
+     * a {@code close(1s)} that started at {@code closeStart}.
+     */
+    private static void assertNoThreadOutlivesClose(String g, long closeStart) {
+        List<List<String>> last = new java.util.ArrayList<>(List.of(List.of()));
+        await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(20)).until(() -> {
+            List<String> alive = partiThreads(g);
+            if (System.nanoTime() - closeStart < Duration.ofMillis(1900).toNanos()) {
+                last.set(0, alive);
+            }
+            return alive.isEmpty();
+        });
+        assertThat(Duration.ofNanos(System.nanoTime() - closeStart)).as("threads of %s ended after close(1s) began; "
+                + "alive 1.9 s after: %s", g, last.get(0)).isLessThan(Duration.ofSeconds(2));
+    }
+
+    private static List<String> partiThreads(String g) {
+        return Thread.getAllStackTraces().keySet().stream().filter(Thread::isAlive).map(Thread::getName)
+                .filter(n -> n.startsWith("parti-") && n.contains(g)).toList();
     }
 
     private static boolean inPoll(Thread t) {
