@@ -102,9 +102,11 @@ import org.apache.kafka.common.serialization.Deserializer;
  *   {@code parti.coordinator.loss.policy=fence} (NATS unreachable): records fetched for those partitions
  *   are dropped at once, even before the next {@code poll()} reports the loss.</li>
  *   <li>{@link #groupMetadata()} carries generation −1 and member ID {@code ""}.</li>
- *   <li>Parti's metrics, and the rebalance metrics of {@code consumer-coordinator-metrics} filled from
- *   Parti's rebalances, are in {@link #metrics()} (so Micrometer's {@code KafkaClientMetrics} sees them),
- *   not in the inner consumer's registry that JMX and {@code metric.reporters} read.</li>
+ *   <li>Metrics are exported from two registries, the inner consumer's and Parti's ({@code
+ *   parti-consumer-metrics} and {@code consumer-coordinator-metrics} filled from Parti's rebalances, under JMX
+ *   prefix {@code kafka.consumer}): each {@code metric.reporters} class is instantiated for both, and sees the
+ *   rebalance metrics twice, the inner consumer's staying empty. JMX shows Parti's (tested by {@code
+ *   ConsumerContract#metricReportersAndJmxSeeTheRebalanceMetrics}).</li>
  *   <li>The inner consumer always uses {@code group.protocol=classic} in {@code assign()} mode: with
  *   {@code group.protocol=consumer} settings are validated as Kafka validates them, but no broker-side
  *   group is joined.</li>

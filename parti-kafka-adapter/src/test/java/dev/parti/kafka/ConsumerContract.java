@@ -958,6 +958,50 @@ abstract class ConsumerContract {
         }
     }
 
+    /**
+     * Issue 14 item 9: the rebalance metrics of {@code consumer-coordinator-metrics} reach a reporter
+     * configured with {@code metric.reporters} and JMX (bean {@code kafka.consumer:type=consumer-coordinator-metrics}),
+     * as {@code KafkaConsumer} exports them; a PartiConsumer's own {@code parti-consumer-metrics} too.
+     */
+    @Test
+    void metricReportersAndJmxSeeTheRebalanceMetrics() throws Exception {
+        String t = topic(2);
+        String clientId = unique("reported");
+        javax.management.MBeanServer jmx = java.lang.management.ManagementFactory.getPlatformMBeanServer();
+        javax.management.ObjectName coordinator =
+                new javax.management.ObjectName("kafka.consumer:type=consumer-coordinator-metrics,client-id=" + clientId);
+        try (Consumer<String, String> c = consumer(group(), "client.id", clientId,
+                "metric.reporters", RecordingReporter.class.getName() + ",org.apache.kafka.common.metrics.JmxReporter")) {
+            c.subscribe(List.of(t));
+            pollUntil(c, WAIT, null, () -> c.assignment().size() == 2
+                    && RecordingReporter.value(clientId, "consumer-coordinator-metrics", "rebalance-total") instanceof Number n
+                    && n.doubleValue() >= 1
+                    && jmxNumber(coordinator, "rebalance-total") >= 1);
+            assertThat(((Number) RecordingReporter.value(clientId, "consumer-coordinator-metrics", "assigned-partitions"))
+                    .doubleValue()).isEqualTo(2.0);
+            assertThat(((Number) jmx.getAttribute(coordinator, "assigned-partitions")).doubleValue()).isEqualTo(2.0);
+            assertThat(jmx.getAttribute(coordinator, "commit-latency-avg")).as("the rest of the group stays").isNotNull();
+            if (c instanceof PartiConsumer) {
+                javax.management.ObjectName parti =
+                        new javax.management.ObjectName("kafka.consumer:type=parti-consumer-metrics,client-id=" + clientId);
+                assertThat(((Number) RecordingReporter.value(clientId, "parti-consumer-metrics", "assignment-version")).longValue())
+                        .isPositive();
+                assertThat(((Number) jmx.getAttribute(parti, "assignment-version")).longValue()).isPositive();
+            }
+        }
+        assertThat(jmx.isRegistered(coordinator)).as("unregistered at close").isFalse();
+    }
+
+    /** A numeric JMX attribute, or −1 while the bean or attribute is not there. */
+    private static double jmxNumber(javax.management.ObjectName bean, String attribute) {
+        try {
+            Object v = java.lang.management.ManagementFactory.getPlatformMBeanServer().getAttribute(bean, attribute);
+            return v instanceof Number n ? n.doubleValue() : -1;
+        } catch (javax.management.JMException e) {
+            return -1;
+        }
+    }
+
     private static double meterValue(io.micrometer.core.instrument.MeterRegistry registry, String name) {
         io.micrometer.core.instrument.Meter m = registry.find(name).meter();
         if (m == null) {

@@ -102,7 +102,7 @@ public final class PartiConsumerDelegate<K, V> {
             Supplier<GroupRuntime> rt = () -> runtime;
             Supplier<MixedGroupGuard> g = () -> guard;
             RebalanceDriver[] d = new RebalanceDriver[1];
-            this.metrics = new PartiMetrics(clientId, () -> d[0] == null ? null : d[0].manager(),
+            this.metrics = new PartiMetrics(clientId, settings.innerConfig, inner.metrics(), () -> d[0] == null ? null : d[0].manager(),
                     () -> d[0] == null ? 0 : d[0].assignedCount());
             this.interceptors = new Interceptors<>(settings, clientId);
             this.commits = new CommitGate(settings, inner, thread, subscription, () -> d[0].membership(), g, interceptors, clock);
