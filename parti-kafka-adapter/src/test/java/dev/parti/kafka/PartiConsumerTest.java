@@ -385,6 +385,31 @@ class PartiConsumerTest {
         }
     }
 
+    /**
+     * Issue 14 item 1: an explicit Kafka assignor sees each member's real topics. With {@code RangeAssignor},
+     * a member subscribed to x and y and one subscribed to x only: x is split in ranges between both, y goes
+     * whole to its only subscriber, as a Kafka group leader's RangeAssignor would assign it.
+     */
+    @Test
+    void anExplicitKafkaAssignorSeesEachMembersRealTopics() {
+        String x = topic(4);
+        String y = topic(2);
+        String g = unique("g-range-subs");
+        Map<String, Integer> seen = new ConcurrentHashMap<>();
+        Object[] range = {"partition.assignment.strategy", RangeAssignor.class.getName()};
+        try (PollLoop both = new PollLoop("both", parti(g, range), List.of(x, y), seen);
+             PollLoop onlyX = new PollLoop("onlyX", parti(g, range), List.of(x), seen)) {
+            await().atMost(WAIT).until(() -> both.listener.owned.size() == 4 && onlyX.listener.owned.size() == 2
+                    && both.listener.owned.containsAll(all(y, 2)));
+            assertThat(onlyX.listener.owned).allSatisfy(tp -> assertThat(tp.topic()).isEqualTo(x));
+            Set<Integer> xOfBoth = both.listener.owned.stream().filter(tp -> tp.topic().equals(x))
+                    .map(TopicPartition::partition).collect(Collectors.toCollection(TreeSet::new));
+            assertThat(xOfBoth).isIn(new TreeSet<>(Set.of(0, 1)), new TreeSet<>(Set.of(2, 3)));
+            assertThat(both.failure).isNull();
+            assertThat(onlyX.failure).isNull();
+        }
+    }
+
     // ------------------------------------------------------------------ resources, NATS options, odds and ends
 
     @Test
