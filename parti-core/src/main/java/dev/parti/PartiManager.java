@@ -168,6 +168,42 @@ public final class PartiManager implements AutoCloseable {
     }
 
     /**
+     * Sets the metadata this worker publishes in its heartbeat, which the leader's strategy and
+     * partition source see as {@link Worker#metadata()}: e.g. what a Kafka member subscribes to.
+     * Replaces what an earlier call set; the default keys {@link Worker#HOST_KEY} and {@link
+     * Worker#PID_KEY} stay unless {@code metadata} overrides them. May be called before {@link #start()}
+     * (the first heartbeat carries it) or at any time after, from any thread: the heartbeat is then
+     * written at once, and the leader rebalances when a live worker's metadata changed (after the
+     * rebalance cooldown). Workers of releases before metadata existed publish none.
+     *
+     * @param metadata keys non-empty, values non-null; at most 16 384 characters in all
+     * @throws IllegalArgumentException when a key is empty or a value null, or the metadata is too large
+     */
+    public void setMetadata(java.util.Map<String, String> metadata) {
+        member.setMetadata(Objects.requireNonNull(metadata, "metadata"));
+    }
+
+    /** The metadata this worker publishes (the defaults {@code host}, {@code pid} and what {@link #setMetadata} set), immutable. */
+    public java.util.Map<String, String> metadata() {
+        return member.metadata();
+    }
+
+    /**
+     * Asks for a rebalance of the whole group, from any worker (leader or not), like Kafka's {@code
+     * enforceRebalance()}. Thread: any; it returns at once. Effect: this worker's heartbeat is written
+     * at once with a new rebalance request; the leader then (after the rebalance cooldown) runs the
+     * strategy again and publishes a new assignment version even if no partition moves, so every
+     * worker's {@link AssignmentListener#onAssigned} is called (with the partitions added, possibly
+     * none) and, for partitions that move, {@code onRevoked} first. Requests made close together may
+     * be served by one rebalance. A request made while no leader is in place is lost.
+     *
+     * @throws IllegalStateException when the manager is not started
+     */
+    public void requestRebalance() {
+        member.requestRebalance();
+    }
+
+    /**
      * Adds a state listener. It is called on the callback thread ({@code parti-<group>-callbacks}), in
      * the order the changes happened, never concurrently with itself or with the {@link AssignmentListener}.
      */

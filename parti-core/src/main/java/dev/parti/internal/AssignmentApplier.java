@@ -38,6 +38,8 @@ final class AssignmentApplier {
     private final AtomicReference<AssignmentRecord> latest = new AtomicReference<>();
     private final Object lock = new Object();
     private volatile String workerId;
+    /** This worker's instance: a line addressed to another instance of the same ID is never applied. */
+    private volatile String instance;
     // guarded by lock
     private final Set<Partition> owned = new TreeSet<>();
     /** Fenced partitions whose {@code onLost} (or {@code onRevoked}) has not returned yet: still reported as held. */
@@ -60,6 +62,11 @@ final class AssignmentApplier {
     AssignmentApplier(AssignmentListener listener, MetricsRecorder metrics) {
         this.listener = listener;
         this.metrics = metrics;
+    }
+
+    /** Sets this worker's instance (once, before the first offer). */
+    void instance(String instance) {
+        this.instance = instance;
     }
 
     /** A new ID: what was offered for the previous ID is dropped (it was decoded for that ID's line). */
@@ -123,6 +130,13 @@ final class AssignmentApplier {
         Set<Partition> removed;
         Set<Partition> added;
         long fenceCount;
+        if (instance != null && !r.addressedTo(id, instance)) {
+            // written for an earlier (or a later) instance of this worker ID: never inherited; the leader
+            // publishes a version addressed to this instance once it has seen its heartbeat
+            log.debug("Worker {}: version {} is addressed to instance {}, not this one ({}); not applied", id, r.version(),
+                    r.instanceOf(id), instance);
+            return false;
+        }
         synchronized (lock) {
             if (r.version() <= appliedVersion || fenced && (horizonPending || r.version() <= fencedAtVersion)) {
                 return false;

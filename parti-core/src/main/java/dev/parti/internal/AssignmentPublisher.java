@@ -94,7 +94,7 @@ final class AssignmentPublisher {
         if (current == null) {
             return true;
         }
-        AssignmentRecord same = new AssignmentRecord(current.version(), leaderId, epoch, current.owners());
+        AssignmentRecord same = new AssignmentRecord(current.version(), leaderId, epoch, current.owners(), current.instances());
         if (!leaseValid.getAsBoolean()) {
             throw new LeaseLostException("fencing the assignment chain");
         }
@@ -118,8 +118,14 @@ final class AssignmentPublisher {
      * @throws AssignmentTooLargeException when the record exceeds the server's max payload: nothing was written
      */
     AssignmentRecord publish(Map<String, List<Partition>> owners, String leaderId, long epoch, BooleanSupplier leaseValid) {
+        return publish(owners, Map.of(), leaderId, epoch, leaseValid);
+    }
+
+    /** Like {@link #publish(Map, String, long, BooleanSupplier)}, each worker's line addressed to the instance {@code instances} names. */
+    AssignmentRecord publish(Map<String, List<Partition>> owners, Map<String, String> instances, String leaderId, long epoch,
+                             BooleanSupplier leaseValid) {
         long version = Math.max(current == null ? 0 : current.version(), versionFloor) + 1;
-        AssignmentRecord next = new AssignmentRecord(version, leaderId, epoch, owners);
+        AssignmentRecord next = new AssignmentRecord(version, leaderId, epoch, owners, instances);
         byte[] bytes = Codec.encode(next);
         long max = maxPayload();
         if (bytes.length > max) {

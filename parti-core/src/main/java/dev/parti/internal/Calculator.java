@@ -36,7 +36,8 @@ import org.slf4j.LoggerFactory;
  * half of the known workers gone or back as fresh instances is a restart (long window, the rest
  * are probably coming back); a
  * vanished worker is an emergency (no window, after the confirmation grace); a graceful leave or a
- * partition change rebalances at once; workers joining is a planned scale (short window). Planned
+ * partition change rebalances at once; workers joining is a planned scale (short window); a live
+ * worker's metadata changing, or a worker requesting a rebalance, rebalances at once. Planned
  * rebalances are at least a cooldown apart.
  *
  * <p>Every write goes through the {@link AssignmentPublisher} with the leader's lease check, made at
@@ -54,7 +55,13 @@ final class Calculator {
     enum State { IDLE, SCALING, REBALANCING, EMERGENCY }
 
     /** Why a rebalance happens. */
-    enum RebalanceType { COLD_START, RESTART, PLANNED_SCALE, EMERGENCY, LEAVE, PARTITIONS }
+    enum RebalanceType {
+        COLD_START, RESTART, PLANNED_SCALE, EMERGENCY, LEAVE, PARTITIONS,
+        /** A live worker's metadata changed (e.g. a Kafka member subscribed to other topics). */
+        METADATA,
+        /** A worker asked for one ({@code PartiManager.requestRebalance()}): a fresh version is published even if nothing moves. */
+        REQUESTED
+    }
 
     private static final class Seen {
         Heartbeat hb;
@@ -87,6 +94,12 @@ final class Calculator {
     private Map<String, List<Partition>> target;
     private List<Partition> partitions = List.of();
     private boolean partitionsChanged;
+    /** A live worker's metadata changed since the last rebalance. */
+    private boolean metadataChanged;
+    /** A live worker asked for a rebalance since the last one. */
+    private boolean rebalanceRequested;
+    /** The next handoff publishes a new version even if no owner changes (a requested rebalance: every worker hears of it). */
+    private boolean forcePublish;
     private long recoveryUntilNanos;
     private long windowEndNanos;
     private RebalanceType pending;
@@ -142,6 +155,9 @@ final class Calculator {
         AssignmentRecord current = publisher.current();
         history.clear();
         seen.clear();
+        metadataChanged = false;
+        rebalanceRequested = false;
+        forcePublish = false;
         if (current != null) {
             history.addLast(current);
             known = new TreeSet<>(current.owners().keySet());
@@ -233,6 +249,18 @@ final class Calculator {
                 return;
             }
             boolean changed = s.left || s.missingSinceNanos != 0 || !hb.equals(s.hb);
+            Heartbeat before = s.hb;
+            if (before != null && !s.left) {
+                if (!before.metadata().equals(hb.metadata())) {
+                    metadataChanged = true;
+                    log.info("Leader {}: metadata of worker {} changed", leaderId, e.key());
+                }
+                // a counter per instance: a fresh instance starts at 0, so any other change is a new request
+                if (hb.rebalanceRequests() != before.rebalanceRequests() && hb.rebalanceRequests() > 0) {
+                    rebalanceRequested = true;
+                    log.info("Leader {}: worker {} requested a rebalance", leaderId, e.key());
+                }
+            }
             s.hb = hb;
             publisher.raiseVersionFloor(hb.appliedVersion());
             if (hb.appliedVersion() > 0) {
@@ -289,7 +317,7 @@ final class Calculator {
         nextSourceReadNanos = now + heartbeatNanos;
         List<Partition> ps;
         try {
-            ps = source.partitions();
+            ps = source.partitions(liveWorkerList(now));
             if (ps == null) {
                 throw new IllegalStateException("PartitionSource.partitions() returned null");
             }
@@ -417,6 +445,21 @@ final class Calculator {
         log.info("Leader {}: NATS reachable again; recovery grace {} before any change", leaderId, grace);
     }
 
+    /** The live workers with their capacity and metadata, sorted by ID. */
+    private List<Worker> liveWorkerList(long now) {
+        List<Worker> workers = new ArrayList<>();
+        for (String id : liveWorkers(now)) {
+            workers.add(worker(id));
+        }
+        return workers;
+    }
+
+    private Worker worker(String id) {
+        Seen s = seen.get(id);
+        Heartbeat hb = s == null ? null : s.hb;
+        return hb == null ? Worker.of(id) : new Worker(id, Math.max(1, hb.capacity()), hb.metadata());
+    }
+
     /** Live worker IDs, sorted. */
     Set<String> liveWorkers(long now) {
         Set<String> live = new TreeSet<>();
@@ -473,8 +516,9 @@ final class Calculator {
             if (state == State.SCALING && now >= windowEndNanos) {
                 rebalance(pending, live, now);
             }
-        } else if (partitionsChanged) {
-            rebalanceAfterCooldown(RebalanceType.PARTITIONS, live, now);
+        } else if (partitionsChanged || metadataChanged || rebalanceRequested) {
+            rebalanceAfterCooldown(partitionsChanged ? RebalanceType.PARTITIONS
+                    : rebalanceRequested ? RebalanceType.REQUESTED : RebalanceType.METADATA, live, now);
         }
         return handoff(live, now);
     }
@@ -548,8 +592,7 @@ final class Calculator {
         long start = clock.getAsLong();
         List<Worker> workers = new ArrayList<>();
         for (String id : live) {
-            Heartbeat hb = seen.get(id).hb;
-            workers.add(new Worker(id, hb == null ? 1 : Math.max(1, hb.capacity())));
+            workers.add(worker(id));
         }
         Map<String, Set<Partition>> previous = new HashMap<>();
         AssignmentRecord current = publisher.current();
@@ -564,6 +607,11 @@ final class Calculator {
                 workers.size(), partitions.size(), (clock.getAsLong() - start) / 1000);
         known = new TreeSet<>(live);
         partitionsChanged = false;
+        metadataChanged = false;
+        if (rebalanceRequested || type == RebalanceType.REQUESTED) {
+            forcePublish = true;
+        }
+        rebalanceRequested = false;
         restarting = false;
         pending = null;
         lastRebalanceNanos = now;
@@ -614,11 +662,24 @@ final class Calculator {
                 if (hb.fenced() && hb.appliedVersion() >= current.version()) {
                     needsFresh = true;
                 }
+                // a new instance holds this ID: it never applies a line addressed to the earlier one
+                if (!current.addressedTo(id, hb.instance()) || current.instanceOf(id) == null && desired.containsKey(id)) {
+                    needsFresh = true;
+                }
             }
         }
-        if (current == null || needsFresh || !sameOwners(current.owners(), desired)) {
+        // each line is addressed to the instance the leader last saw holding the ID
+        Map<String, String> instances = new TreeMap<>();
+        for (String id : desired.keySet()) {
+            Seen s = seen.get(id);
+            String instance = s != null && s.hb != null ? s.hb.instance() : current == null ? null : current.instanceOf(id);
+            if (instance != null) {
+                instances.put(id, instance);
+            }
+        }
+        if (current == null || needsFresh || forcePublish || !sameOwners(current.owners(), desired)) {
             long t0 = clock.getAsLong();
-            AssignmentRecord published = publisher.publish(desired, leaderId, epoch, leaseValid);
+            AssignmentRecord published = publisher.publish(desired, instances, leaderId, epoch, leaseValid);
             if (published == null) {
                 // lost the CAS: what won may be acquired by its workers right now, so holders() must know it
                 remember(publisher.current());
@@ -626,6 +687,7 @@ final class Calculator {
                 return false;
             }
             remember(published);
+            forcePublish = false;
             config.metrics().assignmentPublished(published.version(), partitions.size(), live.size(),
                     Duration.ofNanos(clock.getAsLong() - t0));
             log.info("Leader {} published version {}{}{}", leaderId, published.version(),
@@ -665,7 +727,9 @@ final class Calculator {
 
     /**
      * Which live workers may hold each partition: what their heartbeat reports owned, plus what any
-     * version newer than the one they applied gave them (they may be applying it right now).
+     * version newer than the one they applied gave them (they may be applying it right now). A line
+     * addressed to an earlier instance of the ID counts too: that instance may still be running (a
+     * zombie whose ID was taken over) until the current one has acknowledged a newer version.
      */
     private Map<Partition, Set<String>> holders(Set<String> live) {
         Map<Partition, Set<String>> holders = new HashMap<>();

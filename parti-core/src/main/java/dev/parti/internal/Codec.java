@@ -32,9 +32,24 @@ import java.util.TreeSet;
  *   applied=&lt;assignment version applied&gt;             leader=&lt;leader's worker ID&gt;
  *   fenced=true|false          (optional, false)     epoch=&lt;leader epoch&gt;
  *   capacity=&lt;n&gt;              (optional, 1)         w.&lt;URL-encoded worker ID&gt;=&lt;partitions&gt;   (one per worker)
+ *                                                    i.&lt;URL-encoded worker ID&gt;=&lt;instance&gt;     (optional; since 1.1)
  *   owned=&lt;partitions&gt;        (optional, none)
+ *   rebalance=&lt;n&gt;             (optional, 0; since 1.1)
+ *   meta.&lt;key&gt;=&lt;value&gt;       (optional, none; since 1.1; one per key, both URL-encoded)
  * </pre>
  * The epoch of the leader record is the key's revision, not a field.
+ *
+ * <h2>Revisions of version 1</h2>
+ * <ul>
+ *   <li>1.0: the fields above without {@code rebalance} and {@code meta.*}.</li>
+ *   <li>1.1: the heartbeat gains the worker's metadata ({@code meta.<key>}, e.g. {@code meta.host},
+ *   {@code meta.pid}) and a counter of the rebalances it requested ({@code rebalance}). A 1.0 reader
+ *   ignores both (unknown fields, below); a 1.1 reader reads a 1.0 heartbeat as one with no metadata and
+ *   counter 0. A heartbeat with neither is byte for byte a 1.0 heartbeat. The assignment gains, per worker, the
+ *   instance its line is addressed to ({@code i.<worker>}): a later instance holding the same worker ID
+ *   never applies a line addressed to an earlier one. A 1.0 reader ignores the tags; a record without
+ *   them (written by a 1.0 leader) addresses every line to whichever instance holds the ID.</li>
+ * </ul>
  *
  * <h2>Compatibility</h2>
  * Readers ignore fields they do not know, so a later release may add a field without changing the
@@ -59,6 +74,10 @@ public final class Codec {
     public static final int FORMAT_VERSION = 1;
     private static final String TAG_PREFIX = "parti/";
     private static final String FORMAT = TAG_PREFIX + FORMAT_VERSION;
+    /** Prefix of the heartbeat's metadata fields (format 1.1). */
+    private static final String META = "meta.";
+    /** Prefix of the assignment's instance tags (format 1.1). */
+    private static final String INSTANCE = "i.";
 
     private Codec() { }
 
@@ -138,17 +157,62 @@ public final class Codec {
     /** The value of a worker-ID key. */
     public record IdRecord(String instance) { }
 
-    /** The value of a heartbeat key. */
-    public record Heartbeat(String instance, long appliedVersion, Set<Partition> owned, boolean fenced, long capacity) { }
+    /**
+     * The value of a heartbeat key.
+     *
+     * @param metadata          the worker's metadata, sorted (empty when none, as written by 1.0)
+     * @param rebalanceRequests how many rebalances this instance requested (0 when none, as written by 1.0)
+     */
+    public record Heartbeat(String instance, long appliedVersion, Set<Partition> owned, boolean fenced, long capacity,
+                            Map<String, String> metadata, long rebalanceRequests) {
+        /** Copies the metadata (null means none). */
+        public Heartbeat {
+            metadata = metadata == null || metadata.isEmpty() ? Map.of()
+                    : java.util.Collections.unmodifiableMap(new TreeMap<>(metadata));
+        }
+
+        /** A heartbeat of format 1.0: no metadata, no rebalance requested. */
+        public Heartbeat(String instance, long appliedVersion, Set<Partition> owned, boolean fenced, long capacity) {
+            this(instance, appliedVersion, owned, fenced, capacity, Map.of(), 0);
+        }
+    }
 
     /** The value of the leader key; the epoch is the key's revision. */
     public record LeaderRecord(String workerId, String instance) { }
 
-    /** The published assignment: a version and worker ID → partitions. */
-    public record AssignmentRecord(long version, String leaderId, long epoch, Map<String, List<Partition>> owners) {
+    /**
+     * The published assignment: a version and worker ID → partitions.
+     *
+     * @param instances worker ID → the instance its line is addressed to (format 1.1; empty in records
+     *                  written before, whose lines are addressed to whichever instance holds the ID)
+     */
+    public record AssignmentRecord(long version, String leaderId, long epoch, Map<String, List<Partition>> owners,
+                                   Map<String, String> instances) {
+        /** Copies the instances (null means none). */
+        public AssignmentRecord {
+            instances = instances == null || instances.isEmpty() ? Map.of()
+                    : java.util.Collections.unmodifiableMap(new TreeMap<>(instances));
+        }
+
+        /** A record without instance tags (format 1.0). */
+        public AssignmentRecord(long version, String leaderId, long epoch, Map<String, List<Partition>> owners) {
+            this(version, leaderId, epoch, owners, Map.of());
+        }
+
         /** The partitions of one worker, empty if none. */
         public List<Partition> of(String workerId) {
             return owners.getOrDefault(workerId, List.of());
+        }
+
+        /** The instance the line of {@code workerId} is addressed to, or null when untagged. */
+        public String instanceOf(String workerId) {
+            return instances.get(workerId);
+        }
+
+        /** Whether the line of {@code workerId} may be applied by {@code instance}: untagged, or tagged with it. */
+        public boolean addressedTo(String workerId, String instance) {
+            String tag = instances.get(workerId);
+            return tag == null || tag.equals(instance);
         }
     }
 
@@ -168,6 +232,10 @@ public final class Codec {
         m.put("fenced", Boolean.toString(h.fenced()));
         m.put("capacity", Long.toString(h.capacity()));
         m.put("owned", partitions(h.owned()));
+        if (h.rebalanceRequests() != 0) {
+            m.put("rebalance", Long.toString(h.rebalanceRequests()));
+        }
+        h.metadata().forEach((k, v) -> m.put(META + enc(k), enc(v)));
         return lines(m);
     }
 
@@ -175,10 +243,17 @@ public final class Codec {
     public static Heartbeat decodeHeartbeat(byte[] bytes) {
         return decoding("heartbeat", bytes, text -> {
             Map<String, String> m = parse(text);
+            Map<String, String> metadata = new TreeMap<>();
+            m.forEach((k, v) -> {
+                if (k.startsWith(META) && k.length() > META.length()) {
+                    metadata.put(dec(k.substring(META.length())), dec(v));
+                }
+            });
             return new Heartbeat(required(m, "instance"), parseLong(m, "applied"),
                     new TreeSet<>(parsePartitions(m.getOrDefault("owned", ""))),
                     Boolean.parseBoolean(m.getOrDefault("fenced", "false")),
-                    m.containsKey("capacity") ? parseLong(m, "capacity") : 1L);
+                    m.containsKey("capacity") ? parseLong(m, "capacity") : 1L,
+                    metadata, m.containsKey("rebalance") ? parseLong(m, "rebalance") : 0L);
         });
     }
 
@@ -205,6 +280,9 @@ public final class Codec {
         for (Map.Entry<String, List<Partition>> e : new TreeMap<>(a.owners()).entrySet()) {
             m.put("w." + enc(e.getKey()), partitions(e.getValue()));
         }
+        for (Map.Entry<String, String> e : a.instances().entrySet()) {
+            m.put(INSTANCE + enc(e.getKey()), e.getValue());
+        }
         return lines(m);
     }
 
@@ -213,12 +291,16 @@ public final class Codec {
         return decoding("assignment", bytes, text -> {
             Map<String, String> m = parse(text);
             Map<String, List<Partition>> owners = new TreeMap<>();
+            Map<String, String> instances = new TreeMap<>();
             for (Map.Entry<String, String> e : m.entrySet()) {
                 if (e.getKey().startsWith("w.")) {
                     owners.put(dec(e.getKey().substring(2)), List.copyOf(parsePartitions(e.getValue())));
+                } else if (e.getKey().startsWith(INSTANCE)) {
+                    instances.put(dec(e.getKey().substring(INSTANCE.length())), e.getValue());
                 }
             }
-            return new AssignmentRecord(parseLong(m, "version"), required(m, "leader"), parseLong(m, "epoch"), owners);
+            return new AssignmentRecord(parseLong(m, "version"), required(m, "leader"), parseLong(m, "epoch"), owners,
+                    instances);
         });
     }
 
@@ -234,8 +316,10 @@ public final class Codec {
         return decoding("assignment", bytes, s -> {
             int end = s.indexOf('\n');
             String own = "w." + enc(workerId) + "=";
+            String ownTag = INSTANCE + enc(workerId) + "=";
             Map<String, String> header = new HashMap<>();
             List<Partition> mine = null;
+            String tag = null;
             int line = 1;
             for (int start = end + 1; end >= 0 && start < s.length(); start = end + 1, line++) {
                 end = s.indexOf('\n', start);
@@ -249,6 +333,12 @@ public final class Codec {
                     }
                     continue;
                 }
+                if (s.startsWith(INSTANCE, start)) {
+                    if (s.startsWith(ownTag, start)) {
+                        tag = s.substring(start + ownTag.length(), stop);
+                    }
+                    continue;
+                }
                 int eq = s.indexOf('=', start);
                 if (eq <= start || eq > stop) {
                     throw new IllegalArgumentException("malformed line " + line + ": " + s.substring(start, stop));
@@ -256,7 +346,7 @@ public final class Codec {
                 header.put(s.substring(start, eq), s.substring(eq + 1, stop));
             }
             return new AssignmentRecord(parseLong(header, "version"), required(header, "leader"), parseLong(header, "epoch"),
-                    mine == null ? Map.of() : Map.of(workerId, mine));
+                    mine == null ? Map.of() : Map.of(workerId, mine), tag == null ? Map.of() : Map.of(workerId, tag));
         });
     }
 

@@ -160,6 +160,19 @@ public final class GroupMember {
     /** Nothing is acquired before this (a static-ID takeover waits for the previous instance's session). */
     private volatile long acquireNotBeforeNanos = Long.MIN_VALUE / 2;
     private boolean beatRequested;
+    /** Set by close(): a start() still connecting or retrying gives up at its next attempt. */
+    private volatile boolean startAborted;
+    /** What the heartbeat publishes as metadata: the defaults (host, pid) and the user's. */
+    private volatile Map<String, String> metadata = defaultMetadata();
+    /** Rebalances this instance requested (published in the heartbeat; the leader acts on a change). */
+    private final AtomicLong rebalanceRequests = new AtomicLong();
+    /**
+     * Test seam for rolling-upgrade tests: with the system property {@value #LEGACY_HEARTBEAT_PROPERTY}
+     * set to {@code true} when this member is constructed, it writes its heartbeat as release 1.0 did
+     * (no metadata, no rebalance counter), like a member of the previous release.
+     */
+    private final boolean legacyHeartbeat = Boolean.getBoolean(LEGACY_HEARTBEAT_PROPERTY);
+    static final String LEGACY_HEARTBEAT_PROPERTY = "dev.parti.test.legacyHeartbeat";
     private volatile boolean leaseStale;
     private volatile boolean idLost;
 
@@ -178,6 +191,7 @@ public final class GroupMember {
         this.instance = runtime.newInstanceId();
         this.names = new BucketNames(config.group());
         this.applier = new AssignmentApplier(listener, config.metrics());
+        this.applier.instance(instance);
         this.heartbeatNanos = config.heartbeatInterval().toNanos();
     }
 
@@ -278,6 +292,63 @@ public final class GroupMember {
                 calculatorTick();
             }
         });
+    }
+
+    /** The metadata this worker publishes: {@code host}, {@code pid} and what {@link #setMetadata} set. */
+    public Map<String, String> metadata() {
+        return metadata;
+    }
+
+    /** Replaces the user's metadata (the defaults stay unless overridden); published with the next heartbeat, at once when started. */
+    public void setMetadata(Map<String, String> user) {
+        Map<String, String> m = new java.util.TreeMap<>(defaultMetadata());
+        int size = 0;
+        for (Map.Entry<String, String> e : user.entrySet()) {
+            if (e.getKey() == null || e.getKey().isEmpty() || e.getValue() == null) {
+                throw new IllegalArgumentException("metadata keys must be non-empty and values non-null: " + e);
+            }
+            size += e.getKey().length() + e.getValue().length();
+            m.put(e.getKey(), e.getValue());
+        }
+        if (size > MAX_METADATA_CHARS) {
+            throw new IllegalArgumentException("metadata of " + size + " characters is larger than the "
+                    + MAX_METADATA_CHARS + " a heartbeat carries");
+        }
+        metadata = java.util.Collections.unmodifiableMap(m);
+        if (lifecycle.get() == Lifecycle.STARTED) {
+            requestBeat();
+        }
+    }
+
+    /** Asks the leader for a group-wide rebalance through this worker's next heartbeat (written at once). */
+    public void requestRebalance() {
+        if (lifecycle.get() != Lifecycle.STARTED) {
+            throw new IllegalStateException("requestRebalance() needs a started manager, state is " + state);
+        }
+        rebalanceRequests.incrementAndGet();
+        requestBeat();
+    }
+
+    /** Largest user metadata (sum of key and value lengths): heartbeats stay small. */
+    static final int MAX_METADATA_CHARS = 16 * 1024;
+
+    private static volatile Map<String, String> defaults;
+
+    private static Map<String, String> defaultMetadata() {
+        Map<String, String> d = defaults;
+        if (d == null) {
+            String host = System.getenv("HOSTNAME");
+            if (host == null || host.isBlank()) {
+                try {
+                    host = java.net.InetAddress.getLocalHost().getHostName();
+                } catch (java.io.IOException | RuntimeException e) {
+                    host = "unknown";
+                }
+            }
+            d = Map.of(dev.parti.Worker.HOST_KEY, host, dev.parti.Worker.PID_KEY, Long.toString(ProcessHandle.current().pid()));
+            defaults = d;
+        }
+        return d;
     }
 
     // ---------------------------------------------------------------- start
@@ -385,6 +456,7 @@ public final class GroupMember {
         long deadline = System.nanoTime() + config.startupTimeout().toNanos();
         IOException last = null;
         while (System.nanoTime() < deadline) {
+            checkStartAborted("connecting to NATS");
             try {
                 if (config.shareConnection()) { // one connection per server set and options in the JVM
                     connectionLease = SharedNats.acquire(options, this::onConnectionEvent);
@@ -412,8 +484,15 @@ public final class GroupMember {
                 + config.startupTimeout() + (last == null ? "" : ": " + last.getMessage()), last);
     }
 
+    private void checkStartAborted(String what) {
+        if (startAborted) {
+            throw new PartiException("start() of group " + config.group() + " aborted by close() while " + what, null);
+        }
+    }
+
     private <T> T retryUntil(long deadline, String what, java.util.function.Supplier<T> step) {
         while (true) {
+            checkStartAborted(what);
             PermissionWatch watch = permissions.get();
             long mark = watch == null ? 0 : watch.mark();
             try {
@@ -546,8 +625,8 @@ public final class GroupMember {
      * retried on its next turn.
      */
     private void guarded(String what, Runnable step) {
-        if (idLost) {
-            return;
+        if (idLost || lifecycle.get() != Lifecycle.STARTED && !revokingOnClose) {
+            return; // closing: the rest of this tick's KV steps would only delay close() (NATS may be down)
         }
         PermissionWatch watch = permissions.get();
         long mark = watch == null ? 0 : watch.mark();
@@ -678,7 +757,10 @@ public final class GroupMember {
                 heartbeater.clearInherited();
             }
         }
-        heartbeater.beat(new Codec.Heartbeat(instance, s.appliedVersion(), owned, s.fenced(), config.capacity()), start);
+        heartbeater.beat(legacyHeartbeat
+                ? new Codec.Heartbeat(instance, s.appliedVersion(), owned, s.fenced(), config.capacity())
+                : new Codec.Heartbeat(instance, s.appliedVersion(), owned, s.fenced(), config.capacity(),
+                        metadata, rebalanceRequests.get()), start);
         lastBeatNanos = clock.getAsLong();
         beatRequested = false;
         if (leaseExpired(clock.getAsLong())) {
@@ -1259,6 +1341,8 @@ public final class GroupMember {
         if (Thread.currentThread() == callbackThread) {
             throw new IllegalStateException("close() must not be called from a Parti callback thread");
         }
+        // a start() still retrying (NATS unreachable) gives up at its next attempt instead of at startupTimeout
+        startAborted = true;
         lifecycleLock.lock();
         try {
             if (lifecycle.compareAndSet(Lifecycle.LATENT, Lifecycle.CLOSED)) {
@@ -1279,7 +1363,8 @@ public final class GroupMember {
         long waitMs = config.sessionTimeout().toMillis() + 5_000;
         boolean revoked = revokeOnClose(waitMs);
         if (ticker != null) {
-            ticker.cancel(false);
+            // NATS not connected: interrupt a tick waiting for a KV reply that cannot come in time
+            ticker.cancel(kv != null && !kv.connected());
         }
         if (leaseWatchdog != null) {
             leaseWatchdog.shutdownNow();
@@ -1290,11 +1375,17 @@ public final class GroupMember {
             Future<?> f = main.submit(() -> {
                 closeQuietly(heartbeatWatch);
                 heartbeatWatch = null;
+                // NATS not connected: no KV write could succeed, each would only wait its request timeout;
+                // revoke locally and let the session (and lease, and ID) expire, as Kafka abandons LeaveGroup
+                boolean reachable = kv.connected();
+                if (!reachable) {
+                    log.warn("Worker {}: NATS is not connected on close; leaving by session expiry", workerId);
+                }
                 // a leaving leader with a valid lease hands its own partitions over before it resigns
-                Calculator handingOver = leave && election != null && election.isLeader() && election.leaseValid()
+                Calculator handingOver = reachable && leave && election != null && election.isLeader() && election.leaseValid()
                         && !idLost ? calculator : null;
                 calculator = null;
-                if (handingOver == null) {
+                if (handingOver == null && reachable) {
                     resign(leave);
                 }
                 if (handingOver != null) {
@@ -1307,7 +1398,7 @@ public final class GroupMember {
                     }
                     resign(true);
                 }
-                if (!leave && revoked && !idLost) {
+                if (!leave && revoked && !idLost && reachable) {
                     // staying in the group: report the release, so a restart under the same static ID
                     // need not wait for this instance's session before it acquires its partitions again
                     try {
@@ -1321,7 +1412,7 @@ public final class GroupMember {
                     // held) and the ID, so nothing moves before this worker's session has expired
                     log.warn("Worker {}: onRevoked did not return within {} ms; leaving by session expiry instead of "
                             + "deleting the heartbeat", workerId, waitMs);
-                } else if (leave && !idLost) {
+                } else if (leave && !idLost && reachable) {
                     try {
                         heartbeat();
                         heartbeater.delete();

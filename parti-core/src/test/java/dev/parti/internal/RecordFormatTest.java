@@ -66,6 +66,39 @@ class RecordFormatTest {
     }
 
     @Test
+    void heartbeatMetadataOfFormatOnePointOneIsOnlyAddedLinesThatAOnePointZeroReaderSkips() {
+        Codec.Heartbeat hb = new Codec.Heartbeat("5f0c", 7, Set.of(Partition.of("t", "0")), false, 2,
+                Map.of("host", "node 1", "kafka.subscription", "topics:a,b=c"), 3);
+        String text = new String(Codec.encode(hb), StandardCharsets.UTF_8);
+        // the 1.0 lines unchanged, then only lines a 1.0 reader does not know (it skips unknown fields, above)
+        assertThat(text).isEqualTo("parti/1\ninstance=5f0c\napplied=7\nfenced=false\ncapacity=2\nowned=t/0\n"
+                + "rebalance=3\nmeta.host=node+1\nmeta.kafka.subscription=topics%3Aa%2Cb%3Dc\n");
+        assertThat(Codec.decodeHeartbeat(Codec.encode(hb))).isEqualTo(hb);
+        // a 1.0 heartbeat reads as one without metadata and without requests; and is written byte for byte as before
+        Codec.Heartbeat old = Codec.decodeHeartbeat(utf8("parti/1\ninstance=i\napplied=0\n"));
+        assertThat(old.metadata()).isEmpty();
+        assertThat(old.rebalanceRequests()).isZero();
+        assertThat(new String(Codec.encode(new Codec.Heartbeat("i", 0, Set.of(), false, 1)), StandardCharsets.UTF_8))
+                .isEqualTo("parti/1\ninstance=i\napplied=0\nfenced=false\ncapacity=1\nowned=\n");
+    }
+
+    @Test
+    void assignmentLinesAddressedToAnInstanceAreExtraLinesThatAOnePointZeroReaderSkips() {
+        Codec.AssignmentRecord a = new Codec.AssignmentRecord(9, "w-0", 4, Map.of("w-0", List.of(Partition.of("t", "0")),
+                "w-1", List.of(Partition.of("t", "1"))), Map.of("w-0", "i0", "w-1", "i1"));
+        String text = new String(Codec.encode(a), StandardCharsets.UTF_8);
+        assertThat(text).isEqualTo("parti/1\nversion=9\nleader=w-0\nepoch=4\nw.w-0=t/0\nw.w-1=t/1\ni.w-0=i0\ni.w-1=i1\n");
+        assertThat(Codec.decodeAssignment(Codec.encode(a))).isEqualTo(a);
+        Codec.AssignmentRecord mine = Codec.decodeAssignmentOf(Codec.encode(a), "w-1");
+        assertThat(mine.of("w-1")).containsExactly(Partition.of("t", "1"));
+        assertThat(mine.addressedTo("w-1", "i1")).isTrue();
+        assertThat(mine.addressedTo("w-1", "i0")).isFalse();
+        // an untagged record (1.0) addresses every line to whichever instance holds the ID
+        Codec.AssignmentRecord old = Codec.decodeAssignmentOf(utf8("parti/1\nversion=2\nleader=w-0\nepoch=1\nw.w-1=t/0\n"), "w-1");
+        assertThat(old.addressedTo("w-1", "anything")).isTrue();
+    }
+
+    @Test
     void aRecordOfANewerFormatIsAnUnsupportedFormatNamingItsVersion() {
         DECODERS.forEach((kind, decoder) -> assertThatThrownBy(() -> decoder.apply(utf8("parti/2\nwhatever=1\n")))
                 .as(kind)

@@ -35,14 +35,18 @@ import org.apache.kafka.common.TopicPartition;
  *
  * <p>Each call builds what the assignor expects from a Kafka group leader: a {@link Cluster} holding
  * the request's partitions (no brokers), and one {@link Subscription} per worker, the member ID being
- * the worker ID, every member subscribed to every topic of the request, its owned partitions being its
- * previous assignment (so sticky assignors stay sticky), all at the same generation. Then it calls
- * {@link ConsumerPartitionAssignor#assign(Cluster, GroupSubscription)}.
+ * the worker ID, its topics being those its metadata {@value #TOPICS_METADATA} names (comma-separated;
+ * every topic of the request when absent), its owned partitions being its previous assignment (so
+ * sticky assignors stay sticky), all at the same generation. Then it calls
+ * {@link ConsumerPartitionAssignor#assign(Cluster, GroupSubscription)}. {@code PartiConsumer} sets that
+ * metadata from each member's real subscription, so the assignor sees members with different topics
+ * as a Kafka group leader would.
  *
  * <p>Contract adaptations: the partitions must be Kafka partitions ({@code [topic, number]}, as
  * {@code PartiConsumer} creates them); weights and worker capacities are ignored (Kafka assignors
  * know neither); a partition the assignor leaves out, if any, goes to the worker with the fewest
- * partitions (ties by ID), and a partition it gives twice stays with the first worker by ID, so the
+ * partitions among those subscribing to its topic (ties by ID; among all workers when none
+ * does), and a partition it gives twice stays with the first worker by ID, so the
  * result always keeps the {@link AssignmentStrategy} contract. The result is as deterministic as the
  * wrapped assignor (Kafka's built-in ones are).
  *
@@ -52,6 +56,8 @@ import org.apache.kafka.common.TopicPartition;
 public final class KafkaAssignorStrategy implements AssignmentStrategy {
     /** Prefix of {@link #name()}. */
     public static final String NAME_PREFIX = "kafka:";
+    /** Worker metadata key: the topics the worker subscribes to, comma-separated; absent means every topic of the request. */
+    public static final String TOPICS_METADATA = "kafka.topics";
     private static final int GENERATION = 1;
 
     private final ConsumerPartitionAssignor assignor;
@@ -92,10 +98,17 @@ public final class KafkaAssignorStrategy implements AssignmentStrategy {
             infos.add(new PartitionInfo(tp.topic(), tp.partition(), null, new Node[0], new Node[0]));
         }
         Cluster cluster = new Cluster("parti", List.of(), infos, Set.of(), Set.of());
-        List<String> topicList = List.copyOf(topics);
 
         Map<String, Subscription> subscriptions = new TreeMap<>();
+        Map<String, Set<String>> topicsOf = new HashMap<>();
         for (Worker w : request.workers()) {
+            Set<String> mine = topics;
+            String named = w.metadata(TOPICS_METADATA);
+            if (named != null) {
+                mine = new TreeSet<>(named.isEmpty() ? List.of() : List.of(named.split(",")));
+                mine.retainAll(topics);
+            }
+            topicsOf.put(w.id(), mine);
             List<TopicPartition> owned = new ArrayList<>();
             for (Partition p : request.previous().getOrDefault(w.id(), Set.of())) {
                 TopicPartition tp = tryTopicPartition(p);
@@ -104,8 +117,8 @@ public final class KafkaAssignorStrategy implements AssignmentStrategy {
                 }
             }
             owned.sort(KafkaPartitions.ORDER);
-            ByteBuffer userData = assignor.subscriptionUserData(new HashSet<>(topics));
-            subscriptions.put(w.id(), new Subscription(topicList, userData, owned, GENERATION, Optional.empty()));
+            ByteBuffer userData = assignor.subscriptionUserData(new HashSet<>(mine));
+            subscriptions.put(w.id(), new Subscription(List.copyOf(mine), userData, owned, GENERATION, Optional.empty()));
         }
         Map<String, Assignment> result = assignor.assign(cluster, new GroupSubscription(subscriptions)).groupAssignment();
 
@@ -129,8 +142,10 @@ public final class KafkaAssignorStrategy implements AssignmentStrategy {
         leftOver.sort(KafkaPartitions.ORDER);
         for (TopicPartition tp : leftOver) {
             String least = null;
+            boolean anySubscriber = topicsOf.values().stream().anyMatch(ts -> ts.contains(tp.topic()));
             for (Map.Entry<String, List<Partition>> e : out.entrySet()) {
-                if (least == null || e.getValue().size() < out.get(least).size()) {
+                boolean eligible = !anySubscriber || topicsOf.get(e.getKey()).contains(tp.topic());
+                if (eligible && (least == null || e.getValue().size() < out.get(least).size())) {
                     least = e.getKey();
                 }
             }

@@ -5,6 +5,7 @@ import dev.parti.Partition;
 import dev.parti.Worker;
 import dev.parti.kafka.PartiAssignorCodec.AssignmentData;
 import dev.parti.kafka.PartiAssignorCodec.MemberData;
+import dev.parti.kafka.internal.SubscriberGroups;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Comparator;
@@ -238,63 +239,27 @@ final class PartiAssignorPlanner {
             }
         }
 
-        // 3. Strategy, once per set of subscribers.
-        Map<List<String>, List<String>> topicsBySubscribers = new LinkedHashMap<>();
-        {
-            Map<String, Set<String>> subscribers = new TreeMap<>();
-            for (int i = 0; i < m; i++) {
-                for (String topic : sorted.get(i).topics()) {
-                    if (base.containsKey(topic)) {
-                        subscribers.computeIfAbsent(topic, t -> new TreeSet<>()).add(ids[i]);
-                    }
+        // 3. Strategy, once per set of subscribers (shared with PartiConsumer's leader).
+        List<Worker> workers = new ArrayList<>(m);
+        Map<String, Set<String>> topicsOf = new HashMap<>();
+        for (int i = 0; i < m; i++) {
+            workers.add(new Worker(ids[i], sorted.get(i).weight()));
+            Set<String> subscribed = new HashSet<>();
+            for (String topic : sorted.get(i).topics()) {
+                if (base.containsKey(topic)) {
+                    subscribed.add(topic);
                 }
             }
-            for (Map.Entry<String, Set<String>> e : subscribers.entrySet()) {
-                topicsBySubscribers.computeIfAbsent(List.copyOf(e.getValue()), k -> new ArrayList<>()).add(e.getKey());
-            }
+            topicsOf.put(ids[i], subscribed);
         }
         int[] newOwner = new int[p];
         java.util.Arrays.fill(newOwner, -1);
-        for (Map.Entry<List<String>, List<String>> e : topicsBySubscribers.entrySet()) {
-            List<Worker> workers = new ArrayList<>();
-            Map<String, Set<Partition>> classPrevious = new HashMap<>();
-            for (String id : e.getKey()) {
-                workers.add(new Worker(id, sorted.get(live.get(id)).weight()));
-                Set<Partition> prev = previous.get(id);
-                if (prev != null) {
-                    classPrevious.put(id, prev);
-                }
-            }
-            List<Partition> classPartitions = new ArrayList<>();
-            for (String topic : e.getValue()) {
-                int b = base.get(topic);
-                int count = partitionCounts.get(topic);
-                for (int n = 0; n < count; n++) {
-                    classPartitions.add(parts[b + n]);
-                }
-            }
-            Map<String, List<Partition>> result =
-                    strategy.assign(new AssignmentStrategy.Request(workers, classPartitions, classPrevious));
-            for (Map.Entry<String, List<Partition>> owned : result.entrySet()) {
-                Integer owner = live.get(owned.getKey());
-                if (owner == null || !e.getKey().contains(owned.getKey())) {
-                    throw new IllegalStateException("strategy " + strategy.name() + " assigned to unknown worker "
-                            + owned.getKey());
-                }
-                for (Partition partition : owned.getValue()) {
-                    Integer r = indexOf.get(partition);
-                    if (r == null || newOwner[r] >= 0) {
-                        throw new IllegalStateException("strategy " + strategy.name()
-                                + " assigned an unknown or duplicate partition " + partition);
-                    }
-                    newOwner[r] = owner;
-                }
-            }
-            for (Partition partition : classPartitions) {
-                if (newOwner[indexOf.get(partition)] < 0) {
-                    throw new IllegalStateException("strategy " + strategy.name() + " left " + partition
-                            + " unassigned");
-                }
+        Map<String, List<Partition>> result =
+                SubscriberGroups.assign(strategy, workers, topicsOf, java.util.Arrays.asList(parts), previous);
+        for (Map.Entry<String, List<Partition>> owned : result.entrySet()) {
+            int owner = live.get(owned.getKey());
+            for (Partition partition : owned.getValue()) {
+                newOwner[indexOf.get(partition)] = owner;
             }
         }
 

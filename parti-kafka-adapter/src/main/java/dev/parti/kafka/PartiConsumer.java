@@ -63,8 +63,11 @@ import org.apache.kafka.common.serialization.Deserializer;
  * leader assigns the partitions of the subscribed topics, which it reads from Kafka every {@code
  * metadata.max.age.ms}, and every {@code retry.backoff.ms} (growing to {@code retry.backoff.max.ms})
  * while a subscribed topic does not exist yet (so topics created later, topics created or deleted under
- * a pattern, and added partitions are picked up like in Kafka). All members of one group must subscribe
- * to the same topics: the leader's subscription defines the group's partitions.
+ * a pattern, and added partitions are picked up like in Kafka). Members of one group may subscribe to
+ * different topics, as in Kafka: each publishes its subscription (topics or pattern) to the Parti leader,
+ * which reads the partitions of every member's topics and assigns each member only partitions of its own
+ * topics (the strategy runs once per set of members sharing a topic; an explicit Kafka assignor sees each
+ * member's real topics); a change of subscription rebalances the group.
  * Configuration: see {@link PartiConsumerConfig} for the {@code parti.*} keys.
  *
  * <h2>Rebalance callbacks</h2>
@@ -101,16 +104,12 @@ import org.apache.kafka.common.serialization.Deserializer;
  *   <li>{@code onPartitionsLost} also fires when this member's Parti lease goes stale under
  *   {@code parti.coordinator.loss.policy=fence} (NATS unreachable): records fetched for those partitions
  *   are dropped at once, even before the next {@code poll()} reports the loss.</li>
- *   <li>All members must subscribe to the same topics; Parti's leader assigns the partitions of its own
- *   subscription (Kafka assigns each member only topics it subscribed to). A member is never handed a
- *   partition outside its own subscription (such an assignment is logged and ignored), so a member with
- *   other topics than the leader's may get nothing.</li>
- *   <li>{@link #enforceRebalance()} re-reads the topic metadata instead of forcing a new assignment
- *   (Parti's leader rebalances only when members or partitions change).</li>
  *   <li>{@link #groupMetadata()} carries generation −1 and member ID {@code ""}.</li>
- *   <li>Parti's metrics, and the rebalance metrics of {@code consumer-coordinator-metrics} filled from
- *   Parti's rebalances, are in {@link #metrics()} (so Micrometer's {@code KafkaClientMetrics} sees them),
- *   not in the inner consumer's registry that JMX and {@code metric.reporters} read.</li>
+ *   <li>Metrics are exported from two registries, the inner consumer's and Parti's ({@code
+ *   parti-consumer-metrics} and {@code consumer-coordinator-metrics} filled from Parti's rebalances, under JMX
+ *   prefix {@code kafka.consumer}): each {@code metric.reporters} class is instantiated for both, and sees the
+ *   rebalance metrics twice, the inner consumer's staying empty. JMX shows Parti's (tested by {@code
+ *   ConsumerContract#metricReportersAndJmxSeeTheRebalanceMetrics}).</li>
  *   <li>The inner consumer always uses {@code group.protocol=classic} in {@code assign()} mode: with
  *   {@code group.protocol=consumer} settings are validated as Kafka validates them, but no broker-side
  *   group is joined.</li>
@@ -122,8 +121,10 @@ import org.apache.kafka.common.serialization.Deserializer;
  * the inner consumer, a subscribed instance runs Parti's threads ({@code parti-<group>-*}), a Kafka
  * {@code Admin} client, two timer threads ({@code parti-consumer-<client>-timer-N}), and while it joins
  * or leaves the Parti group a thread {@code parti-consumer-<client>-join} or {@code -leave}; {@link
- * #close()} stops all of them, except a leave it abandoned because NATS did not answer within the close
- * timeout: that thread ends by itself within Parti's own timeouts.
+ * #close()} stops all of them. When NATS does not answer, the leave (or a join still under way) is
+ * abandoned at the close timeout and its thread ends shortly after by itself: a join gives up at its
+ * next retry, a KV call in flight is interrupted, and no leave is written (the session expires); tested
+ * to end within a second of {@code close(1s)} returning.
  *
  * @param <K> key type
  * @param <V> value type
@@ -534,10 +535,14 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
     }
 
     /**
-     * Asks for a rebalance. Parti rebalances only when members or partitions change, so this makes the
-     * consumer re-read the partitions of its subscription from Kafka at once (instead of at the next
-     * {@code metadata.max.age.ms}); the Parti leader then moves partitions only if they changed. No
-     * effect when not subscribed.
+     * Asks for a rebalance of the whole group, from any member, as {@code KafkaConsumer} does: this
+     * member's next Parti heartbeat (written at once) carries the request, the Parti leader runs the
+     * strategy again and publishes a new assignment, and every member's {@code onPartitionsAssigned} is
+     * called in its next {@code poll()} (with the partitions it gained, possibly none), after {@code
+     * onPartitionsRevoked} for partitions that move (tested by {@code
+     * ConsumerContract#enforceRebalanceFromAnyMemberRebalancesTheWholeGroup}). The partitions of the
+     * subscription are also read from Kafka again at once. Returns at once; no effect when not
+     * subscribed; while the first join is under way, that join is the rebalance.
      *
      * @throws IllegalStateException without {@code group.id}
      */

@@ -15,6 +15,7 @@ import dev.parti.testkit.OwnershipLog;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -169,6 +170,145 @@ abstract class ConsumerContract {
         Set<TopicPartition> union = new java.util.HashSet<>(x);
         union.addAll(y);
         return union.equals(all);
+    }
+
+    /** Every partition the loop's listener owns or a record it processed is of {@code topics}. */
+    private static void assertOnlyTopics(PollLoop l, Set<String> topics) {
+        assertThat(l.listener.owned).as(l.name + " owns").allSatisfy(tp -> assertThat(topics).contains(tp.topic()));
+        assertThat(l.processed).as(l.name + " processed").allSatisfy(r -> assertThat(topics).contains(r.topic()));
+    }
+
+    private static Set<TopicPartition> union(Set<TopicPartition> a, Set<TopicPartition> b) {
+        Set<TopicPartition> u = new java.util.HashSet<>(a);
+        u.addAll(b);
+        return u;
+    }
+
+    /**
+     * Issue 14 item 1: two members of one group subscribe to different topics (one shared): each is only
+     * ever given partitions of its own topics, the shared topic is split, and every record is consumed once.
+     */
+    @Test
+    void membersWithDifferentSubscriptionsEachGetOnlyTheirTopicsAndEveryRecordOnce() {
+        String shared = topic(4);
+        String onlyA = topic(2);
+        String onlyB = topic(2);
+        String g = group();
+        Map<String, Integer> seen = new ConcurrentHashMap<>();
+        OwnershipLog log = OwnershipLog.inMemory();
+        produce(shared, 4, 0, 40);
+        produce(onlyA, 2, 100, 20);
+        produce(onlyB, 2, 200, 20);
+        try (PollLoop a = new PollLoop("a", consumer(g), List.of(shared, onlyA), seen, true, log);
+             PollLoop b = new PollLoop("b", consumer(g), List.of(shared, onlyB), seen, true, log)) {
+            await().atMost(WAIT).until(() -> a.listener.owned.containsAll(partitions(onlyA, 2))
+                    && b.listener.owned.containsAll(partitions(onlyB, 2))
+                    && union(a.listener.owned, b.listener.owned).containsAll(partitions(shared, 4))
+                    && !Collections.disjoint(a.listener.owned, partitions(shared, 4))
+                    && !Collections.disjoint(b.listener.owned, partitions(shared, 4)));
+            produce(shared, 4, 40, 40);
+            produce(onlyA, 2, 120, 20);
+            produce(onlyB, 2, 220, 20);
+            await().atMost(WAIT).until(() -> seen.size() == 160);
+            assertThat(seen).allSatisfy((v, n) -> assertThat(n).as(v).isEqualTo(1));
+            assertOnlyTopics(a, Set.of(shared, onlyA));
+            assertOnlyTopics(b, Set.of(shared, onlyB));
+            assertThat(a.failure).isNull();
+            assertThat(b.failure).isNull();
+            Fixtures.assertNoOverlap(log);
+        }
+    }
+
+    /**
+     * Issue 14 item 1: a member that is not the group's leader (the second to join) switches to another
+     * topic: it gets only that topic's partitions, the first member gets the whole old topic, and every
+     * record produced afterwards is consumed once, each by the member subscribed to its topic.
+     */
+    @Test
+    void aFollowerSwitchingTopicsGetsOnlyItsNewTopicAndTheOtherTakesTheOldOne() {
+        String x = topic(4);
+        String y = topic(2);
+        String g = group();
+        Map<String, Integer> seen = new ConcurrentHashMap<>();
+        OwnershipLog log = OwnershipLog.inMemory();
+        try (PollLoop a = new PollLoop("a", consumer(g, "metadata.max.age.ms", 1000), List.of(x), seen, true, log)) {
+            await().atMost(WAIT).until(() -> a.listener.owned.equals(partitions(x, 4)));
+            try (PollLoop b = new PollLoop("b", consumer(g, "metadata.max.age.ms", 1000), List.of(x), seen, true, log)) {
+                await().atMost(WAIT).until(() -> split(a, b, partitions(x, 4)));
+                produce(x, 4, 0, 40);
+                await().atMost(WAIT).until(() -> seen.size() == 40);
+                int before = b.processed.size();
+                b.call(c -> {
+                    c.subscribe(List.of(y), b.listener);
+                    return null;
+                });
+                await().atMost(WAIT).until(() -> a.listener.owned.equals(partitions(x, 4))
+                        && b.listener.owned.equals(partitions(y, 2)));
+                produce(x, 4, 100, 40);
+                produce(y, 2, 200, 20);
+                await().atMost(WAIT).until(() -> seen.size() == 100);
+                assertThat(seen).allSatisfy((v, n) -> assertThat(n).as(v).isEqualTo(1));
+                assertThat(b.processed.subList(before, b.processed.size()))
+                        .allSatisfy(r -> assertThat(r.topic()).isEqualTo(y)).hasSize(20);
+                assertOnlyTopics(a, Set.of(x));
+                assertThat(a.failure).isNull();
+                assertThat(b.failure).isNull();
+                Fixtures.assertNoOverlap(log);
+            }
+        }
+    }
+
+    /**
+     * Issue 14 item 8: {@code enforceRebalance()} on a member that is not the leader rebalances the whole
+     * group: both members' {@code onPartitionsAssigned} is called again (with nothing new, as in a
+     * cooperative rebalance that moves nothing), on their polling threads, and no partition is revoked or lost.
+     */
+    @Test
+    void enforceRebalanceFromAnyMemberRebalancesTheWholeGroup() {
+        String t = topic(4);
+        String g = group();
+        Map<String, Integer> seen = new ConcurrentHashMap<>();
+        try (PollLoop a = new PollLoop("a", consumer(g), List.of(t), seen, true)) {
+            await().atMost(WAIT).until(() -> a.listener.owned.equals(partitions(t, 4)));
+            try (PollLoop b = new PollLoop("b", consumer(g), List.of(t), seen, true)) {
+                await().atMost(WAIT).until(() -> split(a, b, partitions(t, 4)));
+                Set<TopicPartition> ofA = Set.copyOf(a.listener.owned);
+                Set<TopicPartition> ofB = Set.copyOf(b.listener.owned);
+                // settled: no call for a while
+                int[] counts = {-1, -1};
+                await().atMost(WAIT).pollInterval(Duration.ofMillis(1500)).until(() -> {
+                    int ca = a.listener.calls.size();
+                    int cb = b.listener.calls.size();
+                    boolean still = ca == counts[0] && cb == counts[1];
+                    counts[0] = ca;
+                    counts[1] = cb;
+                    return still;
+                });
+                int assignedA = a.listener.calls("assigned").size();
+                int assignedB = b.listener.calls("assigned").size();
+                int revoked = a.listener.calls("revoked").size() + b.listener.calls("revoked").size();
+
+                b.call(c -> {
+                    c.enforceRebalance("test");
+                    return null;
+                });
+
+                await().atMost(WAIT).until(() -> a.listener.calls("assigned").size() > assignedA
+                        && b.listener.calls("assigned").size() > assignedB);
+                assertThat(a.listener.calls("assigned").subList(assignedA, a.listener.calls("assigned").size()))
+                        .allSatisfy(call -> assertThat(call.partitions()).isEmpty())
+                        .allSatisfy(call -> assertThat(call.thread()).isEqualTo("poll-loop-a"));
+                assertThat(b.listener.calls("assigned").subList(assignedB, b.listener.calls("assigned").size()))
+                        .allSatisfy(call -> assertThat(call.thread()).isEqualTo("poll-loop-b"));
+                assertThat(a.listener.calls("revoked").size() + b.listener.calls("revoked").size()).isEqualTo(revoked);
+                assertThat(a.listener.calls("lost")).isEmpty();
+                assertThat(b.listener.calls("lost")).isEmpty();
+                assertThat(a.listener.owned).isEqualTo(ofA);
+                assertThat(b.listener.owned).isEqualTo(ofB);
+                assertThat(a.failure).isNull();
+                assertThat(b.failure).isNull();
+            }
+        }
     }
 
     @Test
@@ -815,6 +955,50 @@ abstract class ConsumerContract {
             assertThat(meterValue(registry, "kafka.consumer.coordinator.last.rebalance.seconds.ago")).isGreaterThanOrEqualTo(0);
             assertThat(meterValue(registry, "kafka.consumer.coordinator.failed.rebalance.total")).isNotNegative(); // Kafka counts its MEMBER_ID_REQUIRED joins
             assertThat(meterValue(registry, "kafka.consumer.fetch.manager.records.consumed.total")).isNotNegative();
+        }
+    }
+
+    /**
+     * Issue 14 item 9: the rebalance metrics of {@code consumer-coordinator-metrics} reach a reporter
+     * configured with {@code metric.reporters} and JMX (bean {@code kafka.consumer:type=consumer-coordinator-metrics}),
+     * as {@code KafkaConsumer} exports them; a PartiConsumer's own {@code parti-consumer-metrics} too.
+     */
+    @Test
+    void metricReportersAndJmxSeeTheRebalanceMetrics() throws Exception {
+        String t = topic(2);
+        String clientId = unique("reported");
+        javax.management.MBeanServer jmx = java.lang.management.ManagementFactory.getPlatformMBeanServer();
+        javax.management.ObjectName coordinator =
+                new javax.management.ObjectName("kafka.consumer:type=consumer-coordinator-metrics,client-id=" + clientId);
+        try (Consumer<String, String> c = consumer(group(), "client.id", clientId,
+                "metric.reporters", RecordingReporter.class.getName() + ",org.apache.kafka.common.metrics.JmxReporter")) {
+            c.subscribe(List.of(t));
+            pollUntil(c, WAIT, null, () -> c.assignment().size() == 2
+                    && RecordingReporter.value(clientId, "consumer-coordinator-metrics", "rebalance-total") instanceof Number n
+                    && n.doubleValue() >= 1
+                    && jmxNumber(coordinator, "rebalance-total") >= 1);
+            assertThat(((Number) RecordingReporter.value(clientId, "consumer-coordinator-metrics", "assigned-partitions"))
+                    .doubleValue()).isEqualTo(2.0);
+            assertThat(((Number) jmx.getAttribute(coordinator, "assigned-partitions")).doubleValue()).isEqualTo(2.0);
+            assertThat(jmx.getAttribute(coordinator, "commit-latency-avg")).as("the rest of the group stays").isNotNull();
+            if (c instanceof PartiConsumer) {
+                javax.management.ObjectName parti =
+                        new javax.management.ObjectName("kafka.consumer:type=parti-consumer-metrics,client-id=" + clientId);
+                assertThat(((Number) RecordingReporter.value(clientId, "parti-consumer-metrics", "assignment-version")).longValue())
+                        .isPositive();
+                assertThat(((Number) jmx.getAttribute(parti, "assignment-version")).longValue()).isPositive();
+            }
+        }
+        assertThat(jmx.isRegistered(coordinator)).as("unregistered at close").isFalse();
+    }
+
+    /** A numeric JMX attribute, or −1 while the bean or attribute is not there. */
+    private static double jmxNumber(javax.management.ObjectName bean, String attribute) {
+        try {
+            Object v = java.lang.management.ManagementFactory.getPlatformMBeanServer().getAttribute(bean, attribute);
+            return v instanceof Number n ? n.doubleValue() : -1;
+        } catch (javax.management.JMException e) {
+            return -1;
         }
     }
 

@@ -40,6 +40,24 @@ class KafkaAssignorStrategyTest {
         result.values().forEach(ps -> assertThat(ps).isSorted());
     }
 
+    /** Each worker's real topics (metadata {@code kafka.topics}) reach the assignor: Range splits each topic among its subscribers only. */
+    @Test
+    void eachWorkerGetsOnlyPartitionsOfTheTopicsItsMetadataNames() {
+        KafkaAssignorStrategy s = new KafkaAssignorStrategy(new RangeAssignor());
+        Worker both = new Worker("w-0", 1, Map.of(KafkaAssignorStrategy.TOPICS_METADATA, "orders,payments"));
+        Worker orders = new Worker("w-1", 1, Map.of(KafkaAssignorStrategy.TOPICS_METADATA, "orders"));
+        Worker payments = new Worker("w-2", 1, Map.of(KafkaAssignorStrategy.TOPICS_METADATA, "payments"));
+        Request r = Request.fresh(List.of(both, orders, payments), both(4));
+        Map<String, List<Partition>> result = s.assign(r);
+        assertContract(r, result);
+        assertThat(result.get("w-1")).extracting(p -> p.keys().get(0)).containsOnly("orders").hasSize(2);
+        assertThat(result.get("w-2")).extracting(p -> p.keys().get(0)).containsOnly("payments").hasSize(2);
+        assertThat(result.get("w-0")).hasSize(4);
+        // without the key a worker subscribes to every topic of the request (as before)
+        Map<String, List<Partition>> all = s.assign(Request.fresh(List.of(Worker.of("w-0"), Worker.of("w-1")), both(2)));
+        assertThat(all.get("w-0")).extracting(p -> p.keys().get(0)).containsExactlyInAnyOrder("orders", "payments");
+    }
+
     @Test
     void rangeKeepsTopicsCoPartitioned() {
         KafkaAssignorStrategy s = new KafkaAssignorStrategy(new RangeAssignor());

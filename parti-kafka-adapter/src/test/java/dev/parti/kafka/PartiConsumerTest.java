@@ -385,6 +385,31 @@ class PartiConsumerTest {
         }
     }
 
+    /**
+     * Issue 14 item 1: an explicit Kafka assignor sees each member's real topics. With {@code RangeAssignor},
+     * a member subscribed to x and y and one subscribed to x only: x is split in ranges between both, y goes
+     * whole to its only subscriber, as a Kafka group leader's RangeAssignor would assign it.
+     */
+    @Test
+    void anExplicitKafkaAssignorSeesEachMembersRealTopics() {
+        String x = topic(4);
+        String y = topic(2);
+        String g = unique("g-range-subs");
+        Map<String, Integer> seen = new ConcurrentHashMap<>();
+        Object[] range = {"partition.assignment.strategy", RangeAssignor.class.getName()};
+        try (PollLoop both = new PollLoop("both", parti(g, range), List.of(x, y), seen);
+             PollLoop onlyX = new PollLoop("onlyX", parti(g, range), List.of(x), seen)) {
+            await().atMost(WAIT).until(() -> both.listener.owned.size() == 4 && onlyX.listener.owned.size() == 2
+                    && both.listener.owned.containsAll(all(y, 2)));
+            assertThat(onlyX.listener.owned).allSatisfy(tp -> assertThat(tp.topic()).isEqualTo(x));
+            Set<Integer> xOfBoth = both.listener.owned.stream().filter(tp -> tp.topic().equals(x))
+                    .map(TopicPartition::partition).collect(Collectors.toCollection(TreeSet::new));
+            assertThat(xOfBoth).isIn(new TreeSet<>(Set.of(0, 1)), new TreeSet<>(Set.of(2, 3)));
+            assertThat(both.failure).isNull();
+            assertThat(onlyX.failure).isNull();
+        }
+    }
+
     // ------------------------------------------------------------------ resources, NATS options, odds and ends
 
     @Test
@@ -541,7 +566,8 @@ class PartiConsumerTest {
         try (NatsServer nats = NatsServer.start()) {
             String url = nats.url();
             nats.stop();
-            PartiConsumer<String, String> c = partiAt(unique("g-down"), url, "parti.startup.timeout.ms", 20_000);
+            String g = unique("g-down");
+            PartiConsumer<String, String> c = partiAt(g, url, "parti.startup.timeout.ms", 20_000);
             try {
                 c.subscribe(List.of(t));
                 long start = System.nanoTime();
@@ -560,6 +586,8 @@ class PartiConsumerTest {
                 long start = System.nanoTime();
                 c.close(Duration.ofSeconds(1));
                 assertThat(Duration.ofNanos(System.nanoTime() - start)).as("close(1s) while joining").isLessThan(Duration.ofSeconds(3));
+                // the join abandoned by close() ends with it, not at parti.startup.timeout.ms (20 s)
+                assertNoThreadOutlivesClose(g, start);
             }
         } finally {
             other.shutdownNow();
@@ -570,15 +598,109 @@ class PartiConsumerTest {
     void closeWithATimeoutReturnsInTimeWhenNatsStoppedAfterJoining() {
         String t = topic(1);
         try (NatsServer nats = NatsServer.start()) {
-            PartiConsumer<String, String> c = partiAt(unique("g-close-down"), nats.url());
+            String g = unique("g-close-down");
+            PartiConsumer<String, String> c = partiAt(g, nats.url());
             c.subscribe(List.of(t));
             pollUntil(c, WAIT, null, () -> c.assignment().size() == 1);
             nats.kill();
             long start = System.nanoTime();
             c.close(Duration.ofSeconds(1));
             assertThat(Duration.ofNanos(System.nanoTime() - start)).as("close(1s) with NATS down").isLessThan(Duration.ofSeconds(3));
+            assertNoThreadOutlivesClose(g, start);
             assertThatThrownBy(() -> c.poll(Duration.ZERO)).isInstanceOf(IllegalStateException.class);
         }
+    }
+
+    /** Subscribes {@code c} with its Parti member writing the heartbeat of the previous release (format 1.0: no metadata, so no subscription). */
+    private static void subscribeAsPreviousRelease(PartiConsumer<String, String> c, String topic) {
+        System.setProperty("dev.parti.test.legacyHeartbeat", "true"); // read when the member is constructed, in subscribe()
+        try {
+            c.subscribe(List.of(topic));
+        } finally {
+            System.clearProperty("dev.parti.test.legacyHeartbeat");
+        }
+    }
+
+    /**
+     * Issue 14 item 1, rolling upgrade: a member whose heartbeat is in the previous release's format (no
+     * metadata field, hence no published subscription) and a member of this release share a group, with
+     * the old-format member leading first and then following: both keep consuming, every record once, no
+     * overlap. (The old-format member runs this release's leader code; what is tested is the wire format.)
+     */
+    @Test
+    void aMemberWritingThePreviousHeartbeatFormatAndANewOneShareAGroupDuringARollingUpgrade() throws Exception {
+        String t = topic(4);
+        String g = unique("g-rolling");
+        Map<String, Integer> seen = new ConcurrentHashMap<>();
+        OwnershipLog log = OwnershipLog.inMemory();
+        PartiConsumer<String, String> previous = parti(g);
+        subscribeAsPreviousRelease(previous, t);
+        try (PollLoop old = new PollLoop("old", previous, List.of(t), seen, true, log)) {
+            await().atMost(WAIT).until(() -> old.listener.owned.equals(all(t, 4)));
+            try (PollLoop fresh = new PollLoop("new", parti(g), List.of(t), seen, true, log)) {
+                await().atMost(WAIT).until(() -> old.listener.owned.size() == 2 && fresh.listener.owned.size() == 2);
+                // on the wire: one heartbeat in the previous format, one with this release's metadata
+                List<String> heartbeats = heartbeats(g);
+                assertThat(heartbeats).hasSize(2);
+                assertThat(heartbeats).filteredOn(h -> !h.contains("\nmeta.")).hasSize(1);
+                assertThat(heartbeats).filteredOn(h -> h.contains("\nmeta.kafka.subscription=topics%3A" + t + "\n")).hasSize(1);
+                produce(t, 4, 0, 100);
+                await().atMost(WAIT).until(() -> seen.size() == 100);
+                old.stop(CLOSE);
+                await().atMost(WAIT).until(() -> fresh.listener.owned.equals(all(t, 4)));
+                PartiConsumer<String, String> again = parti(g);
+                subscribeAsPreviousRelease(again, t);
+                try (PollLoop old2 = new PollLoop("old2", again, List.of(t), seen, true, log)) {
+                    await().atMost(WAIT).until(() -> old2.listener.owned.size() == 2 && fresh.listener.owned.size() == 2);
+                    produce(t, 4, 100, 100);
+                    await().atMost(WAIT).until(() -> seen.size() == 200);
+                    assertThat(seen).allSatisfy((v, n) -> assertThat(n).as(v).isEqualTo(1));
+                    assertThat(old2.processed).isNotEmpty();
+                    assertThat(old2.failure).isNull();
+                }
+                assertThat(fresh.failure).isNull();
+            }
+            assertThat(old.failure).isNull();
+            Fixtures.assertNoOverlap(log);
+        }
+    }
+
+    /** The raw heartbeat records of group {@code g}, read straight from its KV bucket. */
+    private static List<String> heartbeats(String g) throws Exception {
+        try (io.nats.client.Connection nc = io.nats.client.Nats.connect(NATS.url())) {
+            io.nats.client.KeyValue kv = nc.keyValue(new dev.parti.internal.BucketNames(g).name(dev.parti.internal.KvGateway.Bucket.HEARTBEATS));
+            List<String> out = new java.util.ArrayList<>();
+            for (String key : kv.keys()) {
+                io.nats.client.api.KeyValueEntry e = kv.get(key);
+                if (e != null && e.getValue() != null) {
+                    out.add(new String(e.getValue(), java.nio.charset.StandardCharsets.UTF_8));
+                }
+            }
+            return out;
+        }
+    }
+
+    /**
+     * Every thread of the consumer of group {@code g} (Parti's {@code parti-<group>-*}, the consumer's
+     * {@code parti-consumer-<client>-*}, whose client ID holds the group) has ended within a second after
+     * a {@code close(1s)} that started at {@code closeStart}.
+     */
+    private static void assertNoThreadOutlivesClose(String g, long closeStart) {
+        List<List<String>> last = new java.util.ArrayList<>(List.of(List.of()));
+        await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(20)).until(() -> {
+            List<String> alive = partiThreads(g);
+            if (System.nanoTime() - closeStart < Duration.ofMillis(1900).toNanos()) {
+                last.set(0, alive);
+            }
+            return alive.isEmpty();
+        });
+        assertThat(Duration.ofNanos(System.nanoTime() - closeStart)).as("threads of %s ended after close(1s) began; "
+                + "alive 1.9 s after: %s", g, last.get(0)).isLessThan(Duration.ofSeconds(2));
+    }
+
+    private static List<String> partiThreads(String g) {
+        return Thread.getAllStackTraces().keySet().stream().filter(Thread::isAlive).map(Thread::getName)
+                .filter(n -> n.startsWith("parti-") && n.contains(g)).toList();
     }
 
     private static boolean inPoll(Thread t) {

@@ -179,8 +179,8 @@ final class Membership implements AssignmentListener {
 
     /**
      * Like {@link #close(boolean)}, but waits at most {@code timeoutMs}: the close goes on on the thread
-     * {@code threadName}, which ends by itself within Parti's own timeouts (after a join still under
-     * way, which ends within {@code parti.startup.timeout.ms}). Leaving is abandoned, as Kafka abandons its {@code LeaveGroup}, when NATS does
+     * {@code threadName}, which ends by itself shortly after (the manager's close makes a join still under
+     * way give up at its next retry, and writes nothing when NATS is not connected). Leaving is abandoned, as Kafka abandons its {@code LeaveGroup}, when NATS does
      * not answer in time: the session then expires. Returns whether the close finished in time.
      */
     boolean closeWithin(boolean remainInGroup, long timeoutMs, String threadName) {

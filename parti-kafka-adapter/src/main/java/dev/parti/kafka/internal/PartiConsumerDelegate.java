@@ -102,7 +102,7 @@ public final class PartiConsumerDelegate<K, V> {
             Supplier<GroupRuntime> rt = () -> runtime;
             Supplier<MixedGroupGuard> g = () -> guard;
             RebalanceDriver[] d = new RebalanceDriver[1];
-            this.metrics = new PartiMetrics(clientId, () -> d[0] == null ? null : d[0].manager(),
+            this.metrics = new PartiMetrics(clientId, settings.innerConfig, inner.metrics(), () -> d[0] == null ? null : d[0].manager(),
                     () -> d[0] == null ? 0 : d[0].assignedCount());
             this.interceptors = new Interceptors<>(settings, clientId);
             this.commits = new CommitGate(settings, inner, thread, subscription, () -> d[0].membership(), g, interceptors, clock);
@@ -187,6 +187,7 @@ public final class PartiConsumerDelegate<K, V> {
             Set<String> topics = Set.copyOf(new TreeSet<>(newTopics));
             Set<TopicPartition> before = Set.copyOf(subscription.leaving());
             driver.subscriptionChanged(subscription.subscribe(topics, newListener), before);
+            driver.publishSubscription(subscription.metadataValue());
             runtime.watcher().subscribe(topics);
             log.info("Subscribed to topic(s): {} (Parti group {})", String.join(", ", topics), settings.groupId);
             afterSubscribe();
@@ -226,7 +227,8 @@ public final class PartiConsumerDelegate<K, V> {
             }
             ensureGroupRuntime();
             Set<TopicPartition> before = Set.copyOf(subscription.leaving());
-            driver.subscriptionChanged(subscription.subscribe(pattern.mode(), pattern.matcher(), newListener), before);
+            driver.subscriptionChanged(subscription.subscribe(pattern, newListener), before);
+            driver.publishSubscription(subscription.metadataValue());
             runtime.watcher().subscribe(pattern.key(), pattern.matcher());
             log.info("Subscribed to {} (Parti group {})", pattern.description(), settings.groupId);
             afterSubscribe();
@@ -482,9 +484,19 @@ public final class PartiConsumerDelegate<K, V> {
                 throw new IllegalStateException("Tried to force a rebalance but consumer does not have a group.");
             }
             if (subscription.isSubscribed() && runtime != null) {
-                log.info("Rebalance requested ({}): re-reading the subscription's partitions",
-                        reason == null || reason.isEmpty() ? "rebalance enforced by user" : reason);
+                String why = reason == null || reason.isEmpty() ? "rebalance enforced by user" : reason;
                 runtime.refreshSoon();
+                dev.parti.PartiManager m = driver.manager();
+                if (m != null) {
+                    log.info("Rebalance of group {} requested ({})", settings.groupId, why);
+                    try {
+                        m.requestRebalance(); // group-wide: the leader publishes a new version, every member's listener hears it
+                    } catch (IllegalStateException closing) {
+                        log.debug("Rebalance not requested: the membership is ending ({})", closing.getMessage());
+                    }
+                } else {
+                    log.info("Rebalance requested ({}) while joining: the join is the rebalance", why);
+                }
             }
         } finally {
             thread.release();

@@ -5,6 +5,7 @@ import dev.parti.ManagerState;
 import dev.parti.MetricsRecorder;
 import dev.parti.PartiManager;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -25,7 +26,15 @@ import org.apache.kafka.common.metrics.stats.WindowedCount;
  * Parti's own measurements of one consumer, as Kafka metrics in the group {@value #GROUP} (tag
  * {@code client-id}), merged into {@code PartiConsumer.metrics()}. It is the {@link MetricsRecorder}
  * of every membership of the consumer: counters are updated from Parti's threads (lock-free), gauges
- * read the current membership when asked. No reporter is attached (nothing is exported by itself).
+ * read the current membership when asked.
+ *
+ * <p>Exported as {@code KafkaConsumer} exports its own: the registry has the consumer's {@code
+ * metric.reporters} (fresh instances, configured with the consumer's settings; by default Kafka's {@code
+ * JmxReporter}) under the JMX prefix {@code kafka.consumer}, so JMX shows {@code
+ * kafka.consumer:type=parti-consumer-metrics,client-id=…} and a user's reporter sees every metric here.
+ * The inner consumer's other {@code consumer-coordinator-metrics} (commit latency and rate, …) are
+ * mirrored here too, so the one JMX bean {@code kafka.consumer:type=consumer-coordinator-metrics,client-id=…}
+ * this registry registers (after the inner consumer's, which it replaces) holds all of that group.
  *
  * <p>It also fills the rebalance part of Kafka's own group {@value #COORDINATOR_GROUP} from Parti's
  * rebalances, under the names {@code KafkaConsumer} uses ({@code rebalance-latency-avg/max/total},
@@ -41,7 +50,7 @@ final class PartiMetrics implements MetricsRecorder, AutoCloseable {
     static final String GROUP = "parti-consumer-metrics";
     static final String COORDINATOR_GROUP = "consumer-coordinator-metrics";
 
-    private final Metrics metrics = new Metrics();
+    private final Metrics metrics;
     private final Map<String, String> tags;
     private final AtomicLong applied = new AtomicLong();
     private final AtomicLong partitionsAdded = new AtomicLong();
@@ -57,8 +66,20 @@ final class PartiMetrics implements MetricsRecorder, AutoCloseable {
     private final Sensor partitionsLost;
     private volatile long lastRebalanceEndMs = -1;
 
-    /** @param assignedPartitions how many partitions the user holds now (any thread) */
+    /** Not exported (no reporter). @param assignedPartitions how many partitions the user holds now (any thread) */
     PartiMetrics(String clientId, Supplier<PartiManager> current, IntSupplier assignedPartitions) {
+        this(clientId, null, Map.of(), current, assignedPartitions);
+    }
+
+    /**
+     * @param consumerConfig     the inner consumer's settings: {@code metric.reporters} and {@code metrics.*}
+     *                           are read from it (null: no reporter)
+     * @param inner              the inner consumer's metrics: its other {@code consumer-coordinator-metrics} are mirrored
+     * @param assignedPartitions how many partitions the user holds now (any thread)
+     */
+    PartiMetrics(String clientId, Map<String, ?> consumerConfig, Map<MetricName, ? extends org.apache.kafka.common.Metric> inner,
+                 Supplier<PartiManager> current, IntSupplier assignedPartitions) {
+        this.metrics = consumerConfig == null ? new Metrics() : exported(clientId, consumerConfig);
         this.tags = Map.of("client-id", clientId);
         rebalance = metrics.sensor("parti-rebalance-latency");
         rebalance.add(coordinator("rebalance-latency-avg", "The average time taken for a group to complete a rebalance"),
@@ -108,6 +129,41 @@ final class PartiMetrics implements MetricsRecorder, AutoCloseable {
             PartiManager m = current.get();
             return m == null ? "NONE" : m.state().name();
         });
+        inner.forEach((name, metric) -> {
+            if (COORDINATOR_GROUP.equals(name.group()) && !metrics.metrics().containsKey(name)) {
+                if (metric instanceof KafkaMetric k && k.isMeasurable()) {
+                    metrics.addMetric(name, (org.apache.kafka.common.metrics.Measurable) (config, now) -> {
+                        Object v = k.metricValue();
+                        return v instanceof Number n ? n.doubleValue() : Double.NaN;
+                    });
+                } else {
+                    metrics.addMetric(name, (Gauge<Object>) (config, now) -> metric.metricValue());
+                }
+            }
+        });
+    }
+
+    /** A registry exported like {@code KafkaConsumer}'s: its {@code metric.reporters}, JMX prefix {@code kafka.consumer}. */
+    private static Metrics exported(String clientId, Map<String, ?> consumerConfig) {
+        org.apache.kafka.common.config.ConfigDef def = new org.apache.kafka.common.config.ConfigDef();
+        org.apache.kafka.common.config.ConfigDef consumerDef = org.apache.kafka.clients.consumer.ConsumerConfig.configDef();
+        for (String key : List.of(org.apache.kafka.clients.CommonClientConfigs.METRIC_REPORTER_CLASSES_CONFIG,
+                org.apache.kafka.clients.CommonClientConfigs.METRICS_NUM_SAMPLES_CONFIG,
+                org.apache.kafka.clients.CommonClientConfigs.METRICS_SAMPLE_WINDOW_MS_CONFIG,
+                org.apache.kafka.clients.CommonClientConfigs.METRICS_RECORDING_LEVEL_CONFIG)) {
+            def.define(consumerDef.configKeys().get(key));
+        }
+        org.apache.kafka.common.config.AbstractConfig config = new org.apache.kafka.common.config.AbstractConfig(def, consumerConfig, false);
+        List<org.apache.kafka.common.metrics.MetricsReporter> reporters =
+                org.apache.kafka.clients.CommonClientConfigs.metricsReporters(clientId, config);
+        org.apache.kafka.common.metrics.MetricConfig metricConfig = new org.apache.kafka.common.metrics.MetricConfig()
+                .samples(config.getInt(org.apache.kafka.clients.CommonClientConfigs.METRICS_NUM_SAMPLES_CONFIG))
+                .timeWindow(config.getLong(org.apache.kafka.clients.CommonClientConfigs.METRICS_SAMPLE_WINDOW_MS_CONFIG),
+                        TimeUnit.MILLISECONDS)
+                .tags(Map.of("client-id", clientId));
+        org.apache.kafka.common.metrics.MetricsContext context = new org.apache.kafka.common.metrics.KafkaMetricsContext(
+                "kafka.consumer", config.originalsWithPrefix(org.apache.kafka.clients.CommonClientConfigs.METRICS_CONTEXT_PREFIX));
+        return new Metrics(metricConfig, reporters, org.apache.kafka.common.utils.Time.SYSTEM, context);
     }
 
     private MetricName coordinator(String name, String doc) {

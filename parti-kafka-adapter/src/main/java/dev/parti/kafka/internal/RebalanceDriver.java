@@ -51,6 +51,8 @@ final class RebalanceDriver {
     /** When the rebalance being delivered started (its first change was queued), 0 when none is. */
     private long rebalanceStartNanos;
     private volatile int assignedCount;
+    /** What this member publishes as its subscription (see {@link SubscriptionState#METADATA_KEY}); polling thread. */
+    private String subscriptionMetadata;
 
     /** @param onEvent called on Parti's callback thread when an event is queued (wakes the polling thread) */
     RebalanceDriver(ConsumerSettings settings, KafkaConsumer<?, ?> inner, SubscriptionState subscription, CommitGate commits,
@@ -100,9 +102,23 @@ final class RebalanceDriver {
         }
     }
 
+    /**
+     * Polling thread, at {@code subscribe()}: publishes the subscription in this member's heartbeat (at
+     * once when joined), so the leader assigns it only partitions of its own topics and rebalances when it changes.
+     */
+    void publishSubscription(String value) {
+        subscriptionMetadata = value;
+        Membership m = membership;
+        if (m != null && value != null) {
+            m.manager().setMetadata(java.util.Map.of(SubscriptionState.METADATA_KEY, value));
+        }
+    }
+
     private Membership newMembership() {
+        GroupRuntime rt = runtime.get();
+        rt.watcher().onGroupChange(rt::refreshSoon); // the leader reads what other members subscribe to at once
         PartiConfig.Builder b = settings.parti.partiConfigBuilder(settings.groupId)
-                .strategy(settings.strategy())
+                .strategy(new SubscriptionStrategy(settings.strategy()))
                 .partitionSource(runtime.get().watcher())
                 .metrics(metrics);
         String workerId = settings.workerId();
@@ -115,7 +131,11 @@ final class RebalanceDriver {
         } catch (IllegalArgumentException e) {
             throw new KafkaException("Invalid Parti settings for group " + settings.groupId + ": " + e.getMessage(), e);
         }
-        return new Membership(config, workerId != null, onEvent, clock);
+        Membership m = new Membership(config, workerId != null, onEvent, clock);
+        if (subscriptionMetadata != null) {
+            m.manager().setMetadata(java.util.Map.of(SubscriptionState.METADATA_KEY, subscriptionMetadata));
+        }
+        return m;
     }
 
     /**

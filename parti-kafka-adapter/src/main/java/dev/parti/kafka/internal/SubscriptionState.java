@@ -77,9 +77,16 @@ final class SubscriptionState {
         return listener;
     }
 
+    /**
+     * The worker-metadata key under which a member publishes its subscription to the group's leader:
+     * {@code topics:<t1>,<t2>,...} (sorted), {@code java:<flags>:<regex>} or {@code re2j:<regex>}.
+     */
+    static final String METADATA_KEY = "kafka.subscription";
+
     private Mode mode = Mode.NONE;
     private Set<String> topics = Set.of();
     private Predicate<String> pattern;
+    private String patternKey;
     private ConsumerRebalanceListener listener = NOOP;
     private final Set<TopicPartition> assigned = new LinkedHashSet<>();
     private final Set<TopicPartition> leaving = new TreeSet<>(KafkaPartitions.ORDER);
@@ -121,6 +128,7 @@ final class SubscriptionState {
         mode = Mode.TOPICS;
         topics = Set.copyOf(newTopics);
         pattern = null;
+        patternKey = null;
         listener = newListener;
         return recomputeLeaving();
     }
@@ -130,12 +138,56 @@ final class SubscriptionState {
      * pattern, {@link Mode#RE2J_PATTERN}: a {@code SubscriptionPattern}); returns {@link #leaving()} under the
      * new subscription.
      */
-    Set<TopicPartition> subscribe(Mode patternMode, Predicate<String> newPattern, ConsumerRebalanceListener newListener) {
-        mode = patternMode;
+    Set<TopicPartition> subscribe(TopicPattern newPattern, ConsumerRebalanceListener newListener) {
+        mode = newPattern.mode();
         topics = Set.of();
-        pattern = newPattern;
+        pattern = newPattern.matcher();
+        patternKey = newPattern.key();
         listener = newListener;
         return recomputeLeaving();
+    }
+
+    /** What this member publishes under {@link #METADATA_KEY}; null when not subscribed. */
+    String metadataValue() {
+        switch (mode) {
+            case TOPICS:
+                return "topics:" + String.join(",", new TreeSet<>(topics));
+            case PATTERN:
+            case RE2J_PATTERN:
+                return patternKey;
+            default:
+                return null;
+        }
+    }
+
+    /**
+     * The topic filter of a subscription published under {@link #METADATA_KEY} by any member (leader side).
+     *
+     * @return null when {@code value} is null (a member of a release that does not publish it)
+     * @throws IllegalArgumentException when {@code value} is not a subscription this release reads
+     */
+    static Predicate<String> matcherOf(String value) {
+        if (value == null) {
+            return null;
+        }
+        if (value.startsWith("topics:")) {
+            String list = value.substring("topics:".length());
+            Set<String> ts = list.isEmpty() ? Set.of() : Set.of(list.split(","));
+            return ts::contains;
+        }
+        if (value.startsWith("java:")) {
+            int colon = value.indexOf(':', "java:".length());
+            if (colon < 0) {
+                throw new IllegalArgumentException("malformed pattern subscription: " + value);
+            }
+            int flags = Integer.parseInt(value.substring("java:".length(), colon));
+            java.util.regex.Pattern p = java.util.regex.Pattern.compile(value.substring(colon + 1), flags);
+            return name -> p.matcher(name).matches();
+        }
+        if (value.startsWith("re2j:")) {
+            return com.google.re2j.Pattern.compile(value.substring("re2j:".length()))::matches;
+        }
+        throw new IllegalArgumentException("unknown subscription kind: " + value);
     }
 
     private Set<TopicPartition> recomputeLeaving() {
@@ -157,6 +209,7 @@ final class SubscriptionState {
         mode = Mode.NONE;
         topics = Set.of();
         pattern = null;
+        patternKey = null;
         listener = NOOP;
         assigned.clear();
         leaving.clear();
