@@ -16,7 +16,11 @@ public enum RebalanceKind {
     /** A worker left gracefully (at once, after the cooldown). */
     LEAVE("leave"),
     /** The partitions changed (at once, after the cooldown). */
-    PARTITIONS("partitions");
+    PARTITIONS("partitions"),
+    /** A live worker's metadata changed, e.g. a Kafka member subscribed to other topics (after the cooldown). */
+    METADATA("metadata"),
+    /** A worker asked for one ({@link PartiManager#requestRebalance()}): a fresh version even if nothing moves. */
+    REQUESTED("requested");
 
     private final String code;
 

@@ -50,7 +50,8 @@ import java.util.function.LongSupplier;
  *   <tr><td>{@code parti.heartbeat.age}</td><td>time gauge</td><td>time since the last successful heartbeat write (NaN before the first)</td></tr>
  *   <tr><td>{@code parti.rebalances}</td><td>counter, tag {@code kind}</td><td>leader: rebalances started, by
  *       {@link RebalanceKind#code() kind}: {@code cold-start}, {@code restart}, {@code planned-scale}, {@code emergency}
- *       (a worker vanished), {@code leave} (a graceful leave), {@code partitions} (the partitions changed)</td></tr>
+ *       (a worker vanished), {@code leave} (a graceful leave), {@code partitions} (the partitions changed),
+ *       {@code metadata} (a worker's metadata changed), {@code requested} ({@code PartiManager.requestRebalance()})</td></tr>
  *   <tr><td>{@code parti.handoff.duration}</td><td>timer, tag {@code kind}</td><td>leader: from a rebalance's start until every
  *       worker's heartbeat reports owning all its partitions of the new assignment (moved ones only after their old
  *       owner released them)</td></tr>
