@@ -577,9 +577,15 @@ public final class GroupMember {
             if (applier.needsHorizon() && isLeaseValid()) {
                 guarded("assignment horizon", this::readHorizon);
             }
-            if (now - lastElectionNanos >= heartbeatNanos && electionRoundNeeded(now)) {
-                lastElectionNanos = now;
-                guarded("election", this::electionRound);
+            if (now - lastElectionNanos >= heartbeatNanos) {
+                if (electionRoundNeeded(now)) {
+                    lastElectionNanos = now;
+                    guarded("election", this::electionRound);
+                } else if (!leaseExpired(now)) {
+                    // a follower that needs no round: the leader key's watch and a fresh heartbeat show NATS answers,
+                    // so what a failed round raised is over (no round may run again for a long time)
+                    settle("election");
+                }
             }
             // half the TTL: a failed renewal is retried every tick for the other half (≥ a session), and
             // a 200-worker group at rest writes 13 renewals/s instead of 20 (B6 at-rest write budget)

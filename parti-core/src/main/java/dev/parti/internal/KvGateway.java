@@ -442,7 +442,8 @@ public final class KvGateway implements Kv {
                         .deliverPolicy(DeliverPolicy.LastPerSubject)
                         .build())
                 .build();
-        SharedNats.DispatcherLease dispatcher = SharedNats.dispatcher(connection);
+        // a closed connection refuses a dispatcher: mapped like every other call (unavailable, not a bug)
+        SharedNats.DispatcherLease dispatcher = call(b, key, "watch", () -> SharedNats.dispatcher(connection));
         try {
             JetStreamSubscription sub = call(b, key, "watch", () -> connection.jetStream(kvOptions.getJetStreamOptions())
                     .subscribe("$KV." + bucket + "." + key, dispatcher.dispatcher(), handler, false, options));
