@@ -238,12 +238,15 @@ final class AssignmentApplier {
         synchronized (lock) {
             all = new HashSet<>(owned);
             version = appliedVersion;
+            revoking.addAll(all); // a fence while onRevoked runs (the lease lapses during a long close) loses none of them
         }
         if (!all.isEmpty()) {
             call("onRevoked", () -> listener.onRevoked(Collections.unmodifiableSet(new TreeSet<>(all)), version));
         }
         synchronized (lock) {
+            revoking.removeAll(all);
             owned.removeAll(all);
+            releasing.removeAll(all);
         }
     }
 

@@ -62,6 +62,13 @@ final class SimExecutor extends AbstractExecutorService implements ScheduledExec
 
     @Override
     public boolean awaitTermination(long timeout, TimeUnit unit) {
+        // waits on the calling simulated thread, as the real one blocks, for the running and queued tasks
+        long left = unit.toNanos(timeout);
+        long step = TimeUnit.MILLISECONDS.toNanos(1);
+        while (!isTerminated() && left > 0) {
+            sim.sleep(Math.min(step, left));
+            left -= step;
+        }
         return isTerminated();
     }
 

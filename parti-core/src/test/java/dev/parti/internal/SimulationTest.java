@@ -73,8 +73,9 @@ class SimulationTest {
     @Test
     void itFindsAWorkerBackFromAnEndedSessionAcquiringFromAVersionPublishedWhileItWasAway() {
         ReintroducedBugs.noFenceFloorAfterSessionLoss = true;
-        SimMain.Stats st = run(FIRST_SEED, SEEDS, false, "no-fence-floor");
-        assertThat(st.failures).as("the seeds of aFixedRangeOfSeedsPassesEveryCheck, with the bug").isPositive();
+        // rarer than the others: seed 40 is the first to catch it (36 runs, about 30 s), which pass without the bug
+        SimMain.Stats st = run(FIRST_SEED, 40, false, "no-fence-floor");
+        assertThat(st.failures).as("seeds 5..44, with the bug").isPositive();
         assertThat(lastOutput).containsPattern("acquired by .* while .* still holds it");
     }
 
