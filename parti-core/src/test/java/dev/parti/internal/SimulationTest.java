@@ -7,7 +7,6 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -56,13 +55,8 @@ class SimulationTest {
         assertThat(st.publications).isGreaterThan(SEEDS * 5L);
     }
 
+    /** Seeds 4 and 23 (chained static takeover), 34 (a pooled ID's new instance): double owners before this session's fixes. */
     @Test
-    @Disabled("Open protocol bugs found by the simulator (docs/SIMULATION.md): seeds 4 and 23, a static takeover decided "
-            + "on the displaced heartbeat's owned set, which lags the older instance's acquisitions, or belongs to an instance "
-            + "that had itself displaced an older one still holding (two owners of one static ID's partitions); seed 34, a new "
-            + "instance reusing a pooled ID after a graceful leave acquires from a version published for the ID's previous "
-            + "holder while the leader, which saw that holder leave, moves those partitions away without waiting. "
-            + "Replay: scripts/simulate --seeds 1 --seed 4 --fault-seconds 15 --quiet-seconds 10 --trace")
     void theOpenBugsFoundByTheSimulatorAreFixed() {
         for (long seed : new long[] {4, 23, 34}) {
             SimMain.Stats st = run(seed, 1, false);
@@ -102,6 +96,6 @@ class SimulationTest {
         ReintroducedBugs.noLeaseCheckAtPublish = true;
         SimMain.Stats st = run(FIRST_SEED, SEEDS, false, "no-lease-check-at-publish");
         assertThat(st.failures).as("the seeds of aFixedRangeOfSeedsPassesEveryCheck, with the bug").isPositive();
-        assertThat(lastOutput).contains("writes the assignment (update) without a valid leader lease");
+        assertThat(lastOutput).containsPattern("writes the assignment \\((create|update)\\) without a valid leader lease");
     }
 }
