@@ -113,9 +113,9 @@ final class Describe implements Callable<Integer> {
         out.println("MEMBERS     " + v.live().size() + " live"
                 + (v.sessionTimeout() == null ? "" : " (session timeout " + Durations.human(v.sessionTimeout()) + ")"));
         out.println();
-        Table workers = new Table("WORKER", "INSTANCE", "HEARTBEAT", "WEIGHT", "APPLIED", "STATUS", "OWNED", "ASSIGNED");
+        Table workers = new Table("WORKER", "INSTANCE", "HOST", "HEARTBEAT", "WEIGHT", "APPLIED", "STATUS", "OWNED", "ASSIGNED");
         for (GroupView.Worker w : v.workers()) {
-            workers.row(w.id(), shortId(w.instance()), w.heartbeatAge() == null ? "-" : Durations.human(w.heartbeatAge()) + " ago",
+            workers.row(w.id(), shortId(w.instance()), w.host() == null ? "-" : w.host(), w.heartbeatAge() == null ? "-" : Durations.human(w.heartbeatAge()) + " ago",
                     w.weight(), w.appliedVersion(), w.status(version), list(w.owned()),
                     w.assigned().equals(w.owned()) ? "(same)" : list(w.assigned()));
         }

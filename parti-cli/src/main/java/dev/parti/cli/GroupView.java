@@ -36,7 +36,7 @@ record GroupView(String group, Instant at, Leader leader, Assignment assignment,
      *
      * @param heartbeatAge null when it has no heartbeat (session expired, ID not yet)
      */
-    record Worker(String id, String instance, Duration heartbeatAge, long weight, long appliedVersion, boolean fenced,
+    record Worker(String id, String instance, String host, Duration heartbeatAge, long weight, long appliedVersion, boolean fenced,
                   List<Partition> owned, List<Partition> assigned, boolean hasId, boolean late) {
         /** One word for the STATUS column. */
         String status(long version) {
@@ -86,13 +86,13 @@ record GroupView(String group, Instant at, Leader leader, Assignment assignment,
             GroupState.Stored<Codec.IdRecord> idRec = s.ids.get(id);
             List<Partition> assigned = rec == null ? List.of() : List.copyOf(new TreeSet<>(rec.of(id)));
             if (hb == null) {
-                workers.add(new Worker(id, idRec == null ? null : idRec.value().instance(), null, 1, 0, false, List.of(),
+                workers.add(new Worker(id, idRec == null ? null : idRec.value().instance(), null, null, 1, 0, false, List.of(),
                         assigned, idRec != null, false));
                 continue;
             }
             Duration age = age(now, hb.written());
             boolean late = session != null && age != null && age.compareTo(session.dividedBy(2)) > 0;
-            workers.add(new Worker(id, hb.value().instance(), age, hb.value().capacity(), hb.value().appliedVersion(),
+            workers.add(new Worker(id, hb.value().instance(), host(hb.value()), age, hb.value().capacity(), hb.value().appliedVersion(),
                     hb.value().fenced(), List.copyOf(new TreeSet<>(hb.value().owned())), assigned, idRec != null, late));
         }
         return new GroupView(s.group, now, leader, assignment, List.copyOf(workers), handoffs(s, rec),
@@ -173,4 +173,15 @@ record GroupView(String group, Instant at, Leader leader, Assignment assignment,
         }
         return out;
     }
+
+    /** {@code host:pid} from the heartbeat's metadata (format 1.1), null when the worker does not report it. */
+    static String host(Codec.Heartbeat hb) {
+        String host = hb.metadata().get(dev.parti.Worker.HOST_KEY);
+        if (host == null) {
+            return null;
+        }
+        String pid = hb.metadata().get(dev.parti.Worker.PID_KEY);
+        return pid == null ? host : host + ":" + pid;
+    }
+
 }

@@ -77,7 +77,7 @@ final class Json {
             Map<String, Object> o = new LinkedHashMap<>();
             o.put("id", w.id());
             o.put("instance", w.instance());
-            o.put("host", null); // not recorded by the protocol (see docs/OPERATIONS.md)
+            o.put("host", w.host()); // host:pid from the heartbeat's metadata; null from a worker before format 1.1
             o.put("heartbeatAgeMs", ms(w.heartbeatAge()));
             o.put("weight", w.weight());
             o.put("appliedVersion", w.appliedVersion());

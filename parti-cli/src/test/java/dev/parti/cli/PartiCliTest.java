@@ -65,6 +65,10 @@ class PartiCliTest {
             await().atMost(Duration.ofSeconds(10)).until(w::balanced);
             JsonNode settled = describe(group);
             assertThat(settled.path("leader").path("workerId").asText()).isEqualTo(a.workerId());
+            for (JsonNode wn : settled.path("workers")) { // the workers run in this JVM
+                assertThat(wn.path("host").asText()).as("host:pid from the heartbeat's metadata")
+                        .endsWith(":" + ProcessHandle.current().pid());
+            }
             assertThat(settled.path("pendingHandoffs")).isEmpty();
             long v1 = settled.path("assignment").path("version").asLong();
 
@@ -83,7 +87,8 @@ class PartiCliTest {
             assertThat(worker(mid, a.workerId()).path("owned")).hasSize(6);
             Cli.Result text = Cli.run("describe", "-s", NATS.url(), "--group", group);
             sample("describe-during-rebalance.txt", text.out());
-            assertThat(text.out()).contains("PENDING HANDOFFS", "(withheld)", a.workerId() + " to release it",
+            assertThat(text.out()).contains("PENDING HANDOFFS", "(withheld)", a.workerId() + " to release it", "HOST",
+                    ":" + ProcessHandle.current().pid(),
                     "LEADER      " + a.workerId());
 
             blocking.set(false);
