@@ -418,8 +418,7 @@ public final class GroupMember {
         election = new LeaderElection(kv, clock, config.leaderTtl(), config.safetyMargin(), id, instance);
         // WAITING_ASSIGNMENT before the watch: its first delivery may be applied at once, moving the worker to STABLE
         moveTo(ManagerState.WAITING_ASSIGNMENT);
-        assignmentWatch = kv.watch(Bucket.ASSIGNMENT, AssignmentPublisher.KEY, e -> onAssignmentEvent(e));
-        leaderWatch = kv.watch(Bucket.LEADER, LeaderElection.KEY, this::onLeaderEvent);
+        openWatches();
         long tick = clamp(config.heartbeatInterval().dividedBy(4), Duration.ofMillis(10), Duration.ofMillis(250)).toNanos();
         ticker = main.scheduleWithFixedDelay(this::tick, 0, tick, TimeUnit.NANOSECONDS);
         // Self-fencing must not wait for the main thread, which may sit in a KV call for a whole request timeout.
@@ -1269,6 +1268,12 @@ public final class GroupMember {
         }
     }
 
+    /** The assignment watch (versions as they are published) and the leader-key watch (see {@link #leaderWatch}). */
+    private void openWatches() {
+        assignmentWatch = kv.watch(Bucket.ASSIGNMENT, AssignmentPublisher.KEY, e -> onAssignmentEvent(e));
+        leaderWatch = kv.watch(Bucket.LEADER, LeaderElection.KEY, this::onLeaderEvent);
+    }
+
     /** Main thread: the assignment and leader-key watches opened again (after a reconnect); a failure retries. */
     private void rewatch() {
         if (lifecycle.get() != Lifecycle.STARTED) {
@@ -1277,8 +1282,7 @@ public final class GroupMember {
         closeQuietly(assignmentWatch);
         closeQuietly(leaderWatch);
         try {
-            assignmentWatch = kv.watch(Bucket.ASSIGNMENT, AssignmentPublisher.KEY, e -> onAssignmentEvent(e));
-            leaderWatch = kv.watch(Bucket.LEADER, LeaderElection.KEY, this::onLeaderEvent);
+            openWatches();
         } catch (RuntimeException e) {
             rewatchNow = true; // the polls and election rounds cover the gap meanwhile
             throw e;

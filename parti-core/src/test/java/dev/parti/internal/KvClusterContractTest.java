@@ -1,7 +1,5 @@
 package dev.parti.internal;
 
-import static org.awaitility.Awaitility.await;
-
 import dev.parti.testkit.NatsCluster;
 import io.nats.client.Connection;
 import io.nats.client.Nats;
@@ -36,22 +34,7 @@ class KvClusterContractTest extends KvContract {
         try (Connection conn = Nats.connect(options)) {
             KvGateway kv = new KvGateway(conn, new BucketNames("contract-r3-" + GROUPS.incrementAndGet()), Duration.ofSeconds(5));
             kv.provision(ttls(), 3);
-            c.run(new World() {
-                @Override
-                public Kv kv() {
-                    return kv;
-                }
-
-                @Override
-                public void eventually(Duration max, java.util.function.BooleanSupplier condition) {
-                    await().atMost(max).pollInterval(Duration.ofMillis(20)).until(condition::getAsBoolean);
-                }
-
-                @Override
-                public void pause(Duration d) {
-                    await().pollDelay(d).atMost(d.plusSeconds(1)).until(() -> true);
-                }
-            });
+            c.run(realTime(kv));
         }
     }
 }

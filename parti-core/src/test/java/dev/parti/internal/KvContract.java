@@ -40,6 +40,26 @@ abstract class KvContract {
         void pause(Duration d);
     }
 
+    /** A {@link World} in real time around {@code kv}: what a real server (one node or a cluster) runs the cases in. */
+    static World realTime(Kv kv) {
+        return new World() {
+            @Override
+            public Kv kv() {
+                return kv;
+            }
+
+            @Override
+            public void eventually(Duration max, BooleanSupplier condition) {
+                org.awaitility.Awaitility.await().atMost(max).pollInterval(Duration.ofMillis(20)).until(condition::getAsBoolean);
+            }
+
+            @Override
+            public void pause(Duration d) {
+                org.awaitility.Awaitility.await().pollDelay(d).atMost(d.plusSeconds(1)).until(() -> true);
+            }
+        };
+    }
+
     @FunctionalInterface
     interface Case {
         void run(World w) throws Exception;
