@@ -61,14 +61,9 @@ class OwnerHandoverTest {
      */
     @Test
     void aThirdInstanceTakingOverFromASecondThatStillWaitsWaitsForTheFirstToo() throws Exception {
-        var ps = Holes.partitions(6);
-        java.util.function.Supplier<dev.parti.PartiConfig.Builder> config = () -> Holes.fast("h3-chain", nats.url(), ps)
-                .sessionTimeout(Duration.ofSeconds(4)).leaderTtl(Duration.ofMillis(1500)).workerIdTtl(Duration.ofSeconds(10));
-        GroupMember leader = h.start(config.get(), h.new Owner("leader"));
-        await().atMost(Duration.ofSeconds(5)).until(leader::isLeader);
+        java.util.function.Supplier<dev.parti.PartiConfig.Builder> config = longSession("h3-chain");
         Holes.Owner first = h.new Owner("orders-1#1");
-        GroupMember older = h.start(config.get().workerId("orders-1"), first);
-        await().atMost(Duration.ofSeconds(10)).until(() -> first.owned.size() == 3);
+        GroupMember older = leaderAndStaticOwner(config, first);
 
         CountDownLatch resume = h.freeze(older);
         h.start(config.get().workerId("orders-1"), h.new Owner("orders-1#2"));
@@ -87,14 +82,9 @@ class OwnerHandoverTest {
     /** The takeover wait is only for a live older instance: one closed with remainInGroup reported its release. */
     @Test
     void aRestartAfterACloseThatRemainsInTheGroupAcquiresWithoutWaitingASession() throws Exception {
-        var ps = Holes.partitions(6);
-        java.util.function.Supplier<dev.parti.PartiConfig.Builder> config = () -> Holes.fast("h3-restart", nats.url(), ps)
-                .sessionTimeout(Duration.ofSeconds(4)).leaderTtl(Duration.ofMillis(1500)).workerIdTtl(Duration.ofSeconds(10));
-        GroupMember leader = h.start(config.get(), h.new Owner("leader"));
-        await().atMost(Duration.ofSeconds(5)).until(leader::isLeader);
+        java.util.function.Supplier<dev.parti.PartiConfig.Builder> config = longSession("h3-restart");
         Holes.Owner first = h.new Owner("orders-1#1");
-        GroupMember older = h.start(config.get().workerId("orders-1"), first);
-        await().atMost(Duration.ofSeconds(10)).until(() -> first.owned.size() == 3);
+        GroupMember older = leaderAndStaticOwner(config, first);
         older.close(true);
         long restart = System.nanoTime();
         Holes.Owner second = h.new Owner("orders-1#2");
@@ -140,4 +130,22 @@ class OwnerHandoverTest {
         await().atMost(Duration.ofSeconds(10)).until(() -> h.holder.size() == 6 && !oc.owned.isEmpty());
         assertThat(h.overlaps).isEmpty();
     }
+
+    /** A group whose session (4 s) leaves time to start instances while an older one still holds its lease. */
+    private static java.util.function.Supplier<dev.parti.PartiConfig.Builder> longSession(String group) {
+        var ps = Holes.partitions(6);
+        return () -> Holes.fast(group, nats.url(), ps)
+                .sessionTimeout(Duration.ofSeconds(4)).leaderTtl(Duration.ofMillis(1500)).workerIdTtl(Duration.ofSeconds(10));
+    }
+
+    /** Starts a leader, then static member {@code orders-1} as {@code first}, and waits until it owns its half. */
+    private GroupMember leaderAndStaticOwner(java.util.function.Supplier<dev.parti.PartiConfig.Builder> config,
+                                             Holes.Owner first) {
+        GroupMember leader = h.start(config.get(), h.new Owner("leader"));
+        await().atMost(Duration.ofSeconds(5)).until(leader::isLeader);
+        GroupMember older = h.start(config.get().workerId("orders-1"), first);
+        await().atMost(Duration.ofSeconds(10)).until(() -> first.owned.size() == 3);
+        return older;
+    }
+
 }
