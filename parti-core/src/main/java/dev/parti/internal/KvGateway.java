@@ -6,6 +6,7 @@ import io.nats.client.KeyValue;
 import io.nats.client.KeyValueManagement;
 import io.nats.client.JetStreamSubscription;
 import io.nats.client.KeyValueOptions;
+import io.nats.client.Message;
 import io.nats.client.MessageHandler;
 import io.nats.client.PushSubscribeOptions;
 import io.nats.client.api.AckPolicy;
@@ -15,6 +16,8 @@ import io.nats.client.api.KeyValueConfiguration;
 import io.nats.client.api.KeyValueEntry;
 import io.nats.client.api.KeyValueOperation;
 import io.nats.client.api.KeyValueStatus;
+import io.nats.client.api.MessageGetRequest;
+import io.nats.client.api.MessageInfo;
 import io.nats.client.api.StorageType;
 import java.io.IOException;
 import java.time.Duration;
@@ -58,6 +61,8 @@ public final class KvGateway implements Kv {
     static final int JS_STREAM_NAME_EXIST = 10058;
     /** JetStream API error: stream not found. */
     static final int JS_STREAM_NOT_FOUND = 10059;
+    /** JetStream API error: no message found (a key never written, or purged away). */
+    static final int JS_NO_MESSAGE_FOUND = 10037;
     /** JetStream API errors meaning "no answer right now" (cluster without a meta leader, stream offline, ...). */
     private static final java.util.Set<Integer> JS_TEMPORARY = java.util.Set.of(
             10008, // JetStream system temporarily unavailable
@@ -76,6 +81,7 @@ public final class KvGateway implements Kv {
     private final Connection connection;
     private final BucketNames names;
     private final KeyValueOptions kvOptions;
+    private final Duration requestTimeout;
     private final Map<Bucket, KeyValue> handles = Collections.synchronizedMap(new EnumMap<>(Bucket.class));
     /** Per bucket, as {@link #provision} last found it: the stream's creation time, the TTL and replicas wanted. */
     private final Map<Bucket, Provisioned> provisioned = Collections.synchronizedMap(new EnumMap<>(Bucket.class));
@@ -85,6 +91,7 @@ public final class KvGateway implements Kv {
     public KvGateway(Connection connection, BucketNames names, Duration requestTimeout) {
         this.connection = connection;
         this.names = names;
+        this.requestTimeout = requestTimeout;
         this.kvOptions = KeyValueOptions.builder().jsRequestTimeout(requestTimeout).build();
     }
 
@@ -352,11 +359,30 @@ public final class KvGateway implements Kv {
         return kv;
     }
 
-    /** Writes only if the key is absent or deleted; returns the new revision. */
+    /**
+     * Writes only if the key is absent or deleted; returns the new revision. As jnats' create (an update
+     * expecting "no message", then, if the key's last message is a delete or purge marker, an update expecting
+     * the marker's revision), but the marker is read from the stream's leader ({@link #get}): with a replica's
+     * stale read, a create right after a delete lost a compare-and-set nobody else had won.
+     */
     @Override
     public long create(Bucket b, String key, byte[] value) {
         checkPayload(b, key, "create", value);
-        return call(b, key, "create", () -> kv(b).create(key, value));
+        KeyValue kv = kv(b);
+        return call(b, key, "create", () -> {
+            try {
+                return kv.update(key, value, 0);
+            } catch (JetStreamApiException e) {
+                if (e.getApiErrorCode() != JS_WRONG_LAST_SEQUENCE) {
+                    throw e;
+                }
+                KeyValueEntry last = leaderGet(b, key);
+                if (last == null || last.getOperation() == KeyValueOperation.PUT) {
+                    throw e;
+                }
+                return kv.update(key, value, last.getRevision());
+            }
+        });
     }
 
     /** Writes only if the key's last revision is {@code expectedRevision}; returns the new revision. */
@@ -390,16 +416,46 @@ public final class KvGateway implements Kv {
         });
     }
 
-    /** The current entry, or null when the key is absent, deleted or expired. */
+    /**
+     * The current entry, or null when the key is absent, deleted or expired. Read from the stream's leader
+     * ({@code STREAM.MSG.GET}), not with jnats' KV get: KV buckets allow direct gets, which any replica of an
+     * R3 bucket answers, so a get right after a write could return the key's previous value
+     * ({@code KvClusterContractTest} caught a purged key still there). The protocol reads what it just wrote
+     * (the fence floor, the ID it claims), so every read here is as fresh as the last acknowledged write.
+     */
     @Override
     public Entry get(Bucket b, String key) {
+        kv(b);
         return call(b, key, "get", () -> {
-            KeyValueEntry e = kv(b).get(key);
+            KeyValueEntry e = leaderGet(b, key);
             if (e == null || e.getOperation() != KeyValueOperation.PUT) {
                 return null;
             }
             return new Entry(key, e.getValue(), e.getRevision(), false);
         });
+    }
+
+    private KeyValueEntry leaderGet(Bucket b, String key) throws IOException, JetStreamApiException, InterruptedException {
+        io.nats.client.support.Validator.validateNonWildcardKvKeyRequired(key); // as jnats' get: nothing sent
+        String stream = "KV_" + names.name(b);
+        String api = kvOptions.getJetStreamOptions().getPrefix() + "STREAM.MSG.GET." + stream;
+        byte[] request = MessageGetRequest.lastForSubject("$KV." + names.name(b) + "." + key).serialize();
+        Message reply = connection.request(api, request, requestTimeout);
+        if (reply == null) {
+            throw new IOException("no reply from JetStream within " + requestTimeout.toMillis() + " ms");
+        }
+        if (reply.isStatusMessage()) {
+            // 503: no JetStream responder (no stream leader right now)
+            throw new JetStreamApiException(io.nats.client.api.Error.convert(reply.getStatus()));
+        }
+        MessageInfo info = new MessageInfo(reply, stream, false);
+        if (info.hasError()) {
+            if (info.getApiErrorCode() == JS_NO_MESSAGE_FOUND) {
+                return null;
+            }
+            info.throwOnHasError();
+        }
+        return new KeyValueEntry(info);
     }
 
     /** Every current entry of a bucket (one request for the keys, one get per key). */

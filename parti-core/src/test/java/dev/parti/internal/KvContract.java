@@ -146,6 +146,24 @@ abstract class KvContract {
     }
 
     @Test
+    void aGetAlwaysSeesTheLastAcknowledgedWriteDeleteOrPurge() throws Exception {
+        run(w -> {
+            Kv kv = w.kv();
+            long rev = kv.create(Bucket.IDS, "k", v("0"));
+            for (int i = 1; i <= 600; i++) {
+                String value = Integer.toString(i);
+                rev = kv.update(Bucket.IDS, "k", v(value), rev);
+                assertThat(s(kv.get(Bucket.IDS, "k"))).as("read after write %d", i).isEqualTo(value);
+                if (i % 3 == 0) {
+                    kv.purge(Bucket.IDS, "k");
+                    assertThat(kv.get(Bucket.IDS, "k")).as("read after purge %d", i).isNull();
+                    rev = kv.create(Bucket.IDS, "k", v(Integer.toString(i)));
+                }
+            }
+        });
+    }
+
+    @Test
     void aWatchStartsWithTheCurrentValuesMarkersIncludedThenSeesEveryWriteInOrder() throws Exception {
         run(w -> {
             Kv kv = w.kv();
