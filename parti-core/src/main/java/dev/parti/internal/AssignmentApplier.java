@@ -58,6 +58,12 @@ final class AssignmentApplier {
      */
     private boolean horizonPending;
     private long fences;
+    /**
+     * Losses taken by {@link #fence} whose {@code onLost} has not returned: nothing is applied meanwhile, or an
+     * apply queued on the callback thread before the loss's report would call {@code onAssigned} for partitions
+     * the listener still holds, and {@code onLost} for them afterwards.
+     */
+    private int lossesUnreported;
 
     AssignmentApplier(AssignmentListener listener, MetricsRecorder metrics) {
         this.listener = listener;
@@ -138,7 +144,8 @@ final class AssignmentApplier {
             return false;
         }
         synchronized (lock) {
-            if (r.version() <= appliedVersion || fenced && (horizonPending || r.version() <= fencedAtVersion)) {
+            if (r.version() <= appliedVersion || fenced && (horizonPending || r.version() <= fencedAtVersion)
+                    || lossesUnreported > 0) {
                 return false;
             }
             fenceCount = fences;
@@ -192,6 +199,7 @@ final class AssignmentApplier {
             AssignmentRecord r = latest.get();
             fencedAtVersion = Math.max(appliedVersion, r == null ? 0 : r.version());
             horizonPending = !ReintroducedBugs.noFenceFloorAfterSessionLoss;
+            lossesUnreported++;
             return new Loss(lost, appliedVersion, reason);
         }
     }
@@ -218,7 +226,8 @@ final class AssignmentApplier {
 
     /**
      * Callback thread: {@code onLost} for what {@link #fence} took away; only once it returned are the
-     * partitions no longer reported as held (the caller then asks for a heartbeat).
+     * partitions no longer reported as held (the caller then asks for a heartbeat, and applies the newest
+     * version, which waited for this report). Every {@link Loss} is reported exactly once.
      */
     void reportLost(Loss loss) {
         log.warn("Worker {} gives up {} partitions: {}", workerId, loss.partitions().size(), loss.reason());
@@ -227,6 +236,7 @@ final class AssignmentApplier {
         } finally {
             synchronized (lock) {
                 releasing.removeAll(loss.partitions());
+                lossesUnreported--;
             }
         }
     }

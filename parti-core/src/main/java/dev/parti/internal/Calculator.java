@@ -391,7 +391,15 @@ final class Calculator {
             return false;
         }
         // gone only once a read confirmed the key is absent and it stayed absent for the grace
-        return s.missingSinceNanos == 0 || now - s.missingSinceNanos < graceNanos;
+        if (s.missingSinceNanos == 0 || now - s.missingSinceNanos < graceNanos) {
+            return true;
+        }
+        // ... and a session after this leader last saw it write (hole 12). The server expires a key by its own
+        // wall clock, which can jump ahead (or an R3 stream leader whose clock is ahead takes over), and then the
+        // key is gone while the worker still owns under its lease. That lease is shorter than a session counted
+        // from the moment the worker sent a write, which is before this leader saw it; so by this leader's clock
+        // the lease has surely ended a session after the sighting, whatever the server's clock did.
+        return now - s.lastSeenNanos < sessionNanos && !ReintroducedBugs.trustServerExpiry;
     }
 
     /**

@@ -1096,6 +1096,7 @@ public final class GroupMember {
             executeQuietly(callbacks, () -> {
                 applier.reportLost(loss);
                 requestBeat();
+                applyAndAcknowledge(); // a version that arrived meanwhile waited for this report
             });
         } else {
             log.warn("Worker {}: lease stale ({}): holding its partitions (hold policy); another worker may be "
@@ -1111,7 +1112,10 @@ public final class GroupMember {
         log.warn("Worker {} lost its ID: {}", workerId, reason);
         // give everything up first: resigning below is a KV call that may take a whole request timeout
         AssignmentApplier.Loss loss = applier.fence("worker ID lost: " + reason);
-        executeQuietly(callbacks, () -> applier.reportLost(loss));
+        executeQuietly(callbacks, () -> {
+            applier.reportLost(loss);
+            applyAndAcknowledge(); // a version that arrived meanwhile waited for this report
+        });
         if (election.isLeader()) {
             // delete the leader key (CAS on our revision) so another worker leads at once, not a leader TTL later
             resign(true);

@@ -19,6 +19,9 @@ final class ReintroducedBugs {
     /** Found by the simulator: a worker back from an ended session acquires from a version published while it was away. */
     static volatile boolean noFenceFloorAfterSessionLoss;
 
+    /** Hole 12: the leader takes a heartbeat key gone by the server's clock as the end of the worker's lease. */
+    static volatile boolean trustServerExpiry;
+
     private ReintroducedBugs() {
     }
 
@@ -29,5 +32,6 @@ final class ReintroducedBugs {
         fenceReleasesAtOnce = false;
         noChainFence = false;
         noFenceFloorAfterSessionLoss = false;
+        trustServerExpiry = false;
     }
 }

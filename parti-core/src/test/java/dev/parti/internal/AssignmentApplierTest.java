@@ -26,6 +26,8 @@ class AssignmentApplierTest {
 
     private final List<String> calls = new ArrayList<>();
     private final Set<Partition> held = new TreeSet<>();
+    /** Runs inside onRevoked (a fence while the listener lets go). */
+    private Runnable duringRevoke = () -> { };
     private final AssignmentApplier applier = new AssignmentApplier(new AssignmentListener() {
         @Override
         public void onAssigned(Set<Partition> added, long version) {
@@ -35,6 +37,7 @@ class AssignmentApplierTest {
 
         @Override
         public void onRevoked(Set<Partition> removed, long version) {
+            duringRevoke.run();
             held.removeAll(removed);
             calls.add("revoked " + removed + " v" + version);
         }
@@ -88,5 +91,34 @@ class AssignmentApplierTest {
         applier.offer(version(4, Map.of("w-1", List.of(P0, P1))));
         assertThat(applier.applyLatest(() -> true)).isTrue();
         assertThat(held).containsExactly(P0, P1);
+    }
+
+    /**
+     * Found by the simulator (seed 1008 with server clock steps): the lease lapsed while a slow onRevoked ran, and an
+     * apply queued on the callback thread before the fence's onLost ran first, so the listener heard onAssigned for
+     * partitions it still held, then onLost for them (and believed it owned nothing while Parti counted them owned).
+     */
+    @Test
+    void aFenceDuringOnRevokedReportsItsLossBeforeAnythingIsAssignedAgain() {
+        applier.workerId("w-2");
+        applier.offer(version(5, Map.of("w-2", List.of(P0, P1))));
+        assertThat(applier.applyLatest(() -> true)).isTrue();
+
+        AssignmentApplier.Loss[] loss = new AssignmentApplier.Loss[1];
+        duringRevoke = () -> loss[0] = applier.fence("stale lease");
+        applier.offer(version(6, Map.of("w-2", List.of(P0), "w-0", List.of(P1))));
+        assertThat(applier.applyLatest(() -> true)).as("fenced while revoking: version 6 is not applied").isFalse();
+        duringRevoke = () -> { };
+        assertThat(loss[0].partitions()).containsExactly(P0);
+
+        // back: a heartbeat, the horizon read (6), and version 7 gives P0 to w-2 again; the apply queued before
+        // the fence's onLost runs first
+        applier.horizon(6);
+        applier.offer(version(7, Map.of("w-2", List.of(P0), "w-0", List.of(P1))));
+        assertThat(applier.applyLatest(() -> true)).as("applied before onLost of the fence was called").isFalse();
+        applier.reportLost(loss[0]);
+        assertThat(applier.applyLatest(() -> true)).isTrue();
+        assertThat(held).containsExactly(P0);
+        assertThat(calls).containsExactly("assigned [t/0, t/1] v5", "revoked [t/1] v6", "lost [t/0] v5", "assigned [t/0] v7");
     }
 }

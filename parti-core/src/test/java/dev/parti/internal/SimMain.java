@@ -14,8 +14,10 @@ import java.util.List;
  * --workers W --partitions P --static K   group shape (default 4, 12, 2)
  * --fault-seconds F --quiet-seconds Q     phases of a run, virtual seconds (default 20, 12)
  * --bug NAME                switch a reintroduced bug on (no-lease-check-at-publish, static-takeover-at-once,
- *                           fence-releases-at-once, no-chain-fence, no-fence-floor)
+ *                           fence-releases-at-once, no-chain-fence, no-fence-floor, trust-server-expiry)
+ * --server-clock-steps      faults include forward steps of the server's clock (keys expire early)
  * --trace                   print the trace of every run, not only of a failure
+ * --trace-lines N           lines of trace kept before a failure (default 200)
  * --keep-going              do not stop at the first failure
  * </pre>
  * Exit status 1 when a run failed.
@@ -44,6 +46,8 @@ public final class SimMain {
                 case "--fault-seconds" -> base.faultNanos = (long) (Double.parseDouble(args[++i]) * 1e9);
                 case "--quiet-seconds" -> base.quietNanos = (long) (Double.parseDouble(args[++i]) * 1e9);
                 case "--bug" -> bugs.add(args[++i]);
+                case "--server-clock-steps" -> base.serverClockSteps = true;
+                case "--trace-lines" -> base.traceLines = Integer.parseInt(args[++i]);
                 case "--trace" -> trace = true;
                 case "--keep-going" -> keepGoing = true;
                 default -> {
@@ -72,8 +76,10 @@ public final class SimMain {
             case "fence-releases-at-once" -> ReintroducedBugs.fenceReleasesAtOnce = true;
             case "no-chain-fence" -> ReintroducedBugs.noChainFence = true;
             case "no-fence-floor" -> ReintroducedBugs.noFenceFloorAfterSessionLoss = true;
+            case "trust-server-expiry" -> ReintroducedBugs.trustServerExpiry = true;
             default -> throw new IllegalArgumentException("unknown bug " + bug + "; known: no-lease-check-at-publish, "
-                    + "static-takeover-at-once, fence-releases-at-once, no-chain-fence, no-fence-floor");
+                    + "static-takeover-at-once, fence-releases-at-once, no-chain-fence, no-fence-floor, "
+                    + "trust-server-expiry");
         }
     }
 
@@ -154,6 +160,9 @@ public final class SimMain {
         for (String bug : bugs) {
             b.append(" --bug ").append(bug);
         }
+        if (o.serverClockSteps) {
+            b.append(" --server-clock-steps");
+        }
         return b.append(" --trace").toString();
     }
 
@@ -162,6 +171,7 @@ public final class SimMain {
         o.seed = base.seed;
         o.workers = base.workers;
         o.partitions = base.partitions;
+        o.serverClockSteps = base.serverClockSteps;
         o.staticWorkers = base.staticWorkers;
         o.faultNanos = base.faultNanos;
         o.quietNanos = base.quietNanos;

@@ -49,6 +49,12 @@ final class Simulation {
         double drift = 0.002;
         /** Lines of trace kept and printed before a failure. */
         int traceLines = 200;
+        /**
+         * Whether faults include steps of the server's wall clock (forward, up to two sessions: keys expire
+         * early, as on a node whose clock jumps or an R3 stream leader change to a replica whose clock is ahead).
+         * Off by default so that the seeds of the other findings keep their schedules.
+         */
+        boolean serverClockSteps;
     }
 
     /** The outcome of a run. */
@@ -554,6 +560,13 @@ final class Simulation {
             return;
         }
         long session = 1_000 * MS;
+        if (opt.serverClockSteps && rnd.nextDouble() < 0.15) {
+            faults++;
+            long step = session / 4 + (long) (rnd.nextDouble() * 2 * session);
+            server.clockStepNanos += step;
+            trace("FAULT the server's clock jumps " + step / MS + " ms ahead (keys expire early)");
+            return;
+        }
         double f = rnd.nextDouble();
         faults++;
         if (f < 0.25) {
