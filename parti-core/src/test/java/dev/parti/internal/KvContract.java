@@ -24,6 +24,11 @@ import org.junit.jupiter.api.Test;
 abstract class KvContract {
     /** The bucket TTLs every case provisions: only the heartbeats bucket expires, after {@link #TTL}. */
     static final Duration TTL = Duration.ofMillis(1000);
+    /**
+     * How long a watch event may take: milliseconds normally, but a CI machine with two busy cores once missed
+     * 3 s on a single server. The ordered consumer notices a lost delivery within its 5 s idle heartbeat.
+     */
+    static final Duration WATCH_DELIVERY = Duration.ofSeconds(10);
 
     static Map<Bucket, Duration> ttls() {
         return Map.of(Bucket.IDS, Duration.ofSeconds(60), Bucket.HEARTBEATS, TTL, Bucket.LEADER, Duration.ofSeconds(60));
@@ -172,18 +177,18 @@ abstract class KvContract {
             kv.delete(Bucket.IDS, "b", b);
             List<String> seen = new CopyOnWriteArrayList<>();
             AutoCloseable watch = kv.watch(Bucket.IDS, ">", e -> seen.add(e.key() + "@" + e.revision() + (e.deleted() ? " deleted" : " " + s(e))));
-            w.eventually(Duration.ofSeconds(3), () -> seen.size() == 2);
+            w.eventually(WATCH_DELIVERY, () -> seen.size() == 2);
             assertThat(seen).containsExactly("a@1 1", "b@3 deleted");
             long a2 = kv.update(Bucket.IDS, "a", v("2"), 1);
             kv.delete(Bucket.IDS, "a", a2);
             kv.create(Bucket.IDS, "c", v("1"));
-            w.eventually(Duration.ofSeconds(3), () -> seen.size() == 5);
+            w.eventually(WATCH_DELIVERY, () -> seen.size() == 5);
             assertThat(seen).containsExactly("a@1 1", "b@3 deleted", "a@4 2", "a@5 deleted", "c@6 1");
             List<String> one = new CopyOnWriteArrayList<>();
             AutoCloseable single = kv.watch(Bucket.IDS, "c", e -> one.add(e.key() + "@" + e.revision()));
             kv.update(Bucket.IDS, "c", v("2"), 6);
             kv.create(Bucket.IDS, "d", v("1"));
-            w.eventually(Duration.ofSeconds(3), () -> one.size() == 2 && seen.size() == 7);
+            w.eventually(WATCH_DELIVERY, () -> one.size() == 2 && seen.size() == 7);
             assertThat(one).containsExactly("c@6", "c@7");
             watch.close();
             single.close();
@@ -197,7 +202,7 @@ abstract class KvContract {
             List<String> seen = new CopyOnWriteArrayList<>();
             AutoCloseable watch = kv.watch(Bucket.HEARTBEATS, ">", e -> seen.add(e.key() + "@" + e.revision() + (e.deleted() ? " deleted" : "")));
             long r = kv.create(Bucket.HEARTBEATS, "w-0", v("hb"));
-            w.eventually(Duration.ofSeconds(3), () -> seen.size() == 1);
+            w.eventually(WATCH_DELIVERY, () -> seen.size() == 1);
             assertThat(kv.get(Bucket.HEARTBEATS, "w-0")).isNotNull(); // well inside the TTL
             w.eventually(Duration.ofSeconds(5), () -> kv.get(Bucket.HEARTBEATS, "w-0") == null);
             assertThat(kv.keys(Bucket.HEARTBEATS)).isEmpty();
@@ -206,7 +211,7 @@ abstract class KvContract {
             // expired means absent: the old revision no longer matches, create works, revisions go on
             assertThatThrownBy(() -> kv.update(Bucket.HEARTBEATS, "w-0", v("late"), r)).isInstanceOf(CasConflictException.class);
             assertThat(kv.create(Bucket.HEARTBEATS, "w-0", v("again"))).isEqualTo(r + 1);
-            w.eventually(Duration.ofSeconds(3), () -> seen.size() == 2);
+            w.eventually(WATCH_DELIVERY, () -> seen.size() == 2);
             watch.close();
         });
     }
