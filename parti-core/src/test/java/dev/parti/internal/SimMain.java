@@ -19,6 +19,7 @@ import java.util.List;
  * --trace                   print the trace of every run, not only of a failure
  * --trace-lines N           lines of trace kept before a failure (default 200)
  * --keep-going              do not stop at the first failure
+ * --parallel N              runs N seeds at a time (default 1; results still in seed order)
  * </pre>
  * Exit status 1 when a run failed.
  */
@@ -33,6 +34,7 @@ public final class SimMain {
         Long seed = null;
         boolean trace = false;
         boolean keepGoing = false;
+        int parallel = 1;
         List<String> bugs = new ArrayList<>();
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
@@ -50,6 +52,7 @@ public final class SimMain {
                 case "--trace-lines" -> base.traceLines = Integer.parseInt(args[++i]);
                 case "--trace" -> trace = true;
                 case "--keep-going" -> keepGoing = true;
+                case "--parallel" -> parallel = Integer.parseInt(args[++i]);
                 default -> {
                     System.err.println("unknown option " + a + "; see SimMain's Javadoc or scripts/simulate --help");
                     System.exit(2);
@@ -64,7 +67,7 @@ public final class SimMain {
         }
         long first = seed != null ? seed : System.currentTimeMillis() % 1_000_000_000L;
         Budget budget = new Budget(seeds, minutes);
-        Stats stats = run(base, first, budget, trace, keepGoing, bugs, System.out);
+        Stats stats = run(base, first, budget, trace, keepGoing, bugs, System.out, parallel);
         System.out.println(stats.summary());
         System.exit(stats.failures > 0 ? 1 : 0);
     }
@@ -117,12 +120,75 @@ public final class SimMain {
 
     static Stats run(Simulation.Options base, long firstSeed, Budget budget, boolean trace, boolean keepGoing,
                      List<String> bugs, java.io.PrintStream out) {
+        return run(base, firstSeed, budget, trace, keepGoing, bugs, out, 1);
+    }
+
+    /**
+     * Runs seeds from {@code firstSeed}, {@code parallel} at a time (independent runs, each on its own driver
+     * thread); results are taken, printed and counted in seed order, so the output does not depend on it.
+     */
+    static Stats run(Simulation.Options base, long firstSeed, Budget budget, boolean trace, boolean keepGoing,
+                     List<String> bugs, java.io.PrintStream out, int parallel) {
         Stats st = new Stats();
         long started = System.nanoTime();
-        for (long s = firstSeed; budget.more(st.runs, started); s++) {
-            Simulation.Options o = copy(base);
-            o.seed = s;
-            Simulation.Result r = new Simulation(o).run();
+        java.util.concurrent.ExecutorService pool = parallel > 1
+                ? java.util.concurrent.Executors.newFixedThreadPool(parallel, r -> {
+                    Thread t = new Thread(r, "sim-runner");
+                    t.setDaemon(true);
+                    return t;
+                })
+                : null;
+        java.util.ArrayDeque<java.util.concurrent.Future<Simulation.Result>> inFlight = new java.util.ArrayDeque<>();
+        long next = firstSeed;
+        try {
+            runs:
+            while (true) {
+                while (inFlight.size() < Math.max(1, parallel) && budget.more(st.runs + inFlight.size(), started)) {
+                    Simulation.Options o = copy(base);
+                    o.seed = next++;
+                    java.util.concurrent.Callable<Simulation.Result> one =
+                            () -> SimScheduler.runInThread(() -> new Simulation(o).run(), "sim-driver-" + o.seed);
+                    if (pool != null) {
+                        inFlight.add(pool.submit(one));
+                    } else {
+                        java.util.concurrent.FutureTask<Simulation.Result> f = new java.util.concurrent.FutureTask<>(one);
+                        f.run();
+                        inFlight.add(f);
+                    }
+                }
+                if (inFlight.isEmpty()) {
+                    break;
+                }
+                Simulation.Result r;
+                try {
+                    r = inFlight.poll().get();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    break;
+                } catch (java.util.concurrent.ExecutionException e) {
+                    throw new IllegalStateException(e.getCause());
+                }
+                Simulation.Options o = copy(base);
+                o.seed = r.seed();
+                long s = r.seed();
+                if (!step(st, r, s, o, trace, keepGoing, bugs, out)) {
+                    break runs;
+                }
+            }
+        } finally {
+            inFlight.forEach(f -> f.cancel(true));
+            if (pool != null) {
+                pool.shutdownNow();
+            }
+        }
+        st.wallNanos = System.nanoTime() - started;
+        return st;
+    }
+
+    /** Counts and reports one run; false when the batch stops here (a failure, without keep-going). */
+    private static boolean step(Stats st, Simulation.Result r, long s, Simulation.Options o, boolean trace,
+                                boolean keepGoing, List<String> bugs, java.io.PrintStream out) {
+        {
             st.runs++;
             st.virtualNanos += r.virtualNanos();
             st.events += r.events();
@@ -145,12 +211,11 @@ public final class SimMain {
                 }
                 out.println("[simulate] replay: " + replay(o, bugs));
                 if (!keepGoing) {
-                    break;
+                    return false;
                 }
             }
         }
-        st.wallNanos = System.nanoTime() - started;
-        return st;
+        return true;
     }
 
     static String replay(Simulation.Options o, List<String> bugs) {

@@ -73,6 +73,77 @@ final class SimScheduler {
     /** One event: an action at a virtual time, aimed at a process (null: the world, e.g. the KV server). */
     record Event(long time, long seq, Proc proc, Runnable action) { }
 
+    /**
+     * Virtual threads (Java 21+), when the JVM has them and {@code -Dsim.virtualThreads=false} does not say
+     * otherwise. Run on one carrier ({@code -Djdk.virtualThreadScheduler.parallelism=1}, as {@code scripts/simulate}
+     * does), a handoff is a continuation switch instead of two OS wake-ups (one per event: about 3x faster, see
+     * docs/SIMULATION.md; spinning before parking platform threads was tried, and was slower on a busy machine).
+     * Found by reflection: the project compiles for Java 17, where every simulated thread is a platform thread.
+     * The driver must run in a virtual thread too ({@link #runInThread}).
+     */
+    static final java.lang.reflect.Method OF_VIRTUAL = ofVirtual();
+    static final boolean VIRTUAL = OF_VIRTUAL != null;
+
+    private static java.lang.reflect.Method ofVirtual() {
+        if (!Boolean.parseBoolean(System.getProperty("sim.virtualThreads", "true"))) {
+            return null;
+        }
+        try {
+            return Thread.class.getMethod("ofVirtual");
+        } catch (NoSuchMethodException java17) {
+            return null;
+        }
+    }
+
+    /** A started-later thread: virtual when {@link #VIRTUAL}, else a daemon platform thread. */
+    static Thread newThread(Runnable body, String name) {
+        if (VIRTUAL) {
+            try {
+                Class<?> builderType = Class.forName("java.lang.Thread$Builder");
+                Object builder = OF_VIRTUAL.invoke(null);
+                builder = builderType.getMethod("name", String.class).invoke(builder, name);
+                return (Thread) builderType.getMethod("unstarted", Runnable.class).invoke(builder, body);
+            } catch (ReflectiveOperationException e) {
+                throw new IllegalStateException("virtual threads", e);
+            }
+        }
+        Thread t = new Thread(body, name);
+        t.setDaemon(true);
+        return t;
+    }
+
+    /** Runs {@code body} in a fresh {@link #newThread} and waits for it: the driver of a run, next to its simulated threads. */
+    static <T> T runInThread(java.util.function.Supplier<T> body, String name) {
+        Object[] out = new Object[1];
+        Throwable[] failed = new Throwable[1];
+        Thread t = newThread(() -> {
+            try {
+                out[0] = body.get();
+            } catch (Throwable e) {
+                failed[0] = e;
+            }
+        }, name);
+        t.start();
+        try {
+            t.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted", e);
+        }
+        if (failed[0] instanceof RuntimeException r) {
+            throw r;
+        }
+        if (failed[0] instanceof Error er) {
+            throw er;
+        }
+        if (failed[0] != null) {
+            throw new IllegalStateException(failed[0]);
+        }
+        @SuppressWarnings("unchecked")
+        T result = (T) out[0];
+        return result;
+    }
+
     /** A simulated thread. */
     final class VThread {
         final Proc proc;
@@ -88,8 +159,7 @@ final class SimScheduler {
         VThread(Proc proc, String name) {
             this.proc = proc;
             this.name = name;
-            this.thread = new Thread(this::loop, "sim-" + proc.name + "-" + name);
-            this.thread.setDaemon(true);
+            this.thread = newThread(this::loop, "sim-" + proc.name + "-" + name);
             proc.threads.add(this);
             allThreads.add(this);
             this.thread.start();

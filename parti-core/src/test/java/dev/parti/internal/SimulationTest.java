@@ -89,6 +89,17 @@ class SimulationTest {
     }
 
     @Test
+    void seedsRunInParallelGiveWhatTheyGiveOneAfterTheOther() {
+        PrintStream quiet = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
+        SimMain.Stats one = SimMain.run(options(5), 5, new SimMain.Budget(4, -1), false, true, List.of(), quiet, 1);
+        SimMain.Stats two = SimMain.run(options(5), 5, new SimMain.Budget(4, -1), false, true, List.of(), quiet, 2);
+        assertThat(two.runs).isEqualTo(one.runs).isEqualTo(4);
+        assertThat(two.events).isEqualTo(one.events);
+        assertThat(two.publications).isEqualTo(one.publications);
+        assertThat(two.faults).isEqualTo(one.faults);
+    }
+
+    @Test
     void itFindsAStaticTakeoverThatAcquiresAtOnce() {
         ReintroducedBugs.staticTakeoverAtOnce = true;
         // seed 16 is the first to catch it (12 runs; it stops there), and seeds 5..12 pass without the bug
