@@ -662,7 +662,7 @@ public final class GroupMember {
             log.debug("Worker {}: {} failed: {}", workerId, what, e.getMessage());
             raise(DegradedReason.KV_UNAVAILABLE, what, what + ": " + e.getMessage());
             checkBuckets();
-        } else if (isBucketMissing(e)) {
+        } else if (e instanceof KvGateway.BucketMissingException) {
             raise(DegradedReason.BUCKET_MISSING, what, what + ": " + e.getMessage());
         } else if (e instanceof KvRejectedException) {
             if (!raisedAlready(what, DegradedReason.KV_REJECTED)) {
@@ -682,22 +682,6 @@ public final class GroupMember {
         synchronized (stateMonitor) {
             return raisedBy.get(step) == reason;
         }
-    }
-
-    /** JetStream's "stream not found" (10059) anywhere in the cause chain: a bucket was deleted. */
-    static boolean isBucketMissing(Throwable e) {
-        for (Throwable t = e; t != null; t = t.getCause()) {
-            if (t instanceof io.nats.client.JetStreamApiException j && j.getApiErrorCode() == 10059) {
-                return true;
-            }
-            if (t.getMessage() != null && t.getMessage().toLowerCase(java.util.Locale.ROOT).contains("stream not found")) {
-                return true;
-            }
-            if (t.getCause() == t) {
-                break;
-            }
-        }
-        return false;
     }
 
     /**

@@ -19,7 +19,7 @@ final class KvErrors {
         if (e instanceof KvGateway.KvUnavailableException) {
             return KvErrorKind.UNAVAILABLE;
         }
-        if (GroupMember.isBucketMissing(e)) {
+        if (e instanceof KvGateway.BucketMissingException) {
             return KvErrorKind.BUCKET_MISSING;
         }
         if (e instanceof KvGateway.KvRejectedException) {

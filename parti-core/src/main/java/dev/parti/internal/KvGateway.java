@@ -551,6 +551,9 @@ public final class KvGateway implements Kv {
             if (JS_TEMPORARY.contains(e.getApiErrorCode()) || e.getErrorCode() == 503) {
                 throw new KvUnavailableException(where + " failed, JetStream unavailable: " + e.getMessage(), e);
             }
+            if (e.getApiErrorCode() == JS_STREAM_NOT_FOUND) {
+                throw new BucketMissingException(where + " refused by the server, the bucket does not exist: " + e.getMessage(), e);
+            }
             throw new KvRejectedException(where + " refused by the server: " + e.getMessage(), e);
         } catch (IOException | TimeoutException e) {
             throw new KvUnavailableException(where + " failed: " + e, e);
@@ -621,6 +624,19 @@ public final class KvGateway implements Kv {
         private static final long serialVersionUID = 1L;
 
         public KvRejectedException(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
+    /**
+     * The bucket's stream does not exist on the server (JetStream error 10059): deleted under a running group
+     * (an operator's {@code nats kv del}, JetStream losing its data). Not retried as is; the member raises
+     * {@code BUCKET_MISSING} and provisions the buckets again.
+     */
+    public static final class BucketMissingException extends KvRejectedException {
+        private static final long serialVersionUID = 1L;
+
+        public BucketMissingException(String message, Throwable cause) {
             super(message, cause);
         }
     }

@@ -2,6 +2,7 @@ package dev.parti.internal;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.catchThrowable;
 
 import dev.parti.internal.KvGateway.Bucket;
 import dev.parti.internal.KvGateway.CasConflictException;
@@ -136,6 +137,21 @@ class KvGatewayErrorsTest {
                     .hasMessageContaining(kv.names().name(Bucket.LEADER) + "/leader: update failed");
             assertThatThrownBy(() -> kv.get(Bucket.LEADER, "leader")).isInstanceOf(KvUnavailableException.class);
             assertThatThrownBy(() -> kv.checkBuckets()).isInstanceOf(KvUnavailableException.class);
+        }
+    }
+
+    /** A bucket deleted under the gateway: reads name it as missing (a type of its own), not as a generic refusal. */
+    @Test
+    void aDeletedBucketIsReportedMissingNamingIt() throws Exception {
+        try (Connection nc = Nats.connect(nats.url())) {
+            KvGateway kv = provisioned(nc, "deleted");
+            String name = kv.names().name(Bucket.IDS);
+            kv.create(Bucket.IDS, "a", bytes(3));
+            nc.keyValueManagement().delete(name);
+            assertThatThrownBy(() -> kv.get(Bucket.IDS, "a")).isInstanceOf(KvGateway.BucketMissingException.class)
+                    .hasMessageStartingWith(name + "/a: get refused by the server, the bucket does not exist");
+            assertThat(KvErrors.kindOf(catchThrowable(() -> kv.keys(Bucket.IDS)))).isEqualTo(dev.parti.KvErrorKind.BUCKET_MISSING);
+            assertThat(kv.bucketExists(Bucket.IDS)).isFalse();
         }
     }
 }

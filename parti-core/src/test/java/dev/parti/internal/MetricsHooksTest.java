@@ -23,8 +23,7 @@ class MetricsHooksTest {
         assertThat(KvErrors.kindOf(timeout)).isEqualTo(KvErrorKind.UNAVAILABLE);
         assertThat(KvErrors.kindOf(new KvGateway.CasConflictException("c"))).isEqualTo(KvErrorKind.CAS_CONFLICT);
         assertThat(KvErrors.kindOf(new KvGateway.KvRejectedException("r", null))).isEqualTo(KvErrorKind.REJECTED);
-        assertThat(KvErrors.kindOf(new KvGateway.KvRejectedException("x", new RuntimeException("stream not found"))))
-                .isEqualTo(KvErrorKind.BUCKET_MISSING);
+        assertThat(KvErrors.kindOf(new KvGateway.BucketMissingException("x", null))).isEqualTo(KvErrorKind.BUCKET_MISSING);
         PermissionWatch watch = new PermissionWatch(new io.nats.client.ErrorListener() { }, new BucketNames("g"));
         long mark = watch.mark();
         watch.errorOccurred(null, "Permissions Violation for Publish to \"$KV.x.y\"");

@@ -193,7 +193,7 @@ final class SimKvClient implements Kv {
             } catch (SimKvServer.WrongLastSequence cas) {
                 o = new Outcome(null, new CasConflictException(where + " lost a compare-and-set"));
             } catch (IllegalStateException missing) {
-                o = new Outcome(null, new KvGateway.KvRejectedException(where + " refused by the server: " + missing.getMessage(), null));
+                o = new Outcome(null, new KvGateway.BucketMissingException(where + " refused by the server: " + missing.getMessage(), null));
             }
             trace.accept(name + " " + where + (o.refusal() != null ? " -> CAS refused" : " -> " + show(o.value())));
             if (!connected || sim.random.nextDouble() < net.lostReplyProbability) {
