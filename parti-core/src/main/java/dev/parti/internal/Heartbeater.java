@@ -125,6 +125,20 @@ final class Heartbeater {
     }
 
     private long createOrTakeOver(byte[] value) {
+        // the displaced holder keeps heartbeating until the takeover lands: a write of its between our read
+        // and our update loses us the CAS, so read again (a few times; its heartbeats are an interval apart)
+        for (int attempt = 1; ; attempt++) {
+            try {
+                return createOrTakeOverOnce(value);
+            } catch (CasConflictException e) {
+                if (!takeOverExisting || attempt >= 5) {
+                    throw e;
+                }
+            }
+        }
+    }
+
+    private long createOrTakeOverOnce(byte[] value) {
         try {
             return kv.create(Bucket.HEARTBEATS, id, value);
         } catch (CasConflictException e) {
