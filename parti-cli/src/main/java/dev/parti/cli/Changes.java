@@ -17,7 +17,8 @@ import java.util.TreeSet;
  */
 final class Changes {
     /** Kinds of change, in the order they are reported within one step; {@code INFO} is the watch's own notice. */
-    enum Kind { INFO, LEFT, JOINED, RESTARTED, LEADER, VERSION, APPLIED, FENCED, UNFENCED, LATE, ON_TIME, HANDOFFS, UNREADABLE }
+    enum Kind { INFO, LEFT, JOINED, RESTARTED, LEADER, VERSION, APPLIED, FENCED, UNFENCED, DEGRADED, RECOVERED, LATE, ON_TIME,
+        HANDOFFS, UNREADABLE }
 
     /** One change: when it was seen, its kind, the worker concerned (or null) and a sentence. */
     record Change(Instant at, Kind kind, String worker, String text, Map<String, Object> details) {
@@ -132,6 +133,16 @@ final class Changes {
                         + "unreachable or the process paused); it owns nothing until a fresh version", Map.of()));
             } else if (!after.fenced() && wasFenced) {
                 out.add(new Change(at, Kind.UNFENCED, after.id(), after.id() + " is no longer fenced", Map.of()));
+            }
+            List<String> degradedBefore = before == null || before.heartbeatAge() == null ? List.of() : before.degraded();
+            if (!after.degraded().equals(degradedBefore)) {
+                if (after.degraded().isEmpty()) {
+                    out.add(new Change(at, Kind.RECOVERED, after.id(), after.id() + " is no longer degraded (was "
+                            + String.join(", ", degradedBefore) + ")", Map.of("was", degradedBefore)));
+                } else {
+                    out.add(new Change(at, Kind.DEGRADED, after.id(), after.id() + " is degraded: "
+                            + String.join(", ", after.degraded()), Map.of("reasons", after.degraded(), "was", degradedBefore)));
+                }
             }
             boolean wasLate = before != null && before.heartbeatAge() != null && before.late();
             if (after.late() && !wasLate) {

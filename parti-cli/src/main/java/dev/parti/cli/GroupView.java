@@ -37,9 +37,18 @@ record GroupView(String group, Instant at, Leader leader, Assignment assignment,
      * @param heartbeatAge null when it has no heartbeat (session expired, ID not yet)
      */
     record Worker(String id, String instance, String host, Duration heartbeatAge, long weight, long appliedVersion, boolean fenced,
-                  List<Partition> owned, List<Partition> assigned, boolean hasId, boolean late) {
-        /** One word for the STATUS column. */
+                  List<Partition> owned, List<Partition> assigned, boolean hasId, boolean late, List<String> degraded) {
+        Worker {
+            degraded = degraded == null ? List.of() : List.copyOf(degraded);
+        }
+
+        /** One word for the STATUS column (then the worker's degraded reasons, if it reports any). */
         String status(long version) {
+            String word = word(version);
+            return degraded.isEmpty() || heartbeatAge == null ? word : word + " (" + String.join(",", degraded) + ")";
+        }
+
+        private String word(long version) {
             if (heartbeatAge == null) {
                 return hasId ? "no-heartbeat" : "gone";
             }
@@ -48,6 +57,9 @@ record GroupView(String group, Instant at, Leader leader, Assignment assignment,
             }
             if (late) {
                 return "late";
+            }
+            if (!degraded.isEmpty()) {
+                return "degraded";
             }
             if (appliedVersion < version) {
                 return "applying";
@@ -87,13 +99,14 @@ record GroupView(String group, Instant at, Leader leader, Assignment assignment,
             List<Partition> assigned = rec == null ? List.of() : List.copyOf(new TreeSet<>(rec.of(id)));
             if (hb == null) {
                 workers.add(new Worker(id, idRec == null ? null : idRec.value().instance(), null, null, 1, 0, false, List.of(),
-                        assigned, idRec != null, false));
+                        assigned, idRec != null, false, List.of()));
                 continue;
             }
             Duration age = age(now, hb.written());
             boolean late = session != null && age != null && age.compareTo(session.dividedBy(2)) > 0;
             workers.add(new Worker(id, hb.value().instance(), host(hb.value()), age, hb.value().capacity(), hb.value().appliedVersion(),
-                    hb.value().fenced(), List.copyOf(new TreeSet<>(hb.value().owned())), assigned, idRec != null, late));
+                    hb.value().fenced(), List.copyOf(new TreeSet<>(hb.value().owned())), assigned, idRec != null, late,
+                    List.copyOf(hb.value().degraded())));
         }
         return new GroupView(s.group, now, leader, assignment, List.copyOf(workers), handoffs(s, rec),
                 session, s.ttl(Bucket.LEADER), Map.copyOf(s.unreadable()));

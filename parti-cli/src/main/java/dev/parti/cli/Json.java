@@ -83,6 +83,7 @@ final class Json {
             o.put("appliedVersion", w.appliedVersion());
             o.put("status", w.status(version));
             o.put("fenced", w.fenced());
+            o.put("degraded", w.degraded()); // reasons the worker reports in its heartbeat (kv-unavailable, ...)
             o.put("owned", ids(w.owned()));
             o.put("assigned", ids(w.assigned()));
             workers.add(o);

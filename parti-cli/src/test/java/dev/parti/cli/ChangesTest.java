@@ -103,6 +103,25 @@ class ChangesTest {
     }
 
     @Test
+    void aWorkerReportingDegradedReasonsReadsAsDegradedThenRecovered() {
+        GroupState s = state(Map.of("w-0", Set.of(p(0))), Map.of(), Map.of("w-0", List.of(p(0))), 1);
+        GroupView ok = GroupView.of(s, T0);
+        s.apply(Bucket.HEARTBEATS, "w-0", Codec.encode(new Codec.Heartbeat("i-w-0", 1, Set.of(p(0)), false, 1, Map.of(), 0,
+                Set.of("kv-unavailable"))), 2, T0);
+        GroupView degraded = GroupView.of(s, T0);
+        List<Changes.Change> changes = Changes.between(ok, degraded, Map.of());
+        assertThat(changes).singleElement().satisfies(c -> {
+            assertThat(c.kind()).isEqualTo(Changes.Kind.DEGRADED);
+            assertThat(c.text()).isEqualTo("w-0 is degraded: kv-unavailable");
+        });
+        assertThat(degraded.worker("w-0").status(1)).isEqualTo("degraded (kv-unavailable)");
+        assertThat(Changes.between(degraded, ok, Map.of())).singleElement().satisfies(c -> {
+            assertThat(c.kind()).isEqualTo(Changes.Kind.RECOVERED);
+            assertThat(c.text()).isEqualTo("w-0 is no longer degraded (was kv-unavailable)");
+        });
+    }
+
+    @Test
     void anUnreadableRecordIsReportedNotFatal() {
         GroupState s = state(Map.of("w-0", Set.of()), Map.of(), null, 0);
         s.apply(Bucket.HEARTBEATS, "w-9", "parti/99\nwhat=ever\n".getBytes(java.nio.charset.StandardCharsets.UTF_8), 3, T0);

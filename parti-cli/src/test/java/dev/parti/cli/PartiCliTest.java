@@ -144,6 +144,10 @@ class PartiCliTest {
             await().atMost(Duration.ofSeconds(10)).until(() -> buffer.toString().contains(b.workerId() + " joined"));
             await().atMost(Duration.ofSeconds(10)).until(w::balanced);
             await().atMost(Duration.ofSeconds(10)).until(() -> buffer.toString().contains(b.workerId() + " applied version"));
+            b.reportFault("test-consumer", "injected: cannot create its consumer"); // a degraded reason, in the heartbeat
+            await().atMost(Duration.ofSeconds(10)).until(() -> buffer.toString().contains(b.workerId() + " is degraded: external-fault"));
+            b.clearFault("test-consumer");
+            await().atMost(Duration.ofSeconds(10)).until(() -> buffer.toString().contains(b.workerId() + " is no longer degraded"));
             b.close(); // graceful leave: the heartbeat is deleted
             await().atMost(Duration.ofSeconds(10)).until(() -> buffer.toString().contains(b.workerId() + " is gone: left the group"));
             await().atMost(Duration.ofSeconds(10)).until(w::balanced);
@@ -165,7 +169,8 @@ class PartiCliTest {
             assertThat(line).as("timestamped").matches("\\d\\d:\\d\\d:\\d\\d\\.\\d{3}  [A-Z_]+ +  .*");
         }
         String all = buffer.toString();
-        assertThat(all).contains("VERSION", "published by", "JOINED", "APPLIED", "acquired", "released", "LEFT");
+        assertThat(all).contains("VERSION", "published by", "JOINED", "APPLIED", "acquired", "released", "LEFT", "DEGRADED",
+                "RECOVERED");
         assertThat(all).doesNotContain("unexpected");
     }
 

@@ -162,18 +162,34 @@ public final class Codec {
      *
      * @param metadata          the worker's metadata, sorted (empty when none, as written by 1.0)
      * @param rebalanceRequests how many rebalances this instance requested (0 when none, as written by 1.0)
+     * @param degraded          the worker's active degraded reasons by name ({@code DegradedReason.id()}), sorted;
+     *                          for operators ({@code parti watch}, {@code parti describe}), never for the leader's
+     *                          decisions (a line {@code degraded=} that readers before it skip; empty when none)
      */
     public record Heartbeat(String instance, long appliedVersion, Set<Partition> owned, boolean fenced, long capacity,
-                            Map<String, String> metadata, long rebalanceRequests) {
-        /** Copies the metadata (null means none). */
+                            Map<String, String> metadata, long rebalanceRequests, Set<String> degraded) {
+        /** Copies the metadata and reasons (null means none). */
         public Heartbeat {
             metadata = metadata == null || metadata.isEmpty() ? Map.of()
                     : java.util.Collections.unmodifiableMap(new TreeMap<>(metadata));
+            degraded = degraded == null || degraded.isEmpty() ? Set.of()
+                    : java.util.Collections.unmodifiableSet(new TreeSet<>(degraded));
+        }
+
+        /** A heartbeat without degraded reasons. */
+        public Heartbeat(String instance, long appliedVersion, Set<Partition> owned, boolean fenced, long capacity,
+                         Map<String, String> metadata, long rebalanceRequests) {
+            this(instance, appliedVersion, owned, fenced, capacity, metadata, rebalanceRequests, Set.of());
         }
 
         /** A heartbeat of format 1.0: no metadata, no rebalance requested. */
         public Heartbeat(String instance, long appliedVersion, Set<Partition> owned, boolean fenced, long capacity) {
             this(instance, appliedVersion, owned, fenced, capacity, Map.of(), 0);
+        }
+
+        /** The same heartbeat reporting {@code owned} instead. */
+        public Heartbeat withOwned(Set<Partition> owned) {
+            return new Heartbeat(instance, appliedVersion, owned, fenced, capacity, metadata, rebalanceRequests, degraded);
         }
     }
 
@@ -235,6 +251,9 @@ public final class Codec {
         if (h.rebalanceRequests() != 0) {
             m.put("rebalance", Long.toString(h.rebalanceRequests()));
         }
+        if (!h.degraded().isEmpty()) {
+            m.put("degraded", String.join(",", h.degraded()));
+        }
         h.metadata().forEach((k, v) -> m.put(META + enc(k), enc(v)));
         return lines(m);
     }
@@ -253,7 +272,8 @@ public final class Codec {
                     new TreeSet<>(parsePartitions(m.getOrDefault("owned", ""))),
                     Boolean.parseBoolean(m.getOrDefault("fenced", "false")),
                     m.containsKey("capacity") ? parseLong(m, "capacity") : 1L,
-                    metadata, m.containsKey("rebalance") ? parseLong(m, "rebalance") : 0L);
+                    metadata, m.containsKey("rebalance") ? parseLong(m, "rebalance") : 0L,
+                    m.getOrDefault("degraded", "").isEmpty() ? Set.of() : Set.of(m.get("degraded").split(",")));
         });
     }
 

@@ -245,6 +245,18 @@ public final class GroupMember {
         settle("external:" + source);
     }
 
+    /** The active degraded reasons by name, for the heartbeat (operators read them with {@code parti watch}). */
+    private Set<String> degradedReasonIds() {
+        synchronized (stateMonitor) {
+            if (reasons.isEmpty()) {
+                return Set.of();
+            }
+            Set<String> ids = new java.util.TreeSet<>();
+            reasons.keySet().forEach(r -> ids.add(r.code()));
+            return ids;
+        }
+    }
+
     /** The active degraded reasons (empty when none), a snapshot. */
     public Set<DegradedReason> degradedReasons() {
         synchronized (stateMonitor) {
@@ -749,7 +761,7 @@ public final class GroupMember {
         heartbeater.beat(legacyHeartbeat
                 ? new Codec.Heartbeat(instance, s.appliedVersion(), owned, s.fenced(), config.capacity())
                 : new Codec.Heartbeat(instance, s.appliedVersion(), owned, s.fenced(), config.capacity(),
-                        metadata, rebalanceRequests.get()), start);
+                        metadata, rebalanceRequests.get(), degradedReasonIds()), start);
         lastBeatNanos = clock.getAsLong();
         beatRequested = false;
         if (leaseExpired(clock.getAsLong())) {

@@ -163,8 +163,7 @@ final class Heartbeater {
                     // the takeover write itself says so: an instance displacing this one reads it at once
                     Set<Partition> both = new TreeSet<>(mine.owned());
                     both.addAll(inherited);
-                    value = Codec.encode(new Codec.Heartbeat(mine.instance(), mine.appliedVersion(), both, mine.fenced(),
-                            mine.capacity()));
+                    value = Codec.encode(mine.withOwned(both));
                 }
                 return kv.update(Bucket.HEARTBEATS, id, value, current.revision());
             }

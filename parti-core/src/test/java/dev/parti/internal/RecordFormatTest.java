@@ -66,6 +66,21 @@ class RecordFormatTest {
     }
 
     @Test
+    void degradedReasonsInAHeartbeatAreOneAddedLineThatEarlierReadersSkip() {
+        Codec.Heartbeat hb = new Codec.Heartbeat("5f0c", 7, Set.of(), false, 1, Map.of(), 0,
+                Set.of("lease-stale", "kv-unavailable"));
+        String text = new String(Codec.encode(hb), StandardCharsets.UTF_8);
+        assertThat(text).isEqualTo("parti/1\ninstance=5f0c\napplied=7\nfenced=false\ncapacity=1\nowned=\n"
+                + "degraded=kv-unavailable,lease-stale\n");
+        assertThat(Codec.decodeHeartbeat(Codec.encode(hb))).isEqualTo(hb);
+        assertThat(Codec.decodeHeartbeat(utf8("parti/1\ninstance=i\napplied=0\n")).degraded()).isEmpty();
+        // the takeover's copy keeps everything but what it reports owned
+        Codec.Heartbeat moved = hb.withOwned(Set.of(Partition.of("t", "1")));
+        assertThat(moved.degraded()).isEqualTo(hb.degraded());
+        assertThat(moved.owned()).containsExactly(Partition.of("t", "1"));
+    }
+
+    @Test
     void heartbeatMetadataOfFormatOnePointOneIsOnlyAddedLinesThatAOnePointZeroReaderSkips() {
         Codec.Heartbeat hb = new Codec.Heartbeat("5f0c", 7, Set.of(Partition.of("t", "0")), false, 2,
                 Map.of("host", "node 1", "kafka.subscription", "topics:a,b=c"), 3);
