@@ -457,6 +457,42 @@ public final class PartiConsumerConfig extends AbstractConfig {
             throw new ConfigException(NATS_TLS_CONFIG, false, "A trust store or key store is set, which needs TLS");
         }
 
+        // Consumers of one JVM configured alike get the very same Options: a credentials file or a trust/key store
+        // becomes an auth handler or SSL context object, compared by identity when connections are shared
+        // (SharedNats), so building them per consumer would give every consumer its own connection.
+        List<Object> key = java.util.Arrays.asList(user, password == null ? null : password.value(),
+                token == null ? null : token.value(), fileStamp(creds), tls, fileStamp(truststore),
+                truststorePassword == null ? null : truststorePassword.value(), fileStamp(keystore),
+                keystorePassword == null ? null : keystorePassword.value());
+        Options interned = INTERNED_OPTIONS.get(key);
+        if (interned != null) {
+            return interned;
+        }
+        Options built = newNatsOptions(user, password, token, creds, tls, truststore, truststorePassword, keystore,
+                keystorePassword);
+        Options raced = INTERNED_OPTIONS.putIfAbsent(key, built);
+        return raced != null ? raced : built;
+    }
+
+    /** Options built from the same NATS security settings, per JVM; a rotated file (other size or time) is a new entry. */
+    private static final java.util.concurrent.ConcurrentMap<List<Object>, Options> INTERNED_OPTIONS =
+            new java.util.concurrent.ConcurrentHashMap<>();
+
+    private static List<Object> fileStamp(String path) {
+        if (path == null) {
+            return null;
+        }
+        try {
+            Path p = Path.of(path).toAbsolutePath().normalize();
+            return List.of(p.toString(), Files.size(p), Files.getLastModifiedTime(p).toMillis());
+        } catch (java.io.IOException e) {
+            return List.of(path); // validated as readable above; a file gone since simply is not interned by stamp
+        }
+    }
+
+    private static Options newNatsOptions(String user, Password password, Password token, String creds, boolean tls,
+                                          String truststore, Password truststorePassword, String keystore,
+                                          Password keystorePassword) {
         Options.Builder b = new Options.Builder();
         if (user != null) {
             b.userInfo(user.toCharArray(), password.value().toCharArray());

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.parti.LossPolicy;
 import dev.parti.PartiConfig;
 import java.io.OutputStream;
+import io.nats.client.Options;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.KeyStore;
@@ -257,6 +258,28 @@ class PartiConsumerConfigTest {
                 "parti.nats.tls.truststore.password", "changeit"), "parti.nats.tls");
         rejects(with("parti.nats.tls.truststore.location", trust.toString(),
                 "parti.nats.tls.truststore.password", "wrong"), "parti.nats.tls.truststore.location");
+    }
+
+    /**
+     * Issue 21: a creds file or a trust store becomes an auth handler or SSL context that connection sharing compares
+     * by identity; consumers configured alike must get the very same objects, or each opens its own connection.
+     */
+    @Test
+    void consumersConfiguredAlikeGetTheSameNatsOptionsAndAChangedFileGetsNewOnes(@TempDir Path dir) throws Exception {
+        Path creds = Files.writeString(dir.resolve("user.creds"), "-----BEGIN NATS USER JWT-----\n");
+        Map<String, Object> m = with("parti.nats.creds.file", creds.toString());
+        Options first = new PartiConsumerConfig(m).natsOptions();
+        assertThat(new PartiConsumerConfig(with("parti.nats.creds.file", creds.toString(), "group.id", "other")).natsOptions())
+                .isSameAs(first);
+        Path trust = emptyStore(dir.resolve("trust.p12"), "changeit");
+        Map<String, Object> t = with("parti.nats.tls.truststore.location", trust.toString(),
+                "parti.nats.tls.truststore.password", "changeit");
+        Options tls = new PartiConsumerConfig(t).natsOptions();
+        assertThat(new PartiConsumerConfig(t).natsOptions()).isSameAs(tls);
+        assertThat(tls).isNotSameAs(first);
+        // a rotated credentials file (other contents) is read again: new options, not the old handler
+        Files.writeString(creds, "-----BEGIN NATS USER JWT-----\nrotated\n");
+        assertThat(new PartiConsumerConfig(m).natsOptions()).isNotSameAs(first);
     }
 
     private static Path emptyStore(Path file, String password) throws Exception {
