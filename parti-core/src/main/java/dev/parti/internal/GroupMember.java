@@ -1289,10 +1289,15 @@ public final class GroupMember {
         }
     }
 
+    /** The simulator's connection events (its KV model has no jnats connection to listen to). */
+    void connectionEvent(ConnectionListener.Events event) {
+        onConnectionEvent(null, event);
+    }
+
     private void onConnectionEvent(Connection conn, ConnectionListener.Events event) {
         log.info("Worker {}: NATS connection {}", workerId, event);
         if (event == ConnectionListener.Events.RECONNECTED) {
-            rewatchNow = true;
+            rewatchNow = !ReintroducedBugs.noRewatchOnReconnect;
             pollAssignmentNow = true;
         } else if (event == ConnectionListener.Events.RESUBSCRIBED) {
             pollAssignmentNow = true;

@@ -22,6 +22,9 @@ final class ReintroducedBugs {
     /** Hole 12: the leader takes a heartbeat key gone by the server's clock as the end of the worker's lease. */
     static volatile boolean trustServerExpiry;
 
+    /** Found by NemesisTest: watches are not opened again after a reconnect (they may have died with a restarted server). */
+    static volatile boolean noRewatchOnReconnect;
+
     private ReintroducedBugs() {
     }
 
@@ -33,5 +36,6 @@ final class ReintroducedBugs {
         noChainFence = false;
         noFenceFloorAfterSessionLoss = false;
         trustServerExpiry = false;
+        noRewatchOnReconnect = false;
     }
 }

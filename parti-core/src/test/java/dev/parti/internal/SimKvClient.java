@@ -82,7 +82,22 @@ final class SimKvClient implements Kv {
         for (Watch w : watches) {
             w.resync();
         }
+        onReconnected.run();
     }
+
+    /**
+     * The server this client is connected to restarted: its watches' consumers are gone and deliver nothing
+     * more, without an error (what nats-server 2.9 does to an ordered push consumer, seen by NemesisTest);
+     * only a new watch sees writes again. Call while disconnected, before {@link #reconnect}.
+     */
+    void serverRestarted() {
+        for (Watch w : new ArrayList<>(watches)) {
+            w.dead = true;
+        }
+    }
+
+    /** Runs on every reconnect, as jnats' RECONNECTED connection event (the member re-opens its watches). */
+    Runnable onReconnected = () -> { };
 
     boolean isConnected() {
         return connected;
@@ -247,6 +262,8 @@ final class SimKvClient implements Kv {
         long lastScheduled; // virtual time of the last scheduled delivery: keeps them in order
         long lastDelivered; // revision
         boolean closed;
+        /** Its consumer died with a server restart: nothing more is delivered. */
+        boolean dead;
 
         Watch(Bucket bucket, String key, Consumer<Entry> onEntry) {
             this.bucket = bucket;
@@ -267,7 +284,7 @@ final class SimKvClient implements Kv {
             long t = Math.max(lastScheduled, sim.now + (long) (sim.random.nextDouble() * net.maxWatchLagNanos));
             lastScheduled = t;
             sim.at(t, proc, () -> {
-                if (closed || !connected || m.revision() <= lastDelivered) {
+                if (closed || dead || !connected || m.revision() <= lastDelivered) {
                     return; // lost while disconnected: the resync on reconnect brings what is still there
                 }
                 lastDelivered = m.revision();
@@ -276,7 +293,7 @@ final class SimKvClient implements Kv {
         }
 
         void resync() {
-            if (closed) {
+            if (closed || dead) {
                 return;
             }
             for (SimKvServer.Msg m : server.current(bucket, key, lastDelivered)) {

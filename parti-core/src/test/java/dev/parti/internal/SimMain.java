@@ -14,8 +14,10 @@ import java.util.List;
  * --workers W --partitions P --static K   group shape (default 4, 12, 2)
  * --fault-seconds F --quiet-seconds Q     phases of a run, virtual seconds (default 20, 12)
  * --bug NAME                switch a reintroduced bug on (no-lease-check-at-publish, static-takeover-at-once,
- *                           fence-releases-at-once, no-chain-fence, no-fence-floor, trust-server-expiry)
+ *                           fence-releases-at-once, no-chain-fence, no-fence-floor, trust-server-expiry,
+ *                           no-rewatch-on-reconnect)
  * --server-clock-steps      faults include forward steps of the server's clock (keys expire early)
+ * --server-restarts         faults include nats-server restarts (every client cut off; watches die silently)
  * --trace                   print the trace of every run, not only of a failure
  * --trace-lines N           lines of trace kept before a failure (default 200)
  * --keep-going              do not stop at the first failure
@@ -49,6 +51,7 @@ public final class SimMain {
                 case "--quiet-seconds" -> base.quietNanos = (long) (Double.parseDouble(args[++i]) * 1e9);
                 case "--bug" -> bugs.add(args[++i]);
                 case "--server-clock-steps" -> base.serverClockSteps = true;
+                case "--server-restarts" -> base.serverRestarts = true;
                 case "--trace-lines" -> base.traceLines = Integer.parseInt(args[++i]);
                 case "--trace" -> trace = true;
                 case "--keep-going" -> keepGoing = true;
@@ -80,9 +83,10 @@ public final class SimMain {
             case "no-chain-fence" -> ReintroducedBugs.noChainFence = true;
             case "no-fence-floor" -> ReintroducedBugs.noFenceFloorAfterSessionLoss = true;
             case "trust-server-expiry" -> ReintroducedBugs.trustServerExpiry = true;
+            case "no-rewatch-on-reconnect" -> ReintroducedBugs.noRewatchOnReconnect = true;
             default -> throw new IllegalArgumentException("unknown bug " + bug + "; known: no-lease-check-at-publish, "
                     + "static-takeover-at-once, fence-releases-at-once, no-chain-fence, no-fence-floor, "
-                    + "trust-server-expiry");
+                    + "trust-server-expiry, no-rewatch-on-reconnect");
         }
     }
 
@@ -228,6 +232,9 @@ public final class SimMain {
         if (o.serverClockSteps) {
             b.append(" --server-clock-steps");
         }
+        if (o.serverRestarts) {
+            b.append(" --server-restarts");
+        }
         return b.append(" --trace").toString();
     }
 
@@ -237,6 +244,7 @@ public final class SimMain {
         o.workers = base.workers;
         o.partitions = base.partitions;
         o.serverClockSteps = base.serverClockSteps;
+        o.serverRestarts = base.serverRestarts;
         o.staticWorkers = base.staticWorkers;
         o.faultNanos = base.faultNanos;
         o.quietNanos = base.quietNanos;

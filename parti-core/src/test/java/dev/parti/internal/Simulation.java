@@ -55,6 +55,11 @@ final class Simulation {
          * Off by default so that the seeds of the other findings keep their schedules.
          */
         boolean serverClockSteps;
+        /**
+         * Whether faults include nats-server restarts: every client is cut off for a while, and the watches of
+         * each die silently with the server (only new ones deliver again). Off by default, as clock steps.
+         */
+        boolean serverRestarts;
     }
 
     /** The outcome of a run. */
@@ -231,6 +236,7 @@ final class Simulation {
             @Override public void sleep(long millis) { sim.sleep(millis * MS); }
             @Override public Kv kv(BucketNames names, Duration requestTimeout) {
                 inst.client = new SimKvClient(sim, server, proc, requestTimeout, net, inst.label);
+                inst.client.onReconnected = () -> inst.member.connectionEvent(io.nats.client.ConnectionListener.Events.RECONNECTED);
                 inst.client.beforeSend = (bucket, op) -> {
                     if (bucket == KvGateway.Bucket.ASSIGNMENT && WRITES.contains(op) && !inst.member.holdsLeaderLease()) {
                         fail(inst + " writes the assignment (" + op + ") without a valid leader lease (invariant 2)");
@@ -560,6 +566,25 @@ final class Simulation {
             return;
         }
         long session = 1_000 * MS;
+        if (opt.serverRestarts && rnd.nextDouble() < 0.12) {
+            faults++;
+            long down = 100 * MS + (long) (rnd.nextDouble() * 1.5 * session);
+            trace("FAULT nats-server restart: every client cut off for about " + down / MS + " ms, watches die");
+            for (Instance i : instances) {
+                if (i.live && i.client != null) {
+                    SimKvClient c = i.client;
+                    c.disconnect();
+                    c.serverRestarted();
+                    // clients come back one by one, as their reconnect attempts land
+                    sim.after(down + (long) (rnd.nextDouble() * 200 * MS), null, () -> {
+                        if (healedAt < 0) {
+                            c.reconnect();
+                        }
+                    });
+                }
+            }
+            return;
+        }
         if (opt.serverClockSteps && rnd.nextDouble() < 0.15) {
             faults++;
             long step = session / 4 + (long) (rnd.nextDouble() * 2 * session);

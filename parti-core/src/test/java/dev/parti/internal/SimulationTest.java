@@ -146,4 +146,22 @@ class SimulationTest {
         assertThat(st.failures).as("seeds 1000..1007 with server clock steps, with the bug").isPositive();
         assertThat(lastOutput).containsPattern("acquired by .* while .* still holds it under a valid lease");
     }
+
+    /**
+     * nats-server restarts: every client cut off, and the watches die with the server without an error (only new ones
+     * deliver). Seeds 2000..2007 keep every invariant; without re-opening the watches on reconnect they still do (the
+     * polls cover the gap), but the group is slower to be whole again after the faults.
+     */
+    @Test
+    void natsServerRestartsWhoseWatchesDieSilentlyKeepEveryInvariant() {
+        Simulation.Options o = new Simulation.Options();
+        o.seed = 2000;
+        o.serverRestarts = true;
+        SimMain.Stats fixed = run(o, 8, true);
+        assertThat(fixed.failures).as(lastOutput).isZero();
+        ReintroducedBugs.noRewatchOnReconnect = true;
+        SimMain.Stats bug = run(o, 8, true, "no-rewatch-on-reconnect");
+        assertThat(bug.maxConvergeNanos).as("slowest convergence after the heal, without re-opening watches")
+                .isGreaterThan(fixed.maxConvergeNanos);
+    }
 }
