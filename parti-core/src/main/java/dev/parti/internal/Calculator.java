@@ -65,6 +65,10 @@ final class Calculator {
 
     private static final class Seen {
         Heartbeat hb;
+        /** The bytes {@link #hb} was decoded from. */
+        byte[] value;
+        /** This leader saw the worker write (a revision after the first it saw), so {@link #lastSeenNanos} follows a write. */
+        boolean sawWrite;
         long revision;
         long nextCheckNanos;
         long lastSeenNanos;
@@ -237,17 +241,25 @@ final class Calculator {
         if (!current && e.revision() < s.revision) {
             return; // a late delivery: revisions of a key only grow (a read is the authority after a bucket recreation)
         }
+        if (s.revision != 0 && e.revision() != s.revision) {
+            s.sawWrite = true;
+        }
         if (e.deleted()) {
             s.left = true;
             s.hb = null;
         } else {
             Heartbeat hb;
-            try {
-                hb = Codec.decodeHeartbeat(e.value());
-            } catch (IllegalArgumentException bad) {
-                log.warn("Skipping unreadable heartbeat of {}: {}", e.key(), bad.getMessage());
-                return;
+            if (s.hb != null && java.util.Arrays.equals(e.value(), s.value)) {
+                hb = s.hb; // at rest a worker writes the same bytes every interval: decode once, not W times a round
+            } else {
+                try {
+                    hb = Codec.decodeHeartbeat(e.value());
+                } catch (IllegalArgumentException bad) {
+                    log.warn("Skipping unreadable heartbeat of {}: {}", e.key(), bad.getMessage());
+                    return;
+                }
             }
+            s.value = e.value();
             boolean changed = s.left || s.missingSinceNanos != 0 || !hb.equals(s.hb);
             Heartbeat before = s.hb;
             if (before != null && !s.left) {
@@ -398,8 +410,11 @@ final class Calculator {
         // wall clock, which can jump ahead (or an R3 stream leader whose clock is ahead takes over), and then the
         // key is gone while the worker still owns under its lease. That lease is shorter than a session counted
         // from the moment the worker sent a write, which is before this leader saw it; so by this leader's clock
-        // the lease has surely ended a session after the sighting, whatever the server's clock did.
-        return now - s.lastSeenNanos < sessionNanos && !ReintroducedBugs.trustServerExpiry;
+        // the lease has surely ended a session after the sighting, whatever the server's clock did. Only a write
+        // seen happening counts: a heartbeat found by this term's first scan may be a crashed worker's last one,
+        // written up to a session ago, and waiting a session from the scan would delay every leader failover
+        // (a new leader trusts the server's expiry for those: docs/PROTOCOL.md, invariant 5).
+        return s.sawWrite && now - s.lastSeenNanos < sessionNanos && !ReintroducedBugs.trustServerExpiry;
     }
 
     /**
