@@ -72,7 +72,14 @@ class DescribeKafkaTest {
             PartiManager a = w.start();
             PartiManager b = w.start();
             await().atMost(Duration.ofSeconds(10)).until(w::balanced);
-            Cli.Result r = Cli.run("describe", "-s", nats.url(), "-g", group, "--bootstrap-server", kafka.bootstrapServers(), "--json");
+            // the managers apply a version before their next heartbeat reports it: describe reads the heartbeats, so
+            // until then it shows the move as pending ("->w-0"); wait for the settled view
+            Cli.Result[] last = new Cli.Result[1];
+            await().atMost(Duration.ofSeconds(10)).until(() -> {
+                last[0] = Cli.run("describe", "-s", nats.url(), "-g", group, "--bootstrap-server", kafka.bootstrapServers(), "--json");
+                return last[0].exit() == 0 && !last[0].out().contains("\"->");
+            });
+            Cli.Result r = last[0];
             assertThat(r.exit()).as(r.toString()).isZero();
             JsonNode kafkaRows = new ObjectMapper().readTree(r.out()).path("kafka");
             assertThat(kafkaRows).hasSize(4);

@@ -123,7 +123,7 @@ class PartiMicrometerTest {
             c.kill();
             List<Worker> rest = List.of(a, b);
             await().atMost(Duration.ofSeconds(10)).until(() -> balanced(rest, 6));
-            await().atMost(Duration.ofSeconds(5)).until(() -> count(leader, "parti.rebalances", "kind", "emergency") >= 1
+            await().atMost(Duration.ofSeconds(10)).until(() -> count(leader, "parti.rebalances", "kind", "emergency") >= 1
                     && timer(leader, "parti.handoff.duration", "emergency") != null);
 
             var handoff = timer(leader, "parti.handoff.duration", "emergency");
