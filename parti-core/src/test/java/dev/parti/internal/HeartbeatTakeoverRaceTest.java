@@ -12,7 +12,6 @@ import io.nats.client.Nats;
 import java.lang.reflect.InvocationTargetException;
 import java.lang.reflect.Proxy;
 import java.time.Duration;
-import java.util.EnumMap;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
@@ -31,12 +30,7 @@ class HeartbeatTakeoverRaceTest {
     @Test
     void aHeartbeatOfTheOlderInstanceBetweenTheReadAndTheTakeoverDoesNotFailTheTakeover() throws Exception {
         try (Connection nc = Nats.connect(nats.url())) {
-            KvGateway kv = new KvGateway(nc, new BucketNames("takeover-race"), Duration.ofSeconds(2));
-            EnumMap<Bucket, Duration> ttls = new EnumMap<>(Bucket.class);
-            ttls.put(Bucket.IDS, Duration.ofSeconds(30));
-            ttls.put(Bucket.HEARTBEATS, Duration.ofSeconds(30));
-            ttls.put(Bucket.LEADER, Duration.ofSeconds(30));
-            kv.provision(ttls, 1);
+            KvGateway kv = TestBuckets.provisioned(nc, "takeover-race", Duration.ofSeconds(2));
             Set<Partition> held = Set.of(Partition.of("t", "0"));
             long[] olderRevision = {kv.create(Bucket.HEARTBEATS, "orders-1",
                     Codec.encode(new Codec.Heartbeat("older", 3, held, false, 1)))};

@@ -16,7 +16,6 @@ import io.nats.client.Options;
 import io.nats.client.api.KeyValueConfiguration;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.EnumMap;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -34,13 +33,7 @@ class KvGatewayErrorsTest {
     private static final AtomicLong GROUPS = new AtomicLong();
 
     private static KvGateway provisioned(Connection nc, String prefix) {
-        KvGateway kv = new KvGateway(nc, new BucketNames(prefix + "-" + GROUPS.incrementAndGet()), Duration.ofMillis(500));
-        EnumMap<Bucket, Duration> ttls = new EnumMap<>(Bucket.class);
-        ttls.put(Bucket.IDS, Duration.ofSeconds(30));
-        ttls.put(Bucket.HEARTBEATS, Duration.ofSeconds(30));
-        ttls.put(Bucket.LEADER, Duration.ofSeconds(30));
-        kv.provision(ttls, 1);
-        return kv;
+        return TestBuckets.provisioned(nc, prefix + "-" + GROUPS.incrementAndGet(), Duration.ofMillis(500));
     }
 
     private static byte[] bytes(int n) {
