@@ -10,7 +10,6 @@ import dev.parti.testkit.NatsServerExtension;
 import io.nats.client.Connection;
 import io.nats.client.Nats;
 import java.time.Duration;
-import java.util.EnumMap;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
@@ -51,13 +50,7 @@ class LostReplyTest {
     }
 
     private static KvGateway gateway(Connection nc, String group) {
-        KvGateway kv = new KvGateway(nc, new BucketNames(group), Duration.ofSeconds(2));
-        EnumMap<Bucket, Duration> ttls = new EnumMap<>(Bucket.class);
-        ttls.put(Bucket.IDS, Duration.ofSeconds(30));
-        ttls.put(Bucket.HEARTBEATS, Duration.ofSeconds(30));
-        ttls.put(Bucket.LEADER, Duration.ofSeconds(30));
-        kv.provision(ttls, 1);
-        return kv;
+        return TestBuckets.provisioned(nc, group, Duration.ofSeconds(2));
     }
 
     /** Writes {@code key}'s current value again, as the writer's lost request did. */
