@@ -101,6 +101,11 @@ public final class Codec {
             this.version = version;
         }
 
+        UnsupportedFormatException(String kind, int version, String message) {
+            super(kind + " record in format version " + version + ": " + message, null);
+            this.version = version;
+        }
+
         /** The format version found in the record. */
         public int version() {
             return version;
@@ -286,8 +291,14 @@ public final class Codec {
         return lines(m);
     }
 
-    /** @throws DecodeException when unreadable or of a newer format */
+    /**
+     * Decodes an inline assignment record (format 1). A chunked record's manifest (format 2) is refused
+     * with a message naming it: {@link ChunkedAssignment#decode} reads both forms.
+     *
+     * @throws DecodeException when unreadable or of a newer format
+     */
     public static AssignmentRecord decodeAssignment(byte[] bytes) {
+        refuseManifest(bytes);
         return decoding("assignment", bytes, text -> {
             Map<String, String> m = parse(text);
             Map<String, List<Partition>> owners = new TreeMap<>();
@@ -313,6 +324,7 @@ public final class Codec {
      * @throws DecodeException when unreadable or of a newer format
      */
     public static AssignmentRecord decodeAssignmentOf(byte[] bytes, String workerId) {
+        refuseManifest(bytes);
         return decoding("assignment", bytes, s -> {
             int end = s.indexOf('\n');
             String own = "w." + enc(workerId) + "=";
@@ -348,6 +360,15 @@ public final class Codec {
             return new AssignmentRecord(parseLong(header, "version"), required(header, "leader"), parseLong(header, "epoch"),
                     mine == null ? Map.of() : Map.of(workerId, mine), tag == null ? Map.of() : Map.of(workerId, tag));
         });
+    }
+
+    /** A chunked record's manifest is not an inline record: say so rather than "a newer format". */
+    private static void refuseManifest(byte[] bytes) {
+        if (ChunkedAssignment.isManifest(bytes)) {
+            throw new UnsupportedFormatException("assignment", ChunkedAssignment.FORMAT_VERSION,
+                    "a chunked assignment record (manifest, tag " + ChunkedAssignment.TAG
+                            + "): read it with ChunkedAssignment.decode, which fetches its pieces");
+        }
     }
 
     static String partitions(Collection<Partition> ps) {

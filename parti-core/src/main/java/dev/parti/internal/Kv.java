@@ -36,6 +36,13 @@ interface Kv {
     /** Purges the key: a purge marker replaces its history (no expected revision). */
     void purge(Bucket b, String key);
 
+    /**
+     * Removes every key below {@code prefix} (the keys {@code <prefix>.<anything>}) with its history at once,
+     * leaving no delete markers: a stream purge by subject. Watchers are not told; a get then finds nothing
+     * and a create succeeds. Keys elsewhere are untouched.
+     */
+    void purgePrefix(Bucket b, String prefix);
+
     /** The current entry, or null when the key is absent, deleted or expired. */
     Entry get(Bucket b, String key);
 

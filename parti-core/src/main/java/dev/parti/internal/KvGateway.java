@@ -416,6 +416,18 @@ public final class KvGateway implements Kv {
         });
     }
 
+    /** {@inheritDoc} One {@code STREAM.PURGE} request with the subject filter {@code $KV.<bucket>.<prefix>.>}. */
+    @Override
+    public void purgePrefix(Bucket b, String prefix) {
+        io.nats.client.support.Validator.validateNonWildcardKvKeyRequired(prefix);
+        String bucket = names.name(b);
+        call(b, prefix + ".>", "purge keys", () -> {
+            connection.jetStreamManagement(kvOptions.getJetStreamOptions())
+                    .purgeStream("KV_" + bucket, io.nats.client.PurgeOptions.subject("$KV." + bucket + "." + prefix + ".>"));
+            return null;
+        });
+    }
+
     /**
      * The current entry, or null when the key is absent, deleted or expired. Read from the stream's leader
      * ({@code STREAM.MSG.GET}), not with jnats' KV get: KV buckets allow direct gets, which any replica of an

@@ -104,6 +104,7 @@ final class SimKvClient implements Kv {
 
     @Override
     public long create(Bucket b, String key, byte[] value) {
+        checkPayload(b, key, "create", value);
         try {
             return request(b, key, "create", () -> server.publish(b, key, value, SimKvServer.Op.PUT, 0));
         } catch (CasConflictException e) {
@@ -117,6 +118,7 @@ final class SimKvClient implements Kv {
 
     @Override
     public long update(Bucket b, String key, byte[] value, long expectedRevision) {
+        checkPayload(b, key, "update", value);
         return request(b, key, "update", () -> server.publish(b, key, value, SimKvServer.Op.PUT, expectedRevision));
     }
 
@@ -128,6 +130,14 @@ final class SimKvClient implements Kv {
     @Override
     public void purge(Bucket b, String key) {
         request(b, key, "purge", () -> server.publish(b, key, null, SimKvServer.Op.PURGE, -1));
+    }
+
+    @Override
+    public void purgePrefix(Bucket b, String prefix) {
+        request(b, prefix + ".>", "purge keys", () -> {
+            server.purgePrefix(b, prefix);
+            return null;
+        });
     }
 
     @Override
@@ -153,7 +163,16 @@ final class SimKvClient implements Kv {
 
     @Override
     public long serverMaxPayload() {
-        return 1024 * 1024;
+        return server.maxPayload;
+    }
+
+    /** As {@link KvGateway}: a value above the max payload (less the header allowance) is refused before sending. */
+    private void checkPayload(Bucket b, String key, String op, byte[] value) {
+        if (value != null && value.length + KvGateway.HEADER_ALLOWANCE > server.maxPayload) {
+            throw new KvGateway.KvRejectedException("KV_" + b.name().toLowerCase() + "/" + key + ": " + op + " of "
+                    + value.length + " bytes refused before sending: above the server's max payload of " + server.maxPayload
+                    + " bytes (less " + KvGateway.HEADER_ALLOWANCE + " for headers)", null);
+        }
     }
 
     @Override
