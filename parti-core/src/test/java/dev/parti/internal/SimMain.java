@@ -16,6 +16,8 @@ import java.util.List;
  * --bug NAME                switch a reintroduced bug on (no-lease-check-at-publish, static-takeover-at-once,
  *                           fence-releases-at-once, no-chain-fence, no-fence-floor, trust-server-expiry)
  * --server-clock-steps      faults include forward steps of the server's clock (keys expire early)
+ * --max-payload B           the server's max payload in bytes (default 1 MB); e.g. 1280 with --partitions 200
+ *                           makes every assignment record a chunked one (manifest + pieces)
  * --trace                   print the trace of every run, not only of a failure
  * --trace-lines N           lines of trace kept before a failure (default 200)
  * --keep-going              do not stop at the first failure
@@ -49,6 +51,7 @@ public final class SimMain {
                 case "--quiet-seconds" -> base.quietNanos = (long) (Double.parseDouble(args[++i]) * 1e9);
                 case "--bug" -> bugs.add(args[++i]);
                 case "--server-clock-steps" -> base.serverClockSteps = true;
+                case "--max-payload" -> base.maxPayload = Long.parseLong(args[++i]);
                 case "--trace-lines" -> base.traceLines = Integer.parseInt(args[++i]);
                 case "--trace" -> trace = true;
                 case "--keep-going" -> keepGoing = true;
@@ -228,6 +231,9 @@ public final class SimMain {
         if (o.serverClockSteps) {
             b.append(" --server-clock-steps");
         }
+        if (o.maxPayload != 1024 * 1024) {
+            b.append(" --max-payload ").append(o.maxPayload);
+        }
         return b.append(" --trace").toString();
     }
 
@@ -237,6 +243,7 @@ public final class SimMain {
         o.workers = base.workers;
         o.partitions = base.partitions;
         o.serverClockSteps = base.serverClockSteps;
+        o.maxPayload = base.maxPayload;
         o.staticWorkers = base.staticWorkers;
         o.faultNanos = base.faultNanos;
         o.quietNanos = base.quietNanos;
