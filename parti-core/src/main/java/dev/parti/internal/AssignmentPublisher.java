@@ -136,22 +136,62 @@ final class AssignmentPublisher {
             return true;
         }
         AssignmentRecord same = new AssignmentRecord(current.version(), leaderId, epoch, current.owners(), current.instances());
-        // a chunked record keeps its pieces: only the manifest's header changes
-        ChunkedAssignment.Manifest sameManifest = manifest == null ? null : manifest.withLeader(leaderId, epoch);
-        byte[] bytes = sameManifest == null ? Codec.encode(same) : ChunkedAssignment.encode(sameManifest);
+        ChunkedAssignment.Encoded encoded;
+        if (manifest != null) {
+            // a chunked record keeps its pieces: only the manifest's header changes
+            ChunkedAssignment.Manifest m = manifest.withLeader(leaderId, epoch);
+            encoded = new ChunkedAssignment.Encoded(ChunkedAssignment.encode(m), m, List.of());
+        } else {
+            // an inline record just under the limit may not fit under a longer leader ID or epoch: then in pieces
+            encoded = encodeAttempt(same, leaderId, epoch);
+            if (encoded.chunked()) {
+                writePieces(encoded, leaseValid, same.version());
+            }
+        }
         if (!leaseValid.getAsBoolean()) {
+            purgeQuietly(encoded, manifest);
             throw new LeaseLostException("fencing the assignment chain");
         }
+        long expected = revision;
         try {
-            revision = kv.update(Bucket.ASSIGNMENT, KEY, bytes, revision);
-            highestRevisionSeen = Math.max(highestRevisionSeen, revision);
-            current = same;
-            manifest = sameManifest;
-            sweep();
-            return true;
+            revision = kv.update(Bucket.ASSIGNMENT, KEY, encoded.current(), expected);
         } catch (CasConflictException lost) {
+            purgeQuietly(encoded, manifest);
             load();
             return false;
+        } catch (RuntimeException unknown) {
+            if (encoded.chunked() && manifest == null) {
+                uncertain.put(encoded.manifest().prefix(), expected);
+            }
+            throw unknown;
+        }
+        highestRevisionSeen = Math.max(highestRevisionSeen, revision);
+        current = same;
+        manifest = encoded.manifest();
+        try {
+            sweep();
+        } catch (RuntimeException e) {
+            log.warn("Sweeping the pieces of earlier assignment publications failed ({}); the next leader's fence tries again",
+                    e.getMessage());
+        }
+        return true;
+    }
+
+    /** The attempt's encoding: inline when it fits, else in pieces under a prefix unique to this attempt. */
+    private ChunkedAssignment.Encoded encodeAttempt(AssignmentRecord next, String leaderId, long epoch) {
+        // unique to this attempt: no other writer (another leader, or this one retrying) ever writes these keys
+        String prefix = ChunkedAssignment.PIECE_PREFIX + "." + next.version() + "." + writerTag(leaderId, epoch) + "-" + (++attempts);
+        try {
+            return ChunkedAssignment.encode(next, pieceLimit(), prefix);
+        } catch (IllegalArgumentException tooLarge) {
+            throw new AssignmentTooLargeException(tooLarge.getMessage() + "; not published");
+        }
+    }
+
+    /** Purges the pieces {@code encoded} wrote, unless they are those of {@code kept} (a fence reuses them). */
+    private void purgeQuietly(ChunkedAssignment.Encoded encoded, ChunkedAssignment.Manifest kept) {
+        if (encoded.chunked() && (kept == null || !kept.prefix().equals(encoded.manifest().prefix()))) {
+            purgeQuietly(encoded.manifest().prefix());
         }
     }
 
@@ -172,15 +212,8 @@ final class AssignmentPublisher {
                              BooleanSupplier leaseValid) {
         long version = Math.max(current == null ? 0 : current.version(), versionFloor) + 1;
         AssignmentRecord next = new AssignmentRecord(version, leaderId, epoch, owners, instances);
-        int limit = pieceLimit();
-        // unique to this attempt: no other writer (another leader, or this one retrying) ever writes these keys
-        String prefix = ChunkedAssignment.PIECE_PREFIX + "." + version + "." + writerTag(leaderId, epoch) + "-" + (++attempts);
-        ChunkedAssignment.Encoded encoded;
-        try {
-            encoded = ChunkedAssignment.encode(next, limit, prefix);
-        } catch (IllegalArgumentException tooLarge) {
-            throw new AssignmentTooLargeException(tooLarge.getMessage() + "; not published");
-        }
+        ChunkedAssignment.Encoded encoded = encodeAttempt(next, leaderId, epoch);
+        String prefix = encoded.chunked() ? encoded.manifest().prefix() : null;
         if (encoded.chunked()) {
             writePieces(encoded, leaseValid, version);
         }

@@ -182,7 +182,22 @@ public final class ChunkedAssignment {
             ids.add(id);
             size += block.length;
         }
-        int target = target(size, limit);
+        // pieces of the target size; should the manifest not fit (many blocks above the target), larger pieces
+        for (long target = target(size, limit); ; target *= 2) {
+            Encoded e = cut(r, blocks, ids, size, (int) Math.min(limit, target), limit, prefix);
+            if (e.current().length <= limit) {
+                return e;
+            }
+            if (target >= limit) {
+                throw new IllegalArgumentException("assignment version " + r.version() + " is " + size + " bytes in "
+                        + e.pieces().size() + " pieces, and even their manifest (" + e.current().length
+                        + " bytes) is above the max payload (" + limit + " bytes)");
+            }
+        }
+    }
+
+    private static Encoded cut(AssignmentRecord r, List<byte[]> blocks, List<String> ids, long size, int target, int limit,
+                               String prefix) {
         List<Piece> pieces = new ArrayList<>();
         List<PieceRef> refs = new ArrayList<>();
         ByteArrayOutputStream piece = new ByteArrayOutputStream();
@@ -210,13 +225,7 @@ public final class ChunkedAssignment {
             add(pieces, refs, prefix, piece.toByteArray(), first);
         }
         Manifest m = new Manifest(r.version(), r.leaderId(), r.epoch(), prefix, size, refs);
-        byte[] current = encode(m);
-        if (current.length > limit) {
-            throw new IllegalArgumentException("assignment version " + r.version() + " is " + size + " bytes in "
-                    + refs.size() + " pieces, and even their manifest (" + current.length + " bytes) is above the max payload ("
-                    + limit + " bytes)");
-        }
-        return new Encoded(current, m, pieces);
+        return new Encoded(encode(m), m, pieces);
     }
 
     /**
