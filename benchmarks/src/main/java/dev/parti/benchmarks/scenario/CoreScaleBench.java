@@ -727,8 +727,12 @@ public final class CoreScaleBench {
             byte[] current = kv.get("current").getValue();
             Map<String, byte[]> pieces = new java.util.HashMap<>();
             dev.parti.internal.ChunkedAssignment.PieceSource remote = key -> {
-                KeyValueEntry e = kv.get(key);
-                return e == null ? null : e.getValue();
+                try {
+                    KeyValueEntry e = kv.get(key);
+                    return e == null ? null : e.getValue();
+                } catch (IOException | io.nats.client.JetStreamApiException e) {
+                    throw new IllegalStateException("reading " + key + ": " + e, e);
+                }
             };
             dev.parti.internal.Codec.AssignmentRecord whole = dev.parti.internal.ChunkedAssignment.decode(current, key -> {
                 byte[] v = remote.get(key);
