@@ -70,7 +70,7 @@ final class AssignmentPublisher {
             highestRevisionSeen = Math.max(highestRevisionSeen, revision);
             try {
                 manifest = ChunkedAssignment.isManifest(e.value()) ? ChunkedAssignment.decodeManifest(e.value()) : null;
-                current = ChunkedAssignment.decode(e.value(), this::piece);
+                current = ChunkedAssignment.decode(e.value(), pieces(manifest)::get);
                 versionFloor = Math.max(versionFloor, current.version());
                 purgeSettledAttempts(); // only now: an attempt of ours that landed is what was just read
                 return current;
@@ -104,9 +104,23 @@ final class AssignmentPublisher {
         return revision;
     }
 
-    private byte[] piece(String key) {
-        Entry p = kv.get(Bucket.ASSIGNMENT, key);
-        return p == null ? null : p.value();
+    /** Every piece {@code m} names, read at once (a new leader's lease keeps running meanwhile); empty for an inline record. */
+    private Map<String, byte[]> pieces(ChunkedAssignment.Manifest m) {
+        if (m == null) {
+            return Map.of();
+        }
+        List<String> keys = new java.util.ArrayList<>();
+        for (int n = 0; n < m.pieces().size(); n++) {
+            keys.add(m.key(n));
+        }
+        Map<String, byte[]> out = new java.util.HashMap<>();
+        List<Entry> entries = kv.getAll(Bucket.ASSIGNMENT, keys);
+        for (int n = 0; n < keys.size(); n++) {
+            if (entries.get(n) != null) {
+                out.put(keys.get(n), entries.get(n).value());
+            }
+        }
+        return out;
     }
 
     AssignmentRecord current() {

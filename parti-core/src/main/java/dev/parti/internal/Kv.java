@@ -46,6 +46,18 @@ interface Kv {
     /** The current entry, or null when the key is absent, deleted or expired. */
     Entry get(Bucket b, String key);
 
+    /**
+     * The current entries of {@code keys}, in their order (null where absent, deleted or expired): as many
+     * {@link #get}s, which an implementation may send at once rather than one after another.
+     */
+    default List<Entry> getAll(Bucket b, List<String> keys) {
+        List<Entry> out = new ArrayList<>();
+        for (String key : keys) {
+            out.add(get(b, key));
+        }
+        return out;
+    }
+
     /** The keys present in a bucket. */
     List<String> keys(Bucket b);
 

@@ -179,6 +179,26 @@ abstract class KvContract {
     }
 
     @Test
+    void getAllAnswersAsManyGetsInOrder() throws Exception {
+        run(w -> {
+            Kv kv = w.kv();
+            long a = kv.create(Bucket.ASSIGNMENT, "piece.1.a.0", v("x"));
+            long b = kv.create(Bucket.ASSIGNMENT, "piece.1.a.1", v("y"));
+            kv.create(Bucket.ASSIGNMENT, "gone", v("z"));
+            kv.purge(Bucket.ASSIGNMENT, "gone");
+            List<Entry> all = kv.getAll(Bucket.ASSIGNMENT, List.of("piece.1.a.1", "absent", "gone", "piece.1.a.0"));
+            assertThat(all).hasSize(4);
+            assertThat(s(all.get(0))).isEqualTo("y");
+            assertThat(all.get(0).revision()).isEqualTo(b);
+            assertThat(all.get(1)).isNull();
+            assertThat(all.get(2)).isNull();
+            assertThat(s(all.get(3))).isEqualTo("x");
+            assertThat(all.get(3).revision()).isEqualTo(a);
+            assertThat(kv.getAll(Bucket.ASSIGNMENT, List.of())).isEmpty();
+        });
+    }
+
+    @Test
     void aGetAlwaysSeesTheLastAcknowledgedWriteDeleteOrPurge() throws Exception {
         run(w -> {
             Kv kv = w.kv();

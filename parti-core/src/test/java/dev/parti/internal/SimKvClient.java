@@ -146,6 +146,12 @@ final class SimKvClient implements Kv {
         return m == null || m.op() != SimKvServer.Op.PUT ? null : new Entry(key, m.value(), m.revision(), false);
     }
 
+    /** One request per key, one after another (the model does not pipeline; {@link KvGateway} does). */
+    @Override
+    public List<Entry> getAll(Bucket b, List<String> keys) {
+        return Kv.super.getAll(b, keys);
+    }
+
     @Override
     public List<String> keys(Bucket b) {
         return request(b, "*", "keys", () -> server.keys(b));
