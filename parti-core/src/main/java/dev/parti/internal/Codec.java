@@ -54,8 +54,10 @@ import java.util.TreeSet;
  * <h2>Compatibility</h2>
  * Readers ignore fields they do not know, so a later release may add a field without changing the
  * tag. A change that version-1 readers would misread (a field removed or given another meaning) must
- * use a new tag, {@code parti/2}, which version-1 readers refuse. Every record written so far carries
- * {@code parti/1} and decodes unchanged.
+ * use a new tag, which version-1 readers refuse. Every record written so far carries {@code parti/1} and
+ * decodes unchanged, except one: an assignment record above the server's max payload is written in pieces
+ * named by a manifest tagged {@code parti/2} ({@link ChunkedAssignment}), which version-1 readers refuse as
+ * a newer format and {@link #decodeAssignment} refuses by name.
  *
  * <h2>Decode errors</h2>
  * Decoding never guesses: it throws a {@link DecodeException} (an {@link IllegalArgumentException},
