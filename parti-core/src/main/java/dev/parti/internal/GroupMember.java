@@ -1047,7 +1047,10 @@ public final class GroupMember {
             // NATS unreachable or refusing: the revision is not marked seen, so the poll reads it again
             log.warn("Worker {}: reading the chunked assignment at revision {} failed ({}); the poll retries it",
                     workerId, first.revision(), failed.getMessage());
-            pollAssignmentNow = true;
+            // a heartbeat interval from now, not on the next tick: an overloaded server must not keep this thread
+            // (which also writes the heartbeat) busy with one retry after another
+            long retryAt = clock.getAsLong() + heartbeatNanos;
+            lastAssignmentPollNanos = retryAt - heartbeatNanos * (waitingForAssignment() ? 1 : ASSIGNMENT_POLL_AT_REST);
         }
     }
 
