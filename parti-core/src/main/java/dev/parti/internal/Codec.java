@@ -54,8 +54,10 @@ import java.util.TreeSet;
  * <h2>Compatibility</h2>
  * Readers ignore fields they do not know, so a later release may add a field without changing the
  * tag. A change that version-1 readers would misread (a field removed or given another meaning) must
- * use a new tag, {@code parti/2}, which version-1 readers refuse. Every record written so far carries
- * {@code parti/1} and decodes unchanged.
+ * use a new tag, which version-1 readers refuse. Every record written so far carries {@code parti/1} and
+ * decodes unchanged, except one: an assignment record above the server's max payload is written in pieces
+ * named by a manifest tagged {@code parti/2} ({@link ChunkedAssignment}), which version-1 readers refuse as
+ * a newer format and {@link #decodeAssignment} refuses by name.
  *
  * <h2>Decode errors</h2>
  * Decoding never guesses: it throws a {@link DecodeException} (an {@link IllegalArgumentException},
@@ -98,6 +100,11 @@ public final class Codec {
         UnsupportedFormatException(String kind, int version) {
             super(kind + " record is in format version " + version + " (tag " + TAG_PREFIX + version
                     + "), newer than the version " + FORMAT_VERSION + " this release reads: written by a newer Parti", null);
+            this.version = version;
+        }
+
+        UnsupportedFormatException(String kind, int version, String message) {
+            super(kind + " record in format version " + version + ": " + message, null);
             this.version = version;
         }
 
@@ -306,8 +313,14 @@ public final class Codec {
         return lines(m);
     }
 
-    /** @throws DecodeException when unreadable or of a newer format */
+    /**
+     * Decodes an inline assignment record (format 1). A chunked record's manifest (format 2) is refused
+     * with a message naming it: {@link ChunkedAssignment#decode} reads both forms.
+     *
+     * @throws DecodeException when unreadable or of a newer format
+     */
     public static AssignmentRecord decodeAssignment(byte[] bytes) {
+        refuseManifest(bytes);
         return decoding("assignment", bytes, text -> {
             Map<String, String> m = parse(text);
             Map<String, List<Partition>> owners = new TreeMap<>();
@@ -333,6 +346,7 @@ public final class Codec {
      * @throws DecodeException when unreadable or of a newer format
      */
     public static AssignmentRecord decodeAssignmentOf(byte[] bytes, String workerId) {
+        refuseManifest(bytes);
         return decoding("assignment", bytes, s -> {
             int end = s.indexOf('\n');
             String own = "w." + enc(workerId) + "=";
@@ -368,6 +382,15 @@ public final class Codec {
             return new AssignmentRecord(parseLong(header, "version"), required(header, "leader"), parseLong(header, "epoch"),
                     mine == null ? Map.of() : Map.of(workerId, mine), tag == null ? Map.of() : Map.of(workerId, tag));
         });
+    }
+
+    /** A chunked record's manifest is not an inline record: say so rather than "a newer format". */
+    private static void refuseManifest(byte[] bytes) {
+        if (ChunkedAssignment.isManifest(bytes)) {
+            throw new UnsupportedFormatException("assignment", ChunkedAssignment.FORMAT_VERSION,
+                    "a chunked assignment record (manifest, tag " + ChunkedAssignment.TAG
+                            + "): read it with ChunkedAssignment.decode, which fetches its pieces");
+        }
     }
 
     static String partitions(Collection<Partition> ps) {

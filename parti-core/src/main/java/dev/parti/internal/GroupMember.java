@@ -931,7 +931,7 @@ public final class GroupMember {
         long current = 0;
         if (e != null && !e.deleted()) {
             try {
-                current = Codec.decodeAssignmentOf(e.value(), workerId).version();
+                current = ChunkedAssignment.version(e.value()); // the header alone, inline or chunked
             } catch (IllegalArgumentException unreadable) {
                 current = e.revision(); // no version published on this stream exceeds its revision
             }
@@ -976,6 +976,14 @@ public final class GroupMember {
             if (id == null || e.revision() <= seen) {
                 return; // the periodic poll mostly finds what the watch delivered: no decode
             }
+            if (ChunkedAssignment.isManifest(e.value())) {
+                // its pieces are KV reads: on the main thread, never on a (shared) watch dispatcher thread
+                ScheduledExecutorService m = main;
+                if (m != null && !m.isShutdown()) {
+                    executeQuietly(m, () -> readChunked(e));
+                }
+                return;
+            }
             Codec.AssignmentRecord r;
             try {
                 r = Codec.decodeAssignmentOf(e.value(), id);
@@ -983,6 +991,68 @@ public final class GroupMember {
                 log.warn("Skipping unreadable assignment record (revision {}): {}", e.revision(), bad.getMessage());
                 return;
             }
+            offerAssignment(e, r);
+        } catch (RuntimeException unexpected) {
+            log.error("Worker {}: assignment record at revision {} could not be handled; the poll retries it",
+                    workerId, e.revision(), unexpected);
+        }
+    }
+
+    /**
+     * Main thread: a chunked record's manifest at {@code e}: reads this worker's piece(s) and offers its
+     * view. A piece that is gone or does not match (a newer version replaced the manifest) means reading
+     * {@code current} again, never applying a mix; the version a piece belongs to is the manifest's.
+     */
+    private void readChunked(KvGateway.Entry first) {
+        KvGateway.Entry e = first;
+        try {
+            for (int attempt = 0; attempt < 4 && e != null && !e.deleted(); attempt++) {
+                String id = workerId;
+                if (id == null || e.revision() <= assignmentRevisionSeen.get() || lifecycle.get() != Lifecycle.STARTED) {
+                    return;
+                }
+                if (!ChunkedAssignment.isManifest(e.value())) {
+                    onAssignmentEvent(e); // current is inline again
+                    return;
+                }
+                Codec.AssignmentRecord r;
+                try {
+                    AssignmentPublisher p = publisher;
+                    r = p != null && p.revision() == e.revision() && p.current() != null
+                            ? p.current() // this worker leads and wrote (or read) exactly this record: no piece to read
+                            : ChunkedAssignment.decodeOf(e.value(), id,
+                                    key -> {
+                                        KvGateway.Entry piece = kv.get(Bucket.ASSIGNMENT, key);
+                                        return piece == null ? null : piece.value();
+                                    });
+                } catch (ChunkedAssignment.StalePieceException stale) {
+                    log.debug("Worker {}: {}; reading the assignment again", id, stale.getMessage());
+                    e = kv.get(Bucket.ASSIGNMENT, AssignmentPublisher.KEY);
+                    continue;
+                } catch (IllegalArgumentException bad) {
+                    log.warn("Skipping unreadable assignment record (revision {}): {}", e.revision(), bad.getMessage());
+                    return;
+                }
+                offerAssignment(e, r);
+                return;
+            }
+            if (e != null && !e.deleted()) {
+                pollAssignmentNow = true; // replaced faster than read: the next tick tries again
+            }
+        } catch (RuntimeException failed) {
+            // NATS unreachable or refusing: the revision is not marked seen, so the poll reads it again
+            log.warn("Worker {}: reading the chunked assignment at revision {} failed ({}); the poll retries it",
+                    workerId, first.revision(), failed.getMessage());
+            // a heartbeat interval from now, not on the next tick: an overloaded server must not keep this thread
+            // (which also writes the heartbeat) busy with one retry after another
+            long retryAt = clock.getAsLong() + heartbeatNanos;
+            lastAssignmentPollNanos = retryAt - heartbeatNanos * (waitingForAssignment() ? 1 : ASSIGNMENT_POLL_AT_REST);
+        }
+    }
+
+    /** Watch, poll or main thread: offers a decoded record (this worker's view of it) read at {@code e}. */
+    private void offerAssignment(KvGateway.Entry e, Codec.AssignmentRecord r) {
+        try {
             if (assignmentRevisionSeen.accumulateAndGet(e.revision(), Math::max) == e.revision()) {
                 assignmentHashSeen = java.util.Arrays.hashCode(e.value());
             }

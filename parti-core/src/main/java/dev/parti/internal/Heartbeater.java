@@ -139,7 +139,10 @@ final class Heartbeater {
             return null;
         }
         try {
-            Codec.AssignmentRecord r = Codec.decodeAssignmentOf(published.value(), id);
+            Codec.AssignmentRecord r = ChunkedAssignment.decodeOf(published.value(), id, key -> {
+                Entry piece = kv.get(Bucket.ASSIGNMENT, key);
+                return piece == null ? null : piece.value();
+            });
             if (r.version() <= displaced.appliedVersion() || !r.addressedTo(id, displaced.instance())) {
                 return null;
             }

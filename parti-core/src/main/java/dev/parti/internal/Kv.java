@@ -36,8 +36,27 @@ interface Kv {
     /** Purges the key: a purge marker replaces its history (no expected revision). */
     void purge(Bucket b, String key);
 
+    /**
+     * Removes every key below {@code prefix} (the keys {@code <prefix>.<anything>}) with its history at once,
+     * leaving no delete markers: a stream purge by subject. Watchers are not told; a get then finds nothing
+     * and a create succeeds. Keys elsewhere are untouched.
+     */
+    void purgePrefix(Bucket b, String prefix);
+
     /** The current entry, or null when the key is absent, deleted or expired. */
     Entry get(Bucket b, String key);
+
+    /**
+     * The current entries of {@code keys}, in their order (null where absent, deleted or expired): as many
+     * {@link #get}s, which an implementation may send at once rather than one after another.
+     */
+    default List<Entry> getAll(Bucket b, List<String> keys) {
+        List<Entry> out = new ArrayList<>();
+        for (String key : keys) {
+            out.add(get(b, key));
+        }
+        return out;
+    }
 
     /** The keys present in a bucket. */
     List<String> keys(Bucket b);

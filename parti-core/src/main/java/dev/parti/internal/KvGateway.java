@@ -416,6 +416,18 @@ public final class KvGateway implements Kv {
         });
     }
 
+    /** {@inheritDoc} One {@code STREAM.PURGE} request with the subject filter {@code $KV.<bucket>.<prefix>.>}. */
+    @Override
+    public void purgePrefix(Bucket b, String prefix) {
+        io.nats.client.support.Validator.validateNonWildcardKvKeyRequired(prefix);
+        String bucket = names.name(b);
+        call(b, prefix + ".>", "purge keys", () -> {
+            connection.jetStreamManagement(kvOptions.getJetStreamOptions())
+                    .purgeStream("KV_" + bucket, io.nats.client.PurgeOptions.subject("$KV." + bucket + "." + prefix + ".>"));
+            return null;
+        });
+    }
+
     /**
      * The current entry, or null when the key is absent, deleted or expired. Read from the stream's leader
      * ({@code STREAM.MSG.GET}), not with jnats' KV get: KV buckets allow direct gets, which any replica of an
@@ -435,12 +447,50 @@ public final class KvGateway implements Kv {
         });
     }
 
+    /**
+     * {@inheritDoc} The requests are sent at once and their replies awaited together (each as {@link #get}, from
+     * the stream's leader), so a new leader reads the pieces of a chunked record in about one round trip.
+     */
+    @Override
+    public List<Entry> getAll(Bucket b, List<String> keys) {
+        kv(b);
+        String where = keys.isEmpty() ? "*" : keys.get(0) + (keys.size() > 1 ? " (+" + (keys.size() - 1) + ")" : "");
+        return call(b, where, "get", () -> {
+            String stream = "KV_" + names.name(b);
+            String api = kvOptions.getJetStreamOptions().getPrefix() + "STREAM.MSG.GET." + stream;
+            List<java.util.concurrent.CompletableFuture<Message>> replies = new ArrayList<>();
+            for (String key : keys) {
+                io.nats.client.support.Validator.validateNonWildcardKvKeyRequired(key);
+                byte[] request = MessageGetRequest.lastForSubject("$KV." + names.name(b) + "." + key).serialize();
+                replies.add(connection.requestWithTimeout(api, request, requestTimeout));
+            }
+            long deadline = System.nanoTime() + requestTimeout.toNanos();
+            List<Entry> out = new ArrayList<>();
+            for (int i = 0; i < keys.size(); i++) {
+                Message reply;
+                try {
+                    reply = replies.get(i).get(Math.max(1, deadline - System.nanoTime()), java.util.concurrent.TimeUnit.NANOSECONDS);
+                } catch (java.util.concurrent.ExecutionException e) {
+                    throw new IOException("no reply from JetStream: " + e.getCause(), e.getCause());
+                }
+                KeyValueEntry e = entryOf(reply, stream);
+                out.add(e == null || e.getOperation() != KeyValueOperation.PUT ? null
+                        : new Entry(keys.get(i), e.getValue(), e.getRevision(), false));
+            }
+            return out;
+        });
+    }
+
     private KeyValueEntry leaderGet(Bucket b, String key) throws IOException, JetStreamApiException, InterruptedException {
         io.nats.client.support.Validator.validateNonWildcardKvKeyRequired(key); // as jnats' get: nothing sent
         String stream = "KV_" + names.name(b);
         String api = kvOptions.getJetStreamOptions().getPrefix() + "STREAM.MSG.GET." + stream;
         byte[] request = MessageGetRequest.lastForSubject("$KV." + names.name(b) + "." + key).serialize();
-        Message reply = connection.request(api, request, requestTimeout);
+        return entryOf(connection.request(api, request, requestTimeout), stream);
+    }
+
+    /** A {@code STREAM.MSG.GET} reply as an entry; null when there is no message for the subject. */
+    private KeyValueEntry entryOf(Message reply, String stream) throws IOException, JetStreamApiException {
         if (reply == null) {
             throw new IOException("no reply from JetStream within " + requestTimeout.toMillis() + " ms");
         }

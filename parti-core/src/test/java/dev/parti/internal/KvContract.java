@@ -151,6 +151,54 @@ abstract class KvContract {
     }
 
     @Test
+    void purgePrefixRemovesTheKeysBelowItWithoutMarkersAndNothingElse() throws Exception {
+        run(w -> {
+            Kv kv = w.kv();
+            kv.create(Bucket.ASSIGNMENT, "piece.1.a.0", v("x"));
+            kv.create(Bucket.ASSIGNMENT, "piece.1.a.1", v("y"));
+            long other = kv.create(Bucket.ASSIGNMENT, "piece.1.ab.0", v("z"));
+            long current = kv.create(Bucket.ASSIGNMENT, "current", v("m"));
+            List<Entry> seen = new CopyOnWriteArrayList<>();
+            try (AutoCloseable watch = kv.watch(Bucket.ASSIGNMENT, ">", seen::add)) {
+                w.eventually(WATCH_DELIVERY, () -> seen.size() == 4);
+                kv.purgePrefix(Bucket.ASSIGNMENT, "piece.1.a");
+                kv.purgePrefix(Bucket.ASSIGNMENT, "piece.9.none"); // nothing below it: no error
+                assertThat(kv.get(Bucket.ASSIGNMENT, "piece.1.a.0")).isNull();
+                assertThat(kv.get(Bucket.ASSIGNMENT, "piece.1.a.1")).isNull();
+                assertThat(kv.get(Bucket.ASSIGNMENT, "piece.1.ab.0").revision()).isEqualTo(other);
+                assertThat(kv.get(Bucket.ASSIGNMENT, "current").revision()).isEqualTo(current);
+                assertThat(kv.keys(Bucket.ASSIGNMENT)).containsExactlyInAnyOrder("piece.1.ab.0", "current");
+                // no marker left: an update expecting "no message" succeeds, and the purge took no revision
+                assertThat(kv.update(Bucket.ASSIGNMENT, "piece.1.a.0", v("again"), 0)).isEqualTo(current + 1);
+                w.eventually(WATCH_DELIVERY, () -> seen.size() == 5);
+                w.pause(Duration.ofMillis(200));
+                assertThat(seen).hasSize(5); // the purge itself told the watcher nothing
+                assertThat(s(seen.get(4))).isEqualTo("again");
+            }
+        });
+    }
+
+    @Test
+    void getAllAnswersAsManyGetsInOrder() throws Exception {
+        run(w -> {
+            Kv kv = w.kv();
+            long a = kv.create(Bucket.ASSIGNMENT, "piece.1.a.0", v("x"));
+            long b = kv.create(Bucket.ASSIGNMENT, "piece.1.a.1", v("y"));
+            kv.create(Bucket.ASSIGNMENT, "gone", v("z"));
+            kv.purge(Bucket.ASSIGNMENT, "gone");
+            List<Entry> all = kv.getAll(Bucket.ASSIGNMENT, List.of("piece.1.a.1", "absent", "gone", "piece.1.a.0"));
+            assertThat(all).hasSize(4);
+            assertThat(s(all.get(0))).isEqualTo("y");
+            assertThat(all.get(0).revision()).isEqualTo(b);
+            assertThat(all.get(1)).isNull();
+            assertThat(all.get(2)).isNull();
+            assertThat(s(all.get(3))).isEqualTo("x");
+            assertThat(all.get(3).revision()).isEqualTo(a);
+            assertThat(kv.getAll(Bucket.ASSIGNMENT, List.of())).isEmpty();
+        });
+    }
+
+    @Test
     void aGetAlwaysSeesTheLastAcknowledgedWriteDeleteOrPurge() throws Exception {
         run(w -> {
             Kv kv = w.kv();

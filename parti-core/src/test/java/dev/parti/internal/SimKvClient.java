@@ -119,6 +119,7 @@ final class SimKvClient implements Kv {
 
     @Override
     public long create(Bucket b, String key, byte[] value) {
+        checkPayload(b, key, "create", value);
         try {
             return request(b, key, "create", () -> server.publish(b, key, value, SimKvServer.Op.PUT, 0));
         } catch (CasConflictException e) {
@@ -132,6 +133,7 @@ final class SimKvClient implements Kv {
 
     @Override
     public long update(Bucket b, String key, byte[] value, long expectedRevision) {
+        checkPayload(b, key, "update", value);
         return request(b, key, "update", () -> server.publish(b, key, value, SimKvServer.Op.PUT, expectedRevision));
     }
 
@@ -146,9 +148,23 @@ final class SimKvClient implements Kv {
     }
 
     @Override
+    public void purgePrefix(Bucket b, String prefix) {
+        request(b, prefix + ".>", "purge keys", () -> {
+            server.purgePrefix(b, prefix);
+            return null;
+        });
+    }
+
+    @Override
     public Entry get(Bucket b, String key) {
         SimKvServer.Msg m = request(b, key, "get", () -> server.getLast(b, key));
         return m == null || m.op() != SimKvServer.Op.PUT ? null : new Entry(key, m.value(), m.revision(), false);
+    }
+
+    /** One request per key, one after another (the model does not pipeline; {@link KvGateway} does). */
+    @Override
+    public List<Entry> getAll(Bucket b, List<String> keys) {
+        return Kv.super.getAll(b, keys);
     }
 
     @Override
@@ -168,7 +184,16 @@ final class SimKvClient implements Kv {
 
     @Override
     public long serverMaxPayload() {
-        return 1024 * 1024;
+        return server.maxPayload;
+    }
+
+    /** As {@link KvGateway}: a value above the max payload (less the header allowance) is refused before sending. */
+    private void checkPayload(Bucket b, String key, String op, byte[] value) {
+        if (value != null && value.length + KvGateway.HEADER_ALLOWANCE > server.maxPayload) {
+            throw new KvGateway.KvRejectedException("KV_" + b.name().toLowerCase() + "/" + key + ": " + op + " of "
+                    + value.length + " bytes refused before sending: above the server's max payload of " + server.maxPayload
+                    + " bytes (less " + KvGateway.HEADER_ALLOWANCE + " for headers)", null);
+        }
     }
 
     @Override

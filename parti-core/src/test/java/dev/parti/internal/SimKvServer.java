@@ -74,6 +74,9 @@ final class SimKvServer {
     /** The key's last message before the write seen by {@link #onWrite} (null: absent or expired). */
     Msg lastWritePrevious;
 
+    /** The server's max payload in bytes (NATS' default 1 MB; smaller to exercise chunked assignment records). */
+    long maxPayload = 1024 * 1024;
+
     SimKvServer(SimScheduler sim) {
         this.sim = sim;
     }
@@ -142,6 +145,11 @@ final class SimKvServer {
             }
         }
         return m.revision();
+    }
+
+    /** A stream purge by subject {@code <prefix>.>}: the keys and their history go, no marker, no watch event, no revision. */
+    void purgePrefix(Bucket b, String prefix) {
+        stream(b).last.keySet().removeIf(k -> k.startsWith(prefix + "."));
     }
 
     /** The key's last message, markers included; null when absent or expired. */

@@ -18,6 +18,8 @@ import java.util.List;
  *                           no-rewatch-on-reconnect)
  * --server-clock-steps      faults include forward steps of the server's clock (keys expire early)
  * --server-restarts         faults include nats-server restarts (every client cut off; watches die silently)
+ * --max-payload B           the server's max payload in bytes (default 1 MB); e.g. 1280 with --partitions 200
+ *                           makes every assignment record a chunked one (manifest + pieces)
  * --trace                   print the trace of every run, not only of a failure
  * --trace-lines N           lines of trace kept before a failure (default 200)
  * --keep-going              do not stop at the first failure
@@ -52,6 +54,7 @@ public final class SimMain {
                 case "--bug" -> bugs.add(args[++i]);
                 case "--server-clock-steps" -> base.serverClockSteps = true;
                 case "--server-restarts" -> base.serverRestarts = true;
+                case "--max-payload" -> base.maxPayload = Long.parseLong(args[++i]);
                 case "--trace-lines" -> base.traceLines = Integer.parseInt(args[++i]);
                 case "--trace" -> trace = true;
                 case "--keep-going" -> keepGoing = true;
@@ -235,6 +238,9 @@ public final class SimMain {
         if (o.serverRestarts) {
             b.append(" --server-restarts");
         }
+        if (o.maxPayload != 1024 * 1024) {
+            b.append(" --max-payload ").append(o.maxPayload);
+        }
         return b.append(" --trace").toString();
     }
 
@@ -245,6 +251,7 @@ public final class SimMain {
         o.partitions = base.partitions;
         o.serverClockSteps = base.serverClockSteps;
         o.serverRestarts = base.serverRestarts;
+        o.maxPayload = base.maxPayload;
         o.staticWorkers = base.staticWorkers;
         o.faultNanos = base.faultNanos;
         o.quietNanos = base.quietNanos;

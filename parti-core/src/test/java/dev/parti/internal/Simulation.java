@@ -60,6 +60,11 @@ final class Simulation {
          * each die silently with the server (only new ones deliver again). Off by default, as clock steps.
          */
         boolean serverRestarts;
+        /**
+         * The server's max payload in bytes: small values make the leader publish assignment records in pieces
+         * ({@link ChunkedAssignment}), e.g. 1280 with 200 partitions.
+         */
+        long maxPayload = 1024 * 1024;
     }
 
     /** The outcome of a run. */
@@ -134,6 +139,7 @@ final class Simulation {
         this.sim = new SimScheduler(opt.seed);
         this.rnd = sim.random;
         this.server = new SimKvServer(sim);
+        this.server.maxPayload = opt.maxPayload;
         this.slots = new Instance[opt.workers];
         for (int i = 0; i < opt.partitions; i++) {
             Partition p = Partition.of("t", Integer.toString(i));
@@ -388,10 +394,21 @@ final class Simulation {
                 }
             }
         }
-        if (server.lastWriteBucket != KvGateway.Bucket.ASSIGNMENT || m.op() != SimKvServer.Op.PUT) {
+        if (server.lastWriteBucket != KvGateway.Bucket.ASSIGNMENT || m.op() != SimKvServer.Op.PUT
+                || !AssignmentPublisher.KEY.equals(m.key())) {
+            return; // a piece of a chunked record is checked as part of the manifest that names it
+        }
+        Codec.AssignmentRecord r;
+        try {
+            // a manifest's pieces are written before it and never change: all of them must be there, intact
+            r = ChunkedAssignment.decode(m.value(), k -> {
+                SimKvServer.Msg piece = server.getLast(KvGateway.Bucket.ASSIGNMENT, k);
+                return piece == null || piece.op() != SimKvServer.Op.PUT ? null : piece.value();
+            });
+        } catch (IllegalArgumentException broken) {
+            fail("assignment record at revision " + m.revision() + " is not readable: " + broken.getMessage());
             return;
         }
-        Codec.AssignmentRecord r = Codec.decodeAssignment(m.value());
         publications++;
         trace("  published v" + r.version() + " by " + r.leaderId() + " epoch " + r.epoch() + " " + owners(r));
         // a new leader's fence rewrites the current record under its epoch; a fence whose reply was lost is made again

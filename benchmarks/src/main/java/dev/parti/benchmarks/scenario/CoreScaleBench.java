@@ -363,6 +363,7 @@ public final class CoreScaleBench {
         m.put("stableDuringRest", leadersAtRest.size() == 1 && versionsAtRest.equals(Set.of(conv.version)));
         m.put("lostCallbacks", probes.stream().mapToInt(p -> p.lostCallbacks.get()).sum());
         m.put("assignmentRecordBytes", assignmentRecordBytes(monitor, jsm, group));
+        recordFigures(m, monitor, jsm, group, managers);
 
         // ---- memory and threads with every worker running
         long heapWith = usedHeapAfterGc();
@@ -700,6 +701,112 @@ public final class CoreScaleBench {
         return -1;
     }
 
+    /**
+     * The published record as stored, and what each worker reads and decodes of it (issue 19): its form
+     * (inline, or a manifest and pieces), its size in format 1 ({@code assignmentInlineBytes}: what one value
+     * would have to carry), the manifest's and the pieces' sizes, the bytes the assignment stream holds, and per
+     * worker (every one, by its worker ID) the bytes it reads for one version (the manifest plus its own
+     * piece(s)), the time to fetch them over KV and decode its line, and the decode alone (pieces in memory).
+     * For comparison, the decode of the same worker's line from the whole record inline. Times: the second of
+     * two passes (the first warms the JIT), median and max over the workers; the bench thread, this JVM.
+     */
+    private static void recordFigures(Map<String, Object> m, Connection monitor, JetStreamManagement jsm, String group,
+                                      List<PartiManager> managers) {
+        try {
+            String prefix = "KV_parti_" + group + "_";
+            String stream = null;
+            for (String name : jsm.getStreamNames()) {
+                if (name.startsWith(prefix) && name.endsWith("_assignment")) {
+                    stream = name;
+                }
+            }
+            if (stream == null) {
+                return;
+            }
+            KeyValue kv = monitor.keyValue(stream.substring(3));
+            byte[] current = kv.get("current").getValue();
+            Map<String, byte[]> pieces = new java.util.HashMap<>();
+            dev.parti.internal.ChunkedAssignment.PieceSource remote = key -> {
+                try {
+                    KeyValueEntry e = kv.get(key);
+                    return e == null ? null : e.getValue();
+                } catch (IOException | io.nats.client.JetStreamApiException e) {
+                    throw new IllegalStateException("reading " + key + ": " + e, e);
+                }
+            };
+            dev.parti.internal.Codec.AssignmentRecord whole = dev.parti.internal.ChunkedAssignment.decode(current, key -> {
+                byte[] v = remote.get(key);
+                pieces.put(key, v);
+                return v;
+            });
+            byte[] inline = dev.parti.internal.Codec.encode(whole);
+            boolean chunked = dev.parti.internal.ChunkedAssignment.isManifest(current);
+            m.put("assignmentForm", chunked ? "chunked" : "inline");
+            m.put("assignmentInlineBytes", inline.length);
+            m.put("assignmentCurrentBytes", current.length);
+            m.put("serverMaxPayload", monitor.getServerInfo().getMaxPayload());
+            m.put("assignmentStreamBytes", jsm.getStreamInfo(stream).getStreamState().getByteCount());
+            if (chunked) {
+                List<Integer> sizes = new ArrayList<>();
+                pieces.values().forEach(v -> sizes.add(v.length));
+                sizes.sort(null);
+                m.put("assignmentPieces", sizes.size());
+                m.put("assignmentPieceBytesMin", sizes.get(0));
+                m.put("assignmentPieceBytesMedian", sizes.get(sizes.size() / 2));
+                m.put("assignmentPieceBytesMax", sizes.get(sizes.size() - 1));
+            }
+            List<String> ids = new ArrayList<>();
+            for (PartiManager pm : managers) {
+                if (pm.workerId() != null) {
+                    ids.add(pm.workerId());
+                }
+            }
+            List<Long> readBytes = new ArrayList<>();
+            List<Long> fetchDecodeNanos = new ArrayList<>();
+            List<Long> decodeNanos = new ArrayList<>();
+            List<Long> inlineDecodeNanos = new ArrayList<>();
+            for (int pass = 0; pass < 2; pass++) {
+                readBytes.clear();
+                fetchDecodeNanos.clear();
+                decodeNanos.clear();
+                inlineDecodeNanos.clear();
+                for (String id : ids) {
+                    long[] read = {current.length};
+                    long t = System.nanoTime();
+                    dev.parti.internal.ChunkedAssignment.decodeOf(current, id, key -> {
+                        byte[] v = remote.get(key);
+                        read[0] += v == null ? 0 : v.length;
+                        return v;
+                    });
+                    fetchDecodeNanos.add(System.nanoTime() - t);
+                    readBytes.add(read[0]);
+                    t = System.nanoTime();
+                    dev.parti.internal.ChunkedAssignment.decodeOf(current, id, pieces::get);
+                    decodeNanos.add(System.nanoTime() - t);
+                    t = System.nanoTime();
+                    dev.parti.internal.Codec.decodeAssignmentOf(inline, id);
+                    inlineDecodeNanos.add(System.nanoTime() - t);
+                }
+            }
+            putMedianMax(m, "perWorkerReadBytes", readBytes, 1);
+            putMedianMax(m, "perWorkerFetchAndDecodeMs", fetchDecodeNanos, 1e6);
+            putMedianMax(m, "perWorkerDecodeUs", decodeNanos, 1e3);
+            putMedianMax(m, "perWorkerDecodeOfWholeInlineRecordUs", inlineDecodeNanos, 1e3);
+        } catch (Exception e) {
+            say("measuring the assignment record: " + e);
+        }
+    }
+
+    private static void putMedianMax(Map<String, Object> m, String name, List<Long> values, double unit) {
+        if (values.isEmpty()) {
+            return;
+        }
+        List<Long> sorted = new ArrayList<>(values);
+        sorted.sort(null);
+        m.put(name + "Median", round(sorted.get(sorted.size() / 2) / unit));
+        m.put(name + "Max", round(sorted.get(sorted.size() - 1) / unit));
+    }
+
     /** Used heap right after a full GC; the least of three tries, so allocation between GC and read counts little. */
     static long usedHeapAfterGc() {
         MemoryMXBean memory = ManagementFactory.getMemoryMXBean();
@@ -847,7 +954,18 @@ public final class CoreScaleBench {
         rows.add(new String[] {"heapPerWorkerMB", "heap per worker (MB)", ""});
         rows.add(new String[] {"rssPerWorkerMB", "resident memory per worker (MB)", ""});
         rows.add(new String[] {"threadsPerWorker", "threads per worker", ""});
-        rows.add(new String[] {"assignmentRecordBytes", "published assignment record (bytes)", ""});
+        rows.add(new String[] {"assignmentRecordBytes", "largest value in the assignment bucket (bytes)", ""});
+        rows.add(new String[] {"assignmentInlineBytes", "assignment record in format 1, whole (bytes)", ""});
+        rows.add(new String[] {"assignmentCurrentBytes", "value of key current: the record, or its manifest (bytes)", ""});
+        rows.add(new String[] {"assignmentPieces", "pieces of the chunked record", ""});
+        rows.add(new String[] {"assignmentPieceBytesMedian", "piece size, median (bytes)", ""});
+        rows.add(new String[] {"assignmentPieceBytesMax", "piece size, max (bytes)", "≤ max payload − 256"});
+        rows.add(new String[] {"assignmentStreamBytes", "bytes stored in the assignment stream", ""});
+        rows.add(new String[] {"perWorkerReadBytesMedian", "bytes one worker reads per version, median", ""});
+        rows.add(new String[] {"perWorkerReadBytesMax", "bytes one worker reads per version, max", ""});
+        rows.add(new String[] {"perWorkerFetchAndDecodeMsMedian", "one worker: fetch (KV) + decode its line, median (ms)", ""});
+        rows.add(new String[] {"perWorkerDecodeUsMedian", "one worker: decode its line, pieces in memory, median (µs)", ""});
+        rows.add(new String[] {"perWorkerDecodeOfWholeInlineRecordUsMedian", "same line from the whole record inline, median (µs)", ""});
         rows.add(new String[] {"closeS", "close() of all workers (s)", ""});
         rows.add(new String[] {"threadsBefore", "live threads before the workers", ""});
         rows.add(new String[] {"threadsAfterClose", "live threads after close", ""});
