@@ -139,6 +139,45 @@ final class ChildProcesses {
     }
   }
 
+  /**
+   * Waits until every thread of {@code pid} is stopped (state {@code T} in {@code /proc/<pid>/task/<tid>/stat}), up
+   * to {@code timeoutMillis}; returns at once where there is no {@code /proc} (the signal is then all we have).
+   */
+  static void awaitStopped(long pid, long timeoutMillis) {
+    java.nio.file.Path tasks = java.nio.file.Path.of("/proc", Long.toString(pid), "task");
+    if (!java.nio.file.Files.isDirectory(tasks)) {
+      return;
+    }
+    long deadline = System.nanoTime() + timeoutMillis * 1_000_000L;
+    while (!allStopped(tasks)) {
+      if (System.nanoTime() - deadline > 0) {
+        throw new IllegalStateException("process " + pid + " not stopped " + timeoutMillis + " ms after SIGSTOP");
+      }
+      pause(5);
+    }
+  }
+
+  private static boolean allStopped(java.nio.file.Path tasks) {
+    try (java.util.stream.Stream<java.nio.file.Path> ts = java.nio.file.Files.list(tasks)) {
+      for (java.nio.file.Path t : (Iterable<java.nio.file.Path>) ts::iterator) {
+        String stat;
+        try {
+          stat = java.nio.file.Files.readString(t.resolve("stat"));
+        } catch (IOException gone) {
+          continue; // the thread ended meanwhile
+        }
+        // pid (comm) state ...: comm may hold spaces and parentheses, so read after the last ')'
+        char state = stat.substring(stat.lastIndexOf(')') + 2).charAt(0);
+        if (state != 'T' && state != 't' && state != 'Z' && state != 'X') {
+          return false;
+        }
+      }
+      return true;
+    } catch (IOException e) {
+      return true; // the process is gone: nothing left running
+    }
+  }
+
   /** Sleeps a short while between readiness polls; interruption turns into an IllegalStateException. */
   static void pause(long millis) {
     try {

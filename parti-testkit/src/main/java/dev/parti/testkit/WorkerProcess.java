@@ -129,6 +129,9 @@ public final class WorkerProcess implements Closeable {
   public synchronized void suspend() {
     requireAlive("suspend");
     ChildProcesses.signal(process.pid(), "STOP");
+    // kill(1) returns once the signal is sent; on a loaded machine a thread may still run for a moment (a full run
+    // once saw the suspended child answer): return only when every thread of it is stopped
+    ChildProcesses.awaitStopped(process.pid(), 5_000);
     suspended = true;
     LOG.info("worker {} (pid {}) suspended", name, process.pid());
   }
