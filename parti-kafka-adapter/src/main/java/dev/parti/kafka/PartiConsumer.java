@@ -3,6 +3,7 @@ package dev.parti.kafka;
 import dev.parti.PartiManager;
 import dev.parti.kafka.internal.ConsumerSettings;
 import dev.parti.kafka.internal.PartiConsumerDelegate;
+import dev.parti.kafka.migration.KafkaToPartiMigration;
 import java.time.Duration;
 import java.util.Collection;
 import java.util.List;
@@ -131,6 +132,8 @@ import org.apache.kafka.common.serialization.Deserializer;
  */
 public class PartiConsumer<K, V> implements Consumer<K, V> {
     private final PartiConsumerDelegate<K, V> delegate;
+    /** The rolling migration from a Kafka-run group ({@code parti.migration=kafka-to-parti}), else null. */
+    private final KafkaToPartiMigration<K, V> migration;
 
     /**
      * A consumer configured by {@code configs}: Kafka consumer settings plus the {@code parti.*} settings
@@ -164,6 +167,50 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
     public PartiConsumer(Map<String, Object> configs, Deserializer<K> keyDeserializer, Deserializer<V> valueDeserializer) {
         this.delegate = new PartiConsumerDelegate<>(new ConsumerSettings(configs, keyDeserializer, valueDeserializer),
                 keyDeserializer, valueDeserializer);
+        this.migration = migrationOf(configs, keyDeserializer, valueDeserializer);
+    }
+
+    /** The migration hook (see {@link KafkaToPartiMigration}); null unless {@code parti.migration=kafka-to-parti}. */
+    private KafkaToPartiMigration<K, V> migrationOf(Map<String, Object> configs, Deserializer<K> kd, Deserializer<V> vd) {
+        Object mode = configs.get(PartiConsumerConfig.MIGRATION_CONFIG);
+        if (mode == null || !PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI.equals(mode.toString().trim())) {
+            return null;
+        }
+        try {
+            return new KafkaToPartiMigration<>(configs, kd, vd, new KafkaToPartiMigration.PartiSide<>() {
+                @Override
+                public void subscribe(Collection<String> topics, ConsumerRebalanceListener listener) {
+                    delegate.subscribe(topics, listener);
+                }
+
+                @Override
+                public ConsumerRecords<K, V> poll(Duration timeout) {
+                    return delegate.poll(timeout);
+                }
+
+                @Override
+                public long assignmentVersion() {
+                    PartiManager m = delegate.partiManager();
+                    return m == null ? 0 : m.assignmentVersion();
+                }
+            });
+        } catch (RuntimeException e) {
+            delegate.close(CloseOptions.timeout(Duration.ZERO));
+            throw e;
+        }
+    }
+
+    private void refusePatternWhileMigrating() {
+        if (migration != null) {
+            throw new IllegalStateException(PartiConsumerConfig.MIGRATION_CONFIG + "=" + PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI
+                    + " supports topic-list subscriptions only; subscribe to a list of topics, or migrate with "
+                    + PartiConsumerConfig.MIGRATION_CONFIG + "=" + PartiConsumerConfig.MIGRATION_NONE + " (stop-the-fleet)");
+        }
+    }
+
+    /** The Kafka consumer serving calls while this member is still in a Kafka-run group (migration), else null. */
+    private Consumer<K, V> kafkaSide() {
+        return migration == null ? null : migration.kafkaSide();
     }
 
     /** Like {@link #PartiConsumer(Map, Deserializer, Deserializer)}, from {@link Properties}. */
@@ -178,6 +225,10 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public Set<TopicPartition> assignment() {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            return k.assignment();
+        }
         return delegate.assignment();
     }
 
@@ -188,6 +239,10 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public Set<String> subscription() {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            return k.subscription();
+        }
         return delegate.subscription();
     }
 
@@ -205,12 +260,28 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public void subscribe(Collection<String> topics, ConsumerRebalanceListener listener) {
+        if (migration != null && topics != null && !topics.isEmpty() && listener != null
+                && migration.subscribe(topics, listener)) {
+            return;
+        }
         delegate.subscribe(topics, listener);
     }
 
     /** {@link #subscribe(Collection, ConsumerRebalanceListener)} with a listener that does nothing. */
     @Override
     public void subscribe(Collection<String> topics) {
+        if (migration != null && topics != null && !topics.isEmpty()
+                && migration.subscribe(topics, new ConsumerRebalanceListener() {
+                    @Override
+                    public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+                    }
+
+                    @Override
+                    public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+                    }
+                })) {
+            return;
+        }
         delegate.subscribe(topics);
     }
 
@@ -224,12 +295,14 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public void subscribe(Pattern pattern, ConsumerRebalanceListener listener) {
+        refusePatternWhileMigrating();
         delegate.subscribe(pattern, listener);
     }
 
     /** {@link #subscribe(Pattern, ConsumerRebalanceListener)} with a listener that does nothing. */
     @Override
     public void subscribe(Pattern pattern) {
+        refusePatternWhileMigrating();
         delegate.subscribe(pattern);
     }
 
@@ -246,12 +319,14 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public void subscribe(SubscriptionPattern pattern, ConsumerRebalanceListener callback) {
+        refusePatternWhileMigrating();
         delegate.subscribe(pattern, callback);
     }
 
     /** {@link #subscribe(SubscriptionPattern, ConsumerRebalanceListener)} with a listener that does nothing. */
     @Override
     public void subscribe(SubscriptionPattern pattern) {
+        refusePatternWhileMigrating();
         delegate.subscribe(pattern);
     }
 
@@ -264,6 +339,11 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public void unsubscribe() {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.unsubscribe();
+            return;
+        }
         delegate.unsubscribe();
     }
 
@@ -302,6 +382,9 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public ConsumerRecords<K, V> poll(Duration timeout) {
+        if (migration != null && migration.phase() != KafkaToPartiMigration.Phase.NEW) {
+            return migration.poll(timeout);
+        }
         return delegate.poll(timeout);
     }
 
@@ -313,12 +396,22 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public void commitSync() {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.commitSync();
+            return;
+        }
         delegate.commitSync();
     }
 
     /** Like {@link #commitSync()} with a timeout. */
     @Override
     public void commitSync(Duration timeout) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.commitSync(timeout);
+            return;
+        }
         delegate.commitSync(timeout);
     }
 
@@ -331,18 +424,33 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public void commitSync(Map<TopicPartition, OffsetAndMetadata> offsets) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.commitSync(offsets);
+            return;
+        }
         delegate.commitSync(offsets);
     }
 
     /** Like {@link #commitSync(Map)} with a timeout. */
     @Override
     public void commitSync(Map<TopicPartition, OffsetAndMetadata> offsets, Duration timeout) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.commitSync(offsets, timeout);
+            return;
+        }
         delegate.commitSync(offsets, timeout);
     }
 
     /** Commits the positions of all assigned partitions asynchronously; failures are logged. */
     @Override
     public void commitAsync() {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.commitAsync();
+            return;
+        }
         delegate.commitAsync();
     }
 
@@ -354,36 +462,72 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public void commitAsync(OffsetCommitCallback callback) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.commitAsync(callback);
+            return;
+        }
+        if (migration != null && migration.waiting()) {
+            if (callback != null) {
+                callback.onComplete(Map.of(), null);
+            }
+            return; // owns nothing while it waits: nothing consumed to commit
+        }
         delegate.commitAsync(callback);
     }
 
     /** Like {@link #commitAsync(OffsetCommitCallback)} for the given offsets. */
     @Override
     public void commitAsync(Map<TopicPartition, OffsetAndMetadata> offsets, OffsetCommitCallback callback) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.commitAsync(offsets, callback);
+            return;
+        }
         delegate.commitAsync(offsets, callback);
     }
 
     /** Sets the fetch position of an assigned partition. @throws IllegalStateException when not assigned */
     @Override
     public void seek(TopicPartition partition, long offset) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.seek(partition, offset);
+            return;
+        }
         delegate.seek(partition, offset);
     }
 
     /** Sets the fetch position of an assigned partition, with its leader epoch. */
     @Override
     public void seek(TopicPartition partition, OffsetAndMetadata offsetAndMetadata) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.seek(partition, offsetAndMetadata);
+            return;
+        }
         delegate.seek(partition, offsetAndMetadata);
     }
 
     /** Moves to the first offset of the partitions (all assigned ones when empty), lazily. */
     @Override
     public void seekToBeginning(Collection<TopicPartition> partitions) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.seekToBeginning(partitions);
+            return;
+        }
         delegate.seekToBeginning(partitions);
     }
 
     /** Moves to the end of the partitions (all assigned ones when empty), lazily. */
     @Override
     public void seekToEnd(Collection<TopicPartition> partitions) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.seekToEnd(partitions);
+            return;
+        }
         delegate.seekToEnd(partitions);
     }
 
@@ -393,24 +537,40 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public long position(TopicPartition partition) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            return k.position(partition);
+        }
         return delegate.position(partition, delegate.defaultApiTimeout());
     }
 
     /** Like {@link #position(TopicPartition)} with a timeout. */
     @Override
     public long position(TopicPartition partition, Duration timeout) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            return k.position(partition, timeout);
+        }
         return delegate.position(partition, timeout);
     }
 
     /** The offsets committed in Kafka under {@code group.id}, whoever committed them. */
     @Override
     public Map<TopicPartition, OffsetAndMetadata> committed(Set<TopicPartition> partitions) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            return k.committed(partitions);
+        }
         return delegate.committed(partitions, delegate.defaultApiTimeout());
     }
 
     /** Like {@link #committed(Set)} with a timeout. */
     @Override
     public Map<TopicPartition, OffsetAndMetadata> committed(Set<TopicPartition> partitions, Duration timeout) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            return k.committed(partitions, timeout);
+        }
         return delegate.committed(partitions, timeout);
     }
 
@@ -463,18 +623,32 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
     /** The paused partitions (a partition leaving the assignment is no longer paused). */
     @Override
     public Set<TopicPartition> paused() {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            return k.paused();
+        }
         return delegate.paused();
     }
 
     /** Stops fetching from assigned partitions until {@link #resume}; the assignment is unchanged. */
     @Override
     public void pause(Collection<TopicPartition> partitions) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.pause(partitions);
+            return;
+        }
         delegate.pause(partitions);
     }
 
     /** Fetches from paused partitions again. */
     @Override
     public void resume(Collection<TopicPartition> partitions) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.resume(partitions);
+            return;
+        }
         delegate.resume(partitions);
     }
 
@@ -517,6 +691,10 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
     /** The lag of an assigned partition as last seen by a fetch, empty when not known yet. */
     @Override
     public OptionalLong currentLag(TopicPartition topicPartition) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            return k.currentLag(topicPartition);
+        }
         return delegate.currentLag(topicPartition);
     }
 
@@ -531,6 +709,10 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public ConsumerGroupMetadata groupMetadata() {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            return k.groupMetadata();
+        }
         return delegate.groupMetadata();
     }
 
@@ -586,6 +768,14 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public void close(CloseOptions option) {
+        if (migration != null) {
+            try {
+                migration.close(option.timeout().orElse(Duration.ofMillis(30_000)));
+            } catch (RuntimeException e) {
+                delegate.close(option);
+                throw e;
+            }
+        }
         delegate.close(option);
     }
 
@@ -595,6 +785,11 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public void wakeup() {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.wakeup();
+            return;
+        }
         delegate.wakeup();
     }
 
@@ -611,6 +806,11 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
     }
 
     /** The Parti manager of the current membership, or null when not subscribed or not joined yet (for tests and tools). */
+    /** The phase of the rolling migration, or null without {@code parti.migration=kafka-to-parti} (for tests). */
+    KafkaToPartiMigration.Phase migrationPhase() {
+        return migration == null ? null : migration.phase();
+    }
+
     PartiManager partiManager() {
         return delegate.partiManager();
     }
