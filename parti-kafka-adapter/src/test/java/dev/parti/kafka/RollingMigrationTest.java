@@ -69,6 +69,43 @@ class RollingMigrationTest {
         }
     }
 
+    /**
+     * Stop-then-start order (no spare instance): stopping the last KafkaConsumer switches the lone migrating member
+     * to Parti; the next PartiConsumer finds a group without Kafka-managed members and joins Parti directly.
+     */
+    @Test
+    void withoutASpareInstanceTheLastPartiConsumerJoinsPartiDirectly() throws Exception {
+        String topic = Fixtures.unique("migrate-nospare");
+        String groupId = Fixtures.unique("g-nospare");
+        KAFKA.broker().createTopic(topic, PARTITIONS);
+        try (PartiAssignorGroup group = new PartiAssignorGroup(KAFKA.bootstrapServers(), groupId, topic, PARTITIONS)) {
+            group.startProducing(400);
+            group.start("k-1");
+            group.start("k-2");
+            group.awaitBalanced(List.of("k-1", "k-2"), WAIT);
+
+            group.stop("k-1");
+            group.start("p-1", migrating(group, "p-1"));
+            group.awaitBalanced(List.of("k-2", "p-1"), WAIT);
+            group.stop("k-2"); // p-1 alone can switch
+            await("p-1 runs through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(50))
+                    .until(() -> phase(group, "p-1") == KafkaToPartiMigration.Phase.PARTI);
+            group.awaitBalanced(List.of("p-1"), WAIT);
+
+            group.start("p-2", migrating(group, "p-2"));
+            group.awaitBalanced(List.of("p-1", "p-2"), WAIT);
+            assertThat(phase(group, "p-2")).isEqualTo(KafkaToPartiMigration.Phase.PARTI);
+            assertThat(group.describe().members()).isEmpty();
+
+            group.stopProducing();
+            group.awaitAllConsumed(WAIT);
+            assertThat(group.violations()).isEmpty();
+            assertThat(group.duplicates()).isEmpty();
+            assertThat(group.missing()).isEmpty();
+            assertThat(group.ownershipReport().overlaps()).isEmpty();
+        }
+    }
+
     /** A bad value of the switch is refused at construction, naming the key; patterns are refused while migrating. */
     @Test
     void badMigrationValueAndPatternSubscriptionAreRefused() {

@@ -39,7 +39,7 @@ import org.slf4j.LoggerFactory;
  *   <li><b>KAFKA</b>: at the first {@code subscribe}, the group is described; if it has Kafka-managed members,
  *       a classic {@link KafkaConsumer} (the <em>bridge</em>) joins it with {@link MigrationAssignor} and the
  *       user's listener, and every call goes to the bridge: this member consumes and commits as a Kafka member.
- *       If the group has no member, the phase is PARTI at once.</li>
+ *       If the group has no member, the phase is WAITING at once (the Parti side confirms the group is empty).</li>
  *   <li><b>SWITCHING</b>: an assignment flagged by {@link MigrationAssignor} (every member of the group is a
  *       migrating {@code PartiConsumer}) arrived. The Parti side subscribes and joins the Parti group in the
  *       background; it delivers nothing yet. The bridge keeps consuming. As soon as the Parti side has applied
@@ -158,7 +158,7 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
             ConsumerGroupDescription d = describe();
             if (d == null || d.members().isEmpty()) {
                 log.info("Consumer group {} has no member managed by Kafka's coordinator: joining Parti directly", groupId);
-                phase = Phase.PARTI;
+                phase = Phase.WAITING; // the Parti side delivers once its own check has seen the group empty too
                 return false;
             }
             log.info("Consumer group {} has {} member(s) managed by Kafka's coordinator: joining the Kafka group until "
