@@ -730,12 +730,22 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public void enforceRebalance() {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.enforceRebalance();
+            return;
+        }
         delegate.enforceRebalance(null);
     }
 
     /** Like {@link #enforceRebalance()}; {@code reason} is logged. */
     @Override
     public void enforceRebalance(String reason) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.enforceRebalance(reason);
+            return;
+        }
         delegate.enforceRebalance(reason);
     }
 
@@ -770,7 +780,7 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
     public void close(CloseOptions option) {
         if (migration != null) {
             try {
-                migration.close(option.timeout().orElse(Duration.ofMillis(30_000)));
+                migration.close(option);
             } catch (RuntimeException e) {
                 delegate.close(option);
                 throw e;

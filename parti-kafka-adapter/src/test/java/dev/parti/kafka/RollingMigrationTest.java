@@ -106,6 +106,49 @@ class RollingMigrationTest {
         }
     }
 
+    /**
+     * Static members (stop, then start under the same {@code group.instance.id}): Kafka hands the PartiConsumer the
+     * old member's assignment without a rebalance; the migrating member asks for one rebalance so that the leader
+     * learns it can switch.
+     */
+    @Test
+    void staticMembersReplacedUnderTheirInstanceIdsEndInAPartiRunGroup() throws Exception {
+        String topic = Fixtures.unique("migrate-static");
+        String groupId = Fixtures.unique("g-static");
+        KAFKA.broker().createTopic(topic, PARTITIONS);
+        try (PartiAssignorGroup group = new PartiAssignorGroup(KAFKA.bootstrapServers(), groupId, topic, PARTITIONS)) {
+            group.startProducing(400);
+            group.start("k-1", staticMember(group.config("k-1", PartiAssignorGroup.PARTI), "i-1"));
+            group.start("k-2", staticMember(group.config("k-2", PartiAssignorGroup.PARTI), "i-2"));
+            group.awaitBalanced(List.of("k-1", "k-2"), WAIT);
+
+            group.stop("k-1");
+            group.start("p-1", staticMember(migrating(group, "p-1"), "i-1"));
+            group.awaitBalanced(List.of("k-2", "p-1"), WAIT);
+            group.stop("k-2");
+            group.start("p-2", staticMember(migrating(group, "p-2"), "i-2"));
+
+            await("both members run through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(50)).until(() ->
+                    phase(group, "p-1") == KafkaToPartiMigration.Phase.PARTI
+                            && phase(group, "p-2") == KafkaToPartiMigration.Phase.PARTI);
+            group.awaitBalanced(List.of("p-1", "p-2"), WAIT);
+            assertThat(group.describe().members()).isEmpty();
+
+            group.stopProducing();
+            group.awaitAllConsumed(WAIT);
+            assertThat(group.violations()).isEmpty();
+            assertThat(group.duplicates()).isEmpty();
+            assertThat(group.missing()).isEmpty();
+            assertThat(group.ownershipReport().overlaps()).isEmpty();
+        }
+    }
+
+    private static Map<String, Object> staticMember(Map<String, Object> config, String instanceId) {
+        config.put("group.instance.id", instanceId);
+        config.remove(PartiAssignor.WORKER_ID_CONFIG);
+        return config;
+    }
+
     /** A bad value of the switch is refused at construction, naming the key; patterns are refused while migrating. */
     @Test
     void badMigrationValueAndPatternSubscriptionAreRefused() {

@@ -86,6 +86,8 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
     private List<String> topics;
     private ConsumerRebalanceListener listener;
     private int switchGeneration = -1;
+    private final boolean staticMember;
+    private boolean readyAnnounced;
 
     /**
      * @param userConfigs       the consumer's whole configuration (Kafka and {@code parti.*} keys), already validated
@@ -125,6 +127,8 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
             bridgeMap.put(ConsumerConfig.CLIENT_ID_CONFIG, clientId + "-kafka-group");
         }
         this.bridgeConfig = bridgeMap;
+        Object instanceId = userConfigs.get(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG);
+        this.staticMember = instanceId != null && !instanceId.toString().isBlank();
         this.adminConfig = adminMap;
         Object apiTimeout = userConfigs.get(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG);
         this.apiTimeoutMs = apiTimeout == null ? 60_000L : Long.parseLong(apiTimeout.toString().trim());
@@ -184,6 +188,12 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
         switch (phase) {
             case KAFKA: {
                 ConsumerRecords<K, V> records = bridge.poll(timeout);
+                if (staticMember && !readyAnnounced && bridge.groupMetadata().generationId() > 0) {
+                    // A static member taking over a static member's ID gets its assignment without a rebalance, so
+                    // the leader never read "can switch": one rebalance (cooperative, nothing moves) tells it.
+                    readyAnnounced = true;
+                    bridge.enforceRebalance("a migrating PartiConsumer joined as a static member and can switch to Parti");
+                }
                 if (switchGeneration >= 0) {
                     log.info("Consumer group {}: every member can switch (generation {}); joining Parti", groupId,
                             switchGeneration);
@@ -210,13 +220,18 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
         }
     }
 
-    /** Closes the bridge (leaving the Kafka group, revoking through the user's listener) if it is still open. */
-    public void close(Duration timeout) {
+    /**
+     * Closes the bridge if it is still open, with the caller's options (so a static member may stay in the Kafka
+     * group until its session expires); the user's listener gets the revocation.
+     */
+    public void close(CloseOptions options) {
+        KafkaConsumer<K, V> b = bridge;
         try {
-            if (bridge != null) {
-                leaveKafkaGroup(timeout);
+            if (b != null) {
+                b.close(options);
             }
         } finally {
+            bridge = null;
             phase = Phase.CLOSED;
         }
     }
