@@ -324,6 +324,19 @@ final class PartiAssignorGroup implements AutoCloseable {
         return OwnershipChecker.builder().window(startNanos, System.nanoTime()).check(log.events());
     }
 
+    /**
+     * The ownership log checked over {@code [fromNanos, toNanos]} with every partition of the topic required: its
+     * unowned partition-time is the unavailability of that stretch, and a partition unowned at the end is reported.
+     */
+    OwnershipReport ownershipReport(long fromNanos, long toNanos) {
+        Set<String> all = new TreeSet<>();
+        for (int p = 0; p < partitions; p++) {
+            all.add(new TopicPartition(topic, p).toString());
+        }
+        return OwnershipChecker.builder().partitions(all).requireOwnedAtEnd(true).window(fromNanos, toNanos)
+                .check(log.events());
+    }
+
     /** The largest {@code rebalance-latency-max} any stopped member reported, in ms. */
     double rebalanceLatencyMaxMs() {
         return rebalanceLatencyMax.values().stream().mapToDouble(Double::doubleValue).max().orElse(Double.NaN);

@@ -51,12 +51,19 @@ class RollingMigrationTest {
 
             group.start("p-2", migrating(group, "p-2"));
             group.awaitBalanced(List.of("k-2", "p-1", "p-2"), WAIT);
+            long switchStart = System.nanoTime();
             group.stop("k-2"); // the last KafkaConsumer: the group switches to Parti
 
             await("both members run through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(50)).until(() ->
                     phase(group, "p-1") == KafkaToPartiMigration.Phase.PARTI
                             && phase(group, "p-2") == KafkaToPartiMigration.Phase.PARTI);
             group.awaitBalanced(List.of("p-1", "p-2"), WAIT);
+            long switchEnd = System.nanoTime();
+            var switchReport = group.ownershipReport(switchStart, switchEnd);
+            System.out.printf("switch (last KafkaConsumer stopped -> balanced on Parti): %.2f s, unavailability %.2f "
+                            + "partition-seconds of %d partitions, longest gap %.2f s%n", (switchEnd - switchStart) / 1e9,
+                    switchReport.unownedNanos() / 1e9, PARTITIONS, switchReport.longestGapNanos() / 1e9);
+            assertThat(switchReport.unownedAtEnd()).as("every partition owned once balanced on Parti").isEmpty();
             assertThat(group.describe().members()).as("Kafka-managed members left").isEmpty();
             assertThat(((PartiConsumer<String, String>) group.consumer("p-1")).partiManager()).isNotNull();
 

@@ -21,7 +21,8 @@ import org.slf4j.LoggerFactory;
  * Detects a mixed group (see {@link MixedGroupException}): a Kafka-managed member in the group this
  * consumer coordinates through Parti, seen by describing the group after joining or when the broker
  * refuses a generation −1 commit. While the group is mixed, {@link #current()} is the error that
- * {@code poll()} throws; the group is described again every second until the Kafka members are gone.
+ * {@code poll()} throws; the group is described again every second (every 100 ms while migrating) until the Kafka
+ * members are gone.
  *
  * <p>With {@code parti.migration=kafka-to-parti} the guard starts out <em>waiting</em>: until a description
  * of the group shows no Kafka-managed member, {@link #current()} is a {@link MixedGroupException} whose
@@ -33,6 +34,11 @@ import org.slf4j.LoggerFactory;
 final class MixedGroupGuard {
     private static final Logger log = LoggerFactory.getLogger(MixedGroupGuard.class);
     private static final long RECHECK_MS = 1_000;
+    /**
+     * A migrating consumer checks more often: the partitions of members that already left the Kafka group wait for
+     * this check, and it lasts only the few seconds of the switch.
+     */
+    private static final long MIGRATION_RECHECK_MS = 100;
 
     private final ConsumerSettings settings;
     private final GroupRuntime runtime;
@@ -98,7 +104,7 @@ final class MixedGroupGuard {
             log.debug("Could not describe consumer group {}: {}", settings.groupId, e.toString());
         }
         if (mixedGroup != null) {
-            runtime.schedule(this::check, RECHECK_MS);
+            runtime.schedule(this::check, migrating ? MIGRATION_RECHECK_MS : RECHECK_MS);
         }
     }
 
