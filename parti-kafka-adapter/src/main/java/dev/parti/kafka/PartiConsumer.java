@@ -94,7 +94,10 @@ import org.apache.kafka.common.serialization.Deserializer;
  * A commit for a partition that this member does not safely own right now (not assigned to it, or
  * its Parti lease is not valid because NATS was unreachable for about a session timeout) fails with
  * {@link CommitFailedException} before anything is sent. A group that still has live members managed by
- * Kafka (old {@code KafkaConsumer}s) makes {@code poll()} and commits fail with {@link MixedGroupException}.
+ * Kafka (old {@code KafkaConsumer}s) makes {@code poll()} and commits fail with {@link MixedGroupException},
+ * unless {@code parti.migration=kafka-to-parti}: then this consumer joins that Kafka group as one of its members
+ * and the group switches to Parti once every member is such a {@code PartiConsumer} (the migration guide's
+ * "Rolling migration"; topic-list subscriptions only).
  * Interceptors ({@code interceptor.classes}) run here, not in the inner consumer: {@code onConsume} sees
  * exactly the records {@code poll()} returns, {@code onCommit} the commits made (including auto-commits).
  *
@@ -121,8 +124,9 @@ import org.apache.kafka.common.serialization.Deserializer;
  * {@code ConcurrentModificationException}); only {@link #wakeup()} may be called from any thread. Besides
  * the inner consumer, a subscribed instance runs Parti's threads ({@code parti-<group>-*}), a Kafka
  * {@code Admin} client, two timer threads ({@code parti-consumer-<client>-timer-N}), and while it joins
- * or leaves the Parti group a thread {@code parti-consumer-<client>-join} or {@code -leave}; {@link
- * #close()} stops all of them. When NATS does not answer, the leave (or a join still under way) is
+ * or leaves the Parti group a thread {@code parti-consumer-<client>-join} or {@code -leave}; while it migrates
+ * from a Kafka-run group, a second {@code KafkaConsumer} (client ID {@code <client.id>-kafka-group}) in that group,
+ * closed at the switch; {@link #close()} stops all of them. When NATS does not answer, the leave (or a join still under way) is
  * abandoned at the close timeout and its thread ends shortly after by itself: a join gives up at its
  * next retry, a KV call in flight is interrupted, and no leave is written (the session expires); tested
  * to end within a second of {@code close(1s)} returning.
@@ -167,37 +171,7 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
     public PartiConsumer(Map<String, Object> configs, Deserializer<K> keyDeserializer, Deserializer<V> valueDeserializer) {
         this.delegate = new PartiConsumerDelegate<>(new ConsumerSettings(configs, keyDeserializer, valueDeserializer),
                 keyDeserializer, valueDeserializer);
-        this.migration = migrationOf(configs, keyDeserializer, valueDeserializer);
-    }
-
-    /** The migration hook (see {@link KafkaToPartiMigration}); null unless {@code parti.migration=kafka-to-parti}. */
-    private KafkaToPartiMigration<K, V> migrationOf(Map<String, Object> configs, Deserializer<K> kd, Deserializer<V> vd) {
-        Object mode = configs.get(PartiConsumerConfig.MIGRATION_CONFIG);
-        if (mode == null || !PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI.equals(mode.toString().trim())) {
-            return null;
-        }
-        try {
-            return new KafkaToPartiMigration<>(configs, kd, vd, new KafkaToPartiMigration.PartiSide<>() {
-                @Override
-                public void subscribe(Collection<String> topics, ConsumerRebalanceListener listener) {
-                    delegate.subscribe(topics, listener);
-                }
-
-                @Override
-                public ConsumerRecords<K, V> poll(Duration timeout) {
-                    return delegate.poll(timeout);
-                }
-
-                @Override
-                public long assignmentVersion() {
-                    PartiManager m = delegate.partiManager();
-                    return m == null ? 0 : m.assignmentVersion();
-                }
-            });
-        } catch (RuntimeException e) {
-            delegate.close(CloseOptions.timeout(Duration.ZERO));
-            throw e;
-        }
+        this.migration = KafkaToPartiMigration.ifConfigured(configs, keyDeserializer, valueDeserializer, delegate);
     }
 
     private void refusePatternWhileMigrating() {

@@ -8,6 +8,7 @@ import dev.parti.kafka.migration.KafkaToPartiMigration;
 import dev.parti.testkit.KafkaBrokerExtension;
 import dev.parti.testkit.NatsServerExtension;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.regex.Pattern;
@@ -34,35 +35,54 @@ class RollingMigrationTest {
     /** Surge order (start the PartiConsumer, then stop a KafkaConsumer): the last stop triggers the switch. */
     @Test
     void kafkaConsumersReplacedOneByOneEndInAPartiRunGroup() throws Exception {
+        rollOver(2);
+    }
+
+    /** The same with four members, as the issue asks. */
+    @Test
+    void fourKafkaConsumersReplacedOneByOneEndInAPartiRunGroup() throws Exception {
+        rollOver(4);
+    }
+
+    private void rollOver(int members) throws Exception {
         String topic = Fixtures.unique("migrate");
         String groupId = Fixtures.unique("g-migrate");
         KAFKA.broker().createTopic(topic, PARTITIONS);
         try (PartiAssignorGroup group = new PartiAssignorGroup(KAFKA.bootstrapServers(), groupId, topic, PARTITIONS)) {
             group.startProducing(400);
-            group.start("k-1");
-            group.start("k-2");
-            group.awaitBalanced(List.of("k-1", "k-2"), WAIT);
+            List<String> running = new ArrayList<>();
+            for (int i = 1; i <= members; i++) {
+                group.start("k-" + i);
+                running.add("k-" + i);
+            }
+            group.awaitBalanced(running, WAIT);
 
-            group.start("p-1", migrating(group, "p-1"));
-            group.awaitBalanced(List.of("k-1", "k-2", "p-1"), WAIT);
-            assertThat(phase(group, "p-1")).isEqualTo(KafkaToPartiMigration.Phase.KAFKA);
-            group.stop("k-1");
-            group.awaitBalanced(List.of("k-2", "p-1"), WAIT);
+            long switchStart = 0;
+            for (int i = 1; i <= members; i++) {
+                String p = "p-" + i;
+                group.start(p, migrating(group, p));
+                running.add(p);
+                group.awaitBalanced(running, WAIT);
+                assertThat(phase(group, p)).isEqualTo(KafkaToPartiMigration.Phase.KAFKA);
+                if (i == members) {
+                    switchStart = System.nanoTime();
+                }
+                group.stop("k-" + i); // the last one: the group switches to Parti
+                running.remove("k-" + i);
+                if (i < members) {
+                    group.awaitBalanced(running, WAIT);
+                }
+            }
 
-            group.start("p-2", migrating(group, "p-2"));
-            group.awaitBalanced(List.of("k-2", "p-1", "p-2"), WAIT);
-            long switchStart = System.nanoTime();
-            group.stop("k-2"); // the last KafkaConsumer: the group switches to Parti
-
-            await("both members run through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(50)).until(() ->
-                    phase(group, "p-1") == KafkaToPartiMigration.Phase.PARTI
-                            && phase(group, "p-2") == KafkaToPartiMigration.Phase.PARTI);
-            group.awaitBalanced(List.of("p-1", "p-2"), WAIT);
+            await("every member runs through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(50)).until(() ->
+                    running.stream().allMatch(p -> phase(group, p) == KafkaToPartiMigration.Phase.PARTI));
+            group.awaitBalanced(running, WAIT);
             long switchEnd = System.nanoTime();
             var switchReport = group.ownershipReport(switchStart, switchEnd);
-            System.out.printf("switch (last KafkaConsumer stopped -> balanced on Parti): %.2f s, unavailability %.2f "
-                            + "partition-seconds of %d partitions, longest gap %.2f s%n", (switchEnd - switchStart) / 1e9,
-                    switchReport.unownedNanos() / 1e9, PARTITIONS, switchReport.longestGapNanos() / 1e9);
+            System.out.printf("%d members, switch (last KafkaConsumer stopped -> balanced on Parti): %.2f s, unavailability "
+                            + "%.2f partition-seconds of %d partitions, longest gap %.2f s%n", members,
+                    (switchEnd - switchStart) / 1e9, switchReport.unownedNanos() / 1e9, PARTITIONS,
+                    switchReport.longestGapNanos() / 1e9);
             assertThat(switchReport.unownedAtEnd()).as("every partition owned once balanced on Parti").isEmpty();
             assertThat(group.describe().members()).as("Kafka-managed members left").isEmpty();
             assertThat(((PartiConsumer<String, String>) group.consumer("p-1")).partiManager()).isNotNull();

@@ -1,8 +1,10 @@
 package dev.parti.kafka.migration;
 
+import dev.parti.PartiManager;
 import dev.parti.kafka.MixedGroupException;
 import dev.parti.kafka.PartiAssignor;
 import dev.parti.kafka.PartiConsumerConfig;
+import dev.parti.kafka.internal.PartiConsumerDelegate;
 import java.time.Duration;
 import java.util.Collection;
 import java.util.HashMap;
@@ -132,6 +134,44 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
         this.adminConfig = adminMap;
         Object apiTimeout = userConfigs.get(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG);
         this.apiTimeoutMs = apiTimeout == null ? 60_000L : Long.parseLong(apiTimeout.toString().trim());
+    }
+
+    /**
+     * The migration of a {@code PartiConsumer} whose Parti side is {@code delegate}, or null unless {@code
+     * parti.migration=kafka-to-parti} (the configuration was validated by the delegate already). Closes the delegate
+     * when it fails.
+     *
+     * @throws ConfigException without {@code group.id}
+     */
+    public static <K, V> KafkaToPartiMigration<K, V> ifConfigured(Map<String, ?> configs, Deserializer<K> keyDeserializer,
+                                                                  Deserializer<V> valueDeserializer,
+                                                                  PartiConsumerDelegate<K, V> delegate) {
+        Object mode = configs.get(PartiConsumerConfig.MIGRATION_CONFIG);
+        if (mode == null || !PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI.equals(mode.toString().trim())) {
+            return null;
+        }
+        try {
+            return new KafkaToPartiMigration<>(configs, keyDeserializer, valueDeserializer, new PartiSide<>() {
+                @Override
+                public void subscribe(Collection<String> topics, ConsumerRebalanceListener listener) {
+                    delegate.subscribe(topics, listener);
+                }
+
+                @Override
+                public ConsumerRecords<K, V> poll(Duration timeout) {
+                    return delegate.poll(timeout);
+                }
+
+                @Override
+                public long assignmentVersion() {
+                    PartiManager m = delegate.partiManager();
+                    return m == null ? 0 : m.assignmentVersion();
+                }
+            });
+        } catch (RuntimeException e) {
+            delegate.close(CloseOptions.timeout(Duration.ZERO));
+            throw e;
+        }
     }
 
     /** The current phase (any thread). */
