@@ -27,6 +27,7 @@ import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.config.ConfigException;
 import org.apache.kafka.common.errors.GroupIdNotFoundException;
 import org.apache.kafka.common.errors.InterruptException;
+import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.serialization.Deserializer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -45,7 +46,8 @@ import org.slf4j.LoggerFactory;
  *   <li><b>SWITCHING</b>: an assignment flagged by {@link MigrationAssignor} (every member of the group is a
  *       migrating {@code PartiConsumer}) arrived. The Parti side subscribes and joins the Parti group in the
  *       background; it delivers nothing yet. The bridge keeps consuming. As soon as the Parti side has applied
- *       an assignment, the bridge leaves the Kafka group: {@code close} with {@code LEAVE_GROUP} calls the
+ *       an assignment, and the bridge is not inside a Kafka rebalance (Kafka would report its partitions lost
+ *       instead of revoked), the bridge leaves the Kafka group: {@code close} with {@code LEAVE_GROUP} calls the
  *       user's {@code onPartitionsRevoked} (where the user commits, through the bridge, generation and all).</li>
  *   <li><b>WAITING</b>: until the broker shows no Kafka-managed member left (the broker accepts the Parti
  *       side's generation −1 commits only then), {@code poll()} returns nothing and a commit of "everything
@@ -88,6 +90,7 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
     private List<String> topics;
     private ConsumerRebalanceListener listener;
     private int switchGeneration = -1;
+    private boolean kafkaRebalancing;
     private final boolean staticMember;
     private boolean readyAnnounced;
 
@@ -245,7 +248,7 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
             }
             case SWITCHING:
                 driveParti();
-                if (parti.assignmentVersion() > 0) {
+                if (parti.assignmentVersion() > 0 && !kafkaRebalancing) {
                     leaveKafkaGroup(Duration.ofMillis(apiTimeoutMs));
                     phase = Phase.WAITING;
                     return awaitParti(timeout);
@@ -284,6 +287,12 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
         }
     }
 
+    /** Kafka's polling thread: a rebalance of the bridge started or ended (see {@link MigrationAssignor.SwitchSignal}). */
+    @Override
+    public void rebalancing(boolean inProgress) {
+        kafkaRebalancing = inProgress;
+    }
+
     /** Joins Parti in the background (the Parti side delivers nothing while Kafka members remain). */
     private void driveParti() {
         try {
@@ -295,6 +304,12 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
             if (!e.isMigrationWait()) {
                 throw e;
             }
+        } catch (WakeupException | InterruptException e) {
+            throw e;
+        } catch (KafkaException e) {
+            // e.g. NATS unreachable: this member keeps consuming as a Kafka member, and the join is retried next poll
+            log.warn("Consumer group {}: joining Parti failed ({}); still consuming as a Kafka member, retrying", groupId,
+                    e.toString());
         }
     }
 

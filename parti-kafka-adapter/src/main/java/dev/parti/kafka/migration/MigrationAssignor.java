@@ -62,6 +62,15 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
          * Kafka consumer's {@code poll()}, once per assignment carrying the flag.
          */
         void switchAnnounced(int generation);
+
+        /**
+         * Whether this member is inside a Kafka rebalance: true when it sends its subscription (joining), false when
+         * its assignment arrives. Leaving the group meanwhile would make Kafka report the partitions lost instead of
+         * revoked (no commit in {@code onPartitionsRevoked}). Called on the thread calling the Kafka consumer's
+         * {@code poll()}.
+         */
+        default void rebalancing(boolean inProgress) {
+        }
     }
 
     private final PartiAssignor delegate = new PartiAssignor();
@@ -104,6 +113,10 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
 
     @Override
     public ByteBuffer subscriptionUserData(Set<String> topics) {
+        SwitchSignal s = signal;
+        if (s != null) {
+            s.rebalancing(true);
+        }
         return withTrailer(delegate.subscriptionUserData(topics), switching ? SWITCHING : READY);
     }
 
@@ -146,12 +159,15 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
         ByteBuffer data = assignment.userData();
         byte state = state(data);
         delegate.onAssignment(new Assignment(assignment.partitions(), state == 0 ? data : strip(data)), metadata);
+        SwitchSignal s = signal;
         if (state == SWITCHING) {
             switching = true;
-            SwitchSignal s = signal;
             if (s != null) {
                 s.switchAnnounced(metadata == null ? -1 : metadata.generationId());
             }
+        }
+        if (s != null) {
+            s.rebalancing(false);
         }
     }
 

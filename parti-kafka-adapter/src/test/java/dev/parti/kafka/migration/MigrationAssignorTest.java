@@ -101,6 +101,25 @@ class MigrationAssignorTest {
     }
 
     @Test
+    void aRebalanceIsReportedFromTheSubscriptionUntilTheAssignment() {
+        List<Boolean> rebalancing = new ArrayList<>();
+        MigrationAssignor a = configured("w-1", new MigrationAssignor.SwitchSignal() {
+            @Override
+            public void switchAnnounced(int generation) {
+            }
+
+            @Override
+            public void rebalancing(boolean inProgress) {
+                rebalancing.add(inProgress);
+            }
+        });
+        a.subscriptionUserData(Set.of("t"));
+        assertThat(rebalancing).containsExactly(true);
+        a.onAssignment(new Assignment(List.of(new TopicPartition("t", 0)), null), null);
+        assertThat(rebalancing).containsExactly(true, false);
+    }
+
+    @Test
     void withoutItsSignalItRefusesToBeConfigured() {
         assertThatThrownBy(() -> new MigrationAssignor().configure(Map.of("parti.worker.id", "w")))
                 .isInstanceOf(ConfigException.class).hasMessageContaining(MigrationAssignor.SIGNAL_CONFIG);
