@@ -186,10 +186,14 @@ class RollingMigrationTest {
                 .hasMessageContaining(PartiConsumerConfig.MIGRATION_CONFIG).hasMessageContaining("sideways");
 
         config.put(PartiConsumerConfig.MIGRATION_CONFIG, PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI);
-        try (PartiConsumer<String, String> consumer = new PartiConsumer<>(config)) {
+        PartiConsumer<String, String> consumer = new PartiConsumer<>(config);
+        try (consumer) {
             assertThatThrownBy(() -> consumer.subscribe(Pattern.compile("t.*"))).isInstanceOf(IllegalStateException.class)
                     .hasMessageContaining(PartiConsumerConfig.MIGRATION_CONFIG);
+            consumer.subscribe(List.of(Fixtures.unique("t"))); // an empty group: straight to Parti
         }
+        assertThatThrownBy(() -> consumer.poll(Duration.ZERO)).isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("closed");
     }
 
     private static Map<String, Object> migrating(PartiAssignorGroup group, String name) {

@@ -258,6 +258,8 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
                 return awaitParti(timeout);
             case PARTI:
                 return parti.poll(timeout);
+            case CLOSED:
+                throw new IllegalStateException("This consumer has already been closed.");
             default:
                 throw new IllegalStateException("Consumer is not subscribed to any topics or assigned any partitions");
         }
