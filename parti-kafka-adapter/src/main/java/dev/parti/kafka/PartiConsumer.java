@@ -3,6 +3,7 @@ package dev.parti.kafka;
 import dev.parti.PartiManager;
 import dev.parti.kafka.internal.ConsumerSettings;
 import dev.parti.kafka.internal.PartiConsumerDelegate;
+import dev.parti.kafka.migration.KafkaToPartiMigration;
 import java.time.Duration;
 import java.util.Collection;
 import java.util.List;
@@ -93,7 +94,10 @@ import org.apache.kafka.common.serialization.Deserializer;
  * A commit for a partition that this member does not safely own right now (not assigned to it, or
  * its Parti lease is not valid because NATS was unreachable for about a session timeout) fails with
  * {@link CommitFailedException} before anything is sent. A group that still has live members managed by
- * Kafka (old {@code KafkaConsumer}s) makes {@code poll()} and commits fail with {@link MixedGroupException}.
+ * Kafka (old {@code KafkaConsumer}s) makes {@code poll()} and commits fail with {@link MixedGroupException},
+ * unless {@code parti.migration=kafka-to-parti}: then this consumer joins that Kafka group as one of its members
+ * and the group switches to Parti once every member is such a {@code PartiConsumer} (the migration guide's
+ * "Rolling migration"; topic-list subscriptions only).
  * Interceptors ({@code interceptor.classes}) run here, not in the inner consumer: {@code onConsume} sees
  * exactly the records {@code poll()} returns, {@code onCommit} the commits made (including auto-commits).
  *
@@ -120,8 +124,9 @@ import org.apache.kafka.common.serialization.Deserializer;
  * {@code ConcurrentModificationException}); only {@link #wakeup()} may be called from any thread. Besides
  * the inner consumer, a subscribed instance runs Parti's threads ({@code parti-<group>-*}), a Kafka
  * {@code Admin} client, two timer threads ({@code parti-consumer-<client>-timer-N}), and while it joins
- * or leaves the Parti group a thread {@code parti-consumer-<client>-join} or {@code -leave}; {@link
- * #close()} stops all of them. When NATS does not answer, the leave (or a join still under way) is
+ * or leaves the Parti group a thread {@code parti-consumer-<client>-join} or {@code -leave}; while it migrates
+ * from a Kafka-run group, a second {@code KafkaConsumer} (client ID {@code <client.id>-kafka-group}) in that group,
+ * closed at the switch; {@link #close()} stops all of them. When NATS does not answer, the leave (or a join still under way) is
  * abandoned at the close timeout and its thread ends shortly after by itself: a join gives up at its
  * next retry, a KV call in flight is interrupted, and no leave is written (the session expires); tested
  * to end within a second of {@code close(1s)} returning.
@@ -131,6 +136,8 @@ import org.apache.kafka.common.serialization.Deserializer;
  */
 public class PartiConsumer<K, V> implements Consumer<K, V> {
     private final PartiConsumerDelegate<K, V> delegate;
+    /** The rolling migration from a Kafka-run group ({@code parti.migration=kafka-to-parti}), else null. */
+    private final KafkaToPartiMigration<K, V> migration;
 
     /**
      * A consumer configured by {@code configs}: Kafka consumer settings plus the {@code parti.*} settings
@@ -164,6 +171,20 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
     public PartiConsumer(Map<String, Object> configs, Deserializer<K> keyDeserializer, Deserializer<V> valueDeserializer) {
         this.delegate = new PartiConsumerDelegate<>(new ConsumerSettings(configs, keyDeserializer, valueDeserializer),
                 keyDeserializer, valueDeserializer);
+        this.migration = KafkaToPartiMigration.ifConfigured(configs, keyDeserializer, valueDeserializer, delegate);
+    }
+
+    private void refusePatternWhileMigrating() {
+        if (migration != null) {
+            throw new IllegalStateException(PartiConsumerConfig.MIGRATION_CONFIG + "=" + PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI
+                    + " supports topic-list subscriptions only; subscribe to a list of topics, or migrate with "
+                    + PartiConsumerConfig.MIGRATION_CONFIG + "=" + PartiConsumerConfig.MIGRATION_NONE + " (stop-the-fleet)");
+        }
+    }
+
+    /** The Kafka consumer serving calls while this member is still in a Kafka-run group (migration), else null. */
+    private Consumer<K, V> kafkaSide() {
+        return migration == null ? null : migration.kafkaSide();
     }
 
     /** Like {@link #PartiConsumer(Map, Deserializer, Deserializer)}, from {@link Properties}. */
@@ -178,6 +199,10 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public Set<TopicPartition> assignment() {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            return k.assignment();
+        }
         return delegate.assignment();
     }
 
@@ -188,6 +213,10 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public Set<String> subscription() {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            return k.subscription();
+        }
         return delegate.subscription();
     }
 
@@ -205,12 +234,28 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public void subscribe(Collection<String> topics, ConsumerRebalanceListener listener) {
+        if (migration != null && topics != null && !topics.isEmpty() && listener != null
+                && migration.subscribe(topics, listener)) {
+            return;
+        }
         delegate.subscribe(topics, listener);
     }
 
     /** {@link #subscribe(Collection, ConsumerRebalanceListener)} with a listener that does nothing. */
     @Override
     public void subscribe(Collection<String> topics) {
+        if (migration != null && topics != null && !topics.isEmpty()
+                && migration.subscribe(topics, new ConsumerRebalanceListener() {
+                    @Override
+                    public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+                    }
+
+                    @Override
+                    public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+                    }
+                })) {
+            return;
+        }
         delegate.subscribe(topics);
     }
 
@@ -224,12 +269,14 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public void subscribe(Pattern pattern, ConsumerRebalanceListener listener) {
+        refusePatternWhileMigrating();
         delegate.subscribe(pattern, listener);
     }
 
     /** {@link #subscribe(Pattern, ConsumerRebalanceListener)} with a listener that does nothing. */
     @Override
     public void subscribe(Pattern pattern) {
+        refusePatternWhileMigrating();
         delegate.subscribe(pattern);
     }
 
@@ -246,12 +293,14 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public void subscribe(SubscriptionPattern pattern, ConsumerRebalanceListener callback) {
+        refusePatternWhileMigrating();
         delegate.subscribe(pattern, callback);
     }
 
     /** {@link #subscribe(SubscriptionPattern, ConsumerRebalanceListener)} with a listener that does nothing. */
     @Override
     public void subscribe(SubscriptionPattern pattern) {
+        refusePatternWhileMigrating();
         delegate.subscribe(pattern);
     }
 
@@ -264,6 +313,11 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public void unsubscribe() {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.unsubscribe();
+            return;
+        }
         delegate.unsubscribe();
     }
 
@@ -302,6 +356,9 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public ConsumerRecords<K, V> poll(Duration timeout) {
+        if (migration != null && migration.phase() != KafkaToPartiMigration.Phase.NEW) {
+            return migration.poll(timeout);
+        }
         return delegate.poll(timeout);
     }
 
@@ -313,12 +370,22 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public void commitSync() {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.commitSync();
+            return;
+        }
         delegate.commitSync();
     }
 
     /** Like {@link #commitSync()} with a timeout. */
     @Override
     public void commitSync(Duration timeout) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.commitSync(timeout);
+            return;
+        }
         delegate.commitSync(timeout);
     }
 
@@ -331,18 +398,33 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public void commitSync(Map<TopicPartition, OffsetAndMetadata> offsets) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.commitSync(offsets);
+            return;
+        }
         delegate.commitSync(offsets);
     }
 
     /** Like {@link #commitSync(Map)} with a timeout. */
     @Override
     public void commitSync(Map<TopicPartition, OffsetAndMetadata> offsets, Duration timeout) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.commitSync(offsets, timeout);
+            return;
+        }
         delegate.commitSync(offsets, timeout);
     }
 
     /** Commits the positions of all assigned partitions asynchronously; failures are logged. */
     @Override
     public void commitAsync() {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.commitAsync();
+            return;
+        }
         delegate.commitAsync();
     }
 
@@ -354,36 +436,72 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public void commitAsync(OffsetCommitCallback callback) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.commitAsync(callback);
+            return;
+        }
+        if (migration != null && migration.waiting()) {
+            if (callback != null) {
+                callback.onComplete(Map.of(), null);
+            }
+            return; // owns nothing while it waits: nothing consumed to commit
+        }
         delegate.commitAsync(callback);
     }
 
     /** Like {@link #commitAsync(OffsetCommitCallback)} for the given offsets. */
     @Override
     public void commitAsync(Map<TopicPartition, OffsetAndMetadata> offsets, OffsetCommitCallback callback) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.commitAsync(offsets, callback);
+            return;
+        }
         delegate.commitAsync(offsets, callback);
     }
 
     /** Sets the fetch position of an assigned partition. @throws IllegalStateException when not assigned */
     @Override
     public void seek(TopicPartition partition, long offset) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.seek(partition, offset);
+            return;
+        }
         delegate.seek(partition, offset);
     }
 
     /** Sets the fetch position of an assigned partition, with its leader epoch. */
     @Override
     public void seek(TopicPartition partition, OffsetAndMetadata offsetAndMetadata) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.seek(partition, offsetAndMetadata);
+            return;
+        }
         delegate.seek(partition, offsetAndMetadata);
     }
 
     /** Moves to the first offset of the partitions (all assigned ones when empty), lazily. */
     @Override
     public void seekToBeginning(Collection<TopicPartition> partitions) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.seekToBeginning(partitions);
+            return;
+        }
         delegate.seekToBeginning(partitions);
     }
 
     /** Moves to the end of the partitions (all assigned ones when empty), lazily. */
     @Override
     public void seekToEnd(Collection<TopicPartition> partitions) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.seekToEnd(partitions);
+            return;
+        }
         delegate.seekToEnd(partitions);
     }
 
@@ -393,24 +511,40 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public long position(TopicPartition partition) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            return k.position(partition);
+        }
         return delegate.position(partition, delegate.defaultApiTimeout());
     }
 
     /** Like {@link #position(TopicPartition)} with a timeout. */
     @Override
     public long position(TopicPartition partition, Duration timeout) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            return k.position(partition, timeout);
+        }
         return delegate.position(partition, timeout);
     }
 
     /** The offsets committed in Kafka under {@code group.id}, whoever committed them. */
     @Override
     public Map<TopicPartition, OffsetAndMetadata> committed(Set<TopicPartition> partitions) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            return k.committed(partitions);
+        }
         return delegate.committed(partitions, delegate.defaultApiTimeout());
     }
 
     /** Like {@link #committed(Set)} with a timeout. */
     @Override
     public Map<TopicPartition, OffsetAndMetadata> committed(Set<TopicPartition> partitions, Duration timeout) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            return k.committed(partitions, timeout);
+        }
         return delegate.committed(partitions, timeout);
     }
 
@@ -463,18 +597,32 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
     /** The paused partitions (a partition leaving the assignment is no longer paused). */
     @Override
     public Set<TopicPartition> paused() {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            return k.paused();
+        }
         return delegate.paused();
     }
 
     /** Stops fetching from assigned partitions until {@link #resume}; the assignment is unchanged. */
     @Override
     public void pause(Collection<TopicPartition> partitions) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.pause(partitions);
+            return;
+        }
         delegate.pause(partitions);
     }
 
     /** Fetches from paused partitions again. */
     @Override
     public void resume(Collection<TopicPartition> partitions) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.resume(partitions);
+            return;
+        }
         delegate.resume(partitions);
     }
 
@@ -517,6 +665,10 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
     /** The lag of an assigned partition as last seen by a fetch, empty when not known yet. */
     @Override
     public OptionalLong currentLag(TopicPartition topicPartition) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            return k.currentLag(topicPartition);
+        }
         return delegate.currentLag(topicPartition);
     }
 
@@ -531,6 +683,10 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public ConsumerGroupMetadata groupMetadata() {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            return k.groupMetadata();
+        }
         return delegate.groupMetadata();
     }
 
@@ -548,12 +704,22 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public void enforceRebalance() {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.enforceRebalance();
+            return;
+        }
         delegate.enforceRebalance(null);
     }
 
     /** Like {@link #enforceRebalance()}; {@code reason} is logged. */
     @Override
     public void enforceRebalance(String reason) {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.enforceRebalance(reason);
+            return;
+        }
         delegate.enforceRebalance(reason);
     }
 
@@ -586,6 +752,14 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public void close(CloseOptions option) {
+        if (migration != null) {
+            try {
+                migration.close(option);
+            } catch (RuntimeException e) {
+                delegate.close(option);
+                throw e;
+            }
+        }
         delegate.close(option);
     }
 
@@ -595,6 +769,11 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public void wakeup() {
+        Consumer<K, V> k = kafkaSide();
+        if (k != null) {
+            k.wakeup();
+            return;
+        }
         delegate.wakeup();
     }
 
@@ -611,6 +790,11 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
     }
 
     /** The Parti manager of the current membership, or null when not subscribed or not joined yet (for tests and tools). */
+    /** The phase of the rolling migration, or null without {@code parti.migration=kafka-to-parti} (for tests). */
+    KafkaToPartiMigration.Phase migrationPhase() {
+        return migration == null ? null : migration.phase();
+    }
+
     PartiManager partiManager() {
         return delegate.partiManager();
     }

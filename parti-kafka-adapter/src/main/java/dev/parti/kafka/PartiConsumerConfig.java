@@ -136,6 +136,21 @@ public final class PartiConsumerConfig extends AbstractConfig {
             + "commits are refused while the lease is not valid.";
 
     /** The key {@value}; see the definition in {@link #configDef()}. */
+    public static final String MIGRATION_CONFIG = "parti.migration";
+    /** A value of {@link #MIGRATION_CONFIG}: the group is run by Parti only (the default). */
+    public static final String MIGRATION_NONE = "none";
+    /** A value of {@link #MIGRATION_CONFIG}: join a group still run by Kafka's coordinator and take it over. */
+    public static final String MIGRATION_KAFKA_TO_PARTI = "kafka-to-parti";
+    /** Default of {@link #MIGRATION_CONFIG}. */
+    public static final String DEFAULT_MIGRATION = MIGRATION_NONE;
+    private static final String MIGRATION_DOC = "Rolling migration of a live group. <code>none</code>: the group "
+            + "must have no member managed by Kafka's coordinator (a mixed group is refused with "
+            + "MixedGroupException). <code>kafka-to-parti</code>: while the group still has Kafka-managed members "
+            + "(KafkaConsumers with dev.parti.kafka.PartiAssignor), this consumer joins the Kafka group itself and "
+            + "consumes as one of them; once every member is such a PartiConsumer, the group switches to Parti "
+            + "in one step. See the migration guide, \"Rolling migration\".";
+
+    /** The key {@value}; see the definition in {@link #configDef()}. */
     public static final String STRATEGY_CONFIG = PartiAssignor.STRATEGY_CONFIG;
     /** Default of {@link #STRATEGY_CONFIG}. */
     public static final String DEFAULT_STRATEGY = Strategies.defaultStrategy().name();
@@ -229,6 +244,8 @@ public final class PartiConsumerConfig extends AbstractConfig {
                     Importance.LOW, STARTUP_TIMEOUT_MS_DOC)
             .define(LOSS_POLICY_CONFIG, Type.STRING, DEFAULT_LOSS_POLICY,
                     ConfigDef.ValidString.in(LOSS_POLICY_FENCE, LOSS_POLICY_HOLD), Importance.HIGH, LOSS_POLICY_DOC)
+            .define(MIGRATION_CONFIG, Type.STRING, DEFAULT_MIGRATION,
+                    ConfigDef.ValidString.in(MIGRATION_NONE, MIGRATION_KAFKA_TO_PARTI), Importance.MEDIUM, MIGRATION_DOC)
             .define(STRATEGY_CONFIG, Type.STRING, DEFAULT_STRATEGY,
                     ConfigDef.ValidString.in(Strategies.names().toArray(new String[0])), Importance.MEDIUM, STRATEGY_DOC)
             .define(BUCKET_REPLICAS_CONFIG, Type.INT, DEFAULT_BUCKET_REPLICAS, ConfigDef.Range.between(1, 5),
@@ -321,6 +338,11 @@ public final class PartiConsumerConfig extends AbstractConfig {
     /** The NATS server URLs, never empty. */
     public List<String> natsUrls() {
         return getList(NATS_URL_CONFIG);
+    }
+
+    /** Whether {@value #MIGRATION_CONFIG} is {@value #MIGRATION_KAFKA_TO_PARTI}. */
+    public boolean migratesFromKafka() {
+        return MIGRATION_KAFKA_TO_PARTI.equals(getString(MIGRATION_CONFIG));
     }
 
     /** The loss policy chosen by {@value #LOSS_POLICY_CONFIG}. */

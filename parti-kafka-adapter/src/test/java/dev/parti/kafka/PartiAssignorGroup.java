@@ -50,8 +50,11 @@ import org.apache.kafka.common.serialization.StringSerializer;
  *   <li>an {@link OwnershipLog} of acquisitions and releases, checked with {@link OwnershipChecker};</li>
  *   <li>a producer writing a steady stream with known offsets, and every consumed offset, so that lost
  *       and duplicated records are seen. Members commit what they processed in
- *       {@code onPartitionsRevoked} (and nowhere else but at close).</li>
+ *       {@code onPartitionsRevoked} (and nowhere else but at close); a commit below the group's last
+ *       committed offset of a partition is a violation.</li>
  * </ul>
+ * A member whose configuration has {@code parti.nats.url} runs a {@link PartiConsumer} instead (for the rolling
+ * migration tests).
  */
 final class PartiAssignorGroup implements AutoCloseable {
     static final String PARTI = PartiAssignor.class.getName();
@@ -78,6 +81,7 @@ final class PartiAssignorGroup implements AutoCloseable {
     private Thread producerThread;
     private final AtomicBoolean producing = new AtomicBoolean();
     private final Map<Integer, Long> produced = new ConcurrentHashMap<>();
+    private final Map<TopicPartition, Long> committed = new ConcurrentHashMap<>();
 
     PartiAssignorGroup(String bootstrap, String groupId, String topic, int partitions) {
         this.bootstrap = bootstrap;
@@ -137,6 +141,12 @@ final class PartiAssignorGroup implements AutoCloseable {
             throw new IllegalStateException("no member " + name);
         }
         member.stop();
+    }
+
+    /** The consumer member {@code name} runs, null before it is created or after it stopped. */
+    org.apache.kafka.clients.consumer.Consumer<String, String> consumer(String name) {
+        Member m = members.get(name);
+        return m == null ? null : m.consumer;
     }
 
     Set<String> memberNames() {
@@ -314,6 +324,19 @@ final class PartiAssignorGroup implements AutoCloseable {
         return OwnershipChecker.builder().window(startNanos, System.nanoTime()).check(log.events());
     }
 
+    /**
+     * The ownership log checked over {@code [fromNanos, toNanos]} with every partition of the topic required: its
+     * unowned partition-time is the unavailability of that stretch, and a partition unowned at the end is reported.
+     */
+    OwnershipReport ownershipReport(long fromNanos, long toNanos) {
+        Set<String> all = new TreeSet<>();
+        for (int p = 0; p < partitions; p++) {
+            all.add(new TopicPartition(topic, p).toString());
+        }
+        return OwnershipChecker.builder().partitions(all).requireOwnedAtEnd(true).window(fromNanos, toNanos)
+                .check(log.events());
+    }
+
     /** The largest {@code rebalance-latency-max} any stopped member reported, in ms. */
     double rebalanceLatencyMaxMs() {
         return rebalanceLatencyMax.values().stream().mapToDouble(Double::doubleValue).max().orElse(Double.NaN);
@@ -385,6 +408,7 @@ final class PartiAssignorGroup implements AutoCloseable {
         final AtomicLong assignedCalls = new AtomicLong();
         final Map<TopicPartition, Long> processed = new HashMap<>(); // consumer thread only
         private volatile Throwable failure;
+        volatile org.apache.kafka.clients.consumer.Consumer<String, String> consumer;
 
         Member(String name, Map<String, Object> config) {
             this.name = name;
@@ -393,7 +417,9 @@ final class PartiAssignorGroup implements AutoCloseable {
         }
 
         private void run() {
-            try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(config)) {
+            try (org.apache.kafka.clients.consumer.Consumer<String, String> consumer = config.containsKey("parti.nats.url")
+                    ? new PartiConsumer<>(new HashMap<>(config)) : new KafkaConsumer<>(config)) {
+                this.consumer = consumer;
                 consumer.subscribe(List.of(topic), new Listener(consumer));
                 while (running.get()) {
                     ConsumerRecords<String, String> records = consumer.poll(Duration.ofMillis(50));
@@ -428,7 +454,7 @@ final class PartiAssignorGroup implements AutoCloseable {
             }
         }
 
-        private void recordLatency(KafkaConsumer<String, String> consumer) {
+        private void recordLatency(org.apache.kafka.clients.consumer.Consumer<String, String> consumer) {
             for (Map.Entry<MetricName, ? extends Metric> e : consumer.metrics().entrySet()) {
                 if (e.getKey().name().equals("rebalance-latency-max")
                         && e.getKey().group().equals("consumer-coordinator-metrics")) {
@@ -452,7 +478,8 @@ final class PartiAssignorGroup implements AutoCloseable {
             }
         }
 
-        private void commit(KafkaConsumer<String, String> consumer, Collection<TopicPartition> partitions) {
+        private void commit(org.apache.kafka.clients.consumer.Consumer<String, String> consumer,
+                            Collection<TopicPartition> partitions) {
             Map<TopicPartition, OffsetAndMetadata> offsets = new LinkedHashMap<>();
             for (TopicPartition tp : partitions) {
                 Long next = processed.get(tp);
@@ -462,13 +489,19 @@ final class PartiAssignorGroup implements AutoCloseable {
             }
             if (!offsets.isEmpty()) {
                 consumer.commitSync(offsets);
+                offsets.forEach((tp, om) -> {
+                    Long before = committed.put(tp, om.offset());
+                    if (before != null && before > om.offset()) {
+                        violations.add(name + " committed " + tp + "@" + om.offset() + " below " + before);
+                    }
+                });
             }
         }
 
         private final class Listener implements ConsumerRebalanceListener {
-            private final KafkaConsumer<String, String> consumer;
+            private final org.apache.kafka.clients.consumer.Consumer<String, String> consumer;
 
-            Listener(KafkaConsumer<String, String> consumer) {
+            Listener(org.apache.kafka.clients.consumer.Consumer<String, String> consumer) {
                 this.consumer = consumer;
             }
 

@@ -34,6 +34,7 @@ class PartiConsumerConfigTest {
             PartiConsumerConfig.REBALANCE_COOLDOWN_MS_CONFIG,
             PartiConsumerConfig.STARTUP_TIMEOUT_MS_CONFIG,
             PartiConsumerConfig.LOSS_POLICY_CONFIG,
+            PartiConsumerConfig.MIGRATION_CONFIG,
             PartiConsumerConfig.STRATEGY_CONFIG,
             PartiConsumerConfig.BUCKET_REPLICAS_CONFIG,
             PartiConsumerConfig.WORKER_WEIGHT_CONFIG,
@@ -100,6 +101,15 @@ class PartiConsumerConfigTest {
         assertThat(core(with("parti.nats.url", "nats://a:1,nats://b:2")).natsUrl()).isEqualTo("nats://a:1,nats://b:2");
         rejects(with("parti.nats.url", ""), "parti.nats.url");
         rejects(with("parti.nats.url", "nats://a:1,,nats://b:2"), "parti.nats.url");
+    }
+
+    @Test
+    void migrationIsNoneByDefaultAndOnlyKnownModesAreAccepted() {
+        assertThat(new PartiConsumerConfig(base()).migratesFromKafka()).isFalse();
+        assertThat(new PartiConsumerConfig(with("parti.migration", "none")).migratesFromKafka()).isFalse();
+        assertThat(new PartiConsumerConfig(with("parti.migration", "kafka-to-parti")).migratesFromKafka()).isTrue();
+        rejects(with("parti.migration", "parti-to-kafka"), "parti.migration");
+        rejects(with("parti.migration", ""), "parti.migration");
     }
 
     @Test

@@ -21,16 +21,31 @@ import org.slf4j.LoggerFactory;
  * Detects a mixed group (see {@link MixedGroupException}): a Kafka-managed member in the group this
  * consumer coordinates through Parti, seen by describing the group after joining or when the broker
  * refuses a generation −1 commit. While the group is mixed, {@link #current()} is the error that
- * {@code poll()} throws; the group is described again every second until the Kafka members are gone.
+ * {@code poll()} throws; the group is described again every second (every 100 ms while migrating) until the Kafka
+ * members are gone.
+ *
+ * <p>With {@code parti.migration=kafka-to-parti} the guard starts out <em>waiting</em>: until a description
+ * of the group shows no Kafka-managed member, {@link #current()} is a {@link MixedGroupException} whose
+ * {@link MixedGroupException#isMigrationWait()} is true, so the consumer joins Parti but neither delivers an assignment nor fetches
+ * nor commits (the broker would refuse its generation −1 commits while Kafka members remain). The rolling
+ * migration ({@code dev.parti.kafka.migration}) treats that error as "not yet" instead of a failure.
  * Thread-safe: checks run on the runtime's timer thread, reads on the polling thread.
  */
 final class MixedGroupGuard {
     private static final Logger log = LoggerFactory.getLogger(MixedGroupGuard.class);
     private static final long RECHECK_MS = 1_000;
+    /**
+     * A migrating consumer checks more often: the partitions of members that already left the Kafka group wait for
+     * this check, and it lasts only the few seconds of the switch.
+     */
+    private static final long MIGRATION_RECHECK_MS = 100;
 
     private final ConsumerSettings settings;
     private final GroupRuntime runtime;
     private final BooleanSupplier joined;
+    private static final String MIGRATION_WAIT = "Migration: consumer group '";
+
+    private final boolean migrating;
     private volatile MixedGroupException mixedGroup;
 
     /** @param joined whether this consumer is a started member of its Parti group now */
@@ -38,6 +53,15 @@ final class MixedGroupGuard {
         this.settings = settings;
         this.runtime = runtime;
         this.joined = joined;
+        this.migrating = settings.parti.migratesFromKafka();
+        this.mixedGroup = migrating ? migrationWait(settings.groupId) : null;
+    }
+
+    /** The error of a migrating consumer waiting for the Kafka-managed members to leave. */
+    private static MixedGroupException migrationWait(String groupId) {
+        return new MixedGroupException(groupId, MIGRATION_WAIT + groupId + "' still has members managed by Kafka's "
+                + "group coordinator; this PartiConsumer (parti.migration=kafka-to-parti) takes its Parti assignment "
+                + "once they have left", null, true);
     }
 
     /** The error while the group is mixed, else null. */
@@ -62,13 +86,16 @@ final class MixedGroupGuard {
         try {
             ConsumerGroupDescription d = describeGroup(Duration.ofMillis(settings.requestTimeoutMs));
             if (d != null && !d.members().isEmpty()) {
-                MixedGroupException e = error(d, null);
+                MixedGroupException e = migrating ? migrationWait(settings.groupId) : error(d, null);
                 if (mixedGroup == null) {
                     log.error(e.getMessage());
                 }
                 mixedGroup = e;
             } else {
-                if (mixedGroup != null) {
+                if (migrating && mixedGroup != null) {
+                    log.info("Consumer group {} has no Kafka-managed members any more: the migration to Parti is complete "
+                            + "for this consumer", settings.groupId);
+                } else if (mixedGroup != null) {
                     log.info("Consumer group {} has no Kafka-managed members any more; consuming again", settings.groupId);
                 }
                 mixedGroup = null;
@@ -77,7 +104,7 @@ final class MixedGroupGuard {
             log.debug("Could not describe consumer group {}: {}", settings.groupId, e.toString());
         }
         if (mixedGroup != null) {
-            runtime.schedule(this::check, RECHECK_MS);
+            runtime.schedule(this::check, migrating ? MIGRATION_RECHECK_MS : RECHECK_MS);
         }
     }
 

@@ -74,6 +74,9 @@ final class Poller<K, V> {
             thread.throwIfWakeup();
             Membership m = null;
             if (subscribed) {
+                // Join first (in the background): a migrating consumer joins Parti while it still waits for the
+                // Kafka-managed members to leave, and delivers nothing meanwhile (see MixedGroupGuard).
+                driver.ensureJoined();
                 MixedGroupException mixed = guard.get().current();
                 if (mixed != null) {
                     throw mixed;
@@ -82,7 +85,6 @@ final class Poller<K, V> {
                 if (metadataError != null) {
                     throw metadataError;
                 }
-                driver.ensureJoined();
                 RuntimeException callbackFailure = driver.dispatch();
                 m = driver.membership();
                 if (callbackFailure != null) {

@@ -1,0 +1,377 @@
+package dev.parti.kafka.migration;
+
+import dev.parti.PartiManager;
+import dev.parti.kafka.MixedGroupException;
+import dev.parti.kafka.PartiAssignor;
+import dev.parti.kafka.PartiConsumerConfig;
+import dev.parti.kafka.internal.PartiConsumerDelegate;
+import java.time.Duration;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.locks.LockSupport;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.ConsumerGroupDescription;
+import org.apache.kafka.clients.consumer.CloseOptions;
+import org.apache.kafka.clients.consumer.Consumer;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.config.ConfigException;
+import org.apache.kafka.common.errors.GroupIdNotFoundException;
+import org.apache.kafka.common.errors.InterruptException;
+import org.apache.kafka.common.errors.WakeupException;
+import org.apache.kafka.common.serialization.Deserializer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The Kafka → Parti rolling migration of one {@code PartiConsumer} ({@code parti.migration=kafka-to-parti}).
+ * Not an API: {@code PartiConsumer} creates one and routes its calls through it; the migration guide
+ * ("Rolling migration") describes the behaviour for users.
+ *
+ * <p>Phases, each entered on the polling thread:
+ * <ol>
+ *   <li><b>KAFKA</b>: at the first {@code subscribe}, the group is described; if it has Kafka-managed members,
+ *       a classic {@link KafkaConsumer} (the <em>bridge</em>) joins it with {@link MigrationAssignor} and the
+ *       user's listener, and every call goes to the bridge: this member consumes and commits as a Kafka member.
+ *       If the group has no member, the phase is WAITING at once (the Parti side confirms the group is empty).</li>
+ *   <li><b>SWITCHING</b>: an assignment flagged by {@link MigrationAssignor} (every member of the group is a
+ *       migrating {@code PartiConsumer}) arrived. The Parti side subscribes and joins the Parti group in the
+ *       background; it delivers nothing yet. The bridge keeps consuming. As soon as the Parti side has applied
+ *       an assignment, and the bridge is not inside a Kafka rebalance (Kafka would report its partitions lost
+ *       instead of revoked), the bridge leaves the Kafka group: {@code close} with {@code LEAVE_GROUP} calls the
+ *       user's {@code onPartitionsRevoked} (where the user commits, through the bridge, generation and all).</li>
+ *   <li><b>WAITING</b>: until the broker shows no Kafka-managed member left (the broker accepts the Parti
+ *       side's generation −1 commits only then), {@code poll()} returns nothing and a commit of "everything
+ *       consumed" has nothing to commit. No partition is owned by this member meanwhile.</li>
+ *   <li><b>PARTI</b>: everything goes to the Parti side, as with {@code parti.migration=none}.</li>
+ * </ol>
+ * Threads: every method but {@link #kafkaSide()} is called on the consumer's polling thread (the user's).
+ *
+ * @param <K> key type
+ * @param <V> value type
+ */
+public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.SwitchSignal {
+    private static final Logger log = LoggerFactory.getLogger(KafkaToPartiMigration.class);
+    private static final long WAIT_SLICE_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
+
+    /** The phases described in the class comment. */
+    public enum Phase { NEW, KAFKA, SWITCHING, WAITING, PARTI, CLOSED }
+
+    /** The Parti side of the consumer, driven by the migration. */
+    public interface PartiSide<K, V> {
+        /** Subscribes the Parti side (it joins the Parti group from its next poll). */
+        void subscribe(Collection<String> topics, ConsumerRebalanceListener listener);
+
+        /** Polls the Parti side; throws a {@link MixedGroupException} with {@code isMigrationWait()} while Kafka members remain. */
+        ConsumerRecords<K, V> poll(Duration timeout);
+
+        /** The Parti assignment version this member applied, 0 before the first (or when not joined). */
+        long assignmentVersion();
+    }
+
+    private final String groupId;
+    private final Map<String, Object> bridgeConfig;
+    private final Map<String, Object> adminConfig;
+    private final long apiTimeoutMs;
+    private final Deserializer<K> keyDeserializer;
+    private final Deserializer<V> valueDeserializer;
+    private final PartiSide<K, V> parti;
+    private volatile Phase phase = Phase.NEW;
+    private volatile KafkaConsumer<K, V> bridge;
+    private List<String> topics;
+    private ConsumerRebalanceListener listener;
+    private int switchGeneration = -1;
+    private boolean kafkaRebalancing;
+    private final boolean staticMember;
+    private boolean readyAnnounced;
+
+    /**
+     * @param userConfigs       the consumer's whole configuration (Kafka and {@code parti.*} keys), already validated
+     * @param keyDeserializer   the key deserializer instance, or null for {@code key.deserializer}
+     * @param valueDeserializer the value deserializer instance, or null for {@code value.deserializer}
+     * @param parti             the Parti side
+     * @throws ConfigException without {@code group.id}
+     */
+    public KafkaToPartiMigration(Map<String, ?> userConfigs, Deserializer<K> keyDeserializer,
+                                 Deserializer<V> valueDeserializer, PartiSide<K, V> parti) {
+        Object group = userConfigs.get(ConsumerConfig.GROUP_ID_CONFIG);
+        if (group == null || group.toString().isBlank()) {
+            throw new ConfigException(PartiConsumerConfig.MIGRATION_CONFIG, PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI,
+                    "a migrating consumer needs the group.id of the Kafka group it takes over");
+        }
+        this.groupId = group.toString();
+        this.keyDeserializer = keyDeserializer;
+        this.valueDeserializer = valueDeserializer;
+        this.parti = parti;
+        Map<String, Object> bridgeMap = new HashMap<>();
+        Map<String, Object> adminMap = new HashMap<>();
+        userConfigs.forEach((k, v) -> {
+            if (!PartiConsumerConfig.isPartiKey(k) || k.equals(PartiAssignor.WORKER_ID_CONFIG)
+                    || k.equals(PartiAssignor.WORKER_WEIGHT_CONFIG) || k.equals(PartiAssignor.STRATEGY_CONFIG)) {
+                bridgeMap.put(k, v);
+            }
+            if (AdminClientConfig.configNames().contains(k) && !k.equals(AdminClientConfig.CLIENT_ID_CONFIG)) {
+                adminMap.put(k, v);
+            }
+        });
+        bridgeMap.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "classic");
+        bridgeMap.remove(ConsumerConfig.GROUP_REMOTE_ASSIGNOR_CONFIG);
+        bridgeMap.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, List.of(MigrationAssignor.class));
+        bridgeMap.put(MigrationAssignor.SIGNAL_CONFIG, this);
+        Object clientId = userConfigs.get(ConsumerConfig.CLIENT_ID_CONFIG);
+        if (clientId != null && !clientId.toString().isBlank()) {
+            bridgeMap.put(ConsumerConfig.CLIENT_ID_CONFIG, clientId + "-kafka-group");
+        }
+        this.bridgeConfig = bridgeMap;
+        Object instanceId = userConfigs.get(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG);
+        this.staticMember = instanceId != null && !instanceId.toString().isBlank();
+        this.adminConfig = adminMap;
+        Object apiTimeout = userConfigs.get(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG);
+        this.apiTimeoutMs = apiTimeout == null ? 60_000L : Long.parseLong(apiTimeout.toString().trim());
+    }
+
+    /**
+     * The migration of a {@code PartiConsumer} whose Parti side is {@code delegate}, or null unless {@code
+     * parti.migration=kafka-to-parti} (the configuration was validated by the delegate already). Closes the delegate
+     * when it fails.
+     *
+     * @throws ConfigException without {@code group.id}
+     */
+    public static <K, V> KafkaToPartiMigration<K, V> ifConfigured(Map<String, ?> configs, Deserializer<K> keyDeserializer,
+                                                                  Deserializer<V> valueDeserializer,
+                                                                  PartiConsumerDelegate<K, V> delegate) {
+        Object mode = configs.get(PartiConsumerConfig.MIGRATION_CONFIG);
+        if (mode == null || !PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI.equals(mode.toString().trim())) {
+            return null;
+        }
+        try {
+            return new KafkaToPartiMigration<>(configs, keyDeserializer, valueDeserializer, new PartiSide<>() {
+                @Override
+                public void subscribe(Collection<String> topics, ConsumerRebalanceListener listener) {
+                    delegate.subscribe(topics, listener);
+                }
+
+                @Override
+                public ConsumerRecords<K, V> poll(Duration timeout) {
+                    return delegate.poll(timeout);
+                }
+
+                @Override
+                public long assignmentVersion() {
+                    PartiManager m = delegate.partiManager();
+                    return m == null ? 0 : m.assignmentVersion();
+                }
+            });
+        } catch (RuntimeException e) {
+            delegate.close(CloseOptions.timeout(Duration.ZERO));
+            throw e;
+        }
+    }
+
+    /** The current phase (any thread). */
+    public Phase phase() {
+        return phase;
+    }
+
+    /** The Kafka consumer that currently serves this member's calls (phases KAFKA and SWITCHING), else null. Any thread. */
+    public Consumer<K, V> kafkaSide() {
+        Phase p = phase;
+        return p == Phase.KAFKA || p == Phase.SWITCHING ? bridge : null;
+    }
+
+    /** Whether this member waits for the last Kafka-managed members to leave (it owns nothing meanwhile). */
+    public boolean waiting() {
+        return phase == Phase.WAITING;
+    }
+
+    /**
+     * A topic subscription. Returns true when the Kafka side took it, false when the caller must give it to
+     * the Parti side (phase PARTI or WAITING).
+     *
+     * @throws KafkaException when the group cannot be described at the first subscription
+     */
+    public boolean subscribe(Collection<String> newTopics, ConsumerRebalanceListener newListener) {
+        Phase p = phase;
+        if (p == Phase.NEW) {
+            ConsumerGroupDescription d = describe();
+            if (d == null || d.members().isEmpty()) {
+                log.info("Consumer group {} has no member managed by Kafka's coordinator: joining Parti directly", groupId);
+                phase = Phase.WAITING; // the Parti side delivers once its own check has seen the group empty too
+                return false;
+            }
+            log.info("Consumer group {} has {} member(s) managed by Kafka's coordinator: joining the Kafka group until "
+                    + "every member can switch to Parti", groupId, d.members().size());
+            bridge = new KafkaConsumer<>(bridgeConfig, keyDeserializer, valueDeserializer);
+            phase = Phase.KAFKA;
+            p = Phase.KAFKA;
+        }
+        if (p == Phase.KAFKA || p == Phase.SWITCHING) {
+            topics = List.copyOf(newTopics);
+            listener = newListener;
+            bridge.subscribe(topics, listener);
+            if (p == Phase.SWITCHING) {
+                parti.subscribe(topics, listener);
+            }
+            return true;
+        }
+        return false;
+    }
+
+    /** {@code poll(timeout)} in the phases before PARTI; in PARTI the Parti side's poll. */
+    public ConsumerRecords<K, V> poll(Duration timeout) {
+        switch (phase) {
+            case KAFKA: {
+                ConsumerRecords<K, V> records = bridge.poll(timeout);
+                if (staticMember && !readyAnnounced && bridge.groupMetadata().generationId() > 0) {
+                    // A static member taking over a static member's ID gets its assignment without a rebalance, so
+                    // the leader never read "can switch": one rebalance (cooperative, nothing moves) tells it.
+                    readyAnnounced = true;
+                    bridge.enforceRebalance("a migrating PartiConsumer joined as a static member and can switch to Parti");
+                }
+                if (switchGeneration >= 0) {
+                    log.info("Consumer group {}: every member can switch (generation {}); joining Parti", groupId,
+                            switchGeneration);
+                    phase = Phase.SWITCHING;
+                    parti.subscribe(topics, listener);
+                    driveParti();
+                }
+                return records;
+            }
+            case SWITCHING:
+                driveParti();
+                if (parti.assignmentVersion() > 0 && !kafkaRebalancing) {
+                    leaveKafkaGroup(Duration.ofMillis(apiTimeoutMs));
+                    phase = Phase.WAITING;
+                    return awaitParti(timeout);
+                }
+                return bridge.poll(timeout);
+            case WAITING:
+                return awaitParti(timeout);
+            case PARTI:
+                return parti.poll(timeout);
+            case CLOSED:
+                throw new IllegalStateException("This consumer has already been closed.");
+            default:
+                throw new IllegalStateException("Consumer is not subscribed to any topics or assigned any partitions");
+        }
+    }
+
+    /**
+     * Closes the bridge if it is still open, with the caller's options (so a static member may stay in the Kafka
+     * group until its session expires); the user's listener gets the revocation.
+     */
+    public void close(CloseOptions options) {
+        KafkaConsumer<K, V> b = bridge;
+        try {
+            if (b != null) {
+                b.close(options);
+            }
+        } finally {
+            bridge = null;
+            phase = Phase.CLOSED;
+        }
+    }
+
+    /** Kafka's polling thread (inside the bridge's poll): the assignment of {@code generation} says switch. */
+    @Override
+    public void switchAnnounced(int generation) {
+        if (switchGeneration < 0) {
+            switchGeneration = Math.max(0, generation);
+        }
+    }
+
+    /** Kafka's polling thread: a rebalance of the bridge started or ended (see {@link MigrationAssignor.SwitchSignal}). */
+    @Override
+    public void rebalancing(boolean inProgress) {
+        kafkaRebalancing = inProgress;
+    }
+
+    /** Joins Parti in the background (the Parti side delivers nothing while Kafka members remain). */
+    private void driveParti() {
+        try {
+            ConsumerRecords<K, V> records = parti.poll(Duration.ZERO);
+            if (!records.isEmpty()) { // cannot happen: our own Kafka member keeps the Kafka group non-empty
+                throw new IllegalStateException("Parti delivered records while this member is still in the Kafka group");
+            }
+        } catch (MixedGroupException e) {
+            if (!e.isMigrationWait()) {
+                throw e;
+            }
+        } catch (WakeupException | InterruptException e) {
+            throw e;
+        } catch (KafkaException e) {
+            // e.g. NATS unreachable: this member keeps consuming as a Kafka member, and the join is retried next poll
+            log.warn("Consumer group {}: joining Parti failed ({}); still consuming as a Kafka member, retrying", groupId,
+                    e.toString());
+        }
+    }
+
+    private void leaveKafkaGroup(Duration timeout) {
+        KafkaConsumer<K, V> b = bridge;
+        if (b == null) {
+            return;
+        }
+        log.info("Consumer group {}: leaving the Kafka group (revoking {})", groupId, b.assignment());
+        try {
+            b.close(CloseOptions.groupMembershipOperation(CloseOptions.GroupMembershipOperation.LEAVE_GROUP)
+                    .withTimeout(timeout));
+        } finally {
+            bridge = null;
+        }
+    }
+
+    /** WAITING: polls the Parti side until it stops reporting the wait, or until {@code timeout}. */
+    private ConsumerRecords<K, V> awaitParti(Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            try {
+                long left = Math.max(0, deadline - System.nanoTime());
+                ConsumerRecords<K, V> records = parti.poll(Duration.ofNanos(left));
+                if (phase == Phase.WAITING) {
+                    log.info("Consumer group {}: no Kafka-managed member left; consuming through Parti", groupId);
+                    phase = Phase.PARTI;
+                }
+                return records;
+            } catch (MixedGroupException e) {
+                if (!e.isMigrationWait()) {
+                    throw e;
+                }
+            }
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                return ConsumerRecords.empty();
+            }
+            LockSupport.parkNanos(Math.min(left, WAIT_SLICE_NANOS));
+            if (Thread.interrupted()) {
+                throw new InterruptException(new InterruptedException());
+            }
+        }
+    }
+
+    private ConsumerGroupDescription describe() {
+        try (Admin admin = Admin.create(adminConfig)) {
+            return admin.describeConsumerGroups(List.of(groupId)).describedGroups().get(groupId)
+                    .get(apiTimeoutMs, TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof GroupIdNotFoundException) {
+                return null;
+            }
+            throw new KafkaException("Cannot describe consumer group " + groupId + " to start the migration", e.getCause());
+        } catch (TimeoutException e) {
+            throw new org.apache.kafka.common.errors.TimeoutException("Describing consumer group " + groupId
+                    + " to start the migration took longer than " + apiTimeoutMs + " ms");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptException(e);
+        }
+    }
+}

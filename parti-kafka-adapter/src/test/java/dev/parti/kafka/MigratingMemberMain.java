@@ -1,0 +1,121 @@
+package dev.parti.kafka;
+
+import dev.parti.testkit.OwnershipLog;
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import org.apache.kafka.clients.consumer.Consumer;
+import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.common.TopicPartition;
+
+/**
+ * One member of a migrating group for {@link RollingMigrationCrashTest}, in this JVM (a thread) or in a child JVM
+ * (its {@code main}, so that it can be killed with SIGKILL). It appends every record it processes to its ledger
+ * file ({@code partition offset} per line, flushed after every poll, so before any commit of it), records ownership in a shared {@link
+ * OwnershipLog} directory (instance = member name), commits what it processed in {@code onPartitionsRevoked}, and
+ * prints {@code PHASE <phase>} when its migration phase changes.
+ */
+final class MigratingMemberMain {
+    private MigratingMemberMain() {
+    }
+
+    /** Args: config file (key=value lines; with parti.nats.url a migrating PartiConsumer), topic, name, log dir, ledger. */
+    public static void main(String[] args) throws Exception {
+        Map<String, Object> config = new HashMap<>();
+        for (String line : Files.readAllLines(Path.of(args[0]))) {
+            int eq = line.indexOf('=');
+            if (eq > 0) {
+                config.put(line.substring(0, eq), line.substring(eq + 1));
+            }
+        }
+        run(config, args[1], args[2], Path.of(args[3]), Path.of(args[4]), new AtomicBoolean(true), new AtomicReference<>());
+    }
+
+    /** Consumes until {@code running} is false, then commits and closes. */
+    static void run(Map<String, Object> config, String topic, String name, Path logDir, Path ledgerFile,
+                    AtomicBoolean running, AtomicReference<Consumer<String, String>> created) throws IOException {
+        try (OwnershipLog log = OwnershipLog.inDirectory(logDir);
+             BufferedWriter ledger = Files.newBufferedWriter(ledgerFile, StandardCharsets.UTF_8, StandardOpenOption.CREATE,
+                     StandardOpenOption.APPEND);
+             Consumer<String, String> consumer = config.containsKey("parti.nats.url")
+                     ? new PartiConsumer<>(config) : new KafkaConsumer<>(config)) {
+            created.set(consumer);
+            Map<TopicPartition, Long> processed = new HashMap<>();
+            Runnable flush = () -> {
+                try {
+                    ledger.flush();
+                } catch (IOException e) {
+                    throw new IllegalStateException(e);
+                }
+            };
+            ConsumerRebalanceListener listener = new ConsumerRebalanceListener() {
+                @Override
+                public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+                    flush.run();
+                    Map<TopicPartition, OffsetAndMetadata> offsets = new LinkedHashMap<>();
+                    for (TopicPartition tp : partitions) {
+                        Long next = processed.remove(tp);
+                        if (next != null) {
+                            offsets.put(tp, new OffsetAndMetadata(next));
+                        }
+                    }
+                    if (!offsets.isEmpty()) {
+                        consumer.commitSync(offsets);
+                    }
+                    partitions.forEach(tp -> log.released(name, tp.toString()));
+                }
+
+                @Override
+                public void onPartitionsLost(Collection<TopicPartition> partitions) {
+                    partitions.forEach(tp -> {
+                        processed.remove(tp);
+                        log.released(name, tp.toString());
+                    });
+                }
+
+                @Override
+                public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+                    partitions.forEach(tp -> log.acquired(name, tp.toString()));
+                }
+            };
+            consumer.subscribe(List.of(topic), listener);
+            Object lastPhase = null;
+            while (running.get()) {
+                for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(50))) {
+                    ledger.write(r.partition() + " " + r.offset() + "\n");
+                    processed.put(new TopicPartition(r.topic(), r.partition()), r.offset() + 1);
+                }
+                flush.run(); // what the test reads while members run
+                Object phase = consumer instanceof PartiConsumer<String, String> p ? p.migrationPhase() : "KAFKA_CONSUMER";
+                if (phase != lastPhase) {
+                    System.out.println("PHASE " + phase);
+                    lastPhase = phase;
+                }
+            }
+            flush.run();
+            Map<TopicPartition, OffsetAndMetadata> offsets = new LinkedHashMap<>();
+            processed.forEach((tp, next) -> offsets.put(tp, new OffsetAndMetadata(next)));
+            try {
+                consumer.commitSync(offsets); // on shutdown, like applications do; close() revokes (and commits) the rest
+                processed.clear();
+            } catch (org.apache.kafka.common.errors.RebalanceInProgressException
+                     | org.apache.kafka.clients.consumer.CommitFailedException e) {
+                // in the middle of a Kafka rebalance: onPartitionsRevoked during close() commits instead
+            }
+        }
+    }
+}

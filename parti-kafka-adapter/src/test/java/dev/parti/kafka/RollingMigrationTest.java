@@ -1,0 +1,211 @@
+package dev.parti.kafka;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import dev.parti.kafka.migration.KafkaToPartiMigration;
+import dev.parti.testkit.KafkaBrokerExtension;
+import dev.parti.testkit.NatsServerExtension;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Pattern;
+import org.apache.kafka.common.config.ConfigException;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * Kafka → Parti rolling migration ({@code parti.migration=kafka-to-parti}) on a real broker and nats-server:
+ * plain {@code KafkaConsumer}s with {@link PartiAssignor} consume under load and are replaced one at a time by
+ * migrating {@link PartiConsumer}s, until the group is run by Parti. Checked throughout by {@link
+ * PartiAssignorGroup}: no partition in two members at once (sampled and in the ownership log), no committed offset
+ * going backwards, every record consumed exactly once with commit-in-revoke, nothing lost.
+ */
+class RollingMigrationTest {
+    @RegisterExtension
+    static final KafkaBrokerExtension KAFKA = new KafkaBrokerExtension();
+    @RegisterExtension
+    static final NatsServerExtension NATS = new NatsServerExtension();
+
+    private static final Duration WAIT = Duration.ofSeconds(45);
+    private static final int PARTITIONS = 12;
+
+    /** Surge order (start the PartiConsumer, then stop a KafkaConsumer): the last stop triggers the switch. */
+    @Test
+    void kafkaConsumersReplacedOneByOneEndInAPartiRunGroup() throws Exception {
+        rollOver(2);
+    }
+
+    /** The same with four members, as the issue asks. */
+    @Test
+    void fourKafkaConsumersReplacedOneByOneEndInAPartiRunGroup() throws Exception {
+        rollOver(4);
+    }
+
+    private void rollOver(int members) throws Exception {
+        String topic = Fixtures.unique("migrate");
+        String groupId = Fixtures.unique("g-migrate");
+        KAFKA.broker().createTopic(topic, PARTITIONS);
+        try (PartiAssignorGroup group = new PartiAssignorGroup(KAFKA.bootstrapServers(), groupId, topic, PARTITIONS)) {
+            group.startProducing(400);
+            List<String> running = new ArrayList<>();
+            for (int i = 1; i <= members; i++) {
+                group.start("k-" + i);
+                running.add("k-" + i);
+            }
+            group.awaitBalanced(running, WAIT);
+
+            long switchStart = 0;
+            for (int i = 1; i <= members; i++) {
+                String p = "p-" + i;
+                group.start(p, migrating(group, p));
+                running.add(p);
+                group.awaitBalanced(running, WAIT);
+                assertThat(phase(group, p)).isEqualTo(KafkaToPartiMigration.Phase.KAFKA);
+                if (i == members) {
+                    switchStart = System.nanoTime();
+                }
+                group.stop("k-" + i); // the last one: the group switches to Parti
+                running.remove("k-" + i);
+                if (i < members) {
+                    group.awaitBalanced(running, WAIT);
+                }
+            }
+
+            await("every member runs through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(50)).until(() ->
+                    running.stream().allMatch(p -> phase(group, p) == KafkaToPartiMigration.Phase.PARTI));
+            group.awaitBalanced(running, WAIT);
+            long switchEnd = System.nanoTime();
+            var switchReport = group.ownershipReport(switchStart, switchEnd);
+            System.out.printf("%d members, switch (last KafkaConsumer stopped -> balanced on Parti): %.2f s, unavailability "
+                            + "%.2f partition-seconds of %d partitions, longest gap %.2f s%n", members,
+                    (switchEnd - switchStart) / 1e9, switchReport.unownedNanos() / 1e9, PARTITIONS,
+                    switchReport.longestGapNanos() / 1e9);
+            assertThat(switchReport.unownedAtEnd()).as("every partition owned once balanced on Parti").isEmpty();
+            assertThat(group.describe().members()).as("Kafka-managed members left").isEmpty();
+            assertThat(((PartiConsumer<String, String>) group.consumer("p-1")).partiManager()).isNotNull();
+
+            group.stopProducing();
+            group.awaitAllConsumed(WAIT);
+            assertThat(group.violations()).isEmpty();
+            assertThat(group.duplicates()).isEmpty();
+            assertThat(group.missing()).isEmpty();
+            assertThat(group.ownershipReport().overlaps()).isEmpty();
+        }
+    }
+
+    /**
+     * Stop-then-start order (no spare instance): stopping the last KafkaConsumer switches the lone migrating member
+     * to Parti; the next PartiConsumer finds a group without Kafka-managed members and joins Parti directly.
+     */
+    @Test
+    void withoutASpareInstanceTheLastPartiConsumerJoinsPartiDirectly() throws Exception {
+        String topic = Fixtures.unique("migrate-nospare");
+        String groupId = Fixtures.unique("g-nospare");
+        KAFKA.broker().createTopic(topic, PARTITIONS);
+        try (PartiAssignorGroup group = new PartiAssignorGroup(KAFKA.bootstrapServers(), groupId, topic, PARTITIONS)) {
+            group.startProducing(400);
+            group.start("k-1");
+            group.start("k-2");
+            group.awaitBalanced(List.of("k-1", "k-2"), WAIT);
+
+            group.stop("k-1");
+            group.start("p-1", migrating(group, "p-1"));
+            group.awaitBalanced(List.of("k-2", "p-1"), WAIT);
+            group.stop("k-2"); // p-1 alone can switch
+            await("p-1 runs through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(50))
+                    .until(() -> phase(group, "p-1") == KafkaToPartiMigration.Phase.PARTI);
+            group.awaitBalanced(List.of("p-1"), WAIT);
+
+            group.start("p-2", migrating(group, "p-2"));
+            group.awaitBalanced(List.of("p-1", "p-2"), WAIT);
+            assertThat(phase(group, "p-2")).isEqualTo(KafkaToPartiMigration.Phase.PARTI);
+            assertThat(group.describe().members()).isEmpty();
+
+            group.stopProducing();
+            group.awaitAllConsumed(WAIT);
+            assertThat(group.violations()).isEmpty();
+            assertThat(group.duplicates()).isEmpty();
+            assertThat(group.missing()).isEmpty();
+            assertThat(group.ownershipReport().overlaps()).isEmpty();
+        }
+    }
+
+    /**
+     * Static members (stop, then start under the same {@code group.instance.id}): Kafka hands the PartiConsumer the
+     * old member's assignment without a rebalance; the migrating member asks for one rebalance so that the leader
+     * learns it can switch.
+     */
+    @Test
+    void staticMembersReplacedUnderTheirInstanceIdsEndInAPartiRunGroup() throws Exception {
+        String topic = Fixtures.unique("migrate-static");
+        String groupId = Fixtures.unique("g-static");
+        KAFKA.broker().createTopic(topic, PARTITIONS);
+        try (PartiAssignorGroup group = new PartiAssignorGroup(KAFKA.bootstrapServers(), groupId, topic, PARTITIONS)) {
+            group.startProducing(400);
+            group.start("k-1", staticMember(group.config("k-1", PartiAssignorGroup.PARTI), "i-1"));
+            group.start("k-2", staticMember(group.config("k-2", PartiAssignorGroup.PARTI), "i-2"));
+            group.awaitBalanced(List.of("k-1", "k-2"), WAIT);
+
+            group.stop("k-1");
+            group.start("p-1", staticMember(migrating(group, "p-1"), "i-1"));
+            group.awaitBalanced(List.of("k-2", "p-1"), WAIT);
+            group.stop("k-2");
+            group.start("p-2", staticMember(migrating(group, "p-2"), "i-2"));
+
+            await("both members run through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(50)).until(() ->
+                    phase(group, "p-1") == KafkaToPartiMigration.Phase.PARTI
+                            && phase(group, "p-2") == KafkaToPartiMigration.Phase.PARTI);
+            group.awaitBalanced(List.of("p-1", "p-2"), WAIT);
+            assertThat(group.describe().members()).isEmpty();
+
+            group.stopProducing();
+            group.awaitAllConsumed(WAIT);
+            assertThat(group.violations()).isEmpty();
+            assertThat(group.duplicates()).isEmpty();
+            assertThat(group.missing()).isEmpty();
+            assertThat(group.ownershipReport().overlaps()).isEmpty();
+        }
+    }
+
+    private static Map<String, Object> staticMember(Map<String, Object> config, String instanceId) {
+        config.put("group.instance.id", instanceId);
+        config.remove(PartiAssignor.WORKER_ID_CONFIG);
+        return config;
+    }
+
+    /** A bad value of the switch is refused at construction, naming the key; patterns are refused while migrating. */
+    @Test
+    void badMigrationValueAndPatternSubscriptionAreRefused() {
+        Map<String, Object> config = Fixtures.consumerBase(KAFKA.bootstrapServers(), Fixtures.unique("g-bad"));
+        config.putAll(Fixtures.partiFast(NATS.url()));
+        config.put(PartiConsumerConfig.MIGRATION_CONFIG, "sideways");
+        assertThatThrownBy(() -> new PartiConsumer<String, String>(config)).isInstanceOf(ConfigException.class)
+                .hasMessageContaining(PartiConsumerConfig.MIGRATION_CONFIG).hasMessageContaining("sideways");
+
+        config.put(PartiConsumerConfig.MIGRATION_CONFIG, PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI);
+        PartiConsumer<String, String> consumer = new PartiConsumer<>(config);
+        try (consumer) {
+            assertThatThrownBy(() -> consumer.subscribe(Pattern.compile("t.*"))).isInstanceOf(IllegalStateException.class)
+                    .hasMessageContaining(PartiConsumerConfig.MIGRATION_CONFIG);
+            consumer.subscribe(List.of(Fixtures.unique("t"))); // an empty group: straight to Parti
+        }
+        assertThatThrownBy(() -> consumer.poll(Duration.ZERO)).isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("closed");
+    }
+
+    private static Map<String, Object> migrating(PartiAssignorGroup group, String name) {
+        Map<String, Object> config = group.config(name, PartiAssignorGroup.PARTI);
+        config.put(PartiAssignor.WORKER_ID_CONFIG, name);
+        config.putAll(Fixtures.partiFast(NATS.url()));
+        config.put(PartiConsumerConfig.MIGRATION_CONFIG, PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI);
+        return config;
+    }
+
+    private static KafkaToPartiMigration.Phase phase(PartiAssignorGroup group, String name) {
+        PartiConsumer<String, String> c = (PartiConsumer<String, String>) group.consumer(name);
+        return c == null ? null : c.migrationPhase();
+    }
+}

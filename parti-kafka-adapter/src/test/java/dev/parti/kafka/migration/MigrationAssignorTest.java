@@ -1,0 +1,161 @@
+package dev.parti.kafka.migration;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.parti.kafka.PartiAssignor;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeMap;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.constraints.Size;
+import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
+import org.apache.kafka.clients.consumer.ConsumerPartitionAssignor.Assignment;
+import org.apache.kafka.clients.consumer.ConsumerPartitionAssignor.GroupSubscription;
+import org.apache.kafka.clients.consumer.ConsumerPartitionAssignor.Subscription;
+import org.apache.kafka.common.Cluster;
+import org.apache.kafka.common.Node;
+import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.config.ConfigException;
+import org.junit.jupiter.api.Test;
+
+/** The leader rules of {@link MigrationAssignor} and its user-data trailer, without a broker. */
+class MigrationAssignorTest {
+    private static final int PARTITIONS = 9;
+
+    @Property(tries = 300)
+    void theTrailerIsFoundAndStrippedWhateverPrecedesIt(@ForAll @Size(max = 64) byte[] data, @ForAll boolean switching) {
+        byte state = switching ? MigrationAssignor.SWITCHING : MigrationAssignor.READY;
+        ByteBuffer with = MigrationAssignor.withTrailer(ByteBuffer.wrap(data), state);
+        assertThat(MigrationAssignor.state(with)).isEqualTo(state);
+        ByteBuffer stripped = MigrationAssignor.strip(with);
+        byte[] back = new byte[stripped.remaining()];
+        stripped.get(back);
+        assertThat(back).isEqualTo(data);
+        assertThat(MigrationAssignor.state(ByteBuffer.wrap(data))).as("no trailer").isZero();
+    }
+
+    @Test
+    void withAPlainMemberTheAssignmentIsPartiAssignorsUnflagged() {
+        Map<String, Subscription> subs = new TreeMap<>();
+        subs.put("m-1", new Subscription(List.of("t"), migrating("w-1").subscriptionUserData(Set.of("t"))));
+        subs.put("m-2", new Subscription(List.of("t"), plain("w-2").subscriptionUserData(Set.of("t"))));
+        Map<String, Assignment> result = migrating("w-1").assign(cluster(), new GroupSubscription(subs)).groupAssignment();
+        assertThat(result.values()).allSatisfy(a -> assertThat(MigrationAssignor.state(a.userData())).isZero());
+        assertWhole(result);
+        // and a plain PartiAssignor leader reads a migrating member's user data like any other
+        Map<String, Assignment> byPlain = plain("w-2").assign(cluster(), new GroupSubscription(subs)).groupAssignment();
+        assertThat(byPlain.values()).allSatisfy(a -> assertThat(a.partitions()).isNotEmpty());
+        assertWhole(byPlain);
+    }
+
+    @Test
+    void whenEveryMemberCanSwitchTheGenerationIsFlaggedAndAMemberLearnsIt() {
+        MigrationAssignor one = migrating("w-1");
+        MigrationAssignor two = migrating("w-2");
+        Map<String, Subscription> subs = new TreeMap<>();
+        subs.put("m-1", new Subscription(List.of("t"), one.subscriptionUserData(Set.of("t"))));
+        subs.put("m-2", new Subscription(List.of("t"), two.subscriptionUserData(Set.of("t"))));
+        Map<String, Assignment> result = one.assign(cluster(), new GroupSubscription(subs)).groupAssignment();
+        assertWhole(result);
+        assertThat(result.values()).allSatisfy(a ->
+                assertThat(MigrationAssignor.state(a.userData())).isEqualTo(MigrationAssignor.SWITCHING));
+
+        List<Integer> announced = new ArrayList<>();
+        MigrationAssignor listening = configured("w-2", announced::add);
+        assertThat(MigrationAssignor.state(listening.subscriptionUserData(Set.of("t")))).isEqualTo(MigrationAssignor.READY);
+        listening.onAssignment(result.get("m-2"), new ConsumerGroupMetadata("g", 7, "m-2", Optional.empty()));
+        assertThat(announced).containsExactly(7);
+        assertThat(MigrationAssignor.state(listening.subscriptionUserData(Set.of("t")))).isEqualTo(MigrationAssignor.SWITCHING);
+    }
+
+    @Test
+    void onceSwitchingMembersKeepWhatTheyOwnAndNothingOfALeaverMoves() {
+        MigrationAssignor a = configured("w-1", g -> { });
+        MigrationAssignor b = configured("w-2", g -> { });
+        Assignment flagged = new Assignment(List.of(), MigrationAssignor.withTrailer(null, MigrationAssignor.SWITCHING));
+        a.onAssignment(flagged, null);
+        b.onAssignment(flagged, null);
+        List<TopicPartition> ownedA = List.of(new TopicPartition("t", 0), new TopicPartition("t", 1));
+        List<TopicPartition> ownedB = List.of(new TopicPartition("t", 2));
+        Map<String, Subscription> subs = new TreeMap<>();
+        subs.put("m-1", new Subscription(List.of("t"), a.subscriptionUserData(Set.of("t")), ownedA, 8, Optional.empty()));
+        subs.put("m-2", new Subscription(List.of("t"), b.subscriptionUserData(Set.of("t")), ownedB, 8, Optional.empty()));
+        // a new migrating member arriving mid-switch is still READY: it gets nothing in Kafka, and the flag
+        subs.put("m-3", new Subscription(List.of("t"), migrating("w-3").subscriptionUserData(Set.of("t")), List.of(), -1,
+                Optional.empty()));
+        Map<String, Assignment> result = a.assign(cluster(), new GroupSubscription(subs)).groupAssignment();
+        assertThat(result.get("m-1").partitions()).containsExactlyInAnyOrderElementsOf(ownedA);
+        assertThat(result.get("m-2").partitions()).containsExactlyInAnyOrderElementsOf(ownedB);
+        assertThat(result.get("m-3").partitions()).isEmpty();
+        assertThat(result.values()).allSatisfy(x ->
+                assertThat(MigrationAssignor.state(x.userData())).isEqualTo(MigrationAssignor.SWITCHING));
+    }
+
+    @Test
+    void aRebalanceIsReportedFromTheSubscriptionUntilTheAssignment() {
+        List<Boolean> rebalancing = new ArrayList<>();
+        MigrationAssignor a = configured("w-1", new MigrationAssignor.SwitchSignal() {
+            @Override
+            public void switchAnnounced(int generation) {
+            }
+
+            @Override
+            public void rebalancing(boolean inProgress) {
+                rebalancing.add(inProgress);
+            }
+        });
+        a.subscriptionUserData(Set.of("t"));
+        assertThat(rebalancing).containsExactly(true);
+        a.onAssignment(new Assignment(List.of(new TopicPartition("t", 0)), null), null);
+        assertThat(rebalancing).containsExactly(true, false);
+    }
+
+    @Test
+    void withoutItsSignalItRefusesToBeConfigured() {
+        assertThatThrownBy(() -> new MigrationAssignor().configure(Map.of("parti.worker.id", "w")))
+                .isInstanceOf(ConfigException.class).hasMessageContaining(MigrationAssignor.SIGNAL_CONFIG);
+    }
+
+    private static void assertWhole(Map<String, Assignment> result) {
+        Set<TopicPartition> all = new HashSet<>();
+        result.values().forEach(x -> x.partitions().forEach(tp -> assertThat(all.add(tp)).as("once: " + tp).isTrue()));
+        assertThat(all).hasSize(PARTITIONS);
+    }
+
+    private static MigrationAssignor migrating(String workerId) {
+        return configured(workerId, g -> { });
+    }
+
+    private static MigrationAssignor configured(String workerId, MigrationAssignor.SwitchSignal signal) {
+        MigrationAssignor a = new MigrationAssignor();
+        Map<String, Object> config = new HashMap<>();
+        config.put(PartiAssignor.WORKER_ID_CONFIG, workerId);
+        config.put(MigrationAssignor.SIGNAL_CONFIG, signal);
+        a.configure(config);
+        return a;
+    }
+
+    private static PartiAssignor plain(String workerId) {
+        PartiAssignor a = new PartiAssignor();
+        a.configure(Map.of(PartiAssignor.WORKER_ID_CONFIG, workerId));
+        return a;
+    }
+
+    private static Cluster cluster() {
+        Node node = new Node(1, "localhost", 9092);
+        List<PartitionInfo> infos = new ArrayList<>();
+        for (int p = 0; p < PARTITIONS; p++) {
+            infos.add(new PartitionInfo("t", p, node, new Node[] {node}, new Node[] {node}));
+        }
+        return new Cluster("c", List.of(node), infos, Set.of(), Set.of());
+    }
+}
