@@ -1,6 +1,7 @@
 package dev.parti.cli;
 
 import dev.parti.internal.BucketNames;
+import dev.parti.internal.ChunkedAssignment;
 import dev.parti.internal.Codec;
 import dev.parti.internal.KvGateway.Bucket;
 import java.time.Duration;
@@ -34,6 +35,11 @@ final class GroupState {
     final Map<String, Stored<Codec.AssignmentRecord>> assignment = new TreeMap<>();
     /** Records that could not be decoded: {@code bucket/key: reason}. */
     final Map<String, String> unreadable = new TreeMap<>();
+    /**
+     * The assignment bucket's values as stored, pieces of a chunked record included: {@code current} may be a
+     * manifest naming pieces that arrive (a watch) or are read (describe) before or after it.
+     */
+    final Map<String, byte[]> assignmentValues = new TreeMap<>();
 
     GroupState(String group) {
         this.group = group;
@@ -48,6 +54,10 @@ final class GroupState {
     /** Applies one KV entry (a put with its value, or a delete/expiry with {@code value == null}). */
     void apply(Bucket bucket, String key, byte[] value, long revision, Instant written) {
         String where = names.name(bucket) + "/" + key;
+        if (bucket == Bucket.ASSIGNMENT) {
+            applyAssignment(key, value, revision, written);
+            return;
+        }
         unreadable.remove(where);
         Map<String, ? extends Stored<?>> target = map(bucket);
         if (value == null) {
@@ -68,6 +78,47 @@ final class GroupState {
         }
     }
 
+    /** Revision and write time of each assignment-bucket key, for records decoded once their pieces are in. */
+    private final Map<String, Object[]> assignmentMeta = new TreeMap<>();
+
+    /**
+     * An assignment-bucket entry: a record (inline or a manifest) or a piece of a chunked record. A manifest whose
+     * pieces are not all here yet keeps the previous record (it is decoded again as pieces arrive); a piece that does
+     * not match is a newer record's business, not an unreadable record.
+     */
+    private void applyAssignment(String key, byte[] value, long revision, Instant written) {
+        if (value == null) {
+            assignmentValues.remove(key);
+            assignmentMeta.remove(key);
+        } else {
+            assignmentValues.put(key, value);
+            assignmentMeta.put(key, new Object[] {revision, written});
+        }
+        for (String k : new ArrayList<>(assignmentValues.keySet())) {
+            if (k.startsWith(ChunkedAssignment.PIECE_PREFIX + ".")) {
+                continue;
+            }
+            String where = names.name(Bucket.ASSIGNMENT) + "/" + k;
+            byte[] v = assignmentValues.get(k);
+            try {
+                Codec.AssignmentRecord r = ChunkedAssignment.decode(v, assignmentValues::get);
+                Object[] meta = assignmentMeta.get(k);
+                assignment.put(k, new Stored<>(k, r, (Long) meta[0], (Instant) meta[1]));
+                unreadable.remove(where);
+            } catch (ChunkedAssignment.StalePieceException piecesNotHereYet) {
+                // keep what was decoded before; the pieces come with the next entries
+            } catch (IllegalArgumentException bad) {
+                assignment.remove(k);
+                unreadable.put(where, bad.getMessage());
+            }
+        }
+        for (String k : new ArrayList<>(assignment.keySet())) {
+            if (!assignmentValues.containsKey(k)) {
+                assignment.remove(k);
+            }
+        }
+    }
+
     /**
      * Keeps only {@code present} keys of {@code bucket} (keys that expired by TTL leave no delete marker), except
      * keys written less than half the bucket's TTL before {@code now}: those cannot have expired, and a key listing
@@ -85,6 +136,10 @@ final class GroupState {
                 target.remove(key);
                 gone.add(key);
             }
+        }
+        if (bucket == Bucket.ASSIGNMENT) {
+            assignmentValues.keySet().retainAll(new java.util.HashSet<>(present));
+            assignmentMeta.keySet().retainAll(new java.util.HashSet<>(present));
         }
         return gone;
     }
@@ -129,6 +184,8 @@ final class GroupState {
         c.leader.putAll(leader);
         c.assignment.putAll(assignment);
         c.unreadable.putAll(unreadable);
+        c.assignmentValues.putAll(assignmentValues);
+        c.assignmentMeta.putAll(assignmentMeta);
         return c;
     }
 

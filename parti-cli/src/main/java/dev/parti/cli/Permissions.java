@@ -80,7 +80,7 @@ final class Permissions implements Callable<Integer> {
 
     /**
      * A worker of {@code group}: read, create its buckets, raise their TTL to its own timings (a rolling change
-     * to longer timeouts), write its keys.
+     * to longer timeouts), write its keys, purge the replaced pieces of a chunked assignment record.
      */
     static List<String> worker(String group) {
         List<String> pub = new ArrayList<>(read(group));
@@ -90,6 +90,8 @@ final class Permissions implements Callable<Integer> {
             pub.add("$JS.API.STREAM.UPDATE.KV_" + names.name(b));
             pub.add("$KV." + names.name(b) + ".>");
         }
+        // a record above the max payload is published in pieces; the leader purges replaced pieces by subject
+        pub.add("$JS.API.STREAM.PURGE.KV_" + names.name(Bucket.ASSIGNMENT));
         return pub;
     }
 
