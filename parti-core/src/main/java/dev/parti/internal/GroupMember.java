@@ -139,6 +139,8 @@ public final class GroupMember {
     private AutoCloseable leaderWatch;
     private volatile boolean leaderKeyPresent;
     private volatile long leaderEventNanos;
+    /** The leader key was deleted (its holder resigned): run an election round at the next tick. */
+    private volatile boolean electionNow;
     /** Set by a reconnect: the assignment watch may have missed updates, poll at once. */
     private volatile boolean pollAssignmentNow;
     /**
@@ -576,7 +578,8 @@ public final class GroupMember {
             if (applier.needsHorizon() && isLeaseValid()) {
                 guarded("assignment horizon", this::readHorizon);
             }
-            if (now - lastElectionNanos >= heartbeatNanos) {
+            if (electionNow || now - lastElectionNanos >= heartbeatNanos) {
+                electionNow = false;
                 if (electionRoundNeeded(now)) {
                     lastElectionNanos = now;
                     guarded("election", this::electionRound);
@@ -799,6 +802,14 @@ public final class GroupMember {
     private void onLeaderEvent(KvGateway.Entry e) {
         leaderEventNanos = clock.getAsLong();
         leaderKeyPresent = !e.deleted();
+        if (e.deleted()) {
+            // a resigned leader: a round now, not at the next tick a heartbeat interval after the last round
+            electionNow = true;
+            ScheduledExecutorService m = main;
+            if (m != null && !m.isShutdown()) {
+                executeQuietly(m, this::tick);
+            }
+        }
     }
 
     private void electionRound() {
@@ -1348,7 +1359,8 @@ public final class GroupMember {
      * Stops the worker. {@code remainInGroup == false} (leave): revoke everything, resign
      * leadership, delete the heartbeat and release the ID, so the group rebalances at once.
      * {@code true}: revoke locally but keep the heartbeat and the ID until they expire, so nothing
-     * moves before the session timeout (a restart with the same static ID gets the same partitions).
+     * moves before the session timeout (a restart with the same static ID gets the same partitions);
+     * a leader resigns leadership either way, so the group is never without one meanwhile.
      * Idempotent. Must not be called from a Parti callback.
      */
     public void close(boolean remainInGroup) {
@@ -1399,8 +1411,8 @@ public final class GroupMember {
                 Calculator handingOver = reachable && leave && election != null && election.isLeader() && election.leaseValid()
                         && !idLost ? calculator : null;
                 calculator = null;
-                if (handingOver == null && reachable) {
-                    resign(leave);
+                if (handingOver == null && reachable && leave) {
+                    resign(true);
                 }
                 if (handingOver != null) {
                     try {
@@ -1420,6 +1432,13 @@ public final class GroupMember {
                     } catch (RuntimeException e) {
                         log.debug("Worker {}: last heartbeat on close failed: {}", workerId, e.toString());
                     }
+                }
+                if (!leave && reachable) {
+                    // a leader staying in the group hands leadership on at once (after the heartbeat above, so
+                    // the next leader reads the release): a returning instance of its ID, which never applies a
+                    // line addressed to this one, would otherwise wait for the lease to lapse and the next
+                    // leader's recovery grace; leadership moves nothing
+                    resign(true);
                 }
                 if (leave && !idLost && !revoked) {
                     // the listener may still work on its partitions: keep the heartbeat (it reports them
