@@ -379,6 +379,7 @@ public final class GroupMember {
         callbacks = runtime.callbackExecutor("parti-" + group + "-callbacks", t -> callbackThread = t);
         main = runtime.scheduler("parti-" + group + "-main");
         moveTo(ManagerState.CLAIMING_ID);
+        long t0 = clock.getAsLong();
         // short enough that one stuck call cannot eat the lease, long enough for a loaded machine
         Duration twoBeats = config.heartbeatInterval().multipliedBy(2);
         Duration third = config.sessionTimeout().dividedBy(3);
@@ -389,6 +390,7 @@ public final class GroupMember {
             connect();
             kv = new KvGateway(connection, names, requestTimeout);
         }
+        long tConnected = clock.getAsLong();
         Map<Bucket, Duration> ttls = new EnumMap<>(Bucket.class);
         ttls.put(Bucket.IDS, config.workerIdTtl());
         ttls.put(Bucket.HEARTBEATS, config.sessionTimeout());
@@ -400,6 +402,7 @@ public final class GroupMember {
             return null;
         });
         lastProvisionNanos = clock.getAsLong();
+        long tBuckets = lastProvisionNanos;
         claimer = new WorkerIdClaimer(kv, config.workerId(), config.maxWorkers(), instance);
         heartbeater = new Heartbeater(kv, clock);
         publisher = new AssignmentPublisher(kv);
@@ -410,24 +413,31 @@ public final class GroupMember {
             return claimed;
         });
         adoptId(id);
+        long tClaimed = clock.getAsLong();
         retryUntil(deadline, "writing the first heartbeat", () -> {
             heartbeat();
             return null;
         });
         afterFirstHeartbeat();
         lastIdRenewNanos = clock.getAsLong();
+        long tBeat = lastIdRenewNanos;
         moveTo(ManagerState.ELECTION);
         election = new LeaderElection(kv, clock, config.leaderTtl(), config.safetyMargin(), id, instance);
         // WAITING_ASSIGNMENT before the watch: its first delivery may be applied at once, moving the worker to STABLE
         moveTo(ManagerState.WAITING_ASSIGNMENT);
         openWatches();
+        long tWatches = clock.getAsLong();
         long tick = clamp(config.heartbeatInterval().dividedBy(4), Duration.ofMillis(10), Duration.ofMillis(250)).toNanos();
         ticker = main.scheduleWithFixedDelay(this::tick, 0, tick, TimeUnit.NANOSECONDS);
         // Self-fencing must not wait for the main thread, which may sit in a KV call for a whole request timeout.
         // one thread for the JVM's workers in production (the check never blocks); virtual in the simulation
         leaseWatchdog = runtime.leaseWatchdog("parti-" + group + "-lease");
         leaseWatchdog.scheduleWithFixedDelay(this::watchLease, tick, tick, TimeUnit.NANOSECONDS);
-        log.info("Worker {} joined group {} (instance {})", id, group, instance);
+        // the join path, phase by phase (issue 19: a returning static member's start-up is measured from this line)
+        log.info("Worker {} joined group {} (instance {}) in {} ms: connect {} ms, buckets {} ms, ID claim {} ms, "
+                + "first heartbeat {} ms, watches {} ms{}", id, group, instance, ms(tWatches - t0), ms(tConnected - t0),
+                ms(tBuckets - tConnected), ms(tClaimed - tBuckets), ms(tBeat - tClaimed), ms(tWatches - tBeat),
+                clock.getAsLong() - acquireNotBeforeNanos < 0 ? "; acquiring nothing before the displaced instance's session ended" : "");
     }
 
     private void connect() {
@@ -1538,6 +1548,10 @@ public final class GroupMember {
                 log.debug("closing a watch: {}", e.toString());
             }
         }
+    }
+
+    private static String ms(long nanos) {
+        return String.format(java.util.Locale.ROOT, "%.1f", nanos / 1e6);
     }
 
     private static Duration clamp(Duration d, Duration min, Duration max) {
