@@ -16,6 +16,7 @@ import java.util.List;
  * --bug NAME                switch a reintroduced bug on (no-lease-check-at-publish, static-takeover-at-once,
  *                           fence-releases-at-once, no-chain-fence, no-fence-floor, trust-server-expiry)
  * --server-clock-steps      faults include forward steps of the server's clock (keys expire early)
+ * --static-restarts         a planned restart of a static member closes remaining in the group and returns at once
  * --trace                   print the trace of every run, not only of a failure
  * --trace-lines N           lines of trace kept before a failure (default 200)
  * --keep-going              do not stop at the first failure
@@ -49,6 +50,7 @@ public final class SimMain {
                 case "--quiet-seconds" -> base.quietNanos = (long) (Double.parseDouble(args[++i]) * 1e9);
                 case "--bug" -> bugs.add(args[++i]);
                 case "--server-clock-steps" -> base.serverClockSteps = true;
+                case "--static-restarts" -> base.staticRestarts = true;
                 case "--trace-lines" -> base.traceLines = Integer.parseInt(args[++i]);
                 case "--trace" -> trace = true;
                 case "--keep-going" -> keepGoing = true;
@@ -228,6 +230,9 @@ public final class SimMain {
         if (o.serverClockSteps) {
             b.append(" --server-clock-steps");
         }
+        if (o.staticRestarts) {
+            b.append(" --static-restarts");
+        }
         return b.append(" --trace").toString();
     }
 
@@ -237,6 +242,7 @@ public final class SimMain {
         o.workers = base.workers;
         o.partitions = base.partitions;
         o.serverClockSteps = base.serverClockSteps;
+        o.staticRestarts = base.staticRestarts;
         o.staticWorkers = base.staticWorkers;
         o.faultNanos = base.faultNanos;
         o.quietNanos = base.quietNanos;
