@@ -1397,7 +1397,9 @@ public final class GroupMember {
 
     private void teardown(boolean leave) {
         long waitMs = config.sessionTimeout().toMillis() + 5_000;
+        long t0 = clock.getAsLong();
         boolean revoked = revokeOnClose(waitMs);
+        long tRevoked = clock.getAsLong();
         if (ticker != null) {
             // NATS not connected: interrupt a tick waiting for a KV reply that cannot come in time
             ticker.cancel(kv != null && !kv.connected());
@@ -1407,6 +1409,7 @@ public final class GroupMember {
         }
         closeQuietly(assignmentWatch);
         closeQuietly(leaderWatch);
+        long tWatches = clock.getAsLong();
         if (main != null && kv != null && claimer != null && claimer.id() != null) {
             Future<?> f = main.submit(() -> {
                 closeQuietly(heartbeatWatch);
@@ -1473,6 +1476,7 @@ public final class GroupMember {
                 log.warn("Worker {}: close did not finish cleanly: {}", workerId, e.toString());
             }
         }
+        long tWritten = clock.getAsLong();
         shutdown(leaseWatchdog);
         shutdown(main);
         shutdown(callbacks);
@@ -1487,7 +1491,10 @@ public final class GroupMember {
                 Thread.currentThread().interrupt();
             }
         }
-        log.info("Worker {} of group {} closed ({})", workerId, config.group(), leave ? "left the group" : "kept its ID");
+        long tEnd = clock.getAsLong();
+        log.info("Worker {} of group {} closed ({}) in {} ms: revoke {} ms, watches {} ms, last writes {} ms, threads and "
+                + "connection {} ms", workerId, config.group(), leave ? "left the group" : "kept its ID", ms(tEnd - t0),
+                ms(tRevoked - t0), ms(tWatches - tRevoked), ms(tWritten - tWatches), ms(tEnd - tWritten));
     }
 
     /**
