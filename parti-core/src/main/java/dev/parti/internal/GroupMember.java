@@ -1420,9 +1420,13 @@ public final class GroupMember {
                 if (!reachable) {
                     log.warn("Worker {}: NATS is not connected on close; leaving by session expiry", workerId);
                 }
+                // still inside the wait after taking the ID over from a live holder: the heartbeat reports what that
+                // instance may still own, so it must stay until it expires (a deleted one would let the leader give
+                // those partitions away at once; found by the simulator, seeds 1036 and 1059)
+                boolean displacedMayOwn = !heartbeater.inherited().isEmpty() && clock.getAsLong() - acquireNotBeforeNanos < 0;
                 // a leaving leader with a valid lease hands its own partitions over before it resigns
                 Calculator handingOver = reachable && leave && election != null && election.isLeader() && election.leaseValid()
-                        && !idLost ? calculator : null;
+                        && !idLost && !displacedMayOwn ? calculator : null;
                 calculator = null;
                 if (handingOver == null && reachable && leave) {
                     resign(true);
@@ -1453,7 +1457,17 @@ public final class GroupMember {
                     // leader's recovery grace; leadership moves nothing
                     resign(true);
                 }
-                if (leave && !idLost && !revoked) {
+                if (leave && !idLost && revoked && displacedMayOwn) {
+                    log.warn("Worker {}: closing inside the wait after taking its ID over from a live instance; leaving "
+                            + "by session expiry, so nothing that instance may still own moves before", workerId);
+                    if (reachable) {
+                        try {
+                            heartbeat(); // reports the displaced instance's partitions held until the key expires
+                        } catch (RuntimeException e) {
+                            log.debug("Worker {}: last heartbeat on close failed: {}", workerId, e.toString());
+                        }
+                    }
+                } else if (leave && !idLost && !revoked) {
                     // the listener may still work on its partitions: keep the heartbeat (it reports them
                     // held) and the ID, so nothing moves before this worker's session has expired
                     log.warn("Worker {}: onRevoked did not return within {} ms; leaving by session expiry instead of "
