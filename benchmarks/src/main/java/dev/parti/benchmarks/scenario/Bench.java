@@ -767,8 +767,8 @@ public final class Bench {
                     .append(fmt(((Number) m.get("unavailablePartitionS")).doubleValue())).append(" partition-s; leader at each close ")
                     .append(m.get("partiLeaders")).append('\n');
         }
-        return b.append("\n(leader null: no live consumer was Parti's leader at that instant; a leader closed with REMAIN_IN_GROUP does not "
-                + "resign, its lease runs out after parti.leader.ttl.ms. rebalanceRounds: ownership-change rounds without the releases "
+        return b.append("\n(leader null: no live consumer was Parti's leader at that instant; a leader closed with REMAIN_IN_GROUP "
+                + "resigns, and the next one re-addresses the restarted member's line inside its recovery grace. rebalanceRounds: ownership-change rounds without the releases "
                 + "a closing worker makes inside its own close(); handovers: partitions acquired by a worker other than their previous "
                 + "owner; acquisitions: all (partition, new owner) events, a restarted worker getting its own partitions back included.)\n\n")
                 .toString();
