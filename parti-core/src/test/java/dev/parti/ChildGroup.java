@@ -50,11 +50,17 @@ final class ChildGroup implements AutoCloseable {
 
     /** Starts a new instance in {@code slot}, connecting to {@code natsUrl}, with the group's flags. */
     Child start(String slot, String natsUrl) {
+        return start(slot, natsUrl, new String[0]);
+    }
+
+    /** As {@link #start(String, String)}, with {@code more} flags for this start (e.g. {@code worker-id=X}). */
+    Child start(String slot, String natsUrl, String... more) {
         int n = starts.merge(slot, 1, Integer::sum);
         String instance = slot + "#" + n;
         List<String> args = new ArrayList<>(List.of(natsUrl, group, dir.toString(), instance,
                 Integer.toString(partitionCount), "FENCE"));
         args.addAll(flags);
+        args.addAll(List.of(more));
         WorkerProcess process = WorkerProcess.builder(ChildWorker.class).name(instance)
                 .jvmArgs("-Xmx96m", "-XX:TieredStopAtLevel=1", "-Xss512k")
                 .args(args.toArray(new String[0])).start();

@@ -29,7 +29,9 @@ import java.util.concurrent.TimeUnit;
  *       restarted nats-server is noticed and rejoined quickly;</li>
  *   <li>{@code session-ms=N}: the fast timings scaled to a session of N ms (heartbeat N/10, lease 0.8 N);</li>
  *   <li>{@code revoke-ms=N}: a revocation takes N ms before the partitions are let go (in-flight work and an
- *       offset commit finishing), so a successor acquiring before the release shows as an overlap.</li>
+ *       offset commit finishing), so a successor acquiring before the release shows as an overlap;</li>
+ *   <li>{@code worker-id=X}: a static member with worker ID {@code X} (Kafka's {@code group.instance.id});</li>
+ *   <li>{@code leader-ttl-ms=N}: the leader key's TTL (after the timings above).</li>
  * </ul>
  *
  * <p>It records in the ownership log, as its instance and the worker ID it holds, every 20 ms
@@ -110,6 +112,11 @@ public final class ChildWorker {
             } else {
                 TestGroup.fast(builder);
             }
+            flags.stream().filter(f -> f.startsWith("leader-ttl-ms=")).findFirst()
+                    .ifPresent(f -> builder.leaderTtl(Duration.ofMillis(Long.parseLong(f.substring("leader-ttl-ms=".length())))));
+            // worker-id=X: a static member (Kafka's group.instance.id)
+            flags.stream().filter(f -> f.startsWith("worker-id=")).findFirst()
+                    .ifPresent(f -> builder.workerId(f.substring("worker-id=".length())));
             if (flags.contains("fast-reconnect")) {
                 builder.natsOptions(new Options.Builder().pingInterval(Duration.ofMillis(200)).maxPingsOut(2)
                         .reconnectWait(Duration.ofMillis(100)).maxReconnects(-1)

@@ -500,7 +500,7 @@ final class Calculator {
     boolean tick() {
         long now = clock.getAsLong();
         if (now < recoveryUntilNanos) {
-            return true;
+            return readdressDuringRecovery(now);
         }
         retrySource(now);
         Set<String> live = liveWorkers(now);
@@ -544,6 +544,44 @@ final class Calculator {
                     : rebalanceRequested ? RebalanceType.REQUESTED : RebalanceType.METADATA, live, now);
         }
         return handoff(live, now);
+    }
+
+    /**
+     * Inside the recovery grace nothing moves, but a live ID now run by an instance the published version is not
+     * addressed to (a static member restarted, typically the previous leader that resigned on a close that
+     * remains in the group) gets the published lines again, re-addressed, at once: its instance never applies
+     * a line addressed to an earlier one and would wait out the grace. The version publishes the current owners
+     * unchanged (a partition still held elsewhere is not given, and then nothing is published before the grace
+     * ends); the new instance itself acquires nothing while its predecessor may still own (its takeover wait).
+     */
+    private boolean readdressDuringRecovery(long now) {
+        AssignmentRecord current = publisher.current();
+        if (current == null || target == null || !dirty || now < retryAtNanos) {
+            return true;
+        }
+        boolean readdress = false;
+        for (String id : liveWorkers(now)) {
+            Heartbeat hb = seen.get(id).hb;
+            if (current.instanceOf(id) != null && !current.addressedTo(id, hb.instance())) {
+                readdress = true;
+            }
+        }
+        if (!readdress) {
+            return true;
+        }
+        try {
+            boolean ok = handoffOnce(liveWorkers(now), now, true);
+            failures = 0;
+            retryAtNanos = 0;
+            return ok;
+        } catch (RuntimeException e) {
+            dirty = true;
+            failures = Math.min(failures + 1, 4);
+            retryAtNanos = now + heartbeatNanos * (1L << (failures - 1));
+            throw e;
+        } finally {
+            dirty = true; // the grace's end looks at everything once more
+        }
     }
 
     /**
@@ -647,7 +685,7 @@ final class Calculator {
             return true;
         }
         try {
-            boolean ok = handoffOnce(live, now);
+            boolean ok = handoffOnce(live, now, false);
             failures = 0;
             retryAtNanos = 0;
             return ok;
@@ -660,7 +698,8 @@ final class Calculator {
         }
     }
 
-    private boolean handoffOnce(Set<String> live, long now) {
+    /** {@code readdressOnly}: publish only if no ID's line changes (the recovery grace's re-addressing). */
+    private boolean handoffOnce(Set<String> live, long now, boolean readdressOnly) {
         dirty = false;
         Map<Partition, Set<String>> holders = holders(live);
         Map<String, List<Partition>> desired = new TreeMap<>();
@@ -699,6 +738,9 @@ final class Calculator {
             if (instance != null) {
                 instances.put(id, instance);
             }
+        }
+        if (readdressOnly && (current == null || !sameOwners(current.owners(), desired))) {
+            return true;
         }
         if (current == null || needsFresh || forcePublish || !sameOwners(current.owners(), desired)) {
             long t0 = clock.getAsLong();

@@ -139,6 +139,8 @@ public final class GroupMember {
     private AutoCloseable leaderWatch;
     private volatile boolean leaderKeyPresent;
     private volatile long leaderEventNanos;
+    /** The leader key was deleted (its holder resigned): run an election round at the next tick. */
+    private volatile boolean electionNow;
     /** Set by a reconnect: the assignment watch may have missed updates, poll at once. */
     private volatile boolean pollAssignmentNow;
     /**
@@ -389,6 +391,7 @@ public final class GroupMember {
         callbacks = runtime.callbackExecutor("parti-" + group + "-callbacks", t -> callbackThread = t);
         main = runtime.scheduler("parti-" + group + "-main");
         moveTo(ManagerState.CLAIMING_ID);
+        long t0 = clock.getAsLong();
         // short enough that one stuck call cannot eat the lease, long enough for a loaded machine
         Duration twoBeats = config.heartbeatInterval().multipliedBy(2);
         Duration third = config.sessionTimeout().dividedBy(3);
@@ -399,6 +402,7 @@ public final class GroupMember {
             connect();
             kv = new KvGateway(connection, names, requestTimeout);
         }
+        long tConnected = clock.getAsLong();
         Map<Bucket, Duration> ttls = new EnumMap<>(Bucket.class);
         ttls.put(Bucket.IDS, config.workerIdTtl());
         ttls.put(Bucket.HEARTBEATS, config.sessionTimeout());
@@ -410,6 +414,7 @@ public final class GroupMember {
             return null;
         });
         lastProvisionNanos = clock.getAsLong();
+        long tBuckets = lastProvisionNanos;
         claimer = new WorkerIdClaimer(kv, config.workerId(), config.maxWorkers(), instance);
         heartbeater = new Heartbeater(kv, clock);
         publisher = new AssignmentPublisher(kv);
@@ -420,24 +425,31 @@ public final class GroupMember {
             return claimed;
         });
         adoptId(id);
+        long tClaimed = clock.getAsLong();
         retryUntil(deadline, "writing the first heartbeat", () -> {
             heartbeat();
             return null;
         });
         afterFirstHeartbeat();
         lastIdRenewNanos = clock.getAsLong();
+        long tBeat = lastIdRenewNanos;
         moveTo(ManagerState.ELECTION);
         election = new LeaderElection(kv, clock, config.leaderTtl(), config.safetyMargin(), id, instance);
         // WAITING_ASSIGNMENT before the watch: its first delivery may be applied at once, moving the worker to STABLE
         moveTo(ManagerState.WAITING_ASSIGNMENT);
         openWatches();
+        long tWatches = clock.getAsLong();
         long tick = clamp(config.heartbeatInterval().dividedBy(4), Duration.ofMillis(10), Duration.ofMillis(250)).toNanos();
         ticker = main.scheduleWithFixedDelay(this::tick, 0, tick, TimeUnit.NANOSECONDS);
         // Self-fencing must not wait for the main thread, which may sit in a KV call for a whole request timeout.
         // one thread for the JVM's workers in production (the check never blocks); virtual in the simulation
         leaseWatchdog = runtime.leaseWatchdog("parti-" + group + "-lease");
         leaseWatchdog.scheduleWithFixedDelay(this::watchLease, tick, tick, TimeUnit.NANOSECONDS);
-        log.info("Worker {} joined group {} (instance {})", id, group, instance);
+        // the join path, phase by phase (issue 19: a returning static member's start-up is measured from this line)
+        log.info("Worker {} joined group {} (instance {}) in {} ms: connect {} ms, buckets {} ms, ID claim {} ms, "
+                + "first heartbeat {} ms, watches {} ms{}", id, group, instance, ms(tWatches - t0), ms(tConnected - t0),
+                ms(tBuckets - tConnected), ms(tClaimed - tBuckets), ms(tBeat - tClaimed), ms(tWatches - tBeat),
+                clock.getAsLong() - acquireNotBeforeNanos < 0 ? "; acquiring nothing before the displaced instance's session ended" : "");
     }
 
     private void connect() {
@@ -588,7 +600,8 @@ public final class GroupMember {
             if (applier.needsHorizon() && isLeaseValid()) {
                 guarded("assignment horizon", this::readHorizon);
             }
-            if (now - lastElectionNanos >= heartbeatNanos) {
+            if (electionNow || now - lastElectionNanos >= heartbeatNanos) {
+                electionNow = false;
                 if (electionRoundNeeded(now)) {
                     lastElectionNanos = now;
                     guarded("election", this::electionRound);
@@ -795,6 +808,14 @@ public final class GroupMember {
     private void onLeaderEvent(KvGateway.Entry e) {
         leaderEventNanos = clock.getAsLong();
         leaderKeyPresent = !e.deleted();
+        if (e.deleted()) {
+            // a resigned leader: a round now, not at the next tick a heartbeat interval after the last round
+            electionNow = true;
+            ScheduledExecutorService m = main;
+            if (m != null && !m.isShutdown()) {
+                executeQuietly(m, this::tick);
+            }
+        }
     }
 
     private void electionRound() {
@@ -1419,7 +1440,8 @@ public final class GroupMember {
      * Stops the worker. {@code remainInGroup == false} (leave): revoke everything, resign
      * leadership, delete the heartbeat and release the ID, so the group rebalances at once.
      * {@code true}: revoke locally but keep the heartbeat and the ID until they expire, so nothing
-     * moves before the session timeout (a restart with the same static ID gets the same partitions).
+     * moves before the session timeout (a restart with the same static ID gets the same partitions);
+     * a leader resigns leadership either way, so the group is never without one meanwhile.
      * Idempotent. Must not be called from a Parti callback.
      */
     public void close(boolean remainInGroup) {
@@ -1446,7 +1468,9 @@ public final class GroupMember {
 
     private void teardown(boolean leave) {
         long waitMs = config.sessionTimeout().toMillis() + 5_000;
+        long t0 = clock.getAsLong();
         boolean revoked = revokeOnClose(waitMs);
+        long tRevoked = clock.getAsLong();
         if (ticker != null) {
             // NATS not connected: interrupt a tick waiting for a KV reply that cannot come in time
             ticker.cancel(kv != null && !kv.connected());
@@ -1456,6 +1480,7 @@ public final class GroupMember {
         }
         closeQuietly(assignmentWatch);
         closeQuietly(leaderWatch);
+        long tWatches = clock.getAsLong();
         if (main != null && kv != null && claimer != null && claimer.id() != null) {
             Future<?> f = main.submit(() -> {
                 closeQuietly(heartbeatWatch);
@@ -1466,12 +1491,16 @@ public final class GroupMember {
                 if (!reachable) {
                     log.warn("Worker {}: NATS is not connected on close; leaving by session expiry", workerId);
                 }
+                // still inside the wait after taking the ID over from a live holder: the heartbeat reports what that
+                // instance may still own, so it must stay until it expires (a deleted one would let the leader give
+                // those partitions away at once; found by the simulator, seeds 1036 and 1059)
+                boolean displacedMayOwn = !heartbeater.inherited().isEmpty() && clock.getAsLong() - acquireNotBeforeNanos < 0;
                 // a leaving leader with a valid lease hands its own partitions over before it resigns
                 Calculator handingOver = reachable && leave && election != null && election.isLeader() && election.leaseValid()
-                        && !idLost ? calculator : null;
+                        && !idLost && !displacedMayOwn ? calculator : null;
                 calculator = null;
-                if (handingOver == null && reachable) {
-                    resign(leave);
+                if (handingOver == null && reachable && leave) {
+                    resign(true);
                 }
                 if (handingOver != null) {
                     try {
@@ -1492,7 +1521,24 @@ public final class GroupMember {
                         log.debug("Worker {}: last heartbeat on close failed: {}", workerId, e.toString());
                     }
                 }
-                if (leave && !idLost && !revoked) {
+                if (!leave && reachable) {
+                    // a leader staying in the group hands leadership on at once (after the heartbeat above, so
+                    // the next leader reads the release): a returning instance of its ID, which never applies a
+                    // line addressed to this one, would otherwise wait for the lease to lapse and the next
+                    // leader's recovery grace; leadership moves nothing
+                    resign(true);
+                }
+                if (leave && !idLost && revoked && displacedMayOwn) {
+                    log.warn("Worker {}: closing inside the wait after taking its ID over from a live instance; leaving "
+                            + "by session expiry, so nothing that instance may still own moves before", workerId);
+                    if (reachable) {
+                        try {
+                            heartbeat(); // reports the displaced instance's partitions held until the key expires
+                        } catch (RuntimeException e) {
+                            log.debug("Worker {}: last heartbeat on close failed: {}", workerId, e.toString());
+                        }
+                    }
+                } else if (leave && !idLost && !revoked) {
                     // the listener may still work on its partitions: keep the heartbeat (it reports them
                     // held) and the ID, so nothing moves before this worker's session has expired
                     log.warn("Worker {}: onRevoked did not return within {} ms; leaving by session expiry instead of "
@@ -1515,6 +1561,7 @@ public final class GroupMember {
                 log.warn("Worker {}: close did not finish cleanly: {}", workerId, e.toString());
             }
         }
+        long tWritten = clock.getAsLong();
         shutdown(leaseWatchdog);
         shutdown(main);
         shutdown(callbacks);
@@ -1529,7 +1576,10 @@ public final class GroupMember {
                 Thread.currentThread().interrupt();
             }
         }
-        log.info("Worker {} of group {} closed ({})", workerId, config.group(), leave ? "left the group" : "kept its ID");
+        long tEnd = clock.getAsLong();
+        log.info("Worker {} of group {} closed ({}) in {} ms: revoke {} ms, watches {} ms, last writes {} ms, threads and "
+                + "connection {} ms", workerId, config.group(), leave ? "left the group" : "kept its ID", ms(tEnd - t0),
+                ms(tRevoked - t0), ms(tWatches - tRevoked), ms(tWritten - tWatches), ms(tEnd - tWritten));
     }
 
     /**
@@ -1590,6 +1640,10 @@ public final class GroupMember {
                 log.debug("closing a watch: {}", e.toString());
             }
         }
+    }
+
+    private static String ms(long nanos) {
+        return String.format(java.util.Locale.ROOT, "%.1f", nanos / 1e6);
     }
 
     private static Duration clamp(Duration d, Duration min, Duration max) {

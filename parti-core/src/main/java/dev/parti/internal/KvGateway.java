@@ -176,7 +176,8 @@ public final class KvGateway implements Kv {
             }
             KeyValueStatus status = call(b, "*", "create bucket", () -> {
                 try {
-                    kvm.getStatus(name);
+                    // an existing bucket (every start but a group's first) costs one status read, not two
+                    return reconcile(kvm, b, ttl, replicas);
                 } catch (JetStreamApiException e) {
                     if (e.getApiErrorCode() != JS_STREAM_NOT_FOUND) {
                         throw e;

@@ -20,6 +20,7 @@ import java.util.List;
  * --server-restarts         faults include nats-server restarts (every client cut off; watches die silently)
  * --max-payload B           the server's max payload in bytes (default 1 MB); e.g. 1280 with --partitions 200
  *                           makes every assignment record a chunked one (manifest + pieces)
+ * --static-restarts         a planned restart of a static member closes remaining in the group and returns at once
  * --trace                   print the trace of every run, not only of a failure
  * --trace-lines N           lines of trace kept before a failure (default 200)
  * --keep-going              do not stop at the first failure
@@ -55,6 +56,7 @@ public final class SimMain {
                 case "--server-clock-steps" -> base.serverClockSteps = true;
                 case "--server-restarts" -> base.serverRestarts = true;
                 case "--max-payload" -> base.maxPayload = Long.parseLong(args[++i]);
+                case "--static-restarts" -> base.staticRestarts = true;
                 case "--trace-lines" -> base.traceLines = Integer.parseInt(args[++i]);
                 case "--trace" -> trace = true;
                 case "--keep-going" -> keepGoing = true;
@@ -241,6 +243,9 @@ public final class SimMain {
         if (o.maxPayload != 1024 * 1024) {
             b.append(" --max-payload ").append(o.maxPayload);
         }
+        if (o.staticRestarts) {
+            b.append(" --static-restarts");
+        }
         return b.append(" --trace").toString();
     }
 
@@ -252,6 +257,7 @@ public final class SimMain {
         o.serverClockSteps = base.serverClockSteps;
         o.serverRestarts = base.serverRestarts;
         o.maxPayload = base.maxPayload;
+        o.staticRestarts = base.staticRestarts;
         o.staticWorkers = base.staticWorkers;
         o.faultNanos = base.faultNanos;
         o.quietNanos = base.quietNanos;

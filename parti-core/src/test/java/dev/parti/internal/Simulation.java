@@ -65,6 +65,12 @@ final class Simulation {
          * ({@link ChunkedAssignment}), e.g. 1280 with 200 partitions.
          */
         long maxPayload = 1024 * 1024;
+        /**
+         * Whether a planned restart of a static member closes remaining in the group ({@code close(true)}, as
+         * Kafka's {@code REMAIN_IN_GROUP}) and comes back within about a tenth of the delay a leaving one takes (a
+         * rolling restart; issue 19). Off by default so that the seeds of the other findings keep their schedules.
+         */
+        boolean staticRestarts;
     }
 
     /** The outcome of a run. */
@@ -657,17 +663,19 @@ final class Simulation {
             });
         } else if (f < 0.8 && target.started) {
             // a planned restart: leave the group (close, revoking first), come back later
-            trace("FAULT graceful leave of " + target + " (close)");
+            boolean remain = opt.staticRestarts && target.slot < opt.staticWorkers;
+            trace("FAULT " + (remain ? "rolling restart (close remaining in the group) of " : "graceful leave of ") + target
+                    + " (close)");
             SimScheduler.VThread closer = sim.new VThread(target.proc, "close");
             target.closing = true;
             sim.submit(closer, () -> {
-                target.member.close(false);
+                target.member.close(remain);
                 trace(target + " closed");
                 target.live = false;
                 for (Partition p : new ArrayList<>(target.owned)) {
                     fail(target + " closed while still owning " + p);
                 }
-                long d = 100 * MS + (long) (rnd.nextDouble() * session);
+                long d = (100 * MS + (long) (rnd.nextDouble() * session)) / (remain ? 10 : 1);
                 sim.after(d, null, () -> {
                     if (slots[target.slot] == target && healedAt < 0) {
                         startInstance(target.slot);

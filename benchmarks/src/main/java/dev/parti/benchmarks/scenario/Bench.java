@@ -378,6 +378,11 @@ public final class Bench {
 
     // ------------------------------------------------------------------ B4: rolling restart of 4
 
+    /** Seconds from {@code from} to {@code to}, null when {@code to} was never reached (0). */
+    private static Double since(long from, long to) {
+        return to == 0 ? null : (to - from) / 1e9;
+    }
+
     /** After the last restart the sequence runs at least this long: past Parti's 6 s and Kafka's 10 s session. */
     static final long ROLL_TAIL = 12 * SECOND;
 
@@ -406,14 +411,18 @@ public final class Bench {
             List<String> leaders = new ArrayList<>();
             List<Boolean> stepOk = new ArrayList<>();
             Map<String, Long> marks = new LinkedHashMap<>();
+            List<BenchWorker> returned = new ArrayList<>();
+            List<Long> closeWallMs = new ArrayList<>();
             for (int i = 1; i <= 4; i++) {
                 String name = "w" + i;
                 leaders.add(partiLeader(workers));
                 long tClose = System.nanoTime();
+                closeWallMs.add(System.currentTimeMillis());
                 workers.get(i - 1).stop(Duration.ofSeconds(40));
                 long closed = System.nanoTime();
                 BenchWorker again = run.thread(name).instance(2).start();
                 workers.set(i - 1, again);
+                returned.add(again);
                 all.add(again);
                 closes.add(new Runs.Close(name, tClose, closed));
                 marks.put(name + " close", tClose);
@@ -451,6 +460,16 @@ public final class Bench {
                 long stepEnd = stepEnds.get(i);
                 Map<String, Object> st = new LinkedHashMap<>();
                 st.put("worker", c.worker());
+                // the returning consumer's join path, from the close() call of its predecessor (issue 19)
+                BenchWorker j = returned.get(i);
+                st.put("joinRunS", since(c.from(), j.runNanos));
+                st.put("joinSubscribedS", since(c.from(), j.subscribedNanos));
+                st.put("joinAssignedS", since(c.from(), j.firstAssignedNanos));
+                st.put("joinFirstRecordS", since(c.from(), j.firstRecordNanos));
+                say(String.format(Locale.ROOT, "[measure] b4r %s #%d %s: close() took %.3f s; since close() began: new consumer subscribed "
+                        + "%s s, onPartitionsAssigned %s s, first record %s s (close() began at wall clock %d ms)", v.id(), repeat,
+                        c.worker(), (c.to() - c.from()) / 1e9, st.get("joinSubscribedS"), st.get("joinAssignedS"),
+                        st.get("joinFirstRecordS"), closeWallMs.get(i)));
                 st.put("balanced", stepOk.get(i));
                 if (v.impl() == Impl.PARTI) {
                     st.put("partiLeader", leaders.get(i));
@@ -748,8 +767,8 @@ public final class Bench {
                     .append(fmt(((Number) m.get("unavailablePartitionS")).doubleValue())).append(" partition-s; leader at each close ")
                     .append(m.get("partiLeaders")).append('\n');
         }
-        return b.append("\n(leader null: no live consumer was Parti's leader at that instant; a leader closed with REMAIN_IN_GROUP does not "
-                + "resign, its lease runs out after parti.leader.ttl.ms. rebalanceRounds: ownership-change rounds without the releases "
+        return b.append("\n(leader null: no live consumer was Parti's leader at that instant; a leader closed with REMAIN_IN_GROUP "
+                + "resigns, and the next one re-addresses the restarted member's line inside its recovery grace. rebalanceRounds: ownership-change rounds without the releases "
                 + "a closing worker makes inside its own close(); handovers: partitions acquired by a worker other than their previous "
                 + "owner; acquisitions: all (partition, new owner) events, a restarted worker getting its own partitions back included.)\n\n")
                 .toString();

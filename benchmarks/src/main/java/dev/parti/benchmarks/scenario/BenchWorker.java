@@ -94,6 +94,12 @@ public final class BenchWorker implements Runnable {
     private boolean staticMember;
     private int instance = 1;
     private Thread thread;
+    /** The join path of this consumer, System.nanoTime(), 0 until reached: run() began, consumer constructed and subscribed. */
+    volatile long runNanos;
+    volatile long subscribedNanos;
+    /** The first onPartitionsAssigned with partitions, and the first non-empty batch. */
+    volatile long firstAssignedNanos;
+    volatile long firstRecordNanos;
 
     public BenchWorker(Impl impl, String bootstrap, String natsUrl, String topic, String group, String name,
                        Path ownershipDir, Path consumedDir) {
@@ -205,6 +211,7 @@ public final class BenchWorker implements Runnable {
 
     @Override
     public void run() {
+        runNanos = System.nanoTime();
         try (OwnershipLog log = OwnershipLog.inDirectory(ownershipDir);
              DataOutputStream out = new DataOutputStream(new BufferedOutputStream(
                      Files.newOutputStream(consumedDir.resolve(name + (instance > 1 ? "~" + instance : "") + ".consumed")),
@@ -244,11 +251,15 @@ public final class BenchWorker implements Runnable {
 
                     @Override
                     public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+                        if (!partitions.isEmpty() && firstAssignedNanos == 0) {
+                            firstAssignedNanos = System.nanoTime();
+                        }
                         for (TopicPartition tp : partitions) {
                             log.acquired(name, tp.toString());
                         }
                     }
                 });
+                subscribedNanos = System.nanoTime();
                 while (!stop) {
                     ConsumerRecords<byte[], byte[]> batch;
                     try {
@@ -258,6 +269,9 @@ public final class BenchWorker implements Runnable {
                     }
                     if (batch.isEmpty()) {
                         continue;
+                    }
+                    if (firstRecordNanos == 0) {
+                        firstRecordNanos = System.nanoTime();
                     }
                     out.writeLong(System.nanoTime());
                     out.writeInt(batch.count());
