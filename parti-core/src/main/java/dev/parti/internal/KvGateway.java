@@ -162,84 +162,40 @@ public final class KvGateway implements Kv {
     @Override
     public void provision(Map<Bucket, Duration> ttls, int replicas) {
         KeyValueManagement kvm = call(null, "*", "open bucket management", () -> connection.keyValueManagement(kvOptions));
-        // the buckets side by side (two sequential requests each): every start, a returning static member's
-        // included, waits for one bucket's requests instead of four (issue 19); one short-lived thread per
-        // bucket but the first, joined before this returns
-        Bucket[] buckets = Bucket.values();
-        Throwable[] failures = new Throwable[buckets.length];
-        Thread[] threads = new Thread[buckets.length];
-        for (int i = 1; i < buckets.length; i++) {
-            int n = i;
-            threads[n] = new Thread(() -> {
-                try {
-                    provisionOne(kvm, buckets[n], ttls.get(buckets[n]), replicas);
-                } catch (RuntimeException | Error e) {
-                    failures[n] = e;
-                }
-            }, "parti-" + names.group() + "-provision-" + buckets[n].name().toLowerCase(java.util.Locale.ROOT));
-            threads[n].setDaemon(true);
-            threads[n].start();
-        }
-        try {
-            provisionOne(kvm, buckets[0], ttls.get(buckets[0]), replicas);
-        } catch (RuntimeException | Error e) {
-            failures[0] = e;
-        }
-        boolean interrupted = false;
-        for (int i = 1; i < buckets.length; i++) {
-            while (threads[i].isAlive()) { // each request ends within the request timeout
-                try {
-                    threads[i].join();
-                } catch (InterruptedException e) {
-                    interrupted = true;
-                }
+        for (Bucket b : Bucket.values()) {
+            String name = names.name(b);
+            Duration ttl = ttls.get(b);
+            KeyValueConfiguration.Builder cfg = KeyValueConfiguration.builder()
+                    .name(name)
+                    .description("parti " + b.name().toLowerCase() + " of group " + names.group())
+                    .maxHistoryPerKey(1)
+                    .storageType(StorageType.File)
+                    .replicas(replicas);
+            if (ttl != null) {
+                cfg.ttl(ttl);
             }
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
-        }
-        for (Throwable f : failures) { // the first failure in bucket order, as when they ran one after the other
-            if (f instanceof RuntimeException r) {
-                throw r;
-            }
-            if (f instanceof Error e) {
-                throw e;
-            }
-        }
-    }
-
-    private void provisionOne(KeyValueManagement kvm, Bucket b, Duration ttl, int replicas) {
-        String name = names.name(b);
-        KeyValueConfiguration.Builder cfg = KeyValueConfiguration.builder()
-                .name(name)
-                .description("parti " + b.name().toLowerCase() + " of group " + names.group())
-                .maxHistoryPerKey(1)
-                .storageType(StorageType.File)
-                .replicas(replicas);
-        if (ttl != null) {
-            cfg.ttl(ttl);
-        }
-        KeyValueStatus status = call(b, "*", "create bucket", () -> {
-            try {
-                // an existing bucket (every start but a group's first) costs one status read, not two
-                return reconcile(kvm, b, ttl, replicas);
-            } catch (JetStreamApiException e) {
-                if (e.getApiErrorCode() != JS_STREAM_NOT_FOUND) {
-                    throw e;
-                }
+            KeyValueStatus status = call(b, "*", "create bucket", () -> {
                 try {
-                    return kvm.create(cfg.build());
-                } catch (JetStreamApiException raced) {
-                    if (raced.getApiErrorCode() != JS_STREAM_NAME_EXIST) {
-                        throw raced;
+                    // an existing bucket (every start but a group's first) costs one status read, not two
+                    return reconcile(kvm, b, ttl, replicas);
+                } catch (JetStreamApiException e) {
+                    if (e.getApiErrorCode() != JS_STREAM_NOT_FOUND) {
+                        throw e;
                     }
-                    // created by another worker in between: reconcile with it like any existing bucket
+                    try {
+                        return kvm.create(cfg.build());
+                    } catch (JetStreamApiException raced) {
+                        if (raced.getApiErrorCode() != JS_STREAM_NAME_EXIST) {
+                            throw raced;
+                        }
+                        // created by another worker in between: reconcile with it like any existing bucket
+                    }
                 }
-            }
-            return reconcile(kvm, b, ttl, replicas);
-        });
-        provisioned.put(b, new Provisioned(name, status.getBackingStreamInfo().getCreateTime(), ttl, replicas));
-        handles.put(b, call(b, "*", "open bucket", () -> connection.keyValue(name, kvOptions)));
+                return reconcile(kvm, b, ttl, replicas);
+            });
+            provisioned.put(b, new Provisioned(name, status.getBackingStreamInfo().getCreateTime(), ttl, replicas));
+            handles.put(b, call(b, "*", "open bucket", () -> connection.keyValue(name, kvOptions)));
+        }
     }
 
     /** The setting of this worker that a bucket's TTL carries, for messages. */
