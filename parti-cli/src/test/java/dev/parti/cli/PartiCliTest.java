@@ -145,7 +145,8 @@ class PartiCliTest {
             await().atMost(Duration.ofSeconds(10)).until(w::balanced);
             await().atMost(Duration.ofSeconds(10)).until(() -> buffer.toString().contains(b.workerId() + " applied version"));
             b.reportFault("test-consumer", "injected: cannot create its consumer"); // a degraded reason, in the heartbeat
-            await().atMost(Duration.ofSeconds(10)).until(() -> buffer.toString().contains(b.workerId() + " is degraded: external-fault"));
+            await().atMost(Duration.ofSeconds(10)).until(() -> buffer.toString().lines().anyMatch(l ->
+                    l.contains(b.workerId() + " is degraded: ") && l.contains("external-fault")));
             b.clearFault("test-consumer");
             await().atMost(Duration.ofSeconds(10)).until(() -> buffer.toString().contains(b.workerId() + " is no longer degraded"));
             b.close(); // graceful leave: the heartbeat is deleted

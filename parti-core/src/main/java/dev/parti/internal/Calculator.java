@@ -570,15 +570,7 @@ final class Calculator {
             return true;
         }
         try {
-            boolean ok = handoffOnce(liveWorkers(now), now, true);
-            failures = 0;
-            retryAtNanos = 0;
-            return ok;
-        } catch (RuntimeException e) {
-            dirty = true;
-            failures = Math.min(failures + 1, 4);
-            retryAtNanos = now + heartbeatNanos * (1L << (failures - 1));
-            throw e;
+            return handoffWithBackoff(liveWorkers(now), now, true);
         } finally {
             dirty = true; // the grace's end looks at everything once more
         }
@@ -684,13 +676,17 @@ final class Calculator {
         if (target == null || !dirty || now < retryAtNanos) {
             return true;
         }
+        return handoffWithBackoff(live, now, false);
+    }
+
+    /** One {@link #handoffOnce}; a failure leaves the round dirty, retried after a backoff of 1, 2, 4, 8 intervals. */
+    private boolean handoffWithBackoff(Set<String> live, long now, boolean readdressOnly) {
         try {
-            boolean ok = handoffOnce(live, now, false);
+            boolean ok = handoffOnce(live, now, readdressOnly);
             failures = 0;
             retryAtNanos = 0;
             return ok;
         } catch (RuntimeException e) {
-            // not published: stay dirty and retry after a backoff (1, 2, 4, 8 heartbeat intervals)
             dirty = true;
             failures = Math.min(failures + 1, 4);
             retryAtNanos = now + heartbeatNanos * (1L << (failures - 1));

@@ -968,10 +968,16 @@ public final class GroupMember {
 
     /** The polling fallback of the assignment watch (a watch can miss updates across a server restart). */
     private void pollAssignment() {
+        // what was seen before the read: the watch may deliver a newer revision while the read is under way, and a
+        // read older than that is merely late, not a sign that the bucket was recreated (a full run saw that false
+        // alarm once the reads went to the stream leader)
+        long seen = assignmentRevisionSeen.get();
+        int hashSeen = assignmentHashSeen;
         KvGateway.Entry e = kv.get(Bucket.ASSIGNMENT, AssignmentPublisher.KEY);
         if (e != null) {
-            long seen = assignmentRevisionSeen.get();
-            if (e.revision() < seen || e.revision() == seen && java.util.Arrays.hashCode(e.value()) != assignmentHashSeen) {
+            boolean sameRevisionOtherRecord = e.revision() == seen && java.util.Arrays.hashCode(e.value()) != hashSeen
+                    && hashSeen == assignmentHashSeen; // not caught between the watch's revision and its hash
+            if (e.revision() < seen || sameRevisionOtherRecord) {
                 // the key's revision went backwards (or the same revision holds another record): the assignment
                 // bucket was recreated and its chain restarted; the leader continues above every applied version
                 assignmentRevisionSeen.set(0);
