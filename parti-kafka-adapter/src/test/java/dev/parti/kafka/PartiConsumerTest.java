@@ -682,8 +682,10 @@ class PartiConsumerTest {
 
     /**
      * Every thread of the consumer of group {@code g} (Parti's {@code parti-<group>-*}, the consumer's
-     * {@code parti-consumer-<client>-*}, whose client ID holds the group) has ended within a second after
-     * a {@code close(1s)} that started at {@code closeStart}.
+     * {@code parti-consumer-<client>-*}, whose client ID holds the group) has ended within 1.5 s after
+     * a {@code close(1s)} that started at {@code closeStart}. (The bug this guards against left threads for 5.7 and
+     * 20 s; a full CI run on two busy cores measured 2.03 s against the earlier 2 s bound, so the bound has room
+     * for scheduling, not for a thread waiting out a KV timeout.)
      */
     private static void assertNoThreadOutlivesClose(String g, long closeStart) {
         List<List<String>> last = new java.util.ArrayList<>(List.of(List.of()));
@@ -695,7 +697,7 @@ class PartiConsumerTest {
             return alive.isEmpty();
         });
         assertThat(Duration.ofNanos(System.nanoTime() - closeStart)).as("threads of %s ended after close(1s) began; "
-                + "alive 1.9 s after: %s", g, last.get(0)).isLessThan(Duration.ofSeconds(2));
+                + "alive 1.9 s after: %s", g, last.get(0)).isLessThan(Duration.ofMillis(2500));
     }
 
     private static List<String> partiThreads(String g) {
