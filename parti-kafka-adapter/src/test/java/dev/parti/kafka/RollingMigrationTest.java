@@ -87,12 +87,7 @@ class RollingMigrationTest {
             assertThat(group.describe().members()).as("Kafka-managed members left").isEmpty();
             assertThat(((PartiConsumer<String, String>) group.consumer("p-1")).partiManager()).isNotNull();
 
-            group.stopProducing();
-            group.awaitAllConsumed(WAIT);
-            assertThat(group.violations()).isEmpty();
-            assertThat(group.duplicates()).isEmpty();
-            assertThat(group.missing()).isEmpty();
-            assertThat(group.ownershipReport().overlaps()).isEmpty();
+            assertEveryRecordOnceAndNoOverlap(group);
         }
     }
 
@@ -124,12 +119,7 @@ class RollingMigrationTest {
             assertThat(phase(group, "p-2")).isEqualTo(KafkaToPartiMigration.Phase.PARTI);
             assertThat(group.describe().members()).isEmpty();
 
-            group.stopProducing();
-            group.awaitAllConsumed(WAIT);
-            assertThat(group.violations()).isEmpty();
-            assertThat(group.duplicates()).isEmpty();
-            assertThat(group.missing()).isEmpty();
-            assertThat(group.ownershipReport().overlaps()).isEmpty();
+            assertEveryRecordOnceAndNoOverlap(group);
         }
     }
 
@@ -161,12 +151,7 @@ class RollingMigrationTest {
             group.awaitBalanced(List.of("p-1", "p-2"), WAIT);
             assertThat(group.describe().members()).isEmpty();
 
-            group.stopProducing();
-            group.awaitAllConsumed(WAIT);
-            assertThat(group.violations()).isEmpty();
-            assertThat(group.duplicates()).isEmpty();
-            assertThat(group.missing()).isEmpty();
-            assertThat(group.ownershipReport().overlaps()).isEmpty();
+            assertEveryRecordOnceAndNoOverlap(group);
         }
     }
 
@@ -207,5 +192,15 @@ class RollingMigrationTest {
     private static KafkaToPartiMigration.Phase phase(PartiAssignorGroup group, String name) {
         PartiConsumer<String, String> c = (PartiConsumer<String, String>) group.consumer(name);
         return c == null ? null : c.migrationPhase();
+    }
+
+    /** The end of every case: production stops, everything is consumed, each record once, no partition owned twice. */
+    private static void assertEveryRecordOnceAndNoOverlap(PartiAssignorGroup group) throws Exception {
+        group.stopProducing();
+        group.awaitAllConsumed(WAIT);
+        assertThat(group.violations()).isEmpty();
+        assertThat(group.duplicates()).isEmpty();
+        assertThat(group.missing()).isEmpty();
+        assertThat(group.ownershipReport().overlaps()).isEmpty();
     }
 }
