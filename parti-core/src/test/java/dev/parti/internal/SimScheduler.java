@@ -81,17 +81,23 @@ final class SimScheduler {
      * Found by reflection: the project compiles for Java 17, where every simulated thread is a platform thread.
      * The driver must run in a virtual thread too ({@link #runInThread}).
      */
-    static final java.lang.reflect.Method OF_VIRTUAL = ofVirtual();
-    static final boolean VIRTUAL = OF_VIRTUAL != null;
+    private static final VirtualThreads VIRTUAL_THREADS = VirtualThreads.lookUp();
+    static final boolean VIRTUAL = VIRTUAL_THREADS != null;
 
-    private static java.lang.reflect.Method ofVirtual() {
-        if (!Boolean.parseBoolean(System.getProperty("sim.virtualThreads", "true"))) {
-            return null;
-        }
-        try {
-            return Thread.class.getMethod("ofVirtual");
-        } catch (NoSuchMethodException java17) {
-            return null;
+    /** {@code Thread.ofVirtual()}, {@code Thread.Builder.name} and {@code unstarted}, looked up once per JVM. */
+    private record VirtualThreads(java.lang.reflect.Method ofVirtual, java.lang.reflect.Method name,
+                                  java.lang.reflect.Method unstarted) {
+        static VirtualThreads lookUp() {
+            if (!Boolean.parseBoolean(System.getProperty("sim.virtualThreads", "true"))) {
+                return null;
+            }
+            try {
+                Class<?> builder = Class.forName("java.lang.Thread$Builder");
+                return new VirtualThreads(Thread.class.getMethod("ofVirtual"), builder.getMethod("name", String.class),
+                        builder.getMethod("unstarted", Runnable.class));
+            } catch (ReflectiveOperationException java17) {
+                return null;
+            }
         }
     }
 
@@ -99,10 +105,8 @@ final class SimScheduler {
     static Thread newThread(Runnable body, String name) {
         if (VIRTUAL) {
             try {
-                Class<?> builderType = Class.forName("java.lang.Thread$Builder");
-                Object builder = OF_VIRTUAL.invoke(null);
-                builder = builderType.getMethod("name", String.class).invoke(builder, name);
-                return (Thread) builderType.getMethod("unstarted", Runnable.class).invoke(builder, body);
+                Object builder = VIRTUAL_THREADS.name().invoke(VIRTUAL_THREADS.ofVirtual().invoke(null), name);
+                return (Thread) VIRTUAL_THREADS.unstarted().invoke(builder, body);
             } catch (ReflectiveOperationException e) {
                 throw new IllegalStateException("virtual threads", e);
             }
