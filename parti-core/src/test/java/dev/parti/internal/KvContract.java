@@ -24,10 +24,7 @@ import org.junit.jupiter.api.Test;
 abstract class KvContract {
     /** The bucket TTLs every case provisions: only the heartbeats bucket expires, after {@link #TTL}. */
     static final Duration TTL = Duration.ofMillis(1000);
-    /**
-     * How long a watch event may take: milliseconds normally, but a CI machine with two busy cores once missed
-     * 3 s on a single server. The ordered consumer notices a lost delivery within its 5 s idle heartbeat.
-     */
+    /** How long a watch event may take: milliseconds normally, generous for a CI machine with two busy cores. */
     static final Duration WATCH_DELIVERY = Duration.ofSeconds(10);
 
     static Map<Bucket, Duration> ttls() {
@@ -217,7 +214,7 @@ abstract class KvContract {
     }
 
     @Test
-    void aWatchStartsWithTheCurrentValuesMarkersIncludedThenSeesEveryWriteInOrder() throws Exception {
+    void aWatchStartsWithTheCurrentValuesMarkersIncludedThenSeesEachKeysLatestWriteInOrder() throws Exception {
         run(w -> {
             Kv kv = w.kv();
             kv.create(Bucket.IDS, "a", v("1"));
@@ -230,22 +227,39 @@ abstract class KvContract {
             long a2 = kv.update(Bucket.IDS, "a", v("2"), 1);
             kv.delete(Bucket.IDS, "a", a2);
             kv.create(Bucket.IDS, "c", v("1"));
-            try {
-                w.eventually(WATCH_DELIVERY, () -> seen.size() == 5);
-            } catch (org.awaitility.core.ConditionTimeoutException e) {
-                // a flake seen in 2 of 6 full runs: say what the watch delivered, to tell a lost event from a duplicate
-                throw new AssertionError("watch delivered " + seen + " within " + WATCH_DELIVERY, e);
-            }
-            assertThat(seen).containsExactly("a@1 1", "b@3 deleted", "a@4 2", "a@5 deleted", "c@6 1");
+            List<String> writes = List.of("a@1 1", "b@3 deleted", "a@4 2", "a@5 deleted", "c@6 1");
+            awaitLatestOfEachKeyInOrder(w, seen, writes, List.of("a@5 deleted", "b@3 deleted", "c@6 1"));
             List<String> one = new CopyOnWriteArrayList<>();
             AutoCloseable single = kv.watch(Bucket.IDS, "c", e -> one.add(e.key() + "@" + e.revision()));
+            w.eventually(WATCH_DELIVERY, () -> one.size() == 1);
+            assertThat(one).containsExactly("c@6");
             kv.update(Bucket.IDS, "c", v("2"), 6);
             kv.create(Bucket.IDS, "d", v("1"));
-            w.eventually(WATCH_DELIVERY, () -> one.size() == 2 && seen.size() == 7);
-            assertThat(one).containsExactly("c@6", "c@7");
+            awaitLatestOfEachKeyInOrder(w, one, List.of("c@6", "c@7"), List.of("c@7"));
+            List<String> allWrites = new java.util.ArrayList<>(writes);
+            allWrites.addAll(List.of("c@7 2", "d@8 1"));
+            awaitLatestOfEachKeyInOrder(w, seen, allWrites, List.of("a@5 deleted", "b@3 deleted", "c@7 2", "d@8 1"));
             watch.close();
             single.close();
         });
+    }
+
+    /**
+     * What a watch of a bucket that keeps one revision per key promises: each key's latest write arrives, and
+     * what arrives is in revision order, each revision once; a revision that a newer one of its key replaced
+     * before it was delivered may never arrive. nats-server removes the replaced message (the history limit)
+     * and its push consumer then delivers the next one without a gap in its sequence, so the ordered consumer
+     * has nothing to notice. Seen on a single server, under load, in about 1 of 200 runs of the case above
+     * (it expected every revision then). The protocol relies only on the latest value of each key.
+     */
+    static void awaitLatestOfEachKeyInOrder(World w, List<String> seen, List<String> writes, List<String> latest) {
+        try {
+            w.eventually(WATCH_DELIVERY, () -> seen.containsAll(latest));
+        } catch (org.awaitility.core.ConditionTimeoutException e) {
+            throw new AssertionError("watch delivered " + seen + " within " + WATCH_DELIVERY + ", not all of " + latest, e);
+        }
+        assertThat(seen).doesNotHaveDuplicates();
+        assertThat(writes).as("the writes, in order; the watch delivered %s", seen).containsSubsequence(seen);
     }
 
     @Test
