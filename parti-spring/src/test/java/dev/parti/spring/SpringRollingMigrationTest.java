@@ -1,0 +1,293 @@
+package dev.parti.spring;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.parti.kafka.PartiAssignor;
+import dev.parti.kafka.PartiConsumerConfig;
+import dev.parti.testkit.KafkaBrokerExtension;
+import dev.parti.testkit.NatsServerExtension;
+import dev.parti.testkit.OwnershipChecker;
+import dev.parti.testkit.OwnershipEvent;
+import dev.parti.testkit.OwnershipLog;
+import dev.parti.testkit.OwnershipReport;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.consumer.Consumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.springframework.kafka.core.ConsumerFactory;
+import org.springframework.kafka.core.DefaultKafkaConsumerFactory;
+import org.springframework.kafka.listener.ConcurrentMessageListenerContainer;
+import org.springframework.kafka.listener.ConsumerAwareRebalanceListener;
+import org.springframework.kafka.listener.ContainerProperties;
+import org.springframework.kafka.listener.MessageListener;
+
+/**
+ * The rolling Kafka → Parti migration with Spring Kafka listener containers, as an application rolls it out:
+ * each instance is a {@link ConcurrentMessageListenerContainer} whose consumers first come from a
+ * {@link DefaultKafkaConsumerFactory} (classic protocol, {@link PartiAssignor}), then, one instance at a time, from a
+ * {@link PartiConsumerFactory} with {@code parti.migration=kafka-to-parti}. The container commits as it always does
+ * ({@code AckMode.BATCH}, and the pending offsets when partitions are revoked), under load from a producer that runs
+ * throughout. Ownership is logged per container instance from the container's rebalance listener.
+ */
+class SpringRollingMigrationTest {
+    @RegisterExtension
+    static final KafkaBrokerExtension KAFKA = new KafkaBrokerExtension();
+    @RegisterExtension
+    static final NatsServerExtension NATS = new NatsServerExtension();
+
+    private static final int PARTITIONS = 8;
+    private static final Duration WAIT = Duration.ofSeconds(60);
+    private static final AtomicInteger IDS = new AtomicInteger();
+
+    private final OwnershipLog log = OwnershipLog.inMemory();
+    /** partition@offset -> how many times a listener handled it. */
+    private final Map<String, AtomicInteger> ledger = new ConcurrentHashMap<>();
+    /** Records handled by an instance while it did not own their partition. */
+    private final List<String> notOwned = new CopyOnWriteArrayList<>();
+    private final Map<String, Set<TopicPartition>> owned = new ConcurrentHashMap<>();
+    private final Map<String, ConcurrentMessageListenerContainer<String, String>> running = new LinkedHashMap<>();
+
+    @Test
+    void containersOnKafkaConsumersReplacedOneByOneByContainersOnPartiConsumersHandleEveryRecordOnce() throws Exception {
+        String topic = "spring-migrate-" + IDS.incrementAndGet();
+        String group = topic + "-group";
+        KAFKA.broker().createTopic(topic, PARTITIONS);
+        Producer producer = new Producer(topic);
+        producer.start();
+        try {
+            start("kafka-1", kafkaFactory(group, "kafka-1"), topic, group);
+            start("kafka-2", kafkaFactory(group, "kafka-2"), topic, group);
+            awaitOwners(Set.of("kafka-1", "kafka-2"));
+
+            start("parti-1", partiFactory(group, "parti-1"), topic, group);
+            awaitOwners(Set.of("kafka-1", "kafka-2", "parti-1"));
+            stop("kafka-1");
+            awaitOwners(Set.of("kafka-2", "parti-1"));
+            start("parti-2", partiFactory(group, "parti-2"), topic, group);
+            awaitOwners(Set.of("kafka-2", "parti-1", "parti-2"));
+            stop("kafka-2"); // the last Kafka-managed member: the group switches to Parti
+
+            try (Admin admin = admin()) {
+                await("the Kafka group empty and both Parti instances owning partitions").atMost(WAIT)
+                        .pollInterval(Duration.ofMillis(100)).until(() ->
+                                admin.describeConsumerGroups(List.of(group)).all().get().get(group).members().isEmpty()
+                                        && ownersNow().equals(Set.of("parti-1", "parti-2")));
+            }
+            producer.stopAndWait();
+            Map<TopicPartition, Long> ends = endOffsets(topic);
+            long total = ends.values().stream().mapToLong(Long::longValue).sum();
+            assertThat(total).as("records produced under load").isGreaterThan(200);
+            await("every record handled").atMost(WAIT).until(() -> ledger.size() >= total);
+            try (Admin admin = admin()) {
+                await("the containers' commits reach the end offsets").atMost(WAIT).untilAsserted(() -> {
+                    Map<TopicPartition, OffsetAndMetadata> committed =
+                            admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get();
+                    ends.forEach((tp, end) -> assertThat(committed.get(tp)).as("commit of %s", tp).isNotNull()
+                            .extracting(OffsetAndMetadata::offset).isEqualTo(end));
+                });
+            }
+        } finally {
+            producer.stopAndWait();
+            for (String name : new ArrayList<>(running.keySet())) {
+                stop(name);
+            }
+        }
+        Map<TopicPartition, Long> ends = endOffsets(topic);
+        List<String> twice = ledger.entrySet().stream().filter(e -> e.getValue().get() > 1).map(Map.Entry::getKey).sorted().toList();
+        List<String> missing = new ArrayList<>();
+        ends.forEach((tp, end) -> {
+            for (long o = 0; o < end; o++) {
+                if (!ledger.containsKey(tp.partition() + "@" + o)) {
+                    missing.add(tp.partition() + "@" + o);
+                }
+            }
+        });
+        assertThat(missing).as("records never handled").isEmpty();
+        assertThat(twice).as("records handled twice (the containers commit in their revocation)").isEmpty();
+        assertThat(notOwned).as("records handled by an instance that did not own their partition").isEmpty();
+        OwnershipReport report = OwnershipChecker.builder()
+                .partitions(IntStream.range(0, PARTITIONS).mapToObj(p -> topic + "-" + p).collect(Collectors.toSet()))
+                .maxGap(WAIT)
+                .check(log.events());
+        assertThat(report.overlaps()).as("partitions owned by two instances at once").isEmpty();
+    }
+
+    private ConsumerFactory<String, String> kafkaFactory(String group, String name) {
+        Map<String, Object> config = base(group);
+        config.put(PartiAssignor.WORKER_ID_CONFIG, name);
+        return new DefaultKafkaConsumerFactory<>(config);
+    }
+
+    private ConsumerFactory<String, String> partiFactory(String group, String name) {
+        Map<String, Object> config = base(group);
+        config.put(PartiAssignor.WORKER_ID_CONFIG, name);
+        config.put(PartiConsumerConfig.MIGRATION_CONFIG, PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI);
+        config.put("parti.nats.url", NATS.url());
+        config.put("parti.heartbeat.interval.ms", 100);
+        config.put("parti.session.timeout.ms", 2000);
+        config.put("parti.leader.ttl.ms", 1000);
+        config.put("parti.worker.id.ttl.ms", 4000);
+        config.put("parti.cold.start.window.ms", 300);
+        config.put("parti.planned.scale.window.ms", 300);
+        config.put("parti.rebalance.cooldown.ms", 100);
+        return new PartiConsumerFactory<>(config);
+    }
+
+    /** What the application's consumers have in common: the classic protocol with PartiAssignor (migration step 1). */
+    private static Map<String, Object> base(String group) {
+        Map<String, Object> config = new HashMap<>();
+        config.put("bootstrap.servers", KAFKA.bootstrapServers());
+        config.put("group.id", group);
+        config.put("group.protocol", "classic");
+        config.put("partition.assignment.strategy", PartiAssignor.class.getName());
+        config.put("key.deserializer", StringDeserializer.class);
+        config.put("value.deserializer", StringDeserializer.class);
+        config.put("auto.offset.reset", "earliest");
+        config.put("session.timeout.ms", 6000);
+        config.put("heartbeat.interval.ms", 500);
+        config.put("fetch.max.wait.ms", 100);
+        return config;
+    }
+
+    private void start(String name, ConsumerFactory<String, String> factory, String topic, String group) {
+        owned.put(name, ConcurrentHashMap.newKeySet());
+        ContainerProperties props = new ContainerProperties(topic);
+        props.setGroupId(group);
+        props.setClientId(name);
+        props.setMessageListener((MessageListener<String, String>) r -> {
+            if (!owned.get(name).contains(new TopicPartition(r.topic(), r.partition()))) {
+                notOwned.add(name + " handled " + r.partition() + "@" + r.offset());
+            }
+            ledger.computeIfAbsent(r.partition() + "@" + r.offset(), k -> new AtomicInteger()).incrementAndGet();
+        });
+        props.setConsumerRebalanceListener(new ConsumerAwareRebalanceListener() {
+            @Override
+            public void onPartitionsAssigned(Consumer<?, ?> consumer, Collection<TopicPartition> partitions) {
+                for (TopicPartition tp : partitions) {
+                    owned.get(name).add(tp);
+                    log.acquired(name, tp.toString());
+                }
+            }
+
+            @Override
+            public void onPartitionsRevokedAfterCommit(Consumer<?, ?> consumer, Collection<TopicPartition> partitions) {
+                release(name, partitions);
+            }
+
+            @Override
+            public void onPartitionsLost(Consumer<?, ?> consumer, Collection<TopicPartition> partitions) {
+                release(name, partitions);
+            }
+        });
+        ConcurrentMessageListenerContainer<String, String> container = new ConcurrentMessageListenerContainer<>(factory, props);
+        container.setConcurrency(1);
+        container.setBeanName(name);
+        container.start();
+        running.put(name, container);
+    }
+
+    private void release(String name, Collection<TopicPartition> partitions) {
+        for (TopicPartition tp : partitions) {
+            if (owned.get(name).remove(tp)) {
+                log.released(name, tp.toString());
+            }
+        }
+    }
+
+    private void stop(String name) {
+        ConcurrentMessageListenerContainer<String, String> container = running.remove(name);
+        if (container != null) {
+            container.stop();
+            log.gone(name);
+        }
+    }
+
+    /** The instances that own at least one partition now, once every partition is owned. */
+    private Set<String> ownersNow() {
+        Set<String> owners = new HashSet<>();
+        int partitions = 0;
+        for (Map.Entry<String, Set<TopicPartition>> e : owned.entrySet()) {
+            if (running.containsKey(e.getKey()) && !e.getValue().isEmpty()) {
+                owners.add(e.getKey());
+                partitions += e.getValue().size();
+            }
+        }
+        return partitions == PARTITIONS ? owners : Set.of();
+    }
+
+    private void awaitOwners(Set<String> expected) {
+        await("partitions spread over " + expected).atMost(WAIT).pollInterval(Duration.ofMillis(50))
+                .until(() -> ownersNow().equals(expected));
+    }
+
+    private static Admin admin() {
+        return Admin.create(Map.of("bootstrap.servers", KAFKA.bootstrapServers()));
+    }
+
+    private static Map<TopicPartition, Long> endOffsets(String topic) throws Exception {
+        try (Admin admin = admin()) {
+            Map<TopicPartition, OffsetSpec> latest = new HashMap<>();
+            for (int p = 0; p < PARTITIONS; p++) {
+                latest.put(new TopicPartition(topic, p), OffsetSpec.latest());
+            }
+            Map<TopicPartition, Long> ends = new HashMap<>();
+            admin.listOffsets(latest).all().get().forEach((tp, info) -> ends.put(tp, info.offset()));
+            return ends;
+        }
+    }
+
+    /** A steady load of about 200 records/s over every partition, until stopped. */
+    private static final class Producer {
+        private final Thread thread;
+        private volatile boolean stop;
+
+        Producer(String topic) {
+            thread = new Thread(() -> {
+                Map<String, Object> p = Map.of("bootstrap.servers", KAFKA.bootstrapServers(), "acks", "all", "linger.ms", 0);
+                try (KafkaProducer<String, String> producer = new KafkaProducer<>(p, new StringSerializer(), new StringSerializer())) {
+                    for (int i = 0; !stop; i++) {
+                        producer.send(new ProducerRecord<>(topic, i % PARTITIONS, null, "v-" + i));
+                        if (i % 10 == 9) {
+                            producer.flush();
+                            Thread.sleep(50);
+                        }
+                    }
+                    producer.flush();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }, "spring-migration-producer");
+        }
+
+        void start() {
+            thread.start();
+        }
+
+        void stopAndWait() throws InterruptedException {
+            stop = true;
+            thread.join(30_000);
+        }
+    }
+}
