@@ -75,7 +75,7 @@ public final class Bench {
         List<String> scenarios = new ArrayList<>();
         int repeats = 3;
         Path out = Path.of("benchmarks/target/bench");
-        List<Impl> impls = List.of(Impl.values());
+        List<Impl> impls = Impl.COMPARED;
         int b5Records = 8_000_000; // a drain of a few seconds: 400 000 records took 0.09 s
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
@@ -87,12 +87,13 @@ public final class Bench {
                 case "b2", "b3", "b5" -> scenarios.add(args[i]);
                 case "b4" -> scenarios.addAll(List.of("b4", "b4l", "b4r"));
                 case "b4c" -> scenarios.add("b4"); // the single close keeps its output names b4-*
-                case "b4l", "b4r" -> scenarios.add(args[i]);
+                case "b4l", "b4r", "mig" -> scenarios.add(args[i]);
                 default -> {
-                    System.err.println("Usage: scripts/bench [b2] [b3] [b4] [b4c] [b4l] [b4r] [b5] [--repeats N] "
+                    System.err.println("Usage: scripts/bench [b2] [b3] [b4] [b4c] [b4l] [b4r] [b5] [mig] [--repeats N] "
                             + "[--impls parti,eager,coop,consumer] [--b5-records N] [--kafka-session-ms MS] [--out DIR]\n"
                             + "  b4 = b4c b4l b4r; b4c: w2 of 4 closes; b4l: Parti's leader of 4 closes (PartiConsumer only); "
-                            + "b4r: rolling restart of 4, without and with group.instance.id");
+                            + "b4r: rolling restart of 4, without and with group.instance.id; mig: online migration of 4 "
+                            + "classic KafkaConsumers, one at a time, to PartiConsumer (parti) and to group.protocol=consumer (consumer)");
                     System.exit(2);
                 }
             }
@@ -114,6 +115,8 @@ public final class Bench {
         kafka = KafkaBroker.builder()
                 .property("group.consumer.min.session.timeout.ms", "1000")
                 .property("group.consumer.session.timeout.ms", Integer.toString(BenchWorker.kafkaSessionMs()))
+                // KIP-848's online upgrade of a classic group (mig); explicit rather than the broker's default
+                .property("group.consumer.migration.policy", "bidirectional")
                 .jvmArgs("-Xmx768m", "-XX:TieredStopAtLevel=4")
                 .start();
         say("nats " + nats.url() + ", kafka " + kafka.bootstrapServers());
@@ -132,6 +135,7 @@ public final class Bench {
                                 case "b4" -> gracefulClose(v.impl(), r, false);
                                 case "b4l" -> gracefulClose(v.impl(), r, true);
                                 case "b4r" -> rollingRestart(v, r);
+                                case "mig" -> onlineMigration(v.impl(), r);
                                 default -> throw new IllegalArgumentException(s);
                             };
                         } catch (Exception e) {
@@ -144,7 +148,8 @@ public final class Bench {
                         m.put("variant", v.id());
                         m.put("repeat", r);
                         m.put("loadAverage", loadAverage());
-                        results.computeIfAbsent(s, k -> new LinkedHashMap<>()).computeIfAbsent(v.label(), k -> new ArrayList<>()).add(m);
+                        String label = s.equals("mig") ? migrationLabel(v.impl()) : v.label();
+                        results.computeIfAbsent(s, k -> new LinkedHashMap<>()).computeIfAbsent(label, k -> new ArrayList<>()).add(m);
                         Files.writeString(out.resolve(s + "-" + v.id() + "-" + r + ".json"), Json.write(m));
                         say(s + " " + v.id() + " #" + r + ": " + m);
                         writeReports(loadStart);
@@ -178,6 +183,7 @@ public final class Bench {
             case "b4" -> "B4 graceful close() of w2 of 4 consumers (first repeat; red = no owner)";
             case "b4l" -> "B4 graceful close() of Parti's leader of 4 consumers (first repeat; red = no owner)";
             case "b4r" -> "B4 rolling restart of 4 consumers: close wi, start wi again, wait balanced (first repeat; red = no owner)";
+            case "mig" -> "Online migration of 4 classic KafkaConsumers, one at a time: start ni, wait balanced, stop wi (first repeat; red = no owner)";
             default -> scenario;
         };
     }
@@ -208,6 +214,11 @@ public final class Bench {
                 case "b4r" -> {
                     v.add(new Variant(i, false));
                     v.add(new Variant(i, true));
+                }
+                case "mig" -> {
+                    if (i == Impl.PARTI || i == Impl.CONSUMER) { // the destinations: Parti, and KIP-848's consumer protocol
+                        v.add(new Variant(i, false));
+                    }
                 }
                 default -> v.add(new Variant(i, false));
             }
@@ -610,6 +621,147 @@ public final class Bench {
         }
     }
 
+    // ------------------------------------------------------------------ mig: online migration, one member at a time
+
+    /** The column of a migration run: from the old fleet to {@code to}. */
+    private static String migrationLabel(Impl to) {
+        return to == Impl.PARTI
+                ? "classic PartiAssignor -> PartiConsumer parti.migration=kafka-to-parti"
+                : "classic CooperativeStickyAssignor -> group.protocol=consumer (KIP-848 online upgrade)";
+    }
+
+    /**
+     * Issue 16's benchmark: a live group of 4 classic {@code KafkaConsumer}s under load moved, one member at a time,
+     * to Parti ({@code to = PARTI}: the old fleet runs PartiAssignor, the new members are PartiConsumers with
+     * {@code parti.migration=kafka-to-parti}) or to Kafka's consumer protocol ({@code to = CONSUMER}: the old fleet
+     * runs CooperativeStickyAssignor, the new members {@code group.protocol=consumer}, KIP-848's online upgrade).
+     * For i = 1..4: start {@code ni}, wait until 5 members are balanced and quiet for 2 s, stop {@code wi}, wait
+     * until 4 are balanced and quiet for 2 s. Both sides roll the same way; the new member starts first, as a
+     * deployment with a surge instance does. Figures: partition-seconds without an owner, ownership-change rounds
+     * (per swap), records processed twice, overlaps, and per swap the time to balanced after the start and
+     * after the stop; the last swap of the Parti side includes its switch from Kafka to Parti.
+     */
+    private Map<String, Object> onlineMigration(Impl to, int repeat) throws Exception {
+        Impl from = to == Impl.PARTI ? Impl.CLASSIC_PARTI : Impl.COOP;
+        Impl joining = to == Impl.PARTI ? Impl.PARTI_MIGRATING : Impl.CONSUMER;
+        Run run = new Run("mig", to, repeat);
+        List<BenchWorker> old = new ArrayList<>();
+        List<BenchWorker> all = new ArrayList<>();
+        try {
+            run.startProducer();
+            for (int i = 1; i <= 4; i++) {
+                old.add(run.thread("w" + i, from).start());
+            }
+            all.addAll(old);
+            if (!run.awaitStable(4, Duration.ofSeconds(90))) {
+                throw new IllegalStateException("4 classic consumers not balanced within 90 s");
+            }
+            long t0 = System.nanoTime();
+            List<Runs.Close> closes = new ArrayList<>();
+            List<Map<String, Object>> steps = new ArrayList<>();
+            List<Long> stepStarts = new ArrayList<>();
+            List<Long> stopAt = new ArrayList<>();
+            List<Long> stepEnds = new ArrayList<>();
+            Map<String, Long> marks = new LinkedHashMap<>();
+            boolean allOk = true;
+            for (int i = 1; i <= 4; i++) {
+                long tStart = System.nanoTime();
+                stepStarts.add(tStart);
+                all.add(run.thread("n" + i, joining).start());
+                boolean joined = waitUntil(Duration.ofSeconds(90), () -> run.stableFor(5, 2 * SECOND));
+                long tStop = System.nanoTime();
+                stopAt.add(tStop);
+                marks.put("n" + i + " start", tStart);
+                marks.put("w" + i + " stop", tStop);
+                old.get(i - 1).stop(Duration.ofSeconds(40));
+                closes.add(new Runs.Close("w" + i, tStop, System.nanoTime()));
+                boolean left = waitUntil(Duration.ofSeconds(90), () -> run.stableFor(4, 2 * SECOND));
+                stepEnds.add(System.nanoTime());
+                allOk &= joined && left;
+                say("mig " + to.id + " #" + repeat + ": w" + i + " replaced by n" + i + ", balanced " + (joined && left) + " after "
+                        + String.format(Locale.ROOT, "%.1f s", (System.nanoTime() - tStart) / 1e9));
+            }
+            // the end state: Parti runs the group alone (the switch follows the last stop), or the broker runs it
+            // with the consumer protocol; the figures include the way there
+            long lastStop = stopAt.get(3);
+            boolean ended = waitUntil(Duration.ofSeconds(90), () -> to == Impl.PARTI ? kafkaMembers(run.group) == 0
+                    : consumerProtocolGroup(run.group));
+            long tEnded = System.nanoTime();
+            ended &= waitUntil(Duration.ofSeconds(60), () -> run.stableFor(4, 2 * SECOND));
+            long end = System.nanoTime();
+            List<OwnershipEvent> ev = Runs.ownership(run.ownDir);
+            List<Runs.Batch> batches = Runs.consumed(run.consumedDir);
+            Set<String> parts = Runs.partitionNames(run.topic, PARTITIONS);
+            long half = SECOND / 2;
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("balanced", allOk);
+            m.put("endState", ended);
+            m.put("endStateAfterLastStopS", (tEnded - lastStop) / 1e9);
+            long balancedAtEnd = Runs.balancedSince(ev, tEnded, end, PARTITIONS, 4);
+            m.put("balancedAfterLastStopS", balancedAtEnd < 0 ? null : (balancedAtEnd - lastStop) / 1e9);
+            m.put("unavailablePartitionS", Runs.unavailableSeconds(ev, parts, t0, end));
+            m.put("rounds", Runs.rounds(ev, t0, end, half));
+            m.put("rebalanceRounds", Runs.rebalanceRounds(ev, t0, end, half, closes));
+            m.put("moved", Runs.moved(ev, t0, end));
+            m.put("handovers", Runs.handovers(ev, t0, end));
+            m.put("duplicates", Runs.duplicates(batches, t0, end));
+            m.put("overlaps", Runs.overlaps(ev, parts, t0, end));
+            m.put("totalS", (end - t0) / 1e9);
+            double swapS = 0;
+            for (int i = 0; i < 4; i++) {
+                Map<String, Object> st = new LinkedHashMap<>();
+                st.put("worker", "w" + (i + 1));
+                long since5 = Runs.balancedSince(ev, stepStarts.get(i), stopAt.get(i), PARTITIONS, 5);
+                long since4 = Runs.balancedSince(ev, stopAt.get(i), stepEnds.get(i), PARTITIONS, 4);
+                st.put("joinBalancedS", since5 < 0 ? null : (since5 - stepStarts.get(i)) / 1e9);
+                st.put("stopBalancedS", since4 < 0 ? null : (since4 - stopAt.get(i)) / 1e9);
+                if (since5 >= 0 && since4 >= 0) {
+                    swapS += (since5 - stepStarts.get(i) + since4 - stopAt.get(i)) / 1e9;
+                }
+                st.put("unavailablePartitionS", Runs.unavailableSeconds(ev, parts, stepStarts.get(i), stepEnds.get(i)));
+                st.put("rounds", Runs.rounds(ev, stepStarts.get(i), stepEnds.get(i), half));
+                steps.add(st);
+                say(String.format(Locale.ROOT, "[measure] mig %s #%d swap %d: %s", to.id, repeat, i + 1, st));
+            }
+            // per swap: until balanced after the start plus until balanced after the stop (the 2 s quiet waits excluded)
+            m.put("swapS", swapS / 4);
+            m.put("kafkaMembersAtEnd", kafkaMembers(run.group));
+            m.put("endsOnConsumerProtocol", to == Impl.CONSUMER ? consumerProtocolGroup(run.group) : null);
+            m.put("steps", steps);
+            if (repeat == 1) {
+                panels.computeIfAbsent("mig", k -> new ArrayList<>())
+                        .add(new Timeline.Panel(migrationLabel(to), ev, run.topic, PARTITIONS, t0 - 3 * SECOND, end, marks));
+            }
+            return m;
+        } finally {
+            for (BenchWorker w : all) {
+                w.stop(Duration.ofSeconds(20));
+            }
+            run.close();
+        }
+    }
+
+    /** Members of the Kafka group as the broker describes it (0 once Parti runs it alone). */
+    private int kafkaMembers(String group) {
+        try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(
+                Map.of("bootstrap.servers", kafka.bootstrapServers()))) {
+            return admin.describeConsumerGroups(List.of(group)).all().get().get(group).members().size();
+        } catch (Exception e) {
+            throw new IllegalStateException("describing group " + group, e);
+        }
+    }
+
+    /** Whether the broker runs the group with the consumer protocol (KIP-848's upgrade completed). */
+    private boolean consumerProtocolGroup(String group) {
+        try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(
+                Map.of("bootstrap.servers", kafka.bootstrapServers()))) {
+            return admin.describeConsumerGroups(List.of(group)).all().get().get(group).type()
+                    == org.apache.kafka.common.GroupType.CONSUMER;
+        } catch (Exception e) {
+            throw new IllegalStateException("describing group " + group, e);
+        }
+    }
+
     // ------------------------------------------------------------------ one run: topic, producer, workers
 
     private final class Run {
@@ -666,7 +818,12 @@ public final class Bench {
         }
 
         BenchWorker thread(String name) {
-            return new BenchWorker(impl, kafka.bootstrapServers(), nats.url(), topic, group, name, ownDir, consumedDir)
+            return thread(name, impl);
+        }
+
+        /** A consumer of another implementation than the run's (the old and the new members of a migration). */
+        BenchWorker thread(String name, Impl of) {
+            return new BenchWorker(of, kafka.bootstrapServers(), nats.url(), topic, group, name, ownDir, consumedDir)
                     .staticMember(staticMember);
         }
 

@@ -1,6 +1,8 @@
 package dev.parti.benchmarks.scenario;
 
+import dev.parti.kafka.PartiAssignor;
 import dev.parti.kafka.PartiConsumer;
+import dev.parti.kafka.PartiConsumerConfig;
 import dev.parti.testkit.OwnershipLog;
 import java.io.BufferedOutputStream;
 import java.io.DataOutputStream;
@@ -49,7 +51,14 @@ public final class BenchWorker implements Runnable {
         PARTI("parti", "PartiConsumer (defaults)"),
         EAGER("eager", "Kafka classic eager RangeAssignor"),
         COOP("coop", "Kafka classic CooperativeStickyAssignor"),
-        CONSUMER("consumer", "Kafka group.protocol=consumer");
+        CONSUMER("consumer", "Kafka group.protocol=consumer"),
+        /** The old fleet of a migration to Parti: classic protocol with PartiAssignor (migration guide, step 1). */
+        CLASSIC_PARTI("classic-parti", "Kafka classic PartiAssignor"),
+        /** A PartiConsumer with {@code parti.migration=kafka-to-parti}: joins a Kafka-run group and moves it to Parti. */
+        PARTI_MIGRATING("parti-migrating", "PartiConsumer parti.migration=kafka-to-parti");
+
+        /** The implementations a scenario compares when {@code --impls} is not given. */
+        static final List<Impl> COMPARED = List.of(PARTI, EAGER, COOP, CONSUMER);
 
         final String id;
         final String label;
@@ -187,6 +196,14 @@ public final class BenchWorker implements Runnable {
                 p.put("heartbeat.interval.ms", KAFKA_HEARTBEAT_MS);
             }
             case CONSUMER -> p.put("group.protocol", "consumer"); // session timeout is the broker's group.consumer.session.timeout.ms
+            case CLASSIC_PARTI, PARTI_MIGRATING -> {
+                // PartiConsumer's migrating member runs the classic protocol with MigrationAssignor until the switch
+                p.put("group.protocol", "classic");
+                p.put("partition.assignment.strategy", PartiAssignor.class.getName());
+                p.put(PartiAssignor.WORKER_ID_CONFIG, clientId);
+                p.put("session.timeout.ms", kafkaSessionMs());
+                p.put("heartbeat.interval.ms", KAFKA_HEARTBEAT_MS);
+            }
             case PARTI -> { }
         }
         return p;
@@ -202,8 +219,11 @@ public final class BenchWorker implements Runnable {
         if (groupInstanceId != null) {
             p.put("group.instance.id", groupInstanceId);
         }
-        if (impl == Impl.PARTI) {
+        if (impl == Impl.PARTI || impl == Impl.PARTI_MIGRATING) {
             p.put("parti.nats.url", natsUrl);
+            if (impl == Impl.PARTI_MIGRATING) {
+                p.put(PartiConsumerConfig.MIGRATION_CONFIG, PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI);
+            }
             return new PartiConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer());
         }
         return new KafkaConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer());
@@ -219,7 +239,7 @@ public final class BenchWorker implements Runnable {
             Consumer<byte[], byte[]> c = create(impl, bootstrap, natsUrl, group, name,
                     staticMember ? group + "-" + name : null);
             consumer = c;
-            if (impl == Impl.PARTI) {
+            if (impl == Impl.PARTI || impl == Impl.PARTI_MIGRATING) {
                 for (Map.Entry<MetricName, ? extends Metric> e : c.metrics().entrySet()) {
                     if (e.getKey().name().equals("is-leader") && e.getKey().group().equals("parti-consumer-metrics")) {
                         partiIsLeader = e.getValue();
