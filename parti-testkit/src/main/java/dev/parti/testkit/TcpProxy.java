@@ -314,6 +314,9 @@ public final class TcpProxy implements Closeable {
     private Thread pumpThread(String direction, Socket from, Socket to) {
       Thread thread = new Thread(() -> pump(from, to), "parti-testkit-proxy-" + port() + "-" + id + "-" + direction);
       thread.setDaemon(true);
+      // a pump keeps its entry until it has ended, so close() joins it even while it runs its last lines;
+      // ended ones are dropped here, as new links start
+      threads.removeIf(t -> t.getState() == Thread.State.TERMINATED);
       threads.add(thread);
       return thread;
     }
@@ -345,7 +348,6 @@ public final class TcpProxy implements Closeable {
         Thread.currentThread().interrupt();
         close(false);
       } finally {
-        threads.remove(Thread.currentThread());
         if (runningPumps.decrementAndGet() == 0 || TcpProxy.this.closed || mode == Mode.REFUSE) {
           close(false);
         }
