@@ -88,6 +88,15 @@ public final class KvGateway implements Kv {
 
     private record Provisioned(String name, ZonedDateTime created, Duration ttl, int replicas) { }
 
+    /**
+     * jnats KV handles by connection, then bucket name and request timeout: opening one reads the bucket stream's
+     * info (a request), and every worker of a JVM shares its connection, so a worker joining after another (a
+     * restart, a listener container's next consumer) saves one request per bucket (issue 19, a returning static
+     * member). {@link #provision} has read each bucket's status just before, so a cached handle is never one of a
+     * missing bucket. Entries of closed connections are dropped at the next lookup.
+     */
+    private static final Map<Connection, Map<String, KeyValue>> HANDLES = new java.util.IdentityHashMap<>();
+
     public KvGateway(Connection connection, BucketNames names, Duration requestTimeout) {
         this.connection = connection;
         this.names = names;
@@ -194,8 +203,25 @@ public final class KvGateway implements Kv {
                 return reconcile(kvm, b, ttl, replicas);
             });
             provisioned.put(b, new Provisioned(name, status.getBackingStreamInfo().getCreateTime(), ttl, replicas));
-            handles.put(b, call(b, "*", "open bucket", () -> connection.keyValue(name, kvOptions)));
+            handles.put(b, sharedHandle(b, name));
         }
+    }
+
+    /** This connection's handle on bucket {@code name} with this gateway's request timeout, opened at the first use. */
+    private KeyValue sharedHandle(Bucket b, String name) {
+        String key = name + "/" + requestTimeout.toNanos();
+        synchronized (HANDLES) {
+            HANDLES.keySet().removeIf(c -> c.getStatus() == Connection.Status.CLOSED);
+            KeyValue cached = HANDLES.getOrDefault(connection, Map.of()).get(key);
+            if (cached != null) {
+                return cached;
+            }
+        }
+        KeyValue opened = call(b, "*", "open bucket", () -> connection.keyValue(name, kvOptions));
+        synchronized (HANDLES) {
+            HANDLES.computeIfAbsent(connection, c -> new java.util.HashMap<>()).putIfAbsent(key, opened);
+        }
+        return opened;
     }
 
     /** The setting of this worker that a bucket's TTL carries, for messages. */
