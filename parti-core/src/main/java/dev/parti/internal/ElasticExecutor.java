@@ -9,8 +9,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Runs short tasks of many owners on as few threads as they need: one worker at rest, one more whenever
- * the oldest waiting task has waited longer than {@code stallNanos} (a task blocks the workers there are).
+ * Runs short tasks of many owners on as few threads as they need: one worker at rest, one more for every
+ * task that has waited longer than {@code stallNanos} (tasks block the workers there are).
  * A worker that finds nothing queued while another already waits for work ends at once, and the last one
  * ends after {@code keepAliveNanos} without work. So a task that blocks holds up the
  * others for at most about {@code stallNanos} plus one {@link #checkStalls()} period, never indefinitely,
@@ -59,16 +59,31 @@ public final class ElasticExecutor implements Executor {
         }
     }
 
-    /** Starts another worker if the oldest waiting task has waited longer than the stall time. */
+    /**
+     * Starts a worker for every task that has waited longer than the stall time (when no worker is idle): however
+     * many owners' tasks block at once (all waiting for an unreachable server, say), each other task waits about
+     * one stall time, not one per blocked task.
+     */
     public void checkStalls() {
+        long now = System.nanoTime();
         Queued head = queue.peek();
-        if (head == null || System.nanoTime() - head.since() < stallNanos) {
+        if (head == null || now - head.since() < stallNanos) {
             return;
+        }
+        int stalled = 0;
+        for (Queued q : queue) { // oldest first
+            if (now - q.since() < stallNanos) {
+                break;
+            }
+            stalled++;
         }
         synchronized (lock) {
             if (!shutdown && idle == 0) {
-                log.debug("{}*: a task waited over {} ms; starting another worker", namePrefix, stallNanos / 1_000_000);
-                startWorker();
+                log.debug("{}*: {} task(s) waited over {} ms; starting {} more worker(s)", namePrefix, stalled,
+                        stallNanos / 1_000_000, stalled);
+                for (int i = 0; i < stalled; i++) {
+                    startWorker();
+                }
             }
         }
     }

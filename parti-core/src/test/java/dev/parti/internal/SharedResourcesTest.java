@@ -164,7 +164,7 @@ class SharedResourcesTest {
         await().atMost(Duration.ofSeconds(15)).untilAsserted(() -> {
             assertThat(newPartiThreads(before)).as("threads left").isEmpty();
             assertThat(SharedNats.openConnections()).isZero();
-            assertThat(SharedScheduler.leaseWatchdogRunning()).isFalse();
+            assertThat(SharedScheduler.running()).isFalse();
             assertThat(serverConnections()).isZero();
         });
     }
