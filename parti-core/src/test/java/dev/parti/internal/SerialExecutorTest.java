@@ -169,12 +169,12 @@ class SerialExecutorTest {
         Shared s = shared();
         SerialExecutor v = s.view("due");
         List<Integer> order = new CopyOnWriteArrayList<>();
+        v.execute(() -> order.add(1));
         ScheduledFuture<Integer> last = v.schedule(() -> {
             order.add(3);
             return 3;
-        }, 120, TimeUnit.MILLISECONDS);
-        v.schedule(() -> order.add(2), 60, TimeUnit.MILLISECONDS);
-        v.execute(() -> order.add(1));
+        }, 2_000, TimeUnit.MILLISECONDS); // submitted first, due last
+        v.schedule(() -> order.add(2), 50, TimeUnit.MILLISECONDS);
         assertThat(last.get(5, TimeUnit.SECONDS)).isEqualTo(3);
         assertThat(order).containsExactly(1, 2, 3);
     }
@@ -209,6 +209,28 @@ class SerialExecutorTest {
         int now = beats.get();
         await().atMost(Duration.ofSeconds(10)).until(() -> beats.get() >= now + 20);
         assertThat(other.isShutdown()).isFalse();
+    }
+
+    @Test
+    void anOwnerWhoseTaskKeepsRunningHoldsUpNoOtherOwnerForever() throws Exception {
+        Shared s = shared();
+        SerialExecutor spinning = s.view("spinning");
+        SerialExecutor other = s.view("other");
+        AtomicBoolean stop = new AtomicBoolean();
+        CountDownLatch spinningStarted = new CountDownLatch(1);
+        spinning.execute(() -> {
+            spinningStarted.countDown();
+            while (!stop.get()) {
+                Thread.onSpinWait(); // RUNNABLE throughout, as a listener computing, or reading a socket, is
+            }
+        });
+        try {
+            assertThat(spinningStarted.await(5, TimeUnit.SECONDS)).isTrue();
+            assertThat(other.submit(() -> 1).get(10, TimeUnit.SECONDS)).as("the other owner's task ran meanwhile")
+                    .isEqualTo(1);
+        } finally {
+            stop.set(true);
+        }
     }
 
     @Test
