@@ -18,11 +18,12 @@ import java.util.function.Consumer;
  * kind of work never waits for another: {@value #MAIN_PREFIX}N (protocol steps, which block on KV requests for
  * up to a request timeout), {@value #CALLBACK_PREFIX}N (user listeners, which block as long as they take) and
  * {@value #LEASE_PREFIX}N (lease checks, which never wait for NATS or listeners). Each pool keeps one worker
- * while it has work, starts another for every task that waited {@value #STALL_MS} ms for a busy one (checked
- * every {@value #CHECK_MS} ms), and ends idle workers (surplus ones at once, the last after {@value
- * #KEEP_ALIVE_S} s). So a worker whose listener hangs, or whose KV call waits for a timeout, holds one pool
- * thread, and delays another worker's heartbeat or lease check by about {@value #STALL_MS}–{@value
- * #STALL_PLUS_CHECK_MS} ms once, never longer. Everything starts with the first view and ends when the last view
+ * while it has work, starts another per blocked worker when a task waited {@value #STALL_MS} ms (checked every
+ * {@value #CHECK_MS} ms; with every worker running, after 8 times that), and
+ * ends idle workers (surplus ones at once, the last after {@value #KEEP_ALIVE_S} s). So a worker whose listener
+ * hangs, or whose KV call waits for a timeout, holds one pool thread, and delays another worker's callback, heartbeat
+ * or lease check by about {@value #STALL_MS}–{@value #STALL_PLUS_CHECK_MS} ms once, never longer; a hung
+ * listener never delays a heartbeat or lease check (other pools). Everything starts with the first view and ends when the last view
  * has terminated (or was shut down with {@code shutdownNow}; a task that ignores the interrupt keeps its pool
  * thread until it returns).
  */
