@@ -24,8 +24,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
- * PartiConsumers of one JVM share the NATS connection, the metadata Admin client and the timer threads; each
- * keeps only its Parti protocol and callback threads. Against a real broker and nats-server.
+ * PartiConsumers of one JVM share the NATS connection, the metadata Admin client, the timer threads and Parti's
+ * worker pools; none keeps a thread of its own. Against a real broker and nats-server.
  */
 class SharedResourcesConsumerTest {
     @RegisterExtension
