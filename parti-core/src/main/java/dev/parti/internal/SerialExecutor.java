@@ -83,7 +83,7 @@ final class SerialExecutor extends AbstractExecutorService implements ScheduledE
         }
         Task<?> task = command instanceof Task<?> t && t.owner() == this ? t
                 : new Task<>(Executors.callable(command, null), System.nanoTime(), 0, true);
-        submit(task);
+        accept(task);
     }
 
     @Override
@@ -101,7 +101,7 @@ final class SerialExecutor extends AbstractExecutorService implements ScheduledE
         if (command == null) {
             throw new NullPointerException("command");
         }
-        return submit(new Task<>(Executors.callable(command, null), System.nanoTime() + unit.toNanos(delay), 0, false));
+        return accept(new Task<>(Executors.callable(command, null), System.nanoTime() + unit.toNanos(delay), 0, false));
     }
 
     @Override
@@ -109,7 +109,7 @@ final class SerialExecutor extends AbstractExecutorService implements ScheduledE
         if (callable == null) {
             throw new NullPointerException("callable");
         }
-        return submit(new Task<>(callable, System.nanoTime() + unit.toNanos(delay), 0, false));
+        return accept(new Task<>(callable, System.nanoTime() + unit.toNanos(delay), 0, false));
     }
 
     @Override
@@ -120,7 +120,7 @@ final class SerialExecutor extends AbstractExecutorService implements ScheduledE
         if (period <= 0) {
             throw new IllegalArgumentException("period must be positive, was " + period + " " + unit);
         }
-        return submit(new Task<>(Executors.callable(command, null), System.nanoTime() + unit.toNanos(initialDelay),
+        return accept(new Task<>(Executors.callable(command, null), System.nanoTime() + unit.toNanos(initialDelay),
                 unit.toNanos(period), false));
     }
 
@@ -132,12 +132,12 @@ final class SerialExecutor extends AbstractExecutorService implements ScheduledE
         if (delay <= 0) {
             throw new IllegalArgumentException("delay must be positive, was " + delay + " " + unit);
         }
-        return submit(new Task<>(Executors.callable(command, null), System.nanoTime() + unit.toNanos(initialDelay),
+        return accept(new Task<>(Executors.callable(command, null), System.nanoTime() + unit.toNanos(initialDelay),
                 -unit.toNanos(delay), false));
     }
 
     /** Queues {@code task} now if due, else on the timer; refuses it after shutdown. */
-    private <T> Task<T> submit(Task<T> task) {
+    private <T> Task<T> accept(Task<T> task) {
         long delay = task.time - System.nanoTime();
         synchronized (monitor) {
             if (shutdown) {
