@@ -84,8 +84,9 @@ class SharedSchedulerTest {
             }
             await().atMost(Duration.ofSeconds(20)).until(() -> runs.get() >= 2 * n * 20);
             assertThat(SharedScheduler.users()).isEqualTo(3 * n);
-            // 150 executors of quick tasks: the timer, and about one worker per pool (not 150 threads)
-            assertThat(sharedThreads()).as("shared threads for %d workers", n).isLessThanOrEqualTo(8);
+            // 150 executors of quick tasks: the timer and about one worker per pool, not 150 threads (a pool grows for
+            // running workers only after tasks waited 8 stall times, which a starved machine may see now and then)
+            assertThat(sharedThreads()).as("shared threads for %d workers", n).isLessThanOrEqualTo(10);
         } finally {
             for (int i = 0; i < n; i++) {
                 for (ExecutorService e : new ExecutorService[] {mains[i], leases[i], callbacks[i]}) {
@@ -100,6 +101,8 @@ class SharedSchedulerTest {
             assertThat(callbacks[i].awaitTermination(5, TimeUnit.SECONDS)).isTrue();
         }
         await().atMost(Duration.ofSeconds(10)).until(() -> !SharedScheduler.running());
-        await().atMost(Duration.ofSeconds(10)).until(() -> threadsNamed("parti-") == 0);
+        await().atMost(Duration.ofSeconds(10)).until(() -> threadsNamed(SharedScheduler.TIMER_THREAD) == 0
+                && threadsNamed(SharedScheduler.MAIN_PREFIX) == 0 && threadsNamed(SharedScheduler.CALLBACK_PREFIX) == 0
+                && threadsNamed("parti-lease") == 0 && threadsNamed("parti-many-") == 0);
     }
 }
