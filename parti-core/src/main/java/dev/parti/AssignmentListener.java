@@ -6,7 +6,9 @@ import java.util.Set;
  * Told what this worker gains and loses.
  *
  * <p><b>Thread:</b> every callback runs on the manager's callback thread
- * ({@code parti-<group>-callbacks}), never concurrently with itself or with a {@link StateListener}.
+ * ({@code parti-<group>-callbacks}: a thread the JVM's workers share, lent to this worker and carrying that name
+ * while the callback runs), never concurrently with itself or with a {@link StateListener}. It need not be the
+ * same thread from one call to the next: what a callback keeps in a thread-local does not carry over.
  * <p><b>Ordering:</b> for one new assignment version, {@code onRevoked} runs first, then {@code
  * onAssigned}. Versions are applied in increasing order; when several arrive quickly only the newest
  * is applied (never a mix). Across workers: a partition is assigned to its new owner only after the

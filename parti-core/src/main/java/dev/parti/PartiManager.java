@@ -22,11 +22,13 @@ import java.util.Set;
  * }</pre>
  *
  * <p>Threads: {@code start()} runs on the caller's thread until the worker has an ID; then the
- * worker runs on two threads it owns, {@code parti-<group>-main} (protocol) and
- * {@code parti-<group>-callbacks} (every listener call, in order). {@link #close()} stops both and
- * closes the NATS connection if Parti opened it. The connection Parti opens is shared by the workers of this
- * JVM that use the same servers and options (closed with the last of them), and so are one lease-watchdog
- * thread and one watch dispatcher; {@link PartiConfig.Builder#shareConnection(boolean)} opts out.
+ * worker's protocol runs as {@code parti-<group>-main} and every listener call, in order, as {@code
+ * parti-<group>-callbacks}: single-threaded executors that borrow a thread of pools shared by the workers of this
+ * JVM only while they run something (the thread carries that name meanwhile; a hung listener holds one pool thread
+ * and delays no other worker). {@link #close()} stops both and closes the NATS connection if Parti opened it; the
+ * shared threads end with the last worker. The connection Parti opens is shared by the workers of this JVM that use
+ * the same servers and options (closed with the last of them), and so is one watch dispatcher; {@link
+ * PartiConfig.Builder#shareConnection(boolean)} opts out.
  */
 public final class PartiManager implements AutoCloseable {
     private final GroupMember member;

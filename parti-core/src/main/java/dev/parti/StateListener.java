@@ -3,8 +3,9 @@ package dev.parti;
 /**
  * Told about every state change of a {@link PartiManager}, and about why it is degraded.
  *
- * <p><b>Thread:</b> the manager's callback thread ({@code parti-<group>-callbacks}), the same one
- * that runs {@link AssignmentListener}, never concurrently with itself, in the order the changes
+ * <p><b>Thread:</b> the manager's callback thread ({@code parti-<group>-callbacks}, a shared thread lent to
+ * this worker while the call runs), in turn with {@link AssignmentListener}, never concurrently with it or
+ * with itself, in the order the changes
  * happened (they are queued under the same lock that changes the state). An exception is logged
  * and ignored.
  */

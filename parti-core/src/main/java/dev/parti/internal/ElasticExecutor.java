@@ -9,13 +9,18 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Runs short tasks of many owners on as few threads as they need: one worker at rest, one more whenever
- * the oldest waiting task has waited longer than {@code stallNanos} (a task blocks the workers there are).
- * A worker that finds nothing queued while another already waits for work ends at once, and the last one
- * ends after {@code keepAliveNanos} without work. So a task that blocks holds up the
- * others for at most about {@code stallNanos} plus one {@link #checkStalls()} period, never indefinitely,
- * and at rest one thread serves every owner (a pool that starts a thread whenever none is idle at the
- * instant of submission keeps as many threads as the largest burst it ever saw).
+ * Runs short tasks of many owners on as few threads as they need: one worker at rest, and more when tasks wait
+ * because workers are blocked. When the oldest waiting task has waited longer than {@code stallNanos} and no
+ * worker is idle: if some workers are blocked (waiting on a lock, a future, a sleep: not {@code RUNNABLE}), one
+ * more worker starts per blocked worker, up to the number of tasks that waited that long; if every worker is
+ * running, tasks wait for CPU, which more threads would not give, and one more starts only once the oldest
+ * has waited {@value #BUSY_FACTOR} × {@code stallNanos} (a task that spins, or blocks in socket I/O, which
+ * Java reports as running). A worker that finds nothing queued while another already waits for work ends at
+ * once, and the last one ends after {@code keepAliveNanos} without work. So a task that blocks holds up the
+ * others for at most about {@code stallNanos} plus one {@link #checkStalls()} period, never indefinitely; a
+ * loaded machine does not grow the pool; and at rest one thread serves every owner (a pool that starts a
+ * thread whenever none is idle at the instant of submission keeps as many threads as the largest burst it ever
+ * saw).
  *
  * <p>{@link #checkStalls()} must be called periodically by the owner's timer thread. Thread-safe.
  */
@@ -59,16 +64,41 @@ public final class ElasticExecutor implements Executor {
         }
     }
 
-    /** Starts another worker if the oldest waiting task has waited longer than the stall time. */
+    /** How many stall times the oldest task waits for CPU (every worker running) before another worker starts. */
+    static final int BUSY_FACTOR = 8;
+
+    /** Starts workers if tasks waited longer than the stall time for blocked workers (see the class comment). */
     public void checkStalls() {
+        long now = System.nanoTime();
         Queued head = queue.peek();
-        if (head == null || System.nanoTime() - head.since() < stallNanos) {
+        if (head == null || now - head.since() < stallNanos) {
+            return;
+        }
+        int stalled = 0;
+        for (Queued q : queue) { // oldest first
+            if (now - q.since() < stallNanos) {
+                break;
+            }
+            stalled++;
+        }
+        int blocked = 0;
+        for (Thread t : threads) { // read before taking the lock: a worker waiting for it would look blocked
+            Thread.State s = t.getState();
+            if (s == Thread.State.BLOCKED || s == Thread.State.WAITING || s == Thread.State.TIMED_WAITING) {
+                blocked++;
+            }
+        }
+        int start = blocked > 0 ? Math.min(stalled, blocked) : now - head.since() >= BUSY_FACTOR * stallNanos ? 1 : 0;
+        if (start == 0) {
             return;
         }
         synchronized (lock) {
             if (!shutdown && idle == 0) {
-                log.debug("{}*: a task waited over {} ms; starting another worker", namePrefix, stallNanos / 1_000_000);
-                startWorker();
+                log.debug("{}*: {} task(s) waited over {} ms, {} worker(s) blocked; starting {} more", namePrefix, stalled,
+                        stallNanos / 1_000_000, blocked, start);
+                for (int i = 0; i < start; i++) {
+                    startWorker();
+                }
             }
         }
     }

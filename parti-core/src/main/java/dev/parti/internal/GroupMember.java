@@ -42,12 +42,14 @@ import org.slf4j.LoggerFactory;
 /**
  * One worker of a group: wires the protocol roles together and owns their threads.
  *
- * <p>Threads (all named after the group and stopped by {@link #close(boolean)}):
+ * <p>Threads: three single-threaded executors, all stopped by {@link #close(boolean)}; in production
+ * ({@link SharedScheduler}) views over threads the JVM's workers share, holding a thread only while one of their
+ * tasks runs, which carries the name below meanwhile:
  * <ul>
  *   <li>{@code parti-<group>-main}: every KV call after start-up, the election, heartbeats and the
  *   leader's calculator; watch events from jnats' dispatcher are handed over to it.</li>
  *   <li>{@code parti-<group>-callbacks}: every user callback, in order, never concurrently.</li>
- *   <li>{@code parti-lease-watchdog} (one for the JVM, {@link SharedScheduler}): the lease watchdog; under {@code fence} it gives everything up
+ *   <li>{@code parti-<group>-lease}: the lease watchdog; under {@code fence} it gives everything up
  *   as soon as the lease is stale, even while the main thread is stuck in a KV call.</li>
  * </ul>
  * Lifecycle LATENT → STARTED → CLOSED, changed by compare-and-set (start and close are also
@@ -120,6 +122,7 @@ public final class GroupMember {
     private ExecutorService callbacks;
     /** Set once the stale lease of the current episode has been acted on; cleared by a successful heartbeat. */
     private final java.util.concurrent.atomic.AtomicBoolean fencedThisEpisode = new java.util.concurrent.atomic.AtomicBoolean();
+    /** The thread running one of this worker's callbacks now (null between callbacks in production). */
     private volatile Thread callbackThread;
     /**
      * Closing, and the listener's {@code onRevoked} has not returned yet: the main loop and the lease watchdog

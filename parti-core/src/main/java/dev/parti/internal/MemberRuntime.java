@@ -3,14 +3,13 @@ package dev.parti.internal;
 import java.time.Duration;
 import java.util.UUID;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.function.Consumer;
 
 /**
  * What a {@link GroupMember} takes from its process: the monotonic clock, its threads, blocking waits,
- * instance identities and the KV store. Production uses {@link #SYSTEM} (real time, named daemon
- * threads, jnats through {@link KvGateway}); the deterministic simulation supplies virtual time, a
+ * instance identities and the KV store. Production uses {@link #SYSTEM} (real time, per-member views over
+ * named daemon threads the JVM's members share, jnats through {@link KvGateway}); the deterministic simulation supplies virtual time, a
  * single-threaded scheduler and an in-memory KV model, so the protocol code runs unchanged in both.
  */
 interface MemberRuntime {
@@ -22,15 +21,20 @@ interface MemberRuntime {
     String newInstanceId();
 
     /**
-     * A single-threaded executor for user callbacks; {@code onThread} is told the thread it runs on
-     * (callbacks check it to refuse a {@code close()} from a callback).
+     * A single-threaded executor for user callbacks (tasks one at a time, in submission order); {@code onThread}
+     * is told the thread a callback runs on, at the latest when it starts, and may be told {@code null} when it
+     * returns (in production the thread is a shared pool's, lent for the callback's duration); {@code close()}
+     * checks it to refuse being called from a callback.
      */
     ExecutorService callbackExecutor(String threadName, Consumer<Thread> onThread);
 
-    /** A single-threaded scheduler (the main thread, the lease watchdog). */
+    /**
+     * A single-threaded scheduler (the main thread): tasks one at a time, as on a thread of its own; in production
+     * a view over shared threads that holds one only while a task runs ({@link SharedScheduler}).
+     */
     ScheduledExecutorService scheduler(String threadName);
 
-    /** The scheduler of the lease watchdog: by default a {@link #scheduler} of its own. */
+    /** The scheduler of the lease watchdog: by default a {@link #scheduler} of its own; in production on shared threads. */
     default ScheduledExecutorService leaseWatchdog(String threadName) {
         return scheduler(threadName);
     }
@@ -55,26 +59,17 @@ interface MemberRuntime {
 
         @Override
         public ExecutorService callbackExecutor(String threadName, Consumer<Thread> onThread) {
-            return Executors.newSingleThreadExecutor(r -> {
-                Thread t = new Thread(r, threadName);
-                t.setDaemon(true);
-                onThread.accept(t);
-                return t;
-            });
+            return SharedScheduler.callbacks(threadName, onThread); // a thread only while a callback runs
         }
 
         @Override
         public ScheduledExecutorService scheduler(String threadName) {
-            return Executors.newSingleThreadScheduledExecutor(r -> {
-                Thread t = new Thread(r, threadName);
-                t.setDaemon(true);
-                return t;
-            });
+            return SharedScheduler.main(threadName); // a thread only while a protocol step runs
         }
 
         @Override
         public ScheduledExecutorService leaseWatchdog(String threadName) {
-            return SharedScheduler.leaseWatchdog(); // one thread for the JVM's workers: the check never blocks
+            return SharedScheduler.leaseWatchdog(threadName); // the check never blocks
         }
 
         @Override

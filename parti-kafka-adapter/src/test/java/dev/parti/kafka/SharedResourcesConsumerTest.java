@@ -24,8 +24,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
- * PartiConsumers of one JVM share the NATS connection, the metadata Admin client and the timer threads; each
- * keeps only its Parti protocol and callback threads. Against a real broker and nats-server.
+ * PartiConsumers of one JVM share the NATS connection, the metadata Admin client, the timer threads and Parti's
+ * worker pools; none keeps a thread of its own. Against a real broker and nats-server.
  */
 class SharedResourcesConsumerTest {
     @RegisterExtension
@@ -139,10 +139,14 @@ class SharedResourcesConsumerTest {
             assertThat(natsConnections()).as("NATS connections of 3 consumers").isEqualTo(1);
             assertThat(adminClients()).as("Admin clients of 3 consumers").isEqualTo(1);
             assertThat(threads.stream().filter(n -> n.startsWith("kafka-admin-client-thread"))).hasSize(1);
-            assertThat(threads.stream().filter(n -> n.startsWith("parti-" + group))).as(threads.toString())
-                    .hasSize(2 * 3) // -main and -callbacks per consumer, nothing else of its own
-                    .allMatch(n -> n.endsWith("-main") || n.endsWith("-callbacks"));
-            assertThat(threads).noneMatch(n -> n.contains("-timer-") || n.endsWith("-lease"));
+            // no thread of a consumer's own: Parti's are the JVM's shared timer and pools, whose threads carry a
+            // consumer's name (parti-<group>-main, -callbacks, -lease) only while they run its work
+            assertThat(threads).as(threads.toString()).filteredOn(n -> n.startsWith("parti-") && !n.startsWith("parti-nats:")
+                            && !n.startsWith("parti-kafka-") && !n.startsWith("parti-admin"))
+                    .allMatch(n -> n.equals("parti-timer") || n.matches("parti-(main|callbacks|lease)-\\d+")
+                            || n.matches("parti-" + Pattern.quote(group) + "-(main|callbacks|lease)"));
+            assertThat(threads).filteredOn(n -> n.equals("parti-timer")).hasSize(1);
+            assertThat(threads).noneMatch(n -> n.contains("-timer-")); // the adapter's timers are shared too
 
             // consumer 0's loop stalls past max.poll.interval.ms: the watchdog (on the shared workers) makes it
             // leave, a blocking close that must not hold up the other two, which take its partitions

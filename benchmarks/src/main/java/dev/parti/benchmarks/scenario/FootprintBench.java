@@ -67,6 +67,10 @@ public final class FootprintBench {
     private final com.sun.management.OperatingSystemMXBean os =
             (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
     private final MBeanServer mbeans = ManagementFactory.getPlatformMBeanServer();
+    private final java.lang.management.ThreadMXBean threadMx = ManagementFactory.getThreadMXBean();
+    /** Most threads added seen while at rest (sampled in {@link #cpuRate}); live threads not counted in {@link #peakBase}. */
+    private int peakAtRest;
+    private int peakBase = Integer.MAX_VALUE / 2;
 
     private FootprintBench(KafkaBroker broker, NatsServer nats, long restSeconds) {
         this.broker = broker;
@@ -77,7 +81,8 @@ public final class FootprintBench {
     /** One measurement. */
     record Result(String impl, int consumers, int partitions, double convergeS, int threadsAdded,
                   Map<String, Integer> threadNames, double heapPerConsumerMb, int natsConnections, int adminClients,
-                  double cpuMsPerSecPerConsumer, int threadsLeft, int natsConnectionsLeft, int adminClientsLeft) {
+                  double cpuMsPerSecPerConsumer, int threadsLeft, int natsConnectionsLeft, int adminClientsLeft,
+                  int peakJoining, int peakAtRest) {
         double threadsPerConsumer() {
             return threadsAdded / (double) consumers;
         }
@@ -147,6 +152,10 @@ public final class FootprintBench {
             loop.thread.start();
         }
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(180);
+        int base = before.size() + n; // the poll loops are the user's threads: not counted
+        int peakJoining = 0;
+        peakAtRest = 0;
+        peakBase = base;
         while (true) {
             int total = 0;
             boolean all = true;
@@ -158,6 +167,7 @@ public final class FootprintBench {
                 total += size;
                 all &= size > 0;
             }
+            peakJoining = Math.max(peakJoining, threadMx.getThreadCount() - base);
             if (all && total == partitions) {
                 break;
             }
@@ -204,7 +214,7 @@ public final class FootprintBench {
             Thread.sleep(200);
         }
         return new Result(impl, n, partitions, convergeS, added, names, heap / 1e6 / n, connections, admins, cpu / n,
-                left, natsConnections(), adminClients());
+                left, natsConnections(), adminClients(), peakJoining, peakAtRest);
     }
 
     /** A thread name with the group and client ids replaced and digits folded, so like threads count together. */
@@ -237,11 +247,19 @@ public final class FootprintBench {
         return memory.getHeapMemoryUsage().getUsed();
     }
 
-    /** The JVM's CPU over {@code seconds}, in ms of CPU per second. */
+    /**
+     * The JVM's CPU over {@code seconds}, in ms of CPU per second; meanwhile the live thread count is sampled every
+     * 100 ms (a cheap counter, no stack walk) for {@link #peakAtRest}: threads lent to a consumer's task only while
+     * it runs come and go between two snapshots.
+     */
     private double cpuRate(long seconds) throws InterruptedException {
         long cpu0 = os.getProcessCpuTime();
         long t0 = System.nanoTime();
-        Thread.sleep(seconds * 1000);
+        long end = t0 + TimeUnit.SECONDS.toNanos(seconds);
+        while (System.nanoTime() < end) {
+            peakAtRest = Math.max(peakAtRest, threadMx.getThreadCount() - peakBase);
+            Thread.sleep(Math.max(1, Math.min(100, (end - System.nanoTime()) / 1_000_000)));
+        }
         long cpu1 = os.getProcessCpuTime();
         long t1 = System.nanoTime();
         return (cpu1 - cpu0) / 1e6 / ((t1 - t0) / 1e9);
@@ -326,10 +344,10 @@ public final class FootprintBench {
             sb.append(String.format(Locale.ROOT, "  {\"impl\": \"%s\", \"consumers\": %d, \"partitions\": %d, \"convergeS\": %.2f, "
                             + "\"threadsAdded\": %d, \"heapPerConsumerMb\": %.3f, \"natsConnections\": %d, \"adminClients\": %d, "
                             + "\"cpuMsPerSecPerConsumer\": %.3f, \"threadsLeft\": %d, \"natsConnectionsLeft\": %d, "
-                            + "\"adminClientsLeft\": %d, \"threadNames\": {",
+                            + "\"adminClientsLeft\": %d, \"peakThreadsJoining\": %d, \"peakThreadsAtRest\": %d, \"threadNames\": {",
                     r.impl(), r.consumers(), r.partitions(), r.convergeS(), r.threadsAdded(), r.heapPerConsumerMb(),
                     r.natsConnections(), r.adminClients(), r.cpuMsPerSecPerConsumer(), r.threadsLeft(),
-                    r.natsConnectionsLeft(), r.adminClientsLeft()));
+                    r.natsConnectionsLeft(), r.adminClientsLeft(), r.peakJoining(), r.peakAtRest()));
             int j = 0;
             for (Map.Entry<String, Integer> e : r.threadNames().entrySet()) {
                 sb.append(j++ == 0 ? "" : ", ").append('"').append(e.getKey().replace("\\", "\\\\").replace("\"", "\\\""))
@@ -344,12 +362,15 @@ public final class FootprintBench {
         StringBuilder sb = new StringBuilder();
         sb.append("# B7: footprint of n consumers of one group in one JVM\n\n");
         sb.append("CPU at rest over ").append(rest).append(" s, minus the idle JVM; heap after full GCs (SerialGC).\n\n");
-        sb.append("| impl | consumers | threads added | per consumer | heap per consumer (MB) | NATS connections | Admin clients "
+        sb.append("| impl | consumers | threads added | per consumer | peak at rest (per consumer) | peak joining (per consumer) "
+                + "| heap per consumer (MB) | NATS connections | Admin clients "
                 + "| CPU at rest per consumer (ms/s) | left after close (threads / NATS / Admin) |\n");
-        sb.append("|---|---|---|---|---|---|---|---|---|\n");
+        sb.append("|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (Result r : results) {
-            sb.append(String.format(Locale.ROOT, "| %s | %d | %d | %.2f | %.3f | %d | %d | %.2f | %d / %d / %d |%n",
-                    r.impl(), r.consumers(), r.threadsAdded(), r.threadsPerConsumer(), r.heapPerConsumerMb(),
+            sb.append(String.format(Locale.ROOT, "| %s | %d | %d | %.2f | %d (%.2f) | %d (%.2f) | %.3f | %d | %d | %.2f | %d / %d / %d |%n",
+                    r.impl(), r.consumers(), r.threadsAdded(), r.threadsPerConsumer(),
+                    r.peakAtRest(), r.peakAtRest() / (double) r.consumers(), r.peakJoining(),
+                    r.peakJoining() / (double) r.consumers(), r.heapPerConsumerMb(),
                     r.natsConnections(), r.adminClients(), r.cpuMsPerSecPerConsumer(), r.threadsLeft(),
                     r.natsConnectionsLeft(), r.adminClientsLeft()));
         }
