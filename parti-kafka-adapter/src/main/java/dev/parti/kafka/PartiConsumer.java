@@ -4,6 +4,7 @@ import dev.parti.PartiManager;
 import dev.parti.kafka.internal.ConsumerSettings;
 import dev.parti.kafka.internal.PartiConsumerDelegate;
 import dev.parti.kafka.migration.KafkaToPartiMigration;
+import dev.parti.kafka.migration.PartiToKafkaMigration;
 import java.time.Duration;
 import java.util.Collection;
 import java.util.List;
@@ -138,6 +139,8 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
     private final PartiConsumerDelegate<K, V> delegate;
     /** The rolling migration from a Kafka-run group ({@code parti.migration=kafka-to-parti}), else null. */
     private final KafkaToPartiMigration<K, V> migration;
+    /** The rolling rollback to a Kafka-run group ({@code parti.migration=parti-to-kafka}), else null. */
+    private final PartiToKafkaMigration<K, V> rollback;
 
     /**
      * A consumer configured by {@code configs}: Kafka consumer settings plus the {@code parti.*} settings
@@ -172,11 +175,13 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
         this.delegate = new PartiConsumerDelegate<>(new ConsumerSettings(configs, keyDeserializer, valueDeserializer),
                 keyDeserializer, valueDeserializer);
         this.migration = KafkaToPartiMigration.ifConfigured(configs, keyDeserializer, valueDeserializer, delegate);
+        this.rollback = PartiToKafkaMigration.ifConfigured(configs, keyDeserializer, valueDeserializer, delegate);
     }
 
     private void refusePatternWhileMigrating() {
-        if (migration != null) {
-            throw new IllegalStateException(PartiConsumerConfig.MIGRATION_CONFIG + "=" + PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI
+        if (migration != null || rollback != null) {
+            throw new IllegalStateException(PartiConsumerConfig.MIGRATION_CONFIG + "="
+                    + (migration != null ? PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI : PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA)
                     + " supports topic-list subscriptions only; subscribe to a list of topics, or migrate with "
                     + PartiConsumerConfig.MIGRATION_CONFIG + "=" + PartiConsumerConfig.MIGRATION_NONE + " (stop-the-fleet)");
         }
@@ -184,6 +189,9 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
 
     /** The Kafka consumer serving calls while this member is still in a Kafka-run group (migration), else null. */
     private Consumer<K, V> kafkaSide() {
+        if (rollback != null) {
+            return rollback.kafkaSide();
+        }
         return migration == null ? null : migration.kafkaSide();
     }
 
@@ -200,6 +208,9 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
     @Override
     public Set<TopicPartition> assignment() {
         Consumer<K, V> k = kafkaSide();
+        if (k != null && rollback != null) {
+            return rollback.assignment();
+        }
         if (k != null) {
             return k.assignment();
         }
@@ -234,6 +245,10 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public void subscribe(Collection<String> topics, ConsumerRebalanceListener listener) {
+        if (rollback != null && topics != null && !topics.isEmpty() && listener != null) {
+            rollback.subscribe(topics, listener);
+            return;
+        }
         if (migration != null && topics != null && !topics.isEmpty() && listener != null
                 && migration.subscribe(topics, listener)) {
             return;
@@ -244,6 +259,18 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
     /** {@link #subscribe(Collection, ConsumerRebalanceListener)} with a listener that does nothing. */
     @Override
     public void subscribe(Collection<String> topics) {
+        if (rollback != null && topics != null && !topics.isEmpty()) {
+            rollback.subscribe(topics, new ConsumerRebalanceListener() {
+                @Override
+                public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+                }
+
+                @Override
+                public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+                }
+            });
+            return;
+        }
         if (migration != null && topics != null && !topics.isEmpty()
                 && migration.subscribe(topics, new ConsumerRebalanceListener() {
                     @Override
@@ -356,6 +383,9 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public ConsumerRecords<K, V> poll(Duration timeout) {
+        if (rollback != null && rollback.phase() != PartiToKafkaMigration.Phase.NEW) {
+            return rollback.poll(timeout);
+        }
         if (migration != null && migration.phase() != KafkaToPartiMigration.Phase.NEW) {
             return migration.poll(timeout);
         }
@@ -752,6 +782,14 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public void close(CloseOptions option) {
+        if (rollback != null) {
+            try {
+                rollback.close(option);
+            } catch (RuntimeException e) {
+                delegate.close(option);
+                throw e;
+            }
+        }
         if (migration != null) {
             try {
                 migration.close(option);
@@ -793,6 +831,11 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
     /** The phase of the rolling migration, or null without {@code parti.migration=kafka-to-parti} (for tests). */
     KafkaToPartiMigration.Phase migrationPhase() {
         return migration == null ? null : migration.phase();
+    }
+
+    /** The phase of the rolling rollback, or null without {@code parti.migration=parti-to-kafka} (for tests). */
+    PartiToKafkaMigration.Phase rollbackPhase() {
+        return rollback == null ? null : rollback.phase();
     }
 
     PartiManager partiManager() {

@@ -1,0 +1,171 @@
+package dev.parti.kafka;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.parti.kafka.migration.PartiToKafkaMigration;
+import dev.parti.testkit.KafkaBrokerExtension;
+import dev.parti.testkit.NatsServerExtension;
+import dev.parti.testkit.OwnershipReport;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import org.apache.kafka.clients.admin.ConsumerGroupDescription;
+import org.apache.kafka.clients.admin.MemberDescription;
+import org.apache.kafka.common.TopicPartition;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * Parti → Kafka rolling rollback ({@code parti.migration=parti-to-kafka}) on a real broker and nats-server: a group of
+ * plain {@link PartiConsumer}s under load is rolled, one instance at a time, to {@code PartiConsumer}s configured to
+ * roll back (the group hands itself to Kafka's coordinator once they all are), then, one at a time, to plain {@code
+ * KafkaConsumer}s with {@link PartiAssignor}. Checked throughout by {@link PartiAssignorGroup}: no partition in two
+ * members at once (sampled and in the ownership log), no committed offset going backwards, every record consumed
+ * exactly once with commit-in-revoke, nothing lost; at the end the group has only Kafka members and Kafka assigns every
+ * partition.
+ */
+class RollingRollbackTest {
+    @RegisterExtension
+    static final KafkaBrokerExtension KAFKA = new KafkaBrokerExtension();
+    @RegisterExtension
+    static final NatsServerExtension NATS = new NatsServerExtension();
+
+    private static final Duration WAIT = Duration.ofSeconds(45);
+    private static final int PARTITIONS = 12;
+
+    @Test
+    void twoPartiConsumersRolledBackOneByOneEndInAKafkaRunGroup() throws Exception {
+        rollBack(2);
+    }
+
+    @Test
+    void fourPartiConsumersRolledBackOneByOneEndInAKafkaRunGroup() throws Exception {
+        rollBack(4);
+    }
+
+    private void rollBack(int members) throws Exception {
+        String topic = Fixtures.unique("rollback");
+        String groupId = Fixtures.unique("g-rollback");
+        KAFKA.broker().createTopic(topic, PARTITIONS);
+        try (PartiAssignorGroup group = new PartiAssignorGroup(KAFKA.bootstrapServers(), groupId, topic, PARTITIONS)) {
+            group.startProducing(400);
+            List<String> running = new ArrayList<>();
+            for (int i = 1; i <= members; i++) {
+                group.start("p-" + i, parti(group, "p-" + i, PartiConsumerConfig.MIGRATION_NONE));
+                running.add("p-" + i);
+            }
+            group.awaitBalanced(running, WAIT);
+            assertThat(kafkaMembers(group)).as("a Parti-run group has no Kafka member").isEmpty();
+
+            // Step 1: every instance restarted with parti.migration=parti-to-kafka (start the new one, stop the old one).
+            long switchStart = 0;
+            for (int i = 1; i <= members; i++) {
+                String r = "r-" + i;
+                group.start(r, parti(group, r, PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA));
+                running.add(r);
+                group.awaitBalanced(running, WAIT);
+                if (i < members) {
+                    assertThat(phase(group, r)).isEqualTo(PartiToKafkaMigration.Phase.PARTI);
+                    assertThat(kafkaMembers(group)).as("nothing in Kafka while a member cannot roll back").isEmpty();
+                } else {
+                    switchStart = System.nanoTime();
+                }
+                group.stop("p-" + i); // the last one: every live Parti member can roll back
+                running.remove("p-" + i);
+                if (i < members) {
+                    group.awaitBalanced(running, WAIT);
+                }
+            }
+            await("every member is a Kafka member").atMost(WAIT).pollInterval(Duration.ofMillis(20)).until(() ->
+                    running.stream().allMatch(r -> phase(group, r) == PartiToKafkaMigration.Phase.KAFKA));
+            group.awaitBalanced(running, WAIT);
+            long switchEnd = System.nanoTime();
+            OwnershipReport switchReport = group.ownershipReport(switchStart, switchEnd);
+            assertKafkaAssignsEverything(group, running);
+            System.out.printf("%d members, rollback switch (last plain PartiConsumer stopped -> every member in Kafka, "
+                            + "balanced): %.2f s, unavailability %.2f partition-seconds of %d partitions, longest gap %.2f s%n",
+                    members, (switchEnd - switchStart) / 1e9, switchReport.unownedNanos() / 1e9, PARTITIONS,
+                    switchReport.longestGapNanos() / 1e9);
+            assertThat(switchReport.unownedAtEnd()).isEmpty();
+
+            // Step 2: each rolled-back PartiConsumer replaced by a plain KafkaConsumer (start the new one, stop the old one).
+            for (int i = 1; i <= members; i++) {
+                String k = "k-" + i;
+                long swapStart = System.nanoTime();
+                group.start(k);
+                running.add(k);
+                group.awaitBalanced(running, WAIT);
+                group.stop("r-" + i);
+                running.remove("r-" + i);
+                group.awaitBalanced(running, WAIT);
+                long swapEnd = System.nanoTime();
+                OwnershipReport swap = group.ownershipReport(swapStart, swapEnd);
+                System.out.printf("%d members, swap r-%d -> k-%d: %.2f s, unavailability %.2f partition-seconds, longest gap "
+                                + "%.2f s%n", members, i, i, (swapEnd - swapStart) / 1e9, swap.unownedNanos() / 1e9,
+                        swap.longestGapNanos() / 1e9);
+            }
+            double rebalances = rebalanceTotal(group.consumer("k-1"));
+            System.out.printf("%d members, Kafka rebalances seen by k-1 (joined first) while the PartiConsumers were replaced: "
+                    + "%.0f (%.1f per instance)%n", members, rebalances, rebalances / members);
+            assertKafkaAssignsEverything(group, running);
+            assertThat(group.describe().members()).extracting(MemberDescription::clientId)
+                    .allMatch(id -> id.matches(".*-k-\\d+$"));
+
+            group.stopProducing();
+            group.awaitAllConsumed(WAIT);
+            assertThat(group.violations()).isEmpty();
+            assertThat(group.duplicates()).isEmpty();
+            assertThat(group.missing()).isEmpty();
+            assertThat(group.ownershipReport().overlaps()).isEmpty();
+        }
+    }
+
+    /** The broker's view: exactly {@code names} are members, and together they hold every partition once. */
+    private static void assertKafkaAssignsEverything(PartiAssignorGroup group, List<String> names) {
+        await("Kafka assigns every partition to " + names).atMost(WAIT).pollInterval(Duration.ofMillis(100)).until(() -> {
+            ConsumerGroupDescription d = group.describe();
+            List<TopicPartition> assigned = new ArrayList<>();
+            d.members().forEach(m -> assigned.addAll(m.assignment().topicPartitions()));
+            return d.members().size() == names.size() && assigned.size() == PARTITIONS
+                    && new TreeSet<>(assigned.stream().map(TopicPartition::toString).toList()).size() == PARTITIONS;
+        });
+        Set<String> clients = new TreeSet<>();
+        group.describe().members().forEach(m -> clients.add(m.clientId()));
+        assertThat(clients).hasSize(names.size());
+    }
+
+    /** The group's Kafka members (none when the broker does not know the group yet: Parti commits nothing before it must). */
+    private static List<MemberDescription> kafkaMembers(PartiAssignorGroup group) {
+        try {
+            return List.copyOf(group.describe().members());
+        } catch (IllegalStateException e) {
+            if (e.getCause() != null && e.getCause().getCause() instanceof org.apache.kafka.common.errors.GroupIdNotFoundException) {
+                return List.of();
+            }
+            throw e;
+        }
+    }
+
+    /** {@code rebalance-total} of a plain KafkaConsumer (its metrics map may be read from any thread). */
+    private static double rebalanceTotal(org.apache.kafka.clients.consumer.Consumer<String, String> consumer) {
+        return consumer.metrics().entrySet().stream()
+                .filter(e -> e.getKey().name().equals("rebalance-total") && e.getKey().group().equals("consumer-coordinator-metrics"))
+                .mapToDouble(e -> ((Number) e.getValue().metricValue()).doubleValue()).findFirst().orElse(Double.NaN);
+    }
+
+    private static Map<String, Object> parti(PartiAssignorGroup group, String name, String migration) {
+        Map<String, Object> config = group.config(name, PartiAssignorGroup.PARTI);
+        config.put(PartiAssignor.WORKER_ID_CONFIG, name);
+        config.putAll(Fixtures.partiFast(NATS.url()));
+        config.put(PartiConsumerConfig.MIGRATION_CONFIG, migration);
+        return config;
+    }
+
+    private static PartiToKafkaMigration.Phase phase(PartiAssignorGroup group, String name) {
+        return group.consumer(name) instanceof PartiConsumer<String, String> c ? c.rollbackPhase() : null;
+    }
+}
