@@ -100,7 +100,8 @@ final class MigratingMemberMain {
                     processed.put(new TopicPartition(r.topic(), r.partition()), r.offset() + 1);
                 }
                 flush.run(); // what the test reads while members run
-                Object phase = consumer instanceof PartiConsumer<String, String> p ? p.migrationPhase() : "KAFKA_CONSUMER";
+                Object phase = consumer instanceof PartiConsumer<String, String> p
+                        ? (p.rollbackPhase() != null ? p.rollbackPhase() : p.migrationPhase()) : "KAFKA_CONSUMER";
                 if (phase != lastPhase) {
                     System.out.println("PHASE " + phase);
                     lastPhase = phase;
