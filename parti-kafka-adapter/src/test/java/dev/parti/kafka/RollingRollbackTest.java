@@ -62,6 +62,7 @@ class RollingRollbackTest {
             assertThat(kafkaMembers(group)).as("a Parti-run group has no Kafka member").isEmpty();
 
             // Step 1: every instance restarted with parti.migration=parti-to-kafka (start the new one, stop the old one).
+            PhaseSampler phases = new PhaseSampler(group, members);
             long switchStart = 0;
             for (int i = 1; i <= members; i++) {
                 String r = "r-" + i;
@@ -84,7 +85,9 @@ class RollingRollbackTest {
                     running.stream().allMatch(r -> phase(group, r) == PartiToKafkaMigration.Phase.KAFKA));
             group.awaitBalanced(running, WAIT);
             long switchEnd = System.nanoTime();
+            phases.stop();
             OwnershipReport switchReport = group.ownershipReport(switchStart, switchEnd);
+            phases.print();
             assertKafkaAssignsEverything(group, running);
             System.out.printf("%d members, rollback switch (last plain PartiConsumer stopped -> every member in Kafka, "
                             + "balanced): %.2f s, unavailability %.2f partition-seconds of %d partitions, longest gap %.2f s%n",
@@ -121,6 +124,73 @@ class RollingRollbackTest {
             assertThat(group.duplicates()).isEmpty();
             assertThat(group.missing()).isEmpty();
             assertThat(group.ownershipReport().overlaps()).isEmpty();
+        }
+    }
+
+    /**
+     * Samples the phases of the members rolling back every 2 ms: how long each one delivered nothing (JOINING: it no
+     * longer consumes through Parti, and holds no Kafka assignment yet) while holding how many partitions.
+     */
+    private static final class PhaseSampler {
+        private final Map<String, Long> joining = new java.util.concurrent.ConcurrentHashMap<>();
+        private final Map<String, Long> rolling = new java.util.concurrent.ConcurrentHashMap<>();
+        private final Map<String, Long> kafka = new java.util.concurrent.ConcurrentHashMap<>();
+        private final Map<String, Integer> held = new java.util.concurrent.ConcurrentHashMap<>();
+        private final java.util.concurrent.atomic.AtomicBoolean running = new java.util.concurrent.atomic.AtomicBoolean(true);
+        private final Thread thread;
+        private final int members;
+
+        PhaseSampler(PartiAssignorGroup group, int members) {
+            this.members = members;
+            thread = new Thread(() -> {
+                while (running.get()) {
+                    long now = System.nanoTime();
+                    for (int i = 1; i <= members; i++) {
+                        String r = "r-" + i;
+                        PartiToKafkaMigration.Phase p = phase(group, r);
+                        if (p == PartiToKafkaMigration.Phase.JOINING && joining.putIfAbsent(r, now) == null) {
+                            held.put(r, group.ownership().getOrDefault(r, Set.of()).size());
+                        }
+                        if (p == PartiToKafkaMigration.Phase.ROLLING || p == PartiToKafkaMigration.Phase.KAFKA) {
+                            rolling.putIfAbsent(r, now);
+                        }
+                        if (p == PartiToKafkaMigration.Phase.KAFKA) {
+                            kafka.putIfAbsent(r, now);
+                        }
+                    }
+                    try {
+                        Thread.sleep(2);
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                }
+            }, "phase-sampler");
+            thread.setDaemon(true);
+            thread.start();
+        }
+
+        void stop() throws InterruptedException {
+            running.set(false);
+            thread.join(5_000);
+        }
+
+        void print() {
+            long first = joining.values().stream().mapToLong(Long::longValue).min().orElse(0);
+            long last = kafka.values().stream().mapToLong(Long::longValue).max().orElse(0);
+            double paused = 0;
+            StringBuilder each = new StringBuilder();
+            for (int i = 1; i <= members; i++) {
+                String r = "r-" + i;
+                Long j = joining.get(r);
+                Long k = rolling.get(r);
+                if (j != null && k != null) {
+                    paused += held.getOrDefault(r, 0) * (k - j) / 1e9;
+                    each.append(String.format(" %s %.2f s holding %d;", r, (k - j) / 1e9, held.getOrDefault(r, 0)));
+                }
+            }
+            System.out.printf("%d members, rollback (first member stops consuming through Parti -> last one leaves Parti): "
+                            + "%.2f s; delivering nothing (JOINING, sampled every 2 ms):%s %.2f partition-seconds in all%n",
+                    members, (last - first) / 1e9, each, paused);
         }
     }
 
