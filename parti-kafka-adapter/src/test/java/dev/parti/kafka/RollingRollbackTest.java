@@ -83,6 +83,7 @@ class RollingRollbackTest {
             }
             await("every member is a Kafka member").atMost(WAIT).pollInterval(Duration.ofMillis(20)).until(() ->
                     running.stream().allMatch(r -> phase(group, r) == PartiToKafkaMigration.Phase.KAFKA));
+            assertThat(group.violations()).as("no partition in two members, no record consumed by a non-owner").isEmpty();
             group.awaitBalanced(running, WAIT);
             long switchEnd = System.nanoTime();
             phases.stop();
