@@ -98,7 +98,10 @@ import org.apache.kafka.common.serialization.Deserializer;
  * Kafka (old {@code KafkaConsumer}s) makes {@code poll()} and commits fail with {@link MixedGroupException},
  * unless {@code parti.migration=kafka-to-parti}: then this consumer joins that Kafka group as one of its members
  * and the group switches to Parti once every member is such a {@code PartiConsumer} (the migration guide's
- * "Rolling migration"; topic-list subscriptions only).
+ * "Rolling migration"; topic-list subscriptions only). With {@code parti.migration=parti-to-kafka} the reverse:
+ * this consumer runs on Parti, and once every live member of the Parti group is configured so, the members join the
+ * Kafka group keeping their partitions and leave Parti, so that plain {@code KafkaConsumer}s can replace them one at a
+ * time (the guide's "Rolling rollback").
  * Interceptors ({@code interceptor.classes}) run here, not in the inner consumer: {@code onConsume} sees
  * exactly the records {@code poll()} returns, {@code onCommit} the commits made (including auto-commits).
  *
@@ -127,7 +130,9 @@ import org.apache.kafka.common.serialization.Deserializer;
  * {@code Admin} client, two timer threads ({@code parti-consumer-<client>-timer-N}), and while it joins
  * or leaves the Parti group a thread {@code parti-consumer-<client>-join} or {@code -leave}; while it migrates
  * from a Kafka-run group, a second {@code KafkaConsumer} (client ID {@code <client.id>-kafka-group}) in that group,
- * closed at the switch; {@link #close()} stops all of them. When NATS does not answer, the leave (or a join still under way) is
+ * closed at the switch; with {@code parti.migration=parti-to-kafka}, an {@code Admin} client describing the Kafka group
+ * while on Parti and, from the rollback on, a second {@code KafkaConsumer} ({@code <client.id>-kafka-group}) that
+ * serves every call; {@link #close()} stops all of them. When NATS does not answer, the leave (or a join still under way) is
  * abandoned at the close timeout and its thread ends shortly after by itself: a join gives up at its
  * next retry, a KV call in flight is interrupted, and no leave is written (the session expires); tested
  * to end within a second of {@code close(1s)} returning.

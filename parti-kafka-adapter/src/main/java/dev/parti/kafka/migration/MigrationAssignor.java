@@ -17,7 +17,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The assignor a migrating {@code PartiConsumer} ({@code parti.migration=kafka-to-parti}) uses inside the
+ * The assignor a migrating {@code PartiConsumer} ({@code parti.migration=kafka-to-parti}, or {@code parti-to-kafka}
+ * for the rollback) uses inside the
  * classic Kafka group it takes over: {@link PartiAssignor} (same protocol name {@value PartiAssignor#NAME}, same
  * assignments) plus a small trailer in the user data that lets the group agree on one switch to Parti.
  *
@@ -38,6 +39,9 @@ import org.slf4j.LoggerFactory;
  *       owned partitions) and is flagged again; partitions of members that left stay unassigned in Kafka, since
  *       their owner is about to be chosen by Parti.</li>
  * </ul>
+ * <p><b>Rolling rollback</b> ({@code parti.migration=parti-to-kafka}): a member rolling back from Parti appends a
+ * {@link #ROLLBACK} trailer reporting the partitions it owns through Parti. While some member does, the leader applies
+ * {@link #rollbackAssignment}: nothing moves, and the assignment that completes the group is flagged {@link #ROLLED}.
  * Thread-safety: Kafka calls one instance from its consumer's threads; state is in volatile fields.
  */
 public final class MigrationAssignor implements ConsumerPartitionAssignor, Configurable {
