@@ -111,6 +111,8 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
     /** What the bridge reported at its last join. */
     private volatile Set<TopicPartition> reported = Set.of();
     private volatile boolean rolled;
+    /** Set when the rollback starts: the Parti side's callbacks no longer reach the user (polling thread). */
+    private boolean partiSilenced;
     private boolean kafkaRebalancing;
     private Admin admin;
     private KafkaFuture<ConsumerGroupDescription> describing;
@@ -390,6 +392,7 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
     }
 
     private void startRollback(String why) {
+        partiSilenced = true;
         continuing.addAll(parti.assignment());
         next.keySet().retainAll(continuing);
         log.info("Consumer group {}: rolling back to Kafka ({}); joining the Kafka group keeping {}", groupId, why,
@@ -427,11 +430,14 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
         return records;
     }
 
-    /** The listener the Parti side is subscribed with: the user's while on Parti, silent once the rollback started. */
+    /**
+     * The listener the Parti side is subscribed with: the user's until the rollback starts (including the revocation
+     * of a member closed while still on Parti), silent from then on.
+     */
     private final ConsumerRebalanceListener partiListener = new ConsumerRebalanceListener() {
         @Override
         public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
-            if (phase == Phase.PARTI) {
+            if (!partiSilenced) {
                 next.keySet().removeAll(partitions);
                 listener.onPartitionsRevoked(partitions);
             }
@@ -439,14 +445,14 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
 
         @Override
         public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
-            if (phase == Phase.PARTI) {
+            if (!partiSilenced) {
                 listener.onPartitionsAssigned(partitions);
             }
         }
 
         @Override
         public void onPartitionsLost(Collection<TopicPartition> partitions) {
-            if (phase == Phase.PARTI) {
+            if (!partiSilenced) {
                 next.keySet().removeAll(partitions);
                 listener.onPartitionsLost(partitions);
             }
