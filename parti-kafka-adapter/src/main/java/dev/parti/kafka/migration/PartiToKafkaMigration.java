@@ -1,6 +1,7 @@
 package dev.parti.kafka.migration;
 
 import dev.parti.PartiManager;
+import dev.parti.kafka.MixedGroupException;
 import dev.parti.kafka.PartiAssignor;
 import dev.parti.kafka.PartiConsumerConfig;
 import dev.parti.kafka.internal.KafkaPartitions;
@@ -44,7 +45,8 @@ import org.slf4j.LoggerFactory;
  *       parti.migration=parti-to-kafka} in its worker metadata. It remembers, per partition, the offset after the
  *       last record {@code poll()} returned. Between polls of the Parti side (at most 100 ms apart) it checks whether
  *       the rollback starts: this member leads the Parti group and every live worker of its last, completed
- *       rebalance publishes {@code parti-to-kafka}; or the Kafka group has a member (another member started it).</li>
+ *       rebalance publishes {@code parti-to-kafka}; or the Kafka group has a member (another member started it), seen
+ *       by describing the group every 100 ms or by the broker refusing a commit made through Parti.</li>
  *   <li><b>JOINING</b>: the Parti side is no longer polled, so it delivers nothing, commits nothing and acknowledges
  *       no revocation (Parti cannot hand this member's partitions to anyone while its session lives). A classic
  *       {@link KafkaConsumer} (the <em>bridge</em>) joins the Kafka group with {@link MigrationAssignor}, reporting
@@ -343,7 +345,14 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
                 return pollRolling(Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
             }
             long left = Math.max(0, deadline - System.nanoTime());
-            ConsumerRecords<K, V> records = parti.poll(Duration.ofNanos(Math.min(left, CHECK_NANOS)));
+            ConsumerRecords<K, V> records;
+            try {
+                records = parti.poll(Duration.ofNanos(Math.min(left, CHECK_NANOS)));
+            } catch (MixedGroupException e) {
+                // the broker refused a generation -1 commit: the Kafka group has members, the rollback has begun
+                startRollback("the broker refused a commit through Parti: the Kafka group has members");
+                return pollRolling(Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
+            }
             if (!records.isEmpty()) {
                 for (TopicPartition tp : records.partitions()) {
                     List<ConsumerRecord<K, V>> list = records.records(tp);
