@@ -142,6 +142,21 @@ class RollingRollbackTest {
         }
     }
 
+    /** Patterns are refused while rolling back, naming the key; an empty group subscribed by topic starts on Parti. */
+    @Test
+    void aPatternSubscriptionIsRefusedWhileRollingBack() {
+        Map<String, Object> config = Fixtures.consumerBase(KAFKA.bootstrapServers(), Fixtures.unique("g-rbpattern"));
+        config.putAll(Fixtures.partiFast(NATS.url()));
+        config.put(PartiConsumerConfig.MIGRATION_CONFIG, PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA);
+        try (PartiConsumer<String, String> consumer = new PartiConsumer<>(config)) {
+            org.assertj.core.api.Assertions.assertThatThrownBy(() -> consumer.subscribe(java.util.regex.Pattern.compile("t.*")))
+                    .isInstanceOf(IllegalStateException.class)
+                    .hasMessageContaining(PartiConsumerConfig.MIGRATION_CONFIG + "=" + PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA);
+            consumer.subscribe(List.of(Fixtures.unique("t")));
+            assertThat(consumer.rollbackPhase()).isEqualTo(PartiToKafkaMigration.Phase.PARTI);
+        }
+    }
+
     /**
      * Samples the phases of the members rolling back every 2 ms: how long each one delivered nothing (JOINING: it no
      * longer consumes through Parti, and holds no Kafka assignment yet) while holding how many partitions.
