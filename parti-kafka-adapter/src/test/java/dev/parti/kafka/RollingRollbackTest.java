@@ -142,6 +142,62 @@ class RollingRollbackTest {
         }
     }
 
+    /**
+     * Static members (stop, then start under the same {@code group.instance.id}) at both steps: the Parti members are
+     * replaced by rolling-back ones under their IDs, then, once the group is in Kafka, by plain KafkaConsumers taking
+     * over the static memberships.
+     */
+    @Test
+    void staticMembersRolledBackUnderTheirInstanceIdsEndInAKafkaRunGroup() throws Exception {
+        String topic = Fixtures.unique("rollback-static");
+        String groupId = Fixtures.unique("g-rbstatic");
+        KAFKA.broker().createTopic(topic, PARTITIONS);
+        try (PartiAssignorGroup group = new PartiAssignorGroup(KAFKA.bootstrapServers(), groupId, topic, PARTITIONS)) {
+            group.startProducing(400);
+            group.start("p-1", staticMember(parti(group, "p-1", PartiConsumerConfig.MIGRATION_NONE), "i-1"));
+            group.start("p-2", staticMember(parti(group, "p-2", PartiConsumerConfig.MIGRATION_NONE), "i-2"));
+            group.awaitBalanced(List.of("p-1", "p-2"), WAIT);
+
+            group.stop("p-1");
+            group.start("r-1", staticMember(parti(group, "r-1", PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA), "i-1"));
+            group.awaitBalanced(List.of("p-2", "r-1"), WAIT);
+            group.stop("p-2");
+            group.start("r-2", staticMember(parti(group, "r-2", PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA), "i-2"));
+            await("every member is a Kafka member").atMost(WAIT).pollInterval(Duration.ofMillis(20)).until(() ->
+                    phase(group, "r-1") == PartiToKafkaMigration.Phase.KAFKA && phase(group, "r-2") == PartiToKafkaMigration.Phase.KAFKA);
+            assertThat(group.violations()).isEmpty();
+            group.awaitBalanced(List.of("r-1", "r-2"), WAIT);
+            assertKafkaAssignsEverything(group, List.of("r-1", "r-2"));
+
+            long start = System.nanoTime();
+            group.stop("r-1");
+            group.start("k-1", staticMember(group.config("k-1", PartiAssignorGroup.PARTI), "i-1"));
+            group.awaitBalanced(List.of("k-1", "r-2"), WAIT);
+            group.stop("r-2");
+            group.start("k-2", staticMember(group.config("k-2", PartiAssignorGroup.PARTI), "i-2"));
+            group.awaitBalanced(List.of("k-1", "k-2"), WAIT);
+            long end = System.nanoTime();
+            OwnershipReport swaps = group.ownershipReport(start, end);
+            System.out.printf("static members, both KafkaConsumers in: %.2f s, unavailability %.2f partition-seconds, longest "
+                            + "gap %.2f s, Kafka rebalances seen by k-1: %.0f%n", (end - start) / 1e9,
+                    swaps.unownedNanos() / 1e9, swaps.longestGapNanos() / 1e9, rebalanceTotal(group.consumer("k-1")));
+            assertKafkaAssignsEverything(group, List.of("k-1", "k-2"));
+
+            group.stopProducing();
+            group.awaitAllConsumed(WAIT);
+            assertThat(group.violations()).isEmpty();
+            assertThat(group.duplicates()).isEmpty();
+            assertThat(group.missing()).isEmpty();
+            assertThat(group.ownershipReport().overlaps()).isEmpty();
+        }
+    }
+
+    private static Map<String, Object> staticMember(Map<String, Object> config, String instanceId) {
+        config.put("group.instance.id", instanceId);
+        config.remove(PartiAssignor.WORKER_ID_CONFIG);
+        return config;
+    }
+
     /** Patterns are refused while rolling back, naming the key; an empty group subscribed by topic starts on Parti. */
     @Test
     void aPatternSubscriptionIsRefusedWhileRollingBack() {
