@@ -33,13 +33,29 @@ final class MigrationCrashSupport {
             for (Path f : files.filter(p -> p.toString().endsWith(".ledger")).toList()) {
                 String member = f.getFileName().toString().replace(".ledger", "");
                 for (String line : Files.readAllLines(f)) {
-                    if (!line.isBlank()) {
+                    if (!line.isBlank() && !line.startsWith("#")) {
                         seen.computeIfAbsent(line.trim(), k -> new ArrayList<>()).add(member);
                     }
                 }
             }
         }
         return seen;
+    }
+
+    /**
+     * Where {@code record} ("partition offset") stands in {@code member}'s ledger: the line numbers of each time it was
+     * processed and of the phase changes around them (to tell on which side of a switch a record was processed twice).
+     */
+    static String whereInLedger(Path dir, String member, String record) throws Exception {
+        List<String> lines = Files.readAllLines(dir.resolve(member + ".ledger"));
+        StringBuilder sb = new StringBuilder(member + ": " + lines.size() + " lines;");
+        for (int i = 0; i < lines.size(); i++) {
+            String l = lines.get(i).trim();
+            if (l.equals(record) || l.startsWith("#")) {
+                sb.append(' ').append(i).append('=').append(l);
+            }
+        }
+        return sb.toString();
     }
 
     /** Produced records no ledger holds. */
