@@ -4,6 +4,7 @@ import dev.parti.PartiManager;
 import dev.parti.kafka.internal.ConsumerSettings;
 import dev.parti.kafka.internal.PartiConsumerDelegate;
 import dev.parti.kafka.migration.KafkaToPartiMigration;
+import dev.parti.kafka.migration.PartiToKafkaMigration;
 import java.time.Duration;
 import java.util.Collection;
 import java.util.List;
@@ -97,7 +98,10 @@ import org.apache.kafka.common.serialization.Deserializer;
  * Kafka (old {@code KafkaConsumer}s) makes {@code poll()} and commits fail with {@link MixedGroupException},
  * unless {@code parti.migration=kafka-to-parti}: then this consumer joins that Kafka group as one of its members
  * and the group switches to Parti once every member is such a {@code PartiConsumer} (the migration guide's
- * "Rolling migration"; topic-list subscriptions only).
+ * "Rolling migration"; topic-list subscriptions only). With {@code parti.migration=parti-to-kafka} the reverse:
+ * this consumer runs on Parti, and once every live member of the Parti group is configured so, the members join the
+ * Kafka group keeping their partitions and leave Parti, so that plain {@code KafkaConsumer}s can replace them one at a
+ * time (the guide's "Rolling rollback").
  * Interceptors ({@code interceptor.classes}) run here, not in the inner consumer: {@code onConsume} sees
  * exactly the records {@code poll()} returns, {@code onCommit} the commits made (including auto-commits).
  *
@@ -126,7 +130,9 @@ import org.apache.kafka.common.serialization.Deserializer;
  * {@code Admin} client, two timer threads ({@code parti-consumer-<client>-timer-N}), and while it joins
  * or leaves the Parti group a thread {@code parti-consumer-<client>-join} or {@code -leave}; while it migrates
  * from a Kafka-run group, a second {@code KafkaConsumer} (client ID {@code <client.id>-kafka-group}) in that group,
- * closed at the switch; {@link #close()} stops all of them. When NATS does not answer, the leave (or a join still under way) is
+ * closed at the switch; with {@code parti.migration=parti-to-kafka}, an {@code Admin} client describing the Kafka group
+ * while on Parti and, from the rollback on, a second {@code KafkaConsumer} ({@code <client.id>-kafka-group}) that
+ * serves every call; {@link #close()} stops all of them. When NATS does not answer, the leave (or a join still under way) is
  * abandoned at the close timeout and its thread ends shortly after by itself: a join gives up at its
  * next retry, a KV call in flight is interrupted, and no leave is written (the session expires); tested
  * to end within a second of {@code close(1s)} returning.
@@ -138,6 +144,8 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
     private final PartiConsumerDelegate<K, V> delegate;
     /** The rolling migration from a Kafka-run group ({@code parti.migration=kafka-to-parti}), else null. */
     private final KafkaToPartiMigration<K, V> migration;
+    /** The rolling rollback to a Kafka-run group ({@code parti.migration=parti-to-kafka}), else null. */
+    private final PartiToKafkaMigration<K, V> rollback;
 
     /**
      * A consumer configured by {@code configs}: Kafka consumer settings plus the {@code parti.*} settings
@@ -172,11 +180,13 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
         this.delegate = new PartiConsumerDelegate<>(new ConsumerSettings(configs, keyDeserializer, valueDeserializer),
                 keyDeserializer, valueDeserializer);
         this.migration = KafkaToPartiMigration.ifConfigured(configs, keyDeserializer, valueDeserializer, delegate);
+        this.rollback = PartiToKafkaMigration.ifConfigured(configs, keyDeserializer, valueDeserializer, delegate);
     }
 
     private void refusePatternWhileMigrating() {
-        if (migration != null) {
-            throw new IllegalStateException(PartiConsumerConfig.MIGRATION_CONFIG + "=" + PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI
+        if (migration != null || rollback != null) {
+            throw new IllegalStateException(PartiConsumerConfig.MIGRATION_CONFIG + "="
+                    + (migration != null ? PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI : PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA)
                     + " supports topic-list subscriptions only; subscribe to a list of topics, or migrate with "
                     + PartiConsumerConfig.MIGRATION_CONFIG + "=" + PartiConsumerConfig.MIGRATION_NONE + " (stop-the-fleet)");
         }
@@ -184,6 +194,9 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
 
     /** The Kafka consumer serving calls while this member is still in a Kafka-run group (migration), else null. */
     private Consumer<K, V> kafkaSide() {
+        if (rollback != null) {
+            return rollback.kafkaSide();
+        }
         return migration == null ? null : migration.kafkaSide();
     }
 
@@ -200,6 +213,9 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
     @Override
     public Set<TopicPartition> assignment() {
         Consumer<K, V> k = kafkaSide();
+        if (k != null && rollback != null) {
+            return rollback.assignment();
+        }
         if (k != null) {
             return k.assignment();
         }
@@ -234,6 +250,10 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public void subscribe(Collection<String> topics, ConsumerRebalanceListener listener) {
+        if (rollback != null && topics != null && !topics.isEmpty() && listener != null) {
+            rollback.subscribe(topics, listener);
+            return;
+        }
         if (migration != null && topics != null && !topics.isEmpty() && listener != null
                 && migration.subscribe(topics, listener)) {
             return;
@@ -244,6 +264,18 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
     /** {@link #subscribe(Collection, ConsumerRebalanceListener)} with a listener that does nothing. */
     @Override
     public void subscribe(Collection<String> topics) {
+        if (rollback != null && topics != null && !topics.isEmpty()) {
+            rollback.subscribe(topics, new ConsumerRebalanceListener() {
+                @Override
+                public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+                }
+
+                @Override
+                public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+                }
+            });
+            return;
+        }
         if (migration != null && topics != null && !topics.isEmpty()
                 && migration.subscribe(topics, new ConsumerRebalanceListener() {
                     @Override
@@ -356,6 +388,9 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public ConsumerRecords<K, V> poll(Duration timeout) {
+        if (rollback != null && rollback.phase() != PartiToKafkaMigration.Phase.NEW) {
+            return rollback.poll(timeout);
+        }
         if (migration != null && migration.phase() != KafkaToPartiMigration.Phase.NEW) {
             return migration.poll(timeout);
         }
@@ -752,6 +787,14 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      */
     @Override
     public void close(CloseOptions option) {
+        if (rollback != null) {
+            try {
+                rollback.close(option);
+            } catch (RuntimeException e) {
+                delegate.close(option);
+                throw e;
+            }
+        }
         if (migration != null) {
             try {
                 migration.close(option);
@@ -793,6 +836,11 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
     /** The phase of the rolling migration, or null without {@code parti.migration=kafka-to-parti} (for tests). */
     KafkaToPartiMigration.Phase migrationPhase() {
         return migration == null ? null : migration.phase();
+    }
+
+    /** The phase of the rolling rollback, or null without {@code parti.migration=parti-to-kafka} (for tests). */
+    PartiToKafkaMigration.Phase rollbackPhase() {
+        return rollback == null ? null : rollback.phase();
     }
 
     PartiManager partiManager() {

@@ -141,6 +141,12 @@ public final class PartiConsumerConfig extends AbstractConfig {
     public static final String MIGRATION_NONE = "none";
     /** A value of {@link #MIGRATION_CONFIG}: join a group still run by Kafka's coordinator and take it over. */
     public static final String MIGRATION_KAFKA_TO_PARTI = "kafka-to-parti";
+    /**
+     * A value of {@link #MIGRATION_CONFIG}: this consumer runs on Parti and can hand the group back to Kafka's
+     * coordinator; once every live member of the Parti group has it, the members join the Kafka group keeping their
+     * partitions, and plain {@code KafkaConsumer}s can replace them one at a time.
+     */
+    public static final String MIGRATION_PARTI_TO_KAFKA = "parti-to-kafka";
     /** Default of {@link #MIGRATION_CONFIG}. */
     public static final String DEFAULT_MIGRATION = MIGRATION_NONE;
     private static final String MIGRATION_DOC = "Rolling migration of a live group. <code>none</code>: the group "
@@ -148,7 +154,10 @@ public final class PartiConsumerConfig extends AbstractConfig {
             + "MixedGroupException). <code>kafka-to-parti</code>: while the group still has Kafka-managed members "
             + "(KafkaConsumers with dev.parti.kafka.PartiAssignor), this consumer joins the Kafka group itself and "
             + "consumes as one of them; once every member is such a PartiConsumer, the group switches to Parti "
-            + "in one step. See the migration guide, \"Rolling migration\".";
+            + "in one step. <code>parti-to-kafka</code>: this consumer runs on Parti; once every live member of the Parti group "
+            + "is configured so, the members join the Kafka group (classic protocol) keeping the partitions they own, "
+            + "leave Parti, and plain KafkaConsumers with dev.parti.kafka.PartiAssignor can replace them one at a time. "
+            + "See the migration guide, \"Rolling migration\" and \"Rolling rollback\".";
 
     /** The key {@value}; see the definition in {@link #configDef()}. */
     public static final String STRATEGY_CONFIG = PartiAssignor.STRATEGY_CONFIG;
@@ -245,7 +254,7 @@ public final class PartiConsumerConfig extends AbstractConfig {
             .define(LOSS_POLICY_CONFIG, Type.STRING, DEFAULT_LOSS_POLICY,
                     ConfigDef.ValidString.in(LOSS_POLICY_FENCE, LOSS_POLICY_HOLD), Importance.HIGH, LOSS_POLICY_DOC)
             .define(MIGRATION_CONFIG, Type.STRING, DEFAULT_MIGRATION,
-                    ConfigDef.ValidString.in(MIGRATION_NONE, MIGRATION_KAFKA_TO_PARTI), Importance.MEDIUM, MIGRATION_DOC)
+                    ConfigDef.ValidString.in(MIGRATION_NONE, MIGRATION_KAFKA_TO_PARTI, MIGRATION_PARTI_TO_KAFKA), Importance.MEDIUM, MIGRATION_DOC)
             .define(STRATEGY_CONFIG, Type.STRING, DEFAULT_STRATEGY,
                     ConfigDef.ValidString.in(Strategies.names().toArray(new String[0])), Importance.MEDIUM, STRATEGY_DOC)
             .define(BUCKET_REPLICAS_CONFIG, Type.INT, DEFAULT_BUCKET_REPLICAS, ConfigDef.Range.between(1, 5),
@@ -343,6 +352,11 @@ public final class PartiConsumerConfig extends AbstractConfig {
     /** Whether {@value #MIGRATION_CONFIG} is {@value #MIGRATION_KAFKA_TO_PARTI}. */
     public boolean migratesFromKafka() {
         return MIGRATION_KAFKA_TO_PARTI.equals(getString(MIGRATION_CONFIG));
+    }
+
+    /** Whether {@value #MIGRATION_CONFIG} is {@value #MIGRATION_PARTI_TO_KAFKA}. */
+    public boolean rollsBackToKafka() {
+        return MIGRATION_PARTI_TO_KAFKA.equals(getString(MIGRATION_CONFIG));
     }
 
     /** The loss policy chosen by {@value #LOSS_POLICY_CONFIG}. */

@@ -25,7 +25,7 @@ import org.apache.kafka.common.TopicPartition;
 /**
  * One member of a migrating group for {@link RollingMigrationCrashTest}, in this JVM (a thread) or in a child JVM
  * (its {@code main}, so that it can be killed with SIGKILL). It appends every record it processes to its ledger
- * file ({@code partition offset} per line, flushed after every poll, so before any commit of it), records ownership in a shared {@link
+ * file ({@code partition offset} per line, and {@code # PHASE <phase>} lines, flushed after every poll, so before any commit of it), records ownership in a shared {@link
  * OwnershipLog} directory (instance = member name), commits what it processed in {@code onPartitionsRevoked}, and
  * prints {@code PHASE <phase>} when its migration phase changes.
  */
@@ -100,8 +100,10 @@ final class MigratingMemberMain {
                     processed.put(new TopicPartition(r.topic(), r.partition()), r.offset() + 1);
                 }
                 flush.run(); // what the test reads while members run
-                Object phase = consumer instanceof PartiConsumer<String, String> p ? p.migrationPhase() : "KAFKA_CONSUMER";
+                Object phase = consumer instanceof PartiConsumer<String, String> p
+                        ? (p.rollbackPhase() != null ? p.rollbackPhase() : p.migrationPhase()) : "KAFKA_CONSUMER";
                 if (phase != lastPhase) {
+                    ledger.write("# PHASE " + phase + "\n"); // where in its ledger the member changed phase
                     System.out.println("PHASE " + phase);
                     lastPhase = phase;
                 }

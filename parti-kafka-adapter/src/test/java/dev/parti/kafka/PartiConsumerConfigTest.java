@@ -108,7 +108,10 @@ class PartiConsumerConfigTest {
         assertThat(new PartiConsumerConfig(base()).migratesFromKafka()).isFalse();
         assertThat(new PartiConsumerConfig(with("parti.migration", "none")).migratesFromKafka()).isFalse();
         assertThat(new PartiConsumerConfig(with("parti.migration", "kafka-to-parti")).migratesFromKafka()).isTrue();
-        rejects(with("parti.migration", "parti-to-kafka"), "parti.migration");
+        assertThat(new PartiConsumerConfig(with("parti.migration", "kafka-to-parti")).rollsBackToKafka()).isFalse();
+        assertThat(new PartiConsumerConfig(with("parti.migration", "parti-to-kafka")).rollsBackToKafka()).isTrue();
+        assertThat(new PartiConsumerConfig(with("parti.migration", "parti-to-kafka")).migratesFromKafka()).isFalse();
+        rejects(with("parti.migration", "kafka-to-kafka"), "parti.migration");
         rejects(with("parti.migration", ""), "parti.migration");
     }
 

@@ -13,22 +13,14 @@ import dev.parti.testkit.WorkerProcess;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Collectors;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
-import org.apache.kafka.clients.producer.KafkaProducer;
-import org.apache.kafka.clients.producer.ProducerConfig;
-import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
@@ -58,13 +50,13 @@ class RollingMigrationCrashTest {
         long start = System.nanoTime();
         Map<Integer, Long> produced = new ConcurrentHashMap<>();
         AtomicBoolean producing = new AtomicBoolean(true);
-        Thread producer = producer(topic, produced, producing);
+        Thread producer = MigrationCrashSupport.producer(KAFKA.bootstrapServers(), topic, PARTITIONS, produced, producing);
         producer.start();
-        Map<String, Member> members = new HashMap<>();
+        Map<String, MigrationCrashSupport.Member> members = new HashMap<>();
         try (WorkerProcess child = startChild(dir, groupId, topic, logDir)) {
-            members.put("k-1", Member.start(config(groupId, "k-1", false), topic, "k-1", logDir, dir));
+            members.put("k-1", MigrationCrashSupport.Member.start(config(groupId, "k-1", false), topic, "k-1", logDir, dir));
             await("the child joined the Kafka group").atMost(WAIT).until(() -> child.logTail(200).contains("PHASE KAFKA"));
-            members.put("p-1", Member.start(config(groupId, "p-1", true), topic, "p-1", logDir, dir));
+            members.put("p-1", MigrationCrashSupport.Member.start(config(groupId, "p-1", true), topic, "p-1", logDir, dir));
             await("three Kafka members, stable, sharing every partition").atMost(WAIT).pollInterval(Duration.ofMillis(100))
                     .until(() -> {
                         ConsumerGroupDescription d = describe(groupId);
@@ -84,26 +76,21 @@ class RollingMigrationCrashTest {
             assertThat(childPhases).as("killed before leaving Kafka").doesNotContain("WAITING").doesNotContain("PARTI");
 
             await("p-1 runs through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(50))
-                    .until(() -> members.get("p-1").phase() == KafkaToPartiMigration.Phase.PARTI);
+                    .until(() -> members.get("p-1").parti() != null
+                            && members.get("p-1").parti().migrationPhase() == KafkaToPartiMigration.Phase.PARTI);
             assertThat(describe(groupId).members()).isEmpty();
 
             producing.set(false);
             producer.join(30_000);
             await("every produced record processed").atMost(WAIT).pollInterval(Duration.ofMillis(100))
-                    .until(() -> missing(dir, produced).isEmpty());
+                    .until(() -> MigrationCrashSupport.missing(dir, produced).isEmpty());
             members.remove("p-1").stop();
         } finally {
             producing.set(false);
-            members.values().forEach(Member::stop);
+            members.values().forEach(MigrationCrashSupport.Member::stop);
         }
-        Map<String, List<String>> seen = ledgers(dir);
-        List<String> duplicates = new ArrayList<>();
-        seen.forEach((record, by) -> {
-            if (by.size() > 1 && (!by.contains("c-2") || by.stream().filter("c-2"::equals).count() > 1
-                    || by.size() > 2)) {
-                duplicates.add(record + " by " + by);
-            }
-        });
+        Map<String, List<String>> seen = MigrationCrashSupport.ledgers(dir);
+        List<String> duplicates = MigrationCrashSupport.duplicatesBeyond(seen, "c-2");
         long redone = seen.values().stream().filter(by -> by.size() > 1).count();
         System.out.println("records processed again after the kill (by the killed instance, uncommitted): " + redone);
         assertThat(duplicates).as("processed twice other than the killed instance's uncommitted work").isEmpty();
@@ -143,99 +130,6 @@ class RollingMigrationCrashTest {
     private static ConsumerGroupDescription describe(String groupId) throws Exception {
         try (Admin admin = Fixtures.admin(KAFKA.bootstrapServers())) {
             return admin.describeConsumerGroups(List.of(groupId)).all().get().get(groupId);
-        }
-    }
-
-    /** "partition offset" → the members that processed it, in ledger order. */
-    private static Map<String, List<String>> ledgers(Path dir) throws Exception {
-        Map<String, List<String>> seen = new HashMap<>();
-        try (var files = Files.list(dir)) {
-            for (Path f : files.filter(p -> p.toString().endsWith(".ledger")).toList()) {
-                String member = f.getFileName().toString().replace(".ledger", "");
-                for (String line : Files.readAllLines(f)) {
-                    if (!line.isBlank()) {
-                        seen.computeIfAbsent(line.trim(), k -> new ArrayList<>()).add(member);
-                    }
-                }
-            }
-        }
-        return seen;
-    }
-
-    private static List<String> missing(Path dir, Map<Integer, Long> produced) throws Exception {
-        Set<String> seen = new HashSet<>(ledgers(dir).keySet());
-        List<String> missing = new ArrayList<>();
-        produced.forEach((p, end) -> {
-            for (long o = 0; o < end; o++) {
-                if (!seen.contains(p + " " + o)) {
-                    missing.add(p + "@" + o);
-                }
-            }
-        });
-        return missing;
-    }
-
-    private static Thread producer(String topic, Map<Integer, Long> produced, AtomicBoolean producing) {
-        Map<String, Object> config = new HashMap<>();
-        config.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, KAFKA.bootstrapServers());
-        config.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class);
-        config.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class);
-        config.put(ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, false);
-        config.put(ProducerConfig.ACKS_CONFIG, "1");
-        config.put(ProducerConfig.LINGER_MS_CONFIG, 5);
-        return new Thread(() -> {
-            try (KafkaProducer<String, String> p = new KafkaProducer<>(config)) {
-                long seq = 0;
-                while (producing.get()) {
-                    for (int i = 0; i < 8; i++, seq++) {
-                        p.send(new ProducerRecord<>(topic, (int) (seq % PARTITIONS), null, Long.toString(seq)), (md, e) -> {
-                            if (e == null) {
-                                produced.merge(md.partition(), md.offset() + 1, Math::max);
-                            }
-                        });
-                    }
-                    Thread.sleep(20);
-                }
-                p.flush();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        }, "producer-" + topic);
-    }
-
-    /** A member on a thread of this JVM. */
-    private static final class Member {
-        final AtomicBoolean running = new AtomicBoolean(true);
-        final AtomicReference<org.apache.kafka.clients.consumer.Consumer<String, String>> consumer = new AtomicReference<>();
-        final AtomicReference<Throwable> failure = new AtomicReference<>();
-        Thread thread;
-
-        static Member start(Map<String, Object> config, String topic, String name, Path logDir, Path dir) {
-            Member m = new Member();
-            m.thread = new Thread(() -> {
-                try {
-                    MigratingMemberMain.run(config, topic, name, logDir, dir.resolve(name + ".ledger"), m.running, m.consumer);
-                } catch (Throwable t) {
-                    m.failure.set(t);
-                }
-            }, "member-" + name);
-            m.thread.start();
-            return m;
-        }
-
-        KafkaToPartiMigration.Phase phase() {
-            return consumer.get() instanceof PartiConsumer<String, String> p ? p.migrationPhase() : null;
-        }
-
-        void stop() {
-            running.set(false);
-            try {
-                thread.join(30_000);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-            assertThat(thread.isAlive()).as(thread.getName() + " stopped").isFalse();
-            assertThat(failure.get()).as(thread.getName() + " failure").isNull();
         }
     }
 }

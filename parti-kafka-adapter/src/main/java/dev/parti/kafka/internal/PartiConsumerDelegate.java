@@ -615,6 +615,14 @@ public final class PartiConsumerDelegate<K, V> {
         return Duration.ofMillis(settings.defaultApiTimeoutMs);
     }
 
+    /**
+     * Any thread: whether this member leads its Parti group and every live worker of the leader's last rebalance
+     * publishes {@code parti.migration=parti-to-kafka} (the rolling rollback, {@code dev.parti.kafka.migration}).
+     */
+    public boolean leadsAGroupThatRollsBack() {
+        return driver.leadsAGroupThatRollsBack();
+    }
+
     /** The current Parti manager, or null when not joined (for tests). */
     public PartiManager partiManager() {
         return driver.manager();

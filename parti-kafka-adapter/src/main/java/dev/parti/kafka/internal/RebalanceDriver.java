@@ -53,6 +53,8 @@ final class RebalanceDriver {
     private volatile int assignedCount;
     /** What this member publishes as its subscription (see {@link SubscriptionState#METADATA_KEY}); polling thread. */
     private String subscriptionMetadata;
+    /** The strategy of the current membership (its leader side tells whether the group rolls back), or null. */
+    private volatile SubscriptionStrategy strategy;
 
     /** @param onEvent called on Parti's callback thread when an event is queued (wakes the polling thread) */
     RebalanceDriver(ConsumerSettings settings, KafkaConsumer<?, ?> inner, SubscriptionState subscription, CommitGate commits,
@@ -110,15 +112,35 @@ final class RebalanceDriver {
         subscriptionMetadata = value;
         Membership m = membership;
         if (m != null && value != null) {
-            m.manager().setMetadata(java.util.Map.of(SubscriptionState.METADATA_KEY, value));
+            m.manager().setMetadata(metadataOf(value));
         }
+    }
+
+    /** The worker metadata published for subscription {@code value}: plus {@code parti.migration} when rolling back. */
+    private java.util.Map<String, String> metadataOf(String value) {
+        if (settings.parti.rollsBackToKafka()) {
+            return java.util.Map.of(SubscriptionState.METADATA_KEY, value, dev.parti.kafka.PartiConsumerConfig.MIGRATION_CONFIG,
+                    dev.parti.kafka.PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA);
+        }
+        return java.util.Map.of(SubscriptionState.METADATA_KEY, value);
+    }
+
+    /**
+     * Any thread: whether this member leads its Parti group and every live worker of the leader's last rebalance
+     * published {@code parti.migration=parti-to-kafka}, and that rebalance is complete (the leader is {@code STABLE}).
+     */
+    boolean leadsAGroupThatRollsBack() {
+        PartiManager m = manager();
+        SubscriptionStrategy s = strategy;
+        return m != null && s != null && m.isLeader() && s.everyWorkerRollsBack()
+                && m.state() == dev.parti.ManagerState.STABLE;
     }
 
     private Membership newMembership() {
         GroupRuntime rt = runtime.get();
         rt.watcher().onGroupChange(rt::refreshSoon); // the leader reads what other members subscribe to at once
         PartiConfig.Builder b = settings.parti.partiConfigBuilder(settings.groupId)
-                .strategy(new SubscriptionStrategy(settings.strategy()))
+                .strategy(strategy = new SubscriptionStrategy(settings.strategy()))
                 .partitionSource(runtime.get().watcher())
                 .metrics(metrics);
         String workerId = settings.workerId();
@@ -133,7 +155,7 @@ final class RebalanceDriver {
         }
         Membership m = new Membership(config, workerId != null, onEvent, clock);
         if (subscriptionMetadata != null) {
-            m.manager().setMetadata(java.util.Map.of(SubscriptionState.METADATA_KEY, subscriptionMetadata));
+            m.manager().setMetadata(metadataOf(subscriptionMetadata));
         }
         return m;
     }

@@ -4,6 +4,7 @@ import dev.parti.AssignmentStrategy;
 import dev.parti.Partition;
 import dev.parti.Worker;
 import dev.parti.kafka.KafkaAssignorStrategy;
+import dev.parti.kafka.PartiConsumerConfig;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -30,6 +31,11 @@ final class SubscriptionStrategy implements AssignmentStrategy {
     private static final Logger log = LoggerFactory.getLogger(SubscriptionStrategy.class);
 
     private final AssignmentStrategy inner;
+    /**
+     * Whether every worker of the last request published {@code parti.migration=parti-to-kafka} (the rolling
+     * rollback may start); written on the leader thread, read from any thread.
+     */
+    private volatile boolean everyWorkerRollsBack;
 
     SubscriptionStrategy(AssignmentStrategy inner) {
         this.inner = inner;
@@ -59,8 +65,15 @@ final class SubscriptionStrategy implements AssignmentStrategy {
         }
     }
 
+    /** Whether every worker of the last request this leader ran published {@code parti.migration=parti-to-kafka}. */
+    boolean everyWorkerRollsBack() {
+        return everyWorkerRollsBack;
+    }
+
     @Override
     public Map<String, List<Partition>> assign(Request request) {
+        everyWorkerRollsBack = !request.workers().isEmpty() && request.workers().stream().allMatch(w ->
+                PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA.equals(w.metadata(PartiConsumerConfig.MIGRATION_CONFIG)));
         Set<String> topics = new TreeSet<>();
         request.partitions().forEach(p -> topics.add(SubscriberGroups.topicOf(p)));
         Map<String, Set<String>> topicsOf = new HashMap<>();

@@ -17,7 +17,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The assignor a migrating {@code PartiConsumer} ({@code parti.migration=kafka-to-parti}) uses inside the
+ * The assignor a migrating {@code PartiConsumer} ({@code parti.migration=kafka-to-parti}, or {@code parti-to-kafka}
+ * for the rollback) uses inside the
  * classic Kafka group it takes over: {@link PartiAssignor} (same protocol name {@value PartiAssignor#NAME}, same
  * assignments) plus a small trailer in the user data that lets the group agree on one switch to Parti.
  *
@@ -38,6 +39,9 @@ import org.slf4j.LoggerFactory;
  *       owned partitions) and is flagged again; partitions of members that left stay unassigned in Kafka, since
  *       their owner is about to be chosen by Parti.</li>
  * </ul>
+ * <p><b>Rolling rollback</b> ({@code parti.migration=parti-to-kafka}): a member rolling back from Parti appends a
+ * {@link #ROLLBACK} trailer reporting the partitions it owns through Parti. While some member does, the leader applies
+ * {@link #rollbackAssignment}: nothing moves, and the assignment that completes the group is flagged {@link #ROLLED}.
  * Thread-safety: Kafka calls one instance from its consumer's threads; state is in volatile fields.
  */
 public final class MigrationAssignor implements ConsumerPartitionAssignor, Configurable {
@@ -52,6 +56,13 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
     static final byte READY = 1;
     /** Trailer state: switching (in a subscription: told to switch; in an assignment: switch now). */
     static final byte SWITCHING = 2;
+    /**
+     * Trailer state, in a subscription only: a member rolling back from Parti, followed (before the state byte) by the
+     * partitions it owns through Parti and a 4-byte length of their encoding.
+     */
+    static final byte ROLLBACK = 3;
+    /** Trailer state, in an assignment only: every partition is assigned in Kafka, the rollback is complete. */
+    static final byte ROLLED = 4;
     private static final int TRAILER = 9;
     private static final Logger LOG = LoggerFactory.getLogger(MigrationAssignor.class);
 
@@ -70,6 +81,27 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
          * {@code poll()}.
          */
         default void rebalancing(boolean inProgress) {
+        }
+
+        /** Whether this member rolls back from Parti to Kafka ({@code parti.migration=parti-to-kafka}); any thread. */
+        default boolean rollsBack() {
+            return false;
+        }
+
+        /**
+         * Rolling rollback: the partitions this member owns through Parti, reported to the Kafka leader in its
+         * subscription; null once the rollback is complete (the member is a plain {@code PartiAssignor} member then).
+         * Called on the thread calling the Kafka consumer's {@code poll()}, when it joins.
+         */
+        default Set<TopicPartition> rollbackClaims() {
+            return null;
+        }
+
+        /**
+         * Rolling rollback: the assignment of {@code generation} says every partition of the group is assigned in
+         * Kafka. Called on the thread calling the Kafka consumer's {@code poll()}, before the assignment's listener calls.
+         */
+        default void rolledBack(int generation) {
         }
     }
 
@@ -117,12 +149,20 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
         if (s != null) {
             s.rebalancing(true);
         }
+        if (s != null && s.rollsBack()) {
+            Set<TopicPartition> claims = s.rollbackClaims();
+            ByteBuffer data = delegate.subscriptionUserData(topics);
+            return claims == null ? data : withClaims(data, claims);
+        }
         return withTrailer(delegate.subscriptionUserData(topics), switching ? SWITCHING : READY);
     }
 
     @Override
     public GroupAssignment assign(Cluster metadata, GroupSubscription groupSubscription) {
         Map<String, Subscription> subs = groupSubscription.groupSubscription();
+        if (subs.values().stream().anyMatch(sub -> state(sub.userData()) == ROLLBACK)) {
+            return rollbackAssignment(metadata, subs);
+        }
         boolean allMigrating = !subs.isEmpty();
         boolean anySwitching = false;
         for (Subscription sub : subs.values()) {
@@ -154,12 +194,80 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
         return new GroupAssignment(out);
     }
 
+    /**
+     * The leader's rule while some member rolls back from Parti: every member keeps what it owns in Kafka (its
+     * cooperative owned partitions); a partition nobody owns in Kafka goes to the one member that reports owning it
+     * through Parti, and stays unassigned when two members report it or none does (its Parti owner has not joined the
+     * Kafka group yet). Nothing moves. Once every partition of the subscribed topics is assigned, the assignment is
+     * flagged {@link #ROLLED}: the group is run by Kafka from then on, and later rebalances are {@link PartiAssignor}'s.
+     */
+    static GroupAssignment rollbackAssignment(Cluster metadata, Map<String, Subscription> subs) {
+        Map<TopicPartition, String> owner = new HashMap<>();
+        Map<String, Set<String>> topicsOf = new HashMap<>();
+        Set<String> allTopics = new java.util.TreeSet<>();
+        for (Map.Entry<String, Subscription> e : subs.entrySet()) {
+            Set<String> topics = Set.copyOf(e.getValue().topics());
+            topicsOf.put(e.getKey(), topics);
+            allTopics.addAll(topics);
+            for (TopicPartition tp : e.getValue().ownedPartitions()) {
+                if (topics.contains(tp.topic())) {
+                    owner.putIfAbsent(tp, e.getKey());
+                }
+            }
+        }
+        Map<TopicPartition, String> claimedBy = new HashMap<>();
+        Set<TopicPartition> contested = new java.util.HashSet<>();
+        for (Map.Entry<String, Subscription> e : new java.util.TreeMap<>(subs).entrySet()) {
+            ByteBuffer data = e.getValue().userData();
+            if (state(data) != ROLLBACK) {
+                continue;
+            }
+            for (TopicPartition tp : claims(data)) {
+                if (!topicsOf.get(e.getKey()).contains(tp.topic()) || owner.containsKey(tp)) {
+                    continue;
+                }
+                String before = claimedBy.putIfAbsent(tp, e.getKey());
+                if (before != null && !before.equals(e.getKey())) {
+                    contested.add(tp);
+                }
+            }
+        }
+        claimedBy.forEach((tp, member) -> {
+            if (!contested.contains(tp)) {
+                owner.put(tp, member);
+            }
+        });
+        boolean covered = true;
+        for (String topic : allTopics) {
+            Integer count = metadata.partitionCountForTopic(topic);
+            for (int p = 0; count != null && p < count; p++) {
+                covered &= owner.containsKey(new TopicPartition(topic, p));
+            }
+        }
+        Map<String, List<TopicPartition>> lists = new HashMap<>();
+        subs.keySet().forEach(m -> lists.put(m, new ArrayList<>()));
+        owner.forEach((tp, m) -> lists.get(m).add(tp));
+        Map<String, Assignment> out = new HashMap<>();
+        for (Map.Entry<String, List<TopicPartition>> e : lists.entrySet()) {
+            e.getValue().sort(java.util.Comparator.comparing(TopicPartition::topic).thenComparingInt(TopicPartition::partition));
+            out.put(e.getKey(), new Assignment(e.getValue(), covered ? withTrailer(null, ROLLED) : null));
+        }
+        LOG.info("rolling back from Parti: {} members keep what they own{}", out.size(),
+                covered ? "; every partition is assigned in Kafka, the rollback is complete"
+                        : ", " + contested.size() + " partition(s) reported twice and the partitions of Parti members not yet "
+                        + "in the Kafka group stay unassigned");
+        return new GroupAssignment(out);
+    }
+
     @Override
     public void onAssignment(Assignment assignment, ConsumerGroupMetadata metadata) {
         ByteBuffer data = assignment.userData();
         byte state = state(data);
         delegate.onAssignment(new Assignment(assignment.partitions(), state == 0 ? data : strip(data)), metadata);
         SwitchSignal s = signal;
+        if (state == ROLLED && s != null) {
+            s.rolledBack(metadata == null ? -1 : metadata.generationId());
+        }
         if (state == SWITCHING) {
             switching = true;
             if (s != null) {
@@ -181,7 +289,56 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
             return 0;
         }
         byte state = data.get(end - 9);
-        return state == READY || state == SWITCHING ? state : 0;
+        if (state == ROLLBACK) {
+            int len = end - data.position() >= TRAILER + 4 ? data.getInt(end - TRAILER - 4) : -1;
+            return len >= 0 && len <= end - data.position() - TRAILER - 4 ? state : 0;
+        }
+        return state == READY || state == SWITCHING || state == ROLLED ? state : 0;
+    }
+
+    /** {@code data} followed by a {@link #ROLLBACK} trailer reporting {@code claims}. */
+    static ByteBuffer withClaims(ByteBuffer data, Set<TopicPartition> claims) {
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        try (java.io.DataOutputStream out = new java.io.DataOutputStream(bytes)) {
+            out.writeInt(claims.size());
+            for (TopicPartition tp : claims) {
+                out.writeUTF(tp.topic());
+                out.writeInt(tp.partition());
+            }
+            out.writeInt(bytes.size());
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        ByteBuffer src = data == null ? ByteBuffer.allocate(0) : data.duplicate();
+        byte[] encoded = bytes.toByteArray();
+        ByteBuffer out = ByteBuffer.allocate(src.remaining() + encoded.length + TRAILER);
+        out.put(src).put(encoded).put(ROLLBACK).putLong(MAGIC);
+        out.flip();
+        return out;
+    }
+
+    /** The partitions a {@link #ROLLBACK} trailer reports (empty when {@code data} has none or it is malformed). */
+    static Set<TopicPartition> claims(ByteBuffer data) {
+        if (state(data) != ROLLBACK) {
+            return Set.of();
+        }
+        int end = data.limit();
+        int len = data.getInt(end - TRAILER - 4);
+        ByteBuffer enc = data.duplicate();
+        enc.position(end - TRAILER - 4 - len).limit(end - TRAILER - 4);
+        byte[] bytes = new byte[enc.remaining()];
+        enc.get(bytes);
+        Set<TopicPartition> out = new java.util.HashSet<>();
+        try (java.io.DataInputStream in = new java.io.DataInputStream(new java.io.ByteArrayInputStream(bytes))) {
+            int n = in.readInt();
+            for (int i = 0; i < n; i++) {
+                out.add(new TopicPartition(in.readUTF(), in.readInt()));
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            LOG.warn("ignoring a malformed rollback report: {}", e.toString());
+            return Set.of();
+        }
+        return out;
     }
 
     static ByteBuffer withTrailer(ByteBuffer data, byte state) {
@@ -194,7 +351,11 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
 
     static ByteBuffer strip(ByteBuffer data) {
         ByteBuffer d = data.duplicate();
-        d.limit(d.limit() - TRAILER);
+        int cut = TRAILER;
+        if (state(data) == ROLLBACK) {
+            cut += 4 + data.getInt(data.limit() - TRAILER - 4);
+        }
+        d.limit(d.limit() - cut);
         return d.slice();
     }
 

@@ -125,6 +125,109 @@ class MigrationAssignorTest {
                 .isInstanceOf(ConfigException.class).hasMessageContaining(MigrationAssignor.SIGNAL_CONFIG);
     }
 
+    @Property(tries = 300)
+    void aRollbackReportIsFoundAndStrippedWhateverPrecedesIt(@ForAll @Size(max = 64) byte[] data,
+                                                            @ForAll @Size(max = 20) Set<@net.jqwik.api.constraints.IntRange(max = 99) Integer> claimed) {
+        Set<TopicPartition> claims = new HashSet<>();
+        claimed.forEach(p -> claims.add(new TopicPartition("topic-" + (p % 3), p)));
+        ByteBuffer with = MigrationAssignor.withClaims(ByteBuffer.wrap(data), claims);
+        assertThat(MigrationAssignor.state(with)).isEqualTo(MigrationAssignor.ROLLBACK);
+        assertThat(MigrationAssignor.claims(with)).isEqualTo(claims);
+        ByteBuffer stripped = MigrationAssignor.strip(with);
+        byte[] back = new byte[stripped.remaining()];
+        stripped.get(back);
+        assertThat(back).isEqualTo(data);
+    }
+
+    /**
+     * The leader's rollback rule, for any owned (cooperative, disjoint) and reported sets: no partition twice; a
+     * partition owned in Kafka stays with its owner; otherwise it goes to its only reporter, and to nobody when two
+     * members or none report it; the assignment says ROLLED exactly when every partition is assigned.
+     */
+    @Property(tries = 500)
+    void aRollbackAssignmentMovesNothingAndGivesAReportedPartitionOnlyToItsOnlyReporter(
+            @ForAll @Size(value = PARTITIONS) List<@net.jqwik.api.constraints.IntRange(min = -1, max = 3) Integer> ownerOf,
+            @ForAll @Size(value = 4) List<@Size(max = PARTITIONS) Set<@net.jqwik.api.constraints.IntRange(max = PARTITIONS - 1) Integer>> reports,
+            @ForAll @Size(value = 4) List<Boolean> rollingBack) {
+        Map<String, Subscription> subs = new TreeMap<>();
+        for (int m = 0; m < 4; m++) {
+            List<TopicPartition> owned = new ArrayList<>();
+            for (int p = 0; p < PARTITIONS; p++) {
+                if (ownerOf.get(p) == m) {
+                    owned.add(new TopicPartition("t", p));
+                }
+            }
+            Set<TopicPartition> claims = new HashSet<>();
+            reports.get(m).forEach(p -> claims.add(new TopicPartition("t", p)));
+            ByteBuffer data = rollingBack.get(m) || m == 0 ? MigrationAssignor.withClaims(null, claims) : null;
+            subs.put("m-" + m, new Subscription(List.of("t"), data, owned, 3, Optional.empty()));
+        }
+        Map<String, Assignment> result = MigrationAssignor.rollbackAssignment(cluster(), subs).groupAssignment();
+        assertThat(result.keySet()).isEqualTo(subs.keySet());
+        Map<TopicPartition, String> assigned = new HashMap<>();
+        result.forEach((m, a) -> a.partitions().forEach(tp ->
+                assertThat(assigned.put(tp, m)).as("assigned once: " + tp).isNull()));
+        for (int p = 0; p < PARTITIONS; p++) {
+            TopicPartition tp = new TopicPartition("t", p);
+            int owner = ownerOf.get(p);
+            List<String> reporters = new ArrayList<>();
+            for (int m = 0; m < 4; m++) {
+                if ((rollingBack.get(m) || m == 0) && reports.get(m).contains(p)) {
+                    reporters.add("m-" + m);
+                }
+            }
+            if (owner >= 0) {
+                assertThat(assigned.get(tp)).as("owned in Kafka: " + tp).isEqualTo("m-" + owner);
+            } else if (reporters.size() == 1) {
+                assertThat(assigned.get(tp)).as("reported once: " + tp).isEqualTo(reporters.get(0));
+            } else {
+                assertThat(assigned.get(tp)).as("reported by " + reporters + ": " + tp).isNull();
+            }
+        }
+        byte expected = assigned.size() == PARTITIONS ? MigrationAssignor.ROLLED : 0;
+        assertThat(result.values()).allSatisfy(a -> assertThat(MigrationAssignor.state(a.userData())).isEqualTo(expected));
+    }
+
+    @Test
+    void aMemberRollingBackReportsWhatItOwnsUntilTheGroupHasRolledBack() {
+        Set<TopicPartition> owned = Set.of(new TopicPartition("t", 1), new TopicPartition("t", 4));
+        List<Integer> rolled = new ArrayList<>();
+        boolean[] done = {false};
+        MigrationAssignor a = configured("w-1", new MigrationAssignor.SwitchSignal() {
+            @Override
+            public void switchAnnounced(int generation) {
+            }
+
+            @Override
+            public boolean rollsBack() {
+                return true;
+            }
+
+            @Override
+            public Set<TopicPartition> rollbackClaims() {
+                return done[0] ? null : owned;
+            }
+
+            @Override
+            public void rolledBack(int generation) {
+                rolled.add(generation);
+                done[0] = true;
+            }
+        });
+        ByteBuffer sub = a.subscriptionUserData(Set.of("t"));
+        assertThat(MigrationAssignor.state(sub)).isEqualTo(MigrationAssignor.ROLLBACK);
+        assertThat(MigrationAssignor.claims(sub)).isEqualTo(owned);
+        // a plain PartiAssignor leader still reads the member (the report is a trailer its reader ignores)
+        Map<String, Subscription> subs = new TreeMap<>();
+        subs.put("m-1", new Subscription(List.of("t"), sub));
+        assertWhole(plain("w-2").assign(cluster(), new GroupSubscription(subs)).groupAssignment());
+
+        a.onAssignment(new Assignment(List.copyOf(owned), MigrationAssignor.withTrailer(null, MigrationAssignor.ROLLED)),
+                new ConsumerGroupMetadata("g", 5, "m-1", Optional.empty()));
+        assertThat(rolled).containsExactly(5);
+        assertThat(MigrationAssignor.state(a.subscriptionUserData(Set.of("t")))).as("a plain member now").isZero();
+    }
+
     private static void assertWhole(Map<String, Assignment> result) {
         Set<TopicPartition> all = new HashSet<>();
         result.values().forEach(x -> x.partitions().forEach(tp -> assertThat(all.add(tp)).as("once: " + tp).isTrue()));
