@@ -90,7 +90,7 @@ class RollingMigrationCrashTest {
             members.values().forEach(MigrationCrashSupport.Member::stop);
         }
         Map<String, List<String>> seen = MigrationCrashSupport.ledgers(dir);
-        List<String> duplicates = MigrationCrashSupport.duplicatesBeyond(seen, "c-2");
+        List<String> duplicates = MigrationCrashSupport.duplicatesBeyond(dir, "c-2");
         long redone = seen.values().stream().filter(by -> by.size() > 1).count();
         System.out.println("records processed again after the kill (by the killed instance, uncommitted): " + redone);
         assertThat(duplicates).as("processed twice other than the killed instance's uncommitted work").isEmpty();

@@ -100,7 +100,7 @@ class RollingRollbackCrashTest {
         long redone = seen.values().stream().filter(by -> by.size() > 1).count();
         System.out.printf("rollback crash: the killed instance's partitions consumed through Kafka %.2f s after the kill; "
                 + "records processed again (the killed instance's uncommitted work): %d%n", (rolledAt - killedAt) / 1e9, redone);
-        List<String> duplicates = MigrationCrashSupport.duplicatesBeyond(seen, "c-2");
+        List<String> duplicates = MigrationCrashSupport.duplicatesBeyond(dir, "c-2");
         if (!duplicates.isEmpty()) { // where the first one stands in each ledger that holds it twice
             String record = duplicates.get(0).substring(0, duplicates.get(0).indexOf(" by "));
             for (String m : new java.util.TreeSet<>(seen.get(record))) {
