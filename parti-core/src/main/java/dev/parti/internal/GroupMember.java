@@ -625,8 +625,8 @@ public final class GroupMember {
                 guarded("watch", this::rewatch);
             }
             // the watch delivers every version; the poll is its fallback (a reconnect, a watch that died)
-            if (pollAssignmentNow
-                    || now - lastAssignmentPollNanos >= heartbeatNanos * (waitingForAssignment() ? 1 : ASSIGNMENT_POLL_AT_REST)) {
+            if (pollAssignmentNow || !ReintroducedBugs.noPeriodicAssignmentPoll
+                    && now - lastAssignmentPollNanos >= heartbeatNanos * (waitingForAssignment() ? 1 : ASSIGNMENT_POLL_AT_REST)) {
                 pollAssignmentNow = false;
                 lastAssignmentPollNanos = now;
                 guarded("assignment poll", this::pollAssignment);

@@ -25,6 +25,12 @@ final class ReintroducedBugs {
     /** Found by NemesisTest: watches are not opened again after a reconnect (they may have died with a restarted server). */
     static volatile boolean noRewatchOnReconnect;
 
+    /**
+     * The cover of a watch that misses an event removed: the assignment key is polled only after a reconnect, never
+     * periodically (neither while waiting for an assignment nor at rest).
+     */
+    static volatile boolean noPeriodicAssignmentPoll;
+
     private ReintroducedBugs() {
     }
 
@@ -37,5 +43,6 @@ final class ReintroducedBugs {
         noFenceFloorAfterSessionLoss = false;
         trustServerExpiry = false;
         noRewatchOnReconnect = false;
+        noPeriodicAssignmentPoll = false;
     }
 }
