@@ -618,6 +618,11 @@ public final class GroupMember {
                     claimer.renew();
                     idLeaseStartNanos = now;
                     lastIdRenewNanos = now;
+                    // the renewal may be what makes the lease whole again (after an outage the heartbeat ran first):
+                    // then the stale episode ends here, or a lease going stale again would not be acted on (finding 16)
+                    if (!leaseExpired(clock.getAsLong()) && !ReintroducedBugs.staleEpisodeEndsOnlyWithAHeartbeat) {
+                        endStaleEpisode();
+                    }
                 });
             }
             if (rewatchNow) {
@@ -780,12 +785,7 @@ public final class GroupMember {
         if (leaseExpired(clock.getAsLong())) {
             return; // the ID's lease is still stale: the episode goes on
         }
-        fencedThisEpisode.set(false);
-        if (leaseStale) {
-            leaseStale = false;
-            log.info("Worker {}: heartbeat written again; lease is fresh", workerId);
-            executeQuietly(callbacks, this::applyAndAcknowledge); // what arrived while the lease was stale
-        }
+        endStaleEpisode();
         // NATS answers: the lease is fresh, and what the heartbeat-bucket steps (which may not run again
         // soon) raised is over; the periodic steps (election, ID renewal, poll) clear theirs on their next
         // success, so one unreachable bucket does not make the state flap at every heartbeat
@@ -1150,6 +1150,16 @@ public final class GroupMember {
         long now = clock.getAsLong();
         if (leaseExpired(now)) {
             actOnStaleLease(Duration.ofNanos(heartbeatAge(now)), staleWhy(now));
+        }
+    }
+
+    /** Main thread: the whole lease is fresh again (heartbeat and ID); the next stale lease is a new episode. */
+    private void endStaleEpisode() {
+        fencedThisEpisode.set(false);
+        if (leaseStale) {
+            leaseStale = false;
+            log.info("Worker {}: heartbeat written again; lease is fresh", workerId);
+            executeQuietly(callbacks, this::applyAndAcknowledge); // what arrived while the lease was stale
         }
     }
 

@@ -31,6 +31,34 @@ final class ReintroducedBugs {
      */
     static volatile boolean noPeriodicAssignmentPoll;
 
+    /**
+     * Found by the simulator (watch stalls): a new leader moves partitions while a worker it found at the start of its
+     * term has not applied the version it started from, so a line of an earlier leader it never saw may still reach
+     * that worker late.
+     */
+    static volatile boolean newLeaderTrustsUnknownVersions;
+
+    /**
+     * Found by the simulator (watch stalls, two members per process): the leader counts a worker gone once the grace
+     * after a read that missed its key has passed, without reading the key again, though the worker may have come
+     * back right after that read and its new heartbeat sit in a stalled watch.
+     */
+    static volatile boolean goneWithoutASecondRead;
+
+    /**
+     * Found by the simulator (finding 7 re-examined): the leader addresses the line of a worker it does not count live
+     * to that worker's last instance, which may come back unseen, apply it, and have it moved by the next version
+     * without waiting for its release.
+     */
+    static volatile boolean linesForWorkersNotLive;
+
+    /**
+     * Found by the simulator: only a heartbeat ends a stale-lease episode, so when the ID's renewal is what makes
+     * the lease valid again, the worker acquires inside the episode and a lease going stale again is not acted on:
+     * no fence.
+     */
+    static volatile boolean staleEpisodeEndsOnlyWithAHeartbeat;
+
     private ReintroducedBugs() {
     }
 
@@ -44,5 +72,9 @@ final class ReintroducedBugs {
         trustServerExpiry = false;
         noRewatchOnReconnect = false;
         noPeriodicAssignmentPoll = false;
+        newLeaderTrustsUnknownVersions = false;
+        goneWithoutASecondRead = false;
+        linesForWorkersNotLive = false;
+        staleEpisodeEndsOnlyWithAHeartbeat = false;
     }
 }

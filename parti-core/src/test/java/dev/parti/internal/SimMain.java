@@ -15,7 +15,9 @@ import java.util.List;
  * --fault-seconds F --quiet-seconds Q     phases of a run, virtual seconds (default 20, 12)
  * --bug NAME                switch a reintroduced bug on (no-lease-check-at-publish, static-takeover-at-once,
  *                           fence-releases-at-once, no-chain-fence, no-fence-floor, trust-server-expiry,
- *                           no-rewatch-on-reconnect, no-periodic-assignment-poll)
+ *                           no-rewatch-on-reconnect, no-periodic-assignment-poll,
+ *                           new-leader-trusts-unknown-versions, gone-without-a-second-read,
+ *                           lines-for-workers-not-live, stale-episode-ends-only-with-a-heartbeat)
  * --server-clock-steps      faults include forward steps of the server's clock (keys expire early)
  * --server-restarts         faults include nats-server restarts (every client cut off; watches die silently)
  * --max-payload B           the server's max payload in bytes (default 1 MB); e.g. 1280 with --partitions 200
@@ -98,9 +100,15 @@ public final class SimMain {
             case "trust-server-expiry" -> ReintroducedBugs.trustServerExpiry = true;
             case "no-rewatch-on-reconnect" -> ReintroducedBugs.noRewatchOnReconnect = true;
             case "no-periodic-assignment-poll" -> ReintroducedBugs.noPeriodicAssignmentPoll = true;
+            case "new-leader-trusts-unknown-versions" -> ReintroducedBugs.newLeaderTrustsUnknownVersions = true;
+            case "gone-without-a-second-read" -> ReintroducedBugs.goneWithoutASecondRead = true;
+            case "lines-for-workers-not-live" -> ReintroducedBugs.linesForWorkersNotLive = true;
+            case "stale-episode-ends-only-with-a-heartbeat" -> ReintroducedBugs.staleEpisodeEndsOnlyWithAHeartbeat = true;
             default -> throw new IllegalArgumentException("unknown bug " + bug + "; known: no-lease-check-at-publish, "
                     + "static-takeover-at-once, fence-releases-at-once, no-chain-fence, no-fence-floor, "
-                    + "trust-server-expiry, no-rewatch-on-reconnect, no-periodic-assignment-poll");
+                    + "trust-server-expiry, no-rewatch-on-reconnect, no-periodic-assignment-poll, "
+                    + "new-leader-trusts-unknown-versions, gone-without-a-second-read, lines-for-workers-not-live, "
+                    + "stale-episode-ends-only-with-a-heartbeat");
         }
     }
 
