@@ -59,6 +59,9 @@ final class ReintroducedBugs {
      */
     static volatile boolean staleEpisodeEndsOnlyWithAHeartbeat;
 
+    /** Found by the simulator: close() does not wait for the onLost of a fence made just before it (finding 19). */
+    static volatile boolean closeIgnoresAFencesLoss;
+
     private ReintroducedBugs() {
     }
 
@@ -76,5 +79,6 @@ final class ReintroducedBugs {
         goneWithoutASecondRead = false;
         linesForWorkersNotLive = false;
         staleEpisodeEndsOnlyWithAHeartbeat = false;
+        closeIgnoresAFencesLoss = false;
     }
 }

@@ -17,7 +17,8 @@ import java.util.List;
  *                           fence-releases-at-once, no-chain-fence, no-fence-floor, trust-server-expiry,
  *                           no-rewatch-on-reconnect, no-periodic-assignment-poll,
  *                           new-leader-trusts-unknown-versions, gone-without-a-second-read,
- *                           lines-for-workers-not-live, stale-episode-ends-only-with-a-heartbeat)
+ *                           lines-for-workers-not-live, stale-episode-ends-only-with-a-heartbeat,
+ *                           close-ignores-a-fences-loss)
  * --server-clock-steps      faults include forward steps of the server's clock (keys expire early)
  * --server-restarts         faults include nats-server restarts (every client cut off; watches die silently)
  * --max-payload B           the server's max payload in bytes (default 1 MB); e.g. 1280 with --partitions 200
@@ -104,11 +105,12 @@ public final class SimMain {
             case "gone-without-a-second-read" -> ReintroducedBugs.goneWithoutASecondRead = true;
             case "lines-for-workers-not-live" -> ReintroducedBugs.linesForWorkersNotLive = true;
             case "stale-episode-ends-only-with-a-heartbeat" -> ReintroducedBugs.staleEpisodeEndsOnlyWithAHeartbeat = true;
+            case "close-ignores-a-fences-loss" -> ReintroducedBugs.closeIgnoresAFencesLoss = true;
             default -> throw new IllegalArgumentException("unknown bug " + bug + "; known: no-lease-check-at-publish, "
                     + "static-takeover-at-once, fence-releases-at-once, no-chain-fence, no-fence-floor, "
                     + "trust-server-expiry, no-rewatch-on-reconnect, no-periodic-assignment-poll, "
                     + "new-leader-trusts-unknown-versions, gone-without-a-second-read, lines-for-workers-not-live, "
-                    + "stale-episode-ends-only-with-a-heartbeat");
+                    + "stale-episode-ends-only-with-a-heartbeat, close-ignores-a-fences-loss");
         }
     }
 

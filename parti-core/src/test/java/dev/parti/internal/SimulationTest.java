@@ -234,9 +234,12 @@ class SimulationTest {
         Simulation.Options options() {
             Simulation.Options o = new Simulation.Options(); // the default phases (20 s of faults, 12 s quiet)
             o.seed = seed;
+            o.membersPerProcess = membersPerProcess;
+            if (stalls < 0) {
+                return o; // the default watch faults and group shape
+            }
             o.watchDropProbability = 0.02;
             o.watchStallProbability = stalls;
-            o.membersPerProcess = membersPerProcess;
             if (membersPerProcess > 1) {
                 o.workers = 6;
                 o.partitions = 18;
@@ -246,8 +249,8 @@ class SimulationTest {
     }
 
     /**
-     * Findings 14-17 (docs/SIMULATION.md), found with watches that skip and stall (2 % and 1 % or 5 % of events) and
-     * with two members per process: each seed passes on the fixed protocol and fails again with its switch.
+     * Findings 14-17 and 19 (docs/SIMULATION.md), found with watches that skip and stall (2 % and 1 % or 5 % of
+     * events) and with two members per process: each seed passes on the fixed protocol and fails again with its switch.
      */
     @Test
     void theBugsFoundWithWatchFaultsAndSharedProcessesAreFixed() {
@@ -259,14 +262,16 @@ class SimulationTest {
                 new Found(526137489, 2, 0.01, "lines-for-workers-not-live",
                         () -> ReintroducedBugs.linesForWorkersNotLive = true),
                 new Found(526137575, 1, 0.01, "stale-episode-ends-only-with-a-heartbeat",
-                        () -> ReintroducedBugs.staleEpisodeEndsOnlyWithAHeartbeat = true));
+                        () -> ReintroducedBugs.staleEpisodeEndsOnlyWithAHeartbeat = true),
+                new Found(526137558, 2, -1, "close-ignores-a-fences-loss",
+                        () -> ReintroducedBugs.closeIgnoresAFencesLoss = true));
         for (Found f : found) {
             SimMain.Stats fixed = run(f.options(), 1, true);
             assertThat(fixed.failures).as("seed %d, fixed: %s", f.seed(), lastOutput).isZero();
             f.switchOn().run();
             SimMain.Stats bug = run(f.options(), 1, true, f.bug());
             assertThat(bug.failures).as("seed %d with %s", f.seed(), f.bug()).isEqualTo(1);
-            assertThat(lastOutput).containsPattern("(still holds it under a valid lease|did not fence itself)");
+            assertThat(lastOutput).containsPattern("(still holds it under a valid lease|did not fence itself|still letting it go)");
             ReintroducedBugs.reset();
         }
     }
