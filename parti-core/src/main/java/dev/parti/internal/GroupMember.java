@@ -619,7 +619,8 @@ public final class GroupMember {
                     idLeaseStartNanos = now;
                     lastIdRenewNanos = now;
                     // the renewal may be what makes the lease whole again (after an outage the heartbeat ran first):
-                    // then the stale episode ends here, or a lease going stale again would not be acted on (finding 16)
+                    // then the stale episode ends here, or a lease going stale again would not be acted on
+                    // (simulator, docs/SIMULATION.md finding 17)
                     if (!leaseExpired(clock.getAsLong()) && !ReintroducedBugs.staleEpisodeEndsOnlyWithAHeartbeat) {
                         endStaleEpisode();
                     }

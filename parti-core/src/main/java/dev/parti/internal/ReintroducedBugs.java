@@ -46,7 +46,7 @@ final class ReintroducedBugs {
     static volatile boolean goneWithoutASecondRead;
 
     /**
-     * Found by the simulator (finding 7 re-examined): the leader addresses the line of a worker it does not count live
+     * Found by the simulator (findings 7 and 16): the leader addresses the line of a worker it does not count live
      * to that worker's last instance, which may come back unseen, apply it, and have it moved by the next version
      * without waiting for its release.
      */
