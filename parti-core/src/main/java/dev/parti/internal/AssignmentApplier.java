@@ -105,6 +105,13 @@ final class AssignmentApplier {
         }
     }
 
+    /** Whether a fence took partitions away whose {@code onLost} has not returned yet. */
+    boolean hasUnreportedLosses() {
+        synchronized (lock) {
+            return lossesUnreported > 0;
+        }
+    }
+
     /** Whether the worker gave everything up and waits for a fresh version (no copy of the owned set). */
     boolean isFenced() {
         synchronized (lock) {

@@ -50,6 +50,8 @@ final class Calculator {
     private static final Logger log = LoggerFactory.getLogger(Calculator.class);
     /** Published versions kept to know what a lagging worker may still acquire. */
     private static final int HISTORY = 16;
+    /** The address of a line for a worker the leader does not count live: no instance applies it. */
+    static final String NO_INSTANCE = "none";
 
     /** The calculator's own states. */
     enum State { IDLE, SCALING, REBALANCING, EMERGENCY }
@@ -73,6 +75,11 @@ final class Calculator {
         long nextCheckNanos;
         long lastSeenNanos;
         long missingSinceNanos;
+        /**
+         * A read after the grace found the key still absent. Until then the worker counts as live: its return (a new
+         * heartbeat after the read that missed it) reaches this leader only through the watch, which may stall.
+         */
+        boolean goneConfirmed;
         boolean left;
         /** The instance behind the last heartbeat that reported an applied version: a different one later is a restart. */
         String appliedInstance;
@@ -92,6 +99,11 @@ final class Calculator {
 
     private final Map<String, Seen> seen = new HashMap<>();
     private final Deque<AssignmentRecord> history = new ArrayDeque<>();
+    /**
+     * The instance behind each heartbeat found as this term began: such an instance may still be handed a version
+     * published before this term (a watch delivering old versions late), which this leader never saw.
+     */
+    private final Map<String, String> instancesAtBegin = new HashMap<>();
     private long epoch;
     private State state = State.IDLE;
     private Set<String> known = new TreeSet<>();
@@ -171,6 +183,12 @@ final class Calculator {
             target = null;
         }
         onScan(heartbeats, now);
+        instancesAtBegin.clear();
+        seen.forEach((id, s) -> {
+            if (s.hb != null) {
+                instancesAtBegin.put(id, s.hb.instance());
+            }
+        });
         seen.values().forEach(s -> {
             if (s.hb != null) {
                 publisher.raiseVersionFloor(s.hb.appliedVersion());
@@ -282,6 +300,7 @@ final class Calculator {
             s.left = false;
             s.lastSeenNanos = now;
             s.missingSinceNanos = 0;
+            s.goneConfirmed = false;
             if (!changed) {
                 return;
             }
@@ -299,6 +318,7 @@ final class Calculator {
                 onHeartbeat(e, now, true);
             } else {
                 s.missingSinceNanos = 0;
+                s.goneConfirmed = false;
             }
         }
         for (Map.Entry<String, Seen> e : seen.entrySet()) {
@@ -414,7 +434,19 @@ final class Calculator {
         // seen happening counts: a heartbeat found by this term's first scan may be a crashed worker's last one,
         // written up to a session ago, and waiting a session from the scan would delay every leader failover
         // (a new leader trusts the server's expiry for those: docs/PROTOCOL.md, invariant 5).
-        return s.sawWrite && now - s.lastSeenNanos < sessionNanos && !ReintroducedBugs.trustServerExpiry;
+        if (s.sawWrite && now - s.lastSeenNanos < sessionNanos && !ReintroducedBugs.trustServerExpiry) {
+            return true;
+        }
+        // ... and a read made once all of that held found the key still absent: the worker may have come back right
+        // after the read that missed it, and a stalled watch would not tell (suspects() asks for that read)
+        return !s.goneConfirmed && !ReintroducedBugs.goneWithoutASecondRead;
+    }
+
+    /** Gone by every sign but a confirming read: missing past the grace, and no write seen for a session. */
+    private boolean goneButUnconfirmed(Seen s, long now) {
+        return !s.left && s.hb != null && s.missingSinceNanos != 0 && !s.goneConfirmed
+                && now - s.missingSinceNanos >= graceNanos
+                && !(s.sawWrite && now - s.lastSeenNanos < sessionNanos && !ReintroducedBugs.trustServerExpiry);
     }
 
     /**
@@ -430,6 +462,8 @@ final class Calculator {
             if (!s.left && s.hb != null && s.missingSinceNanos == 0 && now - s.lastSeenNanos >= 2 * heartbeatNanos
                     && now - s.nextCheckNanos >= 0) {
                 out.add(id);
+            } else if (!ReintroducedBugs.goneWithoutASecondRead && goneButUnconfirmed(s, now) && now - s.nextCheckNanos >= 0) {
+                out.add(id); // gone by every other sign: read once more before counting it gone
             }
         });
         return out;
@@ -444,10 +478,17 @@ final class Calculator {
         if (entry != null && entry.revision() == s.revision) {
             // the same write, not yet expired on the server: look again shortly, without renewing it
             s.nextCheckNanos = now + Math.max(heartbeatNanos / 2, 10_000_000L);
+            if (!ReintroducedBugs.goneWithoutASecondRead) {
+                s.missingSinceNanos = 0; // present after all (the read that missed it raced its return)
+                s.goneConfirmed = false;
+            }
         } else if (entry != null) {
             onHeartbeat(entry, now, true);
         } else if (s.missingSinceNanos == 0) {
             s.missingSinceNanos = now;
+            dirty = true;
+        } else if (goneButUnconfirmed(s, now)) {
+            s.goneConfirmed = true; // suspects() asks for a missing key only once it is gone by every other sign
             dirty = true;
         }
     }
@@ -713,6 +754,17 @@ final class Calculator {
             desired.put(e.getKey(), give);
         }
         AssignmentRecord current = publisher.current();
+        if (current != null && mayApplyAnUnknownVersion(live)) {
+            // a worker that has not applied the oldest version this leader knows may still apply one it never saw (an
+            // earlier leader's, delivered late by its watch) that gives it partitions: nothing is newly acquired until
+            // it has caught up or its session ended; what the current version gives stays where it is
+            for (Map.Entry<String, List<Partition>> e : desired.entrySet()) {
+                Set<Partition> had = new HashSet<>(current.of(e.getKey()));
+                if (e.getValue().removeIf(p -> !had.contains(p))) {
+                    complete = false;
+                }
+            }
+        }
         boolean needsFresh = false;
         if (current != null) {
             for (String id : live) {
@@ -726,11 +778,16 @@ final class Calculator {
                 }
             }
         }
-        // each line is addressed to the instance the leader last saw holding the ID
+        // each line is addressed to the instance the leader last saw holding the ID; the line of a worker it does not
+        // count live is addressed to no instance: that worker may come back unseen (its new heartbeat still in a
+        // stalled watch) and must not acquire from a line the next version moves without waiting for it
         Map<String, String> instances = new TreeMap<>();
         for (String id : desired.keySet()) {
             Seen s = seen.get(id);
             String instance = s != null && s.hb != null ? s.hb.instance() : current == null ? null : current.instanceOf(id);
+            if (!live.contains(id) && !ReintroducedBugs.linesForWorkersNotLive) {
+                instance = NO_INSTANCE;
+            }
             if (instance != null) {
                 instances.put(id, instance);
             }
@@ -763,6 +820,25 @@ final class Calculator {
             setState(State.IDLE);
         }
         return true;
+    }
+
+    /**
+     * Whether a live worker, run by the instance found as this term began, reports an applied version older than the
+     * oldest this leader knows: a version in between, published by an earlier leader, may still reach it.
+     */
+    private boolean mayApplyAnUnknownVersion(Set<String> live) {
+        if (history.isEmpty() || ReintroducedBugs.newLeaderTrustsUnknownVersions) {
+            return false;
+        }
+        long oldest = history.peekFirst().version();
+        for (String id : live) {
+            Heartbeat hb = seen.get(id).hb;
+            if (hb.appliedVersion() < oldest && hb.instance() != null
+                    && hb.instance().equals(instancesAtBegin.get(id))) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** For metrics: every live worker's heartbeat reports owning all of its target partitions. */

@@ -621,6 +621,12 @@ public final class GroupMember {
                     claimer.renew();
                     idLeaseStartNanos = now;
                     lastIdRenewNanos = now;
+                    // the renewal may be what makes the lease whole again (after an outage the heartbeat ran first):
+                    // then the stale episode ends here, or a lease going stale again would not be acted on
+                    // (simulator, docs/SIMULATION.md finding 17)
+                    if (!leaseExpired(clock.getAsLong()) && !ReintroducedBugs.staleEpisodeEndsOnlyWithAHeartbeat) {
+                        endStaleEpisode();
+                    }
                 });
             }
             if (rewatchNow) {
@@ -628,8 +634,8 @@ public final class GroupMember {
                 guarded("watch", this::rewatch);
             }
             // the watch delivers every version; the poll is its fallback (a reconnect, a watch that died)
-            if (pollAssignmentNow
-                    || now - lastAssignmentPollNanos >= heartbeatNanos * (waitingForAssignment() ? 1 : ASSIGNMENT_POLL_AT_REST)) {
+            if (pollAssignmentNow || !ReintroducedBugs.noPeriodicAssignmentPoll
+                    && now - lastAssignmentPollNanos >= heartbeatNanos * (waitingForAssignment() ? 1 : ASSIGNMENT_POLL_AT_REST)) {
                 pollAssignmentNow = false;
                 lastAssignmentPollNanos = now;
                 guarded("assignment poll", this::pollAssignment);
@@ -783,12 +789,7 @@ public final class GroupMember {
         if (leaseExpired(clock.getAsLong())) {
             return; // the ID's lease is still stale: the episode goes on
         }
-        fencedThisEpisode.set(false);
-        if (leaseStale) {
-            leaseStale = false;
-            log.info("Worker {}: heartbeat written again; lease is fresh", workerId);
-            executeQuietly(callbacks, this::applyAndAcknowledge); // what arrived while the lease was stale
-        }
+        endStaleEpisode();
         // NATS answers: the lease is fresh, and what the heartbeat-bucket steps (which may not run again
         // soon) raised is over; the periodic steps (election, ID renewal, poll) clear theirs on their next
         // success, so one unreachable bucket does not make the state flap at every heartbeat
@@ -1153,6 +1154,16 @@ public final class GroupMember {
         long now = clock.getAsLong();
         if (leaseExpired(now)) {
             actOnStaleLease(Duration.ofNanos(heartbeatAge(now)), staleWhy(now));
+        }
+    }
+
+    /** Main thread: the whole lease is fresh again (heartbeat and ID); the next stale lease is a new episode. */
+    private void endStaleEpisode() {
+        fencedThisEpisode.set(false);
+        if (leaseStale) {
+            leaseStale = false;
+            log.info("Worker {}: heartbeat written again; lease is fresh", workerId);
+            executeQuietly(callbacks, this::applyAndAcknowledge); // what arrived while the lease was stale
         }
     }
 
@@ -1604,6 +1615,17 @@ public final class GroupMember {
         revokingOnClose = true;
         try {
             cb.submit(applier::revokeAll).get(waitMs, TimeUnit.MILLISECONDS);
+            // a fence just before close (a lease that lapsed while the process was stopped) left nothing to revoke,
+            // but its onLost may still run, or wait behind the revocation: what it lets go is released only once it
+            // returned, so a leaving leader must not hand it over before (simulator, finding 19)
+            long until = clock.getAsLong() + TimeUnit.MILLISECONDS.toNanos(waitMs);
+            while (applier.hasUnreportedLosses() && !ReintroducedBugs.closeIgnoresAFencesLoss) {
+                long left = until - clock.getAsLong();
+                if (left <= 0) {
+                    return false;
+                }
+                cb.submit(() -> { }).get(left, TimeUnit.NANOSECONDS);
+            }
             return true;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

@@ -25,6 +25,43 @@ final class ReintroducedBugs {
     /** Found by NemesisTest: watches are not opened again after a reconnect (they may have died with a restarted server). */
     static volatile boolean noRewatchOnReconnect;
 
+    /**
+     * The cover of a watch that misses an event removed: the assignment key is polled only after a reconnect, never
+     * periodically (neither while waiting for an assignment nor at rest).
+     */
+    static volatile boolean noPeriodicAssignmentPoll;
+
+    /**
+     * Found by the simulator (watch stalls): a new leader moves partitions while a worker it found at the start of its
+     * term has not applied the version it started from, so a line of an earlier leader it never saw may still reach
+     * that worker late.
+     */
+    static volatile boolean newLeaderTrustsUnknownVersions;
+
+    /**
+     * Found by the simulator (watch stalls, two members per process): the leader counts a worker gone once the grace
+     * after a read that missed its key has passed, without reading the key again, though the worker may have come
+     * back right after that read and its new heartbeat sit in a stalled watch.
+     */
+    static volatile boolean goneWithoutASecondRead;
+
+    /**
+     * Found by the simulator (findings 7 and 16): the leader addresses the line of a worker it does not count live
+     * to that worker's last instance, which may come back unseen, apply it, and have it moved by the next version
+     * without waiting for its release.
+     */
+    static volatile boolean linesForWorkersNotLive;
+
+    /**
+     * Found by the simulator: only a heartbeat ends a stale-lease episode, so when the ID's renewal is what makes
+     * the lease valid again, the worker acquires inside the episode and a lease going stale again is not acted on:
+     * no fence.
+     */
+    static volatile boolean staleEpisodeEndsOnlyWithAHeartbeat;
+
+    /** Found by the simulator: close() does not wait for the onLost of a fence made just before it (finding 19). */
+    static volatile boolean closeIgnoresAFencesLoss;
+
     private ReintroducedBugs() {
     }
 
@@ -37,5 +74,11 @@ final class ReintroducedBugs {
         noFenceFloorAfterSessionLoss = false;
         trustServerExpiry = false;
         noRewatchOnReconnect = false;
+        noPeriodicAssignmentPoll = false;
+        newLeaderTrustsUnknownVersions = false;
+        goneWithoutASecondRead = false;
+        linesForWorkersNotLive = false;
+        staleEpisodeEndsOnlyWithAHeartbeat = false;
+        closeIgnoresAFencesLoss = false;
     }
 }

@@ -18,7 +18,7 @@ class KvModelContractTest extends KvContract {
         SimKvClient.Net net = new SimKvClient.Net();
         net.lostReplyProbability = 0;
         net.slowProbability = 0;
-        SimKvClient kv = new SimKvClient(sim, server, proc, Duration.ofSeconds(2), net, "contract");
+        SimKvClient kv = new SimKvClient(sim, server, proc, Duration.ofSeconds(2), new SimKvClient.Conn(net), "contract");
         AtomicReference<Throwable> failure = new AtomicReference<>();
         AtomicReference<Boolean> done = new AtomicReference<>(false);
         SimScheduler.VThread t = sim.new VThread(proc, "case");

@@ -40,6 +40,71 @@ final class SimKvClient implements Kv {
         long slowMaxNanos = 400_000_000;
         double lostReplyProbability = 0.002;
         long maxWatchLagNanos = 20_000_000;
+        /**
+         * Probability that a watch silently skips one event (an ordered consumer's delivery lost without the watch
+         * dying; a later write to the key, a reconnect's resync or the member's polls bring the state back).
+         */
+        double watchDropProbability;
+        /** Probability that a watch stalls on one event: it and everything after it arrive up to {@link #watchMaxStallNanos} late. */
+        double watchStallProbability;
+        long watchMaxStallNanos;
+        /** Draws for the watch faults only, so that switching them off leaves every other draw of a seed as it was. */
+        Random watchFaults;
+        /** Told of every watch fault (a line for the trace). */
+        Consumer<String> onWatchFault = s -> { };
+    }
+
+    /**
+     * One connection, shared by every member of a simulated process (production shares one NATS connection per
+     * JVM): a disconnect, its reconnect buffer and a server restart hit all of its clients at once.
+     */
+    static final class Conn {
+        final Net net;
+        private boolean connected = true;
+        private final List<Runnable> reconnectBuffer = new ArrayList<>();
+        private final List<SimKvClient> clients = new ArrayList<>();
+
+        Conn(Net net) {
+            this.net = net;
+        }
+
+        void disconnect() {
+            connected = false;
+        }
+
+        /** Sends what was buffered, in order, then resynchronises every client's watches and tells each member. */
+        void reconnect() {
+            if (connected) {
+                return;
+            }
+            connected = true;
+            List<Runnable> buffered = new ArrayList<>(reconnectBuffer);
+            reconnectBuffer.clear();
+            buffered.forEach(Runnable::run);
+            for (SimKvClient c : new ArrayList<>(clients)) {
+                for (Watch w : c.watches) {
+                    w.resync();
+                }
+                c.onReconnected.run();
+            }
+        }
+
+        /**
+         * The server restarted: the watches' consumers of every client are gone and deliver nothing more, without an
+         * error (what nats-server 2.9 does to an ordered push consumer, seen by NemesisTest); only a new watch sees
+         * writes again. Call while disconnected, before {@link #reconnect}.
+         */
+        void serverRestarted() {
+            for (SimKvClient c : clients) {
+                for (Watch w : new ArrayList<>(c.watches)) {
+                    w.dead = true;
+                }
+            }
+        }
+
+        boolean isConnected() {
+            return connected;
+        }
     }
 
     private final SimScheduler sim;
@@ -48,60 +113,28 @@ final class SimKvClient implements Kv {
     private final long requestTimeoutNanos;
     private final String name;
     final Net net;
-    private boolean connected = true;
-    private final List<Runnable> reconnectBuffer = new ArrayList<>();
+    final Conn conn;
     private final List<Watch> watches = new ArrayList<>();
     /** Told of every request as it is sent or buffered (bucket, operation), on the calling simulated thread. */
     java.util.function.BiConsumer<Bucket, String> beforeSend = (b, op) -> { };
     /** Trace of what this client did, if wanted. */
     Consumer<String> trace = s -> { };
 
-    SimKvClient(SimScheduler sim, SimKvServer server, SimScheduler.Proc proc, Duration requestTimeout, Net net, String name) {
+    SimKvClient(SimScheduler sim, SimKvServer server, SimScheduler.Proc proc, Duration requestTimeout, Conn conn, String name) {
         this.sim = sim;
         this.server = server;
         this.proc = proc;
         this.requestTimeoutNanos = requestTimeout.toNanos();
-        this.net = net;
+        this.conn = conn;
+        this.net = conn.net;
         this.name = name;
+        conn.clients.add(this);
     }
 
     // ------------------------------------------------------------ faults
 
-    void disconnect() {
-        connected = false;
-    }
-
-    void reconnect() {
-        if (connected) {
-            return;
-        }
-        connected = true;
-        List<Runnable> buffered = new ArrayList<>(reconnectBuffer);
-        reconnectBuffer.clear();
-        buffered.forEach(Runnable::run);
-        for (Watch w : watches) {
-            w.resync();
-        }
-        onReconnected.run();
-    }
-
-    /**
-     * The server this client is connected to restarted: its watches' consumers are gone and deliver nothing
-     * more, without an error (what nats-server 2.9 does to an ordered push consumer, seen by NemesisTest);
-     * only a new watch sees writes again. Call while disconnected, before {@link #reconnect}.
-     */
-    void serverRestarted() {
-        for (Watch w : new ArrayList<>(watches)) {
-            w.dead = true;
-        }
-    }
-
     /** Runs on every reconnect, as jnats' RECONNECTED connection event (the member re-opens its watches). */
     Runnable onReconnected = () -> { };
-
-    boolean isConnected() {
-        return connected;
-    }
 
     // ------------------------------------------------------------ Kv
 
@@ -179,7 +212,7 @@ final class SimKvClient implements Kv {
 
     @Override
     public boolean connected() {
-        return connected;
+        return conn.connected;
     }
 
     @Override
@@ -236,27 +269,27 @@ final class SimKvClient implements Kv {
                 o = new Outcome(null, new KvGateway.BucketMissingException(where + " refused by the server: " + missing.getMessage(), null));
             }
             trace.accept(name + " " + where + (o.refusal() != null ? " -> CAS refused" : " -> " + show(o.value())));
-            if (!connected || sim.random.nextDouble() < net.lostReplyProbability) {
+            if (!conn.connected || sim.random.nextDouble() < net.lostReplyProbability) {
                 trace.accept(name + " " + where + ": reply lost");
                 return;
             }
             Outcome reply = o;
             sim.after(latency(), proc, () -> {
-                if (connected) {
+                if (conn.connected) {
                     w.wake(reply);
                 }
             });
         });
-        if (connected) {
+        if (conn.connected) {
             send.run();
         } else {
-            reconnectBuffer.add(send);
+            conn.reconnectBuffer.add(send);
         }
         sim.after(proc.toVirtual(requestTimeoutNanos), proc, () -> w.wake(TIMED_OUT));
         Object r = sim.park(w);
         if (r == TIMED_OUT) {
             throw new KvUnavailableException(where + " failed: java.util.concurrent.TimeoutException: timed out after "
-                    + requestTimeoutNanos / 1_000_000 + " ms" + (connected ? "" : " (disconnected)"), null);
+                    + requestTimeoutNanos / 1_000_000 + " ms" + (conn.connected ? "" : " (disconnected)"), null);
         }
         Outcome o = (Outcome) r;
         if (o.refusal() != null) {
@@ -306,10 +339,23 @@ final class SimKvClient implements Kv {
             if (closed) {
                 return;
             }
-            long t = Math.max(lastScheduled, sim.now + (long) (sim.random.nextDouble() * net.maxWatchLagNanos));
+            long stall = 0;
+            if (net.watchDropProbability + net.watchStallProbability > 0 && !dead) {
+                double u = net.watchFaults.nextDouble();
+                if (u < net.watchDropProbability) {
+                    net.onWatchFault.accept(name + " watch " + bucket.name().toLowerCase() + " drops " + m.key() + " rev " + m.revision());
+                    return;
+                }
+                if (u < net.watchDropProbability + net.watchStallProbability) {
+                    stall = (long) (net.watchFaults.nextDouble() * net.watchMaxStallNanos);
+                    net.onWatchFault.accept(name + " watch " + bucket.name().toLowerCase() + " stalls " + stall / 1_000_000
+                            + " ms on " + m.key() + " rev " + m.revision());
+                }
+            }
+            long t = Math.max(lastScheduled, sim.now + stall + (long) (sim.random.nextDouble() * net.maxWatchLagNanos));
             lastScheduled = t;
             sim.at(t, proc, () -> {
-                if (closed || dead || !connected || m.revision() <= lastDelivered) {
+                if (closed || dead || !conn.connected || m.revision() <= lastDelivered) {
                     return; // lost while disconnected: the resync on reconnect brings what is still there
                 }
                 lastDelivered = m.revision();

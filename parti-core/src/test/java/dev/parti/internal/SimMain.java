@@ -15,12 +15,20 @@ import java.util.List;
  * --fault-seconds F --quiet-seconds Q     phases of a run, virtual seconds (default 20, 12)
  * --bug NAME                switch a reintroduced bug on (no-lease-check-at-publish, static-takeover-at-once,
  *                           fence-releases-at-once, no-chain-fence, no-fence-floor, trust-server-expiry,
- *                           no-rewatch-on-reconnect)
+ *                           no-rewatch-on-reconnect, no-periodic-assignment-poll,
+ *                           new-leader-trusts-unknown-versions, gone-without-a-second-read,
+ *                           lines-for-workers-not-live, stale-episode-ends-only-with-a-heartbeat,
+ *                           close-ignores-a-fences-loss)
  * --server-clock-steps      faults include forward steps of the server's clock (keys expire early)
  * --server-restarts         faults include nats-server restarts (every client cut off; watches die silently)
  * --max-payload B           the server's max payload in bytes (default 1 MB); e.g. 1280 with --partitions 200
  *                           makes every assignment record a chunked one (manifest + pieces)
  * --static-restarts         a planned restart of a static member closes remaining in the group and returns at once
+ * --members-per-process N   N members share one simulated process and its one connection (default 1): a
+ *                           disconnect, pause, kill -9, takeover or server restart hits them all
+ * --watch-drops P           per watch event, the probability that the watch silently skips it
+ * --watch-stalls P          per watch event, the probability that the watch stalls on it up to 3 s
+ *                           (and everything after it on that watch)
  * --trace                   print the trace of every run, not only of a failure
  * --trace-lines N           lines of trace kept before a failure (default 200)
  * --keep-going              do not stop at the first failure
@@ -57,6 +65,9 @@ public final class SimMain {
                 case "--server-restarts" -> base.serverRestarts = true;
                 case "--max-payload" -> base.maxPayload = Long.parseLong(args[++i]);
                 case "--static-restarts" -> base.staticRestarts = true;
+                case "--members-per-process" -> base.membersPerProcess = Integer.parseInt(args[++i]);
+                case "--watch-drops" -> base.watchDropProbability = Double.parseDouble(args[++i]);
+                case "--watch-stalls" -> base.watchStallProbability = Double.parseDouble(args[++i]);
                 case "--trace-lines" -> base.traceLines = Integer.parseInt(args[++i]);
                 case "--trace" -> trace = true;
                 case "--keep-going" -> keepGoing = true;
@@ -89,9 +100,17 @@ public final class SimMain {
             case "no-fence-floor" -> ReintroducedBugs.noFenceFloorAfterSessionLoss = true;
             case "trust-server-expiry" -> ReintroducedBugs.trustServerExpiry = true;
             case "no-rewatch-on-reconnect" -> ReintroducedBugs.noRewatchOnReconnect = true;
+            case "no-periodic-assignment-poll" -> ReintroducedBugs.noPeriodicAssignmentPoll = true;
+            case "new-leader-trusts-unknown-versions" -> ReintroducedBugs.newLeaderTrustsUnknownVersions = true;
+            case "gone-without-a-second-read" -> ReintroducedBugs.goneWithoutASecondRead = true;
+            case "lines-for-workers-not-live" -> ReintroducedBugs.linesForWorkersNotLive = true;
+            case "stale-episode-ends-only-with-a-heartbeat" -> ReintroducedBugs.staleEpisodeEndsOnlyWithAHeartbeat = true;
+            case "close-ignores-a-fences-loss" -> ReintroducedBugs.closeIgnoresAFencesLoss = true;
             default -> throw new IllegalArgumentException("unknown bug " + bug + "; known: no-lease-check-at-publish, "
                     + "static-takeover-at-once, fence-releases-at-once, no-chain-fence, no-fence-floor, "
-                    + "trust-server-expiry, no-rewatch-on-reconnect");
+                    + "trust-server-expiry, no-rewatch-on-reconnect, no-periodic-assignment-poll, "
+                    + "new-leader-trusts-unknown-versions, gone-without-a-second-read, lines-for-workers-not-live, "
+                    + "stale-episode-ends-only-with-a-heartbeat, close-ignores-a-fences-loss");
         }
     }
 
@@ -246,6 +265,16 @@ public final class SimMain {
         if (o.staticRestarts) {
             b.append(" --static-restarts");
         }
+        Simulation.Options defaults = new Simulation.Options();
+        if (o.membersPerProcess != defaults.membersPerProcess) {
+            b.append(" --members-per-process ").append(o.membersPerProcess);
+        }
+        if (o.watchDropProbability != defaults.watchDropProbability) {
+            b.append(" --watch-drops ").append(o.watchDropProbability);
+        }
+        if (o.watchStallProbability != defaults.watchStallProbability) {
+            b.append(" --watch-stalls ").append(o.watchStallProbability);
+        }
         return b.append(" --trace").toString();
     }
 
@@ -258,6 +287,10 @@ public final class SimMain {
         o.serverRestarts = base.serverRestarts;
         o.maxPayload = base.maxPayload;
         o.staticRestarts = base.staticRestarts;
+        o.membersPerProcess = base.membersPerProcess;
+        o.watchDropProbability = base.watchDropProbability;
+        o.watchStallProbability = base.watchStallProbability;
+        o.watchMaxStallNanos = base.watchMaxStallNanos;
         o.staticWorkers = base.staticWorkers;
         o.faultNanos = base.faultNanos;
         o.quietNanos = base.quietNanos;

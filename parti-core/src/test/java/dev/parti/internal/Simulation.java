@@ -71,6 +71,34 @@ final class Simulation {
          * rolling restart; issue 19). Off by default so that the seeds of the other findings keep their schedules.
          */
         boolean staticRestarts;
+        /**
+         * Members per simulated process (production shares one NATS connection per JVM): slots {@code k·N .. k·N+N-1}
+         * run in process {@code k}, on its clock and its one connection, so that a disconnect, a pause, a kill -9, a
+         * static takeover (the orchestrator replaces the whole process) and a server restart hit them all at once.
+         */
+        int membersPerProcess = 1;
+        /**
+         * Per watch event, the probability that the watch silently skips it (see {@link SimKvClient.Net}): on by default
+         * at a low rate, as the protocol covers a missed event (the assignment poll, election rounds, suspect reads and
+         * the heartbeat scan). Draws come from their own stream, so 0 gives a seed the schedule it had before.
+         */
+        double watchDropProbability = 0.002;
+        /** Per watch event, the probability that the watch stalls on it for up to {@link #watchMaxStallNanos}. */
+        double watchStallProbability = 0.002;
+        long watchMaxStallNanos = 3_000 * MS;
+    }
+
+    /** A simulated process (JVM): its clock, its pause and death, its one connection, the members it runs. */
+    static final class Process {
+        final int index;
+        final SimScheduler.Proc proc;
+        final SimKvClient.Conn conn;
+
+        Process(int index, SimScheduler.Proc proc, SimKvClient.Conn conn) {
+            this.index = index;
+            this.proc = proc;
+            this.conn = conn;
+        }
     }
 
     /** The outcome of a run. */
@@ -86,6 +114,7 @@ final class Simulation {
         final int slot;
         final int number;
         final String label;
+        final Process process;
         final SimScheduler.Proc proc;
         SimKvClient client;
         GroupMember member;
@@ -105,11 +134,12 @@ final class Simulation {
         long lastAssignedVersion;
         final Set<Partition> owned = new TreeSet<>();
 
-        Instance(int slot, int number, SimScheduler.Proc proc) {
+        Instance(int slot, int number, Process process) {
             this.slot = slot;
             this.number = number;
             this.label = "s" + slot + "#" + number;
-            this.proc = proc;
+            this.process = process;
+            this.proc = process.proc;
         }
 
         @Override
@@ -125,6 +155,10 @@ final class Simulation {
     private final List<Partition> partitions = new ArrayList<>();
     private final List<Instance> instances = new ArrayList<>();
     private final Instance[] slots;
+    /** The current process of each process index (slot / membersPerProcess). */
+    private final Process[] procs;
+    /** Draws of the watch faults (their own stream: with them off, a seed's other draws are unchanged). */
+    private final Random watchFaults;
     private final Map<Partition, Set<Instance>> owners = new HashMap<>();
     private final Deque<String> trace = new ArrayDeque<>();
     private final PartiConfig.Builder base;
@@ -147,6 +181,11 @@ final class Simulation {
         this.server = new SimKvServer(sim);
         this.server.maxPayload = opt.maxPayload;
         this.slots = new Instance[opt.workers];
+        if (opt.membersPerProcess < 1) {
+            throw new IllegalArgumentException("membersPerProcess must be at least 1, not " + opt.membersPerProcess);
+        }
+        this.procs = new Process[(opt.workers + opt.membersPerProcess - 1) / opt.membersPerProcess];
+        this.watchFaults = new Random(opt.seed * 0x9E3779B97F4A7C15L + 13);
         for (int i = 0; i < opt.partitions; i++) {
             Partition p = Partition.of("t", Integer.toString(i));
             partitions.add(p);
@@ -176,8 +215,8 @@ final class Simulation {
 
     Result run() {
         try {
-            for (int s = 0; s < opt.workers; s++) {
-                startInstance(s);
+            for (int k = 0; k < procs.length; k++) {
+                startProcess(k);
             }
             sim.afterEvent = this::check;
             scheduleNextFault(opt.faultNanos);
@@ -213,12 +252,53 @@ final class Simulation {
 
     // ------------------------------------------------------------ instances
 
-    private Instance startInstance(int slot) {
+    /** Starts a new process for index {@code k} (its clock, its connection) and a new instance of each of its slots. */
+    private Process startProcess(int k) {
         double rate = 1 + (rnd.nextDouble() * 2 - 1) * opt.drift;
         long offset = (long) (rnd.nextDouble() * 1_000_000_000_000L);
+        int n = opt.membersPerProcess;
+        String name;
+        if (n == 1) {
+            name = "s" + k + "#" + (instances.stream().filter(i -> i.slot == k).count() + 1);
+        } else {
+            name = "p" + k + "#" + (procs[k] == null ? 1 : Integer.parseInt(procs[k].proc.name.substring(procs[k].proc.name.indexOf('#') + 1)) + 1);
+        }
+        SimScheduler.Proc proc = sim.newProc(name, rate, offset);
+        SimKvClient.Net net = new SimKvClient.Net();
+        if (healedAt >= 0) {
+            net.slowProbability = 0;
+            net.lostReplyProbability = 0;
+        }
+        net.watchDropProbability = opt.watchDropProbability;
+        net.watchStallProbability = opt.watchStallProbability;
+        net.watchMaxStallNanos = opt.watchMaxStallNanos;
+        net.watchFaults = watchFaults;
+        net.onWatchFault = line -> trace("  WATCH " + line);
+        Process p = new Process(k, proc, new SimKvClient.Conn(net));
+        procs[k] = p;
+        if (n > 1) {
+            trace("start process " + name + " (clock rate " + String.format("%.4f", rate) + ")");
+        }
+        for (int slot = k * n; slot < Math.min(opt.workers, k * n + n); slot++) {
+            startInstance(slot, p);
+        }
+        return p;
+    }
+
+    /** A new instance for {@code slot}: in its process when that one still runs and is shared, else in a new process. */
+    private void restartSlot(int slot) {
+        Process p = procs[slot / opt.membersPerProcess];
+        if (opt.membersPerProcess == 1 || p == null || p.proc.dead) {
+            startProcess(slot / opt.membersPerProcess);
+        } else {
+            startInstance(slot, p);
+        }
+    }
+
+    private Instance startInstance(int slot, Process process) {
+        SimScheduler.Proc proc = process.proc;
         int number = (int) instances.stream().filter(i -> i.slot == slot).count() + 1;
-        SimScheduler.Proc proc = sim.newProc("s" + slot + "#" + number, rate, offset);
-        Instance inst = new Instance(slot, number, proc);
+        Instance inst = new Instance(slot, number, process);
         instances.add(inst);
         slots[slot] = inst;
         PartiConfig.Builder b = copy(base);
@@ -226,11 +306,6 @@ final class Simulation {
             b.workerId("s-" + slot);
         }
         PartiConfig config = b.build();
-        SimKvClient.Net net = new SimKvClient.Net();
-        if (healedAt >= 0) {
-            net.slowProbability = 0;
-            net.lostReplyProbability = 0;
-        }
         MemberRuntime rt = new MemberRuntime() {
             @Override public long nanoTime() { return proc.nanoTime(); }
             @Override public String newInstanceId() {
@@ -247,7 +322,7 @@ final class Simulation {
             }
             @Override public void sleep(long millis) { sim.sleep(millis * MS); }
             @Override public Kv kv(BucketNames names, Duration requestTimeout) {
-                inst.client = new SimKvClient(sim, server, proc, requestTimeout, net, inst.label);
+                inst.client = new SimKvClient(sim, server, proc, requestTimeout, process.conn, inst.label);
                 inst.client.onReconnected = () -> inst.member.connectionEvent(io.nats.client.ConnectionListener.Events.RECONNECTED);
                 inst.client.beforeSend = (bucket, op) -> {
                     if (bucket == KvGateway.Bucket.ASSIGNMENT && WRITES.contains(op) && !inst.member.holdsLeaderLease()) {
@@ -265,7 +340,8 @@ final class Simulation {
         };
         inst.member = new GroupMember(config, listener(inst), rt);
         SimScheduler.VThread starter = sim.new VThread(proc, "start");
-        trace("start " + inst.label + " (clock rate " + String.format("%.4f", rate) + ")");
+        trace("start " + inst.label + (opt.membersPerProcess > 1 ? " in " + proc.name
+                : " (clock rate " + String.format("%.4f", proc.rate) + ")"));
         sim.submit(starter, () -> {
             try {
                 inst.member.start();
@@ -601,9 +677,10 @@ final class Simulation {
             faults++;
             long down = 100 * MS + (long) (rnd.nextDouble() * 1.5 * session);
             trace("FAULT nats-server restart: every client cut off for about " + down / MS + " ms, watches die");
+            Set<SimKvClient.Conn> cut = new java.util.HashSet<>();
             for (Instance i : instances) {
-                if (i.live && i.client != null) {
-                    SimKvClient c = i.client;
+                if (i.live && i.client != null && cut.add(i.process.conn)) {
+                    SimKvClient.Conn c = i.process.conn;
                     c.disconnect();
                     c.serverRestarted();
                     // clients come back one by one, as their reconnect attempts land
@@ -627,38 +704,40 @@ final class Simulation {
         faults++;
         if (f < 0.25) {
             long d = faultLength(session);
-            trace("FAULT disconnect " + target + " for " + d / MS + " ms");
+            trace("FAULT disconnect " + on(target) + " for " + d / MS + " ms");
             if (target.client != null) {
-                target.client.disconnect();
+                SimKvClient.Conn c = target.process.conn;
+                c.disconnect();
                 sim.after(d, null, () -> {
-                    trace("FAULT reconnect " + target);
-                    target.client.reconnect();
+                    trace("FAULT reconnect " + on(target));
+                    c.reconnect();
                 });
             }
         } else if (f < 0.5) {
             long d = faultLength(session);
-            trace("FAULT pause (SIGSTOP) " + target + " for " + d / MS + " ms");
+            trace("FAULT pause (SIGSTOP) " + on(target) + " for " + d / MS + " ms");
             sim.pause(target.proc);
             sim.after(d, null, () -> {
-                trace("FAULT resume (SIGCONT) " + target);
+                trace("FAULT resume (SIGCONT) " + on(target));
                 sim.resume(target.proc);
             });
         } else if (f < 0.65) {
             crash(target);
             long d = 100 * MS + (long) (rnd.nextDouble() * 2 * session);
             sim.after(d, null, () -> {
-                if (slots[target.slot] == target) {
-                    startInstance(target.slot);
+                if (procs[target.process.index] == target.process) {
+                    startProcess(target.process.index);
                 }
             });
         } else if (f < 0.75 && target.slot < opt.staticWorkers) {
             // an orchestrator replaces a member it believes dead, while the old one is only stopped
             long d = session + (long) (rnd.nextDouble() * 2 * session);
-            trace("FAULT static takeover: pause " + target + " for " + d / MS + " ms and start a new instance of its ID");
+            trace("FAULT static takeover: pause " + on(target) + " for " + d / MS + " ms and start a new instance of its ID"
+                    + (opt.membersPerProcess > 1 ? " (a new process)" : ""));
             sim.pause(target.proc);
-            startInstance(target.slot);
+            startProcess(target.process.index);
             sim.after(d, null, () -> {
-                trace("FAULT resume (SIGCONT) replaced " + target);
+                trace("FAULT resume (SIGCONT) replaced " + on(target));
                 sim.resume(target.proc);
             });
         } else if (f < 0.8 && target.started) {
@@ -678,14 +757,14 @@ final class Simulation {
                 long d = (100 * MS + (long) (rnd.nextDouble() * session)) / (remain ? 10 : 1);
                 sim.after(d, null, () -> {
                     if (slots[target.slot] == target && healedAt < 0) {
-                        startInstance(target.slot);
+                        restartSlot(target.slot);
                     }
                 });
             });
         } else if (f < 0.9 && target.client != null) {
             long d = 200 * MS + (long) (rnd.nextDouble() * 2 * session);
-            SimKvClient.Net net = target.client.net;
-            trace("FAULT bad network for " + target + " for " + d / MS + " ms (slow requests, lost replies)");
+            SimKvClient.Net net = target.process.conn.net;
+            trace("FAULT bad network for " + on(target) + " for " + d / MS + " ms (slow requests, lost replies)");
             net.slowProbability = 0.3;
             net.lostReplyProbability = 0.2;
             sim.after(d, null, () -> {
@@ -719,14 +798,33 @@ final class Simulation {
         return session + (long) (rnd.nextDouble() * 2 * session);
     }
 
-    private void crash(Instance target) {
-        trace("FAULT kill -9 " + target + " (owned " + show(target.owned) + ")");
-        target.live = false;
-        sim.kill(target.proc);
-        for (Partition p : new ArrayList<>(target.owned)) {
-            owners.get(p).remove(target);
+    /** The target of a fault that hits its whole process: the instance, or the process and its members. */
+    private String on(Instance target) {
+        if (opt.membersPerProcess == 1) {
+            return target.toString();
         }
-        target.owned.clear();
+        List<Instance> members = new ArrayList<>();
+        for (Instance i : instances) {
+            if (i.process == target.process && i.live) {
+                members.add(i);
+            }
+        }
+        return "process " + target.proc.name + " " + members;
+    }
+
+    /** kill -9 of the target's process: every member of it dies at once. */
+    private void crash(Instance target) {
+        trace("FAULT kill -9 " + on(target) + " (owned " + show(target.owned) + ")");
+        sim.kill(target.proc);
+        for (Instance i : instances) {
+            if (i.process == target.process && i.live) {
+                i.live = false;
+                for (Partition p : new ArrayList<>(i.owned)) {
+                    owners.get(p).remove(i);
+                }
+                i.owned.clear();
+            }
+        }
     }
 
     /** End of the fault phase: everything reconnects and resumes, dead slots restart; replaced instances are killed. */
@@ -743,15 +841,15 @@ final class Simulation {
                 continue;
             }
             if (i.client != null) {
-                i.client.net.slowProbability = 0; // quiet: no slow request, no lost reply
-                i.client.net.lostReplyProbability = 0;
-                i.client.reconnect();
+                i.process.conn.net.slowProbability = 0; // quiet: no slow request, no lost reply
+                i.process.conn.net.lostReplyProbability = 0;
+                i.process.conn.reconnect();
             }
             sim.resume(i.proc);
         }
         for (int s = 0; s < slots.length; s++) {
             if (slots[s] == null || !slots[s].live) {
-                startInstance(s);
+                restartSlot(s);
             }
         }
     }
