@@ -2,12 +2,10 @@ package dev.parti.kafka.migration;
 
 import dev.parti.PartiManager;
 import dev.parti.kafka.MixedGroupException;
-import dev.parti.kafka.PartiAssignor;
 import dev.parti.kafka.PartiConsumerConfig;
 import dev.parti.kafka.internal.PartiConsumerDelegate;
 import java.time.Duration;
 import java.util.Collection;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutionException;
@@ -15,7 +13,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.locks.LockSupport;
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.consumer.CloseOptions;
 import org.apache.kafka.clients.consumer.Consumer;
@@ -103,40 +100,17 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
      */
     public KafkaToPartiMigration(Map<String, ?> userConfigs, Deserializer<K> keyDeserializer,
                                  Deserializer<V> valueDeserializer, PartiSide<K, V> parti) {
-        Object group = userConfigs.get(ConsumerConfig.GROUP_ID_CONFIG);
-        if (group == null || group.toString().isBlank()) {
-            throw new ConfigException(PartiConsumerConfig.MIGRATION_CONFIG, PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI,
-                    "a migrating consumer needs the group.id of the Kafka group it takes over");
-        }
-        this.groupId = group.toString();
+        BridgeConfigs configs = BridgeConfigs.of(userConfigs, this, PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI,
+                "a migrating consumer needs the group.id of the Kafka group it takes over");
+        this.groupId = configs.groupId();
         this.keyDeserializer = keyDeserializer;
         this.valueDeserializer = valueDeserializer;
         this.parti = parti;
-        Map<String, Object> bridgeMap = new HashMap<>();
-        Map<String, Object> adminMap = new HashMap<>();
-        userConfigs.forEach((k, v) -> {
-            if (!PartiConsumerConfig.isPartiKey(k) || k.equals(PartiAssignor.WORKER_ID_CONFIG)
-                    || k.equals(PartiAssignor.WORKER_WEIGHT_CONFIG) || k.equals(PartiAssignor.STRATEGY_CONFIG)) {
-                bridgeMap.put(k, v);
-            }
-            if (AdminClientConfig.configNames().contains(k) && !k.equals(AdminClientConfig.CLIENT_ID_CONFIG)) {
-                adminMap.put(k, v);
-            }
-        });
-        bridgeMap.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "classic");
-        bridgeMap.remove(ConsumerConfig.GROUP_REMOTE_ASSIGNOR_CONFIG);
-        bridgeMap.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, List.of(MigrationAssignor.class));
-        bridgeMap.put(MigrationAssignor.SIGNAL_CONFIG, this);
-        Object clientId = userConfigs.get(ConsumerConfig.CLIENT_ID_CONFIG);
-        if (clientId != null && !clientId.toString().isBlank()) {
-            bridgeMap.put(ConsumerConfig.CLIENT_ID_CONFIG, clientId + "-kafka-group");
-        }
-        this.bridgeConfig = bridgeMap;
+        this.bridgeConfig = configs.bridge();
         Object instanceId = userConfigs.get(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG);
         this.staticMember = instanceId != null && !instanceId.toString().isBlank();
-        this.adminConfig = adminMap;
-        Object apiTimeout = userConfigs.get(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG);
-        this.apiTimeoutMs = apiTimeout == null ? 60_000L : Long.parseLong(apiTimeout.toString().trim());
+        this.adminConfig = configs.admin();
+        this.apiTimeoutMs = configs.apiTimeoutMs();
     }
 
     /**

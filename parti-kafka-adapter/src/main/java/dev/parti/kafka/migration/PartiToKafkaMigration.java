@@ -2,7 +2,6 @@ package dev.parti.kafka.migration;
 
 import dev.parti.PartiManager;
 import dev.parti.kafka.MixedGroupException;
-import dev.parti.kafka.PartiAssignor;
 import dev.parti.kafka.PartiConsumerConfig;
 import dev.parti.kafka.internal.KafkaPartitions;
 import dev.parti.kafka.internal.PartiConsumerDelegate;
@@ -17,7 +16,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.consumer.CloseOptions;
 import org.apache.kafka.clients.consumer.Consumer;
@@ -129,36 +127,14 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
      */
     public PartiToKafkaMigration(Map<String, ?> userConfigs, Deserializer<K> keyDeserializer,
                                  Deserializer<V> valueDeserializer, PartiSide<K, V> parti) {
-        Object group = userConfigs.get(ConsumerConfig.GROUP_ID_CONFIG);
-        if (group == null || group.toString().isBlank()) {
-            throw new ConfigException(PartiConsumerConfig.MIGRATION_CONFIG, PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA,
-                    "a consumer rolling back needs the group.id of the Kafka group it hands the partitions to");
-        }
-        this.groupId = group.toString();
+        BridgeConfigs configs = BridgeConfigs.of(userConfigs, this, PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA,
+                "a consumer rolling back needs the group.id of the Kafka group it hands the partitions to");
+        this.groupId = configs.groupId();
         this.keyDeserializer = keyDeserializer;
         this.valueDeserializer = valueDeserializer;
         this.parti = parti;
-        Map<String, Object> bridgeMap = new HashMap<>();
-        Map<String, Object> adminMap = new HashMap<>();
-        userConfigs.forEach((k, v) -> {
-            if (!PartiConsumerConfig.isPartiKey(k) || k.equals(PartiAssignor.WORKER_ID_CONFIG)
-                    || k.equals(PartiAssignor.WORKER_WEIGHT_CONFIG) || k.equals(PartiAssignor.STRATEGY_CONFIG)) {
-                bridgeMap.put(k, v);
-            }
-            if (AdminClientConfig.configNames().contains(k) && !k.equals(AdminClientConfig.CLIENT_ID_CONFIG)) {
-                adminMap.put(k, v);
-            }
-        });
-        bridgeMap.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "classic");
-        bridgeMap.remove(ConsumerConfig.GROUP_REMOTE_ASSIGNOR_CONFIG);
-        bridgeMap.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, List.of(MigrationAssignor.class));
-        bridgeMap.put(MigrationAssignor.SIGNAL_CONFIG, this);
-        Object clientId = userConfigs.get(ConsumerConfig.CLIENT_ID_CONFIG);
-        if (clientId != null && !clientId.toString().isBlank()) {
-            bridgeMap.put(ConsumerConfig.CLIENT_ID_CONFIG, clientId + "-kafka-group");
-        }
-        this.bridgeConfig = bridgeMap;
-        this.adminConfig = adminMap;
+        this.bridgeConfig = configs.bridge();
+        this.adminConfig = configs.admin();
     }
 
     /**

@@ -1,0 +1,54 @@
+package dev.parti.kafka.migration;
+
+import dev.parti.kafka.PartiAssignor;
+import dev.parti.kafka.PartiConsumerConfig;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.common.config.ConfigException;
+
+/**
+ * What both directions of a migration derive from a {@code PartiConsumer}'s configuration: the Kafka group, the
+ * configuration of the classic {@code KafkaConsumer} that takes part in that group (the bridge: the user's Kafka
+ * keys and PartiAssignor's, the classic protocol and {@link MigrationAssignor} with {@code signal}), and an
+ * {@code Admin} configuration to describe the group.
+ */
+record BridgeConfigs(String groupId, Map<String, Object> bridge, Map<String, Object> admin, long apiTimeoutMs) {
+
+    /**
+     * @param migration       the value of {@code parti.migration} (for the error)
+     * @param whyGroupNeeded  what the group is needed for (for the error)
+     * @throws ConfigException without {@code group.id}
+     */
+    static BridgeConfigs of(Map<String, ?> userConfigs, MigrationAssignor.SwitchSignal signal, String migration,
+                            String whyGroupNeeded) {
+        Object group = userConfigs.get(ConsumerConfig.GROUP_ID_CONFIG);
+        if (group == null || group.toString().isBlank()) {
+            throw new ConfigException(PartiConsumerConfig.MIGRATION_CONFIG, migration, whyGroupNeeded);
+        }
+        Map<String, Object> bridge = new HashMap<>();
+        Map<String, Object> admin = new HashMap<>();
+        userConfigs.forEach((k, v) -> {
+            if (!PartiConsumerConfig.isPartiKey(k) || k.equals(PartiAssignor.WORKER_ID_CONFIG)
+                    || k.equals(PartiAssignor.WORKER_WEIGHT_CONFIG) || k.equals(PartiAssignor.STRATEGY_CONFIG)) {
+                bridge.put(k, v);
+            }
+            if (AdminClientConfig.configNames().contains(k) && !k.equals(AdminClientConfig.CLIENT_ID_CONFIG)) {
+                admin.put(k, v);
+            }
+        });
+        bridge.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "classic");
+        bridge.remove(ConsumerConfig.GROUP_REMOTE_ASSIGNOR_CONFIG);
+        bridge.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, List.of(MigrationAssignor.class));
+        bridge.put(MigrationAssignor.SIGNAL_CONFIG, signal);
+        Object clientId = userConfigs.get(ConsumerConfig.CLIENT_ID_CONFIG);
+        if (clientId != null && !clientId.toString().isBlank()) {
+            bridge.put(ConsumerConfig.CLIENT_ID_CONFIG, clientId + "-kafka-group");
+        }
+        Object apiTimeout = userConfigs.get(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG);
+        long apiTimeoutMs = apiTimeout == null ? 60_000L : Long.parseLong(apiTimeout.toString().trim());
+        return new BridgeConfigs(group.toString(), bridge, admin, apiTimeoutMs);
+    }
+}
