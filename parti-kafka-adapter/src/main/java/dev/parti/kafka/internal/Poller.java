@@ -44,6 +44,8 @@ final class Poller<K, V> {
     private final LongSupplier clock;
     /** Whether the polling thread is inside the inner consumer's poll (read by Parti's callback thread). */
     private volatile boolean inInnerPoll;
+    /** Whether the inner consumer has connected ahead of the first assignment ({@link #warmUp}). */
+    private boolean warmed;
 
     Poller(KafkaConsumer<K, V> inner, ConsumerThread thread, SubscriptionState subscription, RebalanceDriver driver,
            CommitGate commits, Supplier<MixedGroupGuard> guard, Supplier<GroupRuntime> runtime, Interceptors<K, V> interceptors,
@@ -99,6 +101,9 @@ final class Poller<K, V> {
             long remainingMs = TimeUnit.NANOSECONDS.toMillis(Math.max(0, budget - (clock.getAsLong() - start)));
             long slice = Math.min(remainingMs, POLL_SLICE_MS);
             if (subscribed ? subscription.assigned().isEmpty() : inner.assignment().isEmpty()) {
+                if (subscribed && !warmed) {
+                    warmUp(slice);
+                }
                 Membership waitingFor = m;
                 thread.awaitSignal(slice, () -> waitingFor != null && (waitingFor.hasEvents() || waitingFor.isExpired()
                         || !waitingFor.isStarted() && !waitingFor.isJoining()));
@@ -129,6 +134,39 @@ final class Poller<K, V> {
             }
         } while (clock.getAsLong() - start < budget);
         return ConsumerRecords.empty();
+    }
+
+    /**
+     * Polling thread, once, while the first assignment is awaited: the inner consumer connects, reads the metadata of a
+     * subscribed topic that exists and finds the group's coordinator (the committed offset of one of its partitions),
+     * so that the first fetch after the assignment does not pay for them (issue 19: a returning member's first
+     * record). Best effort within {@code sliceMs}; a topic that does not exist yet is left to
+     * {@link #maybeAutoCreateTopics}, and the warm-up waits for one that does.
+     */
+    private void warmUp(long sliceMs) {
+        if (sliceMs <= 0 || subscription.mode() != SubscriptionState.Mode.TOPICS) {
+            return;
+        }
+        java.util.Set<String> missing = runtime.get().watcher().missing();
+        String topic = subscription.topics().stream().filter(t -> !missing.contains(t)).findFirst().orElse(null);
+        if (topic == null) {
+            return;
+        }
+        warmed = true;
+        try {
+            thread.blocking(() -> {
+                List<org.apache.kafka.common.PartitionInfo> partitions = inner.partitionsFor(topic, Duration.ofMillis(sliceMs));
+                if (!partitions.isEmpty()) {
+                    inner.committed(java.util.Set.of(new TopicPartition(topic, partitions.get(0).partition())),
+                            Duration.ofMillis(sliceMs));
+                }
+                return null;
+            });
+        } catch (WakeupException e) {
+            throw e;
+        } catch (org.apache.kafka.common.KafkaException e) {
+            log.debug("Connecting ahead of the first assignment did not complete: {}", e.toString());
+        }
     }
 
     /**
