@@ -17,6 +17,12 @@ import org.apache.kafka.common.config.ConfigException;
  */
 record BridgeConfigs(String groupId, Map<String, Object> bridge, Map<String, Object> admin, long apiTimeoutMs) {
 
+    /** Whether {@code parti.migration} in {@code configs} (validated already) is {@code value}. */
+    static boolean configured(Map<String, ?> configs, String value) {
+        Object mode = configs.get(PartiConsumerConfig.MIGRATION_CONFIG);
+        return mode != null && value.equals(mode.toString().trim());
+    }
+
     /**
      * @param migration       the value of {@code parti.migration} (for the error)
      * @param whyGroupNeeded  what the group is needed for (for the error)

@@ -123,8 +123,7 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
     public static <K, V> KafkaToPartiMigration<K, V> ifConfigured(Map<String, ?> configs, Deserializer<K> keyDeserializer,
                                                                   Deserializer<V> valueDeserializer,
                                                                   PartiConsumerDelegate<K, V> delegate) {
-        Object mode = configs.get(PartiConsumerConfig.MIGRATION_CONFIG);
-        if (mode == null || !PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI.equals(mode.toString().trim())) {
+        if (!BridgeConfigs.configured(configs, PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI)) {
             return null;
         }
         try {

@@ -147,8 +147,7 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
     public static <K, V> PartiToKafkaMigration<K, V> ifConfigured(Map<String, ?> configs, Deserializer<K> keyDeserializer,
                                                                   Deserializer<V> valueDeserializer,
                                                                   PartiConsumerDelegate<K, V> delegate) {
-        Object mode = configs.get(PartiConsumerConfig.MIGRATION_CONFIG);
-        if (mode == null || !PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA.equals(mode.toString().trim())) {
+        if (!BridgeConfigs.configured(configs, PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA)) {
             return null;
         }
         try {
