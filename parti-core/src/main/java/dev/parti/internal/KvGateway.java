@@ -97,6 +97,23 @@ public final class KvGateway implements Kv {
      */
     private static final Map<Connection, Map<String, KeyValue>> HANDLES = new java.util.IdentityHashMap<>();
 
+    /**
+     * Buckets a worker of this JVM provisioned on a connection, by connection, then bucket name, TTL and replicas,
+     * with when their status was read. A worker provisioning the same buckets with the same settings within one
+     * session of that read takes them as they were then instead of reading each status again (issue 19: four
+     * requests fewer on a returning static member's join). That is no staler than what a running worker knows:
+     * it, too, checks its buckets at most once a session. If one was deleted meanwhile, this worker's first call
+     * on it fails; it then provisions again for real before the caller retries ({@link #call}).
+     */
+    private static final Map<Connection, Map<String, Verified>> VERIFIED = new java.util.IdentityHashMap<>();
+
+    private record Verified(Provisioned provisioned, long readAtNanos) { }
+
+    /** Whether {@link #provision} took a bucket from {@link #VERIFIED}, and with what, to provision for real if it is gone. */
+    private volatile boolean provisionedFromCache;
+    private volatile Map<Bucket, Duration> provisionedTtls;
+    private volatile int provisionedReplicas;
+
     public KvGateway(Connection connection, BucketNames names, Duration requestTimeout) {
         this.connection = connection;
         this.names = names;
@@ -170,10 +187,35 @@ public final class KvGateway implements Kv {
      */
     @Override
     public void provision(Map<Bucket, Duration> ttls, int replicas) {
+        provisionedTtls = Map.copyOf(ttls);
+        provisionedReplicas = replicas;
+        Duration session = ttls.get(Bucket.HEARTBEATS);
+        long now = System.nanoTime();
+        Map<Bucket, Provisioned> reusable = new EnumMap<>(Bucket.class);
+        synchronized (VERIFIED) {
+            VERIFIED.keySet().removeIf(c -> c.getStatus() == Connection.Status.CLOSED);
+            Map<String, Verified> seen = VERIFIED.getOrDefault(connection, Map.of());
+            for (Bucket b : Bucket.values()) {
+                Verified v = seen.get(verifiedKey(names.name(b), ttls.get(b), replicas));
+                if (v != null && session != null && now - v.readAtNanos() < session.toNanos()) {
+                    reusable.put(b, v.provisioned());
+                }
+            }
+        }
+        if (reusable.size() == Bucket.values().length) {
+            for (Bucket b : Bucket.values()) {
+                provisioned.put(b, reusable.get(b));
+                handles.put(b, sharedHandle(b, names.name(b)));
+            }
+            provisionedFromCache = true;
+            return;
+        }
+        provisionedFromCache = false;
         KeyValueManagement kvm = call(null, "*", "open bucket management", () -> connection.keyValueManagement(kvOptions));
         for (Bucket b : Bucket.values()) {
             String name = names.name(b);
             Duration ttl = ttls.get(b);
+            long readAt = System.nanoTime();
             KeyValueConfiguration.Builder cfg = KeyValueConfiguration.builder()
                     .name(name)
                     .description("parti " + b.name().toLowerCase() + " of group " + names.group())
@@ -202,8 +244,38 @@ public final class KvGateway implements Kv {
                 }
                 return reconcile(kvm, b, ttl, replicas);
             });
-            provisioned.put(b, new Provisioned(name, status.getBackingStreamInfo().getCreateTime(), ttl, replicas));
+            Provisioned p = new Provisioned(name, status.getBackingStreamInfo().getCreateTime(), ttl, replicas);
+            provisioned.put(b, p);
             handles.put(b, sharedHandle(b, name));
+            synchronized (VERIFIED) {
+                VERIFIED.computeIfAbsent(connection, c -> new java.util.HashMap<>())
+                        .put(verifiedKey(name, ttl, replicas), new Verified(p, readAt));
+            }
+        }
+    }
+
+    private static String verifiedKey(String name, Duration ttl, int replicas) {
+        return name + "/" + ttlNanos(ttl) + "/" + replicas;
+    }
+
+    /**
+     * A call failed on buckets {@link #provision} took from {@link #VERIFIED}: forget what this JVM knew of them
+     * and provision for real (re-creating a bucket deleted since), so that the caller's retry can succeed.
+     */
+    private void provisionAgainIfReused(Bucket b, RuntimeException failure) {
+        if (!provisionedFromCache || b == null) {
+            return;
+        }
+        provisionedFromCache = false;
+        synchronized (VERIFIED) {
+            VERIFIED.remove(connection);
+        }
+        log.info("Group {}: {} failed on buckets last read by another worker of this JVM ({}); reading them again",
+                names.group(), names.name(b), failure.getMessage());
+        try {
+            provision(provisionedTtls, provisionedReplicas);
+        } catch (RuntimeException e) {
+            log.debug("Group {}: provisioning again failed: {}", names.group(), e.toString());
         }
     }
 
@@ -616,6 +688,19 @@ public final class KvGateway implements Kv {
 
     /** Runs a jnats call, mapping every failure onto the three outcomes of the class comment. */
     private <T> T call(Bucket b, String key, String op, NatsCall<T> c) {
+        try {
+            return callOnce(b, key, op, c);
+        } catch (BucketMissingException | KvUnavailableException e) {
+            if (!provisionedFromCache) {
+                throw e;
+            }
+            provisionAgainIfReused(b, e);
+            // the outcome is unknown, as after a timeout: the caller retries as it would then
+            throw e instanceof KvUnavailableException u ? u : new KvUnavailableException(e.getMessage(), e);
+        }
+    }
+
+    private <T> T callOnce(Bucket b, String key, String op, NatsCall<T> c) {
         String where = (b == null ? "group " + names.group() : names.name(b) + "/" + key) + ": " + op;
         try {
             return c.run();
@@ -646,7 +731,7 @@ public final class KvGateway implements Kv {
         } catch (RuntimeException e) {
             Throwable cause = e.getCause();
             if (cause instanceof JetStreamApiException || cause instanceof IOException || cause instanceof TimeoutException) {
-                return call(b, key, op, () -> {
+                return callOnce(b, key, op, () -> {
                     if (cause instanceof JetStreamApiException j) {
                         throw j;
                     }
