@@ -108,6 +108,8 @@ public final class GroupMember {
     private SharedNats.Lease connectionLease;
     private Kv kv;
     private WorkerIdClaimer claimer;
+    /** close() staying in the group wrote a last heartbeat reporting everything released (written on the main thread). */
+    private volatile boolean releasedOnClose;
     private volatile Heartbeater heartbeater;
     private LeaderElection election;
     private AssignmentPublisher publisher;
@@ -421,13 +423,19 @@ public final class GroupMember {
         claimer = new WorkerIdClaimer(kv, config.workerId(), config.maxWorkers(), instance);
         heartbeater = new Heartbeater(kv, clock);
         publisher = new AssignmentPublisher(kv);
+        // a closed instance of this static member in this JVM, known stopped, left its revisions (issue 19, goal 1)
+        StaticHandovers.Handover handover = config.workerId() == null ? null
+                : runtime.staticHandovers().take(handoverKey(), clock.getAsLong(), config.workerIdTtl().toNanos());
         String id = retryUntil(deadline, "claiming a worker ID", () -> {
             long claimStart = clock.getAsLong(); // the attempt that succeeds starts the ID's lease
-            String claimed = claimer.claim();
+            String claimed = claimer.claim(handover == null ? 0 : handover.idRevision());
             idLeaseStartNanos = claimStart;
             return claimed;
         });
         adoptId(id);
+        if (handover != null && claimer.claimedFromClosedInstance()) {
+            heartbeater.takeOverFromClosedInstance(handover.heartbeatRevision());
+        }
         long tClaimed = clock.getAsLong();
         retryUntil(deadline, "writing the first heartbeat", () -> {
             heartbeat();
@@ -558,6 +566,12 @@ public final class GroupMember {
                 }
             }, wait + 1_000_000, TimeUnit.NANOSECONDS);
         }
+    }
+
+    /** This static member's key in {@link StaticHandovers}: the NATS it uses, its group, its static ID. */
+    private String handoverKey() {
+        String nats = config.connection() != null ? "connection@" + System.identityHashCode(config.connection()) : config.natsUrl();
+        return StaticHandovers.key(nats, config.group(), config.workerId());
     }
 
     /** Whether this worker may acquire partitions now: a valid lease, and not inside a takeover wait. */
@@ -1537,6 +1551,7 @@ public final class GroupMember {
                     // need not wait for this instance's session before it acquires its partitions again
                     try {
                         heartbeat();
+                        releasedOnClose = heartbeater.inherited().isEmpty();
                     } catch (RuntimeException e) {
                         log.debug("Worker {}: last heartbeat on close failed: {}", workerId, e.toString());
                     }
@@ -1585,6 +1600,12 @@ public final class GroupMember {
         shutdown(leaseWatchdog);
         shutdown(main);
         shutdown(callbacks);
+        if (releasedOnClose && claimer.isStatic() && main.isTerminated() && callbacks.isTerminated()
+                && (leaseWatchdog == null || leaseWatchdog.isTerminated())) {
+            // stopped for good, everything reported released: the next instance of this member here may take over at once
+            runtime.staticHandovers().offer(handoverKey(), new StaticHandovers.Handover(instance, claimer.revision(),
+                    heartbeater.revision(), clock.getAsLong()));
+        }
         if (ownsConnection && connection != null) {
             try {
                 if (connectionLease != null) {

@@ -32,6 +32,8 @@ final class Heartbeater {
      */
     private Set<Partition> inherited = Set.of();
     private volatile long lastSuccessStartNanos;
+    /** The revision of the last heartbeat of a closed instance of this member in this JVM ({@link StaticHandovers}), or 0. */
+    private long closedInstanceRevision;
 
     Heartbeater(Kv kv, LongSupplier clock) {
         this.kv = kv;
@@ -46,6 +48,21 @@ final class Heartbeater {
         this.takeOverExisting = takeOver;
         this.displacedHolder = false;
         this.inherited = Set.of();
+        this.closedInstanceRevision = 0;
+    }
+
+    /**
+     * The first write takes over the heartbeat at {@code revision}, left by an instance of this member that is known
+     * to have stopped after reporting everything released: one compare-and-set, and no takeover wait. If the
+     * heartbeat changed since, the usual takeover runs.
+     */
+    void takeOverFromClosedInstance(long revision) {
+        this.closedInstanceRevision = revision;
+    }
+
+    /** The revision of this worker's last heartbeat write (0 when none). */
+    long revision() {
+        return revision;
     }
 
     /**
@@ -177,6 +194,15 @@ final class Heartbeater {
     }
 
     private long createOrTakeOverOnce(byte[] value) {
+        long closed = closedInstanceRevision;
+        closedInstanceRevision = 0;
+        if (takeOverExisting && closed > 0) {
+            try {
+                return kv.update(Bucket.HEARTBEATS, id, value, closed);
+            } catch (CasConflictException changed) {
+                // written since that instance closed (or this write's reply was lost): the usual takeover decides
+            }
+        }
         try {
             return kv.create(Bucket.HEARTBEATS, id, value);
         } catch (CasConflictException e) {

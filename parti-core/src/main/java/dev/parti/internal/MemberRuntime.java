@@ -45,6 +45,11 @@ interface MemberRuntime {
     /** The KV store this member uses, or null to connect to NATS and use {@link KvGateway} (production). */
     Kv kv(BucketNames names, Duration requestTimeout);
 
+    /** Where a closed static member's instance leaves its revisions to the next one: none by default (the simulator). */
+    default StaticHandovers staticHandovers() {
+        return StaticHandovers.NONE;
+    }
+
     /** Real time, real threads, NATS. */
     MemberRuntime SYSTEM = new MemberRuntime() {
         @Override
@@ -85,6 +90,11 @@ interface MemberRuntime {
         public Kv kv(BucketNames names, Duration requestTimeout) {
             return null;
         }
+
+        @Override
+        public StaticHandovers staticHandovers() {
+            return StaticHandovers.JVM; // the members of this JVM: a returning static member's predecessor is known stopped
+        }
     };
 
     /** {@link #SYSTEM} with another clock (tests that move time by hand). */
@@ -97,6 +107,7 @@ interface MemberRuntime {
             @Override public ScheduledExecutorService leaseWatchdog(String n) { return SYSTEM.leaseWatchdog(n); }
             @Override public void sleep(long millis) { SYSTEM.sleep(millis); }
             @Override public Kv kv(BucketNames names, Duration requestTimeout) { return null; }
+            @Override public StaticHandovers staticHandovers() { return SYSTEM.staticHandovers(); }
         };
     }
 }

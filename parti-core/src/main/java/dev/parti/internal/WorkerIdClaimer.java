@@ -22,6 +22,7 @@ final class WorkerIdClaimer {
     private final byte[] record;
     private String id;
     private long revision;
+    private boolean fromClosedInstance;
 
     WorkerIdClaimer(Kv kv, String staticId, int poolSize, String instance) {
         this.kv = kv;
@@ -38,11 +39,41 @@ final class WorkerIdClaimer {
         return staticId != null;
     }
 
+    /** The revision of the ID key this worker last wrote (0 when none). */
+    long revision() {
+        return revision;
+    }
+
+    /** Whether the last {@link #claim} took the ID over from the closed instance whose revision it was given. */
+    boolean claimedFromClosedInstance() {
+        return fromClosedInstance;
+    }
+
     /** Claims an ID. @throws PartiException when the pool is exhausted */
     String claim() {
+        return claim(0);
+    }
+
+    /**
+     * Claims an ID; a static one, when {@code closedRevision > 0}, first by one compare-and-set on the revision a
+     * closed instance of this member in this JVM left ({@link StaticHandovers}), then the usual way if the key
+     * changed since. @throws PartiException when the pool is exhausted
+     */
+    String claim(long closedRevision) {
         id = null;
         revision = 0;
+        fromClosedInstance = false;
         if (staticId != null) {
+            if (closedRevision > 0) {
+                try {
+                    revision = kv.update(Bucket.IDS, staticId, record, closedRevision);
+                    id = staticId;
+                    fromClosedInstance = true;
+                    return id;
+                } catch (CasConflictException changed) {
+                    // written since that instance closed: claim it the usual way
+                }
+            }
             try {
                 revision = kv.create(Bucket.IDS, staticId, record);
             } catch (CasConflictException taken) {
