@@ -254,6 +254,13 @@ public final class KvGateway implements Kv {
         }
     }
 
+    /** A bucket of this connection was found gone or changed: the next worker provisioning on it reads every status. */
+    private void forgetVerified() {
+        synchronized (VERIFIED) {
+            VERIFIED.remove(connection);
+        }
+    }
+
     private static String verifiedKey(String name, Duration ttl, int replicas) {
         return name + "/" + ttlNanos(ttl) + "/" + replicas;
     }
@@ -267,9 +274,7 @@ public final class KvGateway implements Kv {
             return;
         }
         provisionedFromCache = false;
-        synchronized (VERIFIED) {
-            VERIFIED.remove(connection);
-        }
+        forgetVerified();
         log.info("Group {}: {} failed on buckets last read by another worker of this JVM ({}); reading them again",
                 names.group(), names.name(b), failure.getMessage());
         try {
@@ -446,6 +451,9 @@ public final class KvGateway implements Kv {
             } catch (BucketMismatchException e) {
                 problems.add(new BucketProblem(b, p.name(), BucketProblem.Kind.SETTING_CHANGED, e.getMessage()));
             }
+        }
+        if (!problems.isEmpty()) {
+            forgetVerified();
         }
         return problems;
     }
@@ -691,6 +699,9 @@ public final class KvGateway implements Kv {
         try {
             return callOnce(b, key, op, c);
         } catch (BucketMissingException | KvUnavailableException e) {
+            if (e instanceof BucketMissingException) {
+                forgetVerified();
+            }
             if (!provisionedFromCache) {
                 throw e;
             }
@@ -865,6 +876,7 @@ public final class KvGateway implements Kv {
                 return true;
             } catch (JetStreamApiException e) {
                 if (e.getApiErrorCode() == JS_STREAM_NOT_FOUND) {
+                    forgetVerified();
                     return false;
                 }
                 throw e;
