@@ -100,10 +100,12 @@ public final class KvGateway implements Kv {
     /**
      * Buckets a worker of this JVM provisioned on a connection, by connection, then bucket name, TTL and replicas,
      * with when their status was read. A worker provisioning the same buckets with the same settings within one
-     * session of that read takes them as they were then instead of reading each status again (issue 19: four
-     * requests fewer on a returning static member's join). That is no staler than what a running worker knows:
-     * it, too, checks its buckets at most once a session. If one was deleted meanwhile, this worker's first call
-     * on it fails; it then provisions again for real before the caller retries ({@link #call}).
+     * worker-ID TTL of that read (the longest of the group's key TTLs: 30 s by default) takes them as they were then
+     * instead of reading each status again (issue 19: four requests fewer on a returning static member's join).
+     * That is no staler than what the JVM's running workers know: they read the settings at their own start and
+     * look again only when a call fails. If a bucket was deleted meanwhile, this worker's first call on it fails;
+     * it then provisions again for real before the caller retries ({@link #call}). A bucket found missing or
+     * changed by any worker on the connection clears what was read.
      */
     private static final Map<Connection, Map<String, Verified>> VERIFIED = new java.util.IdentityHashMap<>();
 
@@ -189,7 +191,7 @@ public final class KvGateway implements Kv {
     public void provision(Map<Bucket, Duration> ttls, int replicas) {
         provisionedTtls = Map.copyOf(ttls);
         provisionedReplicas = replicas;
-        Duration session = ttls.get(Bucket.HEARTBEATS);
+        Duration reuseWithin = ttls.get(Bucket.IDS);
         long now = System.nanoTime();
         Map<Bucket, Provisioned> reusable = new EnumMap<>(Bucket.class);
         synchronized (VERIFIED) {
@@ -197,7 +199,7 @@ public final class KvGateway implements Kv {
             Map<String, Verified> seen = VERIFIED.getOrDefault(connection, Map.of());
             for (Bucket b : Bucket.values()) {
                 Verified v = seen.get(verifiedKey(names.name(b), ttls.get(b), replicas));
-                if (v != null && session != null && now - v.readAtNanos() < session.toNanos()) {
+                if (v != null && reuseWithin != null && now - v.readAtNanos() < reuseWithin.toNanos()) {
                     reusable.put(b, v.provisioned());
                 }
             }

@@ -18,17 +18,17 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 /**
  * Issue 19 (a returning static member's join): the workers of a JVM share its NATS connection. A worker that
  * provisions the group's buckets after another on the same connection reuses the jnats handles, and, within one
- * session of the other's status reads and with the same settings, those reads too. Counted in messages the
+ * worker-ID TTL of the other's status reads and with the same settings, those reads too. Counted in messages the
  * connection sent.
  */
 class KvGatewayHandlesTest {
     @RegisterExtension
     static final NatsServerExtension NATS = new NatsServerExtension();
 
-    private static Map<Bucket, Duration> ttls(Duration session) {
+    private static Map<Bucket, Duration> ttls(Duration idTtl) {
         Map<Bucket, Duration> ttls = new EnumMap<>(Bucket.class);
-        ttls.put(Bucket.IDS, Duration.ofSeconds(30));
-        ttls.put(Bucket.HEARTBEATS, session);
+        ttls.put(Bucket.IDS, idTtl);
+        ttls.put(Bucket.HEARTBEATS, Duration.ofSeconds(6));
         ttls.put(Bucket.LEADER, Duration.ofSeconds(3));
         return ttls;
     }
@@ -37,17 +37,17 @@ class KvGatewayHandlesTest {
         return provisionCost(conn, group, requestTimeout, Duration.ofSeconds(60));
     }
 
-    private static long provisionCost(Connection conn, String group, Duration requestTimeout, Duration session) {
+    private static long provisionCost(Connection conn, String group, Duration requestTimeout, Duration idTtl) {
         long before = conn.getStatistics().getOutMsgs();
         KvGateway kv = new KvGateway(conn, new BucketNames(group), requestTimeout);
-        kv.provision(ttls(session), 1);
+        kv.provision(ttls(idTtl), 1);
         long sent = conn.getStatistics().getOutMsgs() - before;
         kv.create(Bucket.IDS, "probe-" + System.nanoTime(), new byte[] {1}); // the handles work
         return sent;
     }
 
     @Test
-    void aLaterWorkerOnTheSameConnectionWithinASessionSendsNoRequestToProvision() throws Exception {
+    void aLaterWorkerOnTheSameConnectionWithinAWorkerIdTtlSendsNoRequestToProvision() throws Exception {
         try (Connection first = Nats.connect(NATS.url()); Connection second = Nats.connect(NATS.url())) {
             provisionCost(first, "handles-a", Duration.ofSeconds(2)); // creates the buckets, opens the handles
             long again = provisionCost(first, "handles-a", Duration.ofSeconds(2));
@@ -66,13 +66,13 @@ class KvGatewayHandlesTest {
     void otherSettingsOrAnOlderReadAreReadAgain() throws Exception {
         try (Connection conn = Nats.connect(NATS.url())) {
             provisionCost(conn, "handles-c", Duration.ofSeconds(2), Duration.ofSeconds(60));
-            long longerSession = provisionCost(conn, "handles-c", Duration.ofSeconds(2), Duration.ofSeconds(90));
-            assertThat(longerSession).as("another session timeout reads (and raises) the heartbeat bucket's TTL").isPositive();
+            long longerIdTtl = provisionCost(conn, "handles-c", Duration.ofSeconds(2), Duration.ofSeconds(90));
+            assertThat(longerIdTtl).as("another worker-ID TTL reads (and raises) the ID bucket's TTL").isPositive();
             provisionCost(conn, "handles-d", Duration.ofSeconds(2), Duration.ofMillis(300));
             long before = System.nanoTime();
             org.awaitility.Awaitility.await().until(() -> System.nanoTime() - before > Duration.ofMillis(300).toNanos());
-            long afterASession = provisionCost(conn, "handles-d", Duration.ofSeconds(2), Duration.ofMillis(300));
-            assertThat(afterASession).as("statuses read more than a session ago are read again")
+            long afterAnIdTtl = provisionCost(conn, "handles-d", Duration.ofSeconds(2), Duration.ofMillis(300));
+            assertThat(afterAnIdTtl).as("statuses read more than a worker-ID TTL ago are read again")
                     .isEqualTo(Bucket.values().length);
         }
     }
