@@ -8,7 +8,8 @@ import java.util.Arrays;
 
 /**
  * Claims and keeps this worker's stable ID (invariant 1). A pool ID {@code w-N} is claimed with
- * KV {@code create} (lowest free N first), so two live workers never hold one ID; a static ID
+ * KV {@code create} (lowest free N first; beyond the first {@value #LINEAR_PROBES}, the lowest not held in one
+ * listing of the bucket's keys), so two live workers never hold one ID; a static ID
  * (Kafka's {@code group.instance.id}) is created, or taken over by CAS from an earlier instance
  * of the same member, which then fails its next renewal and reports everything lost. Renewal is an
  * {@code update} on the last revision; a lost CAS means the ID is gone.
@@ -16,6 +17,8 @@ import java.util.Arrays;
  * <p>Confined to the worker's main thread.
  */
 final class WorkerIdClaimer {
+    /** Pool IDs tried one create at a time before the held ones are listed (small groups never list). */
+    static final int LINEAR_PROBES = 8;
     private final Kv kv;
     private final String staticId;
     private final int poolSize;
@@ -84,8 +87,17 @@ final class WorkerIdClaimer {
             id = staticId;
             return id;
         }
+        java.util.Set<String> held = java.util.Set.of();
         for (int n = 0; n < poolSize; n++) {
             String candidate = "w-" + n;
+            if (n == LINEAR_PROBES) {
+                // a large group: one listing instead of a create per held ID (a cold start of 1 000 workers made
+                // half a million refused creates), then the lowest ID free in it; one taken meanwhile is skipped
+                held = new java.util.HashSet<>(kv.keys(Bucket.IDS));
+            }
+            if (held.contains(candidate)) {
+                continue;
+            }
             try {
                 revision = kv.create(Bucket.IDS, candidate, record);
                 id = candidate;

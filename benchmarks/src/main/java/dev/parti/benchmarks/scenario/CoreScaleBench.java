@@ -110,6 +110,13 @@ public final class CoreScaleBench {
     static final String[] BUCKETS = {"ids", "heartbeats", "leader", "assignment"};
     private static final double MB = 1024.0 * 1024.0;
 
+    /**
+     * {@code --processes P}: the workers share P NATS connections, as P processes with their workers on one shared
+     * connection each would (the production default, {@code shareConnection(true)}), round-robin; 0 (the default,
+     * the B6 method so far): a connection per worker. P distinct connections come from P distinct inbox prefixes.
+     */
+    private static int processes = 0;
+
     private CoreScaleBench() {
     }
 
@@ -126,9 +133,10 @@ public final class CoreScaleBench {
                 case "--partitions" -> partitions = Integer.parseInt(args[++i]);
                 case "--rest-seconds" -> restSeconds = Integer.parseInt(args[++i]);
                 case "--out" -> out = Path.of(args[++i]);
+                case "--processes" -> processes = Integer.parseInt(args[++i]);
                 default -> {
                     System.err.println("Usage: CoreScaleBench [--repeats N] [--workers N] [--partitions N] "
-                            + "[--rest-seconds S] [--out DIR]");
+                            + "[--rest-seconds S] [--processes P] [--out DIR]");
                     System.exit(2);
                 }
             }
@@ -231,13 +239,18 @@ public final class CoreScaleBench {
         int threadsBefore = threads.getThreadCount();
         m.put("threadsBefore", threadsBefore);
 
+        m.put("processes", processes);
         for (int i = 0; i < workerCount; i++) {
-            PartiConfig config = PartiConfig.builder(group)
+            PartiConfig.Builder b = PartiConfig.builder(group)
                     .natsUrl(nats.url())
-                    .shareConnection(false) // a connection per worker, as separate processes would have (B6 method)
                     .partitionSource(source)
-                    .metrics(counter)
-                    .build();
+                    .metrics(counter);
+            if (processes <= 0) {
+                b.shareConnection(false); // a connection per worker, as separate processes would have (B6 method)
+            } else {
+                b.natsOptions(new io.nats.client.Options.Builder().inboxPrefix("_INBOX_P" + (i % processes)).build());
+            }
+            PartiConfig config = b.build();
             AssignmentProbe probe = new AssignmentProbe();
             probes.add(probe);
             managers.add(new PartiManager(config, probe));
@@ -998,7 +1011,8 @@ public final class CoreScaleBench {
         b.append("\nCommand: `java ").append(String.join(" ", ManagementFactory.getRuntimeMXBean().getInputArguments()))
                 .append(" dev.parti.benchmarks.scenario.CoreScaleBench --repeats ").append(runs.size())
                 .append(" --workers ").append(workers).append(" --partitions ").append(partitions)
-                .append(" --rest-seconds ").append(restSeconds).append("`\n");
+                .append(" --rest-seconds ").append(restSeconds)
+                .append(processes > 0 ? " --processes " + processes : "").append("`\n");
         return b.toString();
     }
 
