@@ -273,10 +273,12 @@ final class MigrationCrashSupport {
     static final class Child implements AutoCloseable {
         final String name;
         final WorkerProcess process;
+        private final String logName;
 
-        private Child(String name, WorkerProcess process) {
+        private Child(String name, WorkerProcess process, String logName) {
             this.name = name;
             this.process = process;
+            this.logName = logName;
         }
 
         static Child start(Map<String, Object> config, String topic, String name, Path logDir, Path dir) throws Exception {
@@ -285,7 +287,8 @@ final class MigrationCrashSupport {
             config.forEach((k, v) -> sb.append(k).append('=').append(v).append('\n'));
             Files.writeString(configFile, sb.toString());
             return new Child(name, WorkerProcess.builder(MigratingMemberMain.class).name(name).args(configFile.toString(), topic,
-                    name, logDir.toString(), dir.resolve(name + ".ledger").toString()).jvmArgs("-Xmx256m").start());
+                    name, logDir.toString(), dir.resolve(name + ".ledger").toString()).jvmArgs("-Xmx256m").start(),
+                    config.get("group.id") + "-" + name + ".log");
         }
 
         /** The phases it printed, in order (its whole log is read: a tail may miss them among Kafka's lines). */
@@ -343,9 +346,17 @@ final class MigrationCrashSupport {
             }
         }
 
+        /** Kills it if alive; its log is kept as {@code target/child-logs/<group>-<name>.log} (the process's is deleted). */
         @Override
         public void close() {
-            process.close();
+            try {
+                Path keep = Files.createDirectories(Path.of("target", "child-logs"));
+                Files.copy(process.logFile(), keep.resolve(logName), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            } catch (java.io.IOException | RuntimeException e) {
+                System.out.println("could not keep the log of " + name + ": " + e);
+            } finally {
+                process.close();
+            }
         }
     }
 
@@ -412,6 +423,22 @@ final class MigrationCrashSupport {
             }
             assertThat(thread.isAlive()).as(thread.getName() + " stopped").isFalse();
             assertThat(failure.get()).as(thread.getName() + " failure").isNull();
+        }
+
+        /**
+         * Stops it after a test failed already (in a {@code finally}): prints its own failure rather than throwing it,
+         * which would hide the test's.
+         */
+        void stopAfterFailure() {
+            running.set(false);
+            try {
+                thread.join(30_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            if (failure.get() != null) {
+                System.out.println(thread.getName() + " failed: " + failure.get());
+            }
         }
     }
 }

@@ -116,7 +116,7 @@ class RollingMigrationCrashTest {
                 survivor.stop(logDir); // SIGTERM: it commits what it processed, through Parti (generation -1)
             } finally {
                 producing.set(false);
-                members.values().forEach(Member::stop);
+                members.values().forEach(Member::stopAfterFailure);
                 children.forEach(Child::close);
             }
             commits.close();
@@ -194,7 +194,7 @@ class RollingMigrationCrashTest {
                 members.remove("p-2").stop();
             } finally {
                 producing.set(false);
-                members.values().forEach(Member::stop);
+                members.values().forEach(Member::stopAfterFailure);
             }
             commits.close();
             assertThat(commits.backwards()).as("committed offsets that went backwards").isEmpty();
