@@ -309,16 +309,26 @@ class SpringRollingMigrationTest {
     }
 
     /** The instances that own at least one partition now, once every partition is owned. */
+    /**
+     * The instances that own at least one partition now, once every partition is owned.
+     *
+     * @throws AssertionError when two running instances own one partition (the ownership log reports it too, at the end)
+     */
     private Set<String> ownersNow() {
         Set<String> owners = new HashSet<>();
-        int partitions = 0;
+        Map<TopicPartition, String> ownerOf = new HashMap<>();
         for (Map.Entry<String, Set<TopicPartition>> e : owned.entrySet()) {
             if (running.containsKey(e.getKey()) && !e.getValue().isEmpty()) {
                 owners.add(e.getKey());
-                partitions += e.getValue().size();
+                for (TopicPartition tp : e.getValue()) {
+                    String other = ownerOf.put(tp, e.getKey());
+                    if (other != null) {
+                        throw new AssertionError(tp + " owned by " + other + " and " + e.getKey() + " at once");
+                    }
+                }
             }
         }
-        return partitions == PARTITIONS ? owners : Set.of();
+        return ownerOf.size() == PARTITIONS ? owners : Set.of();
     }
 
     private void awaitOwners(Set<String> expected) {
