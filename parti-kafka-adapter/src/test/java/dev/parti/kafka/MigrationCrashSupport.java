@@ -183,10 +183,15 @@ final class MigrationCrashSupport {
         return true;
     }
 
-    /** The consumer group's description, fetched with a short-lived Admin. */
+    /** The consumer group's description, fetched with a short-lived Admin; null while the group does not exist. */
     static ConsumerGroupDescription describe(String bootstrap, String groupId) throws Exception {
         try (Admin admin = Fixtures.admin(bootstrap)) {
             return admin.describeConsumerGroups(List.of(groupId)).all().get(30, TimeUnit.SECONDS).get(groupId);
+        } catch (java.util.concurrent.ExecutionException e) {
+            if (e.getCause() instanceof org.apache.kafka.common.errors.GroupIdNotFoundException) {
+                return null;
+            }
+            throw e;
         }
     }
 

@@ -253,7 +253,7 @@ class RollingMigrationCrashTest {
         await("the Kafka group stable with " + size + " members sharing every partition").atMost(WAIT)
                 .pollInterval(Duration.ofMillis(100)).until(() -> {
                     ConsumerGroupDescription d = MigrationCrashSupport.describe(KAFKA.bootstrapServers(), groupId);
-                    return d.groupState() == GroupState.STABLE && d.members().size() == size
+                    return d != null && d.groupState() == GroupState.STABLE && d.members().size() == size
                             && d.members().stream().mapToInt(m -> m.assignment().topicPartitions().size()).sum() == PARTITIONS
                             && d.members().stream().allMatch(m -> !m.assignment().topicPartitions().isEmpty());
                 });
