@@ -135,7 +135,8 @@ class RollingMigrationCrashTest {
     /**
      * The nats-server killed (SIGKILL) as soon as a member switches (every member was told to switch, none has
      * Parti's first assignment yet), restarted 3 s later with its store: the members keep consuming as Kafka members
-     * while NATS is away, join Parti once it is back, and the group ends on Parti.
+     * while NATS is away (their join, with a 1.5 s {@code parti.startup.timeout.ms}, fails and is tried again), join
+     * Parti once it is back, and the group ends on Parti.
      */
     @Test
     void natsKilledWhenTheSwitchBeginsLosesNothingAndTheGroupEndsOnPartiOnceItIsBack(@TempDir Path dir) throws Exception {
@@ -157,7 +158,10 @@ class RollingMigrationCrashTest {
                 members.put("k-1", Member.start(kafka(groupId, "k-1"), topic, "k-1", logDir, dir));
                 awaitKafkaGroup(groupId, 1);
                 for (String name : List.of("p-1", "p-2")) {
-                    members.put(name, Member.start(migrating(groupId, name, nats.url()), topic, name, logDir, dir));
+                    Map<String, Object> config = migrating(groupId, name, nats.url());
+                    // shorter than the outage: the join started at the switch fails, and is tried again at later polls
+                    config.put("parti.startup.timeout.ms", "1500");
+                    members.put(name, Member.start(config, topic, name, logDir, dir));
                 }
                 awaitKafkaGroup(groupId, 3);
 
