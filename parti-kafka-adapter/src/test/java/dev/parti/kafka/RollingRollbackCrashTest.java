@@ -144,6 +144,8 @@ class RollingRollbackCrashTest {
     private static Map<String, Object> config(String groupId, String name, String migration) {
         Map<String, Object> config = MigrationCrashSupport.kafkaMember(KAFKA.bootstrapServers(), groupId, name);
         config.putAll(Fixtures.partiFast(NATS.url()));
+        // a child JVM starting on a busy machine can stall longer than partiFast's 1 s leader lease: c-1 must keep leading
+        config.put("parti.leader.ttl.ms", "3000");
         config.put(PartiConsumerConfig.MIGRATION_CONFIG, migration);
         return config;
     }
