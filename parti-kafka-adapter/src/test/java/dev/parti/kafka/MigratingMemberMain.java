@@ -23,8 +23,8 @@ import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
 
 /**
- * One member of a migrating group for {@link RollingMigrationCrashTest}, in this JVM (a thread) or in a child JVM
- * (its {@code main}, so that it can be killed with SIGKILL). It appends every record it processes to its ledger
+ * One member of a migrating group for {@link RollingMigrationCrashTest} and {@link RollingRollbackCrashTest}, in this
+ * JVM (a thread) or in a child JVM (its {@code main}, so that it can be killed with SIGKILL). It appends every record it processes to its ledger
  * file ({@code partition offset} per line, and {@code # PHASE <phase>} lines, flushed after every poll, so before any commit of it), records ownership in a shared {@link
  * OwnershipLog} directory (instance = member name), commits what it processed in {@code onPartitionsRevoked}, and
  * prints {@code PHASE <phase>} when its migration phase changes and {@code LEADER true|false} when its Parti side
