@@ -60,55 +60,57 @@ class RollingRollbackCrashTest {
         long killedAt;
         long rolledAt;
         try (CommitWatcher commits = new CommitWatcher(KAFKA.bootstrapServers(), groupId);
-             Child c1 = Child.start(leaderConfig(groupId), topic, "c-1", logDir, dir)) {
+             Child c1 = Child.start(config(groupId, "c-1", PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA), topic, "c-1",
+                     logDir, dir);
+             Child c2 = Child.start(config(groupId, "c-2", PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA), topic, "c-2",
+                     logDir, dir)) {
             producer.start();
             try {
-                // c-1 starts alone, so it leads the Parti group, and waits 4 s (its cold-start window) before the group's
-                // first assignment: p-0, which cannot roll back, joins meanwhile and holds the rollback off
-                await("c-1 leads the Parti group").atMost(WAIT).pollInterval(Duration.ofMillis(20))
-                        .until(() -> c1.leadsIn("PARTI"));
+                // the child that joins first leads the Parti group and waits 4 s (the children's cold-start window)
+                // before the group's first assignment: p-0, which cannot roll back, joins meanwhile and holds it off
+                Child leader = await("a child leads the Parti group").atMost(WAIT).pollInterval(Duration.ofMillis(20))
+                        .until(() -> c1.leadsIn("PARTI") ? c1 : c2.leadsIn("PARTI") ? c2 : null, java.util.Objects::nonNull);
+                Child other = leader == c1 ? c2 : c1;
                 members.put("p-0", Member.start(config(groupId, "p-0", PartiConsumerConfig.MIGRATION_NONE), topic, "p-0",
                         logDir, dir));
-                try (Child c2 = Child.start(config(groupId, "c-2", PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA), topic,
-                        "c-2", logDir, dir)) {
-                    members.put("r-1", Member.start(config(groupId, "r-1", PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA),
-                            topic, "r-1", logDir, dir));
-                    await("every member processes records through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(100))
-                            .until(() -> {
-                                Map<String, List<String>> seen = MigrationCrashSupport.ledgers(dir);
-                                return List.of("c-1", "c-2", "r-1", "p-0").stream().allMatch(m ->
-                                        seen.values().stream().anyMatch(by -> by.contains(m)));
-                            });
-                    assertThat(c1.leadsIn("PARTI")).as("c-1 still leads the Parti group").isTrue();
-                    assertThat(c2.phases()).containsExactly("PARTI");
+                members.put("r-1", Member.start(config(groupId, "r-1", PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA),
+                        topic, "r-1", logDir, dir));
+                await("every member processes records through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(100))
+                        .until(() -> {
+                            Map<String, List<String>> seen = MigrationCrashSupport.ledgers(dir);
+                            return List.of("c-1", "c-2", "r-1", "p-0").stream().allMatch(m ->
+                                    seen.values().stream().anyMatch(by -> by.contains(m)));
+                        });
+                assertThat(leader.leadsIn("PARTI")).as(leader.name + " still leads the Parti group").isTrue();
+                assertThat(other.phases()).containsExactly("PARTI");
 
-                    members.remove("p-0").stop(); // every live member can roll back now: c-1, the leader, starts it
-                    await("c-1's Kafka side holds a Kafka assignment").atMost(WAIT).pollInterval(Duration.ofMillis(5))
-                            .until(() -> Set.of("ROLLING", "KAFKA").contains(c1.phase()));
-                    c1.kill(logDir);
-                    killedAt = System.nanoTime();
-                    assertThat(c1.phases()).as("c-1 killed after its Kafka side joined, the group not complete in Kafka")
-                            .contains("ROLLING").doesNotContain("KAFKA");
+                members.remove("p-0").stop(); // every live member can roll back now: the leader starts it
+                await(leader.name + "'s Kafka side holds a Kafka assignment").atMost(WAIT).pollInterval(Duration.ofMillis(5))
+                        .until(() -> Set.of("ROLLING", "KAFKA").contains(leader.phase()));
+                leader.kill(logDir);
+                killedAt = System.nanoTime();
+                assertThat(leader.phases()).as(leader.name + " killed after its Kafka side joined, the group not complete "
+                        + "in Kafka").contains("ROLLING").doesNotContain("KAFKA");
 
-                    await("c-2 rolls back").atMost(WAIT).pollInterval(Duration.ofMillis(5))
-                            .until(() -> !c2.phase().equals("PARTI"));
-                    c2.kill(logDir); // its join waits for the broker to expire c-1
-                    assertThat(c2.phases()).as("c-2 killed before the rollback completed").doesNotContain("KAFKA");
+                await(other.name + " rolls back").atMost(WAIT).pollInterval(Duration.ofMillis(5))
+                        .until(() -> !other.phase().equals("PARTI"));
+                other.kill(logDir); // its join waits for the broker to expire the leader's Kafka side
+                assertThat(other.phases()).as(other.name + " killed before the rollback completed").doesNotContain("KAFKA");
 
-                    await("r-1 is a Kafka member holding every partition").atMost(WAIT).pollInterval(Duration.ofMillis(50))
-                            .until(() -> rollbackPhase(members.get("r-1")) == PartiToKafkaMigration.Phase.KAFKA
-                                    && kafkaAssigned(groupId) == PARTITIONS
-                                    && MigrationCrashSupport.describe(KAFKA.bootstrapServers(), groupId).members().size() == 1
-                                    && MigrationCrashSupport.holdsAll(logDir, "r-1", topic, PARTITIONS));
-                    rolledAt = System.nanoTime();
+                await("r-1 is a Kafka member holding every partition").atMost(WAIT).pollInterval(Duration.ofMillis(50))
+                        .until(() -> rollbackPhase(members.get("r-1")) == PartiToKafkaMigration.Phase.KAFKA
+                                && kafkaAssigned(groupId) == PARTITIONS
+                                && MigrationCrashSupport.describe(KAFKA.bootstrapServers(), groupId).members().size() == 1
+                                && MigrationCrashSupport.holdsAll(logDir, "r-1", topic, PARTITIONS));
+                rolledAt = System.nanoTime();
 
-                    producing.set(false);
-                    producer.join(30_000);
-                    await("every produced record processed").atMost(WAIT).pollInterval(Duration.ofMillis(100))
-                            .until(() -> MigrationCrashSupport.missing(dir, produced).isEmpty());
-                    members.remove("r-1").stop();
-                    System.out.println("c-2 phases: " + c2.phases());
-                }
+                producing.set(false);
+                producer.join(30_000);
+                await("every produced record processed").atMost(WAIT).pollInterval(Duration.ofMillis(100))
+                        .until(() -> MigrationCrashSupport.missing(dir, produced).isEmpty());
+                members.remove("r-1").stop();
+                System.out.println("rollback crash: " + leader.name + " (Parti leader) phases " + leader.phases() + ", "
+                        + other.name + " phases " + other.phases());
             } finally {
                 producing.set(false);
                 members.values().forEach(Member::stopAfterFailure);
@@ -144,16 +146,11 @@ class RollingRollbackCrashTest {
     private static Map<String, Object> config(String groupId, String name, String migration) {
         Map<String, Object> config = MigrationCrashSupport.kafkaMember(KAFKA.bootstrapServers(), groupId, name);
         config.putAll(Fixtures.partiFast(NATS.url()));
-        // a child JVM starting on a busy machine can stall longer than partiFast's 1 s leader lease: c-1 must keep leading
+        // a child JVM starting on a busy machine can stall longer than partiFast's 1 s leader lease: the child must keep
+        // leading; and the leader's cold-start window leaves time for the members started after it to join
         config.put("parti.leader.ttl.ms", "3000");
-        config.put(PartiConsumerConfig.MIGRATION_CONFIG, migration);
-        return config;
-    }
-
-    /** c-1's: it leads the group's cold start, with a window long enough for the others to join. */
-    private static Map<String, Object> leaderConfig(String groupId) {
-        Map<String, Object> config = config(groupId, "c-1", PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA);
         config.put("parti.cold.start.window.ms", "4000");
+        config.put(PartiConsumerConfig.MIGRATION_CONFIG, migration);
         return config;
     }
 
