@@ -23,11 +23,13 @@ import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
 
 /**
- * One member of a migrating group for {@link RollingMigrationCrashTest}, in this JVM (a thread) or in a child JVM
- * (its {@code main}, so that it can be killed with SIGKILL). It appends every record it processes to its ledger
+ * One member of a migrating group for {@link RollingMigrationCrashTest} and {@link RollingRollbackCrashTest}, in this
+ * JVM (a thread) or in a child JVM (its {@code main}, so that it can be killed with SIGKILL). It appends every record it processes to its ledger
  * file ({@code partition offset} per line, and {@code # PHASE <phase>} lines, flushed after every poll, so before any commit of it), records ownership in a shared {@link
  * OwnershipLog} directory (instance = member name), commits what it processed in {@code onPartitionsRevoked}, and
- * prints {@code PHASE <phase>} when its migration phase changes.
+ * prints {@code PHASE <phase>} when its migration phase changes and {@code LEADER true|false} when its Parti side
+ * becomes or stops being the Parti group's leader (both also as {@code #} lines in its ledger). In a child JVM,
+ * SIGTERM stops it like {@code running} set to false: it commits what it processed and closes its consumer.
  */
 final class MigratingMemberMain {
     private MigratingMemberMain() {
@@ -42,7 +44,18 @@ final class MigratingMemberMain {
                 config.put(line.substring(0, eq), line.substring(eq + 1));
             }
         }
-        run(config, args[1], args[2], Path.of(args[3]), Path.of(args[4]), new AtomicBoolean(true), new AtomicReference<>());
+        AtomicBoolean running = new AtomicBoolean(true);
+        Thread main = Thread.currentThread();
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            running.set(false); // SIGTERM (WorkerProcess.stop): end like a graceful application shutdown
+            try {
+                main.join(20_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "member-shutdown"));
+        run(config, args[1], args[2], Path.of(args[3]), Path.of(args[4]), running, new AtomicReference<>());
+        System.out.println("STOPPED");
     }
 
     /** Consumes until {@code running} is false, then commits and closes. */
@@ -101,6 +114,7 @@ final class MigratingMemberMain {
             };
             consumer.subscribe(List.of(topic), listener);
             Object lastPhase = null;
+            boolean lastLeader = false;
             while (running.get()) {
                 for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(50))) {
                     ledger.write(r.partition() + " " + r.offset() + "\n");
@@ -113,6 +127,13 @@ final class MigratingMemberMain {
                     ledger.write("# PHASE " + phase + "\n"); // where in its ledger the member changed phase
                     System.out.println("PHASE " + phase);
                     lastPhase = phase;
+                }
+                boolean leader = consumer instanceof PartiConsumer<String, String> p && p.partiManager() != null
+                        && p.partiManager().isLeader();
+                if (leader != lastLeader) {
+                    ledger.write("# LEADER " + leader + "\n");
+                    System.out.println("LEADER " + leader);
+                    lastLeader = leader;
                 }
             }
             flush.run();

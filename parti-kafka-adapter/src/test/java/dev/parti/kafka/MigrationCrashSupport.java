@@ -2,25 +2,38 @@ package dev.parti.kafka;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.parti.testkit.OwnershipEvent;
+import dev.parti.testkit.OwnershipLog;
+import dev.parti.testkit.WorkerProcess;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.ConsumerGroupDescription;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.StringSerializer;
 
 /**
  * What the crash tests of the rolling migration and rollback share: members run by {@link MigratingMemberMain} on
- * threads of the test JVM, a producer with known offsets, and the ledgers every member (in this JVM or a child)
- * appends to, read back to find lost records and records processed twice.
+ * threads of the test JVM ({@link Member}) or in child JVMs that can be killed ({@link Child}), their Kafka settings, a
+ * producer with known offsets, a watcher of the group's committed offsets, the ownership logs read back (who holds what
+ * now), and the ledgers every member appends to, read back to find lost records and records processed twice.
  */
 final class MigrationCrashSupport {
     private MigrationCrashSupport() {
@@ -72,14 +85,20 @@ final class MigrationCrashSupport {
         return missing;
     }
 
+    /** {@link #duplicatesBeyond(Path, Set)} with one killed member. */
+    static List<String> duplicatesBeyond(Path dir, String killed) throws Exception {
+        return duplicatesBeyond(dir, Set.of(killed));
+    }
+
     /**
      * Records processed more than once beyond what a crash or a fence explains. A processing is explained when its
      * member lost the partition afterwards ({@code # LOST <partition>} in its ledger, from {@code onPartitionsLost}:
      * nothing can be committed then, so the next owner, possibly the same member, starts again from the last commit,
-     * which is at-least-once by contract), and once when it was {@code killed}'s and another member processed the record
-     * too (the killed instance's uncommitted work). At most one unexplained processing per record is allowed.
+     * which is at-least-once by contract), and once per member of {@code killed} whose processing it was when another
+     * member processed the record too (a killed instance's uncommitted work). At most one unexplained processing per
+     * record is allowed.
      */
-    static List<String> duplicatesBeyond(Path dir, String killed) throws Exception {
+    static List<String> duplicatesBeyond(Path dir, Set<String> killed) throws Exception {
         Map<String, List<String>> all = new HashMap<>();
         Map<String, List<String>> unexplained = new HashMap<>();
         try (var files = Files.list(dir)) {
@@ -107,14 +126,243 @@ final class MigrationCrashSupport {
         List<String> duplicates = new ArrayList<>();
         all.forEach((record, by) -> {
             List<String> left = new ArrayList<>(unexplained.getOrDefault(record, List.of()));
-            if (by.stream().anyMatch(m -> !m.equals(killed))) {
-                left.remove(killed);
+            for (String k : killed) {
+                if (by.stream().anyMatch(m -> !m.equals(k))) {
+                    left.remove(k);
+                }
             }
             if (by.size() > 1 && left.size() > 1) {
                 duplicates.add(record + " by " + by);
             }
         });
         return duplicates;
+    }
+
+    /**
+     * The Kafka settings of member {@code name} of the crash tests: the classic protocol with {@link PartiAssignor}
+     * (migration step 1), the worker ID {@code name}, a short Kafka session so a killed member leaves the Kafka group
+     * after 3 s.
+     */
+    static Map<String, Object> kafkaMember(String bootstrap, String groupId, String name) {
+        Map<String, Object> config = new HashMap<>(Fixtures.consumerBase(bootstrap, groupId));
+        config.put("group.protocol", "classic");
+        config.put("partition.assignment.strategy", PartiAssignor.class.getName());
+        config.put("client.id", groupId + "-" + name);
+        config.put(PartiAssignor.WORKER_ID_CONFIG, name);
+        config.put("session.timeout.ms", "3000");
+        config.put("heartbeat.interval.ms", "500");
+        config.put("metadata.max.age.ms", "5000");
+        return config;
+    }
+
+    /**
+     * Partition → the instances that hold it now according to the ownership logs in {@code logDir} (acquired and not
+     * released since, the instance not gone).
+     */
+    static Map<String, Set<String>> holders(Path logDir) {
+        Map<String, Set<String>> holders = new TreeMap<>();
+        for (OwnershipEvent e : OwnershipLog.read(logDir)) {
+            switch (e.kind()) {
+                case ACQUIRED -> holders.computeIfAbsent(e.partition(), k -> new TreeSet<>()).add(e.instance());
+                case RELEASED -> holders.getOrDefault(e.partition(), new TreeSet<>()).remove(e.instance());
+                case GONE -> holders.values().forEach(h -> h.remove(e.instance()));
+            }
+        }
+        holders.values().removeIf(Set::isEmpty);
+        return holders;
+    }
+
+    /** Whether the ownership logs show {@code instance} alone holding each of the {@code partitions} of {@code topic}. */
+    static boolean holdsAll(Path logDir, String instance, String topic, int partitions) {
+        Map<String, Set<String>> now = holders(logDir);
+        for (int p = 0; p < partitions; p++) {
+            if (!Set.of(instance).equals(now.get(topic + "-" + p))) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The consumer group's description, fetched with a short-lived Admin; null while the group does not exist. */
+    static ConsumerGroupDescription describe(String bootstrap, String groupId) throws Exception {
+        try (Admin admin = Fixtures.admin(bootstrap)) {
+            return admin.describeConsumerGroups(List.of(groupId)).all().get(30, TimeUnit.SECONDS).get(groupId);
+        } catch (java.util.concurrent.ExecutionException e) {
+            if (e.getCause() instanceof org.apache.kafka.common.errors.GroupIdNotFoundException) {
+                return null;
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * A thread sampling the group's committed offsets every 20 ms (and once more at {@link #close()}), recording every
+     * partition whose committed offset is lower than at the previous sample: with commit-in-revoke commits are rare,
+     * so a commit that went backwards stays visible until the partition's next owner commits.
+     */
+    static final class CommitWatcher implements AutoCloseable {
+        private final Admin admin;
+        private final String groupId;
+        private final Map<TopicPartition, Long> last = new HashMap<>();
+        private final List<String> backwards = new CopyOnWriteArrayList<>();
+        private final AtomicBoolean running = new AtomicBoolean(true);
+        private final Thread thread;
+        private volatile int samples;
+
+        CommitWatcher(String bootstrap, String groupId) {
+            this.admin = Fixtures.admin(bootstrap);
+            this.groupId = groupId;
+            this.thread = new Thread(() -> {
+                while (running.get()) {
+                    sample();
+                    try {
+                        Thread.sleep(20);
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                }
+            }, "commit-watcher-" + groupId);
+            thread.start();
+        }
+
+        private synchronized void sample() {
+            Map<TopicPartition, OffsetAndMetadata> now;
+            try {
+                now = admin.listConsumerGroupOffsets(groupId).partitionsToOffsetAndMetadata().get(10, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                return; // the group may not exist yet; the next sample tries again
+            }
+            samples++;
+            now.forEach((tp, om) -> {
+                if (om == null) {
+                    return;
+                }
+                Long before = last.put(tp, om.offset());
+                if (before != null && om.offset() < before) {
+                    backwards.add(tp + " committed " + om.offset() + " after " + before);
+                }
+            });
+        }
+
+        /** Commits seen going backwards so far. */
+        List<String> backwards() {
+            return List.copyOf(backwards);
+        }
+
+        /** The last committed offset seen per partition. */
+        synchronized Map<TopicPartition, Long> committed() {
+            return Map.copyOf(last);
+        }
+
+        int samples() {
+            return samples;
+        }
+
+        /** Stops sampling after one last sample. Idempotent. */
+        @Override
+        public void close() throws InterruptedException {
+            if (!running.getAndSet(false)) {
+                return;
+            }
+            thread.interrupt();
+            thread.join(15_000);
+            sample();
+            admin.close(Duration.ofSeconds(5));
+        }
+    }
+
+    /**
+     * A member run by {@link MigratingMemberMain} in a child JVM (killable with SIGKILL), named {@code name}, its
+     * ledger {@code <name>.ledger} in {@code dir}, its configuration written to {@code <name>.properties} there.
+     */
+    static final class Child implements AutoCloseable {
+        final String name;
+        final WorkerProcess process;
+        private final String logName;
+
+        private Child(String name, WorkerProcess process, String logName) {
+            this.name = name;
+            this.process = process;
+            this.logName = logName;
+        }
+
+        static Child start(Map<String, Object> config, String topic, String name, Path logDir, Path dir) throws Exception {
+            Path configFile = dir.resolve(name + ".properties");
+            StringBuilder sb = new StringBuilder();
+            config.forEach((k, v) -> sb.append(k).append('=').append(v).append('\n'));
+            Files.writeString(configFile, sb.toString());
+            return new Child(name, WorkerProcess.builder(MigratingMemberMain.class).name(name).args(configFile.toString(), topic,
+                    name, logDir.toString(), dir.resolve(name + ".ledger").toString()).jvmArgs("-Xmx256m").start(),
+                    config.get("group.id") + "-" + name + ".log");
+        }
+
+        /** The phases it printed, in order (its whole log is read: a tail may miss them among Kafka's lines). */
+        List<String> phases() {
+            return lines("PHASE ");
+        }
+
+        /** Its current phase, or "" before the first. */
+        String phase() {
+            List<String> p = phases();
+            return p.isEmpty() ? "" : p.get(p.size() - 1);
+        }
+
+        /** Whether, as it last printed, its Parti side leads the Parti group while it is in {@code phase}. */
+        boolean leadsIn(String phase) {
+            List<String> phaseAndLeader = lines("PHASE ", "LEADER ");
+            String p = "";
+            String leader = "LEADER false";
+            for (String l : phaseAndLeader) {
+                if (l.startsWith("PHASE ")) {
+                    p = l.substring("PHASE ".length()).trim();
+                } else {
+                    leader = l.trim();
+                }
+            }
+            return p.equals(phase) && leader.equals("LEADER true");
+        }
+
+        private List<String> lines(String prefix) {
+            return lines(prefix, prefix).stream().map(l -> l.substring(prefix.length()).trim()).toList();
+        }
+
+        private List<String> lines(String prefix, String orPrefix) {
+            try {
+                return Files.readAllLines(process.logFile()).stream().filter(l -> l.startsWith(prefix) || l.startsWith(orPrefix))
+                        .toList();
+            } catch (java.io.IOException | java.io.UncheckedIOException e) {
+                return List.of(); // not written yet
+            }
+        }
+
+        /** SIGKILL, then marks the instance gone in the ownership logs (a killed member releases nothing itself). */
+        void kill(Path logDir) {
+            process.kill();
+            try (OwnershipLog log = OwnershipLog.inDirectory(logDir)) {
+                log.gone(name);
+            }
+        }
+
+        /** SIGTERM: it commits what it processed and closes its consumer; then gone in the ownership logs. */
+        void stop(Path logDir) {
+            assertThat(process.stop(Duration.ofSeconds(30))).as(name + " stopped on SIGTERM").isTrue();
+            try (OwnershipLog log = OwnershipLog.inDirectory(logDir)) {
+                log.gone(name);
+            }
+        }
+
+        /** Kills it if alive; its log is kept as {@code target/child-logs/<group>-<name>.log} (the process's is deleted). */
+        @Override
+        public void close() {
+            try {
+                Path keep = Files.createDirectories(Path.of("target", "child-logs"));
+                Files.copy(process.logFile(), keep.resolve(logName), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            } catch (java.io.IOException | RuntimeException e) {
+                System.out.println("could not keep the log of " + name + ": " + e);
+            } finally {
+                process.close();
+            }
+        }
     }
 
     /** A producer thread writing 8 records per 20 ms round robin over {@code partitions}, until {@code producing} is false. */
@@ -180,6 +428,22 @@ final class MigrationCrashSupport {
             }
             assertThat(thread.isAlive()).as(thread.getName() + " stopped").isFalse();
             assertThat(failure.get()).as(thread.getName() + " failure").isNull();
+        }
+
+        /**
+         * Stops it after a test failed already (in a {@code finally}): prints its own failure rather than throwing it,
+         * which would hide the test's.
+         */
+        void stopAfterFailure() {
+            running.set(false);
+            try {
+                thread.join(30_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            if (failure.get() != null) {
+                System.out.println(thread.getName() + " failed: " + failure.get());
+            }
         }
     }
 }

@@ -3,34 +3,42 @@ package dev.parti.kafka;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.parti.kafka.MigrationCrashSupport.Child;
+import dev.parti.kafka.MigrationCrashSupport.CommitWatcher;
+import dev.parti.kafka.MigrationCrashSupport.Member;
 import dev.parti.kafka.migration.KafkaToPartiMigration;
 import dev.parti.testkit.KafkaBrokerExtension;
+import dev.parti.testkit.NatsServer;
 import dev.parti.testkit.NatsServerExtension;
 import dev.parti.testkit.OwnershipChecker;
 import dev.parti.testkit.OwnershipLog;
 import dev.parti.testkit.OwnershipReport;
-import dev.parti.testkit.WorkerProcess;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.stream.Collectors;
-import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
+import org.apache.kafka.common.GroupState;
+import org.apache.kafka.common.TopicPartition;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A migrating instance killed with SIGKILL in the middle of the switch (after every member was told to switch,
- * before it left the Kafka group): the surviving migrating member waits until the broker expires the dead Kafka
- * member, then Parti gives it every partition. Nothing is lost; records are processed twice only where the killed
- * instance had processed them without committing; no partition has two live owners (ownership logged across both
- * JVMs).
+ * Faults in the middle of the Kafka → Parti rolling migration ({@code parti.migration=kafka-to-parti}), on a real broker
+ * and nats-server, under a steady load: migrating members in child JVMs killed with SIGKILL (one after its Kafka side
+ * joined the group, before the switch; the Parti group's leader during the switch, before it left Kafka), and the
+ * nats-server killed when the switch begins and restarted a few seconds later. Each time: nothing is lost, records are
+ * processed twice only where a killed instance had processed them without committing (or a member was fenced), no
+ * partition has two live owners (ownership logged per instance across JVMs), no committed offset goes backwards, and
+ * the group ends run by Parti: the Kafka group empty, every partition owned through Parti, committed at its end.
  */
 class RollingMigrationCrashTest {
     @RegisterExtension
@@ -41,8 +49,16 @@ class RollingMigrationCrashTest {
     private static final Duration WAIT = Duration.ofSeconds(60);
     private static final int PARTITIONS = 8;
 
+    /**
+     * A plain {@code KafkaConsumer} k-1 and three migrating {@code PartiConsumer}s in child JVMs. c-3 is killed while it
+     * is a Kafka member (its bridge holds partitions, before the switch): the broker expires it and the group goes on in
+     * Kafka. Then k-1 stops, every member is told to switch, and the child that leads the Parti group is killed while
+     * switching (it joined Parti and leads it, it has not left Kafka): the other one takes over Parti's leadership, gets
+     * every partition from Parti and consumes them once the broker has expired the dead member.
+     */
     @Test
-    void aMigratingInstanceKilledDuringTheSwitchLosesNothingAndTheGroupEndsOnParti(@TempDir Path dir) throws Exception {
+    void aMemberKilledInKafkaAndThePartiLeaderKilledDuringTheSwitchLoseNothingAndTheGroupEndsOnParti(@TempDir Path dir)
+            throws Exception {
         String topic = Fixtures.unique("migrate-crash");
         String groupId = Fixtures.unique("g-crash");
         KAFKA.broker().createTopic(topic, PARTITIONS);
@@ -51,85 +67,213 @@ class RollingMigrationCrashTest {
         Map<Integer, Long> produced = new ConcurrentHashMap<>();
         AtomicBoolean producing = new AtomicBoolean(true);
         Thread producer = MigrationCrashSupport.producer(KAFKA.bootstrapServers(), topic, PARTITIONS, produced, producing);
-        producer.start();
-        Map<String, MigrationCrashSupport.Member> members = new HashMap<>();
-        try (WorkerProcess child = startChild(dir, groupId, topic, logDir)) {
-            members.put("k-1", MigrationCrashSupport.Member.start(config(groupId, "k-1", false), topic, "k-1", logDir, dir));
-            await("the child joined the Kafka group").atMost(WAIT).until(() -> child.logTail(200).contains("PHASE KAFKA"));
-            members.put("p-1", MigrationCrashSupport.Member.start(config(groupId, "p-1", true), topic, "p-1", logDir, dir));
-            await("three Kafka members, stable, sharing every partition").atMost(WAIT).pollInterval(Duration.ofMillis(100))
-                    .until(() -> {
-                        ConsumerGroupDescription d = describe(groupId);
-                        return d.groupState() == org.apache.kafka.common.GroupState.STABLE && d.members().size() == 3
-                                && d.members().stream().mapToInt(m -> m.assignment().topicPartitions().size()).sum() == PARTITIONS
-                                && d.members().stream().allMatch(m -> !m.assignment().topicPartitions().isEmpty());
-                    });
+        Map<String, Member> members = new HashMap<>();
+        List<Child> children = new ArrayList<>();
+        Child leader;
+        Child survivor;
+        long killedAt;
+        long onPartiAt;
+        try (CommitWatcher commits = new CommitWatcher(KAFKA.bootstrapServers(), groupId)) {
+            producer.start();
+            try {
+                members.put("k-1", Member.start(kafka(groupId, "k-1"), topic, "k-1", logDir, dir));
+                awaitKafkaGroup(groupId, 1);
+                for (String name : List.of("c-1", "c-2", "c-3")) {
+                    children.add(Child.start(migrating(groupId, name, NATS.url()), topic, name, logDir, dir));
+                }
+                awaitKafkaGroup(groupId, 4);
+                Child c3 = children.get(2);
+                await("every child is a Kafka member").atMost(WAIT).pollInterval(Duration.ofMillis(50))
+                        .until(() -> children.stream().allMatch(c -> c.phase().equals("KAFKA")));
 
-            members.remove("k-1").stop(); // the last plain KafkaConsumer: every member is told to switch
-            await("the child switches").atMost(WAIT).pollInterval(Duration.ofMillis(10))
-                    .until(() -> child.logTail(200).contains("PHASE SWITCHING"));
-            child.kill();
-            try (OwnershipLog killed = OwnershipLog.inDirectory(logDir)) {
-                killed.gone("c-2");
+                c3.kill(logDir); // its bridge holds Kafka partitions; the switch has not been announced
+                awaitKafkaGroup(groupId, 3); // the broker expired it: k-1, c-1, c-2 share every partition
+                assertThat(c3.phases()).as("c-3 killed as a Kafka member").containsExactly("KAFKA");
+
+                members.remove("k-1").stop(); // the last plain KafkaConsumer: every member is told to switch
+                Optional<Child> leading = await("a child leads the Parti group while switching").atMost(WAIT)
+                        .pollInterval(Duration.ofMillis(10))
+                        .until(() -> children.subList(0, 2).stream().filter(c -> c.leadsIn("SWITCHING")).findFirst(),
+                                Optional::isPresent);
+                leader = leading.orElseThrow();
+                leader.kill(logDir);
+                killedAt = System.nanoTime();
+                assertThat(leader.phases()).as(leader.name + " killed while switching, before it left Kafka")
+                        .containsExactly("KAFKA", "SWITCHING");
+                survivor = children.get(0) == leader ? children.get(1) : children.get(0);
+
+                await(survivor.name + " runs through Parti holding every partition, the Kafka group empty").atMost(WAIT)
+                        .pollInterval(Duration.ofMillis(50))
+                        .until(() -> survivor.phase().equals("PARTI")
+                                && MigrationCrashSupport.holdsAll(logDir, survivor.name, topic, PARTITIONS));
+                onPartiAt = System.nanoTime();
+                assertThat(MigrationCrashSupport.describe(KAFKA.bootstrapServers(), groupId).members()).isEmpty();
+
+                producing.set(false);
+                producer.join(30_000);
+                await("every produced record processed").atMost(WAIT).pollInterval(Duration.ofMillis(100))
+                        .until(() -> MigrationCrashSupport.missing(dir, produced).isEmpty());
+                survivor.stop(logDir); // SIGTERM: it commits what it processed, through Parti (generation -1)
+            } finally {
+                producing.set(false);
+                members.values().forEach(Member::stopAfterFailure);
+                children.forEach(Child::close);
             }
-            String childPhases = child.logTail(400).lines().filter(l -> l.startsWith("PHASE")).collect(Collectors.joining(", "));
-            assertThat(childPhases).as("killed before leaving Kafka").doesNotContain("WAITING").doesNotContain("PARTI");
-
-            await("p-1 runs through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(50))
-                    .until(() -> members.get("p-1").parti() != null
-                            && members.get("p-1").parti().migrationPhase() == KafkaToPartiMigration.Phase.PARTI);
-            assertThat(describe(groupId).members()).isEmpty();
-
-            producing.set(false);
-            producer.join(30_000);
-            await("every produced record processed").atMost(WAIT).pollInterval(Duration.ofMillis(100))
-                    .until(() -> MigrationCrashSupport.missing(dir, produced).isEmpty());
-            members.remove("p-1").stop();
-        } finally {
-            producing.set(false);
-            members.values().forEach(MigrationCrashSupport.Member::stop);
+            commits.close();
+            assertThat(commits.backwards()).as("committed offsets that went backwards").isEmpty();
+            assertThat(commits.committed()).as("the group's commits at the end of every partition")
+                    .isEqualTo(ends(topic, produced));
         }
+        System.out.printf("migration crash: the Parti leader %s killed while switching; %s consumed every partition through "
+                + "Parti %.2f s later (Kafka session 3 s, Parti session 2 s)%n", leader.name, survivor.name,
+                (onPartiAt - killedAt) / 1e9);
+        checkLedgersAndOwnership(dir, logDir, start, Set.of("c-3", leader.name));
+        assertThat(MigrationCrashSupport.ledgers(dir).values().stream().filter(by -> by.contains(survivor.name)).count())
+                .as(survivor.name + " processed records").isPositive();
+    }
+
+    /**
+     * The nats-server killed (SIGKILL) as soon as a member switches (every member was told to switch, none has
+     * Parti's first assignment yet), restarted 3 s later with its store: the members keep consuming as Kafka members
+     * while NATS is away (their join, with a 1.5 s {@code parti.startup.timeout.ms}, fails and is tried again), join
+     * Parti once it is back, and the group ends on Parti.
+     */
+    @Test
+    void natsKilledWhenTheSwitchBeginsLosesNothingAndTheGroupEndsOnPartiOnceItIsBack(@TempDir Path dir) throws Exception {
+        String topic = Fixtures.unique("migrate-nats");
+        String groupId = Fixtures.unique("g-natsdown");
+        KAFKA.broker().createTopic(topic, PARTITIONS);
+        Path logDir = Files.createDirectories(dir.resolve("ownership"));
+        long start = System.nanoTime();
+        Map<Integer, Long> produced = new ConcurrentHashMap<>();
+        AtomicBoolean producing = new AtomicBoolean(true);
+        Thread producer = MigrationCrashSupport.producer(KAFKA.bootstrapServers(), topic, PARTITIONS, produced, producing);
+        Map<String, Member> members = new HashMap<>();
+        long downAt;
+        long upAt;
+        long onPartiAt;
+        try (NatsServer nats = NatsServer.start(); CommitWatcher commits = new CommitWatcher(KAFKA.bootstrapServers(), groupId)) {
+            producer.start();
+            try {
+                members.put("k-1", Member.start(kafka(groupId, "k-1"), topic, "k-1", logDir, dir));
+                awaitKafkaGroup(groupId, 1);
+                for (String name : List.of("p-1", "p-2")) {
+                    Map<String, Object> config = migrating(groupId, name, nats.url());
+                    // shorter than the outage: the join started at the switch fails, and is tried again at later polls
+                    config.put("parti.startup.timeout.ms", "1500");
+                    members.put(name, Member.start(config, topic, name, logDir, dir));
+                }
+                awaitKafkaGroup(groupId, 3);
+
+                members.remove("k-1").stop(); // every member is told to switch
+                await("a member switches").atMost(WAIT).pollInterval(Duration.ofMillis(5))
+                        .until(() -> phase(members, "p-1") == KafkaToPartiMigration.Phase.SWITCHING
+                                || phase(members, "p-2") == KafkaToPartiMigration.Phase.SWITCHING);
+                nats.kill();
+                downAt = System.nanoTime();
+                int before = MigrationCrashSupport.ledgers(dir).size();
+                // the outage lasts 3 s; meanwhile both still consume as Kafka members, none has left the Kafka group
+                await("3 s without NATS, both members consuming through Kafka").atMost(WAIT)
+                        .pollDelay(Duration.ofSeconds(3)).pollInterval(Duration.ofMillis(100))
+                        .until(() -> MigrationCrashSupport.ledgers(dir).size() > before + 100);
+                assertThat(List.of(phase(members, "p-1"), phase(members, "p-2"))).as("still Kafka members without NATS")
+                        .allMatch(p -> p == KafkaToPartiMigration.Phase.KAFKA || p == KafkaToPartiMigration.Phase.SWITCHING);
+                assertThat(MigrationCrashSupport.describe(KAFKA.bootstrapServers(), groupId).members()).hasSize(2);
+                nats.restart();
+                upAt = System.nanoTime();
+
+                await("both run through Parti and share every partition, the Kafka group empty").atMost(WAIT)
+                        .pollInterval(Duration.ofMillis(50))
+                        .until(() -> phase(members, "p-1") == KafkaToPartiMigration.Phase.PARTI
+                                && phase(members, "p-2") == KafkaToPartiMigration.Phase.PARTI
+                                && sharedBy(logDir, topic, Set.of("p-1", "p-2")));
+                onPartiAt = System.nanoTime();
+                assertThat(MigrationCrashSupport.describe(KAFKA.bootstrapServers(), groupId).members()).isEmpty();
+
+                producing.set(false);
+                producer.join(30_000);
+                await("every produced record processed").atMost(WAIT).pollInterval(Duration.ofMillis(100))
+                        .until(() -> MigrationCrashSupport.missing(dir, produced).isEmpty());
+                members.remove("p-1").stop();
+                members.remove("p-2").stop();
+            } finally {
+                producing.set(false);
+                members.values().forEach(Member::stopAfterFailure);
+            }
+            commits.close();
+            assertThat(commits.backwards()).as("committed offsets that went backwards").isEmpty();
+            assertThat(commits.committed()).as("the group's commits at the end of every partition")
+                    .isEqualTo(ends(topic, produced));
+        }
+        System.out.printf("migration with NATS down at the switch: down %.2f s; on Parti %.2f s after NATS was back%n",
+                (upAt - downAt) / 1e9, (onPartiAt - upAt) / 1e9);
+        checkLedgersAndOwnership(dir, logDir, start, Set.of());
+    }
+
+    private static void checkLedgersAndOwnership(Path dir, Path logDir, long start, Set<String> killed) throws Exception {
         Map<String, List<String>> seen = MigrationCrashSupport.ledgers(dir);
-        List<String> duplicates = MigrationCrashSupport.duplicatesBeyond(dir, "c-2");
         long redone = seen.values().stream().filter(by -> by.size() > 1).count();
-        System.out.println("records processed again after the kill (by the killed instance, uncommitted): " + redone);
-        assertThat(duplicates).as("processed twice other than the killed instance's uncommitted work").isEmpty();
+        System.out.println("records processed again (a killed instance's uncommitted work, or a fenced member's): " + redone);
+        List<String> duplicates = MigrationCrashSupport.duplicatesBeyond(dir, killed);
+        if (!duplicates.isEmpty()) { // where the first one stands in each ledger that holds it
+            String record = duplicates.get(0).substring(0, duplicates.get(0).indexOf(" by "));
+            for (String m : new java.util.TreeSet<>(seen.get(record))) {
+                System.out.println("duplicate " + record + ": " + MigrationCrashSupport.whereInLedger(dir, m, record));
+            }
+        }
+        assertThat(duplicates).as("processed twice other than a killed instance's uncommitted work").isEmpty();
         OwnershipReport report = OwnershipChecker.builder().window(start, System.nanoTime()).check(OwnershipLog.read(logDir));
-        assertThat(report.overlaps()).isEmpty();
-        assertThat(seen.values().stream().filter(by -> by.contains("p-1")).count()).as("p-1 processed records").isPositive();
+        assertThat(report.overlaps()).as("partitions with two live owners").isEmpty();
     }
 
-    private static WorkerProcess startChild(Path dir, String groupId, String topic, Path logDir) throws Exception {
-        Path configFile = dir.resolve("c-2.properties");
-        StringBuilder sb = new StringBuilder();
-        config(groupId, "c-2", true).forEach((k, v) -> sb.append(k).append('=').append(v).append('\n'));
-        Files.writeString(configFile, sb.toString());
-        return WorkerProcess.builder(MigratingMemberMain.class).args(configFile.toString(), topic, "c-2",
-                logDir.toString(), dir.resolve("c-2.ledger").toString()).jvmArgs("-Xmx256m").start();
-    }
-
-    private static Map<String, Object> config(String groupId, String name, boolean migrating) {
-        Map<String, Object> config = new HashMap<>(Fixtures.consumerBase(KAFKA.bootstrapServers(), groupId));
-        config.put("group.protocol", "classic");
-        config.put("partition.assignment.strategy", PartiAssignor.class.getName());
-        config.put("client.id", groupId + "-" + name);
-        config.put(PartiAssignor.WORKER_ID_CONFIG, name);
-        config.put("session.timeout.ms", "6000");
-        config.put("heartbeat.interval.ms", "500");
-        config.put("metadata.max.age.ms", "5000");
-        if (migrating) {
-            config.putAll(Fixtures.partiFast(NATS.url()));
-            // a long cold-start window keeps the switch open long enough to kill the child inside it
-            config.put("parti.cold.start.window.ms", "3000");
-            config.put("parti.planned.scale.window.ms", "1000");
-            config.put(PartiConsumerConfig.MIGRATION_CONFIG, PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI);
+    /** Whether the ownership logs show every partition held by exactly one of {@code owners}, each holding some. */
+    private static boolean sharedBy(Path logDir, String topic, Set<String> owners) {
+        Map<String, Set<String>> now = MigrationCrashSupport.holders(logDir);
+        Set<String> seen = new java.util.HashSet<>();
+        for (int p = 0; p < PARTITIONS; p++) {
+            Set<String> h = now.get(topic + "-" + p);
+            if (h == null || h.size() != 1 || !owners.containsAll(h)) {
+                return false;
+            }
+            seen.addAll(h);
         }
+        return seen.equals(owners);
+    }
+
+    private static KafkaToPartiMigration.Phase phase(Map<String, Member> members, String name) {
+        Member m = members.get(name);
+        PartiConsumer<String, String> p = m == null ? null : m.parti();
+        return p == null ? null : p.migrationPhase();
+    }
+
+    private static Map<TopicPartition, Long> ends(String topic, Map<Integer, Long> produced) {
+        Map<TopicPartition, Long> ends = new HashMap<>();
+        produced.forEach((p, end) -> ends.put(new TopicPartition(topic, p), end));
+        return ends;
+    }
+
+    /** Waits until the Kafka group is stable with {@code size} members sharing every partition, none without. */
+    private static void awaitKafkaGroup(String groupId, int size) {
+        await("the Kafka group stable with " + size + " members sharing every partition").atMost(WAIT)
+                .pollInterval(Duration.ofMillis(100)).until(() -> {
+                    ConsumerGroupDescription d = MigrationCrashSupport.describe(KAFKA.bootstrapServers(), groupId);
+                    return d != null && d.groupState() == GroupState.STABLE && d.members().size() == size
+                            && d.members().stream().mapToInt(m -> m.assignment().topicPartitions().size()).sum() == PARTITIONS
+                            && d.members().stream().allMatch(m -> !m.assignment().topicPartitions().isEmpty());
+                });
+    }
+
+    private static Map<String, Object> kafka(String groupId, String name) {
+        return MigrationCrashSupport.kafkaMember(KAFKA.bootstrapServers(), groupId, name);
+    }
+
+    private static Map<String, Object> migrating(String groupId, String name, String natsUrl) {
+        Map<String, Object> config = kafka(groupId, name);
+        config.putAll(Fixtures.partiFast(natsUrl));
+        // a long cold-start window keeps the switch open (no Parti assignment yet) long enough to fault it deterministically
+        config.put("parti.cold.start.window.ms", "3000");
+        config.put("parti.planned.scale.window.ms", "1000");
+        config.put(PartiConsumerConfig.MIGRATION_CONFIG, PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI);
         return config;
-    }
-
-    private static ConsumerGroupDescription describe(String groupId) throws Exception {
-        try (Admin admin = Fixtures.admin(KAFKA.bootstrapServers())) {
-            return admin.describeConsumerGroups(List.of(groupId)).all().get().get(groupId);
-        }
     }
 }

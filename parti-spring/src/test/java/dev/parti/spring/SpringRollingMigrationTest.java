@@ -26,11 +26,13 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.GroupState;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
@@ -44,12 +46,15 @@ import org.springframework.kafka.listener.ContainerProperties;
 import org.springframework.kafka.listener.MessageListener;
 
 /**
- * The rolling Kafka → Parti migration with Spring Kafka listener containers, as an application rolls it out:
+ * The rolling Kafka → Parti migration, and the rolling rollback Parti → Kafka, with Spring Kafka listener containers, as
+ * an application rolls them out. Forward:
  * each instance is a {@link ConcurrentMessageListenerContainer} whose consumers first come from a
  * {@link DefaultKafkaConsumerFactory} (classic protocol, {@link PartiAssignor}), then, one instance at a time, from a
  * {@link PartiConsumerFactory} with {@code parti.migration=kafka-to-parti}. The container commits as it always does
  * ({@code AckMode.BATCH}, and the pending offsets when partitions are revoked), under load from a producer that runs
- * throughout. Ownership is logged per container instance from the container's rebalance listener.
+ * throughout. The rollback the same way in reverse (see its test). Ownership is logged per container instance from the
+ * container's rebalance listener; every record handled is counted, and a record handled by an instance that did not own
+ * its partition is reported.
  */
 class SpringRollingMigrationTest {
     @RegisterExtension
@@ -81,11 +86,11 @@ class SpringRollingMigrationTest {
             start("kafka-2", kafkaFactory(group, "kafka-2"), topic, group);
             awaitOwners(Set.of("kafka-1", "kafka-2"));
 
-            start("parti-1", partiFactory(group, "parti-1"), topic, group);
+            start("parti-1", partiFactory(group, "parti-1", PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI), topic, group);
             awaitOwners(Set.of("kafka-1", "kafka-2", "parti-1"));
             stop("kafka-1");
             awaitOwners(Set.of("kafka-2", "parti-1"));
-            start("parti-2", partiFactory(group, "parti-2"), topic, group);
+            start("parti-2", partiFactory(group, "parti-2", PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI), topic, group);
             awaitOwners(Set.of("kafka-2", "parti-1", "parti-2"));
             stop("kafka-2"); // the last Kafka-managed member: the group switches to Parti
 
@@ -114,6 +119,73 @@ class SpringRollingMigrationTest {
                 stop(name);
             }
         }
+        checkEveryRecordHandledOnceByItsOwner(topic);
+    }
+
+    /**
+     * The rolling rollback (Parti → Kafka) the same way: containers on {@link PartiConsumerFactory} (a group run by
+     * Parti) are first replaced one at a time by containers on {@code PartiConsumerFactory} with {@code
+     * parti.migration=parti-to-kafka}; once the last plain one is gone the group hands itself back to Kafka's
+     * coordinator; then those are replaced one at a time by containers on {@link DefaultKafkaConsumerFactory} with
+     * {@link PartiAssignor}, ending on plain {@code KafkaConsumer}s.
+     */
+    @Test
+    void containersOnPartiConsumersRolledBackOneByOneToContainersOnKafkaConsumersHandleEveryRecordOnce() throws Exception {
+        String topic = "spring-rollback-" + IDS.incrementAndGet();
+        String group = topic + "-group";
+        KAFKA.broker().createTopic(topic, PARTITIONS);
+        Producer producer = new Producer(topic);
+        producer.start();
+        try {
+            start("parti-1", partiFactory(group, "parti-1", PartiConsumerConfig.MIGRATION_NONE), topic, group);
+            start("parti-2", partiFactory(group, "parti-2", PartiConsumerConfig.MIGRATION_NONE), topic, group);
+            awaitOwners(Set.of("parti-1", "parti-2"));
+
+            // first rolling deployment: every instance restarted with the rollback setting
+            start("rb-1", partiFactory(group, "rb-1", PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA), topic, group);
+            awaitOwners(Set.of("parti-1", "parti-2", "rb-1"));
+            stop("parti-1");
+            awaitOwners(Set.of("parti-2", "rb-1"));
+            start("rb-2", partiFactory(group, "rb-2", PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA), topic, group);
+            awaitOwners(Set.of("parti-2", "rb-1", "rb-2"));
+            stop("parti-2"); // every live member rolls back now: the group goes back to Kafka's coordinator
+            awaitKafkaMembers(group, 2);
+            awaitOwners(Set.of("rb-1", "rb-2"));
+
+            // second rolling deployment: plain KafkaConsumers with PartiAssignor
+            start("kafka-1", kafkaFactory(group, "kafka-1"), topic, group);
+            awaitOwners(Set.of("rb-1", "rb-2", "kafka-1"));
+            stop("rb-1");
+            awaitOwners(Set.of("rb-2", "kafka-1"));
+            start("kafka-2", kafkaFactory(group, "kafka-2"), topic, group);
+            awaitOwners(Set.of("rb-2", "kafka-1", "kafka-2"));
+            stop("rb-2");
+            awaitOwners(Set.of("kafka-1", "kafka-2"));
+            awaitKafkaMembers(group, 2);
+
+            producer.stopAndWait();
+            Map<TopicPartition, Long> ends = endOffsets(topic);
+            long total = ends.values().stream().mapToLong(Long::longValue).sum();
+            assertThat(total).as("records produced under load").isGreaterThan(200);
+            await("every record handled").atMost(WAIT).until(() -> ledger.size() >= total);
+            try (Admin admin = admin()) {
+                await("the containers' commits reach the end offsets").atMost(WAIT).untilAsserted(() -> {
+                    Map<TopicPartition, OffsetAndMetadata> committed =
+                            admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get();
+                    ends.forEach((tp, end) -> assertThat(committed.get(tp)).as("commit of %s", tp).isNotNull()
+                            .extracting(OffsetAndMetadata::offset).isEqualTo(end));
+                });
+            }
+        } finally {
+            producer.stopAndWait();
+            for (String name : new ArrayList<>(running.keySet())) {
+                stop(name);
+            }
+        }
+        checkEveryRecordHandledOnceByItsOwner(topic);
+    }
+
+    private void checkEveryRecordHandledOnceByItsOwner(String topic) throws Exception {
         Map<TopicPartition, Long> ends = endOffsets(topic);
         List<String> twice = ledger.entrySet().stream().filter(e -> e.getValue().get() > 1).map(Map.Entry::getKey).sorted().toList();
         List<String> missing = new ArrayList<>();
@@ -134,16 +206,28 @@ class SpringRollingMigrationTest {
         assertThat(report.overlaps()).as("partitions owned by two instances at once").isEmpty();
     }
 
+    /** Waits until the Kafka group is stable with {@code members} members holding every partition between them. */
+    private static void awaitKafkaMembers(String group, int members) throws Exception {
+        try (Admin admin = admin()) {
+            await("the Kafka group stable with " + members + " members holding every partition").atMost(WAIT)
+                    .pollInterval(Duration.ofMillis(100)).until(() -> {
+                        ConsumerGroupDescription d = admin.describeConsumerGroups(List.of(group)).all().get().get(group);
+                        return d.groupState() == GroupState.STABLE && d.members().size() == members
+                                && d.members().stream().mapToInt(m -> m.assignment().topicPartitions().size()).sum() == PARTITIONS;
+                    });
+        }
+    }
+
     private ConsumerFactory<String, String> kafkaFactory(String group, String name) {
         Map<String, Object> config = base(group);
         config.put(PartiAssignor.WORKER_ID_CONFIG, name);
         return new DefaultKafkaConsumerFactory<>(config);
     }
 
-    private ConsumerFactory<String, String> partiFactory(String group, String name) {
+    private ConsumerFactory<String, String> partiFactory(String group, String name, String migration) {
         Map<String, Object> config = base(group);
         config.put(PartiAssignor.WORKER_ID_CONFIG, name);
-        config.put(PartiConsumerConfig.MIGRATION_CONFIG, PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI);
+        config.put(PartiConsumerConfig.MIGRATION_CONFIG, migration);
         config.put("parti.nats.url", NATS.url());
         config.put("parti.heartbeat.interval.ms", 100);
         config.put("parti.session.timeout.ms", 2000);
@@ -225,16 +309,26 @@ class SpringRollingMigrationTest {
     }
 
     /** The instances that own at least one partition now, once every partition is owned. */
+    /**
+     * The instances that own at least one partition now, once every partition is owned.
+     *
+     * @throws AssertionError when two running instances own one partition (the ownership log reports it too, at the end)
+     */
     private Set<String> ownersNow() {
         Set<String> owners = new HashSet<>();
-        int partitions = 0;
+        Map<TopicPartition, String> ownerOf = new HashMap<>();
         for (Map.Entry<String, Set<TopicPartition>> e : owned.entrySet()) {
             if (running.containsKey(e.getKey()) && !e.getValue().isEmpty()) {
                 owners.add(e.getKey());
-                partitions += e.getValue().size();
+                for (TopicPartition tp : e.getValue()) {
+                    String other = ownerOf.put(tp, e.getKey());
+                    if (other != null) {
+                        throw new AssertionError(tp + " owned by " + other + " and " + e.getKey() + " at once");
+                    }
+                }
             }
         }
-        return partitions == PARTITIONS ? owners : Set.of();
+        return ownerOf.size() == PARTITIONS ? owners : Set.of();
     }
 
     private void awaitOwners(Set<String> expected) {
