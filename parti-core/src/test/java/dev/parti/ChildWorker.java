@@ -31,7 +31,9 @@ import java.util.concurrent.TimeUnit;
  *   <li>{@code revoke-ms=N}: a revocation takes N ms before the partitions are let go (in-flight work and an
  *       offset commit finishing), so a successor acquiring before the release shows as an overlap;</li>
  *   <li>{@code worker-id=X}: a static member with worker ID {@code X} (Kafka's {@code group.instance.id});</li>
- *   <li>{@code leader-ttl-ms=N}: the leader key's TTL (after the timings above).</li>
+ *   <li>{@code leader-ttl-ms=N}: the leader key's TTL (after the timings above);</li>
+ *   <li>{@code disconnect-events=S}: crash detection with proof of death on, events on subject {@code S};</li>
+ *   <li>{@code disconnect-grace-ms=N}: the leader's grace after such an event.</li>
  * </ul>
  *
  * <p>It records in the ownership log, as its instance and the worker ID it holds, every 20 ms
@@ -117,6 +119,10 @@ public final class ChildWorker {
             // worker-id=X: a static member (Kafka's group.instance.id)
             flags.stream().filter(f -> f.startsWith("worker-id=")).findFirst()
                     .ifPresent(f -> builder.workerId(f.substring("worker-id=".length())));
+            flags.stream().filter(f -> f.startsWith("disconnect-events=")).findFirst()
+                    .ifPresent(f -> builder.disconnectEvents(f.substring("disconnect-events=".length())));
+            flags.stream().filter(f -> f.startsWith("disconnect-grace-ms=")).findFirst()
+                    .ifPresent(f -> builder.disconnectGrace(Duration.ofMillis(Long.parseLong(f.substring("disconnect-grace-ms=".length())))));
             if (flags.contains("fast-reconnect")) {
                 builder.natsOptions(new Options.Builder().pingInterval(Duration.ofMillis(200)).maxPingsOut(2)
                         .reconnectWait(Duration.ofMillis(100)).maxReconnects(-1)
