@@ -18,13 +18,13 @@ import org.junit.jupiter.api.Test;
  * accounts import the system account's client DISCONNECT events, with workers in child JVMs and real process faults.
  * A {@code kill -9} is proof (the server reads the end of the stream: reason {@code Client Closed}); a SIGSTOP or a
  * network cut is not (the server reports a stale connection), and must change nothing: the worker's partitions move
- * only after its lease could have ended. The server pings every second, so it reports the stale connections well
+ * only after its lease could have ended. The server pings every 250 ms, so it reports the stale connections well
  * before a session ends (a planted bug that takes any reason as proof moves them too early, and these tests fail).
  */
 class ProofOfDeathTest {
     private static final String ACCOUNT = "APP";
     private static final String EVENTS = "$SYS.ACCOUNT." + ACCOUNT + ".DISCONNECT";
-    private static final String PING = "ping_interval: \"1s\"\nping_max: 1\n";
+    private static final String PING = "ping_interval: \"250ms\"\nping_max: 1\n";
     private static NatsServer nats;
 
     @BeforeAll
@@ -145,8 +145,21 @@ class ProofOfDeathTest {
         }
     }
 
+    /** The children's log lines about DISCONNECT events (what the leader heard and what it made of it). */
+    private static String proofLines(ChildGroup g) {
+        StringBuilder out = new StringBuilder();
+        for (String line : g.logs(3000).split("\n")) {
+            if (line.contains("not a proof of death") || line.contains("counts as stopped") || line.contains("DISCONNECT")
+                    || line.contains("NATS connection")) {
+                out.append("[proof] ").append(line.trim()).append('\n');
+            }
+        }
+        return out.toString();
+    }
+
     /** Moved only once the session ended (the key expired), never on the server's stale-connection report. */
     private static void assertNoEarlierThanTheSession(Takeover t, ChildGroup g) {
+        System.out.print(proofLines(g));
         assertThat(t.keyGoneNanos()).as("the victim's heartbeat key expired before its partitions moved: %s\n%s", t,
                 g.logs(30)).isNotZero();
         // the leader may find the key gone up to one of our 10 ms polls (and a read) before we do
