@@ -33,7 +33,10 @@ import java.util.concurrent.TimeUnit;
  *   <li>{@code worker-id=X}: a static member with worker ID {@code X} (Kafka's {@code group.instance.id});</li>
  *   <li>{@code leader-ttl-ms=N}: the leader key's TTL (after the timings above);</li>
  *   <li>{@code disconnect-events=S}: crash detection with proof of death on, events on subject {@code S};</li>
- *   <li>{@code disconnect-grace-ms=N}: the leader's grace after such an event.</li>
+ *   <li>{@code disconnect-grace-ms=N}: the leader's grace after such an event;</li>
+ *   <li>{@code reconnect-on-file}: when a file {@code <instance>.reconnect} appears in the log directory, it is deleted
+ *   and the worker's NATS client closes its connection and reconnects (jnats {@code forceReconnect}): a live process
+ *   whose own client closed its socket, which the server reports as {@code Client Closed}.</li>
  * </ul>
  *
  * <p>It records in the ownership log, as its instance and the worker ID it holds, every 20 ms
@@ -135,7 +138,12 @@ public final class ChildWorker {
                 self[0] = manager;
                 manager.start();
                 System.out.println("started " + manager.workerId() + " as " + instance);
+                Path reconnect = dir.resolve(instance + ".reconnect");
                 while (!stop.await(20, TimeUnit.MILLISECONDS)) {
+                    if (flags.contains("reconnect-on-file") && Files.deleteIfExists(reconnect)) {
+                        connectionOf(manager).forceReconnect();
+                        System.out.println("forced a reconnect");
+                    }
                     // the decision time: a pause between the check and the write must not look like new work
                     long decidedAt = System.nanoTime();
                     String id = idOr(manager, instance);
@@ -158,6 +166,15 @@ public final class ChildWorker {
             }
         }
         System.out.println("stopped");
+    }
+
+    /** The NATS connection a manager's worker opened (a fault-injection seam: the connection is internal). */
+    private static io.nats.client.Connection connectionOf(PartiManager manager) throws ReflectiveOperationException {
+        java.lang.reflect.Field member = PartiManager.class.getDeclaredField("member");
+        member.setAccessible(true);
+        java.lang.reflect.Field connection = dev.parti.internal.GroupMember.class.getDeclaredField("connection");
+        connection.setAccessible(true);
+        return (io.nats.client.Connection) connection.get(member.get(manager));
     }
 
     /** The fast test timings scaled to a session of {@code sessionMillis}. */

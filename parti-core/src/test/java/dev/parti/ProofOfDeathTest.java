@@ -18,13 +18,13 @@ import org.junit.jupiter.api.Test;
  * accounts import the system account's client DISCONNECT events, with workers in child JVMs and real process faults.
  * A {@code kill -9} is proof (the server reads the end of the stream: reason {@code Client Closed}); a SIGSTOP or a
  * network cut is not (the server reports a stale connection), and must change nothing: the worker's partitions move
- * only after its lease could have ended. The server pings every 250 ms, so it reports the stale connections well
+ * only after its lease could have ended. The server pings every 500 ms (stale after two unanswered), so it reports the stale connections well
  * before a session ends (a planted bug that takes any reason as proof moves them too early, and these tests fail).
  */
 class ProofOfDeathTest {
     private static final String ACCOUNT = "APP";
     private static final String EVENTS = "$SYS.ACCOUNT." + ACCOUNT + ".DISCONNECT";
-    private static final String PING = "ping_interval: \"250ms\"\nping_max: 1\n";
+    private static final String PING = "ping_interval: \"500ms\"\nping_max: 2\n";
     private static NatsServer nats;
 
     @BeforeAll
@@ -150,6 +150,7 @@ class ProofOfDeathTest {
         StringBuilder out = new StringBuilder();
         for (String line : g.logs(3000).split("\n")) {
             if (line.contains("not a proof of death") || line.contains("counts as stopped") || line.contains("DISCONNECT")
+                    || line.contains("reported closed by its client") || line.contains("forced a reconnect")
                     || line.contains("NATS connection")) {
                 out.append("[proof] ").append(line.trim()).append('\n');
             }
@@ -207,6 +208,41 @@ class ProofOfDeathTest {
             System.out.println("[measure] proof of death, TCP cut (session 3 s): first of its partitions taken over after "
                     + t.firstMs() + " ms; its heartbeat key expired after " + t.keyGoneMs() + " ms");
             assertNoEarlierThanTheSession(t, g);
+            g.check(t0, Duration.ofSeconds(4), true, List.of()).assertClean();
+        }
+    }
+
+    /**
+     * A live worker whose own NATS client closes its connection (and reconnects): the server reports {@code Client
+     * Closed}, a proof of close but not of death. The worker fenced itself on the disconnect, so whether or not the
+     * leader counts it stopped (its read may still see the old connection, the grace is 100 ms), nobody works on a
+     * partition while it still does, and the group settles with every partition owned.
+     */
+    @Test
+    void aLiveWorkerWhoseClientClosedItsConnectionFencedItselfBeforeAnyoneTookOver() throws Exception {
+        try (ChildGroup g = new ChildGroup("pod-reconnect", 12, "session-ms=3000", "disconnect-events=" + EVENTS,
+                "disconnect-grace-ms=100", "reconnect-on-file")) {
+            ChildGroup.Child victim = balancedFollower(g, false, url(nats, nats.port()));
+            long t0 = System.nanoTime();
+            ChildWorker.Status status = victim.status().orElseThrow();
+            java.nio.file.Files.writeString(g.dir.resolve(victim.instance + ".reconnect.tmp"), "");
+            java.nio.file.Files.move(g.dir.resolve(victim.instance + ".reconnect.tmp"), g.dir.resolve(victim.instance + ".reconnect"));
+            await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(20))
+                    .until(() -> !java.nio.file.Files.exists(g.dir.resolve(victim.instance + ".reconnect")));
+            long forcedAt = System.nanoTime();
+            // it lost its partitions (fenced) and gets partitions again; every partition is owned
+            await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(20)).until(() -> g.ownedByLive()
+                    .equals(g.partitionIds()) && victim.status().map(s -> !s.owned().isEmpty()).orElse(false)
+                    && System.nanoTime() - forcedAt > 1_000_000_000L);
+            String proof = proofLines(g);
+            System.out.print(proof);
+            long moved = firstTakeover(g, victim, status.owned(), forcedAt);
+            System.out.println("[measure] proof of death, forced reconnect of a live worker: leader "
+                    + (proof.contains("counts as stopped: its connection") ? "counted it stopped" : "did not count it stopped")
+                    + "; its partitions " + (moved == -1 ? "stayed with it" : "first taken over after "
+                    + (moved - forcedAt) / 1_000_000 + " ms"));
+            assertThat(proof).as("the victim's client closed its connection and the server reported it so")
+                    .contains("forced a reconnect").contains("reported closed by its client");
             g.check(t0, Duration.ofSeconds(4), true, List.of()).assertClean();
         }
     }

@@ -98,6 +98,8 @@ final class DeathWatch implements AutoCloseable {
                     d.clientName(), d.reason());
             return;
         }
+        log.info("Connection {} ({}) reported closed by its client; its worker counts as stopped after {} ms if its "
+                + "heartbeat still names it", d.identity(), d.clientName(), graceNanos / 1_000_000);
         offer(d.identity(), clock.getAsLong());
         wake.run();
     }

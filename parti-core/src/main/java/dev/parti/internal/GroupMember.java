@@ -1465,8 +1465,8 @@ public final class GroupMember {
      */
     private void fenceOnDisconnect() {
         if (!provesDeath() || lifecycle.get() != Lifecycle.STARTED && !revokingOnClose || idLost || closingConnection
-                && !revokingOnClose) {
-            return;
+                && !revokingOnClose || heartbeater == null) {
+            return; // (no heartbeater yet: still starting, no heartbeat named this connection, nothing owned)
         }
         disconnectFencedAtNanos = clock.getAsLong();
         disconnectFenced = true;
