@@ -314,6 +314,10 @@ public final class Bench {
             m.put("duplicates", Runs.duplicates(batches, tKill, end));
             m.put("overlaps", Runs.overlaps(ev, parts, tKill, end));
             m.put("windowS", (end - tKill) / 1e9);
+            if (impl == Impl.PARTI_POD) {
+                // the leader subscribes to the events: a killed leader is replaced by election (leader TTL), not by proof
+                m.put("victimLedParti", procs.get(1).logTail(400).contains("Watching client DISCONNECT events"));
+            }
             if (repeat == 1) {
                 panels.computeIfAbsent("b3", k -> new ArrayList<>()).add(new Timeline.Panel(impl.label, ev, run.topic,
                         PARTITIONS, tKill - 3 * SECOND, end, Map.of("kill -9 w2", tKill)));
@@ -322,6 +326,9 @@ public final class Bench {
         } finally {
             for (WorkerProcess p : procs) {
                 p.stop(Duration.ofSeconds(15));
+                if (impl == Impl.PARTI_POD) { // kept beside the run's ownership log: what the leader made of the kill
+                    Files.writeString(run.ownDir.resolveSibling(p.name() + ".log"), p.logTail(400));
+                }
                 p.close();
             }
             run.close();
@@ -842,8 +849,12 @@ public final class Bench {
         }
 
         WorkerProcess process(String name) {
+            // parti-pod: the proof-of-death decisions (what the leader heard, whom it counted stopped) are logged
+            String podLog = impl == Impl.PARTI_POD ? "info" : "warn";
             return WorkerProcess.builder(BenchWorker.class).name(name)
                     .jvmArgs("-Xmx160m", "-XX:TieredStopAtLevel=1", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+                            "-Dorg.slf4j.simpleLogger.log.dev.parti.internal.DeathWatch=" + podLog,
+                            "-Dorg.slf4j.simpleLogger.log.dev.parti.internal.Calculator=" + podLog,
                             "-Dbench.kafka.session.ms=" + BenchWorker.kafkaSessionMs())
                     .args(impl.id, kafka.bootstrapServers(), natsUrl(impl), topic, group, name, ownDir.toString(),
                             consumedDir.toString())
