@@ -70,9 +70,11 @@ public final class PartiConfig {
     private final AssignmentStrategy strategy;
     private final PartitionSource partitionSource;
     private final MetricsRecorder metrics;
+    private final String disconnectEvents;
+    private final Duration disconnectGrace;
 
     private PartiConfig(Builder b, Duration leaderTtl, Duration safetyMargin, Duration emergencyGrace,
-                        Duration recoveryGrace, AssignmentStrategy strategy) {
+                        Duration recoveryGrace, AssignmentStrategy strategy, Duration disconnectGrace) {
         group = b.group;
         natsUrl = b.natsUrl;
         natsOptions = b.natsOptions;
@@ -97,6 +99,8 @@ public final class PartiConfig {
         this.strategy = strategy;
         partitionSource = b.partitionSource;
         metrics = b.metrics;
+        disconnectEvents = b.disconnectEvents;
+        this.disconnectGrace = disconnectGrace;
     }
 
     /** A builder for the group {@code group} (any non-empty name; bucket names are derived safely). */
@@ -136,6 +140,16 @@ public final class PartiConfig {
     public AssignmentStrategy strategy() { return strategy; }
     public PartitionSource partitionSource() { return partitionSource; }
     public MetricsRecorder metrics() { return metrics; }
+    /**
+     * The subject on which the group's NATS account receives its clients' {@code DISCONNECT} events (crash detection
+     * with proof of death, see {@link Builder#disconnectEvents}), or null when the feature is off (the default).
+     */
+    public String disconnectEvents() { return disconnectEvents; }
+    /**
+     * How long the leader waits after a {@code DISCONNECT} event proving a worker's connection closed before it
+     * counts that worker stopped (see {@link Builder#disconnectGrace}); meaningful only with {@link #disconnectEvents()}.
+     */
+    public Duration disconnectGrace() { return disconnectGrace; }
 
     /** Builder; every setter rejects null. */
     public static final class Builder {
@@ -163,6 +177,8 @@ public final class PartiConfig {
         private AssignmentStrategy strategy;
         private PartitionSource partitionSource;
         private MetricsRecorder metrics = MetricsRecorder.NOOP;
+        private String disconnectEvents;
+        private Duration disconnectGrace;
 
         private Builder(String group) {
             this.group = group;
@@ -233,6 +249,29 @@ public final class PartiConfig {
         /** Where the leader reads the partitions from (required). */
         public Builder partitionSource(PartitionSource s) { this.partitionSource = nonNull(s, "partitionSource"); return this; }
         public Builder metrics(MetricsRecorder m) { this.metrics = nonNull(m, "metrics"); return this; }
+        /**
+         * Opt-in crash detection with proof of death: the subject on which this group's NATS account receives the
+         * {@code DISCONNECT} events nats-server publishes for its clients, normally {@code $SYS.ACCOUNT.<account>.DISCONNECT}
+         * imported from the system account (docs/OPERATIONS.md shows the server configuration). Off by default.
+         *
+         * <p>With it, every worker publishes its connection's identity (server ID and client ID) in its heartbeat and
+         * fences itself (gives up its partitions, as on a stale lease) as soon as that connection drops; the leader
+         * subscribes to the subject, and an event with reason {@code Client Closed} (the server read the end of the
+         * stream: the process closed its socket, or died and its kernel closed it) for a live worker's current
+         * identity makes the leader, after {@link #disconnectGrace}, count that worker stopped and reassign its
+         * partitions at once instead of waiting for its session to expire. Any other reason (a stale connection: a
+         * paused process or a network cut; a read or write error) proves nothing and changes nothing. Where the
+         * events do not arrive (no import, no permission to subscribe) behaviour is exactly that without the setting.
+         * Requires {@link LossPolicy#FENCE}. The safety argument is in docs/PROTOCOL.md (proof of death).
+         */
+        public Builder disconnectEvents(String subject) { this.disconnectEvents = nonNull(subject, "disconnectEvents"); return this; }
+        /**
+         * With {@link #disconnectEvents}: how long the leader waits after the event before it counts the worker
+         * stopped; it bounds the time between a worker's NATS client closing its socket and the worker's fence
+         * taking effect (a pause longer than this inside that window breaks the argument, as a pause longer than the
+         * safety margin breaks the lease). Default: the safety margin. Must be &gt; 0 and &lt; sessionTimeout.
+         */
+        public Builder disconnectGrace(Duration d) { this.disconnectGrace = nonNull(d, "disconnectGrace"); return this; }
 
         private static <T> T nonNull(T v, String field) {
             return Objects.requireNonNull(v, field + " must not be null");
@@ -304,8 +343,17 @@ public final class PartiConfig {
             Duration recovery = recoveryGrace != null ? recoveryGrace : heartbeatInterval.multipliedBy(2);
             require(recovery.compareTo(heartbeatInterval.multipliedBy(2)) >= 0, "recoveryGrace",
                     "must be >= 2 x heartbeatInterval (" + recovery + ")");
+            if (disconnectEvents != null) {
+                checkSubject(disconnectEvents);
+                require(lossPolicy == LossPolicy.FENCE, "disconnectEvents", "requires lossPolicy FENCE (a worker whose "
+                        + "connection dropped must stop before the leader may count it stopped), was " + lossPolicy);
+            }
+            Duration disconnect = disconnectGrace != null ? disconnectGrace : margin;
+            positive(disconnect, "disconnectGrace");
+            require(disconnect.compareTo(sessionTimeout) < 0, "disconnectGrace", "must be < sessionTimeout ("
+                    + fmt(disconnect) + " >= " + fmt(sessionTimeout) + "): a longer grace would detect nothing before the session");
             return new PartiConfig(this, leader, margin, emergency, recovery,
-                    strategy != null ? strategy : dev.parti.strategy.Strategies.defaultStrategy());
+                    strategy != null ? strategy : dev.parti.strategy.Strategies.defaultStrategy(), disconnect);
         }
 
         /** A duration for a message: {@code 2.5 s}, {@code 800 ms}, {@code 61.667 ms}. */
@@ -336,6 +384,16 @@ public final class PartiConfig {
                 require(ok, "workerId", "'" + id + "' has " + describe(c) + " at index " + i + ": a worker ID is a NATS "
                         + "KV key, only letters A-Z a-z, digits and '-' '_' '/' '=' are allowed");
             }
+        }
+
+        /** A NATS subject to subscribe to: non-empty tokens separated by dots, no whitespace. */
+        private static void checkSubject(String subject) {
+            boolean ok = !subject.isEmpty() && !subject.startsWith(".") && !subject.endsWith(".") && !subject.contains("..");
+            for (int i = 0; ok && i < subject.length(); i++) {
+                ok = subject.charAt(i) > ' ' && subject.charAt(i) != 127;
+            }
+            require(ok, "disconnectEvents", "'" + subject + "' is not a NATS subject (dot-separated non-empty tokens, "
+                    + "no whitespace), e.g. $SYS.ACCOUNT.APP.DISCONNECT");
         }
 
         private static String describe(char c) {

@@ -31,7 +31,12 @@ import java.util.concurrent.TimeUnit;
  *   <li>{@code revoke-ms=N}: a revocation takes N ms before the partitions are let go (in-flight work and an
  *       offset commit finishing), so a successor acquiring before the release shows as an overlap;</li>
  *   <li>{@code worker-id=X}: a static member with worker ID {@code X} (Kafka's {@code group.instance.id});</li>
- *   <li>{@code leader-ttl-ms=N}: the leader key's TTL (after the timings above).</li>
+ *   <li>{@code leader-ttl-ms=N}: the leader key's TTL (after the timings above);</li>
+ *   <li>{@code disconnect-events=S}: crash detection with proof of death on, events on subject {@code S};</li>
+ *   <li>{@code disconnect-grace-ms=N}: the leader's grace after such an event;</li>
+ *   <li>{@code reconnect-on-file}: when a file {@code <instance>.reconnect} appears in the log directory, it is deleted
+ *   and the worker's NATS client closes its connection and reconnects (jnats {@code forceReconnect}): a live process
+ *   whose own client closed its socket, which the server reports as {@code Client Closed}.</li>
  * </ul>
  *
  * <p>It records in the ownership log, as its instance and the worker ID it holds, every 20 ms
@@ -117,6 +122,10 @@ public final class ChildWorker {
             // worker-id=X: a static member (Kafka's group.instance.id)
             flags.stream().filter(f -> f.startsWith("worker-id=")).findFirst()
                     .ifPresent(f -> builder.workerId(f.substring("worker-id=".length())));
+            flags.stream().filter(f -> f.startsWith("disconnect-events=")).findFirst()
+                    .ifPresent(f -> builder.disconnectEvents(f.substring("disconnect-events=".length())));
+            flags.stream().filter(f -> f.startsWith("disconnect-grace-ms=")).findFirst()
+                    .ifPresent(f -> builder.disconnectGrace(Duration.ofMillis(Long.parseLong(f.substring("disconnect-grace-ms=".length())))));
             if (flags.contains("fast-reconnect")) {
                 builder.natsOptions(new Options.Builder().pingInterval(Duration.ofMillis(200)).maxPingsOut(2)
                         .reconnectWait(Duration.ofMillis(100)).maxReconnects(-1)
@@ -129,7 +138,12 @@ public final class ChildWorker {
                 self[0] = manager;
                 manager.start();
                 System.out.println("started " + manager.workerId() + " as " + instance);
+                Path reconnect = dir.resolve(instance + ".reconnect");
                 while (!stop.await(20, TimeUnit.MILLISECONDS)) {
+                    if (flags.contains("reconnect-on-file") && Files.deleteIfExists(reconnect)) {
+                        connectionOf(manager).forceReconnect();
+                        System.out.println("forced a reconnect");
+                    }
                     // the decision time: a pause between the check and the write must not look like new work
                     long decidedAt = System.nanoTime();
                     String id = idOr(manager, instance);
@@ -152,6 +166,15 @@ public final class ChildWorker {
             }
         }
         System.out.println("stopped");
+    }
+
+    /** The NATS connection a manager's worker opened (a fault-injection seam: the connection is internal). */
+    private static io.nats.client.Connection connectionOf(PartiManager manager) throws ReflectiveOperationException {
+        java.lang.reflect.Field member = PartiManager.class.getDeclaredField("member");
+        member.setAccessible(true);
+        java.lang.reflect.Field connection = dev.parti.internal.GroupMember.class.getDeclaredField("connection");
+        connection.setAccessible(true);
+        return (io.nats.client.Connection) connection.get(member.get(manager));
     }
 
     /** The fast test timings scaled to a session of {@code sessionMillis}. */

@@ -38,7 +38,9 @@ import org.junit.jupiter.api.Test;
  * <p>Seed: {@code -Dnemesis.seed=<seed>} replays a schedule (printed at the start, with every fault as it is
  * injected); {@code -Dnemesis.seed=random} explores a new one. CI runs the fixed default seed so that its
  * result does not depend on the draw; explore with random seeds by hand and add any failing seed as a case.
- * Duration {@code -Dnemesis.duration=<seconds>} (default 180). The schedule of fault kinds, durations and
+ * Duration {@code -Dnemesis.duration=<seconds>} (default 180). {@code -Dnemesis.disconnectEvents=true} runs the workers
+ * with crash detection by proof of death ({@code PartiConfig.disconnectEvents}) on a server whose account imports
+ * its client DISCONNECT events (off by default; CI runs without it). The schedule of fault kinds, durations and
  * delays is a function of the seed; which worker leads when a fault picks "the leader" depends on the run.
  * <pre>
  * ./mvnw -B -ntp -q -pl parti-core -am test -Dtest=NemesisTest -Dsurefire.failIfNoSpecifiedTests=false \
@@ -87,21 +89,29 @@ class NemesisTest {
         Map<Kind, Integer> injected = new EnumMap<>(Kind.class);
         List<String> schedule = new ArrayList<>();
 
-        NatsServer nats = NatsServer.start();
+        boolean proofOfDeath = Boolean.getBoolean("nemesis.disconnectEvents");
+        System.out.println("[nemesis] proof of death (disconnect events): " + (proofOfDeath ? "on" : "off"));
+        NatsServer nats = proofOfDeath
+                ? NatsServer.builder().config(NatsServer.disconnectEventsConfig("APP", "app", "app-pw", true)).start()
+                : NatsServer.start();
+        credentials = proofOfDeath ? "app:app-pw@" : "";
         List<TcpProxy> proxies = new ArrayList<>();
-        try (ChildGroup g = new ChildGroup("nemesis", PARTITIONS, "fast-reconnect", "session-ms=" + SESSION_MS,
-                "revoke-ms=" + REVOKE_MS)) {
+        List<String> flags = new ArrayList<>(List.of("fast-reconnect", "session-ms=" + SESSION_MS, "revoke-ms=" + REVOKE_MS));
+        if (proofOfDeath) {
+            flags.add("disconnect-events=$SYS.ACCOUNT.APP.DISCONNECT");
+        }
+        try (ChildGroup g = new ChildGroup("nemesis", PARTITIONS, flags.toArray(new String[0]))) {
             for (int i = 0; i < SLOTS; i++) {
                 proxies.add(TcpProxy.start("127.0.0.1", nats.port()));
             }
             Map<String, ChildGroup.Child> current = new HashMap<>(); // slot -> its running instance
             for (int i = 0; i < SLOTS; i++) {
-                current.put(slot(i), g.start(slot(i), proxies.get(i).url("nats")));
+                current.put(slot(i), g.start(slot(i), url(proxies.get(i).port())));
             }
             await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(50))
                     .until(() -> g.ownedByLive().size() == PARTITIONS && g.leader().isPresent());
             long t0 = System.nanoTime();
-            AssignmentHistory history = AssignmentHistory.watch(nats.url(), "nemesis");
+            AssignmentHistory history = AssignmentHistory.watch(url(nats.port()), "nemesis");
             try {
                 // ---------------------------------------------------------------- faults
                 Set<String> faulted = new HashSet<>(); // slots under a fault
@@ -158,7 +168,7 @@ class NemesisTest {
                                 victim.kill();
                                 log(schedule, t0, "kill -9 " + who + ", new instance in " + restartDelayMillis + " ms");
                                 heals.add(new Heal(System.nanoTime() + restartDelayMillis * 1_000_000L, "restart slot " + target, () -> {
-                                    current.put(target, g.start(target, proxies.get(index(target)).url("nats")));
+                                    current.put(target, g.start(target, url(proxies.get(index(target)).port())));
                                     faulted.remove(target);
                                 }));
                             }
@@ -224,6 +234,12 @@ class NemesisTest {
                     ids.add(c.instance + "=" + s.workerId());
                 }));
                 System.out.println("[nemesis] schedule (seed " + seed + "):\n  " + String.join("\n  ", schedule));
+                if (proofOfDeath) { // what the leaders made of the DISCONNECT events (children still on disk)
+                    String logs = g.logs(100_000);
+                    System.out.println("[measure] nemesis proof of death: " + count(logs, "counts as stopped: its connection")
+                            + " workers counted stopped by proof, " + count(logs, "reported closed by its client")
+                            + " Client Closed reports heard, " + count(logs, "not a proof of death") + " other reasons ignored");
+                }
                 System.out.printf(Locale.ROOT, "[measure] nemesis seed %d, %d s: faults %s; %d instances; handoffs %d; "
                                 + "publications %d (versions %s..%s); overlap by instance %d (%d ms); IDs held twice %d; "
                                 + "longest unowned gap %d ms (during faults); all owned again %d ms after the faults stopped "
@@ -269,6 +285,21 @@ class NemesisTest {
      * A worker whose JVM exited though nobody killed it (for example start() gave up after its startup timeout
      * while NATS was down) is reported with the end of its log, and a new instance takes its slot.
      */
+    private static int count(String text, String what) {
+        int n = 0;
+        for (int i = text.indexOf(what); i >= 0; i = text.indexOf(what, i + 1)) {
+            n++;
+        }
+        return n;
+    }
+
+    /** {@code user:password@} of the server's application account with proof of death on, else empty. */
+    private static String credentials = "";
+
+    private static String url(int port) {
+        return "nats://" + credentials + "127.0.0.1:" + port;
+    }
+
     private static void restartExited(ChildGroup g, Map<String, ChildGroup.Child> current, Set<String> faulted,
                                       List<TcpProxy> proxies, List<String> schedule, long t0, List<String> exits) {
         for (Map.Entry<String, ChildGroup.Child> e : current.entrySet()) {
@@ -279,7 +310,7 @@ class NemesisTest {
                 exits.add(c.instance);
                 log(schedule, t0, c.instance + " exited on its own (exit code " + c.process.waitFor(Duration.ZERO)
                         + "), new instance; its log ends:\n      | " + tail);
-                e.setValue(g.start(e.getKey(), proxies.get(index(e.getKey())).url("nats")));
+                e.setValue(g.start(e.getKey(), url(proxies.get(index(e.getKey())).port())));
             }
         }
     }

@@ -24,6 +24,26 @@ class PartiConfigTest {
     }
 
     @Test
+    void disconnectEventsAreOffByDefaultAndValidatedWhenSet() {
+        PartiConfig off = valid().build();
+        assertThat(off.disconnectEvents()).isNull();
+        PartiConfig on = valid().disconnectEvents("$SYS.ACCOUNT.APP.DISCONNECT").build();
+        assertThat(on.disconnectEvents()).isEqualTo("$SYS.ACCOUNT.APP.DISCONNECT");
+        assertThat(on.disconnectGrace()).isEqualTo(on.safetyMargin());
+        assertThat(valid().disconnectEvents("a.b").disconnectGrace(Duration.ofMillis(300)).build().disconnectGrace())
+                .isEqualTo(Duration.ofMillis(300));
+        assertThatThrownBy(() -> valid().disconnectEvents("$SYS..DISCONNECT").build())
+                .hasMessageContaining("disconnectEvents").hasMessageContaining("not a NATS subject");
+        assertThatThrownBy(() -> valid().disconnectEvents("a b").build()).hasMessageContaining("not a NATS subject");
+        assertThatThrownBy(() -> valid().disconnectEvents("a.b").lossPolicy(LossPolicy.HOLD).build())
+                .hasMessageContaining("disconnectEvents requires lossPolicy FENCE");
+        assertThatThrownBy(() -> valid().disconnectEvents("a.b").disconnectGrace(Duration.ZERO).build())
+                .hasMessageContaining("disconnectGrace must be > 0");
+        assertThatThrownBy(() -> valid().disconnectEvents("a.b").disconnectGrace(Duration.ofSeconds(6)).build())
+                .hasMessageContaining("disconnectGrace must be < sessionTimeout");
+    }
+
+    @Test
     void sessionTimeoutBelowTwoHeartbeatsIsRejectedNamingTheField() {
         assertThatThrownBy(() -> valid().heartbeatInterval(Duration.ofSeconds(4)).build())
                 .isInstanceOf(IllegalArgumentException.class)

@@ -83,6 +83,11 @@ final class Calculator {
         boolean left;
         /** The instance behind the last heartbeat that reported an applied version: a different one later is a restart. */
         String appliedInstance;
+        /**
+         * A connection identity a DISCONNECT event proved closed by its client (proof of death, {@link DeathWatch}):
+         * while the worker's heartbeat still names it, the worker counts as stopped.
+         */
+        String closedConnection;
     }
 
     private final PartiConfig config;
@@ -422,6 +427,9 @@ final class Calculator {
         if (s.left || s.hb == null) {
             return false;
         }
+        if (s.closedConnection != null && s.closedConnection.equals(s.hb.connection())) {
+            return false; // proof of death: its connection was closed by its client, and it fenced itself on that
+        }
         // gone only once a read confirmed the key is absent and it stayed absent for the grace
         if (s.missingSinceNanos == 0 || now - s.missingSinceNanos < graceNanos) {
             return true;
@@ -490,6 +498,40 @@ final class Calculator {
         } else if (goneButUnconfirmed(s, now)) {
             s.goneConfirmed = true; // suspects() asks for a missing key only once it is gone by every other sign
             dirty = true;
+        }
+    }
+
+    /**
+     * Proof of death ({@link DeathWatch}): the workers other than this leader whose latest heartbeat seen names
+     * connection {@code identity}, and which count as live (candidates for {@link #onConnectionClosed}).
+     */
+    List<String> workersOn(String identity, long now) {
+        List<String> out = new ArrayList<>();
+        seen.forEach((id, s) -> {
+            if (!id.equals(leaderId) && s.hb != null && identity.equals(s.hb.connection()) && alive(id, s, now)) {
+                out.add(id);
+            }
+        });
+        return out;
+    }
+
+    /**
+     * Proof of death: the grace after a DISCONNECT event for {@code identity} has passed, and {@code entry} is worker
+     * {@code id}'s heartbeat key read since then (null: gone). Only if that read still names the closed connection
+     * does the worker count as stopped from now on: its partitions are reassigned at once (an emergency, no window),
+     * without waiting for a release. A heartbeat naming another connection (it reconnected) means nothing happened.
+     */
+    void onConnectionClosed(String id, String identity, KvGateway.Entry entry, long now) {
+        Seen s = seen.get(id);
+        if (s == null || entry == null) {
+            return; // the key is gone: the ordinary expiry path decides
+        }
+        onHeartbeat(entry, now, true);
+        if (!s.left && s.hb != null && identity.equals(s.hb.connection())) {
+            s.closedConnection = identity;
+            dirty = true;
+            log.info("Leader {}: worker {} (instance {}) counts as stopped: its connection {} was closed by its client",
+                    leaderId, id, s.hb.instance(), identity);
         }
     }
 

@@ -36,6 +36,7 @@ import java.util.TreeSet;
  *   owned=&lt;partitions&gt;        (optional, none)
  *   rebalance=&lt;n&gt;             (optional, 0; since 1.1)
  *   meta.&lt;key&gt;=&lt;value&gt;       (optional, none; since 1.1; one per key, both URL-encoded)
+ *   connection=&lt;server id&gt;:&lt;client id&gt;  (optional, none; only with disconnect events)
  * </pre>
  * The epoch of the leader record is the key's revision, not a field.
  *
@@ -172,15 +173,25 @@ public final class Codec {
      * @param degraded          the worker's active degraded reasons by name ({@code DegradedReason.id()}), sorted;
      *                          for operators ({@code parti watch}, {@code parti describe}), never for the leader's
      *                          decisions (a line {@code degraded=} that readers before it skip; empty when none)
+     * @param connection        the identity of the NATS connection the worker heartbeats over,
+     *                          {@code <server id>:<client id>}, published only by a worker that fences itself when that
+     *                          connection drops (crash detection with proof of death, {@code PartiConfig.disconnectEvents});
+     *                          null when none (a line {@code connection=} that readers before it skip)
      */
     public record Heartbeat(String instance, long appliedVersion, Set<Partition> owned, boolean fenced, long capacity,
-                            Map<String, String> metadata, long rebalanceRequests, Set<String> degraded) {
+                            Map<String, String> metadata, long rebalanceRequests, Set<String> degraded, String connection) {
         /** Copies the metadata and reasons (null means none). */
         public Heartbeat {
             metadata = metadata == null || metadata.isEmpty() ? Map.of()
                     : java.util.Collections.unmodifiableMap(new TreeMap<>(metadata));
             degraded = degraded == null || degraded.isEmpty() ? Set.of()
                     : java.util.Collections.unmodifiableSet(new TreeSet<>(degraded));
+        }
+
+        /** A heartbeat without a connection identity. */
+        public Heartbeat(String instance, long appliedVersion, Set<Partition> owned, boolean fenced, long capacity,
+                         Map<String, String> metadata, long rebalanceRequests, Set<String> degraded) {
+            this(instance, appliedVersion, owned, fenced, capacity, metadata, rebalanceRequests, degraded, null);
         }
 
         /** A heartbeat without degraded reasons. */
@@ -196,7 +207,8 @@ public final class Codec {
 
         /** The same heartbeat reporting {@code owned} instead. */
         public Heartbeat withOwned(Set<Partition> owned) {
-            return new Heartbeat(instance, appliedVersion, owned, fenced, capacity, metadata, rebalanceRequests, degraded);
+            return new Heartbeat(instance, appliedVersion, owned, fenced, capacity, metadata, rebalanceRequests, degraded,
+                    connection);
         }
     }
 
@@ -261,6 +273,9 @@ public final class Codec {
         if (!h.degraded().isEmpty()) {
             m.put("degraded", String.join(",", h.degraded()));
         }
+        if (h.connection() != null) {
+            m.put("connection", h.connection());
+        }
         h.metadata().forEach((k, v) -> m.put(META + enc(k), enc(v)));
         return lines(m);
     }
@@ -280,7 +295,8 @@ public final class Codec {
                     Boolean.parseBoolean(m.getOrDefault("fenced", "false")),
                     m.containsKey("capacity") ? parseLong(m, "capacity") : 1L,
                     metadata, m.containsKey("rebalance") ? parseLong(m, "rebalance") : 0L,
-                    m.getOrDefault("degraded", "").isEmpty() ? Set.of() : Set.of(m.get("degraded").split(",")));
+                    m.getOrDefault("degraded", "").isEmpty() ? Set.of() : Set.of(m.get("degraded").split(",")),
+                    m.getOrDefault("connection", "").isEmpty() ? null : m.get("connection"));
         });
     }
 

@@ -182,6 +182,16 @@ public final class GroupMember {
     static final String LEGACY_HEARTBEAT_PROPERTY = "dev.parti.test.legacyHeartbeat";
     private volatile boolean leaseStale;
     private volatile boolean idLost;
+    /** Proof of death (leader only, main thread): the account's client DISCONNECT events; null when off or not leading. */
+    private DeathWatch deathWatch;
+    /**
+     * Proof of death (worker side): fenced because the connection dropped, and no heartbeat naming the connection it
+     * travelled over has succeeded since (see {@link #heartbeat}); until then the assignment horizon is not read.
+     */
+    private volatile boolean disconnectFenced;
+    private volatile long disconnectFencedAtNanos;
+    /** Set as close() begins: heartbeats no longer name the connection, whose closing is not a death. */
+    private volatile boolean closingConnection;
 
     public GroupMember(PartiConfig config, AssignmentListener listener) {
         this(config, listener, MemberRuntime.SYSTEM);
@@ -614,7 +624,7 @@ public final class GroupMember {
             if (beatRequested || now - lastBeatNanos >= heartbeatNanos) {
                 guarded("heartbeat", this::heartbeat);
             }
-            if (applier.needsHorizon() && isLeaseValid()) {
+            if (applier.needsHorizon() && isLeaseValid() && !disconnectFenced) {
                 guarded("assignment horizon", this::readHorizon);
             }
             if (electionNow || now - lastElectionNanos >= heartbeatNanos) {
@@ -655,6 +665,7 @@ public final class GroupMember {
                 guarded("assignment poll", this::pollAssignment);
             }
             if (election.isLeader() && calculator != null) {
+                checkDisconnects(now);
                 for (String suspect : calculator.suspects(now)) {
                     guarded("heartbeat check", () -> calculator.onVerified(suspect,
                             kv.get(Bucket.HEARTBEATS, suspect), clock.getAsLong()));
@@ -794,12 +805,14 @@ public final class GroupMember {
                 heartbeater.clearInherited();
             }
         }
+        String via = connectionIdentity();
         heartbeater.beat(legacyHeartbeat
                 ? new Codec.Heartbeat(instance, s.appliedVersion(), owned, s.fenced(), config.capacity())
                 : new Codec.Heartbeat(instance, s.appliedVersion(), owned, s.fenced(), config.capacity(),
-                        metadata, rebalanceRequests.get(), degradedReasonIds()), start);
+                        metadata, rebalanceRequests.get(), degradedReasonIds(), via), start);
         lastBeatNanos = clock.getAsLong();
         beatRequested = false;
+        afterBeatOver(via, start);
         if (leaseExpired(clock.getAsLong())) {
             return; // the ID's lease is still stale: the episode goes on
         }
@@ -887,6 +900,7 @@ public final class GroupMember {
         calculator = c;
         heartbeatWatch = watch;
         lastScanNanos = clock.getAsLong();
+        openDeathWatch();
         if (publisher.takeRecreated()) {
             raise(DegradedReason.BUCKET_RECREATED, "publish", "the assignment bucket was recreated; "
                     + "publishing above every version a worker reports applied");
@@ -899,6 +913,8 @@ public final class GroupMember {
         calculator = null;
         closeQuietly(heartbeatWatch);
         heartbeatWatch = null;
+        closeQuietly(deathWatch);
+        deathWatch = null;
         settle("publish");
         settle("partition-source");
         onCalculatorState(Calculator.State.IDLE);
@@ -1414,6 +1430,110 @@ public final class GroupMember {
         }
     }
 
+    // ---------------------------------------------------------------- proof of death (PartiConfig.disconnectEvents)
+
+    /** Whether this worker publishes its connection's identity: the feature is on and it hears its connection's events. */
+    private boolean provesDeath() {
+        return config.disconnectEvents() != null && ownsConnection;
+    }
+
+    /**
+     * The identity of the connection this worker heartbeats over ({@code <server id>:<client id>}), or null: the
+     * feature is off, the connection is not ours (we would not hear it drop, so could not fence on it), it is not
+     * connected right now, or the worker is closing (a closed connection is then not a death).
+     */
+    private String connectionIdentity() {
+        Connection c = connection;
+        if (!provesDeath() || c == null || closingConnection || c.getStatus() != Connection.Status.CONNECTED) {
+            return null;
+        }
+        io.nats.client.api.ServerInfo info = c.getServerInfo();
+        if (info == null || info.getServerId() == null || info.getServerId().isEmpty()) {
+            return null;
+        }
+        return DeathWatch.identity(info.getServerId(), info.getClientId());
+    }
+
+    /**
+     * Main thread, after a successful heartbeat that named connection {@code via} and started at {@code start}: a fence
+     * on a dropped connection ends once a heartbeat that started after it named the connection still current after the
+     * write (so the heartbeat travelled over it, and a leader reading this key no longer sees the dropped connection).
+     * Only then is the assignment horizon read. A heartbeat whose connection changed under it asks for another.
+     */
+    private void afterBeatOver(String via, long start) {
+        if (!disconnectFenced) {
+            return;
+        }
+        if (via != null && via.equals(connectionIdentity()) && start - disconnectFencedAtNanos > 0) {
+            disconnectFenced = false;
+            log.info("Worker {}: heartbeat written over connection {} after the previous one dropped", workerId, via);
+        } else {
+            beatRequested = true;
+        }
+    }
+
+    /**
+     * jnats' callback thread, on DISCONNECTED: with proof of death on, the worker fences itself at once (gives up its
+     * partitions as on a stale lease), before its client could reconnect: the leader may count it stopped a grace
+     * after the server reports this connection closed by its client.
+     */
+    private void fenceOnDisconnect() {
+        if (!provesDeath() || lifecycle.get() != Lifecycle.STARTED && !revokingOnClose || idLost || closingConnection
+                && !revokingOnClose || heartbeater == null) {
+            return; // (no heartbeater yet: still starting, no heartbeat named this connection, nothing owned)
+        }
+        disconnectFencedAtNanos = clock.getAsLong();
+        disconnectFenced = true;
+        // inside a stale-lease episode already acted on, the worker is fenced already and owns nothing
+        actOnStaleLease(Duration.ofNanos(heartbeatAge(clock.getAsLong())), "NATS connection dropped (disconnect events on)");
+    }
+
+    /** Main thread, on becoming leader: subscribes to the DISCONNECT events; a failure leaves the feature inert. */
+    private void openDeathWatch() {
+        String subject = config.disconnectEvents();
+        if (subject == null || connection == null) {
+            return;
+        }
+        DeathWatch w = new DeathWatch(subject, config.disconnectGrace().toNanos(), clock, () -> {
+            ScheduledExecutorService m = main;
+            if (m != null && !m.isShutdown()) {
+                try {
+                    m.schedule(this::tick, config.disconnectGrace().toNanos() + 1_000_000, TimeUnit.NANOSECONDS);
+                } catch (RejectedExecutionException closing) {
+                    log.debug("not scheduled, closing: {}", closing.toString());
+                }
+            }
+        });
+        PermissionWatch pw = permissions.get();
+        long mark = pw == null ? 0 : pw.mark();
+        try {
+            w.open(connection, () -> {
+                PermissionWatch.Violation v = pw == null ? null : pw.since(mark);
+                return v != null && "subscribe".equals(v.operation()) && subject.equals(v.subject());
+            });
+            deathWatch = w;
+        } catch (RuntimeException e) {
+            log.warn("Worker {}: could not subscribe to {} ({}); crashes are detected by session expiry", workerId,
+                    subject, e.toString());
+            closeQuietly(w);
+        }
+    }
+
+    /** Main thread, leader: connections proved closed whose grace has passed, confirmed by reading the worker's key. */
+    private void checkDisconnects(long now) {
+        DeathWatch w = deathWatch;
+        Calculator c = calculator;
+        if (w == null || c == null) {
+            return;
+        }
+        for (String identity : w.due(now)) {
+            for (String id : c.workersOn(identity, now)) {
+                guarded("disconnect check", () -> c.onConnectionClosed(id, identity, kv.get(Bucket.HEARTBEATS, id),
+                        clock.getAsLong()));
+            }
+        }
+    }
+
     /** The simulator's connection events (its KV model has no jnats connection to listen to). */
     void connectionEvent(ConnectionListener.Events event) {
         onConnectionEvent(null, event);
@@ -1421,6 +1541,9 @@ public final class GroupMember {
 
     private void onConnectionEvent(Connection conn, ConnectionListener.Events event) {
         log.info("Worker {}: NATS connection {}", workerId, event);
+        if (event == ConnectionListener.Events.DISCONNECTED) {
+            fenceOnDisconnect();
+        }
         if (event == ConnectionListener.Events.RECONNECTED) {
             rewatchNow = !ReintroducedBugs.noRewatchOnReconnect;
             pollAssignmentNow = true;
@@ -1501,6 +1624,7 @@ public final class GroupMember {
     }
 
     private void teardown(boolean leave) {
+        closingConnection = true;
         long waitMs = config.sessionTimeout().toMillis() + 5_000;
         long t0 = clock.getAsLong();
         boolean revoked = revokeOnClose(waitMs);
@@ -1519,6 +1643,8 @@ public final class GroupMember {
             Future<?> f = main.submit(() -> {
                 closeQuietly(heartbeatWatch);
                 heartbeatWatch = null;
+                closeQuietly(deathWatch);
+                deathWatch = null;
                 // NATS not connected: no KV write could succeed, each would only wait its request timeout;
                 // revoke locally and let the session (and lease, and ID) expire, as Kafka abandons LeaveGroup
                 boolean reachable = kv.connected();

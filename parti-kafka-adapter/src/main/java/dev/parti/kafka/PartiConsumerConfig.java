@@ -76,6 +76,21 @@ public final class PartiConsumerConfig extends AbstractConfig {
             + "sessions, the safety margin plus two heartbeat intervals (a 15 s session gets 4500).";
 
     /** The key {@value}; see the definition in {@link #configDef()}. */
+    public static final String DISCONNECT_EVENTS_CONFIG = "parti.disconnect.events";
+    private static final String DISCONNECT_EVENTS_DOC = "Opt-in crash detection with proof of death: the subject on "
+            + "which the NATS account receives its clients' DISCONNECT events, normally "
+            + "<code>$SYS.ACCOUNT.&lt;account&gt;.DISCONNECT</code> imported from the system account. A member killed "
+            + "with kill -9 then loses its partitions about one safety margin after the crash instead of a session "
+            + "later; a paused member or a network cut is still detected by the session. Requires the fence loss "
+            + "policy; a member fences itself whenever its NATS connection drops. Unset: off (docs/OPERATIONS.md).";
+
+    /** The key {@value}; see the definition in {@link #configDef()}. */
+    public static final String DISCONNECT_GRACE_MS_CONFIG = "parti.disconnect.grace.ms";
+    private static final String DISCONNECT_GRACE_MS_DOC = "With <code>parti.disconnect.events</code>: how long the "
+            + "leader waits after a member's connection was reported closed before it reassigns the member's "
+            + "partitions. Unset: the safety margin (1000 at the default timings).";
+
+    /** The key {@value}; see the definition in {@link #configDef()}. */
     public static final String WORKER_ID_TTL_MS_CONFIG = "parti.worker.id.ttl.ms";
     /** Default of {@link #WORKER_ID_TTL_MS_CONFIG}. */
     public static final long DEFAULT_WORKER_ID_TTL_MS = PartiConfig.DEFAULT_WORKER_ID_TTL.toMillis();
@@ -241,6 +256,14 @@ public final class PartiConsumerConfig extends AbstractConfig {
                     Importance.HIGH, SESSION_TIMEOUT_MS_DOC)
             .define(LEADER_TTL_MS_CONFIG, Type.LONG, DEFAULT_LEADER_TTL_MS, ConfigDef.Range.atLeast(2),
                     Importance.LOW, LEADER_TTL_MS_DOC)
+            .define(DISCONNECT_EVENTS_CONFIG, Type.STRING, null, new ConfigDef.NonEmptyStringWithoutControlChars(),
+                    Importance.LOW, DISCONNECT_EVENTS_DOC)
+            .define(DISCONNECT_GRACE_MS_CONFIG, Type.LONG, null, (name, value) -> {
+                if (value != null && (Long) value < 1) {
+                    throw new ConfigException(name, value, "Value must be at least 1 (or unset: the safety margin)");
+                }
+            }, Importance.LOW,
+                    DISCONNECT_GRACE_MS_DOC)
             .define(WORKER_ID_TTL_MS_CONFIG, Type.LONG, DEFAULT_WORKER_ID_TTL_MS, ConfigDef.Range.atLeast(2),
                     Importance.LOW, WORKER_ID_TTL_MS_DOC)
             .define(COLD_START_WINDOW_MS_CONFIG, Type.LONG, DEFAULT_COLD_START_WINDOW_MS, ConfigDef.Range.atLeast(0),
@@ -285,6 +308,8 @@ public final class PartiConsumerConfig extends AbstractConfig {
             Map.entry("sessionTimeout", SESSION_TIMEOUT_MS_CONFIG),
             Map.entry("leaderTtl", LEADER_TTL_MS_CONFIG),
             Map.entry("workerIdTtl", WORKER_ID_TTL_MS_CONFIG),
+            Map.entry("disconnectEvents", DISCONNECT_EVENTS_CONFIG),
+            Map.entry("disconnectGrace", DISCONNECT_GRACE_MS_CONFIG),
             Map.entry("coldStartWindow", COLD_START_WINDOW_MS_CONFIG),
             Map.entry("plannedScaleWindow", PLANNED_SCALE_WINDOW_MS_CONFIG),
             Map.entry("rebalanceCooldown", REBALANCE_COOLDOWN_MS_CONFIG),
@@ -396,6 +421,12 @@ public final class PartiConsumerConfig extends AbstractConfig {
         // unset, the core derives the leader TTL from the safety margin, so a long session still elects a leader
         if (isSet(LEADER_TTL_MS_CONFIG)) {
             builder.leaderTtl(Duration.ofMillis(getLong(LEADER_TTL_MS_CONFIG)));
+        }
+        if (getString(DISCONNECT_EVENTS_CONFIG) != null) {
+            builder.disconnectEvents(getString(DISCONNECT_EVENTS_CONFIG));
+        }
+        if (getLong(DISCONNECT_GRACE_MS_CONFIG) != null) {
+            builder.disconnectGrace(Duration.ofMillis(getLong(DISCONNECT_GRACE_MS_CONFIG)));
         }
         return builder;
     }

@@ -28,6 +28,8 @@ class PartiConsumerConfigTest {
             PartiConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG,
             PartiConsumerConfig.SESSION_TIMEOUT_MS_CONFIG,
             PartiConsumerConfig.LEADER_TTL_MS_CONFIG,
+            PartiConsumerConfig.DISCONNECT_EVENTS_CONFIG,
+            PartiConsumerConfig.DISCONNECT_GRACE_MS_CONFIG,
             PartiConsumerConfig.WORKER_ID_TTL_MS_CONFIG,
             PartiConsumerConfig.COLD_START_WINDOW_MS_CONFIG,
             PartiConsumerConfig.PLANNED_SCALE_WINDOW_MS_CONFIG,
@@ -183,6 +185,18 @@ class PartiConsumerConfigTest {
         assertThat(p.capacity()).isEqualTo(4);
         assertThat(new PartiConsumerConfig(with("parti.coordinator.loss.policy", "fence")).lossPolicy()).isEqualTo(LossPolicy.FENCE);
         assertThat(new PartiConsumerConfig(with("parti.worker.id", "host-1")).getString("parti.worker.id")).isEqualTo("host-1");
+    }
+
+    @Test
+    void disconnectEventsAreOffByDefaultAndPassedToTheCore() {
+        assertThat(core(base()).disconnectEvents()).isNull();
+        PartiConfig p = core(with("parti.disconnect.events", "$SYS.ACCOUNT.APP.DISCONNECT", "parti.disconnect.grace.ms", "400"));
+        assertThat(p.disconnectEvents()).isEqualTo("$SYS.ACCOUNT.APP.DISCONNECT");
+        assertThat(p.disconnectGrace()).isEqualTo(Duration.ofMillis(400));
+        rejects(with("parti.disconnect.events", ""), "parti.disconnect.events");
+        rejects(with("parti.disconnect.events", "a..b"), "parti.disconnect.events");
+        rejects(with("parti.disconnect.events", "a.b", "parti.coordinator.loss.policy", "hold"), "parti.disconnect.events");
+        rejects(with("parti.disconnect.grace.ms", "0"), "parti.disconnect.grace.ms");
     }
 
     @Test

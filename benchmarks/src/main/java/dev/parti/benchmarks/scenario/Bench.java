@@ -35,7 +35,7 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * Scenario benchmarks B2 (scale-out 3 -> 4), B3 (kill -9 of 1 of 4 child JVMs), B4 (graceful close of 1 of 4,
  * and a rolling restart of all 4) and B5 (poll throughput) on one Kafka broker and one nats-server,
  * PartiConsumer against KafkaConsumer's three group protocols in the same run. Usage: {@code scripts/bench
- * [b2] [b3] [b4] [b4c] [b4l] [b4r] [b5] [--repeats N] [--impls parti,eager,coop,consumer] [--out DIR]
+ * [b2] [b3] [b4] [b4c] [b4l] [b4r] [b5] [--repeats N] [--impls parti,parti-pod,eager,coop,consumer] [--out DIR]
  * [--b5-records N]}; {@code b4} is {@code b4c b4l b4r}:
  * <ul>
  *   <li>{@code b4c}: {@code w2} of 4 calls {@code close()} (output files {@code b4-*}); records which worker
@@ -58,6 +58,8 @@ public final class Bench {
     private final List<Impl> impls;
     private final int b5Records;
     private NatsServer nats;
+    /** With {@code --impls parti-pod}: a nats-server whose account imports its client DISCONNECT events. */
+    private NatsServer natsPod;
     private KafkaBroker kafka;
     private int seq;
     /** scenario -> column (variant label) -> runs (metrics). */
@@ -90,7 +92,7 @@ public final class Bench {
                 case "b4l", "b4r", "mig" -> scenarios.add(args[i]);
                 default -> {
                     System.err.println("Usage: scripts/bench [b2] [b3] [b4] [b4c] [b4l] [b4r] [b5] [mig] [--repeats N] "
-                            + "[--impls parti,eager,coop,consumer] [--b5-records N] [--kafka-session-ms MS] [--out DIR]\n"
+                            + "[--impls parti,parti-pod,eager,coop,consumer] [--b5-records N] [--kafka-session-ms MS] [--out DIR]\n"
                             + "  b4 = b4c b4l b4r; b4c: w2 of 4 closes; b4l: Parti's leader of 4 closes (PartiConsumer only); "
                             + "b4r: rolling restart of 4, without and with group.instance.id; mig: online migration of 4 "
                             + "classic KafkaConsumers, one at a time, to PartiConsumer (parti) and to group.protocol=consumer (consumer)");
@@ -112,6 +114,10 @@ public final class Bench {
         say("load average at start: " + loadAverage() + "; Kafka session timeout " + BenchWorker.kafkaSessionMs() + " ms");
         String loadStart = loadAverage();
         nats = NatsServer.start();
+        if (impls.contains(Impl.PARTI_POD)) {
+            natsPod = NatsServer.builder().config(NatsServer.disconnectEventsConfig(BenchWorker.POD_ACCOUNT, "bench",
+                    "bench-pw", true)).start();
+        }
         kafka = KafkaBroker.builder()
                 .property("group.consumer.min.session.timeout.ms", "1000")
                 .property("group.consumer.session.timeout.ms", Integer.toString(BenchWorker.kafkaSessionMs()))
@@ -162,6 +168,9 @@ public final class Bench {
         } finally {
             kafka.close();
             nats.close();
+            if (natsPod != null) {
+                natsPod.close();
+            }
         }
         System.out.println(writeReports(loadStart));
         return 0;
@@ -305,6 +314,10 @@ public final class Bench {
             m.put("duplicates", Runs.duplicates(batches, tKill, end));
             m.put("overlaps", Runs.overlaps(ev, parts, tKill, end));
             m.put("windowS", (end - tKill) / 1e9);
+            if (impl == Impl.PARTI_POD) {
+                // the leader subscribes to the events: a killed leader is replaced by election (leader TTL), not by proof
+                m.put("victimLedParti", procs.get(1).logTail(400).contains("Watching client DISCONNECT events"));
+            }
             if (repeat == 1) {
                 panels.computeIfAbsent("b3", k -> new ArrayList<>()).add(new Timeline.Panel(impl.label, ev, run.topic,
                         PARTITIONS, tKill - 3 * SECOND, end, Map.of("kill -9 w2", tKill)));
@@ -313,6 +326,9 @@ public final class Bench {
         } finally {
             for (WorkerProcess p : procs) {
                 p.stop(Duration.ofSeconds(15));
+                if (impl == Impl.PARTI_POD) { // kept beside the run's ownership log: what the leader made of the kill
+                    Files.writeString(run.ownDir.resolveSibling(p.name() + ".log"), p.logTail(400));
+                }
                 p.close();
             }
             run.close();
@@ -762,6 +778,11 @@ public final class Bench {
         }
     }
 
+    /** The NATS server an implementation's consumers use ({@link Impl#PARTI_POD}: the one with DISCONNECT events). */
+    private String natsUrl(Impl impl) {
+        return impl == Impl.PARTI_POD ? "nats://bench:bench-pw@127.0.0.1:" + natsPod.port() : nats.url();
+    }
+
     // ------------------------------------------------------------------ one run: topic, producer, workers
 
     private final class Run {
@@ -823,15 +844,19 @@ public final class Bench {
 
         /** A consumer of another implementation than the run's (the old and the new members of a migration). */
         BenchWorker thread(String name, Impl of) {
-            return new BenchWorker(of, kafka.bootstrapServers(), nats.url(), topic, group, name, ownDir, consumedDir)
+            return new BenchWorker(of, kafka.bootstrapServers(), natsUrl(of), topic, group, name, ownDir, consumedDir)
                     .staticMember(staticMember);
         }
 
         WorkerProcess process(String name) {
+            // parti-pod: the proof-of-death decisions (what the leader heard, whom it counted stopped) are logged
+            String podLog = impl == Impl.PARTI_POD ? "info" : "warn";
             return WorkerProcess.builder(BenchWorker.class).name(name)
                     .jvmArgs("-Xmx160m", "-XX:TieredStopAtLevel=1", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+                            "-Dorg.slf4j.simpleLogger.log.dev.parti.internal.DeathWatch=" + podLog,
+                            "-Dorg.slf4j.simpleLogger.log.dev.parti.internal.Calculator=" + podLog,
                             "-Dbench.kafka.session.ms=" + BenchWorker.kafkaSessionMs())
-                    .args(impl.id, kafka.bootstrapServers(), nats.url(), topic, group, name, ownDir.toString(),
+                    .args(impl.id, kafka.bootstrapServers(), natsUrl(impl), topic, group, name, ownDir.toString(),
                             consumedDir.toString())
                     .start();
         }

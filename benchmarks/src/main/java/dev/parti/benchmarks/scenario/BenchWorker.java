@@ -55,7 +55,12 @@ public final class BenchWorker implements Runnable {
         /** The old fleet of a migration to Parti: classic protocol with PartiAssignor (migration guide, step 1). */
         CLASSIC_PARTI("classic-parti", "Kafka classic PartiAssignor"),
         /** A PartiConsumer with {@code parti.migration=kafka-to-parti}: joins a Kafka-run group and moves it to Parti. */
-        PARTI_MIGRATING("parti-migrating", "PartiConsumer parti.migration=kafka-to-parti");
+        PARTI_MIGRATING("parti-migrating", "PartiConsumer parti.migration=kafka-to-parti"),
+        /**
+         * PartiConsumer with crash detection by proof of death ({@code parti.disconnect.events}), on a nats-server whose
+         * application account imports its client DISCONNECT events ({@link #POD_SUBJECT}); not in the default set.
+         */
+        PARTI_POD("parti-pod", "PartiConsumer + proof of death (parti.disconnect.events)");
 
         /** The implementations a scenario compares when {@code --impls} is not given. */
         static final List<Impl> COMPARED = List.of(PARTI, EAGER, COOP, CONSUMER);
@@ -82,6 +87,10 @@ public final class BenchWorker implements Runnable {
      * Kafka session timeout used by the benchmark: 10 s (the issue's anchor settings) unless the system property
      * {@code bench.kafka.session.ms} says otherwise ({@code scripts/bench --kafka-session-ms 45000}).
      */
+    /** The account of the nats-server {@link Impl#PARTI_POD} runs on, and the subject of its DISCONNECT events. */
+    static final String POD_ACCOUNT = "BENCH";
+    static final String POD_SUBJECT = "$SYS.ACCOUNT." + POD_ACCOUNT + ".DISCONNECT";
+
     static int kafkaSessionMs() {
         return Integer.getInteger("bench.kafka.session.ms", 10_000);
     }
@@ -204,7 +213,7 @@ public final class BenchWorker implements Runnable {
                 p.put("session.timeout.ms", kafkaSessionMs());
                 p.put("heartbeat.interval.ms", KAFKA_HEARTBEAT_MS);
             }
-            case PARTI -> { }
+            case PARTI, PARTI_POD -> { }
         }
         return p;
     }
@@ -219,8 +228,11 @@ public final class BenchWorker implements Runnable {
         if (groupInstanceId != null) {
             p.put("group.instance.id", groupInstanceId);
         }
-        if (impl == Impl.PARTI || impl == Impl.PARTI_MIGRATING) {
+        if (impl == Impl.PARTI || impl == Impl.PARTI_MIGRATING || impl == Impl.PARTI_POD) {
             p.put("parti.nats.url", natsUrl);
+            if (impl == Impl.PARTI_POD) {
+                p.put(PartiConsumerConfig.DISCONNECT_EVENTS_CONFIG, POD_SUBJECT);
+            }
             if (impl == Impl.PARTI_MIGRATING) {
                 p.put(PartiConsumerConfig.MIGRATION_CONFIG, PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI);
             }
@@ -239,7 +251,7 @@ public final class BenchWorker implements Runnable {
             Consumer<byte[], byte[]> c = create(impl, bootstrap, natsUrl, group, name,
                     staticMember ? group + "-" + name : null);
             consumer = c;
-            if (impl == Impl.PARTI || impl == Impl.PARTI_MIGRATING) {
+            if (impl == Impl.PARTI || impl == Impl.PARTI_MIGRATING || impl == Impl.PARTI_POD) {
                 for (Map.Entry<MetricName, ? extends Metric> e : c.metrics().entrySet()) {
                     if (e.getKey().name().equals("is-leader") && e.getKey().group().equals("parti-consumer-metrics")) {
                         partiIsLeader = e.getValue();

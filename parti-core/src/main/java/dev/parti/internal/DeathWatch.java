@@ -1,0 +1,198 @@
+package dev.parti.internal;
+
+import io.nats.client.Connection;
+import io.nats.client.Dispatcher;
+import io.nats.client.Message;
+import io.nats.client.support.JsonParser;
+import io.nats.client.support.JsonValue;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.BooleanSupplier;
+import java.util.function.LongSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The leader's side of crash detection with proof of death ({@code PartiConfig.disconnectEvents}): listens to the
+ * account's client {@code DISCONNECT} events and reports, once the grace has passed since an event arrived, the
+ * connection identities ({@code <server id>:<client id>}) the server saw closed by their client.
+ *
+ * <p>Only the reason {@value #CLIENT_CLOSED} counts: nats-server read the end of the stream, so the client's
+ * socket was closed at the client's end (its process closed it, or died and its kernel closed it). A paused
+ * process keeps its socket open (the server later reports {@code Stale Connection}); a network cut shows as a stale
+ * connection or a read or write error. Those prove nothing and are ignored. The identity names a connection, not a
+ * worker: the caller matches it against the workers' current heartbeats (and confirms with a read) before counting
+ * anyone stopped.
+ *
+ * <p>Threads: {@link #onMessage} runs on the jnats dispatcher thread of the subscription and only records the
+ * event; {@link #due} and {@link #close} run on the worker's main thread. One instance per leader term: opened when
+ * a worker becomes leader, closed when it steps down or closes.
+ */
+final class DeathWatch implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(DeathWatch.class);
+    /** nats-server's reason when it read EOF from the client ({@code ClientClosed} in its {@code client.go}). */
+    static final String CLIENT_CLOSED = "Client Closed";
+    /** At most this many events wait for their grace (a storm of disconnects must not grow without bound). */
+    static final int MAX_PENDING = 10_000;
+
+    /** One {@code DISCONNECT} event: the connection's identity and the server's reason. */
+    record Disconnect(String identity, String reason, String clientName) {
+        boolean provesClose() {
+            return CLIENT_CLOSED.equals(reason);
+        }
+    }
+
+    private final String subject;
+    private final long graceNanos;
+    private final LongSupplier clock;
+    private final Runnable wake;
+    /** identity → when its grace ends; guarded by itself. */
+    private final Map<String, Long> pending = new LinkedHashMap<>();
+    private Connection connection;
+    private Dispatcher dispatcher;
+    private BooleanSupplier refused = () -> false;
+    private boolean refusalLogged;
+    private volatile long received;
+
+    /**
+     * @param wake called (on the dispatcher thread) with nothing to do but schedule a look at {@link #due} once the
+     *             grace of a fresh event has passed
+     */
+    DeathWatch(String subject, long graceNanos, LongSupplier clock, Runnable wake) {
+        this.subject = subject;
+        this.graceNanos = graceNanos;
+        this.clock = clock;
+        this.wake = wake;
+    }
+
+    /**
+     * Subscribes on {@code nc}. {@code refused} tells whether the server refused the subscription (a permissions
+     * violation); then the watch logs it once and stays inert. A subject that merely receives nothing (the account
+     * does not import the events) cannot be told from a quiet group: the watch stays inert as well.
+     */
+    void open(Connection nc, BooleanSupplier refused) {
+        this.connection = nc;
+        this.refused = refused;
+        this.dispatcher = nc.createDispatcher(this::onMessage);
+        dispatcher.subscribe(subject);
+        log.info("Watching client DISCONNECT events on {} (grace {} ms)", subject, graceNanos / 1_000_000);
+    }
+
+    /** How many events arrived (any reason), for logs and tests. */
+    long received() {
+        return received;
+    }
+
+    /** Dispatcher thread: records a proof of close; everything else is ignored. */
+    void onMessage(Message m) {
+        received++;
+        Disconnect d = parse(m.getData());
+        if (d == null) {
+            log.debug("Ignoring an unreadable DISCONNECT event on {}", m.getSubject());
+            return;
+        }
+        if (!d.provesClose()) {
+            log.info("Connection {} ({}) dropped with reason '{}': not a proof of death, ignored", d.identity(),
+                    d.clientName(), d.reason());
+            return;
+        }
+        log.info("Connection {} ({}) reported closed by its client; its worker counts as stopped after {} ms if its "
+                + "heartbeat still names it", d.identity(), d.clientName(), graceNanos / 1_000_000);
+        offer(d.identity(), clock.getAsLong());
+        wake.run();
+    }
+
+    /** Records that {@code identity} was closed at {@code now} (its grace starts now). */
+    void offer(String identity, long now) {
+        synchronized (pending) {
+            if (pending.size() >= MAX_PENDING) {
+                return; // the session still detects these
+            }
+            pending.putIfAbsent(identity, now + graceNanos);
+        }
+    }
+
+    /** Main thread: the identities whose grace has passed since their event arrived; each is returned once. */
+    List<String> due(long now) {
+        if (!refusalLogged && refused.getAsBoolean()) {
+            refusalLogged = true;
+            log.warn("The server refused the subscription to {}: crash detection with proof of death is inert; "
+                    + "crashes are detected by session expiry (docs/OPERATIONS.md, proof of death)", subject);
+        }
+        List<String> out = new ArrayList<>();
+        synchronized (pending) {
+            var it = pending.entrySet().iterator();
+            while (it.hasNext()) {
+                Map.Entry<String, Long> e = it.next();
+                if (now - e.getValue() >= 0) {
+                    out.add(e.getKey());
+                    it.remove();
+                }
+            }
+        }
+        return out;
+    }
+
+    /** The grace in nanoseconds. */
+    long graceNanos() {
+        return graceNanos;
+    }
+
+    /**
+     * Parses a nats-server {@code io.nats.server.advisory.v1.client_disconnect} event: {@code server.id},
+     * {@code client.id} (the cid, unique per server start) and {@code reason}. Null when a field is missing or the
+     * text is not JSON.
+     */
+    static Disconnect parse(byte[] json) {
+        try {
+            JsonValue v = JsonParser.parse(json);
+            if (v == null || v.map == null) {
+                return null;
+            }
+            JsonValue server = v.map.get("server");
+            JsonValue client = v.map.get("client");
+            JsonValue reason = v.map.get("reason");
+            if (server == null || server.map == null || client == null || client.map == null || reason == null
+                    || reason.string == null) {
+                return null;
+            }
+            JsonValue serverId = server.map.get("id");
+            JsonValue cid = client.map.get("id");
+            if (serverId == null || serverId.string == null || serverId.string.isEmpty() || cid == null) {
+                return null;
+            }
+            Long id = cid.l != null ? cid.l : cid.i != null ? Long.valueOf(cid.i) : null;
+            if (id == null) {
+                return null;
+            }
+            JsonValue name = client.map.get("name");
+            return new Disconnect(identity(serverId.string, id), reason.string, name == null ? null : name.string);
+        } catch (Exception e) {
+            return null;
+        }
+    }
+
+    /** The identity of connection {@code clientId} on server {@code serverId}, as heartbeats publish it. */
+    static String identity(String serverId, long clientId) {
+        return serverId + ":" + clientId;
+    }
+
+    /** Main thread: unsubscribes (the connection stays: it belongs to the worker). Idempotent. */
+    @Override
+    public void close() {
+        Dispatcher d = dispatcher;
+        dispatcher = null;
+        if (d != null && connection != null) {
+            try {
+                connection.closeDispatcher(d);
+            } catch (RuntimeException e) {
+                log.debug("closing the DISCONNECT subscription: {}", e.toString());
+            }
+        }
+        synchronized (pending) {
+            pending.clear();
+        }
+    }
+}

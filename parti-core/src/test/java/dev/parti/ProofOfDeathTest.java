@@ -1,0 +1,279 @@
+package dev.parti;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.parti.testkit.NatsServer;
+import dev.parti.testkit.OwnershipEvent;
+import dev.parti.testkit.TcpProxy;
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Crash detection with proof of death ({@link PartiConfig.Builder#disconnectEvents}) against a real nats-server whose
+ * accounts import the system account's client DISCONNECT events, with workers in child JVMs and real process faults.
+ * A {@code kill -9} is proof (the server reads the end of the stream: reason {@code Client Closed}); a SIGSTOP or a
+ * network cut is not (the server reports a stale connection), and must change nothing: the worker's partitions move
+ * only after its lease could have ended. The server of those tests pings every 250 ms (stale after one unanswered), so it reports the stale connections well
+ * before a session ends (a planted bug that takes any reason as proof moves them too early, and these tests fail).
+ */
+class ProofOfDeathTest {
+    private static final String ACCOUNT = "APP";
+    private static final String EVENTS = "$SYS.ACCOUNT." + ACCOUNT + ".DISCONNECT";
+    private static final String PING = "ping_interval: \"250ms\"\nping_max: 1\n";
+    /** Default server pings (every 2 minutes): a client is only ever reported stale long after any session. */
+    private static NatsServer nats;
+    /** Pings every 250 ms: a silent client is reported stale within a couple of seconds, well before a 5 s session. */
+    private static NatsServer pinging;
+
+    @BeforeAll
+    static void startServers() {
+        nats = NatsServer.builder().config(NatsServer.disconnectEventsConfig(ACCOUNT, "app", "app-pw", true)).start();
+        pinging = NatsServer.builder().config(NatsServer.disconnectEventsConfig(ACCOUNT, "app", "app-pw", true) + PING).start();
+    }
+
+    @AfterAll
+    static void stopServers() {
+        if (nats != null) {
+            nats.close();
+        }
+        if (pinging != null) {
+            pinging.close();
+        }
+    }
+
+    private static String url(NatsServer server, int port) {
+        return "nats://app:app-pw@127.0.0.1:" + port;
+    }
+
+    /**
+     * Three children; waits until each works on its share; returns a child that does not lead. With {@code leaderFirst}
+     * the first child is started alone and leads before the others start (so that a child behind a proxy does not lead).
+     */
+    private static ChildGroup.Child balancedFollower(ChildGroup g, boolean leaderFirst, String... urls) {
+        for (int i = 0; i < 3; i++) {
+            g.start("c" + i, urls[Math.min(i, urls.length - 1)]);
+            if (i == 0 && leaderFirst) {
+                ChildGroup.Child first = g.children.get(0);
+                await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(20))
+                        .until(() -> first.status().map(ChildWorker.Status::leader).orElse(false));
+            }
+        }
+        await().atMost(Duration.ofSeconds(40)).pollInterval(Duration.ofMillis(20)).until(() -> g.leader().isPresent()
+                && g.ownedByLive().equals(g.partitionIds())
+                && g.live().stream().allMatch(c -> c.status().map(s -> s.owned().size() == 4).orElse(false)));
+        ChildGroup.Child leader = g.leader().orElseThrow();
+        return g.live().stream().filter(c -> c != leader).reduce((a, b) -> b).orElseThrow();
+    }
+
+    /** When another instance first worked on one of {@code partitions} after {@code from} (nanos), or -1 if none yet. */
+    private static long firstTakeover(ChildGroup g, ChildGroup.Child victim, Set<String> partitions, long from) {
+        long first = -1;
+        for (OwnershipEvent e : g.events(List.of())) {
+            if (e.kind() == OwnershipEvent.Kind.ACQUIRED && e.nanos() - from > 0 && partitions.contains(e.partition())
+                    && !victim.instance.equals(e.instance()) && (first == -1 || e.nanos() < first)) {
+                first = e.nanos();
+            }
+        }
+        return first;
+    }
+
+    /** When every one of {@code partitions} had been worked on by another instance after {@code from}, or -1. */
+    private static long allTakenOver(ChildGroup g, ChildGroup.Child victim, Set<String> partitions, long from) {
+        long last = 0;
+        for (String p : partitions) {
+            long t = firstTakeover(g, victim, Set.of(p), from);
+            if (t == -1) {
+                return -1;
+            }
+            last = Math.max(last, t);
+        }
+        return last;
+    }
+
+    /** What happened to a victim's partitions after a fault at {@code faultAt} (nanos). */
+    record Takeover(long faultAt, long firstNanos, long allNanos, long keyGoneNanos) {
+        long firstMs() {
+            return (firstNanos - faultAt) / 1_000_000;
+        }
+
+        long allMs() {
+            return (allNanos - faultAt) / 1_000_000;
+        }
+
+        /** When the victim's heartbeat key was first seen expired, ms after the fault; -1 if it was not (yet). */
+        long keyGoneMs() {
+            return keyGoneNanos == 0 ? -1 : (keyGoneNanos - faultAt) / 1_000_000;
+        }
+    }
+
+    /**
+     * Waits until other instances work on all of the victim's partitions, reading the victim's heartbeat key every
+     * 10 ms meanwhile: the server expires it a session after the victim's last heartbeat, which is when its session
+     * ended by the server's clock. A leader without proof of death moves nothing before it finds the key gone.
+     */
+    private static Takeover awaitTakeover(ChildGroup g, ChildGroup.Child victim, Set<String> its, String workerId,
+                                          NatsServer server, long faultAt) throws Exception {
+        String bucket = new dev.parti.internal.BucketNames(g.group).name(dev.parti.internal.KvGateway.Bucket.HEARTBEATS);
+        long[] keyGone = {0};
+        try (io.nats.client.Connection nc = io.nats.client.Nats.connect(url(server, server.port()))) {
+            io.nats.client.KeyValue kv = nc.keyValue(bucket);
+            await().atMost(Duration.ofSeconds(15)).pollInterval(Duration.ofMillis(10)).until(() -> {
+                long before = System.nanoTime();
+                if (keyGone[0] == 0 && kv.get(workerId) == null) {
+                    keyGone[0] = before; // absent at a read that started then
+                }
+                return allTakenOver(g, victim, its, faultAt) != -1;
+            });
+        }
+        return new Takeover(faultAt, firstTakeover(g, victim, its, faultAt), allTakenOver(g, victim, its, faultAt), keyGone[0]);
+    }
+
+    @Test
+    void aKilledWorkersPartitionsAreConsumedAgainBeforeItsSessionEnds() throws Exception {
+        try (ChildGroup g = new ChildGroup("pod-kill", 12, "default-timings", "disconnect-events=" + EVENTS)) {
+            ChildGroup.Child victim = balancedFollower(g, false, url(nats, nats.port()));
+            long t0 = System.nanoTime();
+            ChildWorker.Status status = victim.status().orElseThrow();
+            victim.kill();
+            Takeover t = awaitTakeover(g, victim, status.owned(), status.workerId(), nats, System.nanoTime());
+            System.out.println("[measure] proof of death, default timings (heartbeat 1 s, session 6 s): kill -9 -> its "
+                    + status.owned().size() + " partitions consumed again by other instances after " + t.firstMs() + " ms (first) / "
+                    + t.allMs() + " ms (all); its heartbeat key " + (t.keyGoneMs() < 0 ? "had not expired yet" : "expired after "
+                    + t.keyGoneMs() + " ms"));
+            // beat the session: every partition was consumed again while the dead worker's heartbeat key still existed
+            assertThat(t.keyGoneNanos() == 0 || t.allNanos() < t.keyGoneNanos())
+                    .as("taken over before its session ended: %s\n%s", t, g.logs(30)).isTrue();
+            g.check(t0, Duration.ofSeconds(4), true, List.of()).assertClean();
+        }
+    }
+
+    /** The children's log lines about DISCONNECT events (what the leader heard and what it made of it). */
+    private static String proofLines(ChildGroup g) {
+        StringBuilder out = new StringBuilder();
+        for (String line : g.logs(3000).split("\n")) {
+            if (line.contains("not a proof of death") || line.contains("counts as stopped") || line.contains("DISCONNECT")
+                    || line.contains("reported closed by its client") || line.contains("forced a reconnect")
+                    || line.contains("NATS connection")) {
+                out.append("[proof] ").append(line.trim()).append('\n');
+            }
+        }
+        return out.toString();
+    }
+
+    /** Moved only once the session ended (the key expired), never on the server's stale-connection report. */
+    private static void assertNoEarlierThanTheSession(Takeover t, ChildGroup g) {
+        System.out.print(proofLines(g));
+        assertThat(t.keyGoneNanos()).as("the victim's heartbeat key expired before its partitions moved: %s\n%s", t,
+                g.logs(30)).isNotZero();
+        // the leader may find the key gone up to one of our 10 ms polls (and a read) before we do
+        assertThat(t.firstNanos()).as("no other instance worked on its partitions before its session ended: %s\n%s", t,
+                g.logs(30)).isGreaterThanOrEqualTo(t.keyGoneNanos() - 100_000_000L);
+    }
+
+    @Test
+    void aStoppedWorkerIsNotDeadItsPartitionsMoveOnlyAfterItsSessionAndItComesBackCleanly() throws Exception {
+        try (ChildGroup g = new ChildGroup("pod-stop", 12, "session-ms=5000", "disconnect-events=" + EVENTS,
+                "disconnect-grace-ms=100")) {
+            ChildGroup.Child victim = balancedFollower(g, false, url(pinging, pinging.port()));
+            long t0 = System.nanoTime();
+            ChildWorker.Status status = victim.status().orElseThrow();
+            victim.suspend();
+            // stopped past its session: the server reports the stale connection after 1-2 s, the key expires after 4.5-5 s
+            Takeover t = awaitTakeover(g, victim, status.owned(), status.workerId(), pinging, System.nanoTime());
+            victim.resume();
+            await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(20)).until(() -> g.live().size() == 3
+                    && g.ownedByLive().equals(g.partitionIds())
+                    && victim.status().map(s -> s.owned().size() == 4).orElse(false));
+            System.out.println("[measure] proof of death, SIGSTOP (session 5 s): first of its partitions taken over after "
+                    + t.firstMs() + " ms; its heartbeat key expired after " + t.keyGoneMs() + " ms");
+            assertNoEarlierThanTheSession(t, g);
+            g.check(t0, Duration.ofSeconds(7), true, List.of()).assertClean();
+        }
+    }
+
+    @Test
+    void aNetworkCutIsNoProofOfDeath() throws Exception {
+        try (TcpProxy proxy = TcpProxy.start("127.0.0.1", pinging.port());
+             ChildGroup g = new ChildGroup("pod-cut", 12, "session-ms=5000", "disconnect-events=" + EVENTS,
+                     "disconnect-grace-ms=100")) {
+            // c0 leads, c1 connects directly, c2 through the proxy
+            balancedFollower(g, true, url(pinging, pinging.port()), url(pinging, pinging.port()), url(pinging, proxy.port()));
+            ChildGroup.Child victim = g.live().stream().filter(c -> c.slot.equals("c2")).findFirst().orElseThrow();
+            assertThat(victim.status().orElseThrow().leader()).as("the child behind the proxy leads").isFalse();
+            long t0 = System.nanoTime();
+            ChildWorker.Status status = victim.status().orElseThrow();
+            proxy.cut();
+            Takeover t = awaitTakeover(g, victim, status.owned(), status.workerId(), pinging, System.nanoTime());
+            proxy.restore();
+            await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(20)).until(() -> g.ownedByLive()
+                    .equals(g.partitionIds()) && victim.status().map(s -> s.owned().size() == 4).orElse(false));
+            System.out.println("[measure] proof of death, TCP cut (session 5 s): first of its partitions taken over after "
+                    + t.firstMs() + " ms; its heartbeat key expired after " + t.keyGoneMs() + " ms");
+            assertNoEarlierThanTheSession(t, g);
+            g.check(t0, Duration.ofSeconds(7), true, List.of()).assertClean();
+        }
+    }
+
+    /**
+     * A live worker whose own NATS client closes its connection (and reconnects): the server reports {@code Client
+     * Closed}, a proof of close but not of death. The worker fenced itself on the disconnect, so whether or not the
+     * leader counts it stopped (its read may still see the old connection, the grace is 100 ms), nobody works on a
+     * partition while it still does, and the group settles with every partition owned.
+     */
+    @Test
+    void aLiveWorkerWhoseClientClosedItsConnectionFencedItselfBeforeAnyoneTookOver() throws Exception {
+        try (ChildGroup g = new ChildGroup("pod-reconnect", 12, "session-ms=3000", "disconnect-events=" + EVENTS,
+                "disconnect-grace-ms=100", "reconnect-on-file")) {
+            ChildGroup.Child victim = balancedFollower(g, false, url(nats, nats.port()));
+            long t0 = System.nanoTime();
+            ChildWorker.Status status = victim.status().orElseThrow();
+            java.nio.file.Files.writeString(g.dir.resolve(victim.instance + ".reconnect.tmp"), "");
+            java.nio.file.Files.move(g.dir.resolve(victim.instance + ".reconnect.tmp"), g.dir.resolve(victim.instance + ".reconnect"));
+            await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(20))
+                    .until(() -> !java.nio.file.Files.exists(g.dir.resolve(victim.instance + ".reconnect")));
+            long forcedAt = System.nanoTime();
+            // it lost its partitions (fenced) and gets partitions again; every partition is owned
+            await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(20)).until(() -> g.ownedByLive()
+                    .equals(g.partitionIds()) && victim.status().map(s -> !s.owned().isEmpty()).orElse(false)
+                    && System.nanoTime() - forcedAt > 1_000_000_000L);
+            String proof = proofLines(g);
+            System.out.print(proof);
+            long moved = firstTakeover(g, victim, status.owned(), forcedAt);
+            System.out.println("[measure] proof of death, forced reconnect of a live worker: leader "
+                    + (proof.contains("counts as stopped: its connection") ? "counted it stopped" : "did not count it stopped")
+                    + "; its partitions " + (moved == -1 ? "stayed with it" : "first taken over after "
+                    + (moved - forcedAt) / 1_000_000 + " ms"));
+            assertThat(proof).as("the victim's client closed its connection and the server reported it so")
+                    .contains("forced a reconnect").contains("reported closed by its client");
+            g.check(t0, Duration.ofSeconds(4), true, List.of()).assertClean();
+        }
+    }
+
+    /** The setting on, but the user may not subscribe to the events: a kill -9 is detected by the session, as without it. */
+    @Test
+    void withoutPermissionToSubscribeTheFeatureIsInertAndACrashWaitsForTheSession() throws Exception {
+        String config = NatsServer.disconnectEventsConfig(ACCOUNT, "app", "app-pw", true).replace(
+                "users: [{user: \"app\", password: \"app-pw\"}]",
+                "users: [{user: \"app\", password: \"app-pw\", permissions: {subscribe: {deny: [\"$SYS.>\"]}}}]");
+        assertThat(config).contains("deny");
+        try (NatsServer denied = NatsServer.builder().config(config).start();
+             ChildGroup g = new ChildGroup("pod-denied", 12, "session-ms=3000", "disconnect-events=" + EVENTS,
+                     "disconnect-grace-ms=100")) {
+            ChildGroup.Child victim = balancedFollower(g, false, url(denied, denied.port()));
+            long t0 = System.nanoTime();
+            ChildWorker.Status status = victim.status().orElseThrow();
+            victim.kill();
+            Takeover t = awaitTakeover(g, victim, status.owned(), status.workerId(), denied, System.nanoTime());
+            System.out.println("[measure] proof of death without permission (session 3 s): kill -9 -> first taken over after "
+                    + t.firstMs() + " ms; its heartbeat key expired after " + t.keyGoneMs() + " ms");
+            assertNoEarlierThanTheSession(t, g);
+            assertThat(g.logs(400)).contains("refused the subscription to " + EVENTS);
+            g.check(t0, Duration.ofSeconds(5), true, List.of()).assertClean();
+        }
+    }
+}
