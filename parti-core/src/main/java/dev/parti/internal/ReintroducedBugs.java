@@ -62,6 +62,13 @@ final class ReintroducedBugs {
     /** Found by the simulator: close() does not wait for the onLost of a fence made just before it (finding 19). */
     static volatile boolean closeIgnoresAFencesLoss;
 
+    /**
+     * Found by the simulator (finding 18): a line addressed to the instance that ran a static ID before the current one,
+     * in a version it had not acknowledged, is not counted held by it, so the current instance gets the same partitions
+     * while the earlier one, whose successor's takeover read came before that version, may still apply it.
+     */
+    static volatile boolean formerInstanceLinesNotHeld;
+
     private ReintroducedBugs() {
     }
 
@@ -80,5 +87,6 @@ final class ReintroducedBugs {
         linesForWorkersNotLive = false;
         staleEpisodeEndsOnlyWithAHeartbeat = false;
         closeIgnoresAFencesLoss = false;
+        formerInstanceLinesNotHeld = false;
     }
 }
