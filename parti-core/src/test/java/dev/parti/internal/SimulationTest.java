@@ -249,7 +249,7 @@ class SimulationTest {
     }
 
     /**
-     * Findings 14-17 and 19 (docs/SIMULATION.md), found with watches that skip and stall (2 % and 1 % or 5 % of
+     * Findings 14-19 (docs/SIMULATION.md), found with watches that skip and stall (2 % and 1 % or 5 % of
      * events) and with two members per process: each seed passes on the fixed protocol and fails again with its switch.
      */
     @Test
@@ -264,7 +264,9 @@ class SimulationTest {
                 new Found(526137575, 1, 0.01, "stale-episode-ends-only-with-a-heartbeat",
                         () -> ReintroducedBugs.staleEpisodeEndsOnlyWithAHeartbeat = true),
                 new Found(526137558, 2, -1, "close-ignores-a-fences-loss",
-                        () -> ReintroducedBugs.closeIgnoresAFencesLoss = true));
+                        () -> ReintroducedBugs.closeIgnoresAFencesLoss = true),
+                new Found(526137559, 2, -1, "former-instance-lines-not-held",
+                        () -> ReintroducedBugs.formerInstanceLinesNotHeld = true));
         for (Found f : found) {
             SimMain.Stats fixed = run(f.options(), 1, true);
             assertThat(fixed.failures).as("seed %d, fixed: %s", f.seed(), lastOutput).isZero();
