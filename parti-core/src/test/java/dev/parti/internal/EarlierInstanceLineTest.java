@@ -1,6 +1,7 @@
 package dev.parti.internal;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import dev.parti.Partition;
 import dev.parti.internal.Codec.AssignmentRecord;
@@ -12,7 +13,11 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -25,15 +30,20 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * replaced but not yet dead) and apply it. When the leader then sees the new instance, the same partitions must not
  * go to it before the earlier instance's lease has surely ended: a session after the leader saw the change.
  *
- * <p>The leader's calculator runs against a real nats-server (its publications are real KV writes); the heartbeats it
- * sees and its clock are given, so the interleaving is exact.
+ * <p>First the leader's calculator alone against a real nats-server (its publications are real KV writes; the
+ * heartbeats it sees and its clock are given, so the interleaving is exact); then whole members in one JVM, sharing
+ * its connection, where the leader is held in a slow partition source (as in seed 700000960) while the new instance
+ * takes the ID over from the earlier one, whose main thread is stopped (a process replaced but not yet dead).
  */
 class EarlierInstanceLineTest {
     @RegisterExtension
     static final NatsServerExtension nats = new NatsServerExtension();
 
+    private final Holes h = new Holes();
+
     @AfterEach
     void switchesOff() {
+        h.close();
         ReintroducedBugs.reset();
     }
 
@@ -91,6 +101,52 @@ class EarlierInstanceLineTest {
     void withoutTheFixTheNewInstanceGetsTheLineAtOnce() throws Exception {
         ReintroducedBugs.formerInstanceLinesNotHeld = true;
         aLineAddressedToTheEarlierInstanceIsHeldByItUntilItsLeaseHasSurelyEnded();
+    }
+
+    /**
+     * Whole members: the leader L computes a version while its partition source is slow; meanwhile a new instance of
+     * the static member S takes the ID over from the running one, which reported nothing held and nothing unapplied. L's
+     * version gives S a partition, addressed to the earlier instance (L had not seen the new one), which applies it; then
+     * L sees the new instance. It must not get the partition before the earlier instance's lease has ended (it fences).
+     */
+    @Test
+    void aNewInstanceDoesNotAcquireWhatTheLeaderJustGaveTheEarlierOne() throws Exception {
+        List<Partition> two = Holes.partitions(2);
+        List<List<Partition>> source = new CopyOnWriteArrayList<>(List.of(List.of()));
+        CountDownLatch sourceEntered = new CountDownLatch(1);
+        CountDownLatch sourceRelease = new CountDownLatch(1);
+        h.latches.add(sourceRelease);
+        boolean[] armed = {false};
+        Supplier<dev.parti.PartiConfig.Builder> config = () -> Holes.fast("earlier-instance-members", nats.url(), List.of())
+                .partitionSource(() -> {
+                    if (armed[0]) {
+                        armed[0] = false;
+                        sourceEntered.countDown();
+                        sourceRelease.await(); // slow user code: the topic metadata takes long to read
+                    }
+                    return source.get(source.size() - 1);
+                })
+                .sessionTimeout(Duration.ofSeconds(2)).lossPolicy(dev.parti.LossPolicy.FENCE);
+        Holes.Owner leaderOwner = h.new Owner("L#1");
+        GroupMember leader = h.start(config.get().workerId("L"), leaderOwner);
+        await().atMost(Duration.ofSeconds(10)).until(leader::isLeader);
+        Holes.Owner first = h.new Owner("S#1");
+        GroupMember earlier = h.start(config.get().workerId("S"), first);
+        await().atMost(Duration.ofSeconds(10)).until(() -> first.events.stream().anyMatch(e -> e.startsWith("assigned")));
+
+        // two partitions appear; the leader reads the source and is held there
+        source.add(two);
+        armed[0] = true;
+        leader.refreshPartitions();
+        assertThat(sourceEntered.await(5, TimeUnit.SECONDS)).isTrue();
+        h.freeze(earlier); // the earlier instance's process stops heartbeating (it still applies what it is sent)
+        Holes.Owner second = h.new Owner("S#2");
+        h.start(config.get().workerId("S"), second); // takes the ID over: the earlier one reported nothing held
+        sourceRelease.countDown(); // the leader publishes what it computed, S's line addressed to the earlier instance
+
+        await().atMost(Duration.ofSeconds(10)).until(() -> leaderOwner.owned.size() + second.owned.size() == 2);
+        assertThat(first.events).as("the earlier instance applied the line addressed to it").anyMatch(e -> e.matches("assigned v\\d+ 1"));
+        assertThat(h.overlaps).as("a partition acquired by the new instance while the earlier one held it").isEmpty();
     }
 
     private static KvGateway.Entry beat(String id, long revision, Heartbeat hb) {
