@@ -299,10 +299,12 @@ final class Calculator {
                     log.info("Leader {}: worker {} requested a rebalance", leaderId, e.key());
                 }
             }
-            if (before != null && !s.left && before.instance() != null && !before.instance().equals(hb.instance())) {
+            if (before != null && !s.left && before.instance() != null && !before.instance().equals(hb.instance())
+                    && alive(e.key(), s, now)) {
                 // another instance runs the ID now. The one before wrote its last heartbeat before this one's first
                 // (the key's CAS orders them), so its lease ends within a session from now, by this leader's clock;
-                // until then it may still apply a line addressed to it that it had not acknowledged
+                // until then it may still apply a line addressed to it that it had not acknowledged. (One this leader
+                // already counted gone is trusted gone, as everywhere: its partitions may have moved already.)
                 s.formerInstance = before.instance();
                 s.formerApplied = before.appliedVersion();
                 s.formerUntilNanos = now + sessionNanos;

@@ -126,7 +126,8 @@ class EarlierInstanceLineTest {
                     }
                     return source.get(source.size() - 1);
                 })
-                .sessionTimeout(Duration.ofSeconds(2)).lossPolicy(dev.parti.LossPolicy.FENCE);
+                .sessionTimeout(Duration.ofSeconds(2)).lossPolicy(dev.parti.LossPolicy.FENCE)
+                .rebalanceCooldown(Duration.ZERO); // the new partitions are assigned in the round that read them
         Holes.Owner leaderOwner = h.new Owner("L#1");
         GroupMember leader = h.start(config.get().workerId("L"), leaderOwner);
         await().atMost(Duration.ofSeconds(10)).until(leader::isLeader);
