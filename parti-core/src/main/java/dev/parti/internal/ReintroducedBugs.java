@@ -69,6 +69,13 @@ final class ReintroducedBugs {
      */
     static volatile boolean formerInstanceLinesNotHeld;
 
+    /**
+     * Found by the simulator (finding 20): nothing is applied right after a fenced worker's horizon read, so a version
+     * the watch delivered while that read was under way (refused then, as the horizon was pending) waits for a newer
+     * one that never comes: the leader sees the worker report the version before it and publishes nothing.
+     */
+    static volatile boolean noApplyAfterHorizon;
+
     private ReintroducedBugs() {
     }
 
@@ -88,5 +95,6 @@ final class ReintroducedBugs {
         staleEpisodeEndsOnlyWithAHeartbeat = false;
         closeIgnoresAFencesLoss = false;
         formerInstanceLinesNotHeld = false;
+        noApplyAfterHorizon = false;
     }
 }
