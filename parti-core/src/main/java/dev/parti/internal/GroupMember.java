@@ -964,6 +964,7 @@ public final class GroupMember {
         if (e != null) {
             onAssignmentEvent(e);
         }
+        faultPoint("horizon-read");
         applier.horizon(current);
         if (!ReintroducedBugs.noApplyAfterHorizon) {
             // a version the watch delivered while this read was under way (published after the version it returned)
