@@ -27,7 +27,9 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  *
  * <p>Against a real nats-server: the worker's main thread is frozen until its lease watchdog fences (shorter than its
  * session, so the leader moves nothing), then held at the point right after the horizon read until the leader's fresh
- * version is on the server and a little more (a GC pause there), so its watch delivers that version meanwhile.
+ * version is on the server and a little more (a GC pause there), so its watch delivers that version meanwhile. The
+ * leader's main thread is stopped from just before the worker resumes until the worker's read is done, so the read
+ * always returns the version before the fresh one.
  */
 class VersionDuringHorizonReadTest {
     @RegisterExtension
@@ -71,8 +73,11 @@ class VersionDuringHorizonReadTest {
             long before = ChunkedAssignment.version(kv.get(Bucket.ASSIGNMENT, AssignmentPublisher.KEY).value());
             CountDownLatch paused = h.freeze(w); // a pause just past the lease (833 ms), short of the session (1 s)
             await().atMost(Duration.ofSeconds(5)).until(() -> worker.events.stream().anyMatch(e -> e.startsWith("lost")));
+            // the leader's main thread stops for a moment, so the worker's read comes before the fresh version
+            CountDownLatch leaderPaused = h.freeze(leader);
             paused.countDown();
             assertThat(atHorizon.await(5, java.util.concurrent.TimeUnit.SECONDS)).as("the horizon read").isTrue();
+            leaderPaused.countDown();
             // held right after the read: the leader publishes a fresh version for the fenced worker meanwhile
             await().atMost(Duration.ofSeconds(5)).until(() ->
                     ChunkedAssignment.version(kv.get(Bucket.ASSIGNMENT, AssignmentPublisher.KEY).value()) > before);
