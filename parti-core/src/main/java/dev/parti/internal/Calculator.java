@@ -88,6 +88,14 @@ final class Calculator {
          * while the worker's heartbeat still names it, the worker counts as stopped.
          */
         String closedConnection;
+        /**
+         * The instance this leader saw run the ID before the current one (null: none, or its window is over), the version
+         * it last reported applied, and until when it may still run under its lease: a line addressed to it in a newer
+         * version may be applied by it even after its successor took the ID over (finding 18).
+         */
+        String formerInstance;
+        long formerApplied;
+        long formerUntilNanos;
     }
 
     private final PartiConfig config;
@@ -295,6 +303,16 @@ final class Calculator {
                     rebalanceRequested = true;
                     log.info("Leader {}: worker {} requested a rebalance", leaderId, e.key());
                 }
+            }
+            if (before != null && !s.left && before.instance() != null && !before.instance().equals(hb.instance())
+                    && alive(e.key(), s, now)) {
+                // another instance runs the ID now. The one before wrote its last heartbeat before this one's first
+                // (the key's CAS orders them), so its lease ends within a session from now, by this leader's clock;
+                // until then it may still apply a line addressed to it that it had not acknowledged. (One this leader
+                // already counted gone is trusted gone, as everywhere: its partitions may have moved already.)
+                s.formerInstance = before.instance();
+                s.formerApplied = before.appliedVersion();
+                s.formerUntilNanos = now + sessionNanos;
             }
             s.hb = hb;
             publisher.raiseVersionFloor(hb.appliedVersion());
@@ -582,6 +600,12 @@ final class Calculator {
      */
     boolean tick() {
         long now = clock.getAsLong();
+        for (Seen s : seen.values()) {
+            if (s.formerInstance != null && now - s.formerUntilNanos >= 0) {
+                s.formerInstance = null; // its lease has surely ended: what it was given may move now
+                dirty = true;
+            }
+        }
         if (now < recoveryUntilNanos) {
             return readdressDuringRecovery(now);
         }
@@ -780,7 +804,7 @@ final class Calculator {
     /** {@code readdressOnly}: publish only if no ID's line changes (the recovery grace's re-addressing). */
     private boolean handoffOnce(Set<String> live, long now, boolean readdressOnly) {
         dirty = false;
-        Map<Partition, Set<String>> holders = holders(live);
+        Map<Partition, Set<String>> holders = holders(live, now);
         Map<String, List<Partition>> desired = new TreeMap<>();
         boolean complete = true;
         for (Map.Entry<String, List<Partition>> e : target.entrySet()) {
@@ -908,9 +932,12 @@ final class Calculator {
      * Which live workers may hold each partition: what their heartbeat reports owned, plus what any
      * version newer than the one they applied gave them (they may be applying it right now). A line
      * addressed to an earlier instance of the ID counts too: that instance may still be running (a
-     * zombie whose ID was taken over) until the current one has acknowledged a newer version.
+     * zombie whose ID was taken over) until the current one has acknowledged a newer version. And a line of a newer
+     * version than it acknowledged, addressed to the instance this leader saw run the ID before the current one, counts
+     * as held by another owner until that instance's lease has surely ended: it may apply it after its successor's
+     * takeover read found nothing to wait for (the version was published after that read; finding 18).
      */
-    private Map<Partition, Set<String>> holders(Set<String> live) {
+    private Map<Partition, Set<String>> holders(Set<String> live, long now) {
         Map<Partition, Set<String>> holders = new HashMap<>();
         long oldest = history.isEmpty() ? Long.MAX_VALUE : history.peekFirst().version();
         for (String id : live) {
@@ -922,6 +949,16 @@ final class Calculator {
                 if (r.version() > hb.appliedVersion() || hb.appliedVersion() < oldest) {
                     for (Partition p : r.of(id)) {
                         holders.computeIfAbsent(p, k -> new HashSet<>(2)).add(id);
+                    }
+                }
+            }
+            Seen s = seen.get(id);
+            if (s.formerInstance != null && now - s.formerUntilNanos < 0 && !ReintroducedBugs.formerInstanceLinesNotHeld) {
+                for (AssignmentRecord r : history) {
+                    if (r.version() > s.formerApplied && r.instanceOf(id) != null && r.addressedTo(id, s.formerInstance)) {
+                        for (Partition p : r.of(id)) {
+                            holders.computeIfAbsent(p, k -> new HashSet<>(2)).add(id + " (instance " + s.formerInstance + ")");
+                        }
                     }
                 }
             }

@@ -994,7 +994,13 @@ public final class GroupMember {
         if (e != null) {
             onAssignmentEvent(e);
         }
+        faultPoint("horizon-read");
         applier.horizon(current);
+        if (!ReintroducedBugs.noApplyAfterHorizon) {
+            // a version the watch delivered while this read was under way (published after the version it returned)
+            // was refused as horizon-pending and is offered no more: apply it now (simulator, SIMULATION.md finding 20)
+            executeQuietly(callbacks, this::applyAndAcknowledge);
+        }
         log.info("Worker {}: back after a fence; versions up to {} were published while it was away and are not applied",
                 workerId, current);
         beatRequested = true; // report the horizon now: the leader publishes a fresh version for a fenced worker

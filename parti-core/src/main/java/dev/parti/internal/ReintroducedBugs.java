@@ -62,6 +62,20 @@ final class ReintroducedBugs {
     /** Found by the simulator: close() does not wait for the onLost of a fence made just before it (finding 19). */
     static volatile boolean closeIgnoresAFencesLoss;
 
+    /**
+     * Found by the simulator (finding 18): a line addressed to the instance that ran a static ID before the current one,
+     * in a version it had not acknowledged, is not counted held by it, so the current instance gets the same partitions
+     * while the earlier one, whose successor's takeover read came before that version, may still apply it.
+     */
+    static volatile boolean formerInstanceLinesNotHeld;
+
+    /**
+     * Found by the simulator (finding 20): nothing is applied right after a fenced worker's horizon read, so a version
+     * the watch delivered while that read was under way (refused then, as the horizon was pending) waits for a newer
+     * one that never comes: the leader sees the worker report the version before it and publishes nothing.
+     */
+    static volatile boolean noApplyAfterHorizon;
+
     private ReintroducedBugs() {
     }
 
@@ -80,5 +94,7 @@ final class ReintroducedBugs {
         linesForWorkersNotLive = false;
         staleEpisodeEndsOnlyWithAHeartbeat = false;
         closeIgnoresAFencesLoss = false;
+        formerInstanceLinesNotHeld = false;
+        noApplyAfterHorizon = false;
     }
 }

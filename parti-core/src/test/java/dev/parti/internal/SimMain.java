@@ -18,7 +18,8 @@ import java.util.List;
  *                           no-rewatch-on-reconnect, no-periodic-assignment-poll,
  *                           new-leader-trusts-unknown-versions, gone-without-a-second-read,
  *                           lines-for-workers-not-live, stale-episode-ends-only-with-a-heartbeat,
- *                           close-ignores-a-fences-loss)
+ *                           close-ignores-a-fences-loss, former-instance-lines-not-held,
+ *                           no-apply-after-horizon)
  * --server-clock-steps      faults include forward steps of the server's clock (keys expire early)
  * --server-restarts         faults include nats-server restarts (every client cut off; watches die silently)
  * --max-payload B           the server's max payload in bytes (default 1 MB); e.g. 1280 with --partitions 200
@@ -106,11 +107,13 @@ public final class SimMain {
             case "lines-for-workers-not-live" -> ReintroducedBugs.linesForWorkersNotLive = true;
             case "stale-episode-ends-only-with-a-heartbeat" -> ReintroducedBugs.staleEpisodeEndsOnlyWithAHeartbeat = true;
             case "close-ignores-a-fences-loss" -> ReintroducedBugs.closeIgnoresAFencesLoss = true;
+            case "former-instance-lines-not-held" -> ReintroducedBugs.formerInstanceLinesNotHeld = true;
+            case "no-apply-after-horizon" -> ReintroducedBugs.noApplyAfterHorizon = true;
             default -> throw new IllegalArgumentException("unknown bug " + bug + "; known: no-lease-check-at-publish, "
                     + "static-takeover-at-once, fence-releases-at-once, no-chain-fence, no-fence-floor, "
                     + "trust-server-expiry, no-rewatch-on-reconnect, no-periodic-assignment-poll, "
                     + "new-leader-trusts-unknown-versions, gone-without-a-second-read, lines-for-workers-not-live, "
-                    + "stale-episode-ends-only-with-a-heartbeat, close-ignores-a-fences-loss");
+                    + "stale-episode-ends-only-with-a-heartbeat, close-ignores-a-fences-loss, former-instance-lines-not-held, no-apply-after-horizon");
         }
     }
 

@@ -1,0 +1,156 @@
+package dev.parti.internal;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.parti.Partition;
+import dev.parti.internal.Codec.AssignmentRecord;
+import dev.parti.internal.Codec.Heartbeat;
+import dev.parti.testkit.NatsServerExtension;
+import io.nats.client.Connection;
+import io.nats.client.Nats;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * Found by the simulator with two members per process (docs/SIMULATION.md, finding 18): a new instance of a static ID
+ * takes the ID over, reads the displaced heartbeat (nothing held) and the published record (nothing unacknowledged
+ * for it), so it waits for nothing. Right after that read the leader, which has not seen the new instance yet,
+ * publishes a version giving a partition to the ID, addressed to the earlier instance, which may still run (a process
+ * replaced but not yet dead) and apply it. When the leader then sees the new instance, the same partitions must not
+ * go to it before the earlier instance's lease has surely ended: a session after the leader saw the change.
+ *
+ * <p>First the leader's calculator alone against a real nats-server (its publications are real KV writes; the
+ * heartbeats it sees and its clock are given, so the interleaving is exact); then whole members in one JVM, sharing
+ * its connection, where the leader is held in a slow partition source (as in seed 700000960) while the new instance
+ * takes the ID over from the earlier one, whose main thread is stopped (a process replaced but not yet dead).
+ */
+class EarlierInstanceLineTest {
+    @RegisterExtension
+    static final NatsServerExtension nats = new NatsServerExtension();
+
+    private final Holes h = new Holes();
+
+    @AfterEach
+    void switchesOff() {
+        h.close();
+        ReintroducedBugs.reset();
+    }
+
+    @Test
+    void aLineAddressedToTheEarlierInstanceIsHeldByItUntilItsLeaseHasSurelyEnded() throws Exception {
+        Partition x = Partition.of("t", "x");
+        try (Connection nc = Nats.connect(nats.url())) {
+            KvGateway kv = new KvGateway(nc, new BucketNames("earlier-instance"), Duration.ofSeconds(2));
+            kv.provision(Holes.fastTtls(), 1);
+            // an earlier leader's version: S, run by instance s-1, holds nothing
+            new AssignmentPublisher(kv).publish(Map.of("S", List.of()), Map.of("S", "s-1"), "old", 1, () -> true);
+
+            AtomicLong now = new AtomicLong(1_000_000_000L);
+            dev.parti.PartiConfig config = Holes.fast("earlier-instance", nats.url(), List.of(x)).build();
+            AssignmentPublisher mine = new AssignmentPublisher(kv);
+            Calculator n = new Calculator(config, now::get, mine, "N", s -> { }, () -> true);
+            n.begin(2, List.of(beat("S", 11, new Heartbeat("s-1", 1, Set.of(), false, 1))), false);
+            now.addAndGet(Duration.ofSeconds(2).toNanos()); // past the recovery grace
+            n.tick();
+            n.tick();
+            AssignmentRecord given = mine.current();
+            assertThat(given.of("S")).as("the new partition goes to S, addressed to s-1").containsExactly(x);
+            assertThat(given.instanceOf("S")).isEqualTo("s-1");
+
+            // s-2 took the ID over before that version was published: its takeover read found nothing to wait for,
+            // while s-1 (still running) may apply the version above. Now the leader sees s-2's first heartbeat.
+            now.addAndGet(Duration.ofMillis(10).toNanos());
+            n.onHeartbeat(beat("S", 12, new Heartbeat("s-2", 0, Set.of(), false, 1)), now.get());
+            n.tick();
+            n.tick();
+            AssignmentRecord readdressed = mine.current();
+            assertThat(readdressed.instanceOf("S")).as("a fresh version for the new instance").isEqualTo("s-2");
+            if (ReintroducedBugs.formerInstanceLinesNotHeld) {
+                assertThat(readdressed.of("S")).as("with the switch on, the bug shows: X goes to s-2 at once").contains(x);
+                return;
+            }
+            assertThat(readdressed.of("S")).as("X given to s-2 while s-1 may still apply version %d, which gives it X",
+                    given.version()).doesNotContain(x);
+
+            // s-2 acknowledges; a session after the leader saw it, s-1's lease has surely ended
+            now.addAndGet(Duration.ofMillis(100).toNanos());
+            n.onHeartbeat(beat("S", 13, new Heartbeat("s-2", readdressed.version(), Set.of(), false, 1)), now.get());
+            n.tick();
+            assertThat(mine.current().of("S")).as("still inside the earlier instance's lease").doesNotContain(x);
+            now.addAndGet(config.sessionTimeout().toNanos());
+            n.tick();
+            n.tick();
+            assertThat(mine.current().of("S")).as("once the earlier instance's lease has surely ended").containsExactly(x);
+            assertThat(mine.current().instanceOf("S")).isEqualTo("s-2");
+        }
+    }
+
+    /** The check above can fail: with the fix switched off, the same steps give X to the new instance at once. */
+    @Test
+    void withoutTheFixTheNewInstanceGetsTheLineAtOnce() throws Exception {
+        ReintroducedBugs.formerInstanceLinesNotHeld = true;
+        aLineAddressedToTheEarlierInstanceIsHeldByItUntilItsLeaseHasSurelyEnded();
+    }
+
+    /**
+     * Whole members: the leader L computes a version while its partition source is slow; meanwhile a new instance of
+     * the static member S takes the ID over from the running one, which reported nothing held and nothing unapplied. L's
+     * version gives S a partition, addressed to the earlier instance (L had not seen the new one), which applies it; then
+     * L sees the new instance. It must not get the partition before the earlier instance's lease has ended (it fences).
+     */
+    @Test
+    void aNewInstanceDoesNotAcquireWhatTheLeaderJustGaveTheEarlierOne() throws Exception {
+        List<Partition> two = Holes.partitions(2);
+        List<List<Partition>> source = new CopyOnWriteArrayList<>(List.of(List.of()));
+        CountDownLatch sourceEntered = new CountDownLatch(1);
+        CountDownLatch sourceRelease = new CountDownLatch(1);
+        h.latches.add(sourceRelease);
+        boolean[] armed = {false};
+        Supplier<dev.parti.PartiConfig.Builder> config = () -> Holes.fast("earlier-instance-members", nats.url(), List.of())
+                .partitionSource(() -> {
+                    if (armed[0]) {
+                        armed[0] = false;
+                        sourceEntered.countDown();
+                        sourceRelease.await(); // slow user code: the topic metadata takes long to read
+                    }
+                    return source.get(source.size() - 1);
+                })
+                .sessionTimeout(Duration.ofSeconds(2)).lossPolicy(dev.parti.LossPolicy.FENCE)
+                .rebalanceCooldown(Duration.ZERO); // the new partitions are assigned in the round that read them
+        Holes.Owner leaderOwner = h.new Owner("L#1");
+        GroupMember leader = h.start(config.get().workerId("L"), leaderOwner);
+        await().atMost(Duration.ofSeconds(10)).until(leader::isLeader);
+        Holes.Owner first = h.new Owner("S#1");
+        GroupMember earlier = h.start(config.get().workerId("S"), first);
+        await().atMost(Duration.ofSeconds(10)).until(() -> first.events.stream().anyMatch(e -> e.startsWith("assigned")));
+
+        // two partitions appear; the leader reads the source and is held there
+        source.add(two);
+        armed[0] = true;
+        leader.refreshPartitions();
+        assertThat(sourceEntered.await(5, TimeUnit.SECONDS)).isTrue();
+        h.freeze(earlier); // the earlier instance's process stops heartbeating (it still applies what it is sent)
+        Holes.Owner second = h.new Owner("S#2");
+        h.start(config.get().workerId("S"), second); // takes the ID over: the earlier one reported nothing held
+        sourceRelease.countDown(); // the leader publishes what it computed, S's line addressed to the earlier instance
+
+        await().atMost(Duration.ofSeconds(10)).until(() -> leaderOwner.owned.size() + second.owned.size() == 2);
+        assertThat(first.events).as("the earlier instance applied the line addressed to it").anyMatch(e -> e.matches("assigned v\\d+ 1"));
+        assertThat(h.overlaps).as("a partition acquired by the new instance while the earlier one held it").isEmpty();
+    }
+
+    private static KvGateway.Entry beat(String id, long revision, Heartbeat hb) {
+        return new KvGateway.Entry(id, Codec.encode(hb), revision, false);
+    }
+}
