@@ -54,7 +54,11 @@ class BucketIdentityClusterTest {
                 await().atMost(Duration.ofSeconds(10)).ignoreExceptions().until(() -> kv.checkBuckets().isEmpty());
 
                 nc.keyValueManagement().delete(heartbeats);
-                new KvGateway(nc, names, Duration.ofSeconds(2)).provision(ttls, 3);
+                // somebody else's start (another process: its own connection; a worker on this JVM's connection would
+                // take the buckets as this one read them, KvGatewayHandlesTest) re-created it: same name, new identity
+                try (Connection other = Nats.connect(new Options.Builder().servers(cluster.urls().toArray(new String[0])).build())) {
+                    new KvGateway(other, names, Duration.ofSeconds(2)).provision(ttls, 3);
+                }
                 List<BucketProblem> problems = kv.checkBuckets();
                 assertThat(problems).singleElement().satisfies(p -> {
                     assertThat(p.bucket()).isEqualTo(Bucket.HEARTBEATS);
