@@ -101,18 +101,7 @@ class SpringRollingMigrationTest {
                                         && ownersNow().equals(Set.of("parti-1", "parti-2")));
             }
             producer.stopAndWait();
-            Map<TopicPartition, Long> ends = endOffsets(topic);
-            long total = ends.values().stream().mapToLong(Long::longValue).sum();
-            assertThat(total).as("records produced under load").isGreaterThan(200);
-            await("every record handled").atMost(WAIT).until(() -> ledger.size() >= total);
-            try (Admin admin = admin()) {
-                await("the containers' commits reach the end offsets").atMost(WAIT).untilAsserted(() -> {
-                    Map<TopicPartition, OffsetAndMetadata> committed =
-                            admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get();
-                    ends.forEach((tp, end) -> assertThat(committed.get(tp)).as("commit of %s", tp).isNotNull()
-                            .extracting(OffsetAndMetadata::offset).isEqualTo(end));
-                });
-            }
+            awaitEveryRecordHandledAndCommitted(topic, group);
         } finally {
             producer.stopAndWait();
             for (String name : new ArrayList<>(running.keySet())) {
@@ -164,18 +153,7 @@ class SpringRollingMigrationTest {
             awaitKafkaMembers(group, 2);
 
             producer.stopAndWait();
-            Map<TopicPartition, Long> ends = endOffsets(topic);
-            long total = ends.values().stream().mapToLong(Long::longValue).sum();
-            assertThat(total).as("records produced under load").isGreaterThan(200);
-            await("every record handled").atMost(WAIT).until(() -> ledger.size() >= total);
-            try (Admin admin = admin()) {
-                await("the containers' commits reach the end offsets").atMost(WAIT).untilAsserted(() -> {
-                    Map<TopicPartition, OffsetAndMetadata> committed =
-                            admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get();
-                    ends.forEach((tp, end) -> assertThat(committed.get(tp)).as("commit of %s", tp).isNotNull()
-                            .extracting(OffsetAndMetadata::offset).isEqualTo(end));
-                });
-            }
+            awaitEveryRecordHandledAndCommitted(topic, group);
         } finally {
             producer.stopAndWait();
             for (String name : new ArrayList<>(running.keySet())) {
@@ -183,6 +161,22 @@ class SpringRollingMigrationTest {
             }
         }
         checkEveryRecordHandledOnceByItsOwner(topic);
+    }
+
+    /** Every record produced was handled, and the group's commits reached the end of every partition. */
+    private void awaitEveryRecordHandledAndCommitted(String topic, String group) throws Exception {
+        Map<TopicPartition, Long> ends = endOffsets(topic);
+        long total = ends.values().stream().mapToLong(Long::longValue).sum();
+        assertThat(total).as("records produced under load").isGreaterThan(200);
+        await("every record handled").atMost(WAIT).until(() -> ledger.size() >= total);
+        try (Admin admin = admin()) {
+            await("the containers' commits reach the end offsets").atMost(WAIT).untilAsserted(() -> {
+                Map<TopicPartition, OffsetAndMetadata> committed =
+                        admin.listConsumerGroupOffsets(group).partitionsToOffsetAndMetadata().get();
+                ends.forEach((tp, end) -> assertThat(committed.get(tp)).as("commit of %s", tp).isNotNull()
+                        .extracting(OffsetAndMetadata::offset).isEqualTo(end));
+            });
+        }
     }
 
     private void checkEveryRecordHandledOnceByItsOwner(String topic) throws Exception {
