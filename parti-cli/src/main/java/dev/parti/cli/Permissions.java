@@ -38,6 +38,10 @@ final class Permissions implements Callable<Integer> {
     @Option(names = "--json", description = "Print {\"publish\": [...], \"subscribe\": [...]} instead")
     boolean json;
 
+    @Option(names = "--disconnect-events", paramLabel = "SUBJECT", description = "Worker role: the subject of the client "
+            + "DISCONNECT events the group's leader subscribes to (PartiConfig disconnectEvents, parti.disconnect.events)")
+    String disconnectEvents;
+
     @Override
     public Integer call() {
         if (role != Role.admin && groups.isEmpty()) {
@@ -46,13 +50,21 @@ final class Permissions implements Callable<Integer> {
         if (role == Role.worker && groups.size() != 1) {
             throw new CliException("--role worker takes exactly one --group: give each group's workers their own user");
         }
+        if (disconnectEvents != null && role != Role.worker) {
+            throw new CliException("--disconnect-events is a worker's permission: use it with --role worker");
+        }
+        if (disconnectEvents != null && (disconnectEvents.isBlank() || disconnectEvents.contains(" ")
+                || disconnectEvents.startsWith(".") || disconnectEvents.endsWith(".") || disconnectEvents.contains(".."))) {
+            throw new CliException("--disconnect-events '" + disconnectEvents + "' is not a NATS subject");
+        }
+        List<String> subscribe = disconnectEvents == null ? List.of("_INBOX.>") : List.of("_INBOX.>", disconnectEvents);
         List<String> publish = switch (role) {
             case worker -> worker(groups.get(0));
             case reader -> reader(groups);
             case admin -> admin();
         };
         PrintWriter out = spec.commandLine().getOut();
-        out.println(json ? Json.pretty(Map.of("publish", publish, "subscribe", List.of("_INBOX.>"))) : block(publish));
+        out.println(json ? Json.pretty(Map.of("publish", publish, "subscribe", subscribe)) : block(publish, subscribe));
         out.flush();
         return 0;
     }
@@ -107,12 +119,21 @@ final class Permissions implements Callable<Integer> {
         return List.of("$JS.API.>", "$KV.>", "$JS.FC.>");
     }
 
-    /** A nats-server {@code permissions} block. */
+    /** A nats-server {@code permissions} block that subscribes to replies only. */
     static String block(List<String> publish) {
+        return block(publish, List.of("_INBOX.>"));
+    }
+
+    /** A nats-server {@code permissions} block. */
+    static String block(List<String> publish, List<String> subscribe) {
         StringBuilder s = new StringBuilder("{\n  publish: {\n    allow: [\n");
         for (int i = 0; i < publish.size(); i++) {
             s.append("      \"").append(publish.get(i)).append('"').append(i < publish.size() - 1 ? "," : "").append('\n');
         }
-        return s.append("    ]\n  }\n  subscribe: {\n    allow: [\"_INBOX.>\"]\n  }\n}").toString();
+        s.append("    ]\n  }\n  subscribe: {\n    allow: [");
+        for (int i = 0; i < subscribe.size(); i++) {
+            s.append(i > 0 ? ", " : "").append('"').append(subscribe.get(i)).append('"');
+        }
+        return s.append("]\n  }\n}").toString();
     }
 }

@@ -320,4 +320,23 @@ class PartiCliTest {
         assertThat(badRole.exit()).isEqualTo(2);
         assertThat(badRole.err()).contains("worker, reader, admin");
     }
+
+    @Test
+    void aWorkersPermissionsIncludeTheDisconnectEventsSubjectWhenProofOfDeathIsOn() {
+        String subject = "$SYS.ACCOUNT.APP.DISCONNECT";
+        Cli.Result block = Cli.run("permissions", "--role", "worker", "-g", "orders", "--disconnect-events", subject);
+        assertThat(block.exit()).isZero();
+        assertThat(block.out()).contains("subscribe: {\n    allow: [\"_INBOX.>\", \"" + subject + "\"]");
+        Cli.Result json = Cli.run("permissions", "--role", "worker", "-g", "orders", "--disconnect-events", subject, "--json");
+        assertThat(json.out()).contains("\"" + subject + "\"");
+        assertThat(Cli.run("permissions", "--role", "worker", "-g", "orders").out())
+                .as("without the feature, replies only").contains("allow: [\"_INBOX.>\"]").doesNotContain("$SYS");
+
+        Cli.Result notAWorker = Cli.run("permissions", "--role", "reader", "-g", "orders", "--disconnect-events", subject);
+        assertThat(notAWorker.exit()).isEqualTo(1);
+        assertThat(notAWorker.err()).contains("--disconnect-events is a worker's permission");
+        Cli.Result badSubject = Cli.run("permissions", "--role", "worker", "-g", "orders", "--disconnect-events", "a..b");
+        assertThat(badSubject.exit()).isEqualTo(1);
+        assertThat(badSubject.err()).contains("'a..b' is not a NATS subject");
+    }
 }
