@@ -271,10 +271,7 @@ public final class KvGateway implements Kv {
      * A call failed on buckets {@link #provision} took from {@link #VERIFIED}: forget what this JVM knew of them
      * and provision for real (re-creating a bucket deleted since), so that the caller's retry can succeed.
      */
-    private void provisionAgainIfReused(Bucket b, RuntimeException failure) {
-        if (!provisionedFromCache || b == null) {
-            return;
-        }
+    private void provisionAgain(Bucket b, RuntimeException failure) {
         provisionedFromCache = false;
         forgetVerified();
         log.info("Group {}: {} failed on buckets last read by another worker of this JVM ({}); reading them again",
@@ -704,10 +701,10 @@ public final class KvGateway implements Kv {
             if (e instanceof BucketMissingException) {
                 forgetVerified();
             }
-            if (!provisionedFromCache) {
+            if (!provisionedFromCache || b == null) {
                 throw e;
             }
-            provisionAgainIfReused(b, e);
+            provisionAgain(b, e);
             // the outcome is unknown, as after a timeout: the caller retries as it would then
             throw e instanceof KvUnavailableException u ? u : new KvUnavailableException(e.getMessage(), e);
         }
