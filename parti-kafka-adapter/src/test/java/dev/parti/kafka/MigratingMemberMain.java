@@ -58,9 +58,24 @@ final class MigratingMemberMain {
         System.out.println("STOPPED");
     }
 
+    /**
+     * What a member does after each non-empty batch, once the batch is in its ledger (flushed): given the consumer and
+     * the next offset of each partition of the batch. Runs on the member's polling thread.
+     */
+    interface AfterBatch {
+        void processed(Consumer<String, String> consumer, Map<TopicPartition, OffsetAndMetadata> batch);
+    }
+
     /** Consumes until {@code running} is false, then commits and closes. */
     static void run(Map<String, Object> config, String topic, String name, Path logDir, Path ledgerFile,
                     AtomicBoolean running, AtomicReference<Consumer<String, String>> created) throws IOException {
+        run(config, topic, name, logDir, ledgerFile, running, created, null);
+    }
+
+    /** Like {@link #run(Map, String, String, Path, Path, AtomicBoolean, AtomicReference)}, with {@code afterBatch} (or null). */
+    static void run(Map<String, Object> config, String topic, String name, Path logDir, Path ledgerFile,
+                    AtomicBoolean running, AtomicReference<Consumer<String, String>> created, AfterBatch afterBatch)
+            throws IOException {
         try (OwnershipLog log = OwnershipLog.inDirectory(logDir);
              BufferedWriter ledger = Files.newBufferedWriter(ledgerFile, StandardCharsets.UTF_8, StandardOpenOption.CREATE,
                      StandardOpenOption.APPEND);
@@ -116,11 +131,16 @@ final class MigratingMemberMain {
             Object lastPhase = null;
             boolean lastLeader = false;
             while (running.get()) {
+                Map<TopicPartition, OffsetAndMetadata> batch = new LinkedHashMap<>();
                 for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(50))) {
                     ledger.write(r.partition() + " " + r.offset() + "\n");
                     processed.put(new TopicPartition(r.topic(), r.partition()), r.offset() + 1);
+                    batch.put(new TopicPartition(r.topic(), r.partition()), new OffsetAndMetadata(r.offset() + 1));
                 }
                 flush.run(); // what the test reads while members run
+                if (afterBatch != null && !batch.isEmpty()) {
+                    afterBatch.processed(consumer, batch);
+                }
                 Object phase = consumer instanceof PartiConsumer<String, String> p
                         ? (p.rollbackPhase() != null ? p.rollbackPhase() : p.migrationPhase()) : "KAFKA_CONSUMER";
                 if (phase != lastPhase) {

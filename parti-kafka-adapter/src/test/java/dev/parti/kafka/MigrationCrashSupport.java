@@ -402,10 +402,17 @@ final class MigrationCrashSupport {
         Thread thread;
 
         static Member start(Map<String, Object> config, String topic, String name, Path logDir, Path dir) {
+            return start(config, topic, name, logDir, dir, null);
+        }
+
+        /** Like {@link #start(Map, String, String, Path, Path)}, running {@code afterBatch} after each non-empty batch. */
+        static Member start(Map<String, Object> config, String topic, String name, Path logDir, Path dir,
+                            MigratingMemberMain.AfterBatch afterBatch) {
             Member m = new Member();
             m.thread = new Thread(() -> {
                 try {
-                    MigratingMemberMain.run(config, topic, name, logDir, dir.resolve(name + ".ledger"), m.running, m.consumer);
+                    MigratingMemberMain.run(config, topic, name, logDir, dir.resolve(name + ".ledger"), m.running, m.consumer,
+                            afterBatch);
                 } catch (Throwable t) {
                     m.failure.set(t);
                 }

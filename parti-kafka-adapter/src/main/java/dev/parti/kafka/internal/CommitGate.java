@@ -25,7 +25,10 @@ import org.slf4j.LoggerFactory;
  * Every offset commit of the consumer: the user's {@code commitSync}/{@code commitAsync} and the
  * emulated auto-commit. A subscribed consumer commits only for partitions it safely owns in Parti's
  * view ({@link CommitFailedException} otherwise, naming the partitions); a broker refusal of the
- * generation −1 commit is translated into a mixed-group error ({@link MixedGroupGuard}).
+ * generation −1 commit is translated into a mixed-group error ({@link MixedGroupGuard}), unless a
+ * {@link PartiConsumerDelegate.RefusedCommits} router is installed (the rolling rollback, {@code
+ * parti.migration=parti-to-kafka}): then the refused commit is handed to it and neither fails nor
+ * marks the group mixed.
  *
  * <p>{@code commitAsync} callbacks run on the polling thread, inside {@code poll()} and the commit
  * methods, strictly in the order the commits were made, refused ones included (a refusal waits for
@@ -64,6 +67,8 @@ final class CommitGate {
     private long nextAutoCommitNanos;
     /** The next offsets (with leader epochs) of the records poll() returned last, per partition. */
     private final Map<TopicPartition, OffsetAndMetadata> returned = new java.util.HashMap<>();
+    /** Where broker refusals of a generation −1 commit go instead of failing, or null (set once, before subscribing). */
+    private volatile PartiConsumerDelegate.RefusedCommits router;
 
     CommitGate(ConsumerSettings settings, KafkaConsumer<?, ?> inner, ConsumerThread thread, SubscriptionState subscription,
                Supplier<Membership> membership, Supplier<MixedGroupGuard> guard, Interceptors<?, ?> interceptors,
@@ -121,6 +126,17 @@ final class CommitGate {
         return subscription.isSubscribed() && g != null ? g.translate(e, describe) : e;
     }
 
+    /** Installs the router of refused commits (see the class comment). */
+    void routeRefusedCommits(PartiConsumerDelegate.RefusedCommits r) {
+        this.router = r;
+    }
+
+    /** The router that takes over {@code e}, when {@code e} is a broker refusal of a subscribed consumer's commit. */
+    private PartiConsumerDelegate.RefusedCommits routerFor(Throwable e) {
+        PartiConsumerDelegate.RefusedCommits r = router;
+        return r != null && subscription.isSubscribed() && MixedGroupGuard.isGroupRefusal(e) ? r : null;
+    }
+
     private void requireGroupId() {
         if (settings.groupId == null) {
             throw new InvalidGroupIdException("To use the group management or offset commit APIs, you must "
@@ -138,6 +154,7 @@ final class CommitGate {
         if (refused != null) {
             throw refused;
         }
+        long started = clock.getAsLong();
         try {
             Map<TopicPartition, OffsetAndMetadata> positions = offsets == null ? positions() : offsets;
             thread.blocking(() -> {
@@ -150,7 +167,16 @@ final class CommitGate {
             });
             interceptors.onCommit(positions);
         } catch (RuntimeException e) {
-            throw translate(e, true);
+            PartiConsumerDelegate.RefusedCommits r = routerFor(e);
+            if (r == null) {
+                throw translate(e, true);
+            }
+            Map<TopicPartition, OffsetAndMetadata> routed = offsets == null ? consumedPositions() : Map.copyOf(offsets);
+            log.info("Consumer group {}: the broker refused a commit of {} through Parti ({}): committing it otherwise",
+                    settings.groupId, routed.keySet(), e.toString());
+            long left = Math.max(0, timeout.toNanos() - (clock.getAsLong() - started));
+            r.commitSync(routed, Duration.ofNanos(left));
+            interceptors.onCommit(routed);
         } finally {
             runCompletedCallbacks();
         }
@@ -168,6 +194,18 @@ final class CommitGate {
             return;
         }
         OffsetCommitCallback done = (committed, exception) -> {
+            PartiConsumerDelegate.RefusedCommits r = routerFor(exception);
+            if (r != null) { // completed by the router, on the polling thread; later callbacks wait for it
+                log.info("Consumer group {}: the broker refused an asynchronous commit of {} through Parti ({}): "
+                        + "committing it otherwise", settings.groupId, committed.keySet(), exception.toString());
+                r.commitAsync(committed, routed -> {
+                    if (routed == null) {
+                        interceptors.onCommit(committed);
+                    }
+                    p.complete(committed, routed);
+                });
+                return;
+            }
             Exception e = exception;
             if (exception instanceof RuntimeException) {
                 e = translate((RuntimeException) exception, false);
@@ -206,6 +244,39 @@ final class CommitGate {
                 log.error("Offset commit with offsets {} failed", p.offsets, p.error);
             }
         }
+    }
+
+    /**
+     * Waits (up to {@code timeout}) until every asynchronous commit sent so far has completed, so that its callback,
+     * or its refusal's routing, has run: {@code commitSync} of no offsets, which Kafka completes only after the
+     * commits sent before it. A failure is logged, not thrown.
+     */
+    void awaitSentCommits(Duration timeout) {
+        try {
+            thread.blocking(() -> {
+                inner.commitSync(Map.of(), timeout);
+                return null;
+            });
+        } catch (WakeupException e) {
+            thread.requestWakeup(); // not swallowed: the caller's next blocking step throws it
+        } catch (RuntimeException e) {
+            log.debug("Waiting for the commits in flight of consumer group {} ended with {}", settings.groupId, e.toString());
+        }
+    }
+
+    /** What a commit without offsets commits: the position of every assigned partition that has one now. */
+    private Map<TopicPartition, OffsetAndMetadata> consumedPositions() {
+        Map<TopicPartition, OffsetAndMetadata> out = new java.util.HashMap<>();
+        for (TopicPartition tp : inner.assignment()) {
+            try {
+                long position = inner.position(tp, Duration.ZERO);
+                OffsetAndMetadata next = returned.get(tp);
+                out.put(tp, next != null && next.offset() == position ? next : new OffsetAndMetadata(position));
+            } catch (org.apache.kafka.common.errors.TimeoutException e) {
+                // no position yet: nothing consumed to commit
+            }
+        }
+        return out;
     }
 
     /** The positions a commit without offsets commits (for the interceptors), those known without waiting. */
@@ -248,7 +319,18 @@ final class CommitGate {
             return;
         }
         inner.commitAsync((offsets, e) -> {
-            if (e == null) {
+            PartiConsumerDelegate.RefusedCommits r = routerFor(e);
+            if (r != null) {
+                log.info("Consumer group {}: the broker refused an auto-commit of {} through Parti ({}): committing it "
+                        + "otherwise", settings.groupId, offsets.keySet(), e.toString());
+                r.commitAsync(offsets, routed -> {
+                    if (routed == null) {
+                        interceptors.onCommit(offsets);
+                    } else {
+                        log.warn("Auto-commit of offsets {} failed: {}", offsets, routed.getMessage());
+                    }
+                });
+            } else if (e == null) {
                 interceptors.onCommit(offsets);
                 log.debug("Auto-committed offsets {}", offsets);
             } else if (e instanceof RuntimeException && subscription.isSubscribed() && MixedGroupGuard.isGroupRefusal(e)) {

@@ -623,6 +623,47 @@ public final class PartiConsumerDelegate<K, V> {
         return driver.leadsAGroupThatRollsBack();
     }
 
+    /**
+     * Where the commits of this consumer go when the broker refuses them because the Kafka group has members, instead
+     * of failing with a {@link dev.parti.kafka.MixedGroupException}: the rolling rollback ({@code
+     * parti.migration=parti-to-kafka}) makes them Kafka commits. Both methods are called on the polling thread.
+     */
+    public interface RefusedCommits {
+        /**
+         * Inside {@code commitSync}: commits {@code offsets} otherwise within {@code timeout}, or throws what the
+         * caller's {@code commitSync} throws.
+         */
+        void commitSync(Map<TopicPartition, OffsetAndMetadata> offsets, Duration timeout);
+
+        /**
+         * Inside a call of this consumer (the refusal of a {@code commitAsync} or an auto-commit arrived): commits
+         * {@code offsets} otherwise, later, and then calls {@code completion} on the polling thread with null or the
+         * error. Until then the callbacks of the commits made after it wait ({@link #runCommitCallbacks()}).
+         */
+        void commitAsync(Map<TopicPartition, OffsetAndMetadata> offsets, java.util.function.Consumer<Exception> completion);
+    }
+
+    /** Routes the broker's refusals of this consumer's commits to {@code router} (see {@link RefusedCommits}). */
+    public void routeRefusedCommits(RefusedCommits router) {
+        commits.routeRefusedCommits(Objects.requireNonNull(router, "router"));
+    }
+
+    /**
+     * Polling thread: waits up to {@code timeout} until the asynchronous commits sent so far have completed (their
+     * refusals routed), then runs the callbacks of those completed, in commit order.
+     */
+    public void awaitSentCommits(Duration timeout) {
+        run(() -> {
+            commits.awaitSentCommits(timeout);
+            commits.runCompletedCallbacks();
+        });
+    }
+
+    /** Polling thread: runs the callbacks of completed commits, in commit order (for routed commits that completed). */
+    public void runCommitCallbacks() {
+        run(commits::runCompletedCallbacks);
+    }
+
     /** The current Parti manager, or null when not joined (for tests). */
     public PartiManager partiManager() {
         return driver.manager();

@@ -12,6 +12,8 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.ArrayDeque;
+import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -22,8 +24,11 @@ import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.CommitFailedException;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
+import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.KafkaFuture;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.config.ConfigException;
@@ -44,7 +49,7 @@ import org.slf4j.LoggerFactory;
  *       last record {@code poll()} returned. Between polls of the Parti side (at most 100 ms apart) it checks whether
  *       the rollback starts: this member leads the Parti group and every live worker of its last, completed
  *       rebalance publishes {@code parti-to-kafka}; or the Kafka group has a member (another member started it), seen
- *       by describing the group every 100 ms or by the broker refusing a commit made through Parti.</li>
+ *       by describing the group every 100 ms or by the broker refusing a commit made through Parti (see below).</li>
  *   <li><b>JOINING</b>: the Parti side is no longer polled, so it delivers nothing, commits nothing and acknowledges
  *       no revocation (Parti cannot hand this member's partitions to anyone while its session lives). A classic
  *       {@link KafkaConsumer} (the <em>bridge</em>) joins the Kafka group with {@link MigrationAssignor}, reporting
@@ -60,7 +65,24 @@ import org.slf4j.LoggerFactory;
  *       in Kafka): this member leaves the Parti group (its listener is not called) and is a plain Kafka member with
  *       {@code PartiAssignor} from then on; a plain {@code KafkaConsumer} can replace it.</li>
  * </ol>
- * Threads: every method but {@link #kafkaSide()} and {@link #phase()} is called on the consumer's polling thread.
+ *
+ * <p><b>Commits the broker refuses.</b> A member that has not noticed the rollback yet commits through Parti with
+ * generation −1, which the broker refuses once the Kafka group has a member. Such a refusal does not reach the
+ * application: it starts this member's rollback at once, and the refused offsets are committed as Kafka commits of the
+ * generation the bridge joins with, for the partitions Kafka gives it. {@code commitSync} waits for that assignment
+ * within its timeout (then {@link org.apache.kafka.common.errors.TimeoutException}, as Kafka's would); meanwhile the
+ * partitions it receives are paused and their {@code onPartitionsAssigned} waits for the next {@code poll()}, so no user
+ * callback runs inside {@code commitSync}. A refused {@code commitAsync} (or auto-commit) is committed from the bridge's
+ * first {@code onPartitionsAssigned}, before any later commit of this member can be made, and its callback runs after
+ * that commit completed. A partition Kafka does not give this member fails the commit with {@link
+ * CommitFailedException} (what a Kafka member gets for a partition it lost), after the others were committed. Offsets do
+ * not go backwards: when the rollback starts, the commits still in flight through Parti are awaited first (their
+ * refusals are routed before the refused commit that started it), routed commits are made in the order they were made
+ * through Parti and before any commit through Kafka, and a refusal that arrives after the first Kafka assignment is not
+ * replayed (its commit fails with {@link CommitFailedException}): the member may have committed newer offsets through
+ * Kafka by then.
+ *
+ * <p>Threads: every method but {@link #kafkaSide()} and {@link #phase()} is called on the consumer's polling thread.
  *
  * @param <K> key type
  * @param <V> value type
@@ -69,6 +91,9 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
     private static final Logger log = LoggerFactory.getLogger(PartiToKafkaMigration.class);
     /** How often the Kafka group is described while on Parti, and the longest slice of a Parti poll. */
     private static final long CHECK_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+    /** The longest slice of the bridge's poll while a {@code commitSync} waits for the bridge's first assignment. */
+    private static final long COMMIT_WAIT_SLICE_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
+    private static final String REFUSED = "the broker refused a commit through Parti: the Kafka group has members";
 
     /** The phases described in the class comment. */
     public enum Phase { NEW, PARTI, JOINING, ROLLING, KAFKA, CLOSED }
@@ -92,9 +117,25 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
 
         /** Leaves the Parti group (the listener it was subscribed with is called). */
         void leave();
+
+        /**
+         * Waits up to {@code timeout} for the asynchronous commits sent through Parti (their refusals reach {@link
+         * PartiConsumerDelegate.RefusedCommits#commitAsync}), and runs the callbacks of those completed.
+         */
+        default void awaitSentCommits(Duration timeout) {
+        }
+
+        /** Runs the callbacks of commits through Parti that completed (routed ones included), in commit order. */
+        default void runCommitCallbacks() {
+        }
+    }
+
+    /** A refused asynchronous commit waiting for the bridge's first assignment. */
+    private record Routed(Map<TopicPartition, OffsetAndMetadata> offsets, java.util.function.Consumer<Exception> completion) {
     }
 
     private final String groupId;
+    private final long apiTimeoutMs;
     private final Map<String, Object> bridgeConfig;
     private final Map<String, Object> adminConfig;
     private final Deserializer<K> keyDeserializer;
@@ -117,6 +158,20 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
     private Admin admin;
     private KafkaFuture<ConsumerGroupDescription> describing;
     private long nextDescribeNanos;
+    /** The broker refused a commit through Parti: the rollback starts at the next check. */
+    private boolean refused;
+    /** Refused asynchronous commits, in commit order, committed at the bridge's first assignment. */
+    private final ArrayDeque<Routed> routed = new ArrayDeque<>();
+    /** Whether the bridge has received its first assignment (refusals arriving later are not replayed). */
+    private boolean assignedOnce;
+    /** Inside a {@code commitSync} waiting for the bridge's first assignment. */
+    private boolean committing;
+    /** Partitions paused while a {@code commitSync} waited for them; resumed at the next poll. */
+    private final Set<TopicPartition> heldForCommit = new HashSet<>();
+    /** The user's {@code onPartitionsAssigned} that arrived inside a {@code commitSync}, delivered at the next poll. */
+    private Set<TopicPartition> deferredAssigned;
+    /** A routed commit completed: the Parti side's commit callbacks are due. */
+    private boolean callbacksDue;
 
     /**
      * @param userConfigs       the consumer's whole configuration (Kafka and {@code parti.*} keys), already validated
@@ -130,6 +185,7 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
         BridgeConfigs configs = BridgeConfigs.of(userConfigs, this, PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA,
                 "a consumer rolling back needs the group.id of the Kafka group it hands the partitions to");
         this.groupId = configs.groupId();
+        this.apiTimeoutMs = configs.apiTimeoutMs();
         this.keyDeserializer = keyDeserializer;
         this.valueDeserializer = valueDeserializer;
         this.parti = parti;
@@ -151,7 +207,8 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
             return null;
         }
         try {
-            return new PartiToKafkaMigration<>(configs, keyDeserializer, valueDeserializer, new PartiSide<>() {
+            PartiToKafkaMigration<K, V> rollback = new PartiToKafkaMigration<>(configs, keyDeserializer, valueDeserializer,
+                    new PartiSide<>() {
                 @Override
                 public void subscribe(Collection<String> topics, ConsumerRebalanceListener listener) {
                     delegate.subscribe(topics, listener);
@@ -182,7 +239,19 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
                 public void leave() {
                     delegate.unsubscribe();
                 }
+
+                @Override
+                public void awaitSentCommits(Duration timeout) {
+                    delegate.awaitSentCommits(timeout);
+                }
+
+                @Override
+                public void runCommitCallbacks() {
+                    delegate.runCommitCallbacks();
+                }
             });
+            delegate.routeRefusedCommits(rollback.refusedCommits);
+            return rollback;
         } catch (RuntimeException e) {
             delegate.close(CloseOptions.timeout(Duration.ZERO));
             throw e;
@@ -252,6 +321,12 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
     public void close(CloseOptions options) {
         KafkaConsumer<K, V> b = bridge;
         try {
+            failRouted("this consumer is closing");
+            if (deferredAssigned != null && listener != null) {
+                Set<TopicPartition> announced = deferredAssigned;
+                deferredAssigned = null;
+                listener.onPartitionsAssigned(announced); // so that the revocation of close() names known partitions
+            }
             if (!continuing.isEmpty() && listener != null) {
                 Set<TopicPartition> lost = Set.copyOf(continuing);
                 continuing.clear();
@@ -325,7 +400,7 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
                 records = parti.poll(Duration.ofNanos(Math.min(left, CHECK_NANOS)));
             } catch (MixedGroupException e) {
                 // the broker refused a generation -1 commit: the Kafka group has members, the rollback has begun
-                startRollback("the broker refused a commit through Parti: the Kafka group has members");
+                startRollback(REFUSED);
                 return pollRolling(Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
             }
             if (!records.isEmpty()) {
@@ -343,6 +418,9 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
 
     /** Why the rollback starts now, or null. */
     private String rollbackStarts() {
+        if (refused) {
+            return REFUSED;
+        }
         if (parti.leadsAGroupThatRollsBack()) {
             return "this member leads the Parti group and every live member of it is configured with "
                     + PartiConsumerConfig.MIGRATION_CONFIG + "=" + PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA;
@@ -376,6 +454,8 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
     }
 
     private void startRollback(String why) {
+        // the commits still in flight through Parti complete first: a refusal among them is routed before any other
+        parti.awaitSentCommits(Duration.ofMillis(apiTimeoutMs));
         partiSilenced = true;
         continuing.addAll(parti.assignment());
         next.keySet().retainAll(continuing);
@@ -388,6 +468,7 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
 
     /** JOINING and ROLLING: the bridge's poll; reports new Parti partitions; leaves Parti once the rollback is complete. */
     private ConsumerRecords<K, V> pollRolling(Duration timeout) {
+        releaseHeldForCommit();
         if (!rolled && !kafkaRebalancing && phase == Phase.ROLLING) {
             Set<TopicPartition> now = new HashSet<>(continuing);
             now.addAll(parti.owned());
@@ -396,6 +477,7 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
             }
         }
         ConsumerRecords<K, V> records = bridge.poll(timeout);
+        runDueCommitCallbacks();
         if (rolled && phase != Phase.KAFKA) {
             if (!continuing.isEmpty()) {
                 Set<TopicPartition> lost = Set.copyOf(continuing);
@@ -412,6 +494,149 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
             }
         }
         return records;
+    }
+
+    /** Where the Parti side's commits refused by the broker go (installed on the delegate by {@link #ifConfigured}). */
+    private final PartiConsumerDelegate.RefusedCommits refusedCommits = new PartiConsumerDelegate.RefusedCommits() {
+        @Override
+        public void commitSync(Map<TopicPartition, OffsetAndMetadata> offsets, Duration timeout) {
+            commitRefusedSync(offsets, timeout);
+        }
+
+        @Override
+        public void commitAsync(Map<TopicPartition, OffsetAndMetadata> offsets,
+                                java.util.function.Consumer<Exception> completion) {
+            commitRefusedLater(offsets, completion);
+        }
+    };
+
+    /**
+     * Inside {@code commitSync} through Parti, refused by the broker: starts the rollback if it has not started,
+     * waits for the bridge's first assignment and commits the offsets of the partitions it got.
+     */
+    private void commitRefusedSync(Map<TopicPartition, OffsetAndMetadata> offsets, Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        if (assignedOnce) {
+            throw notKept(offsets.keySet(), "the refusal arrived after this member committed through Kafka");
+        }
+        if (phase == Phase.PARTI) {
+            startRollback(REFUSED);
+        }
+        committing = true;
+        try {
+            while (phase == Phase.JOINING) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    throw new org.apache.kafka.common.errors.TimeoutException("Timeout of " + timeout.toMillis()
+                            + "ms expired before the offsets " + KafkaPartitions.sorted(offsets.keySet())
+                            + " could be committed: the broker refused them through Parti (consumer group '" + groupId
+                            + "' has Kafka members), and this member, rolling back to Kafka, has no Kafka assignment yet");
+                }
+                ConsumerRecords<K, V> records = bridge.poll(Duration.ofNanos(Math.min(left, COMMIT_WAIT_SLICE_NANOS)));
+                if (!records.isEmpty()) { // cannot happen: what the bridge is assigned meanwhile stays paused
+                    throw new IllegalStateException("records fetched for partitions held back while committing");
+                }
+            }
+        } finally {
+            committing = false;
+        }
+        runDueCommitCallbacks();
+        Map<TopicPartition, OffsetAndMetadata> kept = new HashMap<>(offsets);
+        Set<TopicPartition> lost = new TreeSet<>(KafkaPartitions.ORDER);
+        lost.addAll(offsets.keySet());
+        kept.keySet().retainAll(bridge.assignment());
+        lost.removeAll(kept.keySet());
+        if (!kept.isEmpty()) {
+            bridge.commitSync(kept, Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
+        }
+        if (!lost.isEmpty()) {
+            throw notKept(lost, "Kafka assigned them to another member, or to nobody yet");
+        }
+    }
+
+    /** A refused {@code commitAsync} or auto-commit through Parti: committed at the bridge's first assignment. */
+    private void commitRefusedLater(Map<TopicPartition, OffsetAndMetadata> offsets,
+                                    java.util.function.Consumer<Exception> completion) {
+        if (assignedOnce) {
+            completion.accept(notKept(offsets.keySet(), "the refusal arrived after this member committed through Kafka"));
+            callbacksDue = true;
+            return;
+        }
+        routed.add(new Routed(Map.copyOf(offsets), completion));
+        refused = true; // the rollback starts at the next check, if it has not started
+    }
+
+    /** Kafka's polling thread, in the bridge's first {@code onPartitionsAssigned}: the routed asynchronous commits. */
+    private void commitRouted() {
+        Set<TopicPartition> assigned = bridge.assignment();
+        for (Routed r = routed.poll(); r != null; r = routed.poll()) {
+            Map<TopicPartition, OffsetAndMetadata> kept = new HashMap<>(r.offsets());
+            kept.keySet().retainAll(assigned);
+            Set<TopicPartition> lost = new TreeSet<>(KafkaPartitions.ORDER);
+            lost.addAll(r.offsets().keySet());
+            lost.removeAll(kept.keySet());
+            CommitFailedException lostError = lost.isEmpty() ? null
+                    : notKept(lost, "Kafka assigned them to another member, or to nobody yet");
+            Routed done = r;
+            if (kept.isEmpty()) {
+                done.completion().accept(lostError);
+                callbacksDue = true;
+                continue;
+            }
+            bridge.commitAsync(kept, (committed, e) -> {
+                done.completion().accept(e != null ? e : lostError);
+                callbacksDue = true;
+            });
+        }
+    }
+
+    /** Fails the routed commits not made yet (closing). */
+    private void failRouted(String why) {
+        for (Routed r = routed.poll(); r != null; r = routed.poll()) {
+            r.completion().accept(notKept(r.offsets().keySet(), why));
+            callbacksDue = true;
+        }
+        runDueCommitCallbacks();
+    }
+
+    private void runDueCommitCallbacks() {
+        if (callbacksDue) {
+            callbacksDue = false;
+            parti.runCommitCallbacks();
+        }
+    }
+
+    private CommitFailedException notKept(Collection<TopicPartition> partitions, String why) {
+        return new CommitFailedException("Commit refused for " + KafkaPartitions.sorted(partitions) + ": the broker "
+                + "refused it through Parti (consumer group '" + groupId + "' has Kafka members, this member is rolling "
+                + "back to Kafka), and it cannot be made as a Kafka commit of this member: " + why + ". Their records may "
+                + "be processed again by their owner.");
+    }
+
+    /**
+     * Start of a poll: the partitions paused while a {@code commitSync} waited for them are announced to the user's
+     * listener (if new to it) and resumed.
+     */
+    private void releaseHeldForCommit() {
+        if (deferredAssigned == null && heldForCommit.isEmpty()) {
+            return;
+        }
+        Set<TopicPartition> announced = deferredAssigned;
+        deferredAssigned = null;
+        try {
+            if (announced != null) {
+                listener.onPartitionsAssigned(announced);
+            }
+        } catch (KafkaException e) {
+            throw e;
+        } catch (RuntimeException e) {
+            throw new KafkaException("User rebalance callback throws an error", e);
+        } finally {
+            Set<TopicPartition> resume = new HashSet<>(heldForCommit);
+            heldForCommit.clear();
+            resume.retainAll(bridge.assignment());
+            bridge.resume(resume);
+        }
     }
 
     /**
@@ -458,6 +683,10 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
             if (phase == Phase.JOINING) {
                 phase = Phase.ROLLING;
             }
+            if (committing) { // inside commitSync: nothing reaches the user before the next poll()
+                bridge.pause(partitions);
+                heldForCommit.addAll(partitions);
+            }
             Set<TopicPartition> added = new HashSet<>();
             for (TopicPartition tp : partitions) {
                 if (continuing.remove(tp)) {
@@ -469,7 +698,18 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
                     added.add(tp);
                 }
             }
-            listener.onPartitionsAssigned(added);
+            if (!assignedOnce) {
+                assignedOnce = true;
+                commitRouted(); // before any commit of this member through Kafka
+            }
+            if (committing) {
+                if (deferredAssigned == null) {
+                    deferredAssigned = new HashSet<>();
+                }
+                deferredAssigned.addAll(added);
+            } else {
+                listener.onPartitionsAssigned(added);
+            }
         }
 
         @Override
