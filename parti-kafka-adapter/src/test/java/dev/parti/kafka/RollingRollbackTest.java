@@ -3,21 +3,40 @@ package dev.parti.kafka;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.parti.kafka.MigrationCrashSupport.CommitWatcher;
+import dev.parti.kafka.MigrationCrashSupport.Member;
 import dev.parti.kafka.migration.PartiToKafkaMigration;
 import dev.parti.testkit.KafkaBrokerExtension;
 import dev.parti.testkit.NatsServerExtension;
+import dev.parti.testkit.OwnershipChecker;
+import dev.parti.testkit.OwnershipLog;
 import dev.parti.testkit.OwnershipReport;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.MemberDescription;
+import org.apache.kafka.clients.consumer.Consumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.GroupIdNotFoundException;
+import org.apache.kafka.common.errors.RebalanceInProgressException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Parti → Kafka rolling rollback ({@code parti.migration=parti-to-kafka}) on a real broker and nats-server: a group of
@@ -26,7 +45,8 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * KafkaConsumer}s with {@link PartiAssignor}. Checked throughout by {@link PartiAssignorGroup}: no partition in two
  * members at once (sampled and in the ownership log), no committed offset going backwards, every record consumed
  * exactly once with commit-in-revoke, nothing lost; at the end the group has only Kafka members and Kafka assigns every
- * partition.
+ * partition. And the rollback's window, forced: a commit through Parti that the broker refuses because another member
+ * joined the Kafka group.
  */
 class RollingRollbackTest {
     @RegisterExtension
@@ -211,6 +231,209 @@ class RollingRollbackTest {
             consumer.subscribe(List.of(Fixtures.unique("t")));
             assertThat(consumer.rollbackPhase()).isEqualTo(PartiToKafkaMigration.Phase.PARTI);
         }
+    }
+
+    /**
+     * The rollback's window, forced: a member rolling back that has not noticed the rollback yet commits through Parti
+     * (generation −1) right after another member joined the Kafka group, so the broker refuses the commit. The member
+     * commits after every batch ({@code commitSync}, or {@code commitAsync} with a callback, as listener containers do)
+     * and is held, once, after a batch polled through Parti and before committing it, until the Kafka group has a
+     * member (a condition, not a sleep). Checked: no exception reaches the application for it (nor
+     * for any commit made through Parti); once {@code commitSync} returns (or the callback runs) the member is a Kafka
+     * member with a Kafka generation and the broker holds the batch's offsets, which only a commit of a Kafka generation
+     * can have made once the group had a member; commits made as a Kafka member while the group rebalances may get
+     * Kafka's own {@code RebalanceInProgressException}, as a {@code KafkaConsumer}'s do; no committed offset goes
+     * backwards; each record processed once; no partition with two live owners; the group ends run by Kafka, every
+     * partition committed at its end. Without the routing of refused commits the held commit fails with {@code
+     * MixedGroupException}.
+     */
+    @ParameterizedTest(name = "commitAsync={0}")
+    @ValueSource(booleans = {false, true})
+    void aCommitThroughPartiRefusedBecauseTheKafkaGroupHasAMemberIsMadeAsAKafkaCommitWithoutAnError(boolean async,
+                                                                                                   @TempDir Path dir)
+            throws Exception {
+        String topic = Fixtures.unique("rb-route");
+        String groupId = Fixtures.unique("g-rbroute");
+        int partitions = 6;
+        KAFKA.broker().createTopic(topic, partitions);
+        Path logDir = Files.createDirectories(dir.resolve("ownership"));
+        long start = System.nanoTime();
+        Map<Integer, Long> produced = new ConcurrentHashMap<>();
+        AtomicBoolean producing = new AtomicBoolean(true);
+        Thread producer = MigrationCrashSupport.producer(KAFKA.bootstrapServers(), topic, partitions, produced, producing);
+        Map<String, Member> members = new HashMap<>();
+        try (Admin admin = Fixtures.admin(KAFKA.bootstrapServers());
+             CommitWatcher commits = new CommitWatcher(KAFKA.bootstrapServers(), groupId)) {
+            HeldCommits held = new HeldCommits(admin, groupId, async);
+            producer.start();
+            try {
+                // p-0 cannot roll back: it holds the rollback off until it stops, and leads the Parti group (first in)
+                members.put("p-0", Member.start(crashConfig(groupId, "p-0", PartiConsumerConfig.MIGRATION_NONE), topic, "p-0",
+                        logDir, dir));
+                await("p-0 leads the Parti group").atMost(WAIT).pollInterval(Duration.ofMillis(20))
+                        .until(() -> leads(members.get("p-0").parti()));
+                for (String name : List.of("r-1", "r-2")) {
+                    members.put(name, Member.start(crashConfig(groupId, name, PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA),
+                            topic, name, logDir, dir, held.committer(name)));
+                }
+                await("every member processes records through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(50))
+                        .until(() -> {
+                            Map<String, List<String>> seen = MigrationCrashSupport.ledgers(dir);
+                            return List.of("p-0", "r-1", "r-2").stream().allMatch(m ->
+                                    seen.values().stream().anyMatch(by -> by.contains(m)));
+                        });
+                assertThat(kafkaMembers(admin, groupId)).as("no Kafka member while p-0 runs").isZero();
+
+                held.armed.set(true);
+                members.remove("p-0").stop(); // every live member can roll back now: the Parti leader starts it
+                await("a commit through Parti was refused and made through Kafka").atMost(WAIT)
+                        .pollInterval(Duration.ofMillis(20)).until(() -> !held.routed.isEmpty() || !held.failures.isEmpty());
+                assertThat(held.failures).as("commit errors").isEmpty();
+                await("every member is a Kafka member").atMost(WAIT).pollInterval(Duration.ofMillis(20)).until(() ->
+                        List.of("r-1", "r-2").stream().allMatch(m -> members.get(m).parti() != null
+                                && members.get(m).parti().rollbackPhase() == PartiToKafkaMigration.Phase.KAFKA));
+
+                producing.set(false);
+                producer.join(30_000);
+                await("every produced record processed").atMost(WAIT).pollInterval(Duration.ofMillis(100))
+                        .until(() -> MigrationCrashSupport.missing(dir, produced).isEmpty());
+                members.remove("r-1").stop();
+                members.remove("r-2").stop();
+            } finally {
+                producing.set(false);
+                members.values().forEach(Member::stopAfterFailure);
+            }
+            held.routed.forEach(System.out::println);
+            System.out.printf("rollback commit routing (commitAsync=%s): %.2f s; commits refused by Kafka's own rebalance "
+                    + "while Kafka members: %d%n", async, (System.nanoTime() - start) / 1e9, held.rebalancing.size());
+            assertThat(held.failures).as("commit errors").isEmpty();
+            assertThat(held.routed).as("a held commit made while the Kafka group had a member").isNotEmpty();
+            commits.close();
+            assertThat(commits.backwards()).as("committed offsets that went backwards").isEmpty();
+            Map<TopicPartition, Long> ends = new HashMap<>();
+            produced.forEach((p, end) -> ends.put(new TopicPartition(topic, p), end));
+            assertThat(commits.committed()).as("the group's commits at the end of every partition").isEqualTo(ends);
+        }
+        assertThat(MigrationCrashSupport.duplicatesBeyond(dir, Set.of())).as("records processed twice").isEmpty();
+        OwnershipReport report = OwnershipChecker.builder().window(start, System.nanoTime()).check(OwnershipLog.read(logDir));
+        assertThat(report.overlaps()).as("partitions with two live owners").isEmpty();
+    }
+
+    /**
+     * The commits of the members of {@link #aCommitThroughPartiRefusedBecauseTheKafkaGroupHasAMemberIsMadeAsAKafkaCommitWithoutAnError}:
+     * one after every batch, and once {@link #armed}, each member that does not lead the Parti group holds its first
+     * batch polled through Parti until the Kafka group has a member.
+     */
+    private static final class HeldCommits {
+        final AtomicBoolean armed = new AtomicBoolean();
+        final List<String> routed = new CopyOnWriteArrayList<>();
+        final List<String> failures = new CopyOnWriteArrayList<>();
+        final List<String> rebalancing = new CopyOnWriteArrayList<>();
+        private final Set<String> held = ConcurrentHashMap.newKeySet();
+        private final Admin admin;
+        private final String groupId;
+        private final boolean async;
+
+        HeldCommits(Admin admin, String groupId, boolean async) {
+            this.admin = admin;
+            this.groupId = groupId;
+            this.async = async;
+        }
+
+        MigratingMemberMain.AfterBatch committer(String name) {
+            return (consumer, batch) -> {
+                PartiConsumer<String, String> c = (PartiConsumer<String, String>) consumer;
+                boolean hold = armed.get() && c.rollbackPhase() == PartiToKafkaMigration.Phase.PARTI && !leads(c)
+                        && held.add(name);
+                int kafkaMembers = 0;
+                if (hold) {
+                    // polled through Parti; held until the member leading Parti (it starts the rollback) is in the Kafka
+                    // group, or until this one leads Parti (then this is not the case under test)
+                    await(name + " held until the Kafka group has a member").atMost(WAIT)
+                            .pollInterval(Duration.ofMillis(5)).until(() -> leads(c) || kafkaMembers(admin, groupId) > 0);
+                    kafkaMembers = kafkaMembers(admin, groupId);
+                }
+                boolean routedCase = hold && kafkaMembers > 0;
+                String what = name + " committing " + batch + " in " + c.rollbackPhase() + (routedCase ? ", held, with "
+                        + kafkaMembers + " Kafka member(s) in the group" : "");
+                PartiToKafkaMigration.Phase before = c.rollbackPhase();
+                if (async) {
+                    consumer.commitAsync(batch, (offsets, e) -> done(c, what, before, routedCase, batch, e));
+                    return;
+                }
+                RuntimeException error = null;
+                try {
+                    consumer.commitSync(batch);
+                } catch (RuntimeException e) {
+                    error = e;
+                }
+                done(c, what, before, routedCase, batch, error);
+            };
+        }
+
+        /** On the member's polling thread, when its commit of {@code batch} completed. */
+        private void done(PartiConsumer<String, String> c, String what, PartiToKafkaMigration.Phase before, boolean routedCase,
+                          Map<TopicPartition, OffsetAndMetadata> batch, Exception error) {
+            if (error instanceof RebalanceInProgressException && before != PartiToKafkaMigration.Phase.PARTI && !routedCase) {
+                rebalancing.add(what); // Kafka's own answer to a Kafka member committing while the group rebalances
+                return;
+            }
+            if (error != null) {
+                failures.add(what + " -> " + c.rollbackPhase() + ": " + error);
+                return;
+            }
+            if (!routedCase) {
+                return;
+            }
+            Map<TopicPartition, OffsetAndMetadata> now = committed(admin, groupId);
+            routed.add(what + "; done in " + c.rollbackPhase() + " generation " + c.groupMetadata().generationId()
+                    + ", the broker holds " + now);
+            if (c.rollbackPhase() != PartiToKafkaMigration.Phase.ROLLING && c.rollbackPhase() != PartiToKafkaMigration.Phase.KAFKA) {
+                failures.add(what + ": done in " + c.rollbackPhase() + ", not as a Kafka member");
+            }
+            if (c.groupMetadata().generationId() <= 0) {
+                failures.add(what + ": no Kafka generation when done");
+            }
+            batch.forEach((tp, o) -> {
+                if (now.get(tp) == null || now.get(tp).offset() < o.offset()) {
+                    failures.add(what + ": the broker holds " + now.get(tp) + " for " + tp);
+                }
+            });
+        }
+    }
+
+    private static boolean leads(PartiConsumer<String, String> c) {
+        return c != null && c.partiManager() != null && c.partiManager().isLeader();
+    }
+
+    /** The Kafka group's members (0 while the broker does not know the group). */
+    private static int kafkaMembers(Admin admin, String groupId) {
+        try {
+            return admin.describeConsumerGroups(List.of(groupId)).all().get(10, TimeUnit.SECONDS).get(groupId).members().size();
+        } catch (java.util.concurrent.ExecutionException e) {
+            if (e.getCause() instanceof GroupIdNotFoundException) {
+                return 0;
+            }
+            throw new IllegalStateException(e);
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static Map<TopicPartition, OffsetAndMetadata> committed(Admin admin, String groupId) {
+        try {
+            return admin.listConsumerGroupOffsets(groupId).partitionsToOffsetAndMetadata().get(10, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** The settings of a member run by {@link MigratingMemberMain} (as the crash tests run them). */
+    private static Map<String, Object> crashConfig(String groupId, String name, String migration) {
+        Map<String, Object> config = MigrationCrashSupport.kafkaMember(KAFKA.bootstrapServers(), groupId, name);
+        config.putAll(Fixtures.partiFast(NATS.url()));
+        config.put(PartiConsumerConfig.MIGRATION_CONFIG, migration);
+        return config;
     }
 
     /**

@@ -304,8 +304,11 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
             case JOINING:
             case ROLLING:
                 return pollRolling(timeout);
-            case KAFKA:
-                return bridge.poll(timeout);
+            case KAFKA: {
+                ConsumerRecords<K, V> records = bridge.poll(timeout);
+                runDueCommitCallbacks(); // a routed commit may complete after the rollback did
+                return records;
+            }
             case CLOSED:
                 throw new IllegalStateException("This consumer has already been closed.");
             default:
