@@ -43,6 +43,8 @@ import org.springframework.kafka.core.DefaultKafkaConsumerFactory;
 import org.springframework.kafka.listener.ConcurrentMessageListenerContainer;
 import org.springframework.kafka.listener.ConsumerAwareRebalanceListener;
 import org.springframework.kafka.listener.ContainerProperties;
+import org.springframework.kafka.listener.DefaultErrorHandler;
+import org.springframework.kafka.listener.MessageListenerContainer;
 import org.springframework.kafka.listener.MessageListener;
 
 /**
@@ -54,7 +56,10 @@ import org.springframework.kafka.listener.MessageListener;
  * ({@code AckMode.BATCH}, and the pending offsets when partitions are revoked), under load from a producer that runs
  * throughout. The rollback the same way in reverse (see its test). Ownership is logged per container instance from the
  * container's rebalance listener; every record handled is counted, and a record handled by an instance that did not own
- * its partition is reported.
+ * its partition is reported. Every consumer exception a container hands its error handler is recorded (Spring logs it as
+ * {@code ERROR Consumer exception}): none may be a {@code MixedGroupException}. During the rollback a container that has
+ * not noticed it yet may commit through Parti after another member joined the Kafka group; the broker refuses that
+ * commit, and the {@code PartiConsumer} makes it a Kafka commit instead of throwing.
  */
 class SpringRollingMigrationTest {
     @RegisterExtension
@@ -73,6 +78,8 @@ class SpringRollingMigrationTest {
     private final List<String> notOwned = new CopyOnWriteArrayList<>();
     private final Map<String, Set<TopicPartition>> owned = new ConcurrentHashMap<>();
     private final Map<String, ConcurrentMessageListenerContainer<String, String>> running = new LinkedHashMap<>();
+    /** The consumer exceptions the containers handed their error handler (commit failures among them). */
+    private final List<String> consumerErrors = new CopyOnWriteArrayList<>();
 
     @Test
     void containersOnKafkaConsumersReplacedOneByOneByContainersOnPartiConsumersHandleEveryRecordOnce() throws Exception {
@@ -193,6 +200,8 @@ class SpringRollingMigrationTest {
         assertThat(missing).as("records never handled").isEmpty();
         assertThat(twice).as("records handled twice (the containers commit in their revocation)").isEmpty();
         assertThat(notOwned).as("records handled by an instance that did not own their partition").isEmpty();
+        consumerErrors.forEach(e -> System.out.println("consumer exception: " + e));
+        assertThat(consumerErrors).as("consumer exceptions reaching a container").noneMatch(e -> e.contains("MixedGroupException"));
         OwnershipReport report = OwnershipChecker.builder()
                 .partitions(IntStream.range(0, PARTITIONS).mapToObj(p -> topic + "-" + p).collect(Collectors.toSet()))
                 .maxGap(WAIT)
@@ -281,6 +290,14 @@ class SpringRollingMigrationTest {
         });
         ConcurrentMessageListenerContainer<String, String> container = new ConcurrentMessageListenerContainer<>(factory, props);
         container.setConcurrency(1);
+        container.setCommonErrorHandler(new DefaultErrorHandler() {
+            @Override
+            public void handleOtherException(Exception thrown, Consumer<?, ?> consumer, MessageListenerContainer c,
+                                             boolean batchListener) {
+                consumerErrors.add(name + ": " + thrown);
+                super.handleOtherException(thrown, consumer, c, batchListener);
+            }
+        });
         container.setBeanName(name);
         container.start();
         running.put(name, container);
