@@ -101,7 +101,10 @@ import org.apache.kafka.common.serialization.Deserializer;
  * "Rolling migration"; topic-list subscriptions only). With {@code parti.migration=parti-to-kafka} the reverse:
  * this consumer runs on Parti, and once every live member of the Parti group is configured so, the members join the
  * Kafka group keeping their partitions and leave Parti, so that plain {@code KafkaConsumer}s can replace them one at a
- * time (the guide's "Rolling rollback").
+ * time (the guide's "Rolling rollback"). Such a consumer never throws {@link MixedGroupException} for a commit: a commit
+ * the broker refuses because the Kafka group has members starts its rollback, and is made as a Kafka commit once its
+ * Kafka assignment arrives ({@code commitSync} waits for it within its timeout; a partition Kafka does not give it fails
+ * with {@link CommitFailedException}).
  * Interceptors ({@code interceptor.classes}) run here, not in the inner consumer: {@code onConsume} sees
  * exactly the records {@code poll()} returns, {@code onCommit} the commits made (including auto-commits).
  *
