@@ -24,6 +24,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.common.GroupState;
 import org.apache.kafka.common.TopicPartition;
@@ -35,7 +36,8 @@ import org.junit.jupiter.api.io.TempDir;
  * Faults in the middle of the Kafka → Parti rolling migration ({@code parti.migration=kafka-to-parti}), on a real broker
  * and nats-server, under a steady load: migrating members in child JVMs killed with SIGKILL (one after its Kafka side
  * joined the group, before the switch; the Parti group's leader during the switch, before it left Kafka), and the
- * nats-server killed when the switch begins and restarted a few seconds later. Each time: nothing is lost, records are
+ * nats-server killed when the switch begins and restarted a few seconds later; a member killed after it left Kafka, while
+ * it waits for the Kafka group to empty (phase WAITING). Each time: nothing is lost, records are
  * processed twice only where a killed instance had processed them without committing (or a member was fenced), no
  * partition has two live owners (ownership logged per instance across JVMs), no committed offset goes backwards, and
  * the group ends run by Parti: the Kafka group empty, every partition owned through Parti, committed at its end.
@@ -210,6 +212,97 @@ class RollingMigrationCrashTest {
         checkLedgersAndOwnership(dir, logDir, start, Set.of());
     }
 
+    /**
+     * A migrating member in a child JVM killed with SIGKILL in phase WAITING: it has left the Kafka group (its listener
+     * revoked, and committed, its Kafka partitions) and waits for the group to empty before Parti's assignment is
+     * delivered, so it owns nothing. The other member is held, while it is still a Kafka member switching (after a batch,
+     * on its polling thread: a condition, not a sleep), until the child is in WAITING, so the kill lands there every time.
+     * Parti then expires the child (its session) and the survivor takes every partition once it has left Kafka too.
+     * Nothing was uncommitted in the killed instance, so no record may be processed twice.
+     */
+    @Test
+    void aMemberKilledAfterItLeftKafkaWhileWaitingForTheGroupToEmptyLosesNothingAndTheGroupEndsOnParti(@TempDir Path dir)
+            throws Exception {
+        String topic = Fixtures.unique("migrate-waiting");
+        String groupId = Fixtures.unique("g-waitkill");
+        KAFKA.broker().createTopic(topic, PARTITIONS);
+        Path logDir = Files.createDirectories(dir.resolve("ownership"));
+        long start = System.nanoTime();
+        Map<Integer, Long> produced = new ConcurrentHashMap<>();
+        AtomicBoolean producing = new AtomicBoolean(true);
+        Thread producer = MigrationCrashSupport.producer(KAFKA.bootstrapServers(), topic, PARTITIONS, produced, producing);
+        Map<String, Member> members = new HashMap<>();
+        AtomicBoolean armed = new AtomicBoolean();
+        AtomicLong killedAt = new AtomicLong();
+        long onPartiAt;
+        java.util.concurrent.atomic.AtomicReference<Child> child = new java.util.concurrent.atomic.AtomicReference<>();
+        try (CommitWatcher commits = new CommitWatcher(KAFKA.bootstrapServers(), groupId)) {
+            producer.start();
+            try {
+                members.put("k-1", Member.start(kafka(groupId, "k-1"), topic, "k-1", logDir, dir));
+                await("k-1 in the Kafka group").atMost(WAIT).pollInterval(Duration.ofMillis(20)).until(() -> {
+                    ConsumerGroupDescription d = MigrationCrashSupport.describe(KAFKA.bootstrapServers(), groupId);
+                    return d != null && !d.members().isEmpty();
+                });
+                // both find a Kafka member at their subscribe(): they join the Kafka group
+                Child c1 = Child.start(fastSwitch(migrating(groupId, "c-1", NATS.url())), topic, "c-1", logDir, dir);
+                child.set(c1);
+                MigratingMemberMain.AfterBatch holdWhileSwitching = (consumer, batch) -> {
+                    PartiConsumer<String, String> c = (PartiConsumer<String, String>) consumer;
+                    if (armed.get() && c.migrationPhase() == KafkaToPartiMigration.Phase.SWITCHING && killedAt.get() == 0) {
+                        // m-2 is still in the Kafka group: c-1, once it left, waits for it (phase WAITING)
+                        await("c-1 left Kafka and waits for the group to empty").atMost(WAIT).pollInterval(Duration.ofMillis(5))
+                                .until(() -> c1.phase().equals("WAITING"));
+                        c1.kill(logDir);
+                        killedAt.set(System.nanoTime());
+                    }
+                };
+                members.put("m-2", Member.start(fastSwitch(migrating(groupId, "m-2", NATS.url())), topic, "m-2", logDir, dir,
+                        holdWhileSwitching));
+                awaitKafkaGroup(groupId, 3);
+                System.out.printf("waiting kill: %s at %.2f s%n", "group of 3", (System.nanoTime() - start) / 1e9);
+                assertThat(c1.phase()).isEqualTo("KAFKA");
+                assertThat(phase(members, "m-2")).isEqualTo(KafkaToPartiMigration.Phase.KAFKA);
+
+                armed.set(true);
+                members.remove("k-1").stop(); // the last plain KafkaConsumer: every member is told to switch
+                System.out.printf("waiting kill: %s at %.2f s%n", "k-1 stopped", (System.nanoTime() - start) / 1e9);
+                await("c-1 killed in WAITING").atMost(WAIT).pollInterval(Duration.ofMillis(20)).until(() -> killedAt.get() > 0);
+                System.out.printf("waiting kill: %s at %.2f s%n", "killed", (System.nanoTime() - start) / 1e9);
+                assertThat(c1.phases()).as("c-1 killed after it left Kafka").containsExactly("KAFKA", "SWITCHING", "WAITING");
+
+                await("m-2 runs through Parti holding every partition, the Kafka group empty").atMost(WAIT)
+                        .pollInterval(Duration.ofMillis(50))
+                        .until(() -> phase(members, "m-2") == KafkaToPartiMigration.Phase.PARTI
+                                && MigrationCrashSupport.holdsAll(logDir, "m-2", topic, PARTITIONS));
+                onPartiAt = System.nanoTime();
+                System.out.printf("waiting kill: %s at %.2f s%n", "on Parti", (System.nanoTime() - start) / 1e9);
+                assertThat(MigrationCrashSupport.describe(KAFKA.bootstrapServers(), groupId).members()).isEmpty();
+
+                producing.set(false);
+                producer.join(30_000);
+                await("every produced record processed").atMost(WAIT).pollInterval(Duration.ofMillis(100))
+                        .until(() -> MigrationCrashSupport.missing(dir, produced).isEmpty());
+                System.out.printf("waiting kill: %s at %.2f s%n", "all processed", (System.nanoTime() - start) / 1e9);
+                members.remove("m-2").stop();
+                System.out.printf("waiting kill: %s at %.2f s%n", "stopped", (System.nanoTime() - start) / 1e9);
+            } finally {
+                producing.set(false);
+                members.values().forEach(Member::stopAfterFailure);
+                if (child.get() != null) {
+                    child.get().close();
+                }
+            }
+            commits.close();
+            assertThat(commits.backwards()).as("committed offsets that went backwards").isEmpty();
+            assertThat(commits.committed()).as("the group's commits at the end of every partition")
+                    .isEqualTo(ends(topic, produced));
+        }
+        System.out.printf("migration crash: c-1 killed in WAITING; m-2 consumed every partition through Parti %.2f s later "
+                + "(Parti session 2 s); test %.2f s%n", (onPartiAt - killedAt.get()) / 1e9, (System.nanoTime() - start) / 1e9);
+        checkLedgersAndOwnership(dir, logDir, start, Set.of()); // c-1 had committed everything it processed
+    }
+
     private static void checkLedgersAndOwnership(Path dir, Path logDir, long start, Set<String> killed) throws Exception {
         Map<String, List<String>> seen = MigrationCrashSupport.ledgers(dir);
         long redone = seen.values().stream().filter(by -> by.size() > 1).count();
@@ -261,6 +354,13 @@ class RollingMigrationCrashTest {
                             && d.members().stream().mapToInt(m -> m.assignment().topicPartitions().size()).sum() == PARTITIONS
                             && d.members().stream().allMatch(m -> !m.assignment().topicPartitions().isEmpty());
                 });
+    }
+
+    /** Parti's first assignment after the fast tests' short cold-start window (the test holds the switch open itself). */
+    private static Map<String, Object> fastSwitch(Map<String, Object> config) {
+        config.put("parti.cold.start.window.ms", "300");
+        config.put("parti.planned.scale.window.ms", "300");
+        return config;
     }
 
     private static Map<String, Object> kafka(String groupId, String name) {
