@@ -213,7 +213,8 @@ class RollingMigrationCrashTest {
     }
 
     /**
-     * A migrating member in a child JVM killed with SIGKILL in phase WAITING: it has left the Kafka group (its listener
+     * A migrating static member ({@code group.instance.id}, also its Parti worker ID) in a child JVM killed with SIGKILL
+     * in phase WAITING: it has left the Kafka group (a static member too leaves explicitly at the switch; its listener
      * revoked, and committed, its Kafka partitions) and waits for the group to empty before Parti's assignment is
      * delivered, so it owns nothing. The other member is held, while it is still a Kafka member switching (after a batch,
      * on its polling thread: a condition, not a sleep), until the child is in WAITING, so the kill lands there every time.
@@ -221,7 +222,7 @@ class RollingMigrationCrashTest {
      * Nothing was uncommitted in the killed instance, so no record may be processed twice.
      */
     @Test
-    void aMemberKilledAfterItLeftKafkaWhileWaitingForTheGroupToEmptyLosesNothingAndTheGroupEndsOnParti(@TempDir Path dir)
+    void aStaticMemberKilledAfterItLeftKafkaWhileWaitingForTheGroupToEmptyLosesNothingAndTheGroupEndsOnParti(@TempDir Path dir)
             throws Exception {
         String topic = Fixtures.unique("migrate-waiting");
         String groupId = Fixtures.unique("g-waitkill");
@@ -245,7 +246,8 @@ class RollingMigrationCrashTest {
                     return d != null && !d.members().isEmpty();
                 });
                 // both find a Kafka member at their subscribe(): they join the Kafka group
-                Child c1 = Child.start(fastSwitch(migrating(groupId, "c-1", NATS.url())), topic, "c-1", logDir, dir);
+                Child c1 = Child.start(staticMember(fastSwitch(migrating(groupId, "c-1", NATS.url())), "i-1"), topic, "c-1",
+                        logDir, dir);
                 child.set(c1);
                 MigratingMemberMain.AfterBatch holdWhileSwitching = (consumer, batch) -> {
                     PartiConsumer<String, String> c = (PartiConsumer<String, String>) consumer;
@@ -257,8 +259,8 @@ class RollingMigrationCrashTest {
                         killedAt.set(System.nanoTime());
                     }
                 };
-                members.put("m-2", Member.start(fastSwitch(migrating(groupId, "m-2", NATS.url())), topic, "m-2", logDir, dir,
-                        holdWhileSwitching));
+                members.put("m-2", Member.start(staticMember(fastSwitch(migrating(groupId, "m-2", NATS.url())), "i-2"), topic,
+                        "m-2", logDir, dir, holdWhileSwitching));
                 awaitKafkaGroup(groupId, 3);
                 System.out.printf("waiting kill: %s at %.2f s%n", "group of 3", (System.nanoTime() - start) / 1e9);
                 assertThat(c1.phase()).isEqualTo("KAFKA");
@@ -278,6 +280,8 @@ class RollingMigrationCrashTest {
                 onPartiAt = System.nanoTime();
                 System.out.printf("waiting kill: %s at %.2f s%n", "on Parti", (System.nanoTime() - start) / 1e9);
                 assertThat(MigrationCrashSupport.describe(KAFKA.bootstrapServers(), groupId).members()).isEmpty();
+                assertThat(members.get("m-2").parti().partiManager().workerId()).as("the static member's Parti worker ID")
+                        .isEqualTo("i-2");
 
                 producing.set(false);
                 producer.join(30_000);
@@ -354,6 +358,13 @@ class RollingMigrationCrashTest {
                             && d.members().stream().mapToInt(m -> m.assignment().topicPartitions().size()).sum() == PARTITIONS
                             && d.members().stream().allMatch(m -> !m.assignment().topicPartitions().isEmpty());
                 });
+    }
+
+    /** {@code config} as a static member {@code instanceId}, which is its Parti worker ID too. */
+    private static Map<String, Object> staticMember(Map<String, Object> config, String instanceId) {
+        config.put("group.instance.id", instanceId);
+        config.remove(PartiAssignor.WORKER_ID_CONFIG);
+        return config;
     }
 
     /** Parti's first assignment after the fast tests' short cold-start window (the test holds the switch open itself). */
