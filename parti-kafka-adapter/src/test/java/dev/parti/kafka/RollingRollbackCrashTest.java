@@ -8,6 +8,7 @@ import dev.parti.kafka.MigrationCrashSupport.CommitWatcher;
 import dev.parti.kafka.MigrationCrashSupport.Member;
 import dev.parti.kafka.migration.PartiToKafkaMigration;
 import dev.parti.testkit.KafkaBrokerExtension;
+import dev.parti.testkit.NatsServer;
 import dev.parti.testkit.NatsServerExtension;
 import dev.parti.testkit.OwnershipChecker;
 import dev.parti.testkit.OwnershipLog;
@@ -19,8 +20,11 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.Callable;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.common.TopicPartition;
 import org.junit.jupiter.api.Test;
@@ -136,6 +140,102 @@ class RollingRollbackCrashTest {
         assertThat(duplicates).as("processed twice other than the killed instances' uncommitted work").isEmpty();
         OwnershipReport report = OwnershipChecker.builder().window(start, System.nanoTime()).check(OwnershipLog.read(logDir));
         assertThat(report.overlaps()).as("partitions with two live owners").isEmpty();
+    }
+
+    /**
+     * The nats-server killed (SIGKILL) as soon as the first member starts the rollback (the Parti leader, joining the
+     * Kafka group), restarted with its store 3 s later (longer than Parti's 2 s session): the members that have not
+     * noticed the rollback lose their Parti lease meanwhile. Nothing is lost, records are processed twice only where a
+     * member lost partitions ({@code onPartitionsLost}: nothing could be committed), no partition has two live owners,
+     * no committed offset goes backwards, and the group ends run by Kafka once NATS is back.
+     */
+    @Test
+    void natsKilledWhenTheRollbackStartsLosesNothingAndTheGroupEndsOnKafkaOnceItIsBack(@TempDir Path dir) throws Exception {
+        String topic = Fixtures.unique("rollback-nats");
+        String groupId = Fixtures.unique("g-rbnats");
+        KAFKA.broker().createTopic(topic, PARTITIONS);
+        Path logDir = Files.createDirectories(dir.resolve("ownership"));
+        long start = System.nanoTime();
+        Map<Integer, Long> produced = new ConcurrentHashMap<>();
+        AtomicBoolean producing = new AtomicBoolean(true);
+        Thread producer = MigrationCrashSupport.producer(KAFKA.bootstrapServers(), topic, PARTITIONS, produced, producing);
+        Map<String, Member> members = new HashMap<>();
+        long downAt;
+        long upAt;
+        AtomicLong onKafkaAt = new AtomicLong();
+        try (NatsServer nats = NatsServer.start(); CommitWatcher commits = new CommitWatcher(KAFKA.bootstrapServers(), groupId)) {
+            producer.start();
+            try {
+                members.put("p-0", Member.start(natsConfig(groupId, "p-0", PartiConsumerConfig.MIGRATION_NONE, nats.url()),
+                        topic, "p-0", logDir, dir));
+                for (String name : List.of("r-1", "r-2")) {
+                    members.put(name, Member.start(natsConfig(groupId, name, PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA,
+                            nats.url()), topic, name, logDir, dir));
+                }
+                await("every member processes records through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(50))
+                        .until(() -> {
+                            Map<String, List<String>> seen = MigrationCrashSupport.ledgers(dir);
+                            return List.of("p-0", "r-1", "r-2").stream().allMatch(m ->
+                                    seen.values().stream().anyMatch(by -> by.contains(m)));
+                        });
+                members.remove("p-0").stop(); // every live member can roll back now: the Parti leader starts it
+                await("a member starts the rollback").atMost(WAIT).pollInterval(Duration.ofMillis(5))
+                        .until(() -> rollbackPhase(members.get("r-1")) != PartiToKafkaMigration.Phase.PARTI
+                                || rollbackPhase(members.get("r-2")) != PartiToKafkaMigration.Phase.PARTI);
+                nats.kill();
+                downAt = System.nanoTime();
+                System.out.println("rollback with NATS down: killed with r-1 " + rollbackPhase(members.get("r-1")) + ", r-2 "
+                        + rollbackPhase(members.get("r-2")));
+                // the rollback itself needs no NATS once started: it may complete during the outage
+                Callable<Boolean> rolledBack = () -> {
+                    boolean done = rollbackPhase(members.get("r-1")) == PartiToKafkaMigration.Phase.KAFKA
+                            && rollbackPhase(members.get("r-2")) == PartiToKafkaMigration.Phase.KAFKA
+                            && kafkaAssigned(groupId) == PARTITIONS;
+                    if (done) {
+                        onKafkaAt.compareAndSet(0, System.nanoTime());
+                    }
+                    return done;
+                };
+                long down = downAt;
+                await("3 s without NATS").atMost(WAIT).pollInterval(Duration.ofMillis(50)).until(() -> {
+                    rolledBack.call(); // notes when the rollback completed, if it does during the outage
+                    return System.nanoTime() - down >= TimeUnit.SECONDS.toNanos(3);
+                });
+                nats.restart();
+                upAt = System.nanoTime();
+                await("both are Kafka members and Kafka assigns every partition").atMost(WAIT)
+                        .pollInterval(Duration.ofMillis(50)).until(rolledBack);
+
+                producing.set(false);
+                producer.join(30_000);
+                await("every produced record processed").atMost(WAIT).pollInterval(Duration.ofMillis(100))
+                        .until(() -> MigrationCrashSupport.missing(dir, produced).isEmpty());
+                members.remove("r-1").stop();
+                members.remove("r-2").stop();
+            } finally {
+                producing.set(false);
+                members.values().forEach(Member::stopAfterFailure);
+            }
+            commits.close();
+            assertThat(commits.backwards()).as("committed offsets that went backwards").isEmpty();
+            Map<TopicPartition, Long> ends = new HashMap<>();
+            produced.forEach((p, end) -> ends.put(new TopicPartition(topic, p), end));
+            assertThat(commits.committed()).as("the group's commits at the end of every partition").isEqualTo(ends);
+        }
+        System.out.printf("rollback with NATS down: down %.2f s; every member in Kafka and every partition assigned in Kafka "
+                + "%.2f s after the kill (%s); test %.2f s%n", (upAt - downAt) / 1e9, (onKafkaAt.get() - downAt) / 1e9,
+                onKafkaAt.get() < upAt ? "while NATS was down" : "after NATS was back", (System.nanoTime() - start) / 1e9);
+        assertThat(MigrationCrashSupport.duplicatesBeyond(dir, Set.of())).as("processed twice other than after a loss")
+                .isEmpty();
+        OwnershipReport report = OwnershipChecker.builder().window(start, System.nanoTime()).check(OwnershipLog.read(logDir));
+        assertThat(report.overlaps()).as("partitions with two live owners").isEmpty();
+    }
+
+    private static Map<String, Object> natsConfig(String groupId, String name, String migration, String natsUrl) {
+        Map<String, Object> config = MigrationCrashSupport.kafkaMember(KAFKA.bootstrapServers(), groupId, name);
+        config.putAll(Fixtures.partiFast(natsUrl));
+        config.put(PartiConsumerConfig.MIGRATION_CONFIG, migration);
+        return config;
     }
 
     private static PartiToKafkaMigration.Phase rollbackPhase(Member m) {
