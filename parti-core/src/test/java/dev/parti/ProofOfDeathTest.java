@@ -222,7 +222,7 @@ class ProofOfDeathTest {
      */
     @Test
     void aStoppedLeaderIsNotDeposedBeforeItsLeaseEndsAndFencesWhenItResumes() throws Exception {
-        try (ChildGroup g = new ChildGroup("pod-stop-leader", 12, "session-ms=3000", "disconnect-events=" + EVENTS,
+        try (ChildGroup g = new ChildGroup("pod-stop-leader", 12, "session-ms=5000", "disconnect-events=" + EVENTS,
                 "disconnect-grace-ms=100");
              io.nats.client.Connection nc = io.nats.client.Nats.connect(url(pinging, pinging.port()))) {
             balancedFollower(g, false, url(pinging, pinging.port()));
@@ -247,13 +247,13 @@ class ProofOfDeathTest {
                 return true;
             });
             assertThat(last[0]).as("the victim's key was seen after the stop").isNotNull();
-            long leaseEnd = leaseEndNanos(last[0], Duration.ofMillis(2400));
+            long leaseEnd = leaseEndNanos(last[0], Duration.ofMillis(4000));
             Takeover t = awaitTakeover(g, victim, status.owned(), status.workerId(), pinging, faultAt);
             victim.resume();
             await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(20)).until(() -> g.live().size() == 3
                     && g.ownedByLive().equals(g.partitionIds()) && g.leader().filter(c -> c != victim).isPresent()
                     && victim.status().map(s -> !s.leader() && s.owned().size() == 4).orElse(false));
-            System.out.println("[measure] proof of death, SIGSTOP of the LEADER (session 3 s, leader TTL 2.4 s): its key "
+            System.out.println("[measure] proof of death, SIGSTOP of the LEADER (session 5 s, leader TTL 4 s): its key "
                     + "replaced after " + (replacedAt[0] - faultAt) / 1_000_000 + " ms (could expire by itself after "
                     + (leaseEnd - faultAt) / 1_000_000 + " ms); its partitions first taken over after " + t.firstMs()
                     + " ms; its heartbeat key expired after " + t.keyGoneMs() + " ms");
