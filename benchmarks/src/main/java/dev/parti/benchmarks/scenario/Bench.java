@@ -884,10 +884,14 @@ public final class Bench {
         WorkerProcess process(String name) {
             // parti-pod: the proof-of-death decisions (what the leader heard, whom it counted stopped) are logged
             String podLog = impl == Impl.PARTI_POD ? "info" : "warn";
+            // PartiConsumer: its leadership changes (who leads: b3l kills the leader, b3 records whether it did)
+            String memberLog = impl == Impl.PARTI_POD || impl == Impl.PARTI ? "info" : "warn";
             return WorkerProcess.builder(BenchWorker.class).name(name)
                     .jvmArgs("-Xmx160m", "-XX:TieredStopAtLevel=1", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
                             "-Dorg.slf4j.simpleLogger.log.dev.parti.internal.DeathWatch=" + podLog,
                             "-Dorg.slf4j.simpleLogger.log.dev.parti.internal.Calculator=" + podLog,
+                            "-Dorg.slf4j.simpleLogger.log.dev.parti.internal.DeadLeaderCheck=" + podLog,
+                            "-Dorg.slf4j.simpleLogger.log.dev.parti.internal.GroupMember=" + memberLog,
                             "-Dbench.kafka.session.ms=" + BenchWorker.kafkaSessionMs())
                     .args(impl.id, kafka.bootstrapServers(), natsUrl(impl), topic, group, name, ownDir.toString(),
                             consumedDir.toString())
