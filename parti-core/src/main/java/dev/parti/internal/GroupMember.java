@@ -182,7 +182,7 @@ public final class GroupMember {
     static final String LEGACY_HEARTBEAT_PROPERTY = "dev.parti.test.legacyHeartbeat";
     private volatile boolean leaseStale;
     private volatile boolean idLost;
-    /** Proof of death (leader only, main thread): the account's client DISCONNECT events; null when off or not leading. */
+    /** Proof of death (main thread): the account's client DISCONNECT events, every member's; null when off or not yet open. */
     private DeathWatch deathWatch;
     /**
      * Proof of death for the leader (main thread): with the feature on every member keeps {@link #deathWatch} open and,
@@ -1521,7 +1521,10 @@ public final class GroupMember {
         actOnStaleLease(Duration.ofNanos(heartbeatAge(clock.getAsLong())), "NATS connection dropped (disconnect events on)");
     }
 
-    /** Main thread, on becoming leader: subscribes to the DISCONNECT events; a failure leaves the feature inert. */
+    /**
+     * Main thread, once started (a follower tries once) or on becoming leader (each term tries again): subscribes to
+     * the DISCONNECT events unless subscribed already; a failure leaves the feature inert.
+     */
     private void openDeathWatch() {
         String subject = config.disconnectEvents();
         if (subject == null || connection == null || deathWatch != null || deathWatchTried && calculator == null) {
