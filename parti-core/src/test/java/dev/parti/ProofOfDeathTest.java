@@ -339,9 +339,26 @@ class ProofOfDeathTest {
      */
     @Test
     void aLiveWorkerWhoseClientClosedItsConnectionFencedItselfBeforeAnyoneTookOver() throws Exception {
-        try (ChildGroup g = new ChildGroup("pod-reconnect", 12, "session-ms=3000", "disconnect-events=" + EVENTS,
+        forcedReconnect("pod-reconnect", false);
+    }
+
+    /**
+     * The same with the leader's own client closing its connection: it stops leading on the disconnect (a follower may
+     * delete its key 100 ms after the server's report), and whether or not a follower deposed it, no two instances
+     * work on a partition at once and the group settles under one leader.
+     */
+    @Test
+    void aLiveLeaderWhoseClientClosedItsConnectionStoppedLeadingBeforeAnyoneTookOver() throws Exception {
+        String proof = forcedReconnect("pod-reconnect-leader", true);
+        assertThat(proof).contains("stops acting as leader: its NATS connection dropped");
+    }
+
+    /** Forces a reconnect of a balanced follower, or of the leader; returns the proof-of-death log lines. */
+    private static String forcedReconnect(String group, boolean ofLeader) throws Exception {
+        try (ChildGroup g = new ChildGroup(group, 12, "session-ms=3000", "disconnect-events=" + EVENTS,
                 "disconnect-grace-ms=100", "reconnect-on-file")) {
-            ChildGroup.Child victim = balancedFollower(g, false, url(nats, nats.port()));
+            ChildGroup.Child follower = balancedFollower(g, false, url(nats, nats.port()));
+            ChildGroup.Child victim = ofLeader ? g.leader().orElseThrow() : follower;
             long t0 = System.nanoTime();
             ChildWorker.Status status = victim.status().orElseThrow();
             java.nio.file.Files.writeString(g.dir.resolve(victim.instance + ".reconnect.tmp"), "");
@@ -356,13 +373,19 @@ class ProofOfDeathTest {
             String proof = proofLines(g);
             System.out.print(proof);
             long moved = firstTakeover(g, victim, status.owned(), forcedAt);
-            System.out.println("[measure] proof of death, forced reconnect of a live worker: leader "
-                    + (proof.contains("counts as stopped: its connection") ? "counted it stopped" : "did not count it stopped")
+            System.out.println("[measure] proof of death, forced reconnect of a live " + (ofLeader ? "LEADER: a follower "
+                    + (proof.contains("deleted the leader key") ? "deposed it" : "did not depose it") : "worker: leader "
+                    + (proof.contains("counts as stopped: its connection") ? "counted it stopped" : "did not count it stopped"))
                     + "; its partitions " + (moved == -1 ? "stayed with it" : "first taken over after "
                     + (moved - forcedAt) / 1_000_000 + " ms"));
             assertThat(proof).as("the victim's client closed its connection and the server reported it so")
                     .contains("forced a reconnect").contains("reported closed by its client");
+            if (ofLeader) {
+                await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(20)).until(() -> g.leader().isPresent()
+                        && g.live().stream().filter(c -> c.status().map(ChildWorker.Status::leader).orElse(false)).count() == 1);
+            }
             g.check(t0, Duration.ofSeconds(4), true, List.of()).assertClean();
+            return proof;
         }
     }
 
