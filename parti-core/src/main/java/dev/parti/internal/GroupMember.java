@@ -1511,11 +1511,15 @@ public final class GroupMember {
         disconnectFencedAtNanos = clock.getAsLong();
         disconnectFenced = true;
         LeaderElection e = election;
-        if (e != null && e.isLeader()) {
+        if (e != null) {
             // a follower may delete the leader key a grace after the server reports this connection closed: stop
-            // writing as leader now (leaseValid() is false from here on); the main thread tears the leader's side down
+            // writing as leader now (leaseValid() is false from here on); the main thread tears the leader's side down.
+            // Also when not leading: an election round winning across this disconnect gives the key back
+            boolean wasLeader = e.isLeader();
             e.stepDownOnDisconnect();
-            log.info("Worker {} stops acting as leader: its NATS connection dropped (disconnect events on)", workerId);
+            if (wasLeader) {
+                log.info("Worker {} stops acting as leader: its NATS connection dropped (disconnect events on)", workerId);
+            }
         }
         // inside a stale-lease episode already acted on, the worker is fenced already and owns nothing
         actOnStaleLease(Duration.ofNanos(heartbeatAge(clock.getAsLong())), "NATS connection dropped (disconnect events on)");
