@@ -835,6 +835,9 @@ public final class GroupMember {
         settle("lease");
         settle("heartbeat check");
         settle("heartbeat scan");
+        // proof of death's reads run only on an event: nothing may run again to clear what they raised
+        settle("disconnect check");
+        settle("leader death check");
     }
 
     /**
