@@ -255,11 +255,13 @@ public final class PartiConfig {
          * imported from the system account (docs/OPERATIONS.md shows the server configuration). Off by default.
          *
          * <p>With it, every worker publishes its connection's identity (server ID and client ID) in its heartbeat and
-         * fences itself (gives up its partitions, as on a stale lease) as soon as that connection drops; the leader
-         * subscribes to the subject, and an event with reason {@code Client Closed} (the server read the end of the
-         * stream: the process closed its socket, or died and its kernel closed it) for a live worker's current
-         * identity makes the leader, after {@link #disconnectGrace}, count that worker stopped and reassign its
-         * partitions at once instead of waiting for its session to expire. Any other reason (a stale connection: a
+         * fences itself (gives up its partitions, as on a stale lease; a leader also stops leading) as soon as that
+         * connection drops; every worker subscribes to the subject, and an event with reason {@code Client Closed} (the
+         * server read the end of the stream: the process closed its socket, or died and its kernel closed it) for a live
+         * worker's current identity makes the leader, after {@link #disconnectGrace}, count that worker stopped and
+         * reassign its partitions at once instead of waiting for its session to expire; for the leader's own identity, a
+         * follower deletes the leader key (compare-and-set, after a confirming read) so that a new leader is elected at
+         * once instead of after the leader TTL. Any other reason (a stale connection: a
          * paused process or a network cut; a read or write error) proves nothing and changes nothing. Where the
          * events do not arrive (no import, no permission to subscribe) behaviour is exactly that without the setting.
          * Requires {@link LossPolicy#FENCE}. The safety argument is in docs/PROTOCOL.md (proof of death).

@@ -152,6 +152,118 @@ class ProofOfDeathTest {
         }
     }
 
+    /** The leader key of {@code g}'s group as the server holds it now (null: absent), read over {@code kv}. */
+    private static io.nats.client.api.KeyValueEntry leaderKey(io.nats.client.KeyValue kv) throws Exception {
+        io.nats.client.api.KeyValueEntry e = kv.get("leader"); // LeaderElection.KEY
+        return e == null || e.getOperation() != io.nats.client.api.KeyValueOperation.PUT ? null : e;
+    }
+
+    /** The worker ID the leader key names (null: absent). */
+    private static String leaderWorker(io.nats.client.api.KeyValueEntry e) {
+        return e == null ? null : dev.parti.internal.Codec.decodeLeader(e.getValue()).workerId();
+    }
+
+    /**
+     * When the dead or stopped leader's key could expire by itself at the earliest (nanos, on this test's clock): its
+     * last renewal's server timestamp plus the leader TTL. Same machine, so the wall clocks agree.
+     */
+    private static long leaseEndNanos(io.nats.client.api.KeyValueEntry lastRenewal, Duration leaderTtl) {
+        long wallNow = System.currentTimeMillis();
+        long nanosNow = System.nanoTime();
+        long expiresWall = lastRenewal.getCreated().toInstant().toEpochMilli() + leaderTtl.toMillis();
+        return nanosNow + (expiresWall - wallNow) * 1_000_000L;
+    }
+
+    /**
+     * kill -9 of the child that leads (chosen deliberately): a follower that heard the {@code Client Closed} report
+     * deposes it (a compare-and-set delete of its key after the grace and a confirming read), a member is elected at
+     * once, and the new leader counts the dead leader's instance stopped and reassigns its partitions without waiting
+     * for its recovery grace: all of that before the dead leader's key could have expired by itself.
+     */
+    @Test
+    void aKilledLeaderIsReplacedAndItsPartitionsConsumedAgainBeforeItsLeaderLeaseEnds() throws Exception {
+        try (ChildGroup g = new ChildGroup("pod-kill-leader", 12, "default-timings", "disconnect-events=" + EVENTS);
+             io.nats.client.Connection nc = io.nats.client.Nats.connect(url(nats, nats.port()))) {
+            balancedFollower(g, false, url(nats, nats.port()));
+            ChildGroup.Child victim = g.leader().orElseThrow();
+            io.nats.client.KeyValue leaderKv = nc.keyValue(new dev.parti.internal.BucketNames(g.group)
+                    .name(dev.parti.internal.KvGateway.Bucket.LEADER));
+            ChildWorker.Status status = victim.status().orElseThrow();
+            long t0 = System.nanoTime();
+            io.nats.client.api.KeyValueEntry lastRenewal = leaderKey(leaderKv);
+            victim.kill();
+            long faultAt = System.nanoTime();
+            // a renewal sent just before the kill may have landed after our read
+            io.nats.client.api.KeyValueEntry after = leaderKey(leaderKv);
+            if (after != null && status.workerId().equals(leaderWorker(after))) {
+                lastRenewal = after;
+            }
+            assertThat(leaderWorker(lastRenewal)).as("the victim held the leader key").isEqualTo(status.workerId());
+            long leaseEnd = leaseEndNanos(lastRenewal, PartiConfig.DEFAULT_LEADER_TTL);
+            Takeover t = awaitTakeover(g, victim, status.owned(), status.workerId(), nats, faultAt);
+            await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(10))
+                    .until(() -> g.leader().filter(c -> c != victim).isPresent());
+            System.out.print(proofLines(g));
+            System.out.println("[measure] proof of death, default timings, the LEADER killed: its " + status.owned().size()
+                    + " partitions consumed again by other instances after " + t.firstMs() + " ms (first) / " + t.allMs()
+                    + " ms (all); its leader key could have expired by itself after " + (leaseEnd - faultAt) / 1_000_000
+                    + " ms at the earliest");
+            assertThat(g.logs(400)).as("a follower deposed the dead leader").contains("deleted the leader key at revision");
+            assertThat(t.allNanos()).as("every partition of the dead leader consumed again before its leader lease could "
+                    + "end by itself: %s\n%s", t, g.logs(40)).isLessThan(leaseEnd);
+            g.check(t0, Duration.ofSeconds(4), true, List.of()).assertClean();
+        }
+    }
+
+    /**
+     * SIGSTOP of the child that leads: the server reports its connection stale (it pings every 250 ms), which proves
+     * nothing, so nobody deposes it: its key is replaced only once it could have expired by itself, its partitions
+     * move only after its session, and once resumed it finds itself deposed and fences (no overlap by instance).
+     */
+    @Test
+    void aStoppedLeaderIsNotDeposedBeforeItsLeaseEndsAndFencesWhenItResumes() throws Exception {
+        try (ChildGroup g = new ChildGroup("pod-stop-leader", 12, "session-ms=5000", "disconnect-events=" + EVENTS,
+                "disconnect-grace-ms=100");
+             io.nats.client.Connection nc = io.nats.client.Nats.connect(url(pinging, pinging.port()))) {
+            balancedFollower(g, false, url(pinging, pinging.port()));
+            ChildGroup.Child victim = g.leader().orElseThrow();
+            io.nats.client.KeyValue leaderKv = nc.keyValue(new dev.parti.internal.BucketNames(g.group)
+                    .name(dev.parti.internal.KvGateway.Bucket.LEADER));
+            ChildWorker.Status status = victim.status().orElseThrow();
+            long t0 = System.nanoTime();
+            victim.suspend();
+            long faultAt = System.nanoTime();
+            // the last renewal the victim made: it may land just after the stop
+            io.nats.client.api.KeyValueEntry[] last = {null};
+            long[] replacedAt = {0};
+            await().atMost(Duration.ofSeconds(15)).pollInterval(Duration.ofMillis(10)).until(() -> {
+                long before = System.nanoTime();
+                io.nats.client.api.KeyValueEntry e = leaderKey(leaderKv);
+                if (e != null && status.workerId().equals(leaderWorker(e))) {
+                    last[0] = e;
+                    return false;
+                }
+                replacedAt[0] = before; // absent or another's at a read that started then
+                return true;
+            });
+            assertThat(last[0]).as("the victim's key was seen after the stop").isNotNull();
+            long leaseEnd = leaseEndNanos(last[0], Duration.ofMillis(4000));
+            Takeover t = awaitTakeover(g, victim, status.owned(), status.workerId(), pinging, faultAt);
+            victim.resume();
+            await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(20)).until(() -> g.live().size() == 3
+                    && g.ownedByLive().equals(g.partitionIds()) && g.leader().filter(c -> c != victim).isPresent()
+                    && victim.status().map(s -> !s.leader() && s.owned().size() == 4).orElse(false));
+            System.out.println("[measure] proof of death, SIGSTOP of the LEADER (session 5 s, leader TTL 4 s): its key "
+                    + "replaced after " + (replacedAt[0] - faultAt) / 1_000_000 + " ms (could expire by itself after "
+                    + (leaseEnd - faultAt) / 1_000_000 + " ms); its partitions first taken over after " + t.firstMs()
+                    + " ms; its heartbeat key expired after " + t.keyGoneMs() + " ms");
+            assertThat(replacedAt[0]).as("not deposed before its leader lease could end by itself\n%s", g.logs(40))
+                    .isGreaterThanOrEqualTo(leaseEnd - 20_000_000L);
+            assertNoEarlierThanTheSession(t, g);
+            g.check(t0, Duration.ofSeconds(7), true, List.of()).assertClean();
+        }
+    }
+
     /** The children's log lines about DISCONNECT events (what the leader heard and what it made of it). */
     private static String proofLines(ChildGroup g) {
         StringBuilder out = new StringBuilder();
@@ -227,9 +339,26 @@ class ProofOfDeathTest {
      */
     @Test
     void aLiveWorkerWhoseClientClosedItsConnectionFencedItselfBeforeAnyoneTookOver() throws Exception {
-        try (ChildGroup g = new ChildGroup("pod-reconnect", 12, "session-ms=3000", "disconnect-events=" + EVENTS,
+        forcedReconnect("pod-reconnect", false);
+    }
+
+    /**
+     * The same with the leader's own client closing its connection: it stops leading on the disconnect (a follower may
+     * delete its key 100 ms after the server's report), and whether or not a follower deposed it, no two instances
+     * work on a partition at once and the group settles under one leader.
+     */
+    @Test
+    void aLiveLeaderWhoseClientClosedItsConnectionStoppedLeadingBeforeAnyoneTookOver() throws Exception {
+        String proof = forcedReconnect("pod-reconnect-leader", true);
+        assertThat(proof).contains("stops acting as leader: its NATS connection dropped");
+    }
+
+    /** Forces a reconnect of a balanced follower, or of the leader; returns the proof-of-death log lines. */
+    private static String forcedReconnect(String group, boolean ofLeader) throws Exception {
+        try (ChildGroup g = new ChildGroup(group, 12, "session-ms=3000", "disconnect-events=" + EVENTS,
                 "disconnect-grace-ms=100", "reconnect-on-file")) {
-            ChildGroup.Child victim = balancedFollower(g, false, url(nats, nats.port()));
+            ChildGroup.Child follower = balancedFollower(g, false, url(nats, nats.port()));
+            ChildGroup.Child victim = ofLeader ? g.leader().orElseThrow() : follower;
             long t0 = System.nanoTime();
             ChildWorker.Status status = victim.status().orElseThrow();
             java.nio.file.Files.writeString(g.dir.resolve(victim.instance + ".reconnect.tmp"), "");
@@ -244,13 +373,19 @@ class ProofOfDeathTest {
             String proof = proofLines(g);
             System.out.print(proof);
             long moved = firstTakeover(g, victim, status.owned(), forcedAt);
-            System.out.println("[measure] proof of death, forced reconnect of a live worker: leader "
-                    + (proof.contains("counts as stopped: its connection") ? "counted it stopped" : "did not count it stopped")
+            System.out.println("[measure] proof of death, forced reconnect of a live " + (ofLeader ? "LEADER: a follower "
+                    + (proof.contains("deleted the leader key") ? "deposed it" : "did not depose it") : "worker: leader "
+                    + (proof.contains("counts as stopped: its connection") ? "counted it stopped" : "did not count it stopped"))
                     + "; its partitions " + (moved == -1 ? "stayed with it" : "first taken over after "
                     + (moved - forcedAt) / 1_000_000 + " ms"));
             assertThat(proof).as("the victim's client closed its connection and the server reported it so")
                     .contains("forced a reconnect").contains("reported closed by its client");
+            if (ofLeader) {
+                await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(20)).until(() -> g.leader().isPresent()
+                        && g.live().stream().filter(c -> c.status().map(ChildWorker.Status::leader).orElse(false)).count() == 1);
+            }
             g.check(t0, Duration.ofSeconds(4), true, List.of()).assertClean();
+            return proof;
         }
     }
 

@@ -39,7 +39,7 @@ final class Permissions implements Callable<Integer> {
     boolean json;
 
     @Option(names = "--disconnect-events", paramLabel = "SUBJECT", description = "Worker role: the subject of the client "
-            + "DISCONNECT events the group's leader subscribes to (PartiConfig disconnectEvents, parti.disconnect.events)")
+            + "DISCONNECT events every worker of the group subscribes to (PartiConfig disconnectEvents, parti.disconnect.events)")
     String disconnectEvents;
 
     @Override

@@ -118,6 +118,8 @@ final class Calculator {
      */
     private final Map<String, String> instancesAtBegin = new HashMap<>();
     private long epoch;
+    /** This term's recovery grace follows an outage (then proof of death never shortens it). */
+    private boolean outageRecovery;
     private State state = State.IDLE;
     private Set<String> known = new TreeSet<>();
     private Map<String, List<Partition>> target;
@@ -222,6 +224,7 @@ final class Calculator {
         Duration grace = afterOutage && config.sessionTimeout().compareTo(config.recoveryGrace()) > 0
                 ? config.sessionTimeout() : config.recoveryGrace();
         recoveryUntilNanos = current == null ? now : now + grace.toNanos();
+        outageRecovery = afterOutage;
         pending = null;
         setState(State.IDLE);
         dirty = true;
@@ -554,6 +557,36 @@ final class Calculator {
     }
 
     /**
+     * Proof of death inside a new leader's recovery grace (a killed leader's successor, typically): the grace only
+     * waits for heartbeats a new leader may not have yet. When every known worker's heartbeat was found and is live,
+     * except workers counted stopped by proof ({@link #onConnectionClosed}), there is nothing to wait for: the grace
+     * ends now and their partitions move as in any emergency. Never after an outage (workers reconnect on their own
+     * schedule then) and never with a known worker missing.
+     */
+    private boolean proofEndsRecovery(long now) {
+        if (outageRecovery) {
+            return false;
+        }
+        boolean proved = false;
+        for (String id : known) {
+            Seen s = seen.get(id);
+            if (s != null && !s.left && s.hb != null && s.closedConnection != null
+                    && s.closedConnection.equals(s.hb.connection())) {
+                proved = true;
+            } else if (s == null || !alive(id, s, now)) {
+                return false;
+            }
+        }
+        if (!proved) {
+            return false;
+        }
+        recoveryUntilNanos = now;
+        log.info("Leader {}: recovery grace ended early: every known worker heartbeats except those counted stopped by "
+                + "proof of death", leaderId);
+        return true;
+    }
+
+    /**
      * NATS is reachable again after this leader could not reach it: every worker gets a whole
      * session to heartbeat again before anything moves (invariant 6), without a blocking scan.
      */
@@ -561,6 +594,7 @@ final class Calculator {
         Duration grace = config.sessionTimeout().compareTo(config.recoveryGrace()) > 0
                 ? config.sessionTimeout() : config.recoveryGrace();
         recoveryUntilNanos = now + grace.toNanos();
+        outageRecovery = true;
         seen.values().forEach(s -> {
             s.lastSeenNanos = now;
             s.missingSinceNanos = 0;
@@ -606,7 +640,7 @@ final class Calculator {
                 dirty = true;
             }
         }
-        if (now < recoveryUntilNanos) {
+        if (now < recoveryUntilNanos && !proofEndsRecovery(now)) {
             return readdressDuringRecovery(now);
         }
         retrySource(now);

@@ -15,7 +15,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The leader's side of crash detection with proof of death ({@code PartiConfig.disconnectEvents}): listens to the
+ * Crash detection with proof of death ({@code PartiConfig.disconnectEvents}), every member's ear: listens to the
  * account's client {@code DISCONNECT} events and reports, once the grace has passed since an event arrived, the
  * connection identities ({@code <server id>:<client id>}) the server saw closed by their client.
  *
@@ -27,8 +27,9 @@ import org.slf4j.LoggerFactory;
  * anyone stopped.
  *
  * <p>Threads: {@link #onMessage} runs on the jnats dispatcher thread of the subscription and only records the
- * event; {@link #due} and {@link #close} run on the worker's main thread. One instance per leader term: opened when
- * a worker becomes leader, closed when it steps down or closes.
+ * event; {@link #due} and {@link #close} run on the worker's main thread. One instance per member: opened once it
+ * has started (or when it first leads), kept across leadership changes, closed when it closes. The leader acts on the
+ * identities of its workers ({@code Calculator.onConnectionClosed}), a follower on the leader's ({@link DeadLeaderCheck}).
  */
 final class DeathWatch implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(DeathWatch.class);

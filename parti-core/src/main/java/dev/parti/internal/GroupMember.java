@@ -182,8 +182,17 @@ public final class GroupMember {
     static final String LEGACY_HEARTBEAT_PROPERTY = "dev.parti.test.legacyHeartbeat";
     private volatile boolean leaseStale;
     private volatile boolean idLost;
-    /** Proof of death (leader only, main thread): the account's client DISCONNECT events; null when off or not leading. */
+    /** Proof of death (main thread): the account's client DISCONNECT events, every member's; null when off or not yet open. */
     private DeathWatch deathWatch;
+    /**
+     * Proof of death for the leader (main thread): with the feature on every member keeps {@link #deathWatch} open and,
+     * while it follows, deposes a leader proved dead; null when off.
+     */
+    private DeadLeaderCheck deadLeaderCheck;
+    /** Main thread: the watch was opened once (a failure is not retried every tick). */
+    private boolean deathWatchTried;
+    /** Main thread: a calculator just built replays the connections proved closed within the last session. */
+    private boolean replayClosed;
     /**
      * Proof of death (worker side): fenced because the connection dropped, and no heartbeat naming the connection it
      * travelled over has succeeded since (see {@link #heartbeat}); until then the assignment horizon is not read.
@@ -664,6 +673,9 @@ public final class GroupMember {
                 lastAssignmentPollNanos = now;
                 guarded("assignment poll", this::pollAssignment);
             }
+            if (config.disconnectEvents() != null && calculator == null) {
+                checkLeaderDisconnect(now);
+            }
             if (election.isLeader() && calculator != null) {
                 checkDisconnects(now);
                 for (String suspect : calculator.suspects(now)) {
@@ -823,6 +835,9 @@ public final class GroupMember {
         settle("lease");
         settle("heartbeat check");
         settle("heartbeat scan");
+        // proof of death's reads run only on an event: nothing may run again to clear what they raised
+        settle("disconnect check");
+        settle("leader death check");
     }
 
     /**
@@ -850,6 +865,14 @@ public final class GroupMember {
     }
 
     private void electionRound() {
+        if (disconnectFenced && provesDeath()) {
+            // proof of death: a worker whose connection dropped neither leads nor runs for it until it is back
+            if (calculator != null || election.isLeader()) {
+                election.stepDown();
+                stopLeading("NATS connection dropped (disconnect events on)");
+            }
+            return;
+        }
         boolean won = election.tick();
         if (won) {
             log.info("Worker {} is leader of group {} (epoch {})", workerId, config.group(), election.epoch());
@@ -901,6 +924,7 @@ public final class GroupMember {
         heartbeatWatch = watch;
         lastScanNanos = clock.getAsLong();
         openDeathWatch();
+        replayClosed = true;
         if (publisher.takeRecreated()) {
             raise(DegradedReason.BUCKET_RECREATED, "publish", "the assignment bucket was recreated; "
                     + "publishing above every version a worker reports applied");
@@ -913,8 +937,7 @@ public final class GroupMember {
         calculator = null;
         closeQuietly(heartbeatWatch);
         heartbeatWatch = null;
-        closeQuietly(deathWatch);
-        deathWatch = null;
+        // the DISCONNECT watch stays open: a follower listens too (it deposes a leader proved dead)
         settle("publish");
         settle("partition-source");
         onCalculatorState(Calculator.State.IDLE);
@@ -1490,16 +1513,31 @@ public final class GroupMember {
         }
         disconnectFencedAtNanos = clock.getAsLong();
         disconnectFenced = true;
+        LeaderElection e = election;
+        if (e != null) {
+            // a follower may delete the leader key a grace after the server reports this connection closed: stop
+            // writing as leader now (leaseValid() is false from here on); the main thread tears the leader's side down.
+            // Also when not leading: an election round winning across this disconnect gives the key back
+            boolean wasLeader = e.isLeader();
+            e.stepDownOnDisconnect();
+            if (wasLeader) {
+                log.info("Worker {} stops acting as leader: its NATS connection dropped (disconnect events on)", workerId);
+            }
+        }
         // inside a stale-lease episode already acted on, the worker is fenced already and owns nothing
         actOnStaleLease(Duration.ofNanos(heartbeatAge(clock.getAsLong())), "NATS connection dropped (disconnect events on)");
     }
 
-    /** Main thread, on becoming leader: subscribes to the DISCONNECT events; a failure leaves the feature inert. */
+    /**
+     * Main thread, once started (a follower tries once) or on becoming leader (each term tries again): subscribes to
+     * the DISCONNECT events unless subscribed already; a failure leaves the feature inert.
+     */
     private void openDeathWatch() {
         String subject = config.disconnectEvents();
-        if (subject == null || connection == null) {
+        if (subject == null || connection == null || deathWatch != null || deathWatchTried && calculator == null) {
             return;
         }
+        deathWatchTried = true;
         DeathWatch w = new DeathWatch(subject, config.disconnectGrace().toNanos(), clock, () -> {
             ScheduledExecutorService m = main;
             if (m != null && !m.isShutdown()) {
@@ -1518,6 +1556,9 @@ public final class GroupMember {
                 return v != null && "subscribe".equals(v.operation()) && subject.equals(v.subject());
             });
             deathWatch = w;
+            if (deadLeaderCheck == null) {
+                deadLeaderCheck = new DeadLeaderCheck(kv, instance, config.sessionTimeout().toNanos());
+            }
         } catch (RuntimeException e) {
             log.warn("Worker {}: could not subscribe to {} ({}); crashes are detected by session expiry", workerId,
                     subject, e.toString());
@@ -1532,11 +1573,55 @@ public final class GroupMember {
         if (w == null || c == null) {
             return;
         }
-        for (String identity : w.due(now)) {
+        List<String> due = w.due(now);
+        DeadLeaderCheck check = deadLeaderCheck;
+        if (check != null) {
+            check.remember(due, now);
+            if (replayClosed) {
+                // a new leader: the connections proved closed within the last session (the dead leader's among them)
+                replayClosed = false;
+                due = check.remembered(now);
+            }
+        }
+        for (String identity : due) {
             for (String id : c.workersOn(identity, now)) {
                 guarded("disconnect check", () -> c.onConnectionClosed(id, identity, kv.get(Bucket.HEARTBEATS, id),
                         clock.getAsLong()));
             }
+        }
+    }
+
+    /**
+     * Main thread, not leading, feature on: keeps the DISCONNECT watch open, remembers the connections proved closed,
+     * and deposes a leader proved dead ({@link DeadLeaderCheck}): a compare-and-set delete of its key, then an election.
+     */
+    private void checkLeaderDisconnect(long now) {
+        if (deathWatch == null && !deathWatchTried) {
+            openDeathWatch();
+        }
+        DeathWatch w = deathWatch;
+        if (w == null) {
+            return;
+        }
+        DeadLeaderCheck check = deadLeaderCheck;
+        if (check == null) {
+            return;
+        }
+        List<String> due = w.due(now);
+        check.remember(due, now);
+        if (disconnectFenced) {
+            return; // our own connection dropped: what we read now may be stale, and we are fenced anyway
+        }
+        for (String identity : due) {
+            guarded("leader death check", () -> {
+                if (check.depose(identity)) {
+                    electionNow = true;
+                    ScheduledExecutorService m = main;
+                    if (m != null && !m.isShutdown()) {
+                        executeQuietly(m, this::tick);
+                    }
+                }
+            });
         }
     }
 

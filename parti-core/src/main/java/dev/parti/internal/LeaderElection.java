@@ -27,6 +27,10 @@ final class LeaderElection {
     private long revision;
     private long epoch;
     private volatile long leaseStartNanos; // read by isLeader() callers on any thread
+    /** Bumped by {@link #stepDownOnDisconnect} (any thread): a round that wins across it gives the key back. */
+    private volatile long disconnects;
+    /** The key is ours at {@link #revision} but we stepped down on a disconnect: the next round deletes it. */
+    private volatile boolean releasePending;
 
     LeaderElection(Kv kv, LongSupplier clock, Duration leaderTtl, Duration safetyMargin,
                    String workerId, String instance) {
@@ -55,6 +59,16 @@ final class LeaderElection {
      */
     boolean tick() {
         long start = clock.getAsLong();
+        long disconnectsAtStart = disconnects;
+        if (releasePending && !leader) {
+            // stepped down on a disconnect: give the key back (compare-and-set on our revision), an election now
+            try {
+                kv.delete(Bucket.LEADER, KEY, revision);
+            } catch (CasConflictException gone) {
+                // deleted by a follower that saw our connection closed, or expired and taken: not ours any more
+            }
+            releasePending = false;
+        }
         if (leader) {
             if (start - leaseStartNanos >= leaseNanos) {
                 stepDown();
@@ -80,13 +94,36 @@ final class LeaderElection {
         }
         epoch = revision;
         leaseStartNanos = start;
+        if (disconnects != disconnectsAtStart) {
+            releasePending = true; // the connection dropped while we created the key: lead not, give it back next round
+            return false;
+        }
         leader = true;
+        if (disconnects != disconnectsAtStart) {
+            leader = false; // a disconnect right between the check and the write above
+            releasePending = true;
+            return false;
+        }
         return true;
     }
 
     /** Gives up leadership locally (the lease lapses on the server by TTL, or is deleted on close). */
     void stepDown() {
         leader = false;
+    }
+
+    /**
+     * Any thread (jnats' callback on DISCONNECTED, proof of death on): stops acting as leader at once
+     * ({@link #leaseValid()} is false from now on). A follower may delete the key a grace after the server reports
+     * the connection closed; if none does, the next round (once back) deletes it, so an election runs without
+     * waiting for the TTL.
+     */
+    void stepDownOnDisconnect() {
+        disconnects++;
+        if (leader) {
+            leader = false;
+            releasePending = true;
+        }
     }
 
     /** Deletes the leader key if still ours, so another worker takes over at once. */

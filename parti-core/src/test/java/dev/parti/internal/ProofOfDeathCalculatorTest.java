@@ -95,4 +95,70 @@ class ProofOfDeathCalculatorTest {
             assertThat(g.n().liveWorkers(g.now().get())).containsExactly("A", "B");
         }
     }
+
+    /**
+     * A new leader N (the previous one, L, was killed): A and B heartbeat, L's last heartbeat still names the closed
+     * connection S:9. Inside N's recovery grace, the replayed proof ends the grace at once and L's partition moves.
+     */
+    private static Calculator newLeaderAfterAKilledLeader(String name, Connection nc, AtomicLong now, boolean afterOutage,
+                                                          boolean withC) {
+        KvGateway kv = new KvGateway(nc, new BucketNames(name), Duration.ofSeconds(2));
+        kv.provision(Holes.fastTtls(), 1);
+        Partition z = Partition.of("t", "z");
+        Partition w = Partition.of("t", "w");
+        java.util.Map<String, List<Partition>> owners = new java.util.HashMap<>(Map.of("A", List.of(X), "B", List.of(Y),
+                "L", List.of(z)));
+        if (withC) {
+            owners.put("C", List.of(w)); // published, but no heartbeat found by N's scan
+        }
+        new AssignmentPublisher(kv).publish(owners, "L", 1);
+        Calculator n = new Calculator(Holes.fast(name, nats.url(), withC ? List.of(X, Y, z, w) : List.of(X, Y, z)).build(),
+                now::get, new AssignmentPublisher(kv), "B", s -> { }, () -> true);
+        n.begin(2, List.of(beat("A", 11, hb("a-1", 1, Set.of(X), "S:1")), beat("B", 12, hb("b-1", 1, Set.of(Y), "S:2")),
+                beat("L", 13, hb("l-1", 1, Set.of(z), "S:9"))), afterOutage);
+        return n;
+    }
+
+    /** A reader of the group's published assignment (its buckets exist already). */
+    private static AssignmentPublisher view(String name, Connection nc) {
+        KvGateway kv = new KvGateway(nc, new BucketNames(name), Duration.ofSeconds(2));
+        kv.provision(Holes.fastTtls(), 1);
+        return new AssignmentPublisher(kv);
+    }
+
+    @Test
+    void aNewLeaderCountingTheDeadLeaderStoppedByProofEndsItsRecoveryGraceAndMovesOnlyItsPartitions() throws Exception {
+        try (Connection nc = Nats.connect(nats.url())) {
+            AtomicLong now = new AtomicLong(1_000_000_000L);
+            Calculator n = newLeaderAfterAKilledLeader("pod-calc-new-leader", nc, now, false, false);
+            AssignmentPublisher view = view("pod-calc-new-leader", nc);
+            n.tick(); // inside the grace, nothing proved: nothing moves
+            view.load();
+            assertThat(view.current().of("L")).containsExactly(Partition.of("t", "z"));
+            n.onConnectionClosed("L", "S:9", beat("L", 13, hb("l-1", 1, Set.of(Partition.of("t", "z")), "S:9")), now.get());
+            n.tick();
+            view.load();
+            assertThat(view.current().of("L")).as("the dead leader's partition moved inside the grace").isEmpty();
+            assertThat(view.current().of("A")).contains(X);
+            assertThat(view.current().of("B")).contains(Y);
+        }
+    }
+
+    @Test
+    void theRecoveryGraceStillHoldsWhenAKnownWorkerIsMissingOrAfterAnOutage() throws Exception {
+        try (Connection nc = Nats.connect(nats.url())) {
+            for (boolean outage : new boolean[] {false, true}) {
+                String name = "pod-calc-grace-" + outage;
+                AtomicLong now = new AtomicLong(1_000_000_000L);
+                Calculator n = newLeaderAfterAKilledLeader(name, nc, now, outage, !outage);
+                AssignmentPublisher view = view(name, nc);
+                n.onConnectionClosed("L", "S:9", beat("L", 13, hb("l-1", 1, Set.of(Partition.of("t", "z")), "S:9")),
+                        now.get());
+                n.tick();
+                view.load();
+                assertThat(view.current().of("L")).as(outage ? "after an outage" : "C has no heartbeat yet")
+                        .containsExactly(Partition.of("t", "z"));
+            }
+        }
+    }
 }

@@ -89,11 +89,11 @@ public final class Bench {
                 case "b2", "b3", "b5" -> scenarios.add(args[i]);
                 case "b4" -> scenarios.addAll(List.of("b4", "b4l", "b4r"));
                 case "b4c" -> scenarios.add("b4"); // the single close keeps its output names b4-*
-                case "b4l", "b4r", "mig" -> scenarios.add(args[i]);
+                case "b3l", "b4l", "b4r", "mig" -> scenarios.add(args[i]);
                 default -> {
-                    System.err.println("Usage: scripts/bench [b2] [b3] [b4] [b4c] [b4l] [b4r] [b5] [mig] [--repeats N] "
+                    System.err.println("Usage: scripts/bench [b2] [b3] [b3l] [b4] [b4c] [b4l] [b4r] [b5] [mig] [--repeats N] "
                             + "[--impls parti,parti-pod,eager,coop,consumer] [--b5-records N] [--kafka-session-ms MS] [--out DIR]\n"
-                            + "  b4 = b4c b4l b4r; b4c: w2 of 4 closes; b4l: Parti's leader of 4 closes (PartiConsumer only); "
+                            + "  b3l: kill -9 of Parti's leader of 4 (PartiConsumer only: parti, parti-pod); b4 = b4c b4l b4r; b4c: w2 of 4 closes; b4l: Parti's leader of 4 closes (PartiConsumer only); "
                             + "b4r: rolling restart of 4, without and with group.instance.id; mig: online migration of 4 "
                             + "classic KafkaConsumers, one at a time, to PartiConsumer (parti) and to group.protocol=consumer (consumer)");
                     System.exit(2);
@@ -137,7 +137,8 @@ public final class Bench {
                         try {
                             m = switch (s) {
                                 case "b2" -> scaleOut(v.impl(), r);
-                                case "b3" -> crash(v.impl(), r);
+                                case "b3" -> crash(v.impl(), r, false);
+                                case "b3l" -> crash(v.impl(), r, true);
                                 case "b4" -> gracefulClose(v.impl(), r, false);
                                 case "b4l" -> gracefulClose(v.impl(), r, true);
                                 case "b4r" -> rollingRestart(v, r);
@@ -189,6 +190,7 @@ public final class Bench {
         return switch (scenario) {
             case "b2" -> "B2 scale-out 3 -> 4, 48 partitions, ~2000 records/s (first repeat; red = no owner)";
             case "b3" -> "B3 kill -9 of 1 of 4 consumers (first repeat; red = no owner)";
+            case "b3l" -> "B3 kill -9 of Parti's leader of 4 consumers (first repeat; red = no owner)";
             case "b4" -> "B4 graceful close() of w2 of 4 consumers (first repeat; red = no owner)";
             case "b4l" -> "B4 graceful close() of Parti's leader of 4 consumers (first repeat; red = no owner)";
             case "b4r" -> "B4 rolling restart of 4 consumers: close wi, start wi again, wait balanced (first repeat; red = no owner)";
@@ -217,6 +219,11 @@ public final class Bench {
             switch (scenario) {
                 case "b4l" -> {
                     if (i == Impl.PARTI) {
+                        v.add(new Variant(i, false));
+                    }
+                }
+                case "b3l" -> {
+                    if (i == Impl.PARTI || i == Impl.PARTI_POD) {
                         v.add(new Variant(i, false));
                     }
                 }
@@ -282,8 +289,13 @@ public final class Bench {
 
     // ------------------------------------------------------------------ B3
 
-    private Map<String, Object> crash(Impl impl, int repeat) throws Exception {
-        Run run = new Run("b3", impl, repeat);
+    /**
+     * B3: {@code kill -9} of {@code w2}, or with {@code killLeader} ({@code b3l}, PartiConsumer only) of the consumer
+     * that is Parti's leader, found from the children's logs once the group is balanced.
+     */
+    private Map<String, Object> crash(Impl impl, int repeat, boolean killLeader) throws Exception {
+        String scenario = killLeader ? "b3l" : "b3";
+        Run run = new Run(scenario, impl, repeat);
         List<WorkerProcess> procs = new ArrayList<>();
         try (OwnershipLog parentLog = OwnershipLog.inDirectory(run.ownDir)) {
             run.startProducer();
@@ -293,10 +305,24 @@ public final class Bench {
             if (!run.awaitStable(4, Duration.ofSeconds(120))) {
                 throw new IllegalStateException("4 consumers not balanced within 120 s");
             }
-            String victim = "w2";
+            int victimIndex = 1;
+            if (killLeader) {
+                List<Integer> leading = new ArrayList<>();
+                for (int i = 0; i < procs.size(); i++) {
+                    if (ledParti(procs.get(i))) {
+                        leading.add(i);
+                    }
+                }
+                if (leading.size() != 1) {
+                    throw new IllegalStateException("not exactly one Parti leader among the consumers: " + leading);
+                }
+                victimIndex = leading.get(0);
+            }
+            String victim = "w" + (victimIndex + 1);
+            WorkerProcess victimProc = procs.get(victimIndex);
             List<Integer> victimParts = Runs.partitionsOwnedBy(Runs.ownership(run.ownDir), victim, System.nanoTime());
             long tKill = System.nanoTime();
-            procs.get(1).kill();
+            victimProc.kill();
             parentLog.record(OwnershipEvent.gone(victim, tKill));
             boolean ok = waitUntil(Duration.ofSeconds(75),
                     () -> Runs.allConsumedAgain(Runs.consumed(run.consumedDir), victimParts, victim, tKill) > 0);
@@ -307,6 +333,7 @@ public final class Bench {
             Set<String> parts = Runs.partitionNames(run.topic, PARTITIONS);
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("recovered", ok);
+            m.put("victim", victim);
             m.put("victimPartitions", victimParts.size());
             long again = Runs.allConsumedAgain(batches, victimParts, victim, tKill);
             m.put("consumedAgainS", again < 0 ? null : (again - tKill) / 1e9);
@@ -314,13 +341,13 @@ public final class Bench {
             m.put("duplicates", Runs.duplicates(batches, tKill, end));
             m.put("overlaps", Runs.overlaps(ev, parts, tKill, end));
             m.put("windowS", (end - tKill) / 1e9);
-            if (impl == Impl.PARTI_POD) {
-                // the leader subscribes to the events: a killed leader is replaced by election (leader TTL), not by proof
-                m.put("victimLedParti", procs.get(1).logTail(400).contains("Watching client DISCONNECT events"));
+            if (impl == Impl.PARTI_POD || impl == Impl.PARTI) {
+                // a killed leader is replaced by a follower's proof (parti-pod) or by election after its lease (parti)
+                m.put("victimLedParti", ledParti(victimProc));
             }
             if (repeat == 1) {
-                panels.computeIfAbsent("b3", k -> new ArrayList<>()).add(new Timeline.Panel(impl.label, ev, run.topic,
-                        PARTITIONS, tKill - 3 * SECOND, end, Map.of("kill -9 w2", tKill)));
+                panels.computeIfAbsent(scenario, k -> new ArrayList<>()).add(new Timeline.Panel(impl.label, ev, run.topic,
+                        PARTITIONS, tKill - 3 * SECOND, end, Map.of("kill -9 " + victim, tKill)));
             }
             return m;
         } finally {
@@ -333,6 +360,12 @@ public final class Bench {
             }
             run.close();
         }
+    }
+
+    /** Whether a PartiConsumer child leads now by its log: its last "is leader of group" line after its last step-down. */
+    private static boolean ledParti(WorkerProcess p) {
+        String log = p.logTail(2000);
+        return log.lastIndexOf(" is leader of group ") > log.lastIndexOf(" steps down as leader of group ");
     }
 
     // ------------------------------------------------------------------ B4: one graceful close
@@ -851,10 +884,14 @@ public final class Bench {
         WorkerProcess process(String name) {
             // parti-pod: the proof-of-death decisions (what the leader heard, whom it counted stopped) are logged
             String podLog = impl == Impl.PARTI_POD ? "info" : "warn";
+            // PartiConsumer: its leadership changes (who leads: b3l kills the leader, b3 records whether it did)
+            String memberLog = impl == Impl.PARTI_POD || impl == Impl.PARTI ? "info" : "warn";
             return WorkerProcess.builder(BenchWorker.class).name(name)
                     .jvmArgs("-Xmx160m", "-XX:TieredStopAtLevel=1", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
                             "-Dorg.slf4j.simpleLogger.log.dev.parti.internal.DeathWatch=" + podLog,
                             "-Dorg.slf4j.simpleLogger.log.dev.parti.internal.Calculator=" + podLog,
+                            "-Dorg.slf4j.simpleLogger.log.dev.parti.internal.DeadLeaderCheck=" + podLog,
+                            "-Dorg.slf4j.simpleLogger.log.dev.parti.internal.GroupMember=" + memberLog,
                             "-Dbench.kafka.session.ms=" + BenchWorker.kafkaSessionMs())
                     .args(impl.id, kafka.bootstrapServers(), natsUrl(impl), topic, group, name, ownDir.toString(),
                             consumedDir.toString())
