@@ -33,6 +33,8 @@ public final class ElasticExecutor implements Executor {
     private final LinkedBlockingQueue<Queued> queue = new LinkedBlockingQueue<>();
     private final AtomicInteger names = new AtomicInteger();
     private final java.util.Set<Thread> threads = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    /** Workers inside a task: only these can be blocked in the sense of the class comment. */
+    private final java.util.Set<Thread> running = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private final Object lock = new Object();
     private int workers; // guarded by lock
     private int idle; // guarded by lock
@@ -81,13 +83,7 @@ public final class ElasticExecutor implements Executor {
             }
             stalled++;
         }
-        int blocked = 0;
-        for (Thread t : threads) { // read before taking the lock: a worker waiting for it would look blocked
-            Thread.State s = t.getState();
-            if (s == Thread.State.BLOCKED || s == Thread.State.WAITING || s == Thread.State.TIMED_WAITING) {
-                blocked++;
-            }
-        }
+        int blocked = blockedInTasks();
         int start = blocked > 0 ? Math.min(stalled, blocked) : now - head.since() >= BUSY_FACTOR * stallNanos ? 1 : 0;
         if (start == 0) {
             return;
@@ -101,6 +97,23 @@ public final class ElasticExecutor implements Executor {
                 }
             }
         }
+    }
+
+    /**
+     * Workers blocked inside a task (waiting on a lock, a future, a sleep). A worker between tasks is not one: it
+     * waits for the queue or for this pool's own lock, and counting it made a busy pool start a worker for every
+     * worker waiting for that lock, each of which then waited for it too (B6 at 1 000 workers: hundreds of threads,
+     * thousands started and ended, the leader's renewal late and leadership lost again and again).
+     */
+    int blockedInTasks() {
+        int blocked = 0;
+        for (Thread t : running) {
+            Thread.State s = t.getState();
+            if (s == Thread.State.BLOCKED || s == Thread.State.WAITING || s == Thread.State.TIMED_WAITING) {
+                blocked++;
+            }
+        }
+        return blocked;
     }
 
     /** Under lock. */
@@ -139,11 +152,14 @@ public final class ElasticExecutor implements Executor {
             if (q == null) {
                 continue;
             }
+            Thread self = Thread.currentThread();
+            running.add(self);
             try {
                 q.task().run();
             } catch (RuntimeException | Error e) {
                 log.warn("{}*: a task failed: {}", namePrefix, e.toString(), e);
             } finally {
+                running.remove(self);
                 Thread.interrupted(); // an interrupt meant for this task must not reach the next one
             }
         }
