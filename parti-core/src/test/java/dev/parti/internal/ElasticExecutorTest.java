@@ -89,6 +89,45 @@ class ElasticExecutorTest {
         }
     }
 
+    @Test
+    void blockedTasksGetAWorkerEachAndNoMoreHoweverOftenStallsAreChecked() throws Exception {
+        // 200 tasks that block until released, and stall checks as fast as the timer can run them: each check used
+        // to start a worker per blocked one again while those it had started were not at the queue yet
+        ElasticExecutor pool = new ElasticExecutor("eet-many-", 0, KEEP_ALIVE);
+        int tasks = 200;
+        CountDownLatch release = new CountDownLatch(1);
+        CountDownLatch done = new CountDownLatch(tasks);
+        int most = 0;
+        try {
+            for (int i = 0; i < tasks; i++) {
+                pool.execute(() -> {
+                    try {
+                        release.await();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                    done.countDown();
+                });
+            }
+            long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (pool.blockedInTasks() < tasks && System.nanoTime() < end) {
+                pool.checkStalls();
+                most = Math.max(most, pool.workers());
+            }
+            assertThat(pool.blockedInTasks()).as("every blocked task got a worker").isEqualTo(tasks);
+            for (int i = 0; i < 1_000; i++) {
+                pool.checkStalls();
+                most = Math.max(most, pool.workers());
+            }
+            assertThat(most).as("most workers for %d blocked tasks", tasks).isLessThanOrEqualTo(tasks + 1);
+            release.countDown();
+            assertThat(done.await(10, TimeUnit.SECONDS)).isTrue();
+        } finally {
+            release.countDown();
+            pool.shutdown();
+        }
+    }
+
     private static Thread workerNamed(String prefix) {
         return Thread.getAllStackTraces().keySet().stream()
                 .filter(t -> t.getName().startsWith(prefix)).findFirst().orElse(null);
