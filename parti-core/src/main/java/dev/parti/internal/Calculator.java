@@ -264,9 +264,18 @@ final class Calculator {
         return true;
     }
 
-    /** A heartbeat watch event: one older than what a read or the watch already gave is ignored. */
-    void onHeartbeat(KvGateway.Entry e, long now) {
+    /**
+     * A heartbeat watch event: one older than what a read or the watch already gave is ignored. Returns whether it
+     * told the calculator something new (a join, a leave, a changed report); a worker's unchanged heartbeat only
+     * renews its liveness, which the periodic round reads, so it needs no round of its own.
+     */
+    boolean onHeartbeat(KvGateway.Entry e, long now) {
+        boolean before = dirty;
+        dirty = false;
         onHeartbeat(e, now, false);
+        boolean changed = dirty;
+        dirty |= before;
+        return changed;
     }
 
     /** {@code current}: the entry comes from a read of the key, so it is the server's current value. */

@@ -33,6 +33,8 @@ public final class ElasticExecutor implements Executor {
     private final LinkedBlockingQueue<Queued> queue = new LinkedBlockingQueue<>();
     private final AtomicInteger names = new AtomicInteger();
     private final java.util.Set<Thread> threads = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    /** Workers inside a task: only these can be blocked in the sense of the class comment. */
+    private final java.util.Set<Thread> running = java.util.concurrent.ConcurrentHashMap.newKeySet();
     private final Object lock = new Object();
     private int workers; // guarded by lock
     private int idle; // guarded by lock
@@ -81,35 +83,61 @@ public final class ElasticExecutor implements Executor {
             }
             stalled++;
         }
+        int blocked = blockedInTasks();
+        int start = blocked > 0 ? Math.min(stalled, blocked) : now - head.since() >= BUSY_FACTOR * stallNanos ? 1 : 0;
+        if (start == 0) {
+            return;
+        }
+        int more;
+        synchronized (lock) {
+            if (shutdown || idle > 0) {
+                return;
+            }
+            // workers not inside a task (just started, or between two tasks) take the waiting tasks first: without
+            // this, every check started as many again while the last ones had not reached the queue yet (B6 at
+            // 1 000 workers: over 11 000 threads started in 30 s, a thousand alive)
+            more = start - Math.max(0, workers - running.size());
+            if (more <= 0) {
+                return;
+            }
+            workers += more;
+        }
+        log.debug("{}*: {} task(s) waited over {} ms, {} worker(s) blocked; starting {} more", namePrefix, stalled,
+                stallNanos / 1_000_000, blocked, more);
+        for (int i = 0; i < more; i++) {
+            newWorker().start(); // outside the lock, which every worker takes between its tasks
+        }
+    }
+
+    /**
+     * Workers blocked inside a task (waiting on a lock, a future, a sleep). A worker between tasks is not one: it
+     * waits for the queue or for this pool's own lock, and counting it made a busy pool start a worker for every
+     * worker waiting for that lock, each of which then waited for it too (B6 at 1 000 workers: hundreds of threads,
+     * thousands started and ended, the leader's renewal late and leadership lost again and again).
+     */
+    int blockedInTasks() {
         int blocked = 0;
-        for (Thread t : threads) { // read before taking the lock: a worker waiting for it would look blocked
+        for (Thread t : running) {
             Thread.State s = t.getState();
             if (s == Thread.State.BLOCKED || s == Thread.State.WAITING || s == Thread.State.TIMED_WAITING) {
                 blocked++;
             }
         }
-        int start = blocked > 0 ? Math.min(stalled, blocked) : now - head.since() >= BUSY_FACTOR * stallNanos ? 1 : 0;
-        if (start == 0) {
-            return;
-        }
-        synchronized (lock) {
-            if (!shutdown && idle == 0) {
-                log.debug("{}*: {} task(s) waited over {} ms, {} worker(s) blocked; starting {} more", namePrefix, stalled,
-                        stallNanos / 1_000_000, blocked, start);
-                for (int i = 0; i < start; i++) {
-                    startWorker();
-                }
-            }
-        }
+        return blocked;
     }
 
     /** Under lock. */
     private void startWorker() {
         workers++;
+        newWorker().start();
+    }
+
+    /** A worker counted in {@link #workers} by the caller. */
+    private Thread newWorker() {
         Thread t = new Thread(this::work, namePrefix + names.incrementAndGet());
         t.setDaemon(true);
         threads.add(t);
-        t.start();
+        return t;
     }
 
     private void work() {
@@ -139,11 +167,14 @@ public final class ElasticExecutor implements Executor {
             if (q == null) {
                 continue;
             }
+            Thread self = Thread.currentThread();
+            running.add(self);
             try {
                 q.task().run();
             } catch (RuntimeException | Error e) {
                 log.warn("{}*: a task failed: {}", namePrefix, e.toString(), e);
             } finally {
+                running.remove(self);
                 Thread.interrupted(); // an interrupt meant for this task must not reach the next one
             }
         }

@@ -217,44 +217,61 @@ final class SerialExecutor extends AbstractExecutorService implements ScheduledE
     // ---------------------------------------------------------------- running
 
     /**
-     * On a pool thread: runs the oldest due task under this owner's name, then hands the rest back to the pool
-     * (behind other owners' tasks that wait meanwhile).
+     * How long one turn on a pool thread may go on running this owner's due tasks before the rest goes back to the
+     * pool, behind other owners' tasks. One task per turn starved an owner with many small tasks: a leader of 1 000
+     * workers gets 1 000 heartbeat events a second, and with one of them per turn of a pool shared by 1 000 owners
+     * its lease renewal, queued behind them, came too late (B6).
+     */
+    static final long TURN_NANOS = java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(5);
+
+    /**
+     * On a pool thread: runs the oldest due task under this owner's name, and the next ones while the turn lasts
+     * ({@link #TURN_NANOS}), then hands the rest back to the pool (behind other owners' tasks that wait meanwhile).
      */
     private void drainOne() {
         Thread thread = Thread.currentThread();
-        Task<?> task;
-        synchronized (monitor) {
-            task = ready.poll();
-            if (task == null) {
-                draining = false;
-                monitor.notifyAll();
-                return;
-            }
-            runner = thread;
-        }
-        String poolName = thread.getName();
-        thread.setName(name);
-        try {
-            onTask.accept(thread);
-            task.run();
-        } finally {
-            try {
-                onTask.accept(null);
-            } finally {
-                thread.setName(poolName);
-                synchronized (monitor) { // shutdownNow() interrupts under this lock: never after the clear below
-                    runner = null;
-                    Thread.interrupted(); // an interrupt meant for this owner's task must not reach another's
-                    if (ready.isEmpty()) {
-                        draining = false;
-                    } else {
-                        handToPool();
-                    }
-                    if (terminatedLocked()) {
-                        releaseLocked();
-                    }
+        long turnStart = System.nanoTime();
+        while (true) {
+            Task<?> task;
+            synchronized (monitor) {
+                task = ready.poll();
+                if (task == null) {
+                    draining = false;
                     monitor.notifyAll();
+                    return;
                 }
+                runner = thread;
+            }
+            boolean more = false;
+            String poolName = thread.getName();
+            thread.setName(name);
+            try {
+                onTask.accept(thread);
+                task.run();
+            } finally {
+                try {
+                    onTask.accept(null);
+                } finally {
+                    thread.setName(poolName);
+                    synchronized (monitor) { // shutdownNow() interrupts under this lock: never after the clear below
+                        runner = null;
+                        Thread.interrupted(); // an interrupt meant for this owner's task must not reach another's
+                        if (ready.isEmpty()) {
+                            draining = false;
+                        } else if (System.nanoTime() - turnStart < TURN_NANOS) {
+                            more = true; // still this drain's turn: draining stays set
+                        } else {
+                            handToPool();
+                        }
+                        if (terminatedLocked()) {
+                            releaseLocked();
+                        }
+                        monitor.notifyAll();
+                    }
+                }
+            }
+            if (!more) {
+                return;
             }
         }
     }

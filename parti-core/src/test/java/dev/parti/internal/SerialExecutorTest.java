@@ -339,4 +339,72 @@ class SerialExecutorTest {
             Thread.currentThread().interrupt();
         }
     }
+
+    /** One pool thread of its own (blocked until {@code go} opens), so that the order of turns is the test's. */
+    private static java.util.concurrent.ExecutorService onePoolThread(CountDownLatch go, List<AutoCloseable> toClose) {
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "test-one-pool-thread");
+            t.setDaemon(true);
+            return t;
+        });
+        toClose.add(pool::shutdownNow);
+        pool.execute(() -> {
+            try {
+                go.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        return pool;
+    }
+
+    @Test
+    void manySmallTasksOfOneOwnerRunInFewTurnsNotOneTaskPerTurnOfThePool() throws Exception {
+        // a leader's heartbeat events: with one task per turn it got one per pass over every other owner's tasks
+        CountDownLatch go = new CountDownLatch(1);
+        java.util.concurrent.ExecutorService pool = onePoolThread(go, toClose);
+        ScheduledThreadPoolExecutor timer = new ScheduledThreadPoolExecutor(1);
+        toClose.add(timer::shutdownNow);
+        SerialExecutor busy = new SerialExecutor("busy", timer, pool, t -> { }, () -> { });
+        SerialExecutor quiet = new SerialExecutor("quiet", timer, pool, t -> { }, () -> { });
+        List<String> ran = new CopyOnWriteArrayList<>();
+        int each = 50;
+        for (int i = 0; i < each; i++) {
+            busy.execute(() -> ran.add("busy"));
+            quiet.execute(() -> ran.add("quiet"));
+        }
+        go.countDown();
+        await().atMost(Duration.ofSeconds(10)).until(() -> ran.size() == 2 * each);
+        int switches = 0;
+        for (int i = 1; i < ran.size(); i++) {
+            if (!ran.get(i).equals(ran.get(i - 1))) {
+                switches++;
+            }
+        }
+        // 50 tiny tasks fit in one turn of 5 ms; a preempted pool thread may cut a few turns short
+        assertThat(switches).as("turns switched between the owners: %s", ran).isLessThanOrEqualTo(10);
+    }
+
+    @Test
+    void anOwnerWhoseTurnIsUsedUpLetsTheOthersRunBeforeItsNextTask() throws Exception {
+        CountDownLatch go = new CountDownLatch(1);
+        java.util.concurrent.ExecutorService pool = onePoolThread(go, toClose);
+        ScheduledThreadPoolExecutor timer = new ScheduledThreadPoolExecutor(1);
+        toClose.add(timer::shutdownNow);
+        SerialExecutor a = new SerialExecutor("a", timer, pool, t -> { }, () -> { });
+        SerialExecutor b = new SerialExecutor("b", timer, pool, t -> { }, () -> { });
+        List<String> ran = new CopyOnWriteArrayList<>();
+        a.execute(() -> {
+            long end = System.nanoTime() + 4 * SerialExecutor.TURN_NANOS;
+            while (System.nanoTime() < end) {
+                Thread.onSpinWait(); // a task that uses up the turn by itself (work, not a wait)
+            }
+            ran.add("a1");
+        });
+        a.execute(() -> ran.add("a2"));
+        b.execute(() -> ran.add("b1"));
+        go.countDown();
+        await().atMost(Duration.ofSeconds(10)).until(() -> ran.size() == 3);
+        assertThat(ran).containsExactly("a1", "b1", "a2");
+    }
 }
