@@ -628,6 +628,11 @@ final class Calculator {
     }
 
     /** Live worker IDs, sorted. */
+    /** Workers this leader counts in the group (live or not yet counted gone). */
+    int knownWorkers() {
+        return seen.size();
+    }
+
     Set<String> liveWorkers(long now) {
         Set<String> live = new TreeSet<>();
         seen.forEach((id, s) -> {

@@ -62,6 +62,14 @@ interface Kv {
     List<String> keys(Bucket b);
 
     /**
+     * About how many keys a bucket holds, from one small request: keys present and keys deleted whose marker has not
+     * expired yet. -1 when the store cannot tell cheaply (then callers list the keys).
+     */
+    default long keyCountHint(Bucket b) {
+        return -1;
+    }
+
+    /**
      * Watches a key ({@code ">"} for all), starting with the current values. The consumer runs on the
      * store's delivery thread and must only hand the entry over to the worker's own thread.
      */

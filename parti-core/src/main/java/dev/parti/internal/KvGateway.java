@@ -861,6 +861,13 @@ public final class KvGateway implements Kv {
         }
     }
 
+    /** The subjects of the bucket's stream (its stream state), one stream-info request. */
+    @Override
+    public long keyCountHint(Bucket b) {
+        return call(b, "*", "stream info", () -> connection.jetStreamManagement(kvOptions.getJetStreamOptions())
+                .getStreamInfo("KV_" + names.name(b)).getStreamState().getSubjectCount());
+    }
+
     /**
      * Whether the bucket's stream exists on the server: false when it was deleted under a running
      * group (on nats-server 2.9 KV reads of a deleted bucket merely time out). Added for issue 12.

@@ -8,8 +8,9 @@ import java.util.Arrays;
 
 /**
  * Claims and keeps this worker's stable ID (invariant 1). A pool ID {@code w-N} is claimed with
- * KV {@code create} (lowest free N first; beyond the first {@value #LINEAR_PROBES}, the lowest not held in one
- * listing of the bucket's keys), so two live workers never hold one ID; a static ID
+ * KV {@code create} (the lowest free N among the first {@value #LINEAR_PROBES}; beyond them, the first free N from
+ * the number of keys the bucket holds up, and only when the next {@value #NEAR_PROBES} are taken too, the lowest
+ * not held in one listing of the bucket's keys), so two live workers never hold one ID; a static ID
  * (Kafka's {@code group.instance.id}) is created, or taken over by CAS from an earlier instance
  * of the same member, which then fails its next renewal and reports everything lost. Renewal is an
  * {@code update} on the last revision; a lost CAS means the ID is gone.
@@ -17,8 +18,10 @@ import java.util.Arrays;
  * <p>Confined to the worker's main thread.
  */
 final class WorkerIdClaimer {
-    /** Pool IDs tried one create at a time before the held ones are listed (small groups never list). */
+    /** Pool IDs tried one create at a time first: a small group never needs more. */
     static final int LINEAR_PROBES = 8;
+    /** Then IDs tried from the number of keys in the bucket up, before the held ones are listed. */
+    static final int NEAR_PROBES = 16;
     private final Kv kv;
     private final String staticId;
     private final int poolSize;
@@ -87,27 +90,44 @@ final class WorkerIdClaimer {
             id = staticId;
             return id;
         }
-        java.util.Set<String> held = java.util.Set.of();
-        for (int n = 0; n < poolSize; n++) {
-            String candidate = "w-" + n;
-            if (n == LINEAR_PROBES) {
-                // a large group: one listing instead of a create per held ID (a cold start of 1 000 workers made
-                // half a million refused creates), then the lowest ID free in it; one taken meanwhile is skipped
-                held = new java.util.HashSet<>(kv.keys(Bucket.IDS));
-            }
-            if (held.contains(candidate)) {
-                continue;
-            }
-            try {
-                revision = kv.create(Bucket.IDS, candidate, record);
-                id = candidate;
+        int linear = Math.min(LINEAR_PROBES, poolSize);
+        for (int n = 0; n < linear; n++) {
+            if (tryCreate("w-" + n)) {
                 return id;
-            } catch (CasConflictException taken) {
-                // held by a live worker: try the next one
+            }
+        }
+        if (linear < poolSize) {
+            // a large group: its IDs are mostly the lowest ones, so try near their number first (one small request),
+            // where one listing of every key, per worker, made a cold start of 1 000 workers read half a million keys
+            long inUse = kv.keyCountHint(Bucket.IDS);
+            if (inUse >= linear) {
+                for (long n = inUse; n < Math.min(inUse + NEAR_PROBES, poolSize); n++) {
+                    if (tryCreate("w-" + n)) {
+                        return id;
+                    }
+                }
+            }
+            // those are taken too (a pool nearly full, or many claims at once): the lowest not held in one listing
+            java.util.Set<String> held = new java.util.HashSet<>(kv.keys(Bucket.IDS));
+            for (int n = linear; n < poolSize; n++) {
+                String candidate = "w-" + n;
+                if (!held.contains(candidate) && tryCreate(candidate)) {
+                    return id; // one taken meanwhile is skipped
+                }
             }
         }
         throw new PartiException("Worker ID pool exhausted: all " + poolSize + " IDs w-0..w-" + (poolSize - 1)
                 + " of bucket " + "are held by live workers; raise maxWorkers");
+    }
+
+    private boolean tryCreate(String candidate) {
+        try {
+            revision = kv.create(Bucket.IDS, candidate, record);
+            id = candidate;
+            return true;
+        } catch (CasConflictException taken) {
+            return false; // held by a live worker
+        }
     }
 
     /**

@@ -36,7 +36,21 @@ class WorkerIdPoolTest {
     }
 
     @Test
-    void aWorkerJoiningALargeGroupListsTheHeldIdsOnceAndClaimsTheLowestFreeOne() throws Exception {
+    void aWorkerJoiningALargeGroupClaimsAnIdNearTheNumberInUseWithoutListingTheKeys() throws Exception {
+        try (Connection nc = Nats.connect(nats.url())) {
+            KvGateway kv = TestBuckets.provisioned(nc, "id-pool-near", Duration.ofSeconds(2));
+            for (int n = 0; n < 300; n++) {
+                kv.create(Bucket.IDS, "w-" + n, new byte[] {1});
+            }
+            List<String> calls = new ArrayList<>();
+            assertThat(new WorkerIdClaimer(counting(kv, calls), null, 1000, "newcomer").claim()).isEqualTo("w-300");
+            assertThat(calls).as("a create for each of the first IDs, one key count, one create")
+                    .hasSize(WorkerIdClaimer.LINEAR_PROBES + 2).containsOnlyOnce("keyCountHint").doesNotContain("keys");
+        }
+    }
+
+    @Test
+    void whenTheIdsNearTheNumberInUseAreTakenTheLowestFreeOneIsFoundInOneListing() throws Exception {
         try (Connection nc = Nats.connect(nats.url())) {
             KvGateway kv = TestBuckets.provisioned(nc, "id-pool", Duration.ofSeconds(2));
             for (int n = 0; n < 300; n++) {
@@ -45,14 +59,16 @@ class WorkerIdPoolTest {
                 }
             }
             List<String> calls = new ArrayList<>();
-            WorkerIdClaimer claimer = new WorkerIdClaimer(counting(kv, calls), null, 1000, "newcomer");
+            // a pool of 300: 299 IDs in use, and w-299, the only one from there up, is held
+            WorkerIdClaimer claimer = new WorkerIdClaimer(counting(kv, calls), null, 300, "newcomer");
 
             assertThat(claimer.claim()).as("the lowest free ID").isEqualTo("w-250");
-            assertThat(calls).as("a create for each of the first IDs, one listing, one create")
-                    .hasSize(WorkerIdClaimer.LINEAR_PROBES + 2).containsOnlyOnce("keys");
+            assertThat(calls).as("the first IDs, one key count, w-299, one listing, one create")
+                    .hasSize(WorkerIdClaimer.LINEAR_PROBES + 4).containsOnlyOnce("keys");
 
             calls.clear();
-            assertThat(new WorkerIdClaimer(counting(kv, calls), null, 1000, "next").claim()).isEqualTo("w-300");
+            assertThatThrownBy(() -> new WorkerIdClaimer(counting(kv, calls), null, 300, "next").claim())
+                    .isInstanceOf(PartiException.class).hasMessageContaining("maxWorkers");
         }
     }
 
