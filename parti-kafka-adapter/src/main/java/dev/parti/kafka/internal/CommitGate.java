@@ -281,20 +281,7 @@ final class CommitGate {
 
     /** The positions a commit without offsets commits (for the interceptors), those known without waiting. */
     private Map<TopicPartition, OffsetAndMetadata> positions() {
-        if (interceptors.isEmpty()) {
-            return Map.of();
-        }
-        Map<TopicPartition, OffsetAndMetadata> out = new java.util.HashMap<>();
-        for (TopicPartition tp : inner.assignment()) {
-            try {
-                long position = inner.position(tp, Duration.ZERO);
-                OffsetAndMetadata next = returned.get(tp);
-                out.put(tp, next != null && next.offset() == position ? next : new OffsetAndMetadata(position));
-            } catch (org.apache.kafka.common.errors.TimeoutException e) {
-                // no position yet: not committed either
-            }
-        }
-        return out;
+        return interceptors.isEmpty() ? Map.of() : consumedPositions();
     }
 
     // ------------------------------------------------------------------ auto-commit
