@@ -270,19 +270,17 @@ final class Calculator {
      * renews its liveness, which the periodic round reads, so it needs no round of its own.
      */
     boolean onHeartbeat(KvGateway.Entry e, long now) {
-        boolean before = dirty;
-        dirty = false;
-        onHeartbeat(e, now, false);
-        boolean changed = dirty;
-        dirty |= before;
-        return changed;
+        return onHeartbeat(e, now, false);
     }
 
-    /** {@code current}: the entry comes from a read of the key, so it is the server's current value. */
-    private void onHeartbeat(KvGateway.Entry e, long now, boolean current) {
+    /**
+     * {@code current}: the entry comes from a read of the key, so it is the server's current value. Returns whether
+     * it changed what this leader knows (then the round is dirty).
+     */
+    private boolean onHeartbeat(KvGateway.Entry e, long now, boolean current) {
         Seen s = seen.computeIfAbsent(e.key(), k -> new Seen());
         if (!current && e.revision() < s.revision) {
-            return; // a late delivery: revisions of a key only grow (a read is the authority after a bucket recreation)
+            return false; // a late delivery: revisions of a key only grow (a read is the authority after a bucket recreation)
         }
         if (s.revision != 0 && e.revision() != s.revision) {
             s.sawWrite = true;
@@ -299,7 +297,7 @@ final class Calculator {
                     hb = Codec.decodeHeartbeat(e.value());
                 } catch (IllegalArgumentException bad) {
                     log.warn("Skipping unreadable heartbeat of {}: {}", e.key(), bad.getMessage());
-                    return;
+                    return false;
                 }
             }
             s.value = e.value();
@@ -337,10 +335,11 @@ final class Calculator {
             s.missingSinceNanos = 0;
             s.goneConfirmed = false;
             if (!changed) {
-                return;
+                return false;
             }
         }
         dirty = true;
+        return true;
     }
 
     /** A full scan of the heartbeat bucket: the polling fallback, and crash detection on servers without expiry markers. */

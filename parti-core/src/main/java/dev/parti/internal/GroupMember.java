@@ -959,11 +959,6 @@ public final class GroupMember {
     }
 
     /**
-     * One calculator round (main thread). Whatever it throws is handled here: a lapsed lease steps
-     * down, anything else degrades with its reason, and the calculator, still dirty, retries the
-     * publication after its backoff.
-     */
-    /**
      * How often the leader lists every heartbeat, the fallback for a join or leave its watch missed (a crash is found
      * by reading a silent worker's key): once a session up to 100 workers, less often in larger groups, where the
      * listing is long enough to delay the lease renewal behind it (1 000 workers: 0.3–4.5 s on one JVM, B6).
@@ -977,6 +972,11 @@ public final class GroupMember {
     /** Heartbeats listed once a session; beyond, the scan interval grows with the group (see {@link #scanIntervalNanos}). */
     static final int SCAN_WORKERS_PER_SESSION = 100;
 
+    /**
+     * One calculator round (main thread). Whatever it throws is handled here: a lapsed lease steps
+     * down, anything else degrades with its reason, and the calculator, still dirty, retries the
+     * publication after its backoff.
+     */
     private void calculatorTick() {
         Calculator c = calculator;
         if (c == null) {
@@ -1625,9 +1625,7 @@ public final class GroupMember {
      * and deposes a leader proved dead ({@link DeadLeaderCheck}): a compare-and-set delete of its key, then an election.
      */
     private void checkLeaderDisconnect(long now) {
-        if (deathWatch == null && !deathWatchTried) {
-            openDeathWatch();
-        }
+        openDeathWatch(); // once; it returns at once when open or tried
         DeathWatch w = deathWatch;
         if (w == null) {
             return;
