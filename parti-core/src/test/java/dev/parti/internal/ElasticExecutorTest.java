@@ -36,14 +36,7 @@ class ElasticExecutorTest {
         CountDownLatch release = new CountDownLatch(1);
         CountDownLatch done = new CountDownLatch(1);
         try {
-            pool.execute(() -> {
-                try {
-                    release.await();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-                done.countDown();
-            });
+            pool.execute(blockedUntil(release, done));
             await().atMost(Duration.ofSeconds(10)).until(() -> pool.blockedInTasks() == 1);
             release.countDown();
             assertThat(done.await(10, TimeUnit.SECONDS)).isTrue();
@@ -100,14 +93,7 @@ class ElasticExecutorTest {
         int most = 0;
         try {
             for (int i = 0; i < tasks; i++) {
-                pool.execute(() -> {
-                    try {
-                        release.await();
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                    }
-                    done.countDown();
-                });
+                pool.execute(blockedUntil(release, done));
             }
             long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
             while (pool.blockedInTasks() < tasks && System.nanoTime() < end) {
@@ -126,6 +112,18 @@ class ElasticExecutorTest {
             release.countDown();
             pool.shutdown();
         }
+    }
+
+    /** A task that blocks until {@code release} opens, then counts {@code done} down. */
+    private static Runnable blockedUntil(CountDownLatch release, CountDownLatch done) {
+        return () -> {
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            done.countDown();
+        };
     }
 
     private static Thread workerNamed(String prefix) {
