@@ -140,7 +140,7 @@ class EarlierInstanceLineTest {
         armed[0] = true;
         leader.refreshPartitions();
         assertThat(sourceEntered.await(5, TimeUnit.SECONDS)).isTrue();
-        h.freeze(earlier); // the earlier instance's process stops heartbeating (it still applies what it is sent)
+        h.freezeNow(earlier); // the earlier instance's process stops heartbeating (it still applies what it is sent)
         Holes.Owner second = h.new Owner("S#2");
         h.start(config.get().workerId("S"), second); // takes the ID over: the earlier one reported nothing held
         sourceRelease.countDown(); // the leader publishes what it computed, S's line addressed to the earlier instance

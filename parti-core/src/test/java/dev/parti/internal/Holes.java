@@ -57,11 +57,29 @@ final class Holes implements AutoCloseable {
 
     /** Blocks {@code m}'s main thread until the returned latch opens (or the harness closes). */
     CountDownLatch freeze(GroupMember m) {
+        return freeze(m, new CountDownLatch(1));
+    }
+
+    /**
+     * As {@link #freeze}, returning only once {@code m}'s main thread is blocked, not just asked to be: for a fault
+     * that must be in place before the test's next step (the freezing thread may otherwise start late on a busy machine).
+     */
+    CountDownLatch freezeNow(GroupMember m) throws InterruptedException {
+        CountDownLatch entered = new CountDownLatch(1);
+        CountDownLatch release = freeze(m, entered);
+        if (!entered.await(10, java.util.concurrent.TimeUnit.SECONDS)) {
+            throw new AssertionError("the main thread of " + m + " did not stop within 10 s");
+        }
+        return release;
+    }
+
+    private CountDownLatch freeze(GroupMember m, CountDownLatch entered) {
         CountDownLatch release = new CountDownLatch(1);
         latches.add(release);
         Thread t = new Thread(() -> {
             try {
                 m.runOnMainThread(() -> {
+                    entered.countDown();
                     try {
                         release.await();
                     } catch (InterruptedException e) {
