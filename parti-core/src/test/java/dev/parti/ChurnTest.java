@@ -74,7 +74,7 @@ class ChurnTest {
                             && ChildGroup.handoffs(children.events(g.ownership.events()), t0) >= 1000);
             driver.shutdown();
             assertThat(driver.awaitTermination(10, TimeUnit.SECONDS)).isTrue();
-            awaitAllOwnedOnce(g, children);
+            awaitSettled(g, children);
 
             int handoffs = ChildGroup.handoffs(children.events(g.ownership.events()), t0);
             OwnershipReport report = children.check(t0, LIVENESS_BOUND, true, g.ownership.events());
@@ -91,11 +91,25 @@ class ChurnTest {
 
     /** Every partition owned by exactly one live worker, in-process or child, and an in-process leader. */
     private static void awaitAllOwnedOnce(TestGroup g, ChildGroup children) {
-        await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(50)).until(() -> {
-            List<String> all = new java.util.ArrayList<>();
-            g.running().forEach(m -> m.manager.currentAssignment().forEach(p -> all.add(p.id())));
-            children.live().forEach(c -> c.status().ifPresent(s -> all.addAll(s.owned())));
-            return all.size() == 24 && new java.util.HashSet<>(all).size() == 24 && g.leader() != null;
-        });
+        await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(50)).until(() -> allOwnedOnce(g, children));
+    }
+
+    /**
+     * The group at rest after the churn: every partition owned once, every live worker (a child restarted by the last
+     * crash too) owning some, for a whole second. Checked at a moment when a handoff is still under way (a join's
+     * window, then the move), the log would show its partitions unowned at the end, though nothing is wrong.
+     */
+    private static void awaitSettled(TestGroup g, ChildGroup children) {
+        await().atMost(Duration.ofSeconds(30)).during(Duration.ofSeconds(1)).pollInterval(Duration.ofMillis(50))
+                .until(() -> allOwnedOnce(g, children)
+                        && g.running().stream().noneMatch(m -> m.manager.currentAssignment().isEmpty())
+                        && children.live().stream().allMatch(c -> c.status().map(s -> !s.owned().isEmpty()).orElse(false)));
+    }
+
+    private static boolean allOwnedOnce(TestGroup g, ChildGroup children) {
+        List<String> all = new java.util.ArrayList<>();
+        g.running().forEach(m -> m.manager.currentAssignment().forEach(p -> all.add(p.id())));
+        children.live().forEach(c -> c.status().ifPresent(s -> all.addAll(s.owned())));
+        return all.size() == 24 && new java.util.HashSet<>(all).size() == 24 && g.leader() != null;
     }
 }
