@@ -38,7 +38,7 @@ class OwnerHandoverTest {
         await().atMost(Duration.ofSeconds(10)).until(() -> first.owned.size() == 3);
 
         // the older instance pauses (shorter than its lease): it still owns and still passes isLeaseValid()
-        CountDownLatch resume = h.freeze(older);
+        CountDownLatch resume = h.freezeNow(older);
         Holes.Owner second = h.new Owner("orders-1#2");
         GroupMember newer = h.start(Holes.fast("h3-static", nats.url(), ps).workerId("orders-1"), second);
         await().pollDelay(Duration.ofMillis(400)).atMost(Duration.ofSeconds(1)).until(() -> true);
@@ -65,7 +65,7 @@ class OwnerHandoverTest {
         Holes.Owner first = h.new Owner("orders-1#1");
         GroupMember older = leaderAndStaticOwner(config, first);
 
-        CountDownLatch resume = h.freeze(older);
+        CountDownLatch resume = h.freezeNow(older);
         h.start(config.get().workerId("orders-1"), h.new Owner("orders-1#2"));
         Holes.Owner third = h.new Owner("orders-1#3");
         h.start(config.get().workerId("orders-1"), third);

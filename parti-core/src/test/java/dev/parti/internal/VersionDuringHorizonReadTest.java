@@ -74,7 +74,7 @@ class VersionDuringHorizonReadTest {
             CountDownLatch paused = h.freeze(w); // a pause just past the lease (833 ms), short of the session (1 s)
             await().atMost(Duration.ofSeconds(5)).until(() -> worker.events.stream().anyMatch(e -> e.startsWith("lost")));
             // the leader's main thread stops for a moment, so the worker's read comes before the fresh version
-            CountDownLatch leaderPaused = h.freeze(leader);
+            CountDownLatch leaderPaused = h.freezeNow(leader);
             paused.countDown();
             assertThat(atHorizon.await(5, java.util.concurrent.TimeUnit.SECONDS)).as("the horizon read").isTrue();
             leaderPaused.countDown();
