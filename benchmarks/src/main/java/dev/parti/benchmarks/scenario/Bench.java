@@ -89,13 +89,15 @@ public final class Bench {
                 case "b2", "b3", "b5" -> scenarios.add(args[i]);
                 case "b4" -> scenarios.addAll(List.of("b4", "b4l", "b4r"));
                 case "b4c" -> scenarios.add("b4"); // the single close keeps its output names b4-*
-                case "b3l", "b4l", "b4r", "mig" -> scenarios.add(args[i]);
+                case "b3l", "b4l", "b4r", "mig", "migback" -> scenarios.add(args[i]);
                 default -> {
-                    System.err.println("Usage: scripts/bench [b2] [b3] [b3l] [b4] [b4c] [b4l] [b4r] [b5] [mig] [--repeats N] "
+                    System.err.println("Usage: scripts/bench [b2] [b3] [b3l] [b4] [b4c] [b4l] [b4r] [b5] [mig] [migback] [--repeats N] "
                             + "[--impls parti,parti-pod,eager,coop,consumer] [--b5-records N] [--kafka-session-ms MS] [--out DIR]\n"
                             + "  b3l: kill -9 of Parti's leader of 4 (PartiConsumer only: parti, parti-pod); b4 = b4c b4l b4r; b4c: w2 of 4 closes; b4l: Parti's leader of 4 closes (PartiConsumer only); "
                             + "b4r: rolling restart of 4, without and with group.instance.id; mig: online migration of 4 "
-                            + "classic KafkaConsumers, one at a time, to PartiConsumer (parti) and to group.protocol=consumer (consumer)");
+                            + "classic KafkaConsumers, one at a time, to PartiConsumer (parti) and to group.protocol=consumer (consumer); "
+                            + "migback: the way back, 4 PartiConsumers to classic KafkaConsumers (parti) beside KIP-848's "
+                            + "downgrade, 4 group.protocol=consumer members to classic ones (consumer)");
                     System.exit(2);
                 }
             }
@@ -143,6 +145,7 @@ public final class Bench {
                                 case "b4l" -> gracefulClose(v.impl(), r, true);
                                 case "b4r" -> rollingRestart(v, r);
                                 case "mig" -> onlineMigration(v.impl(), r);
+                                case "migback" -> onlineRollback(v.impl(), r);
                                 default -> throw new IllegalArgumentException(s);
                             };
                         } catch (Exception e) {
@@ -155,7 +158,7 @@ public final class Bench {
                         m.put("variant", v.id());
                         m.put("repeat", r);
                         m.put("loadAverage", loadAverage());
-                        String label = s.equals("mig") ? migrationLabel(v.impl()) : v.label();
+                        String label = s.equals("mig") ? migrationLabel(v.impl()) : s.equals("migback") ? rollbackLabel(v.impl()) : v.label();
                         results.computeIfAbsent(s, k -> new LinkedHashMap<>()).computeIfAbsent(label, k -> new ArrayList<>()).add(m);
                         Files.writeString(out.resolve(s + "-" + v.id() + "-" + r + ".json"), Json.write(m));
                         say(s + " " + v.id() + " #" + r + ": " + m);
@@ -195,6 +198,7 @@ public final class Bench {
             case "b4l" -> "B4 graceful close() of Parti's leader of 4 consumers (first repeat; red = no owner)";
             case "b4r" -> "B4 rolling restart of 4 consumers: close wi, start wi again, wait balanced (first repeat; red = no owner)";
             case "mig" -> "Online migration of 4 classic KafkaConsumers, one at a time: start ni, wait balanced, stop wi (first repeat; red = no owner)";
+            case "migback" -> "The way back: 4 PartiConsumers (or consumer-protocol members) to classic KafkaConsumers, one at a time (first repeat; red = no owner)";
             default -> scenario;
         };
     }
@@ -231,8 +235,9 @@ public final class Bench {
                     v.add(new Variant(i, false));
                     v.add(new Variant(i, true));
                 }
-                case "mig" -> {
-                    if (i == Impl.PARTI || i == Impl.CONSUMER) { // the destinations: Parti, and KIP-848's consumer protocol
+                case "mig", "migback" -> {
+                    // mig: the destinations, Parti and KIP-848's consumer protocol; migback: where the way back starts
+                    if (i == Impl.PARTI || i == Impl.CONSUMER) {
                         v.add(new Variant(i, false));
                     }
                 }
@@ -694,89 +699,29 @@ public final class Bench {
         Impl from = to == Impl.PARTI ? Impl.CLASSIC_PARTI : Impl.COOP;
         Impl joining = to == Impl.PARTI ? Impl.PARTI_MIGRATING : Impl.CONSUMER;
         Run run = new Run("mig", to, repeat);
-        List<BenchWorker> old = new ArrayList<>();
         List<BenchWorker> all = new ArrayList<>();
         try {
             run.startProducer();
-            for (int i = 1; i <= 4; i++) {
-                old.add(run.thread("w" + i, from).start());
-            }
-            all.addAll(old);
-            if (!run.awaitStable(4, Duration.ofSeconds(90))) {
-                throw new IllegalStateException("4 classic consumers not balanced within 90 s");
-            }
+            List<BenchWorker> old = startFleet(run, "w", from, all);
             long t0 = System.nanoTime();
-            List<Runs.Close> closes = new ArrayList<>();
-            List<Map<String, Object>> steps = new ArrayList<>();
-            List<Long> stepStarts = new ArrayList<>();
-            List<Long> stopAt = new ArrayList<>();
-            List<Long> stepEnds = new ArrayList<>();
             Map<String, Long> marks = new LinkedHashMap<>();
-            boolean allOk = true;
-            for (int i = 1; i <= 4; i++) {
-                long tStart = System.nanoTime();
-                stepStarts.add(tStart);
-                all.add(run.thread("n" + i, joining).start());
-                boolean joined = waitUntil(Duration.ofSeconds(90), () -> run.stableFor(5, 2 * SECOND));
-                long tStop = System.nanoTime();
-                stopAt.add(tStop);
-                marks.put("n" + i + " start", tStart);
-                marks.put("w" + i + " stop", tStop);
-                old.get(i - 1).stop(Duration.ofSeconds(40));
-                closes.add(new Runs.Close("w" + i, tStop, System.nanoTime()));
-                boolean left = waitUntil(Duration.ofSeconds(90), () -> run.stableFor(4, 2 * SECOND));
-                stepEnds.add(System.nanoTime());
-                allOk &= joined && left;
-                say("mig " + to.id + " #" + repeat + ": w" + i + " replaced by n" + i + ", balanced " + (joined && left) + " after "
-                        + String.format(Locale.ROOT, "%.1f s", (System.nanoTime() - tStart) / 1e9));
-            }
+            Rolled rolled = roll(run, old, "n", joining, all, marks, "mig " + to.id + " #" + repeat);
             // the end state: Parti runs the group alone (the switch follows the last stop), or the broker runs it
             // with the consumer protocol; the figures include the way there
-            long lastStop = stopAt.get(3);
+            long lastStop = rolled.swaps().get(3).stop();
             boolean ended = waitUntil(Duration.ofSeconds(90), () -> to == Impl.PARTI ? kafkaMembers(run.group) == 0
                     : consumerProtocolGroup(run.group));
             long tEnded = System.nanoTime();
             ended &= waitUntil(Duration.ofSeconds(60), () -> run.stableFor(4, 2 * SECOND));
             long end = System.nanoTime();
             List<OwnershipEvent> ev = Runs.ownership(run.ownDir);
-            List<Runs.Batch> batches = Runs.consumed(run.consumedDir);
-            Set<String> parts = Runs.partitionNames(run.topic, PARTITIONS);
-            long half = SECOND / 2;
-            Map<String, Object> m = new LinkedHashMap<>();
-            m.put("balanced", allOk);
+            Map<String, Object> m = rollFigures(run, ev, t0, end, List.of(rolled), "mig " + to.id + " #" + repeat);
             m.put("endState", ended);
             m.put("endStateAfterLastStopS", (tEnded - lastStop) / 1e9);
             long balancedAtEnd = Runs.balancedSince(ev, tEnded, end, PARTITIONS, 4);
             m.put("balancedAfterLastStopS", balancedAtEnd < 0 ? null : (balancedAtEnd - lastStop) / 1e9);
-            m.put("unavailablePartitionS", Runs.unavailableSeconds(ev, parts, t0, end));
-            m.put("rounds", Runs.rounds(ev, t0, end, half));
-            m.put("rebalanceRounds", Runs.rebalanceRounds(ev, t0, end, half, closes));
-            m.put("moved", Runs.moved(ev, t0, end));
-            m.put("handovers", Runs.handovers(ev, t0, end));
-            m.put("duplicates", Runs.duplicates(batches, t0, end));
-            m.put("overlaps", Runs.overlaps(ev, parts, t0, end));
-            m.put("totalS", (end - t0) / 1e9);
-            double swapS = 0;
-            for (int i = 0; i < 4; i++) {
-                Map<String, Object> st = new LinkedHashMap<>();
-                st.put("worker", "w" + (i + 1));
-                long since5 = Runs.balancedSince(ev, stepStarts.get(i), stopAt.get(i), PARTITIONS, 5);
-                long since4 = Runs.balancedSince(ev, stopAt.get(i), stepEnds.get(i), PARTITIONS, 4);
-                st.put("joinBalancedS", since5 < 0 ? null : (since5 - stepStarts.get(i)) / 1e9);
-                st.put("stopBalancedS", since4 < 0 ? null : (since4 - stopAt.get(i)) / 1e9);
-                if (since5 >= 0 && since4 >= 0) {
-                    swapS += (since5 - stepStarts.get(i) + since4 - stopAt.get(i)) / 1e9;
-                }
-                st.put("unavailablePartitionS", Runs.unavailableSeconds(ev, parts, stepStarts.get(i), stepEnds.get(i)));
-                st.put("rounds", Runs.rounds(ev, stepStarts.get(i), stepEnds.get(i), half));
-                steps.add(st);
-                say(String.format(Locale.ROOT, "[measure] mig %s #%d swap %d: %s", to.id, repeat, i + 1, st));
-            }
-            // per swap: until balanced after the start plus until balanced after the stop (the 2 s quiet waits excluded)
-            m.put("swapS", swapS / 4);
             m.put("kafkaMembersAtEnd", kafkaMembers(run.group));
             m.put("endsOnConsumerProtocol", to == Impl.CONSUMER ? consumerProtocolGroup(run.group) : null);
-            m.put("steps", steps);
             if (repeat == 1) {
                 panels.computeIfAbsent("mig", k -> new ArrayList<>())
                         .add(new Timeline.Panel(migrationLabel(to), ev, run.topic, PARTITIONS, t0 - 3 * SECOND, end, marks));
@@ -787,6 +732,184 @@ public final class Bench {
                 w.stop(Duration.ofSeconds(20));
             }
             run.close();
+        }
+    }
+
+    private static String rollbackLabel(Impl from) {
+        return from == Impl.PARTI
+                ? "PartiConsumer -> parti.migration=parti-to-kafka -> classic PartiAssignor (two rolling deployments)"
+                : "group.protocol=consumer -> classic CooperativeStickyAssignor (KIP-848 downgrade)";
+    }
+
+    /**
+     * The way back, beside KIP-848's: a group of 4 PartiConsumers under load moved, one member at a time, to plain
+     * classic {@code KafkaConsumer}s with PartiAssignor ({@code from = PARTI}, the migration guide's rolling rollback:
+     * a first rolling deployment of PartiConsumers with {@code parti.migration=parti-to-kafka}, after whose last stop the
+     * group switches to Kafka by itself, then a second one to KafkaConsumers), or a group of 4 {@code
+     * group.protocol=consumer} members moved to classic CooperativeStickyAssignor members ({@code from = CONSUMER}:
+     * KIP-848's downgrade, one rolling deployment; the broker converts the group once no consumer-protocol member is
+     * left). Same roll as {@link #onlineMigration}: start the new member, wait until 5 are balanced and quiet for 2 s,
+     * stop the old one, wait until 4 are. Figures over the whole way, per deployment, and per swap.
+     */
+    private Map<String, Object> onlineRollback(Impl from, int repeat) throws Exception {
+        String label = "migback " + from.id + " #" + repeat;
+        Run run = new Run("migback", from, repeat);
+        List<BenchWorker> all = new ArrayList<>();
+        try {
+            run.startProducer();
+            List<BenchWorker> old = startFleet(run, "w", from, all);
+            long t0 = System.nanoTime();
+            Map<String, Long> marks = new LinkedHashMap<>();
+            List<Rolled> deployments = new ArrayList<>();
+            Long switched = null;
+            if (from == Impl.PARTI) {
+                Rolled first = roll(run, old, "r", Impl.PARTI_ROLLBACK, all, marks, label);
+                deployments.add(first);
+                // the switch: after the last plain PartiConsumer stopped, every member joins the Kafka group and Parti's
+                // assignment is taken over; the guide's condition for the second deployment
+                long lastStop = first.swaps().get(3).stop();
+                boolean inKafka = waitUntil(Duration.ofSeconds(90), () -> kafkaMembers(run.group) == 4
+                        && kafkaAssigned(run.group) == PARTITIONS) && waitUntil(Duration.ofSeconds(60), () -> run.stableFor(4, 2 * SECOND));
+                switched = System.nanoTime() - lastStop;
+                if (!inKafka) {
+                    throw new IllegalStateException("the rollback switch did not complete within 150 s");
+                }
+                deployments.add(roll(run, first.workers(), "k", Impl.CLASSIC_PARTI, all, marks, label));
+            } else {
+                deployments.add(roll(run, old, "k", Impl.COOP, all, marks, label));
+            }
+            long lastStop = deployments.get(deployments.size() - 1).swaps().get(3).stop();
+            boolean ended = waitUntil(Duration.ofSeconds(90), () -> kafkaMembers(run.group) == 4 && !consumerProtocolGroup(run.group));
+            long tEnded = System.nanoTime();
+            ended &= waitUntil(Duration.ofSeconds(60), () -> run.stableFor(4, 2 * SECOND));
+            long end = System.nanoTime();
+            List<OwnershipEvent> ev = Runs.ownership(run.ownDir);
+            Map<String, Object> m = rollFigures(run, ev, t0, end, deployments, label);
+            m.put("endState", ended);
+            m.put("endStateAfterLastStopS", (tEnded - lastStop) / 1e9);
+            m.put("switchS", switched == null ? null : switched / 1e9);
+            m.put("deployments", deployments.size());
+            m.put("kafkaMembersAtEnd", kafkaMembers(run.group));
+            m.put("endsOnClassicProtocol", !consumerProtocolGroup(run.group));
+            if (repeat == 1) {
+                panels.computeIfAbsent("migback", k -> new ArrayList<>())
+                        .add(new Timeline.Panel(rollbackLabel(from), ev, run.topic, PARTITIONS, t0 - 3 * SECOND, end, marks));
+            }
+            return m;
+        } finally {
+            for (BenchWorker w : all) {
+                w.stop(Duration.ofSeconds(20));
+            }
+            run.close();
+        }
+    }
+
+    /** Starts {@code w1..w4} of {@code impl} and waits until they are balanced. */
+    private static List<BenchWorker> startFleet(Run run, String prefix, Impl impl, List<BenchWorker> all) throws Exception {
+        List<BenchWorker> fleet = new ArrayList<>();
+        for (int i = 1; i <= 4; i++) {
+            fleet.add(run.thread(prefix + i, impl).start());
+        }
+        all.addAll(fleet);
+        if (!run.awaitStable(4, Duration.ofSeconds(90))) {
+            throw new IllegalStateException("4 " + impl.label + " consumers not balanced within 90 s");
+        }
+        return fleet;
+    }
+
+    /**
+     * One swap of a rolling deployment: the old worker's name, when its replacement started, when its stop began and
+     * returned, when 4 were balanced again.
+     */
+    private record Swap(String worker, long start, long stop, long stopped, long end, boolean ok) {
+    }
+
+    /** A rolling deployment: its swaps and the workers it started. */
+    private record Rolled(List<Swap> swaps, List<BenchWorker> workers) {
+    }
+
+    /**
+     * One rolling deployment in the surge order: for each of {@code old}, start its replacement {@code <prefix>i} of
+     * {@code joining}, wait until 5 are balanced and quiet for 2 s, stop the old one, wait until 4 are.
+     */
+    private Rolled roll(Run run, List<BenchWorker> old, String prefix, Impl joining, List<BenchWorker> all,
+                        Map<String, Long> marks, String label) throws Exception {
+        List<Swap> swaps = new ArrayList<>();
+        List<BenchWorker> started = new ArrayList<>();
+        for (int i = 1; i <= old.size(); i++) {
+            long tStart = System.nanoTime();
+            BenchWorker next = run.thread(prefix + i, joining).start();
+            started.add(next);
+            all.add(next);
+            boolean joined = waitUntil(Duration.ofSeconds(90), () -> run.stableFor(5, 2 * SECOND));
+            long tStop = System.nanoTime();
+            BenchWorker leaving = old.get(i - 1);
+            marks.put(prefix + i + " start", tStart);
+            marks.put(leaving.name() + " stop", tStop);
+            leaving.stop(Duration.ofSeconds(40));
+            long tStopped = System.nanoTime();
+            boolean left = waitUntil(Duration.ofSeconds(90), () -> run.stableFor(4, 2 * SECOND));
+            swaps.add(new Swap(leaving.name(), tStart, tStop, tStopped, System.nanoTime(), joined && left));
+            say(label + ": " + leaving.name() + " replaced by " + prefix + i + ", balanced " + (joined && left) + " after "
+                    + String.format(Locale.ROOT, "%.1f s", (System.nanoTime() - tStart) / 1e9));
+        }
+        return new Rolled(swaps, started);
+    }
+
+    /**
+     * The figures of one or more rolling deployments over [t0, end]: partition-seconds without an owner,
+     * ownership-change rounds (without the releases inside a stopping member's close), records processed twice,
+     * overlaps, and per swap the time to balanced after the start and after the stop.
+     */
+    private Map<String, Object> rollFigures(Run run, List<OwnershipEvent> ev, long t0, long end, List<Rolled> deployments,
+                                            String label) throws IOException {
+        List<Runs.Batch> batches = Runs.consumed(run.consumedDir);
+        Set<String> parts = Runs.partitionNames(run.topic, PARTITIONS);
+        long half = SECOND / 2;
+        List<Swap> swaps = deployments.stream().flatMap(d -> d.swaps().stream()).toList();
+        List<Runs.Close> closes = swaps.stream().map(w -> new Runs.Close(w.worker(), w.stop(), w.stopped())).toList();
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("balanced", swaps.stream().allMatch(Swap::ok));
+        m.put("unavailablePartitionS", Runs.unavailableSeconds(ev, parts, t0, end));
+        m.put("rounds", Runs.rounds(ev, t0, end, half));
+        m.put("rebalanceRounds", Runs.rebalanceRounds(ev, t0, end, half, closes));
+        m.put("moved", Runs.moved(ev, t0, end));
+        m.put("handovers", Runs.handovers(ev, t0, end));
+        m.put("duplicates", Runs.duplicates(batches, t0, end));
+        m.put("overlaps", Runs.overlaps(ev, parts, t0, end));
+        m.put("totalS", (end - t0) / 1e9);
+        double swapS = 0;
+        List<Map<String, Object>> steps = new ArrayList<>();
+        for (int i = 0; i < swaps.size(); i++) {
+            Swap w = swaps.get(i);
+            Map<String, Object> st = new LinkedHashMap<>();
+            st.put("worker", w.worker());
+            long since5 = Runs.balancedSince(ev, w.start(), w.stop(), PARTITIONS, 5);
+            long since4 = Runs.balancedSince(ev, w.stop(), w.end(), PARTITIONS, 4);
+            st.put("joinBalancedS", since5 < 0 ? null : (since5 - w.start()) / 1e9);
+            st.put("stopBalancedS", since4 < 0 ? null : (since4 - w.stop()) / 1e9);
+            if (since5 >= 0 && since4 >= 0) {
+                swapS += (since5 - w.start() + since4 - w.stop()) / 1e9;
+            }
+            st.put("unavailablePartitionS", Runs.unavailableSeconds(ev, parts, w.start(), w.end()));
+            st.put("rounds", Runs.rounds(ev, w.start(), w.end(), half));
+            steps.add(st);
+            say(String.format(Locale.ROOT, "[measure] %s swap %d: %s", label, i + 1, st));
+        }
+        // per swap: until balanced after the start plus until balanced after the stop (the 2 s quiet waits excluded)
+        m.put("swapS", swapS / swaps.size());
+        m.put("steps", steps);
+        return m;
+    }
+
+    /** Partitions assigned to the Kafka group's members, as the broker describes it. */
+    private int kafkaAssigned(String group) {
+        try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(
+                Map.of("bootstrap.servers", kafka.bootstrapServers()))) {
+            return admin.describeConsumerGroups(List.of(group)).all().get().get(group).members().stream()
+                    .mapToInt(member -> member.assignment().topicPartitions().size()).sum();
+        } catch (Exception e) {
+            throw new IllegalStateException("describing group " + group, e);
         }
     }
 

@@ -56,6 +56,8 @@ public final class BenchWorker implements Runnable {
         CLASSIC_PARTI("classic-parti", "Kafka classic PartiAssignor"),
         /** A PartiConsumer with {@code parti.migration=kafka-to-parti}: joins a Kafka-run group and moves it to Parti. */
         PARTI_MIGRATING("parti-migrating", "PartiConsumer parti.migration=kafka-to-parti"),
+        /** A PartiConsumer with {@code parti.migration=parti-to-kafka}: runs on Parti, then moves the group back to Kafka. */
+        PARTI_ROLLBACK("parti-rollback", "PartiConsumer parti.migration=parti-to-kafka"),
         /**
          * PartiConsumer with crash detection by proof of death ({@code parti.disconnect.events}), on a nats-server whose
          * application account imports its client DISCONNECT events ({@link #POD_SUBJECT}); not in the default set.
@@ -71,6 +73,11 @@ public final class BenchWorker implements Runnable {
         Impl(String id, String label) {
             this.id = id;
             this.label = label;
+        }
+
+        /** Whether this implementation is a {@code PartiConsumer} (the others are {@code KafkaConsumer}s). */
+        boolean partiConsumer() {
+            return this == PARTI || this == PARTI_MIGRATING || this == PARTI_ROLLBACK || this == PARTI_POD;
         }
 
         static Impl of(String id) {
@@ -205,7 +212,7 @@ public final class BenchWorker implements Runnable {
                 p.put("heartbeat.interval.ms", KAFKA_HEARTBEAT_MS);
             }
             case CONSUMER -> p.put("group.protocol", "consumer"); // session timeout is the broker's group.consumer.session.timeout.ms
-            case CLASSIC_PARTI, PARTI_MIGRATING -> {
+            case CLASSIC_PARTI, PARTI_MIGRATING, PARTI_ROLLBACK -> {
                 // PartiConsumer's migrating member runs the classic protocol with MigrationAssignor until the switch
                 p.put("group.protocol", "classic");
                 p.put("partition.assignment.strategy", PartiAssignor.class.getName());
@@ -228,13 +235,16 @@ public final class BenchWorker implements Runnable {
         if (groupInstanceId != null) {
             p.put("group.instance.id", groupInstanceId);
         }
-        if (impl == Impl.PARTI || impl == Impl.PARTI_MIGRATING || impl == Impl.PARTI_POD) {
+        if (impl.partiConsumer()) {
             p.put("parti.nats.url", natsUrl);
             if (impl == Impl.PARTI_POD) {
                 p.put(PartiConsumerConfig.DISCONNECT_EVENTS_CONFIG, POD_SUBJECT);
             }
             if (impl == Impl.PARTI_MIGRATING) {
                 p.put(PartiConsumerConfig.MIGRATION_CONFIG, PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI);
+            }
+            if (impl == Impl.PARTI_ROLLBACK) {
+                p.put(PartiConsumerConfig.MIGRATION_CONFIG, PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA);
             }
             return new PartiConsumer<>(p, new ByteArrayDeserializer(), new ByteArrayDeserializer());
         }
@@ -251,7 +261,7 @@ public final class BenchWorker implements Runnable {
             Consumer<byte[], byte[]> c = create(impl, bootstrap, natsUrl, group, name,
                     staticMember ? group + "-" + name : null);
             consumer = c;
-            if (impl == Impl.PARTI || impl == Impl.PARTI_MIGRATING || impl == Impl.PARTI_POD) {
+            if (impl.partiConsumer()) {
                 for (Map.Entry<MetricName, ? extends Metric> e : c.metrics().entrySet()) {
                     if (e.getKey().name().equals("is-leader") && e.getKey().group().equals("parti-consumer-metrics")) {
                         partiIsLeader = e.getValue();
