@@ -89,13 +89,14 @@ public final class Bench {
                 case "b2", "b3", "b5" -> scenarios.add(args[i]);
                 case "b4" -> scenarios.addAll(List.of("b4", "b4l", "b4r"));
                 case "b4c" -> scenarios.add("b4"); // the single close keeps its output names b4-*
-                case "b3l", "b4l", "b4r", "mig", "migback" -> scenarios.add(args[i]);
+                case "b3l", "b4l", "b4r", "mig", "migstatic", "migback" -> scenarios.add(args[i]);
                 default -> {
-                    System.err.println("Usage: scripts/bench [b2] [b3] [b3l] [b4] [b4c] [b4l] [b4r] [b5] [mig] [migback] [--repeats N] "
+                    System.err.println("Usage: scripts/bench [b2] [b3] [b3l] [b4] [b4c] [b4l] [b4r] [b5] [mig] [migstatic] [migback] [--repeats N] "
                             + "[--impls parti,parti-pod,eager,coop,consumer] [--b5-records N] [--kafka-session-ms MS] [--out DIR]\n"
                             + "  b3l: kill -9 of Parti's leader of 4 (PartiConsumer only: parti, parti-pod); b4 = b4c b4l b4r; b4c: w2 of 4 closes; b4l: Parti's leader of 4 closes (PartiConsumer only); "
                             + "b4r: rolling restart of 4, without and with group.instance.id; mig: online migration of 4 "
                             + "classic KafkaConsumers, one at a time, to PartiConsumer (parti) and to group.protocol=consumer (consumer); "
+                            + "migstatic: mig with static members, each new one taking over a stopped old one's group.instance.id; "
                             + "migback: the way back, 4 PartiConsumers to classic KafkaConsumers (parti) beside KIP-848's "
                             + "downgrade, 4 group.protocol=consumer members to classic ones (consumer)");
                     System.exit(2);
@@ -144,7 +145,8 @@ public final class Bench {
                                 case "b4" -> gracefulClose(v.impl(), r, false);
                                 case "b4l" -> gracefulClose(v.impl(), r, true);
                                 case "b4r" -> rollingRestart(v, r);
-                                case "mig" -> onlineMigration(v.impl(), r);
+                                case "mig" -> onlineMigration(v.impl(), r, false);
+                                case "migstatic" -> onlineMigration(v.impl(), r, true);
                                 case "migback" -> onlineRollback(v.impl(), r);
                                 default -> throw new IllegalArgumentException(s);
                             };
@@ -158,7 +160,8 @@ public final class Bench {
                         m.put("variant", v.id());
                         m.put("repeat", r);
                         m.put("loadAverage", loadAverage());
-                        String label = s.equals("mig") ? migrationLabel(v.impl()) : s.equals("migback") ? rollbackLabel(v.impl()) : v.label();
+                        String label = s.equals("mig") || s.equals("migstatic") ? migrationLabel(v.impl()) + (v.staticMember() ? ", static" : "")
+                                : s.equals("migback") ? rollbackLabel(v.impl()) : v.label();
                         results.computeIfAbsent(s, k -> new LinkedHashMap<>()).computeIfAbsent(label, k -> new ArrayList<>()).add(m);
                         Files.writeString(out.resolve(s + "-" + v.id() + "-" + r + ".json"), Json.write(m));
                         say(s + " " + v.id() + " #" + r + ": " + m);
@@ -198,6 +201,7 @@ public final class Bench {
             case "b4l" -> "B4 graceful close() of Parti's leader of 4 consumers (first repeat; red = no owner)";
             case "b4r" -> "B4 rolling restart of 4 consumers: close wi, start wi again, wait balanced (first repeat; red = no owner)";
             case "mig" -> "Online migration of 4 classic KafkaConsumers, one at a time: start ni, wait balanced, stop wi (first repeat; red = no owner)";
+            case "migstatic" -> "Online migration of 4 static classic KafkaConsumers, one at a time: stop wi, start ni under its group.instance.id, wait balanced (first repeat; red = no owner)";
             case "migback" -> "The way back: 4 PartiConsumers (or consumer-protocol members) to classic KafkaConsumers, one at a time (first repeat; red = no owner)";
             default -> scenario;
         };
@@ -235,10 +239,10 @@ public final class Bench {
                     v.add(new Variant(i, false));
                     v.add(new Variant(i, true));
                 }
-                case "mig", "migback" -> {
+                case "mig", "migstatic", "migback" -> {
                     // mig: the destinations, Parti and KIP-848's consumer protocol; migback: where the way back starts
                     if (i == Impl.PARTI || i == Impl.CONSUMER) {
-                        v.add(new Variant(i, false));
+                        v.add(new Variant(i, scenario.equals("migstatic")));
                     }
                 }
                 default -> v.add(new Variant(i, false));
@@ -693,19 +697,24 @@ public final class Bench {
      * until 4 are balanced and quiet for 2 s. Both sides roll the same way; the new member starts first, as a
      * deployment with a surge instance does. Figures: partition-seconds without an owner, ownership-change rounds
      * (per swap), records processed twice, overlaps, and per swap the time to balanced after the start and
-     * after the stop; the last swap of the Parti side includes its switch from Kafka to Parti.
+     * after the stop; the last swap of the Parti side includes its switch from Kafka to Parti. With {@code staticSwap}
+     * the members are static and each swap stops {@code wi} first (a static member's close does not leave the group),
+     * then starts {@code ni} under {@code wi}'s {@code group.instance.id}, and waits until 4 are balanced.
      */
-    private Map<String, Object> onlineMigration(Impl to, int repeat) throws Exception {
+    private Map<String, Object> onlineMigration(Impl to, int repeat, boolean staticSwap) throws Exception {
         Impl from = to == Impl.PARTI ? Impl.CLASSIC_PARTI : Impl.COOP;
         Impl joining = to == Impl.PARTI ? Impl.PARTI_MIGRATING : Impl.CONSUMER;
-        Run run = new Run("mig", to, repeat);
+        String scenario = staticSwap ? "migstatic" : "mig";
+        Run run = new Run(scenario, new Variant(to, staticSwap), repeat);
         List<BenchWorker> all = new ArrayList<>();
         try {
             run.startProducer();
             List<BenchWorker> old = startFleet(run, "w", from, all);
             long t0 = System.nanoTime();
             Map<String, Long> marks = new LinkedHashMap<>();
-            Rolled rolled = roll(run, old, "n", joining, all, marks, "mig " + to.id + " #" + repeat);
+            String label = scenario + " " + to.id + " #" + repeat;
+            Rolled rolled = staticSwap ? rollStatic(run, old, "n", joining, all, marks, label)
+                    : roll(run, old, "n", joining, all, marks, label);
             // the end state: Parti runs the group alone (the switch follows the last stop), or the broker runs it
             // with the consumer protocol; the figures include the way there
             long lastStop = rolled.swaps().get(3).stop();
@@ -715,7 +724,7 @@ public final class Bench {
             ended &= waitUntil(Duration.ofSeconds(60), () -> run.stableFor(4, 2 * SECOND));
             long end = System.nanoTime();
             List<OwnershipEvent> ev = Runs.ownership(run.ownDir);
-            Map<String, Object> m = rollFigures(run, ev, t0, end, List.of(rolled), "mig " + to.id + " #" + repeat);
+            Map<String, Object> m = rollFigures(run, ev, t0, end, List.of(rolled), label);
             m.put("endState", ended);
             m.put("endStateAfterLastStopS", (tEnded - lastStop) / 1e9);
             long balancedAtEnd = Runs.balancedSince(ev, tEnded, end, PARTITIONS, 4);
@@ -723,7 +732,7 @@ public final class Bench {
             m.put("kafkaMembersAtEnd", kafkaMembers(run.group));
             m.put("endsOnConsumerProtocol", to == Impl.CONSUMER ? consumerProtocolGroup(run.group) : null);
             if (repeat == 1) {
-                panels.computeIfAbsent("mig", k -> new ArrayList<>())
+                panels.computeIfAbsent(scenario, k -> new ArrayList<>())
                         .add(new Timeline.Panel(migrationLabel(to), ev, run.topic, PARTITIONS, t0 - 3 * SECOND, end, marks));
             }
             return m;
@@ -821,7 +830,7 @@ public final class Bench {
      * One swap of a rolling deployment: the old worker's name, when its replacement started, when its stop began and
      * returned, when 4 were balanced again.
      */
-    private record Swap(String worker, long start, long stop, long stopped, long end, boolean ok) {
+    private record Swap(String worker, long start, long stop, long stopped, long end, boolean ok, boolean surge) {
     }
 
     /** A rolling deployment: its swaps and the workers it started. */
@@ -849,9 +858,36 @@ public final class Bench {
             leaving.stop(Duration.ofSeconds(40));
             long tStopped = System.nanoTime();
             boolean left = waitUntil(Duration.ofSeconds(90), () -> run.stableFor(4, 2 * SECOND));
-            swaps.add(new Swap(leaving.name(), tStart, tStop, tStopped, System.nanoTime(), joined && left));
+            swaps.add(new Swap(leaving.name(), tStart, tStop, tStopped, System.nanoTime(), joined && left, true));
             say(label + ": " + leaving.name() + " replaced by " + prefix + i + ", balanced " + (joined && left) + " after "
                     + String.format(Locale.ROOT, "%.1f s", (System.nanoTime() - tStart) / 1e9));
+        }
+        return new Rolled(swaps, started);
+    }
+
+    /**
+     * One rolling deployment of static members: for each of {@code old}, stop it (a static member's close does not
+     * leave the group), start its replacement {@code <prefix>i} of {@code joining} under its {@code group.instance.id},
+     * wait until 4 are balanced and quiet for 2 s.
+     */
+    private Rolled rollStatic(Run run, List<BenchWorker> old, String prefix, Impl joining, List<BenchWorker> all,
+                              Map<String, Long> marks, String label) throws Exception {
+        List<Swap> swaps = new ArrayList<>();
+        List<BenchWorker> started = new ArrayList<>();
+        for (int i = 1; i <= old.size(); i++) {
+            BenchWorker leaving = old.get(i - 1);
+            long tStop = System.nanoTime();
+            marks.put(leaving.name() + " stop", tStop);
+            leaving.stop(Duration.ofSeconds(40));
+            long tStopped = System.nanoTime();
+            marks.put(prefix + i + " start", tStopped);
+            BenchWorker next = run.thread(prefix + i, joining).staticMember(false).instanceId(run.group + "-" + leaving.name()).start();
+            started.add(next);
+            all.add(next);
+            boolean ok = waitUntil(Duration.ofSeconds(90), () -> run.stableFor(4, 2 * SECOND));
+            swaps.add(new Swap(leaving.name(), tStop, tStop, tStopped, System.nanoTime(), ok, false));
+            say(label + ": " + leaving.name() + " replaced by " + prefix + i + " under its ID, balanced " + ok + " after "
+                    + String.format(Locale.ROOT, "%.1f s", (System.nanoTime() - tStop) / 1e9));
         }
         return new Rolled(swaps, started);
     }
@@ -884,9 +920,10 @@ public final class Bench {
             Swap w = swaps.get(i);
             Map<String, Object> st = new LinkedHashMap<>();
             st.put("worker", w.worker());
-            long since5 = Runs.balancedSince(ev, w.start(), w.stop(), PARTITIONS, 5);
+            // a surge swap is balanced twice (5 members after the start, 4 after the stop); a static one once
+            long since5 = w.surge() ? Runs.balancedSince(ev, w.start(), w.stop(), PARTITIONS, 5) : w.start();
             long since4 = Runs.balancedSince(ev, w.stop(), w.end(), PARTITIONS, 4);
-            st.put("joinBalancedS", since5 < 0 ? null : (since5 - w.start()) / 1e9);
+            st.put("joinBalancedS", !w.surge() || since5 < 0 ? null : (since5 - w.start()) / 1e9);
             st.put("stopBalancedS", since4 < 0 ? null : (since4 - w.stop()) / 1e9);
             if (since5 >= 0 && since4 >= 0) {
                 swapS += (since5 - w.start() + since4 - w.stop()) / 1e9;

@@ -117,6 +117,7 @@ public final class BenchWorker implements Runnable {
     private volatile Consumer<byte[], byte[]> consumer;
     private volatile Metric partiIsLeader;
     private boolean staticMember;
+    private String instanceId;
     private int instance = 1;
     private Thread thread;
     /** The join path of this consumer, System.nanoTime(), 0 until reached: run() began, consumer constructed and subscribed. */
@@ -153,6 +154,15 @@ public final class BenchWorker implements Runnable {
     /** With {@code group.instance.id = <group>-<name>} (static membership); set before {@link #start()}. */
     public BenchWorker staticMember(boolean on) {
         this.staticMember = on;
+        return this;
+    }
+
+    /**
+     * With {@code group.instance.id = id}: a replacement that takes over a stopped static member's ID under a name of
+     * its own; set before {@link #start()}, instead of {@link #staticMember(boolean)}.
+     */
+    public BenchWorker instanceId(String id) {
+        this.instanceId = id;
         return this;
     }
 
@@ -259,7 +269,7 @@ public final class BenchWorker implements Runnable {
                      Files.newOutputStream(consumedDir.resolve(name + (instance > 1 ? "~" + instance : "") + ".consumed")),
                      1 << 16))) {
             Consumer<byte[], byte[]> c = create(impl, bootstrap, natsUrl, group, name,
-                    staticMember ? group + "-" + name : null);
+                    staticMember ? group + "-" + name : instanceId);
             consumer = c;
             if (impl.partiConsumer()) {
                 for (Map.Entry<MetricName, ? extends Metric> e : c.metrics().entrySet()) {
