@@ -408,11 +408,18 @@ final class MigrationCrashSupport {
         /** Like {@link #start(Map, String, String, Path, Path)}, running {@code afterBatch} after each non-empty batch. */
         static Member start(Map<String, Object> config, String topic, String name, Path logDir, Path dir,
                             MigratingMemberMain.AfterBatch afterBatch) {
+            return start(config, topic, name, logDir, dir, afterBatch, null);
+        }
+
+        /** Like {@link #start(Map, String, String, Path, Path, MigratingMemberMain.AfterBatch)}, with a hook between its
+         *  {@code subscribe()} and its first {@code poll()} (see {@link MigratingMemberMain}). */
+        static Member start(Map<String, Object> config, String topic, String name, Path logDir, Path dir,
+                            MigratingMemberMain.AfterBatch afterBatch, Runnable afterSubscribe) {
             Member m = new Member();
             m.thread = new Thread(() -> {
                 try {
                     MigratingMemberMain.run(config, topic, name, logDir, dir.resolve(name + ".ledger"), m.running, m.consumer,
-                            afterBatch);
+                            afterBatch, afterSubscribe);
                 } catch (Throwable t) {
                     m.failure.set(t);
                 }

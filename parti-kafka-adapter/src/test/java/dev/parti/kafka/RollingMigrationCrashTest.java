@@ -37,7 +37,8 @@ import org.junit.jupiter.api.io.TempDir;
  * and nats-server, under a steady load: migrating members in child JVMs killed with SIGKILL (one after its Kafka side
  * joined the group, before the switch; the Parti group's leader during the switch, before it left Kafka), and the
  * nats-server killed when the switch begins and restarted a few seconds later; a member killed after it left Kafka, while
- * it waits for the Kafka group to empty (phase WAITING). Each time: nothing is lost, records are
+ * it waits for the Kafka group to empty (phase WAITING); and a race rather than a fault: a migrating member that joins
+ * the Kafka group after the others switched to Parti. Each time: nothing is lost, records are
  * processed twice only where a killed instance had processed them without committing (or a member was fenced), no
  * partition has two live owners (ownership logged per instance across JVMs), no committed offset goes backwards, and
  * the group ends run by Parti: the Kafka group empty, every partition owned through Parti, committed at its end.
@@ -305,6 +306,81 @@ class RollingMigrationCrashTest {
         System.out.printf("migration crash: c-1 killed in WAITING; m-2 consumed every partition through Parti %.2f s later "
                 + "(Parti session 2 s); test %.2f s%n", (onPartiAt - killedAt.get()) / 1e9, (System.nanoTime() - start) / 1e9);
         checkLedgersAndOwnership(dir, logDir, start, Set.of()); // c-1 had committed everything it processed
+    }
+
+    /**
+     * A migrating member started during the switch: p-2 sees k-1 and p-1 in the Kafka group at its {@code subscribe()},
+     * so it joins the Kafka group; it is held between that decision and its join (its first {@code poll()}: a condition,
+     * not a sleep) until k-1 has stopped, p-1 has switched, left the Kafka group and consumes every partition through
+     * Parti. p-2 then joins an empty Kafka group and leads it, every member able to switch: without a look at Parti it
+     * would take every partition in Kafka while p-1 holds them through Parti. It must get nothing in Kafka, join Parti and
+     * share the partitions with p-1 there: no partition with two live owners, each record processed once, no committed
+     * offset going backwards.
+     */
+    @Test
+    void aMigratingMemberJoiningTheKafkaGroupAfterTheOthersSwitchedGetsNothingThereAndJoinsParti(@TempDir Path dir)
+            throws Exception {
+        String topic = Fixtures.unique("migrate-late");
+        String groupId = Fixtures.unique("g-late");
+        KAFKA.broker().createTopic(topic, PARTITIONS);
+        Path logDir = Files.createDirectories(dir.resolve("ownership"));
+        long start = System.nanoTime();
+        Map<Integer, Long> produced = new ConcurrentHashMap<>();
+        AtomicBoolean producing = new AtomicBoolean(true);
+        Thread producer = MigrationCrashSupport.producer(KAFKA.bootstrapServers(), topic, PARTITIONS, produced, producing);
+        Map<String, Member> members = new HashMap<>();
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        try (CommitWatcher commits = new CommitWatcher(KAFKA.bootstrapServers(), groupId)) {
+            producer.start();
+            try {
+                members.put("k-1", Member.start(kafka(groupId, "k-1"), topic, "k-1", logDir, dir));
+                members.put("p-1", Member.start(fastSwitch(migrating(groupId, "p-1", NATS.url())), topic, "p-1", logDir, dir));
+                awaitKafkaGroup(groupId, 2);
+                members.put("p-2", Member.start(fastSwitch(migrating(groupId, "p-2", NATS.url())), topic, "p-2", logDir, dir,
+                        null, () -> {
+                            try {
+                                assertThat(release.await(WAIT.toSeconds(), java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+                            } catch (InterruptedException e) {
+                                Thread.currentThread().interrupt();
+                            }
+                        }));
+                await("p-2 decided to join the Kafka group").atMost(WAIT).pollInterval(Duration.ofMillis(20))
+                        .until(() -> phase(members, "p-2") == KafkaToPartiMigration.Phase.KAFKA);
+
+                members.remove("k-1").stop(); // p-1, alone in the Kafka group, switches
+                await("p-1 consumes every partition through Parti, the Kafka group empty").atMost(WAIT)
+                        .pollInterval(Duration.ofMillis(20))
+                        .until(() -> phase(members, "p-1") == KafkaToPartiMigration.Phase.PARTI
+                                && MigrationCrashSupport.holdsAll(logDir, "p-1", topic, PARTITIONS)
+                                && MigrationCrashSupport.describe(KAFKA.bootstrapServers(), groupId).members().isEmpty());
+                long releasedAt = System.nanoTime();
+                release.countDown(); // p-2 joins the empty Kafka group now
+
+                await("p-1 and p-2 share every partition through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(50))
+                        .until(() -> phase(members, "p-2") == KafkaToPartiMigration.Phase.PARTI
+                                && sharedBy(logDir, topic, Set.of("p-1", "p-2")));
+                System.out.printf("late migrating member: on Parti beside p-1 %.2f s after its Kafka join was released%n",
+                        (System.nanoTime() - releasedAt) / 1e9);
+                assertThat(MigrationCrashSupport.describe(KAFKA.bootstrapServers(), groupId).members()).isEmpty();
+
+                producing.set(false);
+                producer.join(30_000);
+                await("every produced record processed").atMost(WAIT).pollInterval(Duration.ofMillis(100))
+                        .until(() -> MigrationCrashSupport.missing(dir, produced).isEmpty());
+                members.remove("p-1").stop();
+                members.remove("p-2").stop();
+            } finally {
+                release.countDown();
+                producing.set(false);
+                members.values().forEach(Member::stopAfterFailure);
+            }
+            commits.close();
+            assertThat(commits.backwards()).as("committed offsets that went backwards").isEmpty();
+            assertThat(commits.committed()).as("the group's commits at the end of every partition")
+                    .isEqualTo(ends(topic, produced));
+        }
+        System.out.printf("late migrating member: test %.2f s%n", (System.nanoTime() - start) / 1e9);
+        checkLedgersAndOwnership(dir, logDir, start, Set.of()); // nobody was killed: no record may be processed twice
     }
 
     private static void checkLedgersAndOwnership(Path dir, Path logDir, long start, Set<String> killed) throws Exception {
