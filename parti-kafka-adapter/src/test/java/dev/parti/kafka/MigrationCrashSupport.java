@@ -195,6 +195,20 @@ final class MigrationCrashSupport {
         }
     }
 
+    /** The group's committed offsets now, fetched with a short-lived Admin. */
+    static Map<TopicPartition, Long> committedOffsets(String bootstrap, String groupId) throws Exception {
+        try (Admin admin = Fixtures.admin(bootstrap)) {
+            Map<TopicPartition, Long> out = new HashMap<>();
+            admin.listConsumerGroupOffsets(groupId).partitionsToOffsetAndMetadata().get(30, TimeUnit.SECONDS)
+                    .forEach((tp, om) -> {
+                        if (om != null) {
+                            out.put(tp, om.offset());
+                        }
+                    });
+            return out;
+        }
+    }
+
     /**
      * A thread sampling the group's committed offsets every 20 ms (and once more at {@link #close()}), recording every
      * partition whose committed offset is lower than at the previous sample: with commit-in-revoke commits are rare,

@@ -383,6 +383,89 @@ class RollingMigrationCrashTest {
         checkLedgersAndOwnership(dir, logDir, start, Set.of()); // nobody was killed: no record may be processed twice
     }
 
+    /**
+     * The moments such a late member spends in the Kafka group: the broker refuses the generation −1 commits of the
+     * members on Parti meanwhile. A {@code commitSync} refused then is made once the Kafka group is empty again, within
+     * its timeout. p-1 runs on Parti; a classic member joins the group (subscribed to another topic, so it holds none of
+     * p-1's partitions) and stays until p-1's {@code commitSync} of a batch has been refused and waits (seen in its
+     * polling thread's stack: a condition, not a sleep); then it leaves. The commit returns without an error and the
+     * broker holds the batch's offsets; each record processed once, no committed offset going backwards.
+     */
+    @Test
+    void aCommitRefusedWhileAMemberPassesThroughTheKafkaGroupIsMadeOnceTheGroupIsEmpty(@TempDir Path dir) throws Exception {
+        String topic = Fixtures.unique("migrate-refused");
+        String other = Fixtures.unique("migrate-other");
+        String groupId = Fixtures.unique("g-refused");
+        KAFKA.broker().createTopic(topic, PARTITIONS);
+        KAFKA.broker().createTopic(other, 1);
+        Path logDir = Files.createDirectories(dir.resolve("ownership"));
+        long start = System.nanoTime();
+        Map<Integer, Long> produced = new ConcurrentHashMap<>();
+        AtomicBoolean producing = new AtomicBoolean(true);
+        Thread producer = MigrationCrashSupport.producer(KAFKA.bootstrapServers(), topic, PARTITIONS, produced, producing);
+        Map<String, Member> members = new HashMap<>();
+        AtomicBoolean armed = new AtomicBoolean();
+        java.util.concurrent.atomic.AtomicReference<Map<TopicPartition, org.apache.kafka.clients.consumer.OffsetAndMetadata>>
+                committed = new java.util.concurrent.atomic.AtomicReference<>();
+        try (CommitWatcher commits = new CommitWatcher(KAFKA.bootstrapServers(), groupId)) {
+            producer.start();
+            try {
+                MigratingMemberMain.AfterBatch commitOnce = (consumer, batch) -> {
+                    if (armed.getAndSet(false)) {
+                        consumer.commitSync(batch, Duration.ofSeconds(30)); // refused first: the intruder is in the group
+                        committed.set(batch);
+                    }
+                };
+                members.put("p-1", Member.start(fastSwitch(migrating(groupId, "p-1", NATS.url())), topic, "p-1", logDir, dir,
+                        commitOnce));
+                await("p-1 consumes every partition through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(20))
+                        .until(() -> phase(members, "p-1") == KafkaToPartiMigration.Phase.PARTI
+                                && MigrationCrashSupport.holdsAll(logDir, "p-1", topic, PARTITIONS));
+
+                Map<String, Object> config = Fixtures.consumerBase(KAFKA.bootstrapServers(), groupId);
+                config.put("group.protocol", "classic");
+                config.put("session.timeout.ms", "6000");
+                try (org.apache.kafka.clients.consumer.KafkaConsumer<String, String> intruder =
+                             new org.apache.kafka.clients.consumer.KafkaConsumer<>(config)) {
+                    intruder.subscribe(List.of(other));
+                    await("a classic member in the group").atMost(WAIT).pollInterval(Duration.ofMillis(10)).until(() -> {
+                        intruder.poll(Duration.ofMillis(50));
+                        return !intruder.assignment().isEmpty();
+                    });
+                    armed.set(true);
+                    Member p1 = members.get("p-1");
+                    await("p-1's commitSync refused, waiting for the Kafka group to empty").atMost(WAIT)
+                            .pollInterval(Duration.ofMillis(10)).until(() -> {
+                                assertThat(p1.failure.get()).as("p-1's failure").isNull();
+                                return java.util.Arrays.stream(p1.thread.getStackTrace())
+                                        .anyMatch(f -> f.getMethodName().equals("committedOnceTheKafkaGroupIsEmpty"));
+                            });
+                    assertThat(committed.get()).isNull();
+                } // the intruder leaves the group
+                await("p-1's commit made").atMost(WAIT).pollInterval(Duration.ofMillis(20)).until(() -> committed.get() != null);
+                Map<TopicPartition, Long> atBroker = MigrationCrashSupport.committedOffsets(KAFKA.bootstrapServers(), groupId);
+                committed.get().forEach((tp, om) -> assertThat(atBroker.get(tp)).as("committed " + tp).isGreaterThanOrEqualTo(
+                        om.offset()));
+                assertThat(phase(members, "p-1")).isEqualTo(KafkaToPartiMigration.Phase.PARTI);
+
+                producing.set(false);
+                producer.join(30_000);
+                await("every produced record processed").atMost(WAIT).pollInterval(Duration.ofMillis(100))
+                        .until(() -> MigrationCrashSupport.missing(dir, produced).isEmpty());
+                members.remove("p-1").stop();
+            } finally {
+                producing.set(false);
+                members.values().forEach(Member::stopAfterFailure);
+            }
+            commits.close();
+            assertThat(commits.backwards()).as("committed offsets that went backwards").isEmpty();
+            assertThat(commits.committed()).as("the group's commits at the end of every partition")
+                    .isEqualTo(ends(topic, produced));
+        }
+        System.out.printf("refused commit retried: test %.2f s%n", (System.nanoTime() - start) / 1e9);
+        checkLedgersAndOwnership(dir, logDir, start, Set.of());
+    }
+
     private static void checkLedgersAndOwnership(Path dir, Path logDir, long start, Set<String> killed) throws Exception {
         Map<String, List<String>> seen = MigrationCrashSupport.ledgers(dir);
         long redone = seen.values().stream().filter(by -> by.size() > 1).count();
