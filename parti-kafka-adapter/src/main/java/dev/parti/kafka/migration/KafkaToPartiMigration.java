@@ -145,7 +145,7 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
         }
         try {
             PartiPresence presence = new PartiPresence(String.valueOf(configs.get(ConsumerConfig.GROUP_ID_CONFIG)),
-                    new PartiConsumerConfig(configs));
+                    delegate.partiConfig());
             return new KafkaToPartiMigration<>(configs, keyDeserializer, valueDeserializer, new PartiSide<>() {
                 @Override
                 public void subscribe(Collection<String> topics, ConsumerRebalanceListener listener) {
