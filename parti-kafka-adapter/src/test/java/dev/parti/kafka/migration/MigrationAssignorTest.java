@@ -108,7 +108,8 @@ class MigrationAssignorTest {
      */
     @Property(tries = 100)
     void whenPartiRunsEveryMemberKeepsWhatItOwnsAndGetsNothingMore(
-            @ForAll @Size(min = PARTITIONS, max = PARTITIONS) List<@net.jqwik.api.constraints.IntRange(min = -1, max = 2) Integer> owners,
+            @ForAll @Size(min = PARTITIONS, max = PARTITIONS)
+            List<@net.jqwik.api.constraints.IntRange(min = -1, max = 2) Integer> owners,
             @ForAll boolean partiRuns) {
         List<List<TopicPartition>> owned = List.of(new ArrayList<>(), new ArrayList<>(), new ArrayList<>());
         for (int p = 0; p < PARTITIONS; p++) {
