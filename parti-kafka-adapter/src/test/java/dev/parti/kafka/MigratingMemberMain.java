@@ -76,6 +76,17 @@ final class MigratingMemberMain {
     static void run(Map<String, Object> config, String topic, String name, Path logDir, Path ledgerFile,
                     AtomicBoolean running, AtomicReference<Consumer<String, String>> created, AfterBatch afterBatch)
             throws IOException {
+        run(config, topic, name, logDir, ledgerFile, running, created, afterBatch, null);
+    }
+
+    /**
+     * Like {@link #run(Map, String, String, Path, Path, AtomicBoolean, AtomicReference, AfterBatch)}, running {@code
+     * afterSubscribe} (or nothing, when null) on the polling thread between {@code subscribe()} and the first {@code
+     * poll()}: a classic Kafka consumer sends its join at its first poll, so a test can hold a member there.
+     */
+    static void run(Map<String, Object> config, String topic, String name, Path logDir, Path ledgerFile,
+                    AtomicBoolean running, AtomicReference<Consumer<String, String>> created, AfterBatch afterBatch,
+                    Runnable afterSubscribe) throws IOException {
         try (OwnershipLog log = OwnershipLog.inDirectory(logDir);
              BufferedWriter ledger = Files.newBufferedWriter(ledgerFile, StandardCharsets.UTF_8, StandardOpenOption.CREATE,
                      StandardOpenOption.APPEND);
@@ -128,6 +139,9 @@ final class MigratingMemberMain {
                 }
             };
             consumer.subscribe(List.of(topic), listener);
+            if (afterSubscribe != null) {
+                afterSubscribe.run();
+            }
             Object lastPhase = null;
             boolean lastLeader = false;
             while (running.get()) {

@@ -195,6 +195,20 @@ final class MigrationCrashSupport {
         }
     }
 
+    /** The group's committed offsets now, fetched with a short-lived Admin. */
+    static Map<TopicPartition, Long> committedOffsets(String bootstrap, String groupId) throws Exception {
+        try (Admin admin = Fixtures.admin(bootstrap)) {
+            Map<TopicPartition, Long> out = new HashMap<>();
+            admin.listConsumerGroupOffsets(groupId).partitionsToOffsetAndMetadata().get(30, TimeUnit.SECONDS)
+                    .forEach((tp, om) -> {
+                        if (om != null) {
+                            out.put(tp, om.offset());
+                        }
+                    });
+            return out;
+        }
+    }
+
     /**
      * A thread sampling the group's committed offsets every 20 ms (and once more at {@link #close()}), recording every
      * partition whose committed offset is lower than at the previous sample: with commit-in-revoke commits are rare,
@@ -408,11 +422,18 @@ final class MigrationCrashSupport {
         /** Like {@link #start(Map, String, String, Path, Path)}, running {@code afterBatch} after each non-empty batch. */
         static Member start(Map<String, Object> config, String topic, String name, Path logDir, Path dir,
                             MigratingMemberMain.AfterBatch afterBatch) {
+            return start(config, topic, name, logDir, dir, afterBatch, null);
+        }
+
+        /** Like {@link #start(Map, String, String, Path, Path, MigratingMemberMain.AfterBatch)}, with a hook between its
+         *  {@code subscribe()} and its first {@code poll()} (see {@link MigratingMemberMain}). */
+        static Member start(Map<String, Object> config, String topic, String name, Path logDir, Path dir,
+                            MigratingMemberMain.AfterBatch afterBatch, Runnable afterSubscribe) {
             Member m = new Member();
             m.thread = new Thread(() -> {
                 try {
                     MigratingMemberMain.run(config, topic, name, logDir, dir.resolve(name + ".ledger"), m.running, m.consumer,
-                            afterBatch);
+                            afterBatch, afterSubscribe);
                 } catch (Throwable t) {
                     m.failure.set(t);
                 }

@@ -37,7 +37,8 @@ import org.junit.jupiter.api.io.TempDir;
  * and nats-server, under a steady load: migrating members in child JVMs killed with SIGKILL (one after its Kafka side
  * joined the group, before the switch; the Parti group's leader during the switch, before it left Kafka), and the
  * nats-server killed when the switch begins and restarted a few seconds later; a member killed after it left Kafka, while
- * it waits for the Kafka group to empty (phase WAITING). Each time: nothing is lost, records are
+ * it waits for the Kafka group to empty (phase WAITING); and a race rather than a fault: a migrating member that joins
+ * the Kafka group after the others switched to Parti. Each time: nothing is lost, records are
  * processed twice only where a killed instance had processed them without committing (or a member was fenced), no
  * partition has two live owners (ownership logged per instance across JVMs), no committed offset goes backwards, and
  * the group ends run by Parti: the Kafka group empty, every partition owned through Parti, committed at its end.
@@ -305,6 +306,164 @@ class RollingMigrationCrashTest {
         System.out.printf("migration crash: c-1 killed in WAITING; m-2 consumed every partition through Parti %.2f s later "
                 + "(Parti session 2 s); test %.2f s%n", (onPartiAt - killedAt.get()) / 1e9, (System.nanoTime() - start) / 1e9);
         checkLedgersAndOwnership(dir, logDir, start, Set.of()); // c-1 had committed everything it processed
+    }
+
+    /**
+     * A migrating member started during the switch: p-2 sees k-1 and p-1 in the Kafka group at its {@code subscribe()},
+     * so it joins the Kafka group; it is held between that decision and its join (its first {@code poll()}: a condition,
+     * not a sleep) until k-1 has stopped, p-1 has switched, left the Kafka group and consumes every partition through
+     * Parti. p-2 then joins an empty Kafka group and leads it, every member able to switch: without a look at Parti it
+     * would take every partition in Kafka while p-1 holds them through Parti. It must get nothing in Kafka, join Parti and
+     * share the partitions with p-1 there: no partition with two live owners, each record processed once, no committed
+     * offset going backwards.
+     */
+    @Test
+    void aMigratingMemberJoiningTheKafkaGroupAfterTheOthersSwitchedGetsNothingThereAndJoinsParti(@TempDir Path dir)
+            throws Exception {
+        String topic = Fixtures.unique("migrate-late");
+        String groupId = Fixtures.unique("g-late");
+        KAFKA.broker().createTopic(topic, PARTITIONS);
+        Path logDir = Files.createDirectories(dir.resolve("ownership"));
+        long start = System.nanoTime();
+        Map<Integer, Long> produced = new ConcurrentHashMap<>();
+        AtomicBoolean producing = new AtomicBoolean(true);
+        Thread producer = MigrationCrashSupport.producer(KAFKA.bootstrapServers(), topic, PARTITIONS, produced, producing);
+        Map<String, Member> members = new HashMap<>();
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        try (CommitWatcher commits = new CommitWatcher(KAFKA.bootstrapServers(), groupId)) {
+            producer.start();
+            try {
+                members.put("k-1", Member.start(kafka(groupId, "k-1"), topic, "k-1", logDir, dir));
+                members.put("p-1", Member.start(fastSwitch(migrating(groupId, "p-1", NATS.url())), topic, "p-1", logDir, dir));
+                awaitKafkaGroup(groupId, 2);
+                members.put("p-2", Member.start(fastSwitch(migrating(groupId, "p-2", NATS.url())), topic, "p-2", logDir, dir,
+                        null, () -> {
+                            try {
+                                assertThat(release.await(WAIT.toSeconds(), java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+                            } catch (InterruptedException e) {
+                                Thread.currentThread().interrupt();
+                            }
+                        }));
+                await("p-2 decided to join the Kafka group").atMost(WAIT).pollInterval(Duration.ofMillis(20))
+                        .until(() -> phase(members, "p-2") == KafkaToPartiMigration.Phase.KAFKA);
+
+                members.remove("k-1").stop(); // p-1, alone in the Kafka group, switches
+                await("p-1 consumes every partition through Parti, the Kafka group empty").atMost(WAIT)
+                        .pollInterval(Duration.ofMillis(20))
+                        .until(() -> phase(members, "p-1") == KafkaToPartiMigration.Phase.PARTI
+                                && MigrationCrashSupport.holdsAll(logDir, "p-1", topic, PARTITIONS)
+                                && MigrationCrashSupport.describe(KAFKA.bootstrapServers(), groupId).members().isEmpty());
+                long releasedAt = System.nanoTime();
+                release.countDown(); // p-2 joins the empty Kafka group now
+
+                await("p-1 and p-2 share every partition through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(50))
+                        .until(() -> phase(members, "p-2") == KafkaToPartiMigration.Phase.PARTI
+                                && sharedBy(logDir, topic, Set.of("p-1", "p-2")));
+                System.out.printf("late migrating member: on Parti beside p-1 %.2f s after its Kafka join was released%n",
+                        (System.nanoTime() - releasedAt) / 1e9);
+                assertThat(MigrationCrashSupport.describe(KAFKA.bootstrapServers(), groupId).members()).isEmpty();
+
+                producing.set(false);
+                producer.join(30_000);
+                await("every produced record processed").atMost(WAIT).pollInterval(Duration.ofMillis(100))
+                        .until(() -> MigrationCrashSupport.missing(dir, produced).isEmpty());
+                members.remove("p-1").stop();
+                members.remove("p-2").stop();
+            } finally {
+                release.countDown();
+                producing.set(false);
+                members.values().forEach(Member::stopAfterFailure);
+            }
+            commits.close();
+            assertThat(commits.backwards()).as("committed offsets that went backwards").isEmpty();
+            assertThat(commits.committed()).as("the group's commits at the end of every partition")
+                    .isEqualTo(ends(topic, produced));
+        }
+        System.out.printf("late migrating member: test %.2f s%n", (System.nanoTime() - start) / 1e9);
+        checkLedgersAndOwnership(dir, logDir, start, Set.of()); // nobody was killed: no record may be processed twice
+    }
+
+    /**
+     * The moments such a late member spends in the Kafka group: the broker refuses the generation −1 commits of the
+     * members on Parti meanwhile. A {@code commitSync} refused then is made once the Kafka group is empty again, within
+     * its timeout. p-1 runs on Parti; a classic member joins the group (subscribed to another topic, so it holds none of
+     * p-1's partitions) and stays until p-1's {@code commitSync} of a batch has been refused and waits (seen in its
+     * polling thread's stack: a condition, not a sleep); then it leaves. The commit returns without an error and the
+     * broker holds the batch's offsets; each record processed once, no committed offset going backwards.
+     */
+    @Test
+    void aCommitRefusedWhileAMemberPassesThroughTheKafkaGroupIsMadeOnceTheGroupIsEmpty(@TempDir Path dir) throws Exception {
+        String topic = Fixtures.unique("migrate-refused");
+        String other = Fixtures.unique("migrate-other");
+        String groupId = Fixtures.unique("g-refused");
+        KAFKA.broker().createTopic(topic, PARTITIONS);
+        KAFKA.broker().createTopic(other, 1);
+        Path logDir = Files.createDirectories(dir.resolve("ownership"));
+        long start = System.nanoTime();
+        Map<Integer, Long> produced = new ConcurrentHashMap<>();
+        AtomicBoolean producing = new AtomicBoolean(true);
+        Thread producer = MigrationCrashSupport.producer(KAFKA.bootstrapServers(), topic, PARTITIONS, produced, producing);
+        Map<String, Member> members = new HashMap<>();
+        AtomicBoolean armed = new AtomicBoolean();
+        java.util.concurrent.atomic.AtomicReference<Map<TopicPartition, org.apache.kafka.clients.consumer.OffsetAndMetadata>>
+                committed = new java.util.concurrent.atomic.AtomicReference<>();
+        try (CommitWatcher commits = new CommitWatcher(KAFKA.bootstrapServers(), groupId)) {
+            producer.start();
+            try {
+                MigratingMemberMain.AfterBatch commitOnce = (consumer, batch) -> {
+                    if (armed.getAndSet(false)) {
+                        consumer.commitSync(batch, Duration.ofSeconds(30)); // refused first: the intruder is in the group
+                        committed.set(batch);
+                    }
+                };
+                members.put("p-1", Member.start(fastSwitch(migrating(groupId, "p-1", NATS.url())), topic, "p-1", logDir, dir,
+                        commitOnce));
+                await("p-1 consumes every partition through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(20))
+                        .until(() -> phase(members, "p-1") == KafkaToPartiMigration.Phase.PARTI
+                                && MigrationCrashSupport.holdsAll(logDir, "p-1", topic, PARTITIONS));
+
+                Map<String, Object> config = Fixtures.consumerBase(KAFKA.bootstrapServers(), groupId);
+                config.put("group.protocol", "classic");
+                config.put("session.timeout.ms", "6000");
+                try (org.apache.kafka.clients.consumer.KafkaConsumer<String, String> intruder =
+                             new org.apache.kafka.clients.consumer.KafkaConsumer<>(config)) {
+                    intruder.subscribe(List.of(other));
+                    await("a classic member in the group").atMost(WAIT).pollInterval(Duration.ofMillis(10)).until(() -> {
+                        intruder.poll(Duration.ofMillis(50));
+                        return !intruder.assignment().isEmpty();
+                    });
+                    armed.set(true);
+                    Member p1 = members.get("p-1");
+                    await("p-1's commitSync refused, waiting for the Kafka group to empty").atMost(WAIT)
+                            .pollInterval(Duration.ofMillis(10)).until(() -> {
+                                assertThat(p1.failure.get()).as("p-1's failure").isNull();
+                                return java.util.Arrays.stream(p1.thread.getStackTrace())
+                                        .anyMatch(f -> f.getMethodName().equals("committedOnceTheKafkaGroupIsEmpty"));
+                            });
+                    assertThat(committed.get()).isNull();
+                } // the intruder leaves the group
+                await("p-1's commit made").atMost(WAIT).pollInterval(Duration.ofMillis(20)).until(() -> committed.get() != null);
+                Map<TopicPartition, Long> atBroker = MigrationCrashSupport.committedOffsets(KAFKA.bootstrapServers(), groupId);
+                committed.get().forEach((tp, om) -> assertThat(atBroker.get(tp)).as("committed " + tp).isGreaterThanOrEqualTo(
+                        om.offset()));
+                assertThat(phase(members, "p-1")).isEqualTo(KafkaToPartiMigration.Phase.PARTI);
+
+                producing.set(false);
+                producer.join(30_000);
+                await("every produced record processed").atMost(WAIT).pollInterval(Duration.ofMillis(100))
+                        .until(() -> MigrationCrashSupport.missing(dir, produced).isEmpty());
+                members.remove("p-1").stop();
+            } finally {
+                producing.set(false);
+                members.values().forEach(Member::stopAfterFailure);
+            }
+            commits.close();
+            assertThat(commits.backwards()).as("committed offsets that went backwards").isEmpty();
+            assertThat(commits.committed()).as("the group's commits at the end of every partition")
+                    .isEqualTo(ends(topic, produced));
+        }
+        System.out.printf("refused commit retried: test %.2f s%n", (System.nanoTime() - start) / 1e9);
+        checkLedgersAndOwnership(dir, logDir, start, Set.of());
     }
 
     private static void checkLedgersAndOwnership(Path dir, Path logDir, long start, Set<String> killed) throws Exception {

@@ -28,7 +28,9 @@ import org.slf4j.LoggerFactory;
  * generation −1 commit is translated into a mixed-group error ({@link MixedGroupGuard}), unless a
  * {@link PartiConsumerDelegate.RefusedCommits} router is installed (the rolling rollback, {@code
  * parti.migration=parti-to-kafka}): then the refused commit is handed to it and neither fails nor
- * marks the group mixed.
+ * marks the group mixed. A consumer migrating from Kafka ({@code parti.migration=kafka-to-parti}) retries a
+ * refused {@code commitSync} once the Kafka group is empty again, within its timeout (see {@link
+ * #committedOnceTheKafkaGroupIsEmpty}).
  *
  * <p>{@code commitAsync} callbacks run on the polling thread, inside {@code poll()} and the commit
  * methods, strictly in the order the commits were made, refused ones included (a refusal waits for
@@ -169,7 +171,12 @@ final class CommitGate {
         } catch (RuntimeException e) {
             PartiConsumerDelegate.RefusedCommits r = routerFor(e);
             if (r == null) {
-                throw translate(e, true);
+                Map<TopicPartition, OffsetAndMetadata> positions = offsets == null ? positions() : offsets;
+                if (!committedOnceTheKafkaGroupIsEmpty(e, offsets, timeout, started)) {
+                    throw translate(e, true);
+                }
+                interceptors.onCommit(positions);
+                return;
             }
             Map<TopicPartition, OffsetAndMetadata> routed = offsets == null ? consumedPositions() : Map.copyOf(offsets);
             log.info("Consumer group {}: the broker refused a commit of {} through Parti ({}): committing it otherwise",
@@ -179,6 +186,63 @@ final class CommitGate {
             interceptors.onCommit(routed);
         } finally {
             runCompletedCallbacks();
+        }
+    }
+
+    /**
+     * {@code parti.migration=kafka-to-parti}: a migrating consumer started during the switch may pass through the Kafka
+     * group after the others switched (it gets nothing there and leaves at once, {@code dev.parti.kafka.migration}),
+     * and the broker refuses generation −1 commits meanwhile. Such a refusal of a {@code commitSync} is retried once a
+     * description shows the Kafka group empty, until {@code timeout} (from {@code started}); a member that stays (a
+     * plain {@code KafkaConsumer} started by mistake) still ends in the mixed-group error. Returns whether the commit
+     * was made; throws what the retried commit throws other than a refusal, and the ownership refusal when this
+     * consumer lost a partition meanwhile.
+     */
+    private boolean committedOnceTheKafkaGroupIsEmpty(RuntimeException refusal, Map<TopicPartition, OffsetAndMetadata> offsets,
+                                                      Duration timeout, long started) {
+        MixedGroupGuard g = guard.get();
+        if (!settings.parti.migratesFromKafka() || g == null || !subscription.isSubscribed()
+                || !MixedGroupGuard.isGroupRefusal(refusal)) {
+            return false;
+        }
+        log.info("Consumer group {}: the broker refused a commit through Parti ({}): a member passes through the Kafka "
+                + "group; committing once it has left", settings.groupId, refusal.toString());
+        long deadline = started + timeout.toNanos();
+        while (true) {
+            long left = deadline - clock.getAsLong();
+            if (left <= 0) {
+                return false;
+            }
+            if (g.kafkaGroupIsEmpty(Duration.ofNanos(left))) {
+                CommitFailedException lost = refusal(offsets == null ? inner.assignment() : offsets.keySet());
+                if (lost != null) {
+                    throw lost;
+                }
+                Duration rest = Duration.ofNanos(Math.max(0, deadline - clock.getAsLong()));
+                try {
+                    thread.blocking(() -> {
+                        if (offsets == null) {
+                            inner.commitSync(rest);
+                        } else {
+                            inner.commitSync(offsets, rest);
+                        }
+                        return null;
+                    });
+                    return true;
+                } catch (RuntimeException again) {
+                    if (!MixedGroupGuard.isGroupRefusal(again)) {
+                        throw again;
+                    }
+                }
+            }
+            thread.blocking(() -> {
+                java.util.concurrent.locks.LockSupport.parkNanos(Math.min(TimeUnit.MILLISECONDS.toNanos(50),
+                        Math.max(0, deadline - clock.getAsLong())));
+                if (Thread.interrupted()) {
+                    throw new org.apache.kafka.common.errors.InterruptException(new InterruptedException());
+                }
+                return null;
+            });
         }
     }
 

@@ -108,6 +108,24 @@ final class MixedGroupGuard {
         }
     }
 
+    /**
+     * Describes the group now: whether it has no Kafka-managed member (false when it cannot be described within
+     * {@code timeout}). Polling thread.
+     */
+    boolean kafkaGroupIsEmpty(Duration timeout) {
+        try {
+            ConsumerGroupDescription d = describeGroup(Duration.ofMillis(Math.max(1, Math.min(timeout.toMillis(),
+                    settings.requestTimeoutMs))));
+            return d == null || d.members().isEmpty();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new org.apache.kafka.common.errors.InterruptException(e);
+        } catch (Exception e) {
+            log.debug("Could not describe consumer group {}: {}", settings.groupId, e.toString());
+            return false;
+        }
+    }
+
     static boolean isGroupRefusal(Throwable e) {
         return e instanceof CommitFailedException || e instanceof UnknownMemberIdException
                 || e instanceof IllegalGenerationException || e instanceof RebalanceInProgressException;

@@ -664,6 +664,11 @@ public final class PartiConsumerDelegate<K, V> {
         run(commits::runCompletedCallbacks);
     }
 
+    /** The validated Parti settings of this consumer (any thread). */
+    public dev.parti.kafka.PartiConsumerConfig partiConfig() {
+        return settings.parti;
+    }
+
     /** The current Parti manager, or null when not joined (for tests). */
     public PartiManager partiManager() {
         return driver.manager();

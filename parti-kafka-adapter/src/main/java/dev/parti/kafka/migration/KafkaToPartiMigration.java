@@ -36,7 +36,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Phases, each entered on the polling thread:
  * <ol>
- *   <li><b>KAFKA</b>: at the first {@code subscribe}, the group is described; if it has Kafka-managed members,
+ *   <li><b>KAFKA</b>: at the first {@code subscribe}, Parti's state is read ({@link PartiPresence}): when the Parti
+ *       group has a live worker, the switch has begun, and the phase is WAITING at once. Otherwise the Kafka
+ *       group is described; if it has Kafka-managed members,
  *       a classic {@link KafkaConsumer} (the <em>bridge</em>) joins it with {@link MigrationAssignor} and the
  *       user's listener, and every call goes to the bridge: this member consumes and commits as a Kafka member.
  *       If the group has no member, the phase is WAITING at once (the Parti side confirms the group is empty).</li>
@@ -45,12 +47,20 @@ import org.slf4j.LoggerFactory;
  *       background; it delivers nothing yet. The bridge keeps consuming. As soon as the Parti side has applied
  *       an assignment, and the bridge is not inside a Kafka rebalance (Kafka would report its partitions lost
  *       instead of revoked), the bridge leaves the Kafka group: {@code close} with {@code LEAVE_GROUP} calls the
- *       user's {@code onPartitionsRevoked} (where the user commits, through the bridge, generation and all).</li>
+ *       user's {@code onPartitionsRevoked} (where the user commits, through the bridge, generation and all). A bridge
+ *       that owns nothing in Kafka leaves at once: after the announcement it can never be given anything there.</li>
  *   <li><b>WAITING</b>: until the broker shows no Kafka-managed member left (the broker accepts the Parti
  *       side's generation −1 commits only then), {@code poll()} returns nothing and a commit of "everything
  *       consumed" has nothing to commit. No partition is owned by this member meanwhile.</li>
  *   <li><b>PARTI</b>: everything goes to the Parti side, as with {@code parti.migration=none}.</li>
  * </ol>
+ * <p><b>Started during the switch.</b> A member may see a Kafka member at its {@code subscribe()} and join the Kafka
+ * group after the last one left it (every other member already switched). Then it leads a group of members that can
+ * all switch, and {@link MigrationAssignor} would hand it every partition while the Parti members hold them; so the
+ * leader reads Parti's state first ({@link #partiMayRun()}) and, when Parti runs (or cannot be read), assigns nothing
+ * new and announces the switch: this member gets nothing, leaves at once and joins Parti. The order makes this
+ * independent of timing: a Parti worker's heartbeat exists before it checks that the Kafka group is empty, and the
+ * leader reads the heartbeats after this member is in the Kafka group, so one of the two always sees the other.
  * Threads: every method but {@link #kafkaSide()} is called on the consumer's polling thread (the user's).
  *
  * @param <K> key type
@@ -73,6 +83,13 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
 
         /** The Parti assignment version this member applied, 0 before the first (or when not joined). */
         long assignmentVersion();
+
+        /**
+         * Whether the Parti group has a live worker now, read without joining it.
+         *
+         * @throws KafkaException when Parti's state cannot be read (NATS unreachable, say)
+         */
+        boolean groupRuns();
     }
 
     private final String groupId;
@@ -127,6 +144,8 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
             return null;
         }
         try {
+            PartiPresence presence = new PartiPresence(String.valueOf(configs.get(ConsumerConfig.GROUP_ID_CONFIG)),
+                    delegate.partiConfig());
             return new KafkaToPartiMigration<>(configs, keyDeserializer, valueDeserializer, new PartiSide<>() {
                 @Override
                 public void subscribe(Collection<String> topics, ConsumerRebalanceListener listener) {
@@ -142,6 +161,11 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
                 public long assignmentVersion() {
                     PartiManager m = delegate.partiManager();
                     return m == null ? 0 : m.assignmentVersion();
+                }
+
+                @Override
+                public boolean groupRuns() {
+                    return !presence.liveWorkers().isEmpty();
                 }
             });
         } catch (RuntimeException e) {
@@ -175,6 +199,11 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
     public boolean subscribe(Collection<String> newTopics, ConsumerRebalanceListener newListener) {
         Phase p = phase;
         if (p == Phase.NEW) {
+            if (partiRuns()) {
+                log.info("Consumer group {} runs on Parti already: joining Parti directly", groupId);
+                phase = Phase.WAITING; // delivers once the Kafka group is empty (members still switching leave it)
+                return false;
+            }
             ConsumerGroupDescription d = describe();
             if (d == null || d.members().isEmpty()) {
                 log.info("Consumer group {} has no member managed by Kafka's coordinator: joining Parti directly", groupId);
@@ -215,13 +244,18 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
                             switchGeneration);
                     phase = Phase.SWITCHING;
                     parti.subscribe(topics, listener);
+                    if (records.isEmpty() && mayLeaveKafka()) {
+                        leaveKafkaGroup(Duration.ofMillis(apiTimeoutMs));
+                        phase = Phase.WAITING;
+                        return records;
+                    }
                     driveParti();
                 }
                 return records;
             }
             case SWITCHING:
                 driveParti();
-                if (parti.assignmentVersion() > 0 && !kafkaRebalancing) {
+                if (mayLeaveKafka()) {
                     leaveKafkaGroup(Duration.ofMillis(apiTimeoutMs));
                     phase = Phase.WAITING;
                     return awaitParti(timeout);
@@ -266,6 +300,49 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
     @Override
     public void rebalancing(boolean inProgress) {
         kafkaRebalancing = inProgress;
+    }
+
+    /**
+     * SWITCHING: whether the bridge may leave the Kafka group now. Not inside a Kafka rebalance (Kafka would report its
+     * partitions lost, not revoked); and either Parti has given this member its first assignment, or the bridge owns
+     * nothing in Kafka: once the switch is announced a member never gets more in Kafka than it owns, so one that owns
+     * nothing (it joined the Kafka group after Parti started to run, say) has nothing to wait for.
+     */
+    private boolean mayLeaveKafka() {
+        return !kafkaRebalancing && (parti.assignmentVersion() > 0 || bridge.assignment().isEmpty());
+    }
+
+    /** First {@code subscribe}: whether the Parti group runs; false, after a warning, when that cannot be read. */
+    private boolean partiRuns() {
+        try {
+            return parti.groupRuns();
+        } catch (WakeupException | InterruptException e) {
+            throw e;
+        } catch (KafkaException e) {
+            log.warn("Consumer group {}: {}; deciding from the Kafka group alone", groupId, e.getMessage());
+            return false;
+        }
+    }
+
+    /**
+     * Kafka's polling thread, in the Kafka group leader's assignment when every member can switch: whether the Parti
+     * group may run already (true when that cannot be read: the members then keep what they own and switch).
+     */
+    @Override
+    public boolean partiMayRun() {
+        try {
+            boolean runs = parti.groupRuns();
+            if (runs) {
+                log.info("Consumer group {}: Parti runs already; nothing more is assigned in the Kafka group", groupId);
+            }
+            return runs;
+        } catch (WakeupException | InterruptException e) {
+            throw e;
+        } catch (KafkaException e) {
+            log.warn("Consumer group {}: {}; assigning nothing more in the Kafka group, as if Parti ran", groupId,
+                    e.getMessage());
+            return true;
+        }
     }
 
     /** Joins Parti in the background (the Parti side delivers nothing while Kafka members remain). */

@@ -38,6 +38,9 @@ import org.slf4j.LoggerFactory;
  *   <li>some member already {@link #SWITCHING}: each member keeps exactly the partitions it owns (its cooperative
  *       owned partitions) and is flagged again; partitions of members that left stay unassigned in Kafka, since
  *       their owner is about to be chosen by Parti.</li>
+ *   <li>every member {@link #READY} while the Parti group already runs ({@link SwitchSignal#partiMayRun()}: the
+ *       members that switched left the Kafka group, and these joined it after them): the same as the previous case,
+ *       so a member new to Kafka gets nothing there; it switches and leaves the Kafka group at once.</li>
  * </ul>
  * <p><b>Rolling rollback</b> ({@code parti.migration=parti-to-kafka}): a member rolling back from Parti appends a
  * {@link #ROLLBACK} trailer reporting the partitions it owns through Parti. While some member does, the leader applies
@@ -81,6 +84,17 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
          * {@code poll()}.
          */
         default void rebalancing(boolean inProgress) {
+        }
+
+        /**
+         * Whether the Parti group may already run (a live Parti worker, or Parti's state could not be read). Asked by
+         * the group leader only when every member of the Kafka group can switch and none is switching yet: a member
+         * that joined the Kafka group after the others switched (it saw one of them at its {@code subscribe()}) must
+         * then get nothing in Kafka. Called on the thread calling the Kafka consumer's {@code poll()}; may block for
+         * a NATS read.
+         */
+        default boolean partiMayRun() {
+            return false;
         }
 
         /** Whether this member rolls back from Parti to Kafka ({@code parti.migration=parti-to-kafka}); any thread. */
@@ -174,7 +188,13 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
             return delegate.assign(metadata, groupSubscription);
         }
         Map<String, Assignment> out = new HashMap<>();
-        if (!anySwitching) {
+        SwitchSignal s = signal;
+        // The Kafka members and the Parti workers see each other in either order: a Parti worker writes its heartbeat
+        // before it checks that the Kafka group is empty (MixedGroupGuard), and this leader reads the heartbeats after
+        // every member here joined. So either that worker saw a member here and delivers nothing yet, or this read
+        // sees its heartbeat.
+        boolean partiRuns = !anySwitching && s != null && s.partiMayRun();
+        if (!anySwitching && !partiRuns) {
             GroupAssignment planned = delegate.assign(metadata, groupSubscription);
             planned.groupAssignment().forEach((member, a) ->
                     out.put(member, new Assignment(a.partitions(), withTrailer(a.userData(), SWITCHING))));
@@ -189,7 +209,12 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
                 }
                 out.put(e.getKey(), new Assignment(keep, withTrailer(null, SWITCHING)));
             }
-            LOG.info("switching to Parti: {} members keep what they own, nothing moves in Kafka", out.size());
+            if (partiRuns) {
+                LOG.info("Parti already runs the group (or its state cannot be read): announcing the switch to {} members, "
+                        + "which keep what they own in Kafka and get nothing more", out.size());
+            } else {
+                LOG.info("switching to Parti: {} members keep what they own, nothing moves in Kafka", out.size());
+            }
         }
         return new GroupAssignment(out);
     }

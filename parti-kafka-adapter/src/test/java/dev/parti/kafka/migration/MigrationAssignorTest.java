@@ -100,6 +100,55 @@ class MigrationAssignorTest {
                 assertThat(MigrationAssignor.state(x.userData())).isEqualTo(MigrationAssignor.SWITCHING));
     }
 
+    /**
+     * Every member can switch and none is switching, but Parti already runs the group (members that switched earlier
+     * left the Kafka group, these joined it after them; or Parti's state cannot be read): each member keeps exactly what
+     * it owns in Kafka, nothing else is handed out, and the switch is announced. Without the Parti check the same group
+     * gets {@code PartiAssignor}'s whole plan.
+     */
+    @Property(tries = 100)
+    void whenPartiRunsEveryMemberKeepsWhatItOwnsAndGetsNothingMore(
+            @ForAll @Size(min = PARTITIONS, max = PARTITIONS)
+            List<@net.jqwik.api.constraints.IntRange(min = -1, max = 2) Integer> owners,
+            @ForAll boolean partiRuns) {
+        List<List<TopicPartition>> owned = List.of(new ArrayList<>(), new ArrayList<>(), new ArrayList<>());
+        for (int p = 0; p < PARTITIONS; p++) {
+            if (owners.get(p) >= 0) {
+                owned.get(owners.get(p)).add(new TopicPartition("t", p));
+            }
+        }
+        MigrationAssignor leader = configured("w-0", new MigrationAssignor.SwitchSignal() {
+            @Override
+            public void switchAnnounced(int generation) {
+            }
+
+            @Override
+            public boolean partiMayRun() {
+                return partiRuns;
+            }
+        });
+        Map<String, Subscription> subs = new TreeMap<>();
+        for (int m = 0; m < 3; m++) {
+            MigrationAssignor member = m == 0 ? leader : migrating("w-" + m);
+            subs.put("m-" + m, new Subscription(List.of("t"), member.subscriptionUserData(Set.of("t")), owned.get(m), 5,
+                    Optional.empty()));
+        }
+        Map<String, Assignment> result = leader.assign(cluster(), new GroupSubscription(subs)).groupAssignment();
+        assertThat(result.values()).allSatisfy(a ->
+                assertThat(MigrationAssignor.state(a.userData())).isEqualTo(MigrationAssignor.SWITCHING));
+        if (partiRuns) {
+            for (int m = 0; m < 3; m++) {
+                assertThat(result.get("m-" + m).partitions()).as("m-" + m).containsExactlyInAnyOrderElementsOf(owned.get(m));
+            }
+        } else {
+            Map<String, Assignment> plan = plain("w-0").assign(cluster(), new GroupSubscription(subs)).groupAssignment();
+            for (int m = 0; m < 3; m++) {
+                assertThat(result.get("m-" + m).partitions()).as("m-" + m)
+                        .containsExactlyInAnyOrderElementsOf(plan.get("m-" + m).partitions());
+            }
+        }
+    }
+
     @Test
     void aRebalanceIsReportedFromTheSubscriptionUntilTheAssignment() {
         List<Boolean> rebalancing = new ArrayList<>();

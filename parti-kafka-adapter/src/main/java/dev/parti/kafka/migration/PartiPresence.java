@@ -1,0 +1,118 @@
+package dev.parti.kafka.migration;
+
+import dev.parti.internal.BucketNames;
+import dev.parti.internal.KvGateway;
+import dev.parti.kafka.PartiConsumerConfig;
+import io.nats.client.Connection;
+import io.nats.client.JetStreamApiException;
+import io.nats.client.KeyValue;
+import io.nats.client.KeyValueOptions;
+import io.nats.client.Nats;
+import io.nats.client.Options;
+import io.nats.client.impl.NatsServerPool;
+import io.nats.client.support.NatsUri;
+import java.io.IOException;
+import java.net.URISyntaxException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.errors.InterruptException;
+
+/**
+ * Whether a Parti group runs, read without joining it: the live workers are the keys of the group's heartbeat bucket
+ * (a worker writes its heartbeat before its join completes, and the bucket's TTL, the Parti session, removes a dead
+ * one's). One short-lived NATS connection per read, closed before returning: the reads are rare (a migrating
+ * consumer's first {@code subscribe}, and a Kafka rebalance in which every member could switch), and nothing is left
+ * running between them. Thread-safe (no state besides the settings).
+ */
+final class PartiPresence {
+    /** JetStream API error: stream not found (the group never ran on Parti). */
+    private static final int STREAM_NOT_FOUND = 10059;
+
+    private final String groupId;
+    private final String bucket;
+    private final String[] urls;
+    private final Options natsOptions;
+    private final Duration timeout;
+
+    PartiPresence(String groupId, PartiConsumerConfig parti) {
+        this.groupId = groupId;
+        this.bucket = new BucketNames(groupId).name(KvGateway.Bucket.HEARTBEATS);
+        this.urls = parti.natsUrls().stream().map(String::trim).toArray(String[]::new);
+        this.natsOptions = parti.natsOptions();
+        long startup = parti.getLong(PartiConsumerConfig.STARTUP_TIMEOUT_MS_CONFIG);
+        this.timeout = Duration.ofMillis(Math.max(100, Math.min(5_000, startup)));
+    }
+
+    /**
+     * The IDs of the group's live workers; empty when the group has none or never ran on Parti.
+     *
+     * @throws KafkaException when NATS cannot be read (unreachable, refused): the caller cannot tell
+     */
+    List<String> liveWorkers() {
+        Options.Builder b = natsOptions == null ? new Options.Builder() : new Options.Builder(natsOptions);
+        Options options = b.servers(urls).serverPool(new OnlyTheseServers(urls)).connectionName("parti-migration-" + groupId)
+                .connectionTimeout(timeout).maxReconnects(0).build();
+        Connection c = null;
+        try {
+            c = Nats.connect(options);
+            KeyValueOptions kvOptions = KeyValueOptions.builder().jsRequestTimeout(timeout).build();
+            try {
+                c.jetStreamManagement(kvOptions.getJetStreamOptions()).getStreamInfo("KV_" + bucket);
+            } catch (JetStreamApiException e) {
+                if (e.getApiErrorCode() == STREAM_NOT_FOUND) {
+                    return List.of();
+                }
+                throw e;
+            }
+            KeyValue kv = c.keyValue(bucket, kvOptions);
+            return List.copyOf(kv.keys());
+        } catch (IOException | JetStreamApiException | RuntimeException e) {
+            throw new KafkaException("Cannot read whether Parti group " + groupId + " runs (NATS at " + String.join(",", urls)
+                    + "): " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptException(e);
+        } finally {
+            if (c != null) {
+                try {
+                    c.close();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }
+    }
+
+    /**
+     * jnats' server pool limited to {@code urls}: options copied from the user's NATS options carry jnats' default
+     * {@code nats://localhost:4222}, which must not be asked about this group (the core limits its own connections the
+     * same way).
+     */
+    private static final class OnlyTheseServers extends NatsServerPool {
+        private final List<NatsUri> configured = new ArrayList<>();
+
+        OnlyTheseServers(String[] urls) {
+            for (String url : urls) {
+                try {
+                    configured.add(new NatsUri(url));
+                } catch (URISyntaxException e) {
+                    throw new IllegalArgumentException("bad NATS server URL '" + url + "': " + e.getMessage(), e);
+                }
+            }
+        }
+
+        @Override
+        public void initialize(Options options) {
+            super.initialize(options);
+            listLock.lock();
+            try {
+                entryList.removeIf(e -> configured.stream().noneMatch(c -> c.equivalent(e.nuri)));
+                afterListChanged();
+            } finally {
+                listLock.unlock();
+            }
+        }
+    }
+}
