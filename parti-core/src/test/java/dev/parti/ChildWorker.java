@@ -34,6 +34,9 @@ import java.util.concurrent.TimeUnit;
  *   <li>{@code leader-ttl-ms=N}: the leader key's TTL (after the timings above);</li>
  *   <li>{@code disconnect-events=S}: crash detection with proof of death on, events on subject {@code S};</li>
  *   <li>{@code disconnect-grace-ms=N}: the leader's grace after such an event;</li>
+ *   <li>{@code flood-subscription}: the worker's NATS connection subscribes to {@code flood.<instance>} (a no-op
+ *   handler), so a test can fill its socket's receive buffer while the child is stopped (SIGSTOP): a {@code kill -9}
+ *   then finds bytes unread and the kernel resets the connection instead of closing it;</li>
  *   <li>{@code reconnect-on-file}: when a file {@code <instance>.reconnect} appears in the log directory, it is deleted
  *   and the worker's NATS client closes its connection and reconnects (jnats {@code forceReconnect}): a live process
  *   whose own client closed its socket, which the server reports as {@code Client Closed}.</li>
@@ -138,6 +141,9 @@ public final class ChildWorker {
                 self[0] = manager;
                 manager.start();
                 System.out.println("started " + manager.workerId() + " as " + instance);
+                if (flags.contains("flood-subscription")) {
+                    connectionOf(manager).createDispatcher(m -> { }).subscribe("flood." + instance);
+                }
                 Path reconnect = dir.resolve(instance + ".reconnect");
                 while (!stop.await(20, TimeUnit.MILLISECONDS)) {
                     if (flags.contains("reconnect-on-file") && Files.deleteIfExists(reconnect)) {
