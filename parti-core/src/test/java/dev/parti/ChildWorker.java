@@ -39,7 +39,8 @@ import java.util.concurrent.TimeUnit;
  *   then finds bytes unread and the kernel resets the connection instead of closing it;</li>
  *   <li>{@code reconnect-on-file}: when a file {@code <instance>.reconnect} appears in the log directory, it is deleted
  *   and the worker's NATS client closes its connection and reconnects (jnats {@code forceReconnect}): a live process
- *   whose own client closed its socket, which the server reports as {@code Client Closed}.</li>
+ *   whose own client closed its socket, which the server reports as {@code Client Closed} (with proof of death, its
+ *   liveness connection's too: first that one, then the connection it writes over);</li>
  * </ul>
  *
  * <p>It records in the ownership log, as its instance and the worker ID it holds, every 20 ms
@@ -147,8 +148,12 @@ public final class ChildWorker {
                 Path reconnect = dir.resolve(instance + ".reconnect");
                 while (!stop.await(20, TimeUnit.MILLISECONDS)) {
                     if (flags.contains("reconnect-on-file") && Files.deleteIfExists(reconnect)) {
+                        io.nats.client.Connection liveness = connectionOf(manager, "livenessConnection");
+                        if (liveness != null) { // proof of death: its client closes both of its connections
+                            liveness.forceReconnect();
+                        }
                         connectionOf(manager).forceReconnect();
-                        System.out.println("forced a reconnect");
+                        System.out.println("forced a reconnect" + (liveness == null ? "" : " (and of the liveness connection)"));
                     }
                     // the decision time: a pause between the check and the write must not look like new work
                     long decidedAt = System.nanoTime();
@@ -176,9 +181,14 @@ public final class ChildWorker {
 
     /** The NATS connection a manager's worker opened (a fault-injection seam: the connection is internal). */
     private static io.nats.client.Connection connectionOf(PartiManager manager) throws ReflectiveOperationException {
+        return connectionOf(manager, "connection");
+    }
+
+    /** The manager's worker's connection held in {@code field} ({@code connection}, {@code livenessConnection}). */
+    private static io.nats.client.Connection connectionOf(PartiManager manager, String field) throws ReflectiveOperationException {
         java.lang.reflect.Field member = PartiManager.class.getDeclaredField("member");
         member.setAccessible(true);
-        java.lang.reflect.Field connection = dev.parti.internal.GroupMember.class.getDeclaredField("connection");
+        java.lang.reflect.Field connection = dev.parti.internal.GroupMember.class.getDeclaredField(field);
         connection.setAccessible(true);
         return (io.nats.client.Connection) connection.get(member.get(manager));
     }
