@@ -37,6 +37,8 @@ import java.util.concurrent.TimeUnit;
  *   <li>{@code flood-subscription}: the worker's NATS connection subscribes to {@code flood.<instance>} (a no-op
  *   handler), so a test can fill its socket's receive buffer while the child is stopped (SIGSTOP): a {@code kill -9}
  *   then finds bytes unread and the kernel resets the connection instead of closing it;</li>
+ *   <li>{@code liveness-url=<slot>@<url>}: the child of that slot opens its liveness connection (proof of death) to
+ *   {@code <url>} (a proxy in front of the server) instead of its NATS URL;</li>
  *   <li>{@code reconnect-on-file}: when a file {@code <instance>.reconnect} appears in the log directory, it is deleted
  *   and the worker's NATS client closes its connection and reconnects (jnats {@code forceReconnect}): a live process
  *   whose own client closed its socket, which the server reports as {@code Client Closed} (with proof of death, its
@@ -135,6 +137,9 @@ public final class ChildWorker {
                         .reconnectWait(Duration.ofMillis(100)).maxReconnects(-1)
                         .connectionTimeout(Duration.ofMillis(500)).build());
             }
+            flags.stream().filter(f -> f.startsWith("liveness-url=")).map(f -> f.substring("liveness-url=".length()))
+                    .filter(f -> instance.startsWith(f.substring(0, f.indexOf('@')) + "#")).findFirst()
+                    .ifPresent(f -> System.setProperty("dev.parti.test.livenessUrl", f.substring(f.indexOf('@') + 1)));
             CountDownLatch stop = new CountDownLatch(1);
             Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown, "child-worker-stop"));
             Path status = dir.resolve(instance + ".status");

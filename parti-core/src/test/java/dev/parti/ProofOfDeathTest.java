@@ -391,6 +391,42 @@ class ProofOfDeathTest {
     }
 
     /**
+     * A worker's liveness connection closed at the server's end while the process is stopped (SIGSTOP), as a
+     * TCP-terminating middlebox can do: the server reports it {@code Client Closed}, but the worker's writes connection
+     * stays open (this server pings every 2 minutes), so there is no proof, and its partitions move only after its
+     * session (3 s). Fails with the writes connection's condition removed from the leader's check (its partitions then move
+     * a grace after the report, while it is stopped and still owns them).
+     */
+    @Test
+    void aLivenessConnectionClosedByAMiddleboxIsNoProofWhileTheWritesConnectionIsOpen() throws Exception {
+        try (TcpProxy proxy = TcpProxy.start("127.0.0.1", nats.port());
+             ChildGroup g = new ChildGroup("pod-middlebox", 12, "session-ms=3000", "disconnect-events=" + EVENTS,
+                     "disconnect-grace-ms=100", "liveness-url=c2@" + url(nats, proxy.port()))) {
+            balancedFollower(g, true, url(nats, nats.port()));
+            ChildGroup.Child victim = g.live().stream().filter(c -> c.slot.equals("c2")).findFirst().orElseThrow();
+            assertThat(victim.status().orElseThrow().leader()).as("the child whose liveness connection is proxied leads")
+                    .isFalse();
+            assertThat(proxy.openConnections()).as("its liveness connection goes through the proxy").isEqualTo(1);
+            long t0 = System.nanoTime();
+            ChildWorker.Status status = victim.status().orElseThrow();
+            victim.suspend();
+            long faultAt = System.nanoTime();
+            proxy.close(); // closes its liveness connection at the server's end: Client Closed, a live (stopped) process
+            await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(20))
+                    .until(() -> g.logs(400).contains("(parti-liveness) reported closed by its client"));
+            Takeover t = awaitTakeover(g, victim, status.owned(), status.workerId(), nats, faultAt);
+            System.out.println("[measure] proof of death, liveness connection closed by a proxy while stopped (session 3 s): "
+                    + "first of its partitions taken over after " + t.firstMs() + " ms; its heartbeat key expired after "
+                    + t.keyGoneMs() + " ms");
+            assertNoEarlierThanTheSession(t, g);
+            assertThat(g.logs(400)).as("the leader waited for the writes connection").contains("waiting for the report of "
+                    + "its writes connection");
+            victim.kill(); // its liveness connection cannot come back (the proxy is gone): it would stay fenced
+            g.check(t0, Duration.ofSeconds(5), true, List.of()).assertClean();
+        }
+    }
+
+    /**
      * A live worker whose own NATS client closes its connection (and reconnects): the server reports {@code Client
      * Closed}, a proof of close but not of death. The worker fenced itself on the disconnect, so whether or not the
      * leader counts it stopped (its read may still see the old connection, the grace is 100 ms), nobody works on a

@@ -33,6 +33,11 @@ final class LivenessConnection {
     private static final Logger log = LoggerFactory.getLogger(LivenessConnection.class);
     /** The name of every liveness connection (jnats names its threads after it). */
     static final String NAME = "parti-liveness";
+    /**
+     * Test seam: with this system property set to a NATS URL when the worker connects, its liveness connection goes
+     * there instead (a test puts a proxy in its path, to close it at the server's end while the process is stopped).
+     */
+    static final String TEST_URL_PROPERTY = "dev.parti.test.livenessUrl";
 
     private LivenessConnection() {
     }
@@ -43,6 +48,12 @@ final class LivenessConnection {
      * events to {@code listener}.
      */
     static Options options(Options writes, ServerPool pool, ConnectionListener listener) {
+        String testUrl = System.getProperty(TEST_URL_PROPERTY);
+        if (testUrl != null) {
+            return new Options.Builder().server(testUrl).connectionName(NAME).connectionListener(listener)
+                    .maxReconnects(-1).reconnectWait(writes.getReconnectWait()).pingInterval(writes.getPingInterval())
+                    .connectionTimeout(writes.getConnectionTimeout()).build();
+        }
         return new Options.Builder(writes).serverPool(pool).connectionName(NAME).connectionListener(listener).build();
     }
 
