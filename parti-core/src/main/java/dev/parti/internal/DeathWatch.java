@@ -124,8 +124,8 @@ final class DeathWatch implements AutoCloseable {
             wake.accept(0);
         }
         if (!d.provesClose()) {
-            log.info("Connection {} ({}) dropped with reason '{}': not a proof of death, ignored", d.identity(),
-                    d.clientName(), d.reason());
+            log.info("Connection {} ({}) dropped with reason '{}': not a proof of death (kept only as the report of a "
+                    + "writes connection)", d.identity(), d.clientName(), d.reason());
             return;
         }
         log.info("Connection {} ({}) reported closed by its client; its worker counts as stopped after {} ms if its "
