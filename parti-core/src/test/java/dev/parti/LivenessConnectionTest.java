@@ -74,6 +74,9 @@ class LivenessConnectionTest {
                 g.awaitBalanced(Duration.ofSeconds(10));
                 assertThat(connections("parti-nats")).as("the workers share one connection").hasSize(1);
                 assertThat(connections("parti-liveness")).as("and one liveness connection").hasSize(1);
+                List<String> threads = livenessThreads();
+                System.out.println("[measure] the liveness connection's jnats threads: " + threads.size() + " " + threads);
+                assertThat(threads).as("jnats names its threads after the connection").isNotEmpty();
                 String writes = server + ":" + connections("parti-nats").get(0);
                 String liveness = server + ":" + connections("parti-liveness").get(0);
                 KeyValue hb = nc.keyValue(new BucketNames("liveness").name(KvGateway.Bucket.HEARTBEATS));
@@ -94,6 +97,26 @@ class LivenessConnectionTest {
                 assertThat(livenessThreads()).isEmpty();
             });
         }
+    }
+
+    @Test
+    void aWorkerThatDoesNotShareItsConnectionHasItsOwnLivenessConnectionClosedWithIt() {
+        try (TestGroup g = new TestGroup("own-liveness", url(), 4, b -> b.disconnectEvents(EVENTS).shareConnection(false))) {
+            TestGroup.Member a = g.start();
+            g.start();
+            g.awaitBalanced(Duration.ofSeconds(10));
+            assertThat(connections("parti-own-liveness")).hasSize(2);
+            assertThat(connections("parti-liveness")).as("one per worker").hasSize(2);
+            a.manager.close();
+            await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> {
+                assertThat(connections("parti-own-liveness")).hasSize(1);
+                assertThat(connections("parti-liveness")).hasSize(1);
+            });
+        }
+        await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> {
+            assertThat(connections("parti-liveness")).isEmpty();
+            assertThat(livenessThreads()).isEmpty();
+        });
     }
 
     @Test

@@ -527,6 +527,7 @@ public final class GroupMember {
                     livenessConnection = connectionLease.liveness();
                 } else {
                     connection = Nats.connect(options);
+                    ownsConnection = true; // (closed by teardown even if the liveness connection's open is interrupted)
                     livenessConnection = liveness == null ? null : LivenessConnection.open(liveness);
                 }
                 ownsConnection = true;
