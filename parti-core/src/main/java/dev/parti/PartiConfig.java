@@ -254,12 +254,15 @@ public final class PartiConfig {
          * {@code DISCONNECT} events nats-server publishes for its clients, normally {@code $SYS.ACCOUNT.<account>.DISCONNECT}
          * imported from the system account (docs/OPERATIONS.md shows the server configuration). Off by default.
          *
-         * <p>With it, every worker publishes its connection's identity (server ID and client ID) in its heartbeat and
-         * fences itself (gives up its partitions, as on a stale lease; a leader also stops leading) as soon as that
-         * connection drops; every worker subscribes to the subject, and an event with reason {@code Client Closed} (the
-         * server read the end of the stream: the process closed its socket, or died and its kernel closed it) for a live
-         * worker's current identity makes the leader, after {@link #disconnectGrace}, count that worker stopped and
-         * reassign its partitions at once instead of waiting for its session to expire; for the leader's own identity, a
+         * <p>With it, each process opens one more NATS connection per connection it shares, a <em>liveness
+         * connection</em> that subscribes to and publishes nothing (so that its process's death closes it cleanly), and
+         * every worker publishes the identities (server ID and client ID) of that connection and of the connection it
+         * writes over in its heartbeat, and fences itself (gives up its partitions, as on a stale lease; a leader also
+         * stops leading) as soon as either drops; every worker subscribes to the subject, and an event with reason
+         * {@code Client Closed} (the server read the end of the stream: the process closed its socket, or died and its
+         * kernel closed it) for a live worker's current liveness connection, once the server has also reported its
+         * writes connection closed (any reason), makes the leader, after {@link #disconnectGrace}, count that worker
+         * stopped and reassign its partitions at once instead of waiting for its session to expire; for the leader's own identity, a
          * follower deletes the leader key (compare-and-set, after a confirming read) so that a new leader is elected at
          * once instead of after the leader TTL. Any other reason (a stale connection: a
          * paused process or a network cut; a read or write error) proves nothing and changes nothing. Where the

@@ -34,9 +34,15 @@ import java.util.concurrent.TimeUnit;
  *   <li>{@code leader-ttl-ms=N}: the leader key's TTL (after the timings above);</li>
  *   <li>{@code disconnect-events=S}: crash detection with proof of death on, events on subject {@code S};</li>
  *   <li>{@code disconnect-grace-ms=N}: the leader's grace after such an event;</li>
+ *   <li>{@code flood-subscription}: the worker's NATS connection subscribes to {@code flood.<instance>} (a no-op
+ *   handler), so a test can fill its socket's receive buffer while the child is stopped (SIGSTOP): a {@code kill -9}
+ *   then finds bytes unread and the kernel resets the connection instead of closing it;</li>
+ *   <li>{@code liveness-url=<slot>@<url>}: the child of that slot opens its liveness connection (proof of death) to
+ *   {@code <url>} (a proxy in front of the server) instead of its NATS URL;</li>
  *   <li>{@code reconnect-on-file}: when a file {@code <instance>.reconnect} appears in the log directory, it is deleted
  *   and the worker's NATS client closes its connection and reconnects (jnats {@code forceReconnect}): a live process
- *   whose own client closed its socket, which the server reports as {@code Client Closed}.</li>
+ *   whose own client closed its socket, which the server reports as {@code Client Closed} (with proof of death, its
+ *   liveness connection's too: first that one, then the connection it writes over);</li>
  * </ul>
  *
  * <p>It records in the ownership log, as its instance and the worker ID it holds, every 20 ms
@@ -131,6 +137,9 @@ public final class ChildWorker {
                         .reconnectWait(Duration.ofMillis(100)).maxReconnects(-1)
                         .connectionTimeout(Duration.ofMillis(500)).build());
             }
+            flags.stream().filter(f -> f.startsWith("liveness-url=")).map(f -> f.substring("liveness-url=".length()))
+                    .filter(f -> instance.startsWith(f.substring(0, f.indexOf('@')) + "#")).findFirst()
+                    .ifPresent(f -> System.setProperty("dev.parti.test.livenessUrl", f.substring(f.indexOf('@') + 1)));
             CountDownLatch stop = new CountDownLatch(1);
             Runtime.getRuntime().addShutdownHook(new Thread(stop::countDown, "child-worker-stop"));
             Path status = dir.resolve(instance + ".status");
@@ -138,11 +147,18 @@ public final class ChildWorker {
                 self[0] = manager;
                 manager.start();
                 System.out.println("started " + manager.workerId() + " as " + instance);
+                if (flags.contains("flood-subscription")) {
+                    connectionOf(manager).createDispatcher(m -> { }).subscribe("flood." + instance);
+                }
                 Path reconnect = dir.resolve(instance + ".reconnect");
                 while (!stop.await(20, TimeUnit.MILLISECONDS)) {
                     if (flags.contains("reconnect-on-file") && Files.deleteIfExists(reconnect)) {
+                        io.nats.client.Connection liveness = connectionOf(manager, "livenessConnection");
+                        if (liveness != null) { // proof of death: its client closes both of its connections
+                            liveness.forceReconnect();
+                        }
                         connectionOf(manager).forceReconnect();
-                        System.out.println("forced a reconnect");
+                        System.out.println("forced a reconnect" + (liveness == null ? "" : " (and of the liveness connection)"));
                     }
                     // the decision time: a pause between the check and the write must not look like new work
                     long decidedAt = System.nanoTime();
@@ -170,9 +186,14 @@ public final class ChildWorker {
 
     /** The NATS connection a manager's worker opened (a fault-injection seam: the connection is internal). */
     private static io.nats.client.Connection connectionOf(PartiManager manager) throws ReflectiveOperationException {
+        return connectionOf(manager, "connection");
+    }
+
+    /** The manager's worker's connection held in {@code field} ({@code connection}, {@code livenessConnection}). */
+    private static io.nats.client.Connection connectionOf(PartiManager manager, String field) throws ReflectiveOperationException {
         java.lang.reflect.Field member = PartiManager.class.getDeclaredField("member");
         member.setAccessible(true);
-        java.lang.reflect.Field connection = dev.parti.internal.GroupMember.class.getDeclaredField("connection");
+        java.lang.reflect.Field connection = dev.parti.internal.GroupMember.class.getDeclaredField(field);
         connection.setAccessible(true);
         return (io.nats.client.Connection) connection.get(member.get(manager));
     }

@@ -216,6 +216,65 @@ class ProofOfDeathTest {
     }
 
     /**
+     * kill -9 of the leader with bytes unread on its NATS connection (what a busy leader's heartbeat watch often leaves):
+     * its kernel resets that connection, and the server reports it {@code Read Error}, which proves nothing. Made
+     * deterministic: the leader is stopped (SIGSTOP), a flood on a subscription of its connection fills the socket
+     * (until the server holds bytes it cannot write: the receive buffer is full), then it is killed. Its liveness
+     * connection, which carries nothing, is closed by the kernel and reported {@code Client Closed}: with that proof and
+     * the report of the writes connection, a follower deposes it and its partitions are consumed again before its leader
+     * lease could have ended (before the liveness connection, 3 of 7 such kills in {@code b3l} waited for the lease).
+     */
+    @Test
+    void aKilledLeaderWhoseConnectionHadUnreadBytesIsProvedDeadByItsLivenessConnection() throws Exception {
+        try (ChildGroup g = new ChildGroup("pod-kill-reset", 12, "default-timings", "disconnect-events=" + EVENTS,
+                "flood-subscription");
+             io.nats.client.Connection nc = io.nats.client.Nats.connect(url(nats, nats.port()))) {
+            balancedFollower(g, false, url(nats, nats.port()));
+            ChildGroup.Child victim = g.leader().orElseThrow();
+            String flood = "flood." + victim.instance;
+            await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(20))
+                    .until(() -> nats.monitor("/connz?subs=1").contains("\"" + flood + "\""));
+            io.nats.client.KeyValue leaderKv = nc.keyValue(new dev.parti.internal.BucketNames(g.group)
+                    .name(dev.parti.internal.KvGateway.Bucket.LEADER));
+            ChildWorker.Status status = victim.status().orElseThrow();
+            long t0 = System.nanoTime();
+            victim.suspend();
+            long stoppedAt = System.nanoTime();
+            byte[] chunk = new byte[128 * 1024];
+            java.util.regex.Pattern pendingBytes = java.util.regex.Pattern.compile("\"pending_bytes\":\\s*([1-9][0-9]*)");
+            // past the receive buffer and the server's send buffer: the server keeps what it cannot write
+            await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(1)).until(() -> {
+                for (int i = 0; i < 16; i++) {
+                    nc.publish(flood, chunk);
+                }
+                nc.flush(Duration.ofSeconds(5));
+                return pendingBytes.matcher(nats.monitor("/connz")).find();
+            });
+            io.nats.client.api.KeyValueEntry lastRenewal = leaderKey(leaderKv);
+            victim.kill();
+            long faultAt = System.nanoTime();
+            assertThat(leaderWorker(lastRenewal)).as("the victim held the leader key").isEqualTo(status.workerId());
+            long leaseEnd = leaseEndNanos(lastRenewal, PartiConfig.DEFAULT_LEADER_TTL);
+            Takeover t = awaitTakeover(g, victim, status.owned(), status.workerId(), nats, faultAt);
+            await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(10))
+                    .until(() -> g.leader().filter(c -> c != victim).isPresent());
+            String proof = proofLines(g);
+            System.out.print(proof);
+            System.out.println("[measure] proof of death, default timings, the LEADER killed with unread bytes (stopped "
+                    + (faultAt - stoppedAt) / 1_000_000 + " ms before the kill to fill its socket): its "
+                    + status.owned().size() + " partitions consumed again after " + t.firstMs() + " ms (first) / "
+                    + t.allMs() + " ms (all) from the kill; its leader key could have expired by itself after "
+                    + (leaseEnd - faultAt) / 1_000_000 + " ms at the earliest");
+            assertThat(proof).as("the server reset the leader's writes connection: no proof by itself")
+                    .containsAnyOf("with reason 'Read Error'", "with reason 'Write Error'");
+            assertThat(proof).as("a follower deposed the dead leader by proof").contains("deleted the leader key at revision");
+            assertThat(t.allNanos()).as("every partition of the dead leader consumed again before its leader lease could "
+                    + "end by itself: %s\n%s", t, g.logs(40)).isLessThan(leaseEnd);
+            g.check(t0, Duration.ofSeconds(4), true, List.of()).assertClean();
+        }
+    }
+
+    /**
      * SIGSTOP of the child that leads: the server reports its connection stale (it pings every 250 ms), which proves
      * nothing, so nobody deposes it: its key is replaced only once it could have expired by itself, its partitions
      * move only after its session, and once resumed it finds itself deposed and fences (no overlap by instance).
@@ -328,6 +387,42 @@ class ProofOfDeathTest {
                     + t.firstMs() + " ms; its heartbeat key expired after " + t.keyGoneMs() + " ms");
             assertNoEarlierThanTheSession(t, g);
             g.check(t0, Duration.ofSeconds(7), true, List.of()).assertClean();
+        }
+    }
+
+    /**
+     * A worker's liveness connection closed at the server's end while the process is stopped (SIGSTOP), as a
+     * TCP-terminating middlebox can do: the server reports it {@code Client Closed}, but the worker's writes connection
+     * stays open (this server pings every 2 minutes), so there is no proof, and its partitions move only after its
+     * session (3 s). Fails with the writes connection's condition removed from the leader's check (its partitions then move
+     * a grace after the report, while it is stopped and still owns them).
+     */
+    @Test
+    void aLivenessConnectionClosedByAMiddleboxIsNoProofWhileTheWritesConnectionIsOpen() throws Exception {
+        try (TcpProxy proxy = TcpProxy.start("127.0.0.1", nats.port());
+             ChildGroup g = new ChildGroup("pod-middlebox", 12, "session-ms=3000", "disconnect-events=" + EVENTS,
+                     "disconnect-grace-ms=100", "liveness-url=c2@" + url(nats, proxy.port()))) {
+            balancedFollower(g, true, url(nats, nats.port()));
+            ChildGroup.Child victim = g.live().stream().filter(c -> c.slot.equals("c2")).findFirst().orElseThrow();
+            assertThat(victim.status().orElseThrow().leader()).as("the child whose liveness connection is proxied leads")
+                    .isFalse();
+            assertThat(proxy.openConnections()).as("its liveness connection goes through the proxy").isEqualTo(1);
+            long t0 = System.nanoTime();
+            ChildWorker.Status status = victim.status().orElseThrow();
+            victim.suspend();
+            long faultAt = System.nanoTime();
+            proxy.close(); // closes its liveness connection at the server's end: Client Closed, a live (stopped) process
+            await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(20))
+                    .until(() -> g.logs(400).contains("(parti-liveness) reported closed by its client"));
+            Takeover t = awaitTakeover(g, victim, status.owned(), status.workerId(), nats, faultAt);
+            System.out.println("[measure] proof of death, liveness connection closed by a proxy while stopped (session 3 s): "
+                    + "first of its partitions taken over after " + t.firstMs() + " ms; its heartbeat key expired after "
+                    + t.keyGoneMs() + " ms");
+            assertNoEarlierThanTheSession(t, g);
+            assertThat(g.logs(400)).as("the leader waited for the writes connection").contains("waiting for the report of "
+                    + "its writes connection");
+            victim.kill(); // its liveness connection cannot come back (the proxy is gone): it would stay fenced
+            g.check(t0, Duration.ofSeconds(5), true, List.of()).assertClean();
         }
     }
 

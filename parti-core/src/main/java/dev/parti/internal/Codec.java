@@ -37,6 +37,7 @@ import java.util.TreeSet;
  *   rebalance=&lt;n&gt;             (optional, 0; since 1.1)
  *   meta.&lt;key&gt;=&lt;value&gt;       (optional, none; since 1.1; one per key, both URL-encoded)
  *   connection=&lt;server id&gt;:&lt;client id&gt;  (optional, none; only with disconnect events)
+ *   writes=&lt;server id&gt;:&lt;client id&gt;      (optional, none; only with disconnect events; since 1.2)
  * </pre>
  * The epoch of the leader record is the key's revision, not a field.
  *
@@ -50,6 +51,11 @@ import java.util.TreeSet;
  *   instance its line is addressed to ({@code i.<worker>}): a later instance holding the same worker ID
  *   never applies a line addressed to an earlier one. A 1.0 reader ignores the tags; a record without
  *   them (written by a 1.0 leader) addresses every line to whichever instance holds the ID.</li>
+ *   <li>1.2 (crash detection with proof of death only): the heartbeat's {@code connection} names the worker's
+ *   liveness connection, and {@code writes} the connection its writes travel over. A 1.1 reader ignores
+ *   {@code writes} and reads {@code connection} as before: the liveness connection, too, is closed at the
+ *   worker's end only by its death or by its own client (on which it fences), so a 1.1 leader's proof stays
+ *   sound (docs/PROTOCOL.md, proof of death). A 1.2 reader reads a 1.1 heartbeat's {@code connection} as both.</li>
  * </ul>
  *
  * <h2>Compatibility</h2>
@@ -176,16 +182,34 @@ public final class Codec {
      * @param connection        the identity of the NATS connection the worker heartbeats over,
      *                          {@code <server id>:<client id>}, published only by a worker that fences itself when that
      *                          connection drops (crash detection with proof of death, {@code PartiConfig.disconnectEvents});
-     *                          null when none (a line {@code connection=} that readers before it skip)
+     *                          null when none (a line {@code connection=} that readers before it skip). From 1.2 on it
+     *                          names the worker's liveness connection (a connection that carries nothing, opened only to
+     *                          be closed by the worker's kernel when it dies), and {@code writes} names the connection
+     *                          its writes travel over
+     * @param writes            the identity of the NATS connection the worker's KV writes travel over, when it differs
+     *                          from {@code connection} (a line {@code writes=} that readers before it skip); null when
+     *                          none: then {@code connection} is that connection too (format 1.1)
      */
     public record Heartbeat(String instance, long appliedVersion, Set<Partition> owned, boolean fenced, long capacity,
-                            Map<String, String> metadata, long rebalanceRequests, Set<String> degraded, String connection) {
+                            Map<String, String> metadata, long rebalanceRequests, Set<String> degraded, String connection,
+                            String writes) {
         /** Copies the metadata and reasons (null means none). */
         public Heartbeat {
             metadata = metadata == null || metadata.isEmpty() ? Map.of()
                     : java.util.Collections.unmodifiableMap(new TreeMap<>(metadata));
             degraded = degraded == null || degraded.isEmpty() ? Set.of()
                     : java.util.Collections.unmodifiableSet(new TreeSet<>(degraded));
+        }
+
+        /** A heartbeat whose writes travel over the connection it names (format 1.1), or that names none. */
+        public Heartbeat(String instance, long appliedVersion, Set<Partition> owned, boolean fenced, long capacity,
+                         Map<String, String> metadata, long rebalanceRequests, Set<String> degraded, String connection) {
+            this(instance, appliedVersion, owned, fenced, capacity, metadata, rebalanceRequests, degraded, connection, null);
+        }
+
+        /** The connection the worker's writes travel over: {@code writes}, or {@code connection} when none is named. */
+        public String writesConnection() {
+            return writes != null ? writes : connection;
         }
 
         /** A heartbeat without a connection identity. */
@@ -208,7 +232,7 @@ public final class Codec {
         /** The same heartbeat reporting {@code owned} instead. */
         public Heartbeat withOwned(Set<Partition> owned) {
             return new Heartbeat(instance, appliedVersion, owned, fenced, capacity, metadata, rebalanceRequests, degraded,
-                    connection);
+                    connection, writes);
         }
     }
 
@@ -276,6 +300,9 @@ public final class Codec {
         if (h.connection() != null) {
             m.put("connection", h.connection());
         }
+        if (h.writes() != null) {
+            m.put("writes", h.writes());
+        }
         h.metadata().forEach((k, v) -> m.put(META + enc(k), enc(v)));
         return lines(m);
     }
@@ -296,7 +323,8 @@ public final class Codec {
                     m.containsKey("capacity") ? parseLong(m, "capacity") : 1L,
                     metadata, m.containsKey("rebalance") ? parseLong(m, "rebalance") : 0L,
                     m.getOrDefault("degraded", "").isEmpty() ? Set.of() : Set.of(m.get("degraded").split(",")),
-                    m.getOrDefault("connection", "").isEmpty() ? null : m.get("connection"));
+                    m.getOrDefault("connection", "").isEmpty() ? null : m.get("connection"),
+                    m.getOrDefault("writes", "").isEmpty() ? null : m.get("writes"));
         });
     }
 

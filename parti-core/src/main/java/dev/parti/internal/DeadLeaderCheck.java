@@ -8,6 +8,7 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Predicate;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -16,8 +17,9 @@ import org.slf4j.LoggerFactory;
  * on every member listens to the {@code DISCONNECT} events ({@link DeathWatch}); once the grace of a {@code Client
  * Closed} report has passed, a follower asks whether the closed connection was the current leader's: it reads the
  * leader key (revision {@code R}, the leader's worker ID and instance), then that worker's heartbeat key. Only if the
- * heartbeat is the same instance's and still names the closed connection does it delete the leader key with a
- * compare-and-set on {@code R}: every member's next election round then runs at once ({@code create} still decides who
+ * heartbeat is the same instance's, still names the closed connection as its liveness connection, and the connection
+ * it names for its writes was reported closed too (any reason) does it delete the leader key with a compare-and-set
+ * on {@code R}: every member's next election round then runs at once ({@code create} still decides who
  * leads). A leader that renewed since (so was alive and reconnected) has moved the key past {@code R}, and a new leader
  * created it anew: either way the delete loses its compare-and-set and changes nothing. Concurrent followers doing the
  * same race harmlessly: one delete wins, the others lose theirs.
@@ -43,14 +45,23 @@ final class DeadLeaderCheck {
         NO_HEARTBEAT,
         /** The leader's heartbeat names another connection (or none): the closed connection was not the leader's. */
         OTHER_CONNECTION,
+        /**
+         * The closed connection is the leader's liveness connection, but the connection its writes travel over has not
+         * been reported closed (yet): a late write of it could still land. Wait for that report ({@link
+         * DeathWatch#awaitDrop}); {@link Decision#writes()} names it.
+         */
+        WRITES_OPEN,
         /** The leader's instance, its heartbeat still naming the closed connection: delete the key at its revision. */
         DELETE
     }
 
-    /** A verdict and, for {@link Verdict#DELETE}, the revision to delete at and the leader it deposes. */
-    record Decision(Verdict verdict, long revision, String leaderId, String leaderInstance) {
+    /**
+     * A verdict and, for {@link Verdict#DELETE}, the revision to delete at and the leader it deposes; for {@link
+     * Verdict#WRITES_OPEN}, the writes connection to wait for.
+     */
+    record Decision(Verdict verdict, long revision, String leaderId, String leaderInstance, String writes) {
         static Decision of(Verdict v) {
-            return new Decision(v, 0, null, null);
+            return new Decision(v, 0, null, null, null);
         }
     }
 
@@ -73,10 +84,11 @@ final class DeadLeaderCheck {
     /**
      * The follower's decision, pure: {@code closed} is a connection identity proved closed by its client whose grace
      * has passed, {@code leader} the leader key read after that (null: absent), {@code heartbeat} the key of the worker
-     * that record names, read after {@code leader} (null: absent). Deletes only when all of it still points at the
-     * closed connection, and then at exactly the revision read.
+     * that record names, read after {@code leader} (null: absent), {@code dropped} whether the server reported a
+     * connection closed (any reason). Deletes only when all of it still points at the closed connection and the
+     * heartbeat's writes connection was reported closed, and then at exactly the revision read.
      */
-    static Decision decide(String closed, String selfInstance, Entry leader, Entry heartbeat) {
+    static Decision decide(String closed, Predicate<String> dropped, String selfInstance, Entry leader, Entry heartbeat) {
         Codec.LeaderRecord r = leaderOf(leader);
         if (r == null) {
             return Decision.of(Verdict.NO_LEADER);
@@ -99,7 +111,10 @@ final class DeadLeaderCheck {
         if (closed == null || !closed.equals(hb.connection())) {
             return Decision.of(Verdict.OTHER_CONNECTION);
         }
-        return new Decision(Verdict.DELETE, leader.revision(), r.workerId(), r.instance());
+        if (!dropped.test(hb.writesConnection())) {
+            return new Decision(Verdict.WRITES_OPEN, 0, r.workerId(), r.instance(), hb.writesConnection());
+        }
+        return new Decision(Verdict.DELETE, leader.revision(), r.workerId(), r.instance(), null);
     }
 
     /** The leader record in {@code e}, or null (absent, deleted, unreadable). */
@@ -116,16 +131,25 @@ final class DeadLeaderCheck {
 
     /**
      * Main thread, follower: the confirming reads and, if they say so, the compare-and-set delete of the leader key.
-     * Returns whether this member deleted it. KV failures propagate (the caller's step degrades and the identity is
-     * not asked about again: the leader's lease still ends by its TTL).
+     * Returns whether this member deleted it. When the leader's writes connection has not been reported closed yet,
+     * parks the proof in {@code watch} until it is ({@link DeathWatch#awaitDrop}: the identity comes back through
+     * {@link DeathWatch#due}). KV failures propagate (the caller's step degrades and the identity is not asked about
+     * again: the leader's lease still ends by its TTL).
      */
-    boolean depose(String identity) {
+    boolean depose(String identity, DeathWatch watch, long now) {
         Entry leader = kv.get(Bucket.LEADER, LeaderElection.KEY);
         Codec.LeaderRecord r = leaderOf(leader);
         if (r == null || r.instance().equals(selfInstance)) {
             return false;
         }
-        Decision d = decide(identity, selfInstance, leader, kv.get(Bucket.HEARTBEATS, r.workerId()));
+        Decision d = decide(identity, id -> watch.dropped(id, now), selfInstance, leader,
+                kv.get(Bucket.HEARTBEATS, r.workerId()));
+        if (d.verdict() == Verdict.WRITES_OPEN) {
+            log.info("Leader {}: its liveness connection {} was closed by its client; waiting for the report of its writes "
+                    + "connection {} before deposing it", d.leaderId(), identity, d.writes());
+            watch.awaitDrop(identity, d.writes(), now);
+            return false;
+        }
         if (d.verdict() != Verdict.DELETE) {
             return false;
         }
@@ -136,8 +160,9 @@ final class DeadLeaderCheck {
                     d.revision(), d.leaderId());
             return false;
         }
-        log.info("Leader {} (instance {}) counts as stopped: its connection {} was closed by its client and its heartbeat "
-                + "still names it; deleted the leader key at revision {} for an election now", d.leaderId(),
+        log.info("Leader {} (instance {}) counts as stopped: its connection {} was closed by its client, its heartbeat "
+                + "still names it and its writes connection was reported closed; deleted the leader key at revision {} for "
+                + "an election now", d.leaderId(),
                 d.leaderInstance(), identity, d.revision());
         return true;
     }

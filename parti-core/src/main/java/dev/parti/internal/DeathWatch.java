@@ -10,6 +10,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.BooleanSupplier;
+import java.util.function.LongConsumer;
 import java.util.function.LongSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -25,6 +26,12 @@ import org.slf4j.LoggerFactory;
  * connection or a read or write error. Those prove nothing and are ignored. The identity names a connection, not a
  * worker: the caller matches it against the workers' current heartbeats (and confirms with a read) before counting
  * anyone stopped.
+ *
+ * <p>A heartbeat names two connections ({@link LivenessConnection}): the liveness connection, whose {@code Client
+ * Closed} is the proof, and the connection the worker's writes travel over, which must have been reported closed
+ * too (any reason: after it the server parses nothing more from it) before anyone acts. So the watch also remembers,
+ * for a while ({@code rememberNanos}), every connection reported closed whatever the reason ({@link #dropped}), and a
+ * caller whose proof waits for the writes connection parks it ({@link #awaitDrop}) until that report arrives.
  *
  * <p>Threads: {@link #onMessage} runs on the jnats dispatcher thread of the subscription and only records the
  * event; {@link #due} and {@link #close} run on the worker's main thread. One instance per member: opened once it
@@ -48,22 +55,35 @@ final class DeathWatch implements AutoCloseable {
     private final String subject;
     private final long graceNanos;
     private final LongSupplier clock;
-    private final Runnable wake;
+    private final LongConsumer wake;
     /** identity → when its grace ends; guarded by itself. */
     private final Map<String, Long> pending = new LinkedHashMap<>();
+    /** identity → until when it is remembered as reported closed (any reason); guarded by {@link #pending}. */
+    private final Map<String, Long> dropped = new LinkedHashMap<>();
+    /** writes connection identity → the liveness identity whose proof waits for its report; guarded by {@link #pending}. */
+    private final Map<String, Parked> awaiting = new LinkedHashMap<>();
+    private final long rememberNanos;
     private Connection connection;
     private Dispatcher dispatcher;
     private BooleanSupplier refused = () -> false;
     private boolean refusalLogged;
     private volatile long received;
 
+    /** A proof parked until its writes connection is reported closed, and until when it waits. */
+    private record Parked(String liveness, long untilNanos) {
+    }
+
     /**
-     * @param wake called (on the dispatcher thread) with nothing to do but schedule a look at {@link #due} once the
-     *             grace of a fresh event has passed
+     * @param rememberNanos how long a report of any reason is remembered, and a parked proof waits (a session: by then
+     *                      the dead worker's heartbeat key has expired and the ordinary path decides)
+     * @param wake          called (on the dispatcher thread) with a delay in nanoseconds, with nothing to do but
+     *                      schedule a look at {@link #due} after it: the grace of a fresh event, or 0 when a parked
+     *                      proof's writes connection was just reported closed
      */
-    DeathWatch(String subject, long graceNanos, LongSupplier clock, Runnable wake) {
+    DeathWatch(String subject, long graceNanos, long rememberNanos, LongSupplier clock, LongConsumer wake) {
         this.subject = subject;
         this.graceNanos = graceNanos;
+        this.rememberNanos = rememberNanos;
         this.clock = clock;
         this.wake = wake;
     }
@@ -86,7 +106,10 @@ final class DeathWatch implements AutoCloseable {
         return received;
     }
 
-    /** Dispatcher thread: records a proof of close; everything else is ignored. */
+    /**
+     * Dispatcher thread: remembers that the connection was closed (any reason: a writes connection's report), and
+     * records a proof of close; any other reason proves nothing.
+     */
     void onMessage(Message m) {
         received++;
         Disconnect d = parse(m.getData());
@@ -94,15 +117,70 @@ final class DeathWatch implements AutoCloseable {
             log.debug("Ignoring an unreadable DISCONNECT event on {}", m.getSubject());
             return;
         }
+        long now = clock.getAsLong();
+        if (onDropped(d.identity(), now)) {
+            log.info("Connection {} ({}) dropped with reason '{}': the writes connection a proof of death waited for",
+                    d.identity(), d.clientName(), d.reason());
+            wake.accept(0);
+        }
         if (!d.provesClose()) {
-            log.info("Connection {} ({}) dropped with reason '{}': not a proof of death, ignored", d.identity(),
-                    d.clientName(), d.reason());
+            log.info("Connection {} ({}) dropped with reason '{}': not a proof of death (kept only as the report of a "
+                    + "writes connection)", d.identity(), d.clientName(), d.reason());
             return;
         }
         log.info("Connection {} ({}) reported closed by its client; its worker counts as stopped after {} ms if its "
                 + "heartbeat still names it", d.identity(), d.clientName(), graceNanos / 1_000_000);
-        offer(d.identity(), clock.getAsLong());
-        wake.run();
+        offer(d.identity(), now);
+        wake.accept(graceNanos);
+    }
+
+    /**
+     * Records that the server reported {@code identity} closed at {@code now}, whatever the reason. Returns whether a
+     * parked proof waited for it (it is then due at once: its grace has passed already).
+     */
+    boolean onDropped(String identity, long now) {
+        synchronized (pending) {
+            expire(now);
+            if (dropped.size() < MAX_PENDING) {
+                dropped.putIfAbsent(identity, now + rememberNanos);
+            }
+            Parked p = awaiting.remove(identity);
+            if (p == null) {
+                return false;
+            }
+            pending.put(p.liveness(), now);
+            return true;
+        }
+    }
+
+    /** Whether the server reported {@code identity} closed (any reason) within the last {@code rememberNanos}. */
+    boolean dropped(String identity, long now) {
+        synchronized (pending) {
+            expire(now);
+            return identity != null && dropped.containsKey(identity);
+        }
+    }
+
+    /**
+     * Main thread: the proof of {@code liveness} is due but the connection {@code writes} its worker writes over has not
+     * been reported closed yet; {@link #due} returns {@code liveness} again as soon as it is (or never, if it is not
+     * within {@code rememberNanos}: the session decides then). If it was reported meanwhile, at once.
+     */
+    void awaitDrop(String liveness, String writes, long now) {
+        synchronized (pending) {
+            expire(now);
+            if (dropped.containsKey(writes)) {
+                pending.put(liveness, now);
+            } else if (awaiting.size() < MAX_PENDING) {
+                awaiting.put(writes, new Parked(liveness, now + rememberNanos));
+            }
+        }
+    }
+
+    /** Under {@link #pending}: forgets reports and parked proofs older than {@code rememberNanos}. */
+    private void expire(long now) {
+        dropped.values().removeIf(until -> now - until >= 0);
+        awaiting.values().removeIf(p -> now - p.untilNanos() >= 0);
     }
 
     /** Records that {@code identity} was closed at {@code now} (its grace starts now). */
@@ -194,6 +272,8 @@ final class DeathWatch implements AutoCloseable {
         }
         synchronized (pending) {
             pending.clear();
+            dropped.clear();
+            awaiting.clear();
         }
     }
 }

@@ -106,6 +106,11 @@ public final class GroupMember {
     /** On a connection Parti opened: the server's permission refusals (null on a connection given in the config). */
     private final AtomicReference<PermissionWatch> permissions = new AtomicReference<>();
     private SharedNats.Lease connectionLease;
+    /**
+     * Proof of death: the liveness connection the heartbeat names ({@link LivenessConnection}); the shared one when the
+     * connection is shared (its lease closes it), else this worker's own. Null when the feature is off or it failed.
+     */
+    private Connection livenessConnection;
     private Kv kv;
     private WorkerIdClaimer claimer;
     /** close() staying in the group wrote a last heartbeat reporting everything released (written on the main thread). */
@@ -508,16 +513,22 @@ public final class GroupMember {
                 .reconnectBufferSize(0)
                 .build();
         options = PermissionWatch.install(options, names, permissions);
+        // proof of death: a connection that carries nothing, for the server to report closed when this process dies
+        Options liveness = config.disconnectEvents() == null ? null
+                : LivenessConnection.options(options, new ConfiguredServers(urls), this::onLivenessEvent);
         long deadline = System.nanoTime() + config.startupTimeout().toNanos();
         IOException last = null;
         while (System.nanoTime() < deadline) {
             checkStartAborted("connecting to NATS");
             try {
                 if (config.shareConnection()) { // one connection per server set and options in the JVM
-                    connectionLease = SharedNats.acquire(options, this::onConnectionEvent);
+                    connectionLease = SharedNats.acquire(options, this::onConnectionEvent, liveness, this::onLivenessEvent);
                     connection = connectionLease.connection();
+                    livenessConnection = connectionLease.liveness();
                 } else {
                     connection = Nats.connect(options);
+                    ownsConnection = true; // (closed by teardown even if the liveness connection's open is interrupted)
+                    livenessConnection = liveness == null ? null : LivenessConnection.open(liveness);
                 }
                 ownsConnection = true;
                 return;
@@ -819,11 +830,12 @@ public final class GroupMember {
                 heartbeater.clearInherited();
             }
         }
-        String via = connectionIdentity();
+        Via via = connectionIdentity();
         heartbeater.beat(legacyHeartbeat
                 ? new Codec.Heartbeat(instance, s.appliedVersion(), owned, s.fenced(), config.capacity())
                 : new Codec.Heartbeat(instance, s.appliedVersion(), owned, s.fenced(), config.capacity(),
-                        metadata, rebalanceRequests.get(), degradedReasonIds(), via), start);
+                        metadata, rebalanceRequests.get(), degradedReasonIds(), via == null ? null : via.liveness(),
+                        via == null ? null : via.writes()), start);
         lastBeatNanos = clock.getAsLong();
         beatRequested = false;
         afterBeatOver(via, start);
@@ -1490,19 +1502,34 @@ public final class GroupMember {
 
     // ---------------------------------------------------------------- proof of death (PartiConfig.disconnectEvents)
 
-    /** Whether this worker publishes its connection's identity: the feature is on and it hears its connection's events. */
+    /**
+     * Whether this worker publishes its connections' identities: the feature is on, it hears its connection's events,
+     * and its liveness connection is open.
+     */
     private boolean provesDeath() {
-        return config.disconnectEvents() != null && ownsConnection;
+        return config.disconnectEvents() != null && ownsConnection && livenessConnection != null;
+    }
+
+    /** What a heartbeat names: the liveness connection (its proof) and the connection the writes travel over. */
+    private record Via(String liveness, String writes) {
     }
 
     /**
-     * The identity of the connection this worker heartbeats over ({@code <server id>:<client id>}), or null: the
-     * feature is off, the connection is not ours (we would not hear it drop, so could not fence on it), it is not
-     * connected right now, or the worker is closing (a closed connection is then not a death).
+     * The identities ({@code <server id>:<client id>}) of the liveness connection and of the connection this worker
+     * heartbeats over, or null: the feature is off, the connection is not ours (we would not hear it drop, so could not
+     * fence on it), either is not connected right now, or the worker is closing (a closed connection is then not a death).
      */
-    private String connectionIdentity() {
-        Connection c = connection;
-        if (!provesDeath() || c == null || closingConnection || c.getStatus() != Connection.Status.CONNECTED) {
+    private Via connectionIdentity() {
+        if (!provesDeath() || closingConnection) {
+            return null;
+        }
+        String liveness = identityOf(livenessConnection);
+        String writes = identityOf(connection);
+        return liveness == null || writes == null ? null : new Via(liveness, writes);
+    }
+
+    private static String identityOf(Connection c) {
+        if (c == null || c.getStatus() != Connection.Status.CONNECTED) {
             return null;
         }
         io.nats.client.api.ServerInfo info = c.getServerInfo();
@@ -1518,15 +1545,16 @@ public final class GroupMember {
      * write (so the heartbeat travelled over it, and a leader reading this key no longer sees the dropped connection).
      * Only then is the assignment horizon read. A heartbeat whose connection changed under it asks for another.
      */
-    private void afterBeatOver(String via, long start) {
+    private void afterBeatOver(Via via, long start) {
         if (!disconnectFenced) {
             return;
         }
         if (via != null && via.equals(connectionIdentity()) && start - disconnectFencedAtNanos > 0) {
             disconnectFenced = false;
-            log.info("Worker {}: heartbeat written over connection {} after the previous one dropped", workerId, via);
-        } else {
-            beatRequested = true;
+            log.info("Worker {}: heartbeat written over connection {} (liveness connection {}) after a connection dropped",
+                    workerId, via.writes(), via.liveness());
+        } else if (via != null || identityOf(livenessConnection) != null) {
+            beatRequested = true; // (the liveness connection's reconnect asks for the beat when it is down)
         }
     }
 
@@ -1567,11 +1595,12 @@ public final class GroupMember {
             return;
         }
         deathWatchTried = true;
-        DeathWatch w = new DeathWatch(subject, config.disconnectGrace().toNanos(), clock, () -> {
+        DeathWatch w = new DeathWatch(subject, config.disconnectGrace().toNanos(), config.sessionTimeout().toNanos(), clock,
+                delay -> {
             ScheduledExecutorService m = main;
             if (m != null && !m.isShutdown()) {
                 try {
-                    m.schedule(this::tick, config.disconnectGrace().toNanos() + 1_000_000, TimeUnit.NANOSECONDS);
+                    m.schedule(this::tick, delay + 1_000_000, TimeUnit.NANOSECONDS);
                 } catch (RejectedExecutionException closing) {
                     log.debug("not scheduled, closing: {}", closing.toString());
                 }
@@ -1614,10 +1643,39 @@ public final class GroupMember {
         }
         for (String identity : due) {
             for (String id : c.workersOn(identity, now)) {
-                guarded("disconnect check", () -> c.onConnectionClosed(id, identity, kv.get(Bucket.HEARTBEATS, id),
-                        clock.getAsLong()));
+                guarded("disconnect check", () -> {
+                    KvGateway.Entry entry = kv.get(Bucket.HEARTBEATS, id);
+                    String writes = writesAwaited(entry, identity, w, now);
+                    if (writes != null) {
+                        log.info("Leader {}: worker {}'s liveness connection {} was closed by its client; waiting for the "
+                                + "report of its writes connection {}", workerId, id, identity, writes);
+                        w.awaitDrop(identity, writes, now);
+                        return;
+                    }
+                    c.onConnectionClosed(id, identity, entry, clock.getAsLong());
+                });
             }
         }
+    }
+
+    /**
+     * The writes connection a proof of {@code liveness} still waits for: the one {@code entry}'s heartbeat names, when
+     * that heartbeat names {@code liveness} and the server has not reported its writes connection closed; else null.
+     */
+    private static String writesAwaited(KvGateway.Entry entry, String liveness, DeathWatch w, long now) {
+        if (entry == null || entry.deleted() || entry.value() == null) {
+            return null;
+        }
+        Codec.Heartbeat hb;
+        try {
+            hb = Codec.decodeHeartbeat(entry.value());
+        } catch (IllegalArgumentException unreadable) {
+            return null;
+        }
+        if (!liveness.equals(hb.connection()) || w.dropped(hb.writesConnection(), now)) {
+            return null;
+        }
+        return hb.writesConnection();
     }
 
     /**
@@ -1641,7 +1699,7 @@ public final class GroupMember {
         }
         for (String identity : due) {
             guarded("leader death check", () -> {
-                if (check.depose(identity)) {
+                if (check.depose(identity, w, now)) {
                     electionNow = true;
                     ScheduledExecutorService m = main;
                     if (m != null && !m.isShutdown()) {
@@ -1655,6 +1713,26 @@ public final class GroupMember {
     /** The simulator's connection events (its KV model has no jnats connection to listen to). */
     void connectionEvent(ConnectionListener.Events event) {
         onConnectionEvent(null, event);
+    }
+
+    /**
+     * jnats' callback thread, the liveness connection's events: on DISCONNECTED the worker fences itself as when its
+     * own connection drops (the server may report the liveness connection closed by its client); once it is back, a
+     * heartbeat names the new one.
+     */
+    private void onLivenessEvent(Connection conn, ConnectionListener.Events event) {
+        log.info("Worker {}: NATS liveness connection {}", workerId, event);
+        if (event == ConnectionListener.Events.DISCONNECTED) {
+            fenceOnDisconnect();
+        } else if (event == ConnectionListener.Events.RECONNECTED) {
+            ScheduledExecutorService m = main;
+            if (m != null && !m.isShutdown()) {
+                executeQuietly(m, () -> {
+                    beatRequested = true;
+                    tick();
+                });
+            }
+        }
     }
 
     private void onConnectionEvent(Connection conn, ConnectionListener.Events event) {
@@ -1853,9 +1931,13 @@ public final class GroupMember {
         if (ownsConnection && connection != null) {
             try {
                 if (connectionLease != null) {
-                    connectionLease.close(); // closes the shared connection with its last user
+                    connectionLease.close(); // closes the shared connection with its last user (its liveness one last)
                 } else {
-                    connection.close();
+                    try {
+                        connection.close();
+                    } finally {
+                        LivenessConnection.close(livenessConnection); // last: its close would prove this process dead
+                    }
                 }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();

@@ -27,6 +27,11 @@ import org.slf4j.LoggerFactory;
  * lease's {@link ConnectionListener} hears the connection's events (on jnats' callback thread). A
  * connection found closed (never expected: Parti reconnects forever) is replaced at the next acquire.
  *
+ * <p><b>Liveness connection.</b> With crash detection by proof of death, a lease may ask for the shared
+ * connection's {@link LivenessConnection} too: opened with the first lease that asks, closed by the last
+ * {@link Lease#close()} after the shared connection itself (so never while a worker on it may still own or lead).
+ * Every lease that asked hears its events.
+ *
  * <p><b>Watch dispatcher.</b> jnats gives every KV watch a dispatcher of its own, i.e. one thread per
  * watch; {@link #dispatcher} hands out one dispatcher per connection instead, shared by every watch on it
  * and closed with the last. Its handlers only hand entries over to each worker's own thread, so a slow
@@ -52,18 +57,28 @@ public final class SharedNats {
         private final Entry entry;
         private final Connection connection;
         private final ConnectionListener listener;
+        private final Connection liveness;
+        private final ConnectionListener livenessListener;
         private final PermissionWatch watch;
         private boolean closed;
 
-        private Lease(Entry entry, Connection connection, ConnectionListener listener, PermissionWatch watch) {
+        private Lease(Entry entry, Connection connection, ConnectionListener listener, Connection liveness,
+                      ConnectionListener livenessListener, PermissionWatch watch) {
             this.entry = entry;
             this.connection = connection;
             this.listener = listener;
+            this.liveness = liveness;
+            this.livenessListener = livenessListener;
             this.watch = watch;
         }
 
         public Connection connection() {
             return connection;
+        }
+
+        /** The shared liveness connection, if this lease asked for one and it could be opened; else null. */
+        Connection liveness() {
+            return liveness;
         }
 
         /** Gives the connection back; the last user's close closes it (waiting for jnats to stop its threads). */
@@ -79,15 +94,17 @@ public final class SharedNats {
             if (root != null && watch != null) {
                 root.unshare(watch);
             }
-            release(entry, listener);
+            release(entry, listener, livenessListener);
         }
     }
 
     private static final class Entry {
         final List<Object> key;
         final List<ConnectionListener> listeners = new CopyOnWriteArrayList<>();
+        final List<ConnectionListener> livenessListeners = new CopyOnWriteArrayList<>();
         int users; // guarded by LOCK
         Connection connection; // guarded by this
+        Connection liveness; // guarded by this
         /** The permission watch the connection was opened with: it passes each error on to every user's watch. */
         volatile PermissionWatch errorRoot; // set under this
 
@@ -96,7 +113,15 @@ public final class SharedNats {
         }
 
         void fanOut(Connection conn, ConnectionListener.Events event) {
-            for (ConnectionListener l : listeners) {
+            fanOut(listeners, conn, event);
+        }
+
+        void fanOutLiveness(Connection conn, ConnectionListener.Events event) {
+            fanOut(livenessListeners, conn, event);
+        }
+
+        private static void fanOut(List<ConnectionListener> to, Connection conn, ConnectionListener.Events event) {
+            for (ConnectionListener l : to) {
                 try {
                     l.connectionEvent(conn, event);
                 } catch (RuntimeException e) {
@@ -114,12 +139,26 @@ public final class SharedNats {
      * @throws IOException when connecting failed (the caller retries)
      */
     public static Lease acquire(Options options, ConnectionListener listener) throws IOException, InterruptedException {
+        return acquire(options, listener, null, null);
+    }
+
+    /**
+     * {@link #acquire(Options, ConnectionListener)}, and with {@code liveness} non-null a lease on the connection's
+     * {@link LivenessConnection} too (opened with {@code liveness}, whose own listener is replaced by the fan-out to
+     * {@code livenessListener}); {@link Lease#liveness()} is null when it could not be opened (logged).
+     */
+    static Lease acquire(Options options, ConnectionListener listener, Options liveness,
+                         ConnectionListener livenessListener) throws IOException, InterruptedException {
         List<Object> key = key(options);
+        ConnectionListener hears = liveness == null ? null : livenessListener;
         Entry entry;
         synchronized (LOCK) {
             entry = CONNECTIONS.computeIfAbsent(key, Entry::new);
             entry.users++;
             entry.listeners.add(listener);
+            if (hears != null) {
+                entry.livenessListeners.add(hears);
+            }
         }
         try {
             synchronized (entry) {
@@ -131,23 +170,36 @@ public final class SharedNats {
                     entry.errorRoot = options.getErrorListener() instanceof PermissionWatch root ? root : null;
                     log.debug("Opened the shared NATS connection to {}", options.getServers());
                 }
+                Connection live = null;
+                if (liveness != null) {
+                    live = entry.liveness;
+                    if (live == null || live.getStatus() == Connection.Status.CLOSED) {
+                        live = LivenessConnection.open(new Options.Builder(liveness)
+                                .connectionListener(entry::fanOutLiveness).build());
+                        entry.liveness = live;
+                    }
+                }
                 PermissionWatch root = entry.errorRoot;
                 if (root != null && options.getErrorListener() instanceof PermissionWatch mine) {
                     root.share(mine); // this worker sees the server's refusals too
                 }
-                return new Lease(entry, c, listener,
+                return new Lease(entry, c, listener, live, hears,
                         options.getErrorListener() instanceof PermissionWatch w ? w : null);
             }
         } catch (IOException | InterruptedException | RuntimeException | Error e) {
-            release(entry, listener);
+            release(entry, listener, hears);
             throw e;
         }
     }
 
-    private static void release(Entry entry, ConnectionListener listener) throws InterruptedException {
+    private static void release(Entry entry, ConnectionListener listener, ConnectionListener livenessListener)
+            throws InterruptedException {
         boolean last;
         synchronized (LOCK) {
             entry.listeners.remove(listener);
+            if (livenessListener != null) {
+                entry.livenessListeners.remove(livenessListener);
+            }
             last = --entry.users == 0;
             if (last) {
                 CONNECTIONS.remove(entry.key, entry);
@@ -155,13 +207,20 @@ public final class SharedNats {
         }
         if (last) {
             Connection c;
+            Connection live;
             synchronized (entry) {
                 c = entry.connection;
                 entry.connection = null;
+                live = entry.liveness;
+                entry.liveness = null;
             }
-            if (c != null) {
-                c.close();
-                log.debug("Closed the shared NATS connection to {}", c.getServers());
+            try {
+                if (c != null) {
+                    c.close();
+                    log.debug("Closed the shared NATS connection to {}", c.getServers());
+                }
+            } finally {
+                LivenessConnection.close(live); // last: its close would prove this process dead
             }
         }
     }

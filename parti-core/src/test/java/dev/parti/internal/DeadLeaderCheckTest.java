@@ -36,9 +36,9 @@ class DeadLeaderCheckTest {
         return new LeaderElection(kv, System::nanoTime, Duration.ofSeconds(30), Duration.ofSeconds(1), id, instance);
     }
 
-    private static void beat(KvGateway kv, String id, String instance, String connection) {
+    private static void beat(KvGateway kv, String id, String instance, String connection, String writes) {
         kv.create(Bucket.HEARTBEATS, id, Codec.encode(new Heartbeat(instance, 0, Set.of(), false, 1, Map.of(), 0, Set.of(),
-                connection)));
+                connection, writes)));
     }
 
     @Test
@@ -47,16 +47,23 @@ class DeadLeaderCheckTest {
             KvGateway kv = kv(nc, "pod-depose");
             LeaderElection leader = election(kv, "w-0", "l-1");
             assertThat(leader.tick()).isTrue();
-            beat(kv, "w-0", "l-1", "S:1");
+            beat(kv, "w-0", "l-1", "S:1", "S:9");
             DeadLeaderCheck follower = new DeadLeaderCheck(kv, "f-1", Duration.ofSeconds(6).toNanos());
+            DeathWatch watch = new DeathWatch("x", 0, Duration.ofSeconds(6).toNanos(), System::nanoTime, delay -> { });
+            long now = System.nanoTime();
 
-            assertThat(follower.depose("S:2")).as("another connection closed").isFalse();
+            assertThat(follower.depose("S:2", watch, now)).as("another connection closed").isFalse();
             assertThat(kv.get(Bucket.LEADER, LeaderElection.KEY)).isNotNull();
-            assertThat(new DeadLeaderCheck(kv, "l-1", 1).depose("S:1")).as("the leader itself asking").isFalse();
+            assertThat(new DeadLeaderCheck(kv, "l-1", 1).depose("S:1", watch, now)).as("the leader itself asking").isFalse();
+            assertThat(follower.depose("S:1", watch, now)).as("its writes connection was not reported closed").isFalse();
+            assertThat(kv.get(Bucket.LEADER, LeaderElection.KEY)).isNotNull();
+            assertThat(watch.due(now)).isEmpty();
 
-            assertThat(follower.depose("S:1")).isTrue();
+            assertThat(watch.onDropped("S:9", now)).as("the proof waited for it").isTrue();
+            assertThat(watch.due(now)).containsExactly("S:1");
+            assertThat(follower.depose("S:1", watch, now)).isTrue();
             assertThat(kv.get(Bucket.LEADER, LeaderElection.KEY)).as("deleted").isNull();
-            assertThat(follower.depose("S:1")).as("nothing left to depose").isFalse();
+            assertThat(follower.depose("S:1", watch, now)).as("nothing left to depose").isFalse();
 
             leader.tick(); // its renewal finds the key gone
             assertThat(leader.isLeader()).isFalse();

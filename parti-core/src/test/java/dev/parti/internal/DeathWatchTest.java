@@ -49,13 +49,52 @@ class DeathWatchTest {
     @Test
     void aProofIsReportedOnceAfterItsGrace() {
         AtomicLong now = new AtomicLong(1_000);
-        DeathWatch w = new DeathWatch("x", 500, now::get, () -> { });
+        DeathWatch w = new DeathWatch("x", 500, 10_000, now::get, delay -> { });
         w.offer("S:1", now.get());
         w.offer("S:1", now.get() + 100); // a duplicate does not restart the grace
         assertThat(w.due(1_499)).isEmpty();
         assertThat(w.due(1_500)).containsExactly("S:1");
         assertThat(w.due(10_000)).isEmpty();
         w.close();
+    }
+
+    /**
+     * A proof waits for the report of its worker's writes connection: due at once if it came earlier, else parked
+     * until it comes (then due at once, with a wake-up), and forgotten after {@code rememberNanos}.
+     */
+    @Test
+    void aProofParkedForItsWritesConnectionIsDueWhenThatIsReportedClosed() {
+        AtomicLong now = new AtomicLong(1_000);
+        java.util.List<Long> wakes = new java.util.ArrayList<>();
+        DeathWatch w = new DeathWatch("x", 500, 10_000, now::get, wakes::add);
+        assertThat(w.onDropped("S:2", 1_000)).as("nothing waited for it").isFalse();
+        assertThat(w.dropped("S:2", 1_000)).isTrue();
+        w.awaitDrop("S:1", "S:2", 1_600); // reported earlier: due at once
+        assertThat(w.due(1_600)).containsExactly("S:1");
+
+        w.awaitDrop("S:3", "S:4", 1_700);
+        assertThat(w.due(5_000)).isEmpty();
+        assertThat(w.onDropped("S:4", 5_000)).isTrue();
+        assertThat(w.due(5_000)).containsExactly("S:3");
+        assertThat(w.due(5_001)).isEmpty();
+
+        w.awaitDrop("S:5", "S:6", 6_000);
+        assertThat(w.onDropped("S:6", 16_000)).as("parked longer than rememberNanos: the session decides").isFalse();
+        assertThat(w.dropped("S:2", 11_000)).as("remembered for rememberNanos only").isFalse();
+        w.close();
+    }
+
+    @Test
+    void theHeartbeatNamesItsLivenessAndWritesConnectionsAndOlderReadersSkipThem() {
+        Codec.Heartbeat both = new Codec.Heartbeat("i-1", 3, Set.of(), false, 1, Map.of(), 0, Set.of(),
+                DeathWatch.identity("NSERVER", 8), DeathWatch.identity("NSERVER", 7));
+        byte[] bytes = Codec.encode(both);
+        assertThat(new String(bytes, StandardCharsets.UTF_8)).contains("connection=NSERVER:8").contains("writes=NSERVER:7");
+        assertThat(Codec.decodeHeartbeat(bytes)).isEqualTo(both);
+        assertThat(Codec.decodeHeartbeat(bytes).writesConnection()).isEqualTo("NSERVER:7");
+        // a 1.1 heartbeat: its one connection is the writes connection too
+        Codec.Heartbeat one = new Codec.Heartbeat("i-1", 3, Set.of(), false, 1, Map.of(), 0, Set.of(), "NSERVER:7");
+        assertThat(Codec.decodeHeartbeat(Codec.encode(one)).writesConnection()).isEqualTo("NSERVER:7");
     }
 
     @Test
