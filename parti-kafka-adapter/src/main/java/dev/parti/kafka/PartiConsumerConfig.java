@@ -82,7 +82,8 @@ public final class PartiConsumerConfig extends AbstractConfig {
             + "<code>$SYS.ACCOUNT.&lt;account&gt;.DISCONNECT</code> imported from the system account. A member killed "
             + "with kill -9 then loses its partitions about one safety margin after the crash instead of a session "
             + "later; a paused member or a network cut is still detected by the session. Requires the fence loss "
-            + "policy; a member fences itself whenever its NATS connection drops. Unset: off (docs/OPERATIONS.md).";
+            + "policy; a member fences itself whenever its NATS connection drops. Each process opens one more NATS "
+            + "connection, which carries nothing (its closing is the proof). Unset: off (docs/OPERATIONS.md).";
 
     /** The key {@value}; see the definition in {@link #configDef()}. */
     public static final String DISCONNECT_GRACE_MS_CONFIG = "parti.disconnect.grace.ms";
