@@ -731,16 +731,10 @@ public final class Bench {
             m.put("balancedAfterLastStopS", balancedAtEnd < 0 ? null : (balancedAtEnd - lastStop) / 1e9);
             m.put("kafkaMembersAtEnd", kafkaMembers(run.group));
             m.put("endsOnConsumerProtocol", to == Impl.CONSUMER ? consumerProtocolGroup(run.group) : null);
-            if (repeat == 1) {
-                panels.computeIfAbsent(scenario, k -> new ArrayList<>())
-                        .add(new Timeline.Panel(migrationLabel(to), ev, run.topic, PARTITIONS, t0 - 3 * SECOND, end, marks));
-            }
+            firstRepeatPanel(scenario, migrationLabel(to), repeat, ev, run, t0, end, marks);
             return m;
         } finally {
-            for (BenchWorker w : all) {
-                w.stop(Duration.ofSeconds(20));
-            }
-            run.close();
+            stopAll(all, run);
         }
     }
 
@@ -800,17 +794,28 @@ public final class Bench {
             m.put("deployments", deployments.size());
             m.put("kafkaMembersAtEnd", kafkaMembers(run.group));
             m.put("endsOnClassicProtocol", !consumerProtocolGroup(run.group));
-            if (repeat == 1) {
-                panels.computeIfAbsent("migback", k -> new ArrayList<>())
-                        .add(new Timeline.Panel(rollbackLabel(from), ev, run.topic, PARTITIONS, t0 - 3 * SECOND, end, marks));
-            }
+            firstRepeatPanel("migback", rollbackLabel(from), repeat, ev, run, t0, end, marks);
             return m;
         } finally {
-            for (BenchWorker w : all) {
-                w.stop(Duration.ofSeconds(20));
-            }
-            run.close();
+            stopAll(all, run);
         }
+    }
+
+    /** The timeline panel of a migration scenario's first repeat, from 3 s before {@code t0}. */
+    private void firstRepeatPanel(String scenario, String label, int repeat, List<OwnershipEvent> ev, Run run, long t0,
+                                  long end, Map<String, Long> marks) {
+        if (repeat == 1) {
+            panels.computeIfAbsent(scenario, k -> new ArrayList<>())
+                    .add(new Timeline.Panel(label, ev, run.topic, PARTITIONS, t0 - 3 * SECOND, end, marks));
+        }
+    }
+
+    /** Stops every worker a run started, then the run (its producer and files). */
+    private static void stopAll(List<BenchWorker> all, Run run) {
+        for (BenchWorker w : all) {
+            w.stop(Duration.ofSeconds(20));
+        }
+        run.close();
     }
 
     /** Starts {@code w1..w4} of {@code impl} and waits until they are balanced. */
