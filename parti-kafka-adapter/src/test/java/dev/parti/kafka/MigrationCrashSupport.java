@@ -379,6 +379,64 @@ final class MigrationCrashSupport {
         }
     }
 
+    /**
+     * The frame every migration crash test shares: a topic (created) under the load of a {@link #producer} started
+     * at construction, a group ID, the ownership-log directory under the test's directory, and a {@link CommitWatcher}
+     * on the group from before the first member starts. {@link #drain} once the scenario is over, {@link
+     * #stopProducing} in the test's {@code finally}, {@link #assertCommitsNeverBackwardsAndAtEveryEnd} once every
+     * member has stopped; closing stops the producer and the watcher.
+     */
+    static final class Load implements AutoCloseable {
+        final String topic;
+        final String groupId;
+        final Path logDir;
+        final long start = System.nanoTime();
+        final Map<Integer, Long> produced = new java.util.concurrent.ConcurrentHashMap<>();
+        final CommitWatcher commits;
+        private final Path dir;
+        private final AtomicBoolean producing = new AtomicBoolean(true);
+        private final Thread producer;
+
+        /** Topic {@code <name>-…} with {@code partitions}, group {@code g-<name>-…}, logs and ledgers under {@code dir}. */
+        Load(dev.parti.testkit.KafkaBroker broker, Path dir, String name, int partitions) throws java.io.IOException {
+            this.topic = Fixtures.unique(name);
+            this.groupId = Fixtures.unique("g-" + name);
+            broker.createTopic(topic, partitions);
+            this.dir = dir;
+            this.logDir = Files.createDirectories(dir.resolve("ownership"));
+            this.commits = new CommitWatcher(broker.bootstrapServers(), groupId);
+            this.producer = producer(broker.bootstrapServers(), topic, partitions, produced, producing);
+            producer.start();
+        }
+
+        /** Stops the producer, waits for its last sends, then until every produced record was processed (the ledgers). */
+        void drain(Duration wait) throws InterruptedException {
+            stopProducing();
+            producer.join(30_000);
+            org.awaitility.Awaitility.await("every produced record processed").atMost(wait)
+                    .pollInterval(Duration.ofMillis(100)).until(() -> missing(dir, produced).isEmpty());
+        }
+
+        void stopProducing() {
+            producing.set(false);
+        }
+
+        /** Once every member has stopped: no commit went backwards, and the group committed every partition's end. */
+        void assertCommitsNeverBackwardsAndAtEveryEnd() throws InterruptedException {
+            commits.close();
+            assertThat(commits.backwards()).as("committed offsets that went backwards").isEmpty();
+            Map<TopicPartition, Long> ends = new HashMap<>();
+            produced.forEach((p, end) -> ends.put(new TopicPartition(topic, p), end));
+            assertThat(commits.committed()).as("the group's commits at the end of every partition").isEqualTo(ends);
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            stopProducing();
+            commits.close();
+        }
+    }
+
     /** A producer thread writing 8 records per 20 ms round robin over {@code partitions}, until {@code producing} is false. */
     static Thread producer(String bootstrap, String topic, int partitions, Map<Integer, Long> produced, AtomicBoolean producing) {
         Map<String, Object> config = new HashMap<>();

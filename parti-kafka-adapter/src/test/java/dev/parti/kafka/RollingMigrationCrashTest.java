@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.parti.kafka.MigrationCrashSupport.Child;
-import dev.parti.kafka.MigrationCrashSupport.CommitWatcher;
+import dev.parti.kafka.MigrationCrashSupport.Load;
 import dev.parti.kafka.MigrationCrashSupport.Member;
 import dev.parti.kafka.migration.KafkaToPartiMigration;
 import dev.parti.testkit.KafkaBrokerExtension;
@@ -13,7 +13,6 @@ import dev.parti.testkit.NatsServerExtension;
 import dev.parti.testkit.OwnershipChecker;
 import dev.parti.testkit.OwnershipLog;
 import dev.parti.testkit.OwnershipReport;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -22,7 +21,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
@@ -62,35 +60,28 @@ class RollingMigrationCrashTest {
     @Test
     void aMemberKilledInKafkaAndThePartiLeaderKilledDuringTheSwitchLoseNothingAndTheGroupEndsOnParti(@TempDir Path dir)
             throws Exception {
-        String topic = Fixtures.unique("migrate-crash");
-        String groupId = Fixtures.unique("g-crash");
-        KAFKA.broker().createTopic(topic, PARTITIONS);
-        Path logDir = Files.createDirectories(dir.resolve("ownership"));
-        long start = System.nanoTime();
-        Map<Integer, Long> produced = new ConcurrentHashMap<>();
-        AtomicBoolean producing = new AtomicBoolean(true);
-        Thread producer = MigrationCrashSupport.producer(KAFKA.bootstrapServers(), topic, PARTITIONS, produced, producing);
+        Load load = new Load(KAFKA.broker(), dir, "migrate-crash", PARTITIONS);
         Map<String, Member> members = new HashMap<>();
         List<Child> children = new ArrayList<>();
         Child leader;
         Child survivor;
         long killedAt;
         long onPartiAt;
-        try (CommitWatcher commits = new CommitWatcher(KAFKA.bootstrapServers(), groupId)) {
-            producer.start();
+        try (load) {
             try {
-                members.put("k-1", Member.start(kafka(groupId, "k-1"), topic, "k-1", logDir, dir));
-                awaitKafkaGroup(groupId, 1);
+                members.put("k-1", Member.start(kafka(load.groupId, "k-1"), load.topic, "k-1", load.logDir, dir));
+                awaitKafkaGroup(load.groupId, 1);
                 for (String name : List.of("c-1", "c-2", "c-3")) {
-                    children.add(Child.start(migrating(groupId, name, NATS.url()), topic, name, logDir, dir));
+                    children.add(Child.start(migrating(load.groupId, name, NATS.url()), load.topic, name,
+                            load.logDir, dir));
                 }
-                awaitKafkaGroup(groupId, 4);
+                awaitKafkaGroup(load.groupId, 4);
                 Child c3 = children.get(2);
                 await("every child is a Kafka member").atMost(WAIT).pollInterval(Duration.ofMillis(50))
                         .until(() -> children.stream().allMatch(c -> c.phase().equals("KAFKA")));
 
-                c3.kill(logDir); // its bridge holds Kafka partitions; the switch has not been announced
-                awaitKafkaGroup(groupId, 3); // the broker expired it: k-1, c-1, c-2 share every partition
+                c3.kill(load.logDir); // its bridge holds Kafka partitions; the switch has not been announced
+                awaitKafkaGroup(load.groupId, 3); // the broker expired it: k-1, c-1, c-2 share every partition
                 assertThat(c3.phases()).as("c-3 killed as a Kafka member").containsExactly("KAFKA");
 
                 members.remove("k-1").stop(); // the last plain KafkaConsumer: every member is told to switch
@@ -99,7 +90,7 @@ class RollingMigrationCrashTest {
                         .until(() -> children.subList(0, 2).stream().filter(c -> c.leadsIn("SWITCHING")).findFirst(),
                                 Optional::isPresent);
                 leader = leading.orElseThrow();
-                leader.kill(logDir);
+                leader.kill(load.logDir);
                 killedAt = System.nanoTime();
                 assertThat(leader.phases()).as(leader.name + " killed while switching, before it left Kafka")
                         .containsExactly("KAFKA", "SWITCHING");
@@ -108,29 +99,23 @@ class RollingMigrationCrashTest {
                 await(survivor.name + " runs through Parti holding every partition, the Kafka group empty").atMost(WAIT)
                         .pollInterval(Duration.ofMillis(50))
                         .until(() -> survivor.phase().equals("PARTI")
-                                && MigrationCrashSupport.holdsAll(logDir, survivor.name, topic, PARTITIONS));
+                                && MigrationCrashSupport.holdsAll(load.logDir, survivor.name, load.topic, PARTITIONS));
                 onPartiAt = System.nanoTime();
-                assertThat(MigrationCrashSupport.describe(KAFKA.bootstrapServers(), groupId).members()).isEmpty();
+                assertThat(MigrationCrashSupport.describe(KAFKA.bootstrapServers(), load.groupId).members()).isEmpty();
 
-                producing.set(false);
-                producer.join(30_000);
-                await("every produced record processed").atMost(WAIT).pollInterval(Duration.ofMillis(100))
-                        .until(() -> MigrationCrashSupport.missing(dir, produced).isEmpty());
-                survivor.stop(logDir); // SIGTERM: it commits what it processed, through Parti (generation -1)
+                load.drain(WAIT);
+                survivor.stop(load.logDir); // SIGTERM: it commits what it processed, through Parti (generation -1)
             } finally {
-                producing.set(false);
+                load.stopProducing();
                 members.values().forEach(Member::stopAfterFailure);
                 children.forEach(Child::close);
             }
-            commits.close();
-            assertThat(commits.backwards()).as("committed offsets that went backwards").isEmpty();
-            assertThat(commits.committed()).as("the group's commits at the end of every partition")
-                    .isEqualTo(ends(topic, produced));
+            load.assertCommitsNeverBackwardsAndAtEveryEnd();
         }
         System.out.printf("migration crash: the Parti leader %s killed while switching; %s consumed every partition through "
                 + "Parti %.2f s later (Kafka session 3 s, Parti session 2 s)%n", leader.name, survivor.name,
                 (onPartiAt - killedAt) / 1e9);
-        checkLedgersAndOwnership(dir, logDir, start, Set.of("c-3", leader.name));
+        checkLedgersAndOwnership(dir, load.logDir, load.start, Set.of("c-3", leader.name));
         assertThat(MigrationCrashSupport.ledgers(dir).values().stream().filter(by -> by.contains(survivor.name)).count())
                 .as(survivor.name + " processed records").isPositive();
     }
@@ -143,30 +128,22 @@ class RollingMigrationCrashTest {
      */
     @Test
     void natsKilledWhenTheSwitchBeginsLosesNothingAndTheGroupEndsOnPartiOnceItIsBack(@TempDir Path dir) throws Exception {
-        String topic = Fixtures.unique("migrate-nats");
-        String groupId = Fixtures.unique("g-natsdown");
-        KAFKA.broker().createTopic(topic, PARTITIONS);
-        Path logDir = Files.createDirectories(dir.resolve("ownership"));
-        long start = System.nanoTime();
-        Map<Integer, Long> produced = new ConcurrentHashMap<>();
-        AtomicBoolean producing = new AtomicBoolean(true);
-        Thread producer = MigrationCrashSupport.producer(KAFKA.bootstrapServers(), topic, PARTITIONS, produced, producing);
+        Load load = new Load(KAFKA.broker(), dir, "migrate-nats", PARTITIONS);
         Map<String, Member> members = new HashMap<>();
         long downAt;
         long upAt;
         long onPartiAt;
-        try (NatsServer nats = NatsServer.start(); CommitWatcher commits = new CommitWatcher(KAFKA.bootstrapServers(), groupId)) {
-            producer.start();
+        try (NatsServer nats = NatsServer.start(); load) {
             try {
-                members.put("k-1", Member.start(kafka(groupId, "k-1"), topic, "k-1", logDir, dir));
-                awaitKafkaGroup(groupId, 1);
+                members.put("k-1", Member.start(kafka(load.groupId, "k-1"), load.topic, "k-1", load.logDir, dir));
+                awaitKafkaGroup(load.groupId, 1);
                 for (String name : List.of("p-1", "p-2")) {
-                    Map<String, Object> config = migrating(groupId, name, nats.url());
+                    Map<String, Object> config = migrating(load.groupId, name, nats.url());
                     // shorter than the outage: the join started at the switch fails, and is tried again at later polls
                     config.put("parti.startup.timeout.ms", "1500");
-                    members.put(name, Member.start(config, topic, name, logDir, dir));
+                    members.put(name, Member.start(config, load.topic, name, load.logDir, dir));
                 }
-                awaitKafkaGroup(groupId, 3);
+                awaitKafkaGroup(load.groupId, 3);
 
                 members.remove("k-1").stop(); // every member is told to switch
                 await("a member switches").atMost(WAIT).pollInterval(Duration.ofMillis(5))
@@ -181,7 +158,7 @@ class RollingMigrationCrashTest {
                         .until(() -> MigrationCrashSupport.ledgers(dir).size() > before + 100);
                 assertThat(List.of(phase(members, "p-1"), phase(members, "p-2"))).as("still Kafka members without NATS")
                         .allMatch(p -> p == KafkaToPartiMigration.Phase.KAFKA || p == KafkaToPartiMigration.Phase.SWITCHING);
-                assertThat(MigrationCrashSupport.describe(KAFKA.bootstrapServers(), groupId).members()).hasSize(2);
+                assertThat(MigrationCrashSupport.describe(KAFKA.bootstrapServers(), load.groupId).members()).hasSize(2);
                 nats.restart();
                 upAt = System.nanoTime();
 
@@ -189,28 +166,22 @@ class RollingMigrationCrashTest {
                         .pollInterval(Duration.ofMillis(50))
                         .until(() -> phase(members, "p-1") == KafkaToPartiMigration.Phase.PARTI
                                 && phase(members, "p-2") == KafkaToPartiMigration.Phase.PARTI
-                                && sharedBy(logDir, topic, Set.of("p-1", "p-2")));
+                                && sharedBy(load.logDir, load.topic, Set.of("p-1", "p-2")));
                 onPartiAt = System.nanoTime();
-                assertThat(MigrationCrashSupport.describe(KAFKA.bootstrapServers(), groupId).members()).isEmpty();
+                assertThat(MigrationCrashSupport.describe(KAFKA.bootstrapServers(), load.groupId).members()).isEmpty();
 
-                producing.set(false);
-                producer.join(30_000);
-                await("every produced record processed").atMost(WAIT).pollInterval(Duration.ofMillis(100))
-                        .until(() -> MigrationCrashSupport.missing(dir, produced).isEmpty());
+                load.drain(WAIT);
                 members.remove("p-1").stop();
                 members.remove("p-2").stop();
             } finally {
-                producing.set(false);
+                load.stopProducing();
                 members.values().forEach(Member::stopAfterFailure);
             }
-            commits.close();
-            assertThat(commits.backwards()).as("committed offsets that went backwards").isEmpty();
-            assertThat(commits.committed()).as("the group's commits at the end of every partition")
-                    .isEqualTo(ends(topic, produced));
+            load.assertCommitsNeverBackwardsAndAtEveryEnd();
         }
         System.out.printf("migration with NATS down at the switch: down %.2f s; on Parti %.2f s after NATS was back%n",
                 (upAt - downAt) / 1e9, (onPartiAt - upAt) / 1e9);
-        checkLedgersAndOwnership(dir, logDir, start, Set.of());
+        checkLedgersAndOwnership(dir, load.logDir, load.start, Set.of());
     }
 
     /**
@@ -225,30 +196,22 @@ class RollingMigrationCrashTest {
     @Test
     void aStaticMemberKilledAfterItLeftKafkaWhileWaitingForTheGroupToEmptyLosesNothingAndTheGroupEndsOnParti(@TempDir Path dir)
             throws Exception {
-        String topic = Fixtures.unique("migrate-waiting");
-        String groupId = Fixtures.unique("g-waitkill");
-        KAFKA.broker().createTopic(topic, PARTITIONS);
-        Path logDir = Files.createDirectories(dir.resolve("ownership"));
-        long start = System.nanoTime();
-        Map<Integer, Long> produced = new ConcurrentHashMap<>();
-        AtomicBoolean producing = new AtomicBoolean(true);
-        Thread producer = MigrationCrashSupport.producer(KAFKA.bootstrapServers(), topic, PARTITIONS, produced, producing);
+        Load load = new Load(KAFKA.broker(), dir, "migrate-waiting", PARTITIONS);
         Map<String, Member> members = new HashMap<>();
         AtomicBoolean armed = new AtomicBoolean();
         AtomicLong killedAt = new AtomicLong();
         long onPartiAt;
         java.util.concurrent.atomic.AtomicReference<Child> child = new java.util.concurrent.atomic.AtomicReference<>();
-        try (CommitWatcher commits = new CommitWatcher(KAFKA.bootstrapServers(), groupId)) {
-            producer.start();
+        try (load) {
             try {
-                members.put("k-1", Member.start(kafka(groupId, "k-1"), topic, "k-1", logDir, dir));
+                members.put("k-1", Member.start(kafka(load.groupId, "k-1"), load.topic, "k-1", load.logDir, dir));
                 await("k-1 in the Kafka group").atMost(WAIT).pollInterval(Duration.ofMillis(20)).until(() -> {
-                    ConsumerGroupDescription d = MigrationCrashSupport.describe(KAFKA.bootstrapServers(), groupId);
+                    ConsumerGroupDescription d = MigrationCrashSupport.describe(KAFKA.bootstrapServers(), load.groupId);
                     return d != null && !d.members().isEmpty();
                 });
                 // both find a Kafka member at their subscribe(): they join the Kafka group
-                Child c1 = Child.start(staticMember(fastSwitch(migrating(groupId, "c-1", NATS.url())), "i-1"), topic, "c-1",
-                        logDir, dir);
+                Child c1 = Child.start(staticMember(fastSwitch(migrating(load.groupId, "c-1", NATS.url())), "i-1"),
+                        load.topic, "c-1", load.logDir, dir);
                 child.set(c1);
                 MigratingMemberMain.AfterBatch holdWhileSwitching = (consumer, batch) -> {
                     PartiConsumer<String, String> c = (PartiConsumer<String, String>) consumer;
@@ -256,56 +219,52 @@ class RollingMigrationCrashTest {
                         // m-2 is still in the Kafka group: c-1, once it left, waits for it (phase WAITING)
                         await("c-1 left Kafka and waits for the group to empty").atMost(WAIT).pollInterval(Duration.ofMillis(5))
                                 .until(() -> c1.phase().equals("WAITING"));
-                        c1.kill(logDir);
+                        c1.kill(load.logDir);
                         killedAt.set(System.nanoTime());
                     }
                 };
-                members.put("m-2", Member.start(staticMember(fastSwitch(migrating(groupId, "m-2", NATS.url())), "i-2"), topic,
-                        "m-2", logDir, dir, holdWhileSwitching));
-                awaitKafkaGroup(groupId, 3);
-                System.out.printf("waiting kill: %s at %.2f s%n", "group of 3", (System.nanoTime() - start) / 1e9);
+                members.put("m-2", Member.start(staticMember(fastSwitch(migrating(load.groupId, "m-2", NATS.url())),
+                        "i-2"), load.topic, "m-2", load.logDir, dir, holdWhileSwitching));
+                awaitKafkaGroup(load.groupId, 3);
+                System.out.printf("waiting kill: %s at %.2f s%n", "group of 3", (System.nanoTime() - load.start) / 1e9);
                 assertThat(c1.phase()).isEqualTo("KAFKA");
                 assertThat(phase(members, "m-2")).isEqualTo(KafkaToPartiMigration.Phase.KAFKA);
 
                 armed.set(true);
                 members.remove("k-1").stop(); // the last plain KafkaConsumer: every member is told to switch
-                System.out.printf("waiting kill: %s at %.2f s%n", "k-1 stopped", (System.nanoTime() - start) / 1e9);
+                System.out.printf("waiting kill: %s at %.2f s%n", "k-1 stopped", (System.nanoTime() - load.start) / 1e9);
                 await("c-1 killed in WAITING").atMost(WAIT).pollInterval(Duration.ofMillis(20)).until(() -> killedAt.get() > 0);
-                System.out.printf("waiting kill: %s at %.2f s%n", "killed", (System.nanoTime() - start) / 1e9);
+                System.out.printf("waiting kill: %s at %.2f s%n", "killed", (System.nanoTime() - load.start) / 1e9);
                 assertThat(c1.phases()).as("c-1 killed after it left Kafka").containsExactly("KAFKA", "SWITCHING", "WAITING");
 
                 await("m-2 runs through Parti holding every partition, the Kafka group empty").atMost(WAIT)
                         .pollInterval(Duration.ofMillis(50))
                         .until(() -> phase(members, "m-2") == KafkaToPartiMigration.Phase.PARTI
-                                && MigrationCrashSupport.holdsAll(logDir, "m-2", topic, PARTITIONS));
+                                && MigrationCrashSupport.holdsAll(load.logDir, "m-2", load.topic, PARTITIONS));
                 onPartiAt = System.nanoTime();
-                System.out.printf("waiting kill: %s at %.2f s%n", "on Parti", (System.nanoTime() - start) / 1e9);
-                assertThat(MigrationCrashSupport.describe(KAFKA.bootstrapServers(), groupId).members()).isEmpty();
+                System.out.printf("waiting kill: %s at %.2f s%n", "on Parti", (System.nanoTime() - load.start) / 1e9);
+                assertThat(MigrationCrashSupport.describe(KAFKA.bootstrapServers(), load.groupId).members()).isEmpty();
                 assertThat(members.get("m-2").parti().partiManager().workerId()).as("the static member's Parti worker ID")
                         .isEqualTo("i-2");
 
-                producing.set(false);
-                producer.join(30_000);
-                await("every produced record processed").atMost(WAIT).pollInterval(Duration.ofMillis(100))
-                        .until(() -> MigrationCrashSupport.missing(dir, produced).isEmpty());
-                System.out.printf("waiting kill: %s at %.2f s%n", "all processed", (System.nanoTime() - start) / 1e9);
+                load.drain(WAIT);
+                System.out.printf("waiting kill: %s at %.2f s%n", "all processed",
+                        (System.nanoTime() - load.start) / 1e9);
                 members.remove("m-2").stop();
-                System.out.printf("waiting kill: %s at %.2f s%n", "stopped", (System.nanoTime() - start) / 1e9);
+                System.out.printf("waiting kill: %s at %.2f s%n", "stopped", (System.nanoTime() - load.start) / 1e9);
             } finally {
-                producing.set(false);
+                load.stopProducing();
                 members.values().forEach(Member::stopAfterFailure);
                 if (child.get() != null) {
                     child.get().close();
                 }
             }
-            commits.close();
-            assertThat(commits.backwards()).as("committed offsets that went backwards").isEmpty();
-            assertThat(commits.committed()).as("the group's commits at the end of every partition")
-                    .isEqualTo(ends(topic, produced));
+            load.assertCommitsNeverBackwardsAndAtEveryEnd();
         }
         System.out.printf("migration crash: c-1 killed in WAITING; m-2 consumed every partition through Parti %.2f s later "
-                + "(Parti session 2 s); test %.2f s%n", (onPartiAt - killedAt.get()) / 1e9, (System.nanoTime() - start) / 1e9);
-        checkLedgersAndOwnership(dir, logDir, start, Set.of()); // c-1 had committed everything it processed
+                + "(Parti session 2 s); test %.2f s%n", (onPartiAt - killedAt.get()) / 1e9,
+                        (System.nanoTime() - load.start) / 1e9);
+        checkLedgersAndOwnership(dir, load.logDir, load.start, Set.of()); // c-1 had committed everything it processed
     }
 
     /**
@@ -320,24 +279,17 @@ class RollingMigrationCrashTest {
     @Test
     void aMigratingMemberJoiningTheKafkaGroupAfterTheOthersSwitchedGetsNothingThereAndJoinsParti(@TempDir Path dir)
             throws Exception {
-        String topic = Fixtures.unique("migrate-late");
-        String groupId = Fixtures.unique("g-late");
-        KAFKA.broker().createTopic(topic, PARTITIONS);
-        Path logDir = Files.createDirectories(dir.resolve("ownership"));
-        long start = System.nanoTime();
-        Map<Integer, Long> produced = new ConcurrentHashMap<>();
-        AtomicBoolean producing = new AtomicBoolean(true);
-        Thread producer = MigrationCrashSupport.producer(KAFKA.bootstrapServers(), topic, PARTITIONS, produced, producing);
+        Load load = new Load(KAFKA.broker(), dir, "migrate-late", PARTITIONS);
         Map<String, Member> members = new HashMap<>();
         java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
-        try (CommitWatcher commits = new CommitWatcher(KAFKA.bootstrapServers(), groupId)) {
-            producer.start();
+        try (load) {
             try {
-                members.put("k-1", Member.start(kafka(groupId, "k-1"), topic, "k-1", logDir, dir));
-                members.put("p-1", Member.start(fastSwitch(migrating(groupId, "p-1", NATS.url())), topic, "p-1", logDir, dir));
-                awaitKafkaGroup(groupId, 2);
-                members.put("p-2", Member.start(fastSwitch(migrating(groupId, "p-2", NATS.url())), topic, "p-2", logDir, dir,
-                        null, () -> {
+                members.put("k-1", Member.start(kafka(load.groupId, "k-1"), load.topic, "k-1", load.logDir, dir));
+                members.put("p-1", Member.start(fastSwitch(migrating(load.groupId, "p-1", NATS.url())), load.topic,
+                        "p-1", load.logDir, dir));
+                awaitKafkaGroup(load.groupId, 2);
+                members.put("p-2", Member.start(fastSwitch(migrating(load.groupId, "p-2", NATS.url())), load.topic,
+                        "p-2", load.logDir, dir, null, () -> {
                             try {
                                 assertThat(release.await(WAIT.toSeconds(), java.util.concurrent.TimeUnit.SECONDS)).isTrue();
                             } catch (InterruptedException e) {
@@ -351,36 +303,32 @@ class RollingMigrationCrashTest {
                 await("p-1 consumes every partition through Parti, the Kafka group empty").atMost(WAIT)
                         .pollInterval(Duration.ofMillis(20))
                         .until(() -> phase(members, "p-1") == KafkaToPartiMigration.Phase.PARTI
-                                && MigrationCrashSupport.holdsAll(logDir, "p-1", topic, PARTITIONS)
-                                && MigrationCrashSupport.describe(KAFKA.bootstrapServers(), groupId).members().isEmpty());
+                                && MigrationCrashSupport.holdsAll(load.logDir, "p-1", load.topic, PARTITIONS)
+                                && MigrationCrashSupport.describe(KAFKA.bootstrapServers(), load.groupId)
+                                        .members().isEmpty());
                 long releasedAt = System.nanoTime();
                 release.countDown(); // p-2 joins the empty Kafka group now
 
                 await("p-1 and p-2 share every partition through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(50))
                         .until(() -> phase(members, "p-2") == KafkaToPartiMigration.Phase.PARTI
-                                && sharedBy(logDir, topic, Set.of("p-1", "p-2")));
+                                && sharedBy(load.logDir, load.topic, Set.of("p-1", "p-2")));
                 System.out.printf("late migrating member: on Parti beside p-1 %.2f s after its Kafka join was released%n",
                         (System.nanoTime() - releasedAt) / 1e9);
-                assertThat(MigrationCrashSupport.describe(KAFKA.bootstrapServers(), groupId).members()).isEmpty();
+                assertThat(MigrationCrashSupport.describe(KAFKA.bootstrapServers(), load.groupId).members()).isEmpty();
 
-                producing.set(false);
-                producer.join(30_000);
-                await("every produced record processed").atMost(WAIT).pollInterval(Duration.ofMillis(100))
-                        .until(() -> MigrationCrashSupport.missing(dir, produced).isEmpty());
+                load.drain(WAIT);
                 members.remove("p-1").stop();
                 members.remove("p-2").stop();
             } finally {
                 release.countDown();
-                producing.set(false);
+                load.stopProducing();
                 members.values().forEach(Member::stopAfterFailure);
             }
-            commits.close();
-            assertThat(commits.backwards()).as("committed offsets that went backwards").isEmpty();
-            assertThat(commits.committed()).as("the group's commits at the end of every partition")
-                    .isEqualTo(ends(topic, produced));
+            load.assertCommitsNeverBackwardsAndAtEveryEnd();
         }
-        System.out.printf("late migrating member: test %.2f s%n", (System.nanoTime() - start) / 1e9);
-        checkLedgersAndOwnership(dir, logDir, start, Set.of()); // nobody was killed: no record may be processed twice
+        System.out.printf("late migrating member: test %.2f s%n", (System.nanoTime() - load.start) / 1e9);
+        // nobody was killed: no record may be processed twice
+        checkLedgersAndOwnership(dir, load.logDir, load.start, Set.of());
     }
 
     /**
@@ -393,22 +341,14 @@ class RollingMigrationCrashTest {
      */
     @Test
     void aCommitRefusedWhileAMemberPassesThroughTheKafkaGroupIsMadeOnceTheGroupIsEmpty(@TempDir Path dir) throws Exception {
-        String topic = Fixtures.unique("migrate-refused");
         String other = Fixtures.unique("migrate-other");
-        String groupId = Fixtures.unique("g-refused");
-        KAFKA.broker().createTopic(topic, PARTITIONS);
         KAFKA.broker().createTopic(other, 1);
-        Path logDir = Files.createDirectories(dir.resolve("ownership"));
-        long start = System.nanoTime();
-        Map<Integer, Long> produced = new ConcurrentHashMap<>();
-        AtomicBoolean producing = new AtomicBoolean(true);
-        Thread producer = MigrationCrashSupport.producer(KAFKA.bootstrapServers(), topic, PARTITIONS, produced, producing);
+        Load load = new Load(KAFKA.broker(), dir, "migrate-refused", PARTITIONS);
         Map<String, Member> members = new HashMap<>();
         AtomicBoolean armed = new AtomicBoolean();
         java.util.concurrent.atomic.AtomicReference<Map<TopicPartition, org.apache.kafka.clients.consumer.OffsetAndMetadata>>
                 committed = new java.util.concurrent.atomic.AtomicReference<>();
-        try (CommitWatcher commits = new CommitWatcher(KAFKA.bootstrapServers(), groupId)) {
-            producer.start();
+        try (load) {
             try {
                 MigratingMemberMain.AfterBatch commitOnce = (consumer, batch) -> {
                     if (armed.getAndSet(false)) {
@@ -416,13 +356,13 @@ class RollingMigrationCrashTest {
                         committed.set(batch);
                     }
                 };
-                members.put("p-1", Member.start(fastSwitch(migrating(groupId, "p-1", NATS.url())), topic, "p-1", logDir, dir,
-                        commitOnce));
+                members.put("p-1", Member.start(fastSwitch(migrating(load.groupId, "p-1", NATS.url())), load.topic,
+                        "p-1", load.logDir, dir, commitOnce));
                 await("p-1 consumes every partition through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(20))
                         .until(() -> phase(members, "p-1") == KafkaToPartiMigration.Phase.PARTI
-                                && MigrationCrashSupport.holdsAll(logDir, "p-1", topic, PARTITIONS));
+                                && MigrationCrashSupport.holdsAll(load.logDir, "p-1", load.topic, PARTITIONS));
 
-                Map<String, Object> config = Fixtures.consumerBase(KAFKA.bootstrapServers(), groupId);
+                Map<String, Object> config = Fixtures.consumerBase(KAFKA.bootstrapServers(), load.groupId);
                 config.put("group.protocol", "classic");
                 config.put("session.timeout.ms", "6000");
                 try (org.apache.kafka.clients.consumer.KafkaConsumer<String, String> intruder =
@@ -443,27 +383,22 @@ class RollingMigrationCrashTest {
                     assertThat(committed.get()).isNull();
                 } // the intruder leaves the group
                 await("p-1's commit made").atMost(WAIT).pollInterval(Duration.ofMillis(20)).until(() -> committed.get() != null);
-                Map<TopicPartition, Long> atBroker = MigrationCrashSupport.committedOffsets(KAFKA.bootstrapServers(), groupId);
+                Map<TopicPartition, Long> atBroker = MigrationCrashSupport.committedOffsets(KAFKA.bootstrapServers(),
+                        load.groupId);
                 committed.get().forEach((tp, om) -> assertThat(atBroker.get(tp)).as("committed " + tp).isGreaterThanOrEqualTo(
                         om.offset()));
                 assertThat(phase(members, "p-1")).isEqualTo(KafkaToPartiMigration.Phase.PARTI);
 
-                producing.set(false);
-                producer.join(30_000);
-                await("every produced record processed").atMost(WAIT).pollInterval(Duration.ofMillis(100))
-                        .until(() -> MigrationCrashSupport.missing(dir, produced).isEmpty());
+                load.drain(WAIT);
                 members.remove("p-1").stop();
             } finally {
-                producing.set(false);
+                load.stopProducing();
                 members.values().forEach(Member::stopAfterFailure);
             }
-            commits.close();
-            assertThat(commits.backwards()).as("committed offsets that went backwards").isEmpty();
-            assertThat(commits.committed()).as("the group's commits at the end of every partition")
-                    .isEqualTo(ends(topic, produced));
+            load.assertCommitsNeverBackwardsAndAtEveryEnd();
         }
-        System.out.printf("refused commit retried: test %.2f s%n", (System.nanoTime() - start) / 1e9);
-        checkLedgersAndOwnership(dir, logDir, start, Set.of());
+        System.out.printf("refused commit retried: test %.2f s%n", (System.nanoTime() - load.start) / 1e9);
+        checkLedgersAndOwnership(dir, load.logDir, load.start, Set.of());
     }
 
     private static void checkLedgersAndOwnership(Path dir, Path logDir, long start, Set<String> killed) throws Exception {
@@ -502,11 +437,6 @@ class RollingMigrationCrashTest {
         return p == null ? null : p.migrationPhase();
     }
 
-    private static Map<TopicPartition, Long> ends(String topic, Map<Integer, Long> produced) {
-        Map<TopicPartition, Long> ends = new HashMap<>();
-        produced.forEach((p, end) -> ends.put(new TopicPartition(topic, p), end));
-        return ends;
-    }
 
     /** Waits until the Kafka group is stable with {@code size} members sharing every partition, none without. */
     private static void awaitKafkaGroup(String groupId, int size) {

@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.parti.kafka.MigrationCrashSupport.Child;
-import dev.parti.kafka.MigrationCrashSupport.CommitWatcher;
+import dev.parti.kafka.MigrationCrashSupport.Load;
 import dev.parti.kafka.MigrationCrashSupport.Member;
 import dev.parti.kafka.migration.PartiToKafkaMigration;
 import dev.parti.testkit.KafkaBrokerExtension;
@@ -13,7 +13,6 @@ import dev.parti.testkit.NatsServerExtension;
 import dev.parti.testkit.OwnershipChecker;
 import dev.parti.testkit.OwnershipLog;
 import dev.parti.testkit.OwnershipReport;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashMap;
@@ -21,12 +20,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
-import org.apache.kafka.common.TopicPartition;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
@@ -52,33 +48,25 @@ class RollingRollbackCrashTest {
     @Test
     void thePartiLeaderKilledAfterItsKafkaSideJoinedAndAMemberKilledWhileJoiningLoseNothingAndTheGroupEndsOnKafka(
             @TempDir Path dir) throws Exception {
-        String topic = Fixtures.unique("rollback-crash");
-        String groupId = Fixtures.unique("g-rbcrash");
-        KAFKA.broker().createTopic(topic, PARTITIONS);
-        Path logDir = Files.createDirectories(dir.resolve("ownership"));
-        long start = System.nanoTime();
-        Map<Integer, Long> produced = new ConcurrentHashMap<>();
-        AtomicBoolean producing = new AtomicBoolean(true);
-        Thread producer = MigrationCrashSupport.producer(KAFKA.bootstrapServers(), topic, PARTITIONS, produced, producing);
+        Load load = new Load(KAFKA.broker(), dir, "rollback-crash", PARTITIONS);
         Map<String, Member> members = new HashMap<>();
         long killedAt;
         long rolledAt;
-        try (CommitWatcher commits = new CommitWatcher(KAFKA.bootstrapServers(), groupId);
-             Child c1 = Child.start(config(groupId, "c-1", PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA), topic, "c-1",
-                     logDir, dir);
-             Child c2 = Child.start(config(groupId, "c-2", PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA), topic, "c-2",
-                     logDir, dir)) {
-            producer.start();
+        try (load;
+             Child c1 = Child.start(config(load.groupId, "c-1", PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA),
+                     load.topic, "c-1", load.logDir, dir);
+             Child c2 = Child.start(config(load.groupId, "c-2", PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA),
+                     load.topic, "c-2", load.logDir, dir)) {
             try {
                 // the child that joins first leads the Parti group and waits 4 s (the children's cold-start window)
                 // before the group's first assignment: p-0, which cannot roll back, joins meanwhile and holds it off
                 Child leader = await("a child leads the Parti group").atMost(WAIT).pollInterval(Duration.ofMillis(20))
                         .until(() -> c1.leadsIn("PARTI") ? c1 : c2.leadsIn("PARTI") ? c2 : null, java.util.Objects::nonNull);
                 Child other = leader == c1 ? c2 : c1;
-                members.put("p-0", Member.start(config(groupId, "p-0", PartiConsumerConfig.MIGRATION_NONE), topic, "p-0",
-                        logDir, dir));
-                members.put("r-1", Member.start(config(groupId, "r-1", PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA),
-                        topic, "r-1", logDir, dir));
+                members.put("p-0", Member.start(config(load.groupId, "p-0", PartiConsumerConfig.MIGRATION_NONE),
+                        load.topic, "p-0", load.logDir, dir));
+                members.put("r-1", Member.start(config(load.groupId, "r-1", PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA),
+                        load.topic, "r-1", load.logDir, dir));
                 await("every member processes records through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(100))
                         .until(() -> {
                             Map<String, List<String>> seen = MigrationCrashSupport.ledgers(dir);
@@ -91,39 +79,33 @@ class RollingRollbackCrashTest {
                 members.remove("p-0").stop(); // every live member can roll back now: the leader starts it
                 await(leader.name + "'s Kafka side holds a Kafka assignment").atMost(WAIT).pollInterval(Duration.ofMillis(5))
                         .until(() -> Set.of("ROLLING", "KAFKA").contains(leader.phase()));
-                leader.kill(logDir);
+                leader.kill(load.logDir);
                 killedAt = System.nanoTime();
                 assertThat(leader.phases()).as(leader.name + " killed after its Kafka side joined, the group not complete "
                         + "in Kafka").contains("ROLLING").doesNotContain("KAFKA");
 
                 await(other.name + " rolls back").atMost(WAIT).pollInterval(Duration.ofMillis(5))
                         .until(() -> !other.phase().equals("PARTI"));
-                other.kill(logDir); // its join waits for the broker to expire the leader's Kafka side
+                other.kill(load.logDir); // its join waits for the broker to expire the leader's Kafka side
                 assertThat(other.phases()).as(other.name + " killed before the rollback completed").doesNotContain("KAFKA");
 
                 await("r-1 is a Kafka member holding every partition").atMost(WAIT).pollInterval(Duration.ofMillis(50))
                         .until(() -> rollbackPhase(members.get("r-1")) == PartiToKafkaMigration.Phase.KAFKA
-                                && kafkaAssigned(groupId) == PARTITIONS
-                                && MigrationCrashSupport.describe(KAFKA.bootstrapServers(), groupId).members().size() == 1
-                                && MigrationCrashSupport.holdsAll(logDir, "r-1", topic, PARTITIONS));
+                                && kafkaAssigned(load.groupId) == PARTITIONS
+                                && MigrationCrashSupport.describe(KAFKA.bootstrapServers(), load.groupId)
+                                        .members().size() == 1
+                                && MigrationCrashSupport.holdsAll(load.logDir, "r-1", load.topic, PARTITIONS));
                 rolledAt = System.nanoTime();
 
-                producing.set(false);
-                producer.join(30_000);
-                await("every produced record processed").atMost(WAIT).pollInterval(Duration.ofMillis(100))
-                        .until(() -> MigrationCrashSupport.missing(dir, produced).isEmpty());
+                load.drain(WAIT);
                 members.remove("r-1").stop();
                 System.out.println("rollback crash: " + leader.name + " (Parti leader) phases " + leader.phases() + ", "
                         + other.name + " phases " + other.phases());
             } finally {
-                producing.set(false);
+                load.stopProducing();
                 members.values().forEach(Member::stopAfterFailure);
             }
-            commits.close();
-            assertThat(commits.backwards()).as("committed offsets that went backwards").isEmpty();
-            Map<TopicPartition, Long> ends = new HashMap<>();
-            produced.forEach((p, end) -> ends.put(new TopicPartition(topic, p), end));
-            assertThat(commits.committed()).as("the group's commits at the end of every partition").isEqualTo(ends);
+            load.assertCommitsNeverBackwardsAndAtEveryEnd();
         }
         Map<String, List<String>> seen = MigrationCrashSupport.ledgers(dir);
         long redone = seen.values().stream().filter(by -> by.size() > 1).count();
@@ -138,7 +120,8 @@ class RollingRollbackCrashTest {
             }
         }
         assertThat(duplicates).as("processed twice other than the killed instances' uncommitted work").isEmpty();
-        OwnershipReport report = OwnershipChecker.builder().window(start, System.nanoTime()).check(OwnershipLog.read(logDir));
+        OwnershipReport report = OwnershipChecker.builder().window(load.start, System.nanoTime())
+                .check(OwnershipLog.read(load.logDir));
         assertThat(report.overlaps()).as("partitions with two live owners").isEmpty();
     }
 
@@ -151,26 +134,18 @@ class RollingRollbackCrashTest {
      */
     @Test
     void natsKilledWhenTheRollbackStartsLosesNothingAndTheGroupEndsOnKafkaOnceItIsBack(@TempDir Path dir) throws Exception {
-        String topic = Fixtures.unique("rollback-nats");
-        String groupId = Fixtures.unique("g-rbnats");
-        KAFKA.broker().createTopic(topic, PARTITIONS);
-        Path logDir = Files.createDirectories(dir.resolve("ownership"));
-        long start = System.nanoTime();
-        Map<Integer, Long> produced = new ConcurrentHashMap<>();
-        AtomicBoolean producing = new AtomicBoolean(true);
-        Thread producer = MigrationCrashSupport.producer(KAFKA.bootstrapServers(), topic, PARTITIONS, produced, producing);
+        Load load = new Load(KAFKA.broker(), dir, "rollback-nats", PARTITIONS);
         Map<String, Member> members = new HashMap<>();
         long downAt;
         long upAt;
         AtomicLong onKafkaAt = new AtomicLong();
-        try (NatsServer nats = NatsServer.start(); CommitWatcher commits = new CommitWatcher(KAFKA.bootstrapServers(), groupId)) {
-            producer.start();
+        try (NatsServer nats = NatsServer.start(); load) {
             try {
-                members.put("p-0", Member.start(natsConfig(groupId, "p-0", PartiConsumerConfig.MIGRATION_NONE, nats.url()),
-                        topic, "p-0", logDir, dir));
+                members.put("p-0", Member.start(natsConfig(load.groupId, "p-0", PartiConsumerConfig.MIGRATION_NONE,
+                        nats.url()), load.topic, "p-0", load.logDir, dir));
                 for (String name : List.of("r-1", "r-2")) {
-                    members.put(name, Member.start(natsConfig(groupId, name, PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA,
-                            nats.url()), topic, name, logDir, dir));
+                    members.put(name, Member.start(natsConfig(load.groupId, name,
+                            PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA, nats.url()), load.topic, name, load.logDir, dir));
                 }
                 await("every member processes records through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(50))
                         .until(() -> {
@@ -190,7 +165,7 @@ class RollingRollbackCrashTest {
                 Callable<Boolean> rolledBack = () -> {
                     boolean done = rollbackPhase(members.get("r-1")) == PartiToKafkaMigration.Phase.KAFKA
                             && rollbackPhase(members.get("r-2")) == PartiToKafkaMigration.Phase.KAFKA
-                            && kafkaAssigned(groupId) == PARTITIONS;
+                            && kafkaAssigned(load.groupId) == PARTITIONS;
                     if (done) {
                         onKafkaAt.compareAndSet(0, System.nanoTime());
                     }
@@ -206,28 +181,23 @@ class RollingRollbackCrashTest {
                 await("both are Kafka members and Kafka assigns every partition").atMost(WAIT)
                         .pollInterval(Duration.ofMillis(50)).until(rolledBack);
 
-                producing.set(false);
-                producer.join(30_000);
-                await("every produced record processed").atMost(WAIT).pollInterval(Duration.ofMillis(100))
-                        .until(() -> MigrationCrashSupport.missing(dir, produced).isEmpty());
+                load.drain(WAIT);
                 members.remove("r-1").stop();
                 members.remove("r-2").stop();
             } finally {
-                producing.set(false);
+                load.stopProducing();
                 members.values().forEach(Member::stopAfterFailure);
             }
-            commits.close();
-            assertThat(commits.backwards()).as("committed offsets that went backwards").isEmpty();
-            Map<TopicPartition, Long> ends = new HashMap<>();
-            produced.forEach((p, end) -> ends.put(new TopicPartition(topic, p), end));
-            assertThat(commits.committed()).as("the group's commits at the end of every partition").isEqualTo(ends);
+            load.assertCommitsNeverBackwardsAndAtEveryEnd();
         }
         System.out.printf("rollback with NATS down: down %.2f s; every member in Kafka and every partition assigned in Kafka "
                 + "%.2f s after the kill (%s); test %.2f s%n", (upAt - downAt) / 1e9, (onKafkaAt.get() - downAt) / 1e9,
-                onKafkaAt.get() < upAt ? "while NATS was down" : "after NATS was back", (System.nanoTime() - start) / 1e9);
+                onKafkaAt.get() < upAt ? "while NATS was down" : "after NATS was back",
+                        (System.nanoTime() - load.start) / 1e9);
         assertThat(MigrationCrashSupport.duplicatesBeyond(dir, Set.of())).as("processed twice other than after a loss")
                 .isEmpty();
-        OwnershipReport report = OwnershipChecker.builder().window(start, System.nanoTime()).check(OwnershipLog.read(logDir));
+        OwnershipReport report = OwnershipChecker.builder().window(load.start, System.nanoTime())
+                .check(OwnershipLog.read(load.logDir));
         assertThat(report.overlaps()).as("partitions with two live owners").isEmpty();
     }
 

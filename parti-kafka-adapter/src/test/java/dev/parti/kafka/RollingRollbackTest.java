@@ -3,7 +3,7 @@ package dev.parti.kafka;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import dev.parti.kafka.MigrationCrashSupport.CommitWatcher;
+import dev.parti.kafka.MigrationCrashSupport.Load;
 import dev.parti.kafka.MigrationCrashSupport.Member;
 import dev.parti.kafka.migration.PartiToKafkaMigration;
 import dev.parti.testkit.KafkaBrokerExtension;
@@ -11,7 +11,6 @@ import dev.parti.testkit.NatsServerExtension;
 import dev.parti.testkit.OwnershipChecker;
 import dev.parti.testkit.OwnershipLog;
 import dev.parti.testkit.OwnershipReport;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -252,29 +251,22 @@ class RollingRollbackTest {
     void aCommitThroughPartiRefusedBecauseTheKafkaGroupHasAMemberIsMadeAsAKafkaCommitWithoutAnError(boolean async,
                                                                                                    @TempDir Path dir)
             throws Exception {
-        String topic = Fixtures.unique("rb-route");
-        String groupId = Fixtures.unique("g-rbroute");
         int partitions = 6;
-        KAFKA.broker().createTopic(topic, partitions);
-        Path logDir = Files.createDirectories(dir.resolve("ownership"));
-        long start = System.nanoTime();
-        Map<Integer, Long> produced = new ConcurrentHashMap<>();
-        AtomicBoolean producing = new AtomicBoolean(true);
-        Thread producer = MigrationCrashSupport.producer(KAFKA.bootstrapServers(), topic, partitions, produced, producing);
+        Load load = new Load(KAFKA.broker(), dir, "rb-route", partitions);
         Map<String, Member> members = new HashMap<>();
         try (Admin admin = Fixtures.admin(KAFKA.bootstrapServers());
-             CommitWatcher commits = new CommitWatcher(KAFKA.bootstrapServers(), groupId)) {
-            HeldCommits held = new HeldCommits(admin, groupId, async);
-            producer.start();
+             load) {
+            HeldCommits held = new HeldCommits(admin, load.groupId, async);
             try {
                 // p-0 cannot roll back: it holds the rollback off until it stops, and leads the Parti group (first in)
-                members.put("p-0", Member.start(crashConfig(groupId, "p-0", PartiConsumerConfig.MIGRATION_NONE), topic, "p-0",
-                        logDir, dir));
+                members.put("p-0", Member.start(crashConfig(load.groupId, "p-0", PartiConsumerConfig.MIGRATION_NONE),
+                        load.topic, "p-0", load.logDir, dir));
                 await("p-0 leads the Parti group").atMost(WAIT).pollInterval(Duration.ofMillis(20))
                         .until(() -> leads(members.get("p-0").parti()));
                 for (String name : List.of("r-1", "r-2")) {
-                    members.put(name, Member.start(crashConfig(groupId, name, PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA),
-                            topic, name, logDir, dir, held.committer(name)));
+                    members.put(name, Member.start(crashConfig(load.groupId, name,
+                            PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA),
+                            load.topic, name, load.logDir, dir, held.committer(name)));
                 }
                 await("every member processes records through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(50))
                         .until(() -> {
@@ -282,7 +274,7 @@ class RollingRollbackTest {
                             return List.of("p-0", "r-1", "r-2").stream().allMatch(m ->
                                     seen.values().stream().anyMatch(by -> by.contains(m)));
                         });
-                assertThat(kafkaMembers(admin, groupId)).as("no Kafka member while p-0 runs").isZero();
+                assertThat(kafkaMembers(admin, load.groupId)).as("no Kafka member while p-0 runs").isZero();
 
                 held.armed.set(true);
                 members.remove("p-0").stop(); // every live member can roll back now: the Parti leader starts it
@@ -293,29 +285,24 @@ class RollingRollbackTest {
                         List.of("r-1", "r-2").stream().allMatch(m -> members.get(m).parti() != null
                                 && members.get(m).parti().rollbackPhase() == PartiToKafkaMigration.Phase.KAFKA));
 
-                producing.set(false);
-                producer.join(30_000);
-                await("every produced record processed").atMost(WAIT).pollInterval(Duration.ofMillis(100))
-                        .until(() -> MigrationCrashSupport.missing(dir, produced).isEmpty());
+                load.drain(WAIT);
                 members.remove("r-1").stop();
                 members.remove("r-2").stop();
             } finally {
-                producing.set(false);
+                load.stopProducing();
                 members.values().forEach(Member::stopAfterFailure);
             }
             held.routed.forEach(System.out::println);
             System.out.printf("rollback commit routing (commitAsync=%s): %.2f s; commits refused by Kafka's own rebalance "
-                    + "while Kafka members: %d%n", async, (System.nanoTime() - start) / 1e9, held.rebalancing.size());
+                    + "while Kafka members: %d%n", async, (System.nanoTime() - load.start) / 1e9,
+                            held.rebalancing.size());
             assertThat(held.failures).as("commit errors").isEmpty();
             assertThat(held.routed).as("a held commit made while the Kafka group had a member").isNotEmpty();
-            commits.close();
-            assertThat(commits.backwards()).as("committed offsets that went backwards").isEmpty();
-            Map<TopicPartition, Long> ends = new HashMap<>();
-            produced.forEach((p, end) -> ends.put(new TopicPartition(topic, p), end));
-            assertThat(commits.committed()).as("the group's commits at the end of every partition").isEqualTo(ends);
+            load.assertCommitsNeverBackwardsAndAtEveryEnd();
         }
         assertThat(MigrationCrashSupport.duplicatesBeyond(dir, Set.of())).as("records processed twice").isEmpty();
-        OwnershipReport report = OwnershipChecker.builder().window(start, System.nanoTime()).check(OwnershipLog.read(logDir));
+        OwnershipReport report = OwnershipChecker.builder().window(load.start, System.nanoTime())
+                .check(OwnershipLog.read(load.logDir));
         assertThat(report.overlaps()).as("partitions with two live owners").isEmpty();
     }
 
