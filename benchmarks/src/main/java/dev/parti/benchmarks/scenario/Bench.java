@@ -513,15 +513,8 @@ public final class Bench {
             long half = SECOND / 2;
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("balanced", !stepOk.contains(false));
-            m.put("rounds", Runs.rounds(ev, t0, end, half));
-            m.put("rebalanceRounds", Runs.rebalanceRounds(ev, t0, end, half, closes));
-            m.put("unavailablePartitionS", Runs.unavailableSeconds(ev, parts, t0, end));
-            m.put("moved", Runs.moved(ev, t0, end));
-            m.put("handovers", Runs.handovers(ev, t0, end));
+            rollingFigures(m, ev, batches, parts, t0, end, closes);
             m.put("acquisitions", Runs.acquisitions(ev, t0, end));
-            m.put("duplicates", Runs.duplicates(batches, t0, end));
-            m.put("overlaps", Runs.overlaps(ev, parts, t0, end));
-            m.put("totalS", (end - t0) / 1e9);
             double balancedAgain = 0;
             List<Map<String, Object>> steps = new ArrayList<>();
             for (int i = 0; i < 4; i++) {
@@ -801,6 +794,24 @@ public final class Bench {
         }
     }
 
+    /**
+     * The figures of a rolling scenario (b4r, the migrations) over [t0, end]: partition-seconds without an owner,
+     * ownership-change rounds with and without the releases inside a stopping member's close, partitions moved,
+     * handovers, records processed twice, overlaps, and the whole time.
+     */
+    private static void rollingFigures(Map<String, Object> m, List<OwnershipEvent> ev, List<Runs.Batch> batches,
+                                       Set<String> parts, long t0, long end, List<Runs.Close> closes) {
+        long half = SECOND / 2;
+        m.put("unavailablePartitionS", Runs.unavailableSeconds(ev, parts, t0, end));
+        m.put("rounds", Runs.rounds(ev, t0, end, half));
+        m.put("rebalanceRounds", Runs.rebalanceRounds(ev, t0, end, half, closes));
+        m.put("moved", Runs.moved(ev, t0, end));
+        m.put("handovers", Runs.handovers(ev, t0, end));
+        m.put("duplicates", Runs.duplicates(batches, t0, end));
+        m.put("overlaps", Runs.overlaps(ev, parts, t0, end));
+        m.put("totalS", (end - t0) / 1e9);
+    }
+
     /** The timeline panel of a migration scenario's first repeat, from 3 s before {@code t0}. */
     private void firstRepeatPanel(String scenario, String label, int repeat, List<OwnershipEvent> ev, Run run, long t0,
                                   long end, Map<String, Long> marks) {
@@ -911,14 +922,7 @@ public final class Bench {
         List<Runs.Close> closes = swaps.stream().map(w -> new Runs.Close(w.worker(), w.stop(), w.stopped())).toList();
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("balanced", swaps.stream().allMatch(Swap::ok));
-        m.put("unavailablePartitionS", Runs.unavailableSeconds(ev, parts, t0, end));
-        m.put("rounds", Runs.rounds(ev, t0, end, half));
-        m.put("rebalanceRounds", Runs.rebalanceRounds(ev, t0, end, half, closes));
-        m.put("moved", Runs.moved(ev, t0, end));
-        m.put("handovers", Runs.handovers(ev, t0, end));
-        m.put("duplicates", Runs.duplicates(batches, t0, end));
-        m.put("overlaps", Runs.overlaps(ev, parts, t0, end));
-        m.put("totalS", (end - t0) / 1e9);
+        rollingFigures(m, ev, batches, parts, t0, end, closes);
         double swapS = 0;
         List<Map<String, Object>> steps = new ArrayList<>();
         for (int i = 0; i < swaps.size(); i++) {
