@@ -153,6 +153,34 @@ class ProofOfDeathTest {
     }
 
     /** The leader key of {@code g}'s group as the server holds it now (null: absent), read over {@code kv}. */
+    /** A killed leader's takeover, the proof lines the survivors logged, and when its own leader lease would have ended. */
+    record LeaderKill(Takeover takeover, String proof, long leaseEnd) {
+    }
+
+    /**
+     * After the leader {@code victim} (its status before the kill, its last renewal read) was killed at {@code faultAt}:
+     * checks it held the leader key, waits until its partitions are owned again and another child leads, prints the
+     * proof lines.
+     */
+    private static LeaderKill awaitLeaderReplaced(ChildGroup g, ChildGroup.Child victim, ChildWorker.Status status,
+                                           io.nats.client.api.KeyValueEntry lastRenewal, long faultAt) throws Exception {
+        assertThat(leaderWorker(lastRenewal)).as("the victim held the leader key").isEqualTo(status.workerId());
+        long leaseEnd = leaseEndNanos(lastRenewal, PartiConfig.DEFAULT_LEADER_TTL);
+        Takeover t = awaitTakeover(g, victim, status.owned(), status.workerId(), nats, faultAt);
+        await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(10))
+                .until(() -> g.leader().filter(c -> c != victim).isPresent());
+        String proof = proofLines(g);
+        System.out.print(proof);
+        return new LeaderKill(t, proof, leaseEnd);
+    }
+
+    /** Every partition of the dead leader consumed again before its lease could end by itself; the log clean from t0. */
+    private static void assertTakenOverBeforeTheLeaseAndClean(ChildGroup g, LeaderKill k, long t0) {
+        assertThat(k.takeover().allNanos()).as("every partition of the dead leader consumed again before its leader lease "
+                + "could end by itself: %s\n%s", k.takeover(), g.logs(40)).isLessThan(k.leaseEnd());
+        g.check(t0, Duration.ofSeconds(4), true, List.of()).assertClean();
+    }
+
     private static io.nats.client.api.KeyValueEntry leaderKey(io.nats.client.KeyValue kv) throws Exception {
         io.nats.client.api.KeyValueEntry e = kv.get("leader"); // LeaderElection.KEY
         return e == null || e.getOperation() != io.nats.client.api.KeyValueOperation.PUT ? null : e;
@@ -198,20 +226,15 @@ class ProofOfDeathTest {
             if (after != null && status.workerId().equals(leaderWorker(after))) {
                 lastRenewal = after;
             }
-            assertThat(leaderWorker(lastRenewal)).as("the victim held the leader key").isEqualTo(status.workerId());
-            long leaseEnd = leaseEndNanos(lastRenewal, PartiConfig.DEFAULT_LEADER_TTL);
-            Takeover t = awaitTakeover(g, victim, status.owned(), status.workerId(), nats, faultAt);
-            await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(10))
-                    .until(() -> g.leader().filter(c -> c != victim).isPresent());
-            System.out.print(proofLines(g));
+            LeaderKill k = awaitLeaderReplaced(g, victim, status, lastRenewal, faultAt);
+            Takeover t = k.takeover();
+            long leaseEnd = k.leaseEnd();
             System.out.println("[measure] proof of death, default timings, the LEADER killed: its " + status.owned().size()
                     + " partitions consumed again by other instances after " + t.firstMs() + " ms (first) / " + t.allMs()
                     + " ms (all); its leader key could have expired by itself after " + (leaseEnd - faultAt) / 1_000_000
                     + " ms at the earliest");
             assertThat(g.logs(400)).as("a follower deposed the dead leader").contains("deleted the leader key at revision");
-            assertThat(t.allNanos()).as("every partition of the dead leader consumed again before its leader lease could "
-                    + "end by itself: %s\n%s", t, g.logs(40)).isLessThan(leaseEnd);
-            g.check(t0, Duration.ofSeconds(4), true, List.of()).assertClean();
+            assertTakenOverBeforeTheLeaseAndClean(g, k, t0);
         }
     }
 
@@ -253,13 +276,10 @@ class ProofOfDeathTest {
             io.nats.client.api.KeyValueEntry lastRenewal = leaderKey(leaderKv);
             victim.kill();
             long faultAt = System.nanoTime();
-            assertThat(leaderWorker(lastRenewal)).as("the victim held the leader key").isEqualTo(status.workerId());
-            long leaseEnd = leaseEndNanos(lastRenewal, PartiConfig.DEFAULT_LEADER_TTL);
-            Takeover t = awaitTakeover(g, victim, status.owned(), status.workerId(), nats, faultAt);
-            await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(10))
-                    .until(() -> g.leader().filter(c -> c != victim).isPresent());
-            String proof = proofLines(g);
-            System.out.print(proof);
+            LeaderKill k = awaitLeaderReplaced(g, victim, status, lastRenewal, faultAt);
+            Takeover t = k.takeover();
+            long leaseEnd = k.leaseEnd();
+            String proof = k.proof();
             System.out.println("[measure] proof of death, default timings, the LEADER killed with unread bytes (stopped "
                     + (faultAt - stoppedAt) / 1_000_000 + " ms before the kill to fill its socket): its "
                     + status.owned().size() + " partitions consumed again after " + t.firstMs() + " ms (first) / "
@@ -268,9 +288,7 @@ class ProofOfDeathTest {
             assertThat(proof).as("the server reset the leader's writes connection: no proof by itself")
                     .containsAnyOf("with reason 'Read Error'", "with reason 'Write Error'");
             assertThat(proof).as("a follower deposed the dead leader by proof").contains("deleted the leader key at revision");
-            assertThat(t.allNanos()).as("every partition of the dead leader consumed again before its leader lease could "
-                    + "end by itself: %s\n%s", t, g.logs(40)).isLessThan(leaseEnd);
-            g.check(t0, Duration.ofSeconds(4), true, List.of()).assertClean();
+            assertTakenOverBeforeTheLeaseAndClean(g, k, t0);
         }
     }
 
