@@ -401,6 +401,140 @@ class RollingMigrationCrashTest {
         checkLedgersAndOwnership(dir, load.logDir, load.start, Set.of());
     }
 
+    /**
+     * The same moments with a {@code commitAsync}, and a member that owns nothing in Kafka, as a late migrating member
+     * does: p-1 runs on Parti; a classic member joins the group subscribed to a topic that does not exist (so it is
+     * given nothing) and stays while p-1 makes one {@code commitAsync} of a batch and goes on polling. The refused
+     * commit is sent again once the member has left, and its callback then reports success; meanwhile {@code poll()}
+     * throws nothing and p-1 goes on consuming (a member passing through owning nothing is no mixed group). Each record
+     * processed once, no committed offset going backwards.
+     */
+    @Test
+    void aCommitAsyncRefusedWhileAMemberOwningNothingPassesThroughIsMadeOnceItLeftAndPollGoesOn(@TempDir Path dir)
+            throws Exception {
+        Load load = new Load(KAFKA.broker(), dir, "migrate-refused-async", PARTITIONS);
+        Map<String, Member> members = new HashMap<>();
+        AtomicBoolean armed = new AtomicBoolean();
+        java.util.concurrent.atomic.AtomicInteger batchesSince = new java.util.concurrent.atomic.AtomicInteger(-1);
+        java.util.concurrent.atomic.AtomicReference<Map<TopicPartition, org.apache.kafka.clients.consumer.OffsetAndMetadata>>
+                sent = new java.util.concurrent.atomic.AtomicReference<>();
+        java.util.concurrent.atomic.AtomicReference<Object> outcome = new java.util.concurrent.atomic.AtomicReference<>();
+        try (load) {
+            try {
+                MigratingMemberMain.AfterBatch commitAsyncOnce = (consumer, batch) -> {
+                    if (armed.getAndSet(false)) {
+                        sent.set(batch);
+                        consumer.commitAsync(batch, (offsets, e) -> outcome.set(e != null ? e : offsets));
+                        batchesSince.set(0);
+                    } else if (batchesSince.get() >= 0) {
+                        batchesSince.incrementAndGet();
+                    }
+                };
+                members.put("p-1", Member.start(fastSwitch(migrating(load.groupId, "p-1", NATS.url())), load.topic,
+                        "p-1", load.logDir, dir, commitAsyncOnce));
+                await("p-1 consumes every partition through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(20))
+                        .until(() -> phase(members, "p-1") == KafkaToPartiMigration.Phase.PARTI
+                                && MigrationCrashSupport.holdsAll(load.logDir, "p-1", load.topic, PARTITIONS));
+
+                Map<String, Object> config = Fixtures.consumerBase(KAFKA.bootstrapServers(), load.groupId);
+                config.put("group.protocol", "classic");
+                config.put("session.timeout.ms", "6000");
+                config.put("allow.auto.create.topics", "false");
+                Member p1 = members.get("p-1");
+                try (org.apache.kafka.clients.consumer.KafkaConsumer<String, String> passing =
+                             new org.apache.kafka.clients.consumer.KafkaConsumer<>(config)) {
+                    passing.subscribe(List.of(Fixtures.unique("no-such-topic")));
+                    await("a classic member owning nothing in the group").atMost(WAIT).pollInterval(Duration.ofMillis(10))
+                            .until(() -> {
+                                passing.poll(Duration.ofMillis(50));
+                                ConsumerGroupDescription d = MigrationCrashSupport.describe(KAFKA.bootstrapServers(),
+                                        load.groupId);
+                                return d != null && d.groupState() == GroupState.STABLE && d.members().size() == 1;
+                            });
+                    assertThat(passing.assignment()).isEmpty();
+                    armed.set(true);
+                    await("p-1 goes on consuming, its commit not yet made").atMost(WAIT)
+                            .pollInterval(Duration.ofMillis(10)).until(() -> {
+                                passing.poll(Duration.ZERO);
+                                assertThat(p1.failure.get()).as("p-1's failure").isNull();
+                                assertThat(outcome.get()).as("the commit's outcome while the member is in the group").isNull();
+                                return batchesSince.get() >= 5;
+                            });
+                } // the member leaves the group
+                await("p-1's commit made").atMost(WAIT).pollInterval(Duration.ofMillis(20)).until(() -> outcome.get() != null);
+                assertThat(outcome.get()).as("the callback's outcome").isEqualTo(sent.get());
+                Map<TopicPartition, Long> atBroker = MigrationCrashSupport.committedOffsets(KAFKA.bootstrapServers(),
+                        load.groupId);
+                sent.get().forEach((tp, om) -> assertThat(atBroker.get(tp)).as("committed " + tp).isGreaterThanOrEqualTo(
+                        om.offset()));
+                assertThat(p1.failure.get()).as("p-1's failure").isNull();
+
+                load.drain(WAIT);
+                members.remove("p-1").stop();
+            } finally {
+                load.stopProducing();
+                members.values().forEach(Member::stopAfterFailure);
+            }
+            load.assertCommitsNeverBackwardsAndAtEveryEnd();
+        }
+        System.out.printf("refused commitAsync retried: test %.2f s%n", (System.nanoTime() - load.start) / 1e9);
+        checkLedgersAndOwnership(dir, load.logDir, load.start, Set.of());
+    }
+
+    /**
+     * What the previous test allows is no cover for a real mixed group: after the switch a plain {@code KafkaConsumer}
+     * joins the Kafka group subscribed to the same topic and takes its partitions there. p-1's refused {@code
+     * commitAsync} fails with the {@link MixedGroupException}, and so does its next {@code poll()}, as for any
+     * {@code PartiConsumer} in a mixed group.
+     */
+    @Test
+    void aClassicMemberTakingPartitionsAfterTheSwitchMakesAMixedGroupForAMigratedConsumer(@TempDir Path dir)
+            throws Exception {
+        Load load = new Load(KAFKA.broker(), dir, "migrate-mixed-after", PARTITIONS);
+        Map<String, Member> members = new HashMap<>();
+        AtomicBoolean armed = new AtomicBoolean();
+        java.util.concurrent.atomic.AtomicReference<Object> outcome = new java.util.concurrent.atomic.AtomicReference<>();
+        try (load) {
+            try {
+                MigratingMemberMain.AfterBatch commitAsyncOnce = (consumer, batch) -> {
+                    if (armed.getAndSet(false)) {
+                        consumer.commitAsync(batch, (offsets, e) -> outcome.set(e != null ? e : offsets));
+                    }
+                };
+                members.put("p-1", Member.start(fastSwitch(migrating(load.groupId, "p-1", NATS.url())), load.topic,
+                        "p-1", load.logDir, dir, commitAsyncOnce));
+                await("p-1 consumes every partition through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(20))
+                        .until(() -> phase(members, "p-1") == KafkaToPartiMigration.Phase.PARTI
+                                && MigrationCrashSupport.holdsAll(load.logDir, "p-1", load.topic, PARTITIONS));
+
+                Map<String, Object> config = Fixtures.consumerBase(KAFKA.bootstrapServers(), load.groupId);
+                config.put("group.protocol", "classic");
+                Member p1 = members.get("p-1");
+                try (org.apache.kafka.clients.consumer.KafkaConsumer<String, String> plain =
+                             new org.apache.kafka.clients.consumer.KafkaConsumer<>(config)) {
+                    plain.subscribe(List.of(load.topic));
+                    await("a plain KafkaConsumer holding the topic's partitions in Kafka").atMost(WAIT)
+                            .pollInterval(Duration.ofMillis(10)).until(() -> {
+                                plain.poll(Duration.ofMillis(50));
+                                return plain.assignment().size() == PARTITIONS;
+                            });
+                    armed.set(true);
+                    await("p-1's commit and poll fail: a mixed group").atMost(WAIT).pollInterval(Duration.ofMillis(20))
+                            .until(() -> {
+                                plain.poll(Duration.ZERO);
+                                return p1.failure.get() != null && outcome.get() != null;
+                            });
+                }
+                assertThat(outcome.get()).as("the commit's outcome").isInstanceOf(MixedGroupException.class);
+                assertThat(p1.failure.get()).as("p-1's poll()").isInstanceOf(MixedGroupException.class);
+                assertThat(((MixedGroupException) p1.failure.get()).isMigrationWait()).isFalse();
+            } finally {
+                load.stopProducing();
+                members.values().forEach(Member::stopAfterFailure);
+            }
+        }
+    }
+
     private static void checkLedgersAndOwnership(Path dir, Path logDir, long start, Set<String> killed) throws Exception {
         Map<String, List<String>> seen = MigrationCrashSupport.ledgers(dir);
         long redone = seen.values().stream().filter(by -> by.size() > 1).count();

@@ -30,7 +30,10 @@ import org.slf4j.LoggerFactory;
  * parti.migration=parti-to-kafka}): then the refused commit is handed to it and neither fails nor
  * marks the group mixed. A consumer migrating from Kafka ({@code parti.migration=kafka-to-parti}) retries a
  * refused {@code commitSync} once the Kafka group is empty again, within its timeout (see {@link
- * #committedOnceTheKafkaGroupIsEmpty}).
+ * #committedOnceTheKafkaGroupIsEmpty}); a refused {@code commitAsync} is sent again once a member that passed through
+ * the Kafka group owning nothing there has left ({@link MixedGroupGuard#passing()}), within {@code
+ * default.api.timeout.ms}, leaving out the partitions a later commit was sent for; a refused auto-commit is left to the
+ * next one.
  *
  * <p>{@code commitAsync} callbacks run on the polling thread, inside {@code poll()} and the commit
  * methods, strictly in the order the commits were made, refused ones included (a refusal waits for
@@ -45,6 +48,11 @@ final class CommitGate {
         volatile Map<TopicPartition, OffsetAndMetadata> offsets;
         volatile Exception error;
         volatile boolean done;
+        /** The sequence number of its last sending (see {@link #lastSent}). */
+        long seq;
+        /** Refused while a member passes through the Kafka group: the offsets to send again once it has left, else null. */
+        Map<TopicPartition, OffsetAndMetadata> retry;
+        long retryUntilNanos;
 
         PendingCommit(OffsetCommitCallback callback) {
             this.callback = callback;
@@ -69,6 +77,12 @@ final class CommitGate {
     private long nextAutoCommitNanos;
     /** The next offsets (with leader epochs) of the records poll() returned last, per partition. */
     private final Map<TopicPartition, OffsetAndMetadata> returned = new java.util.HashMap<>();
+    /**
+     * Per partition, the sequence number of the last commit sent for it: a refused asynchronous commit sent again later
+     * leaves out the partitions a later commit was sent for, so no committed offset goes backwards.
+     */
+    private final Map<TopicPartition, Long> lastSent = new java.util.HashMap<>();
+    private long sentCommits;
     /** Where broker refusals of a generation −1 commit go instead of failing, or null (set once, before subscribing). */
     private volatile PartiConsumerDelegate.RefusedCommits router;
 
@@ -157,6 +171,7 @@ final class CommitGate {
             throw refused;
         }
         long started = clock.getAsLong();
+        sent(offsets == null ? inner.assignment() : offsets.keySet());
         try {
             Map<TopicPartition, OffsetAndMetadata> positions = offsets == null ? positions() : offsets;
             thread.blocking(() -> {
@@ -194,7 +209,8 @@ final class CommitGate {
      * group after the others switched (it gets nothing there and leaves at once, {@code dev.parti.kafka.migration}),
      * and the broker refuses generation −1 commits meanwhile. Such a refusal of a {@code commitSync} is retried once a
      * description shows the Kafka group empty, until {@code timeout} (from {@code started}); a member that stays (a
-     * plain {@code KafkaConsumer} started by mistake) still ends in the mixed-group error. Returns whether the commit
+     * plain {@code KafkaConsumer} started by mistake) ends in the mixed-group error, at once when the guard has found the
+     * group mixed ({@link MixedGroupGuard#current()}). Returns whether the commit
      * was made; throws what the retried commit throws other than a refusal, and the ownership refusal when this
      * consumer lost a partition meanwhile.
      */
@@ -210,8 +226,9 @@ final class CommitGate {
         long deadline = started + timeout.toNanos();
         while (true) {
             long left = deadline - clock.getAsLong();
-            if (left <= 0) {
-                return false;
+            dev.parti.kafka.MixedGroupException mixed = g.current();
+            if (left <= 0 || mixed != null && !mixed.isMigrationWait()) {
+                return false; // out of time, or a member owning partitions in Kafka: a mixed group, nothing to wait for
             }
             if (g.kafkaGroupIsEmpty(Duration.ofNanos(left))) {
                 CommitFailedException lost = refusal(offsets == null ? inner.assignment() : offsets.keySet());
@@ -219,6 +236,7 @@ final class CommitGate {
                     throw lost;
                 }
                 Duration rest = Duration.ofNanos(Math.max(0, deadline - clock.getAsLong()));
+                sent(offsets == null ? inner.assignment() : offsets.keySet());
                 try {
                     thread.blocking(() -> {
                         if (offsets == null) {
@@ -257,7 +275,22 @@ final class CommitGate {
             p.complete(offsets == null ? Map.of() : Map.copyOf(offsets), refused);
             return;
         }
-        OffsetCommitCallback done = (committed, exception) -> {
+        p.seq = sent(offsets == null ? inner.assignment() : offsets.keySet());
+        try {
+            if (offsets == null) {
+                inner.commitAsync(completion(p));
+            } else {
+                inner.commitAsync(offsets, completion(p));
+            }
+        } catch (RuntimeException e) {
+            pending.remove(p);
+            throw e;
+        }
+    }
+
+    /** The inner consumer's callback of {@code p}'s sending (polling thread). */
+    private OffsetCommitCallback completion(PendingCommit p) {
+        return (committed, exception) -> {
             PartiConsumerDelegate.RefusedCommits r = routerFor(exception);
             if (r != null) { // completed by the router, on the polling thread; later callbacks wait for it
                 log.info("Consumer group {}: the broker refused an asynchronous commit of {} through Parti ({}): "
@@ -270,6 +303,13 @@ final class CommitGate {
                 });
                 return;
             }
+            if (refusedWhilePassing(exception)) { // sent again once the member has left (runCompletedCallbacks)
+                if (p.retry == null) {
+                    p.retryUntilNanos = clock.getAsLong() + TimeUnit.MILLISECONDS.toNanos(settings.defaultApiTimeoutMs);
+                }
+                p.retry = Map.copyOf(committed);
+                return;
+            }
             Exception e = exception;
             if (exception instanceof RuntimeException) {
                 e = translate((RuntimeException) exception, false);
@@ -278,15 +318,61 @@ final class CommitGate {
             }
             p.complete(committed, e);
         };
-        try {
-            if (offsets == null) {
-                inner.commitAsync(done);
-            } else {
-                inner.commitAsync(offsets, done);
+    }
+
+    /** Whether {@code e} is a broker refusal that a member passing through the Kafka group explains ({@link MixedGroupGuard#passing()}). */
+    private boolean refusedWhilePassing(Throwable e) {
+        MixedGroupGuard g = guard.get();
+        return g != null && subscription.isSubscribed() && MixedGroupGuard.isGroupRefusal(e) && g.refusedWhilePassing();
+    }
+
+    /** Records a commit sent for {@code partitions}; returns its sequence number. */
+    private long sent(Collection<TopicPartition> partitions) {
+        long seq = ++sentCommits;
+        for (TopicPartition tp : partitions) {
+            lastSent.put(tp, seq);
+        }
+        return seq;
+    }
+
+    /**
+     * Polling thread: the asynchronous commits refused while a member passed through the Kafka group are sent again, in
+     * commit order, once it has left (without the partitions a later commit was sent for); they fail with the mixed-group
+     * error when the group turned out mixed, or with the refusal's translation after {@code default.api.timeout.ms}.
+     */
+    private void retryRefusedCommits() {
+        MixedGroupGuard g = guard.get();
+        for (PendingCommit p : pending) {
+            Map<TopicPartition, OffsetAndMetadata> retry = p.retry;
+            if (retry == null || p.done) {
+                continue;
             }
-        } catch (RuntimeException e) {
-            pending.remove(p);
-            throw e;
+            RuntimeException mixed = g == null ? null : g.current();
+            if (mixed != null || clock.getAsLong() - p.retryUntilNanos >= 0) {
+                p.retry = null;
+                p.complete(retry, mixed != null ? mixed : new org.apache.kafka.common.errors.TimeoutException("Offset commit "
+                        + "of " + retry.keySet() + " refused while a member passed through Kafka consumer group '"
+                        + settings.groupId + "', which did not empty within " + settings.defaultApiTimeoutMs + " ms"));
+                continue;
+            }
+            if (g != null && g.passing()) {
+                return; // later ones wait too: commit order
+            }
+            Map<TopicPartition, OffsetAndMetadata> current = new java.util.HashMap<>();
+            retry.forEach((tp, om) -> {
+                if (lastSent.getOrDefault(tp, 0L) <= p.seq) {
+                    current.put(tp, om);
+                }
+            });
+            p.retry = null;
+            if (current.isEmpty()) { // a later commit was sent for each of its partitions
+                p.complete(retry, null);
+                continue;
+            }
+            log.info("Consumer group {}: the member that passed through the Kafka group has left: committing {} again",
+                    settings.groupId, current.keySet());
+            p.seq = sent(current.keySet());
+            inner.commitAsync(current, completion(p));
         }
     }
 
@@ -300,6 +386,7 @@ final class CommitGate {
 
     /** Runs the callbacks of completed commits, in commit order, stopping at the first commit still in flight. */
     void runCompletedCallbacks() {
+        retryRefusedCommits();
         for (PendingCommit p = pending.peek(); p != null && p.done; p = pending.peek()) {
             pending.poll();
             if (p.callback != null) {
@@ -369,6 +456,7 @@ final class CommitGate {
             log.debug("Auto-commit skipped: {}", refused.getMessage());
             return;
         }
+        sent(parts);
         inner.commitAsync((offsets, e) -> {
             PartiConsumerDelegate.RefusedCommits r = routerFor(e);
             if (r != null) {
@@ -384,6 +472,9 @@ final class CommitGate {
             } else if (e == null) {
                 interceptors.onCommit(offsets);
                 log.debug("Auto-committed offsets {}", offsets);
+            } else if (refusedWhilePassing(e)) {
+                log.info("Auto-commit of offsets {} refused while a member passes through the Kafka group; the next "
+                        + "auto-commit after it has left commits them", offsets);
             } else if (e instanceof RuntimeException && subscription.isSubscribed() && MixedGroupGuard.isGroupRefusal(e)) {
                 RuntimeException shown = translate((RuntimeException) e, false);
                 log.error("Auto-commit of offsets {} refused: {}", offsets, shown.getMessage());
@@ -413,6 +504,7 @@ final class CommitGate {
         long timeoutMs = Math.max(1_000, Math.min(settings.defaultApiTimeoutMs, settings.maxPollIntervalMs));
         try {
             Map<TopicPartition, OffsetAndMetadata> positions = positions();
+            sent(parts);
             thread.blocking(() -> {
                 inner.commitSync(Duration.ofMillis(timeoutMs));
                 return null;

@@ -29,6 +29,13 @@ import org.slf4j.LoggerFactory;
  * {@link MixedGroupException#isMigrationWait()} is true, so the consumer joins Parti but neither delivers an assignment nor fetches
  * nor commits (the broker would refuse its generation −1 commits while Kafka members remain). The rolling
  * migration ({@code dev.parti.kafka.migration}) treats that error as "not yet" instead of a failure.
+ *
+ * <p>Once that wait is over, a refused commit of such a consumer may mean a member <em>passing through</em> the Kafka
+ * group: a migrating consumer started during the switch joins the Kafka group after the others left it, gets nothing
+ * there and leaves at once (see {@code KafkaToPartiMigration}). That is no mixed group: while every Kafka-managed member
+ * owns nothing in Kafka, {@link #passing()} is true, {@code poll()} goes on (the partitions are Parti's alone) and the
+ * commits wait for the group to empty ({@link CommitGate}). A member seen owning partitions in Kafka, or passing for
+ * longer than {@code default.api.timeout.ms}, makes the group mixed as above.
  * Thread-safe: checks run on the runtime's timer thread, reads on the polling thread.
  */
 final class MixedGroupGuard {
@@ -47,6 +54,10 @@ final class MixedGroupGuard {
 
     private final boolean migrating;
     private volatile MixedGroupException mixedGroup;
+    /** A migrating consumer: whether its wait for the Kafka-managed members to leave ended once. */
+    private volatile boolean waitOver;
+    /** Since when (nanoTime) members owning nothing pass through the Kafka group; 0 when none is known to. */
+    private volatile long passingSinceNanos;
 
     /** @param joined whether this consumer is a started member of its Parti group now */
     MixedGroupGuard(ConsumerSettings settings, GroupRuntime runtime, BooleanSupplier joined) {
@@ -69,8 +80,47 @@ final class MixedGroupGuard {
         return mixedGroup;
     }
 
+    /** Whether a member passes through the Kafka group (see the class comment): commits wait; {@code poll()} goes on. */
+    boolean passing() {
+        return passingSinceNanos != 0;
+    }
+
     void clear() {
         mixedGroup = null;
+        passingSinceNanos = 0;
+    }
+
+    /**
+     * A commit of a migrating consumer whose wait is over was refused by the broker (polling thread): from now until a
+     * description shows the Kafka group empty again the group counts as {@link #passing()}, unless a description finds
+     * it mixed. Returns false, changing nothing, for any other consumer, or when the group is known to be mixed already:
+     * the caller then translates the refusal ({@link #translate}).
+     */
+    boolean refusedWhilePassing() {
+        if (!migrating || !waitOver || mixedGroup != null) {
+            return false;
+        }
+        if (passingSinceNanos == 0) {
+            passingSinceNanos = nowNonZero();
+            log.info("Consumer group {}: the broker refused a commit through Parti; a member passes through the Kafka group "
+                    + "(a migrating consumer started during the switch, say): commits wait until it has left", settings.groupId);
+            runtime.execute(this::check);
+        }
+        return true;
+    }
+
+    private static long nowNonZero() {
+        long now = System.nanoTime();
+        return now == 0 ? 1 : now;
+    }
+
+    /** Whether every Kafka-managed member of {@code d} owns nothing in Kafka, for less than the API timeout so far. */
+    private boolean passingThrough(ConsumerGroupDescription d) {
+        long since = passingSinceNanos;
+        boolean inTime = since == 0
+                || System.nanoTime() - since < TimeUnit.MILLISECONDS.toNanos(settings.defaultApiTimeoutMs);
+        return migrating && waitOver && mixedGroup == null && inTime
+                && d.members().stream().allMatch(m -> m.assignment().topicPartitions().isEmpty());
     }
 
     /** Describes the group soon (on a timer thread). */
@@ -86,24 +136,36 @@ final class MixedGroupGuard {
         try {
             ConsumerGroupDescription d = describeGroup(Duration.ofMillis(settings.requestTimeoutMs));
             if (d != null && !d.members().isEmpty()) {
-                MixedGroupException e = migrating ? migrationWait(settings.groupId) : error(d, null);
-                if (mixedGroup == null) {
-                    log.error(e.getMessage());
+                if (passingThrough(d)) {
+                    if (passingSinceNanos == 0) {
+                        passingSinceNanos = nowNonZero();
+                    }
+                } else {
+                    MixedGroupException e = migrating && !waitOver ? migrationWait(settings.groupId) : error(d, null);
+                    if (mixedGroup == null) {
+                        log.error(e.getMessage());
+                    }
+                    mixedGroup = e;
+                    passingSinceNanos = 0;
                 }
-                mixedGroup = e;
             } else {
-                if (migrating && mixedGroup != null) {
+                if (migrating && !waitOver) {
                     log.info("Consumer group {} has no Kafka-managed members any more: the migration to Parti is complete "
                             + "for this consumer", settings.groupId);
                 } else if (mixedGroup != null) {
                     log.info("Consumer group {} has no Kafka-managed members any more; consuming again", settings.groupId);
+                } else if (passingSinceNanos != 0) {
+                    log.info("Consumer group {}: the member passing through the Kafka group has left; committing again",
+                            settings.groupId);
                 }
+                waitOver |= migrating;
                 mixedGroup = null;
+                passingSinceNanos = 0;
             }
         } catch (Exception e) {
             log.debug("Could not describe consumer group {}: {}", settings.groupId, e.toString());
         }
-        if (mixedGroup != null) {
+        if (mixedGroup != null || passingSinceNanos != 0) {
             runtime.schedule(this::check, migrating ? MIGRATION_RECHECK_MS : RECHECK_MS);
         }
     }
