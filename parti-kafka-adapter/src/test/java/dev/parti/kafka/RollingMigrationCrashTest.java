@@ -22,8 +22,12 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.GroupState;
 import org.apache.kafka.common.TopicPartition;
 import org.junit.jupiter.api.Test;
@@ -201,7 +205,7 @@ class RollingMigrationCrashTest {
         AtomicBoolean armed = new AtomicBoolean();
         AtomicLong killedAt = new AtomicLong();
         long onPartiAt;
-        java.util.concurrent.atomic.AtomicReference<Child> child = new java.util.concurrent.atomic.AtomicReference<>();
+        AtomicReference<Child> child = new AtomicReference<>();
         try (load) {
             try {
                 members.put("k-1", Member.start(kafka(load.groupId, "k-1"), load.topic, "k-1", load.logDir, dir));
@@ -343,62 +347,27 @@ class RollingMigrationCrashTest {
     void aCommitRefusedWhileAMemberPassesThroughTheKafkaGroupIsMadeOnceTheGroupIsEmpty(@TempDir Path dir) throws Exception {
         String other = Fixtures.unique("migrate-other");
         KAFKA.broker().createTopic(other, 1);
-        Load load = new Load(KAFKA.broker(), dir, "migrate-refused", PARTITIONS);
-        Map<String, Member> members = new HashMap<>();
         AtomicBoolean armed = new AtomicBoolean();
-        java.util.concurrent.atomic.AtomicReference<Map<TopicPartition, org.apache.kafka.clients.consumer.OffsetAndMetadata>>
-                committed = new java.util.concurrent.atomic.AtomicReference<>();
-        try (load) {
-            try {
-                MigratingMemberMain.AfterBatch commitOnce = (consumer, batch) -> {
-                    if (armed.getAndSet(false)) {
-                        consumer.commitSync(batch, Duration.ofSeconds(30)); // refused first: the intruder is in the group
-                        committed.set(batch);
-                    }
-                };
-                members.put("p-1", Member.start(fastSwitch(migrating(load.groupId, "p-1", NATS.url())), load.topic,
-                        "p-1", load.logDir, dir, commitOnce));
-                await("p-1 consumes every partition through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(20))
-                        .until(() -> phase(members, "p-1") == KafkaToPartiMigration.Phase.PARTI
-                                && MigrationCrashSupport.holdsAll(load.logDir, "p-1", load.topic, PARTITIONS));
-
-                Map<String, Object> config = Fixtures.consumerBase(KAFKA.bootstrapServers(), load.groupId);
-                config.put("group.protocol", "classic");
-                config.put("session.timeout.ms", "6000");
-                try (org.apache.kafka.clients.consumer.KafkaConsumer<String, String> intruder =
-                             new org.apache.kafka.clients.consumer.KafkaConsumer<>(config)) {
-                    intruder.subscribe(List.of(other));
-                    await("a classic member in the group").atMost(WAIT).pollInterval(Duration.ofMillis(10)).until(() -> {
-                        intruder.poll(Duration.ofMillis(50));
-                        return !intruder.assignment().isEmpty();
-                    });
-                    armed.set(true);
-                    Member p1 = members.get("p-1");
-                    await("p-1's commitSync refused, waiting for the Kafka group to empty").atMost(WAIT)
-                            .pollInterval(Duration.ofMillis(10)).until(() -> {
-                                assertThat(p1.failure.get()).as("p-1's failure").isNull();
-                                return java.util.Arrays.stream(p1.thread.getStackTrace())
-                                        .anyMatch(f -> f.getMethodName().equals("committedOnceTheKafkaGroupIsEmpty"));
-                            });
-                    assertThat(committed.get()).isNull();
-                } // the intruder leaves the group
-                await("p-1's commit made").atMost(WAIT).pollInterval(Duration.ofMillis(20)).until(() -> committed.get() != null);
-                Map<TopicPartition, Long> atBroker = MigrationCrashSupport.committedOffsets(KAFKA.bootstrapServers(),
-                        load.groupId);
-                committed.get().forEach((tp, om) -> assertThat(atBroker.get(tp)).as("committed " + tp).isGreaterThanOrEqualTo(
-                        om.offset()));
-                assertThat(phase(members, "p-1")).isEqualTo(KafkaToPartiMigration.Phase.PARTI);
-
-                load.drain(WAIT);
-                members.remove("p-1").stop();
-            } finally {
-                load.stopProducing();
-                members.values().forEach(Member::stopAfterFailure);
+        AtomicReference<Map<TopicPartition, OffsetAndMetadata>> committed = new AtomicReference<>();
+        MigratingMemberMain.AfterBatch commitOnce = (consumer, batch) -> {
+            if (armed.getAndSet(false)) {
+                consumer.commitSync(batch, Duration.ofSeconds(30)); // refused first: the intruder is in the group
+                committed.set(batch);
             }
-            load.assertCommitsNeverBackwardsAndAtEveryEnd();
-        }
-        System.out.printf("refused commit retried: test %.2f s%n", (System.nanoTime() - load.start) / 1e9);
-        checkLedgersAndOwnership(dir, load.logDir, load.start, Set.of());
+        };
+        withP1OnPartiAndAClassicMember(dir, "migrate-refused", commitOnce, other, true, (load, p1, intruder) -> {
+            armed.set(true);
+            await("p-1's commitSync refused, waiting for the Kafka group to empty").atMost(WAIT)
+                    .pollInterval(Duration.ofMillis(10)).until(() -> {
+                        assertThat(p1.failure.get()).as("p-1's failure").isNull();
+                        return java.util.Arrays.stream(p1.thread.getStackTrace())
+                                .anyMatch(f -> f.getMethodName().equals("committedOnceTheKafkaGroupIsEmpty"));
+                    });
+            assertThat(committed.get()).isNull();
+        }, load -> {
+            await("p-1's commit made").atMost(WAIT).pollInterval(Duration.ofMillis(20)).until(() -> committed.get() != null);
+            assertCommittedAtLeast(load, committed.get());
+        });
     }
 
     /**
@@ -412,46 +381,22 @@ class RollingMigrationCrashTest {
     @Test
     void aCommitAsyncRefusedWhileAMemberOwningNothingPassesThroughIsMadeOnceItLeftAndPollGoesOn(@TempDir Path dir)
             throws Exception {
-        Load load = new Load(KAFKA.broker(), dir, "migrate-refused-async", PARTITIONS);
-        Map<String, Member> members = new HashMap<>();
         AtomicBoolean armed = new AtomicBoolean();
-        java.util.concurrent.atomic.AtomicInteger batchesSince = new java.util.concurrent.atomic.AtomicInteger(-1);
-        java.util.concurrent.atomic.AtomicReference<Map<TopicPartition, org.apache.kafka.clients.consumer.OffsetAndMetadata>>
-                sent = new java.util.concurrent.atomic.AtomicReference<>();
-        java.util.concurrent.atomic.AtomicReference<Object> outcome = new java.util.concurrent.atomic.AtomicReference<>();
-        try (load) {
-            try {
-                MigratingMemberMain.AfterBatch commitAsyncOnce = (consumer, batch) -> {
-                    if (armed.getAndSet(false)) {
-                        sent.set(batch);
-                        consumer.commitAsync(batch, (offsets, e) -> outcome.set(e != null ? e : offsets));
-                        batchesSince.set(0);
-                    } else if (batchesSince.get() >= 0) {
-                        batchesSince.incrementAndGet();
-                    }
-                };
-                members.put("p-1", Member.start(fastSwitch(migrating(load.groupId, "p-1", NATS.url())), load.topic,
-                        "p-1", load.logDir, dir, commitAsyncOnce));
-                await("p-1 consumes every partition through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(20))
-                        .until(() -> phase(members, "p-1") == KafkaToPartiMigration.Phase.PARTI
-                                && MigrationCrashSupport.holdsAll(load.logDir, "p-1", load.topic, PARTITIONS));
-
-                Map<String, Object> config = Fixtures.consumerBase(KAFKA.bootstrapServers(), load.groupId);
-                config.put("group.protocol", "classic");
-                config.put("session.timeout.ms", "6000");
-                config.put("allow.auto.create.topics", "false");
-                Member p1 = members.get("p-1");
-                try (org.apache.kafka.clients.consumer.KafkaConsumer<String, String> passing =
-                             new org.apache.kafka.clients.consumer.KafkaConsumer<>(config)) {
-                    passing.subscribe(List.of(Fixtures.unique("no-such-topic")));
-                    await("a classic member owning nothing in the group").atMost(WAIT).pollInterval(Duration.ofMillis(10))
-                            .until(() -> {
-                                passing.poll(Duration.ofMillis(50));
-                                ConsumerGroupDescription d = MigrationCrashSupport.describe(KAFKA.bootstrapServers(),
-                                        load.groupId);
-                                return d != null && d.groupState() == GroupState.STABLE && d.members().size() == 1;
-                            });
-                    assertThat(passing.assignment()).isEmpty();
+        AtomicInteger batchesSince = new AtomicInteger(-1);
+        AtomicReference<Map<TopicPartition, OffsetAndMetadata>> sent = new AtomicReference<>();
+        AtomicReference<Object> outcome = new AtomicReference<>();
+        MigratingMemberMain.AfterBatch commitAsyncOnce = (consumer, batch) -> {
+            if (armed.getAndSet(false)) {
+                sent.set(batch);
+                consumer.commitAsync(batch, (offsets, e) -> outcome.set(e != null ? e : offsets));
+                batchesSince.set(0);
+            } else if (batchesSince.get() >= 0) {
+                batchesSince.incrementAndGet();
+            }
+        };
+        withP1OnPartiAndAClassicMember(dir, "migrate-refused-async", commitAsyncOnce, Fixtures.unique("no-such-topic"),
+                true, (load, p1, passing) -> {
+                    assertThat(passing.assignment()).as("the classic member's assignment").isEmpty();
                     armed.set(true);
                     await("p-1 goes on consuming, its commit not yet made").atMost(WAIT)
                             .pollInterval(Duration.ofMillis(10)).until(() -> {
@@ -460,25 +405,12 @@ class RollingMigrationCrashTest {
                                 assertThat(outcome.get()).as("the commit's outcome while the member is in the group").isNull();
                                 return batchesSince.get() >= 5;
                             });
-                } // the member leaves the group
-                await("p-1's commit made").atMost(WAIT).pollInterval(Duration.ofMillis(20)).until(() -> outcome.get() != null);
-                assertThat(outcome.get()).as("the callback's outcome").isEqualTo(sent.get());
-                Map<TopicPartition, Long> atBroker = MigrationCrashSupport.committedOffsets(KAFKA.bootstrapServers(),
-                        load.groupId);
-                sent.get().forEach((tp, om) -> assertThat(atBroker.get(tp)).as("committed " + tp).isGreaterThanOrEqualTo(
-                        om.offset()));
-                assertThat(p1.failure.get()).as("p-1's failure").isNull();
-
-                load.drain(WAIT);
-                members.remove("p-1").stop();
-            } finally {
-                load.stopProducing();
-                members.values().forEach(Member::stopAfterFailure);
-            }
-            load.assertCommitsNeverBackwardsAndAtEveryEnd();
-        }
-        System.out.printf("refused commitAsync retried: test %.2f s%n", (System.nanoTime() - load.start) / 1e9);
-        checkLedgersAndOwnership(dir, load.logDir, load.start, Set.of());
+                }, load -> {
+                    await("p-1's commit made").atMost(WAIT).pollInterval(Duration.ofMillis(20))
+                            .until(() -> outcome.get() != null);
+                    assertThat(outcome.get()).as("the callback's outcome").isEqualTo(sent.get());
+                    assertCommittedAtLeast(load, sent.get());
+                });
     }
 
     /**
@@ -490,49 +422,97 @@ class RollingMigrationCrashTest {
     @Test
     void aClassicMemberTakingPartitionsAfterTheSwitchMakesAMixedGroupForAMigratedConsumer(@TempDir Path dir)
             throws Exception {
-        Load load = new Load(KAFKA.broker(), dir, "migrate-mixed-after", PARTITIONS);
-        Map<String, Member> members = new HashMap<>();
         AtomicBoolean armed = new AtomicBoolean();
-        java.util.concurrent.atomic.AtomicReference<Object> outcome = new java.util.concurrent.atomic.AtomicReference<>();
+        AtomicReference<Object> outcome = new AtomicReference<>();
+        MigratingMemberMain.AfterBatch commitAsyncOnce = (consumer, batch) -> {
+            if (armed.getAndSet(false)) {
+                consumer.commitAsync(batch, (offsets, e) -> outcome.set(e != null ? e : offsets));
+            }
+        };
+        AtomicReference<Throwable> pollFailure = new AtomicReference<>();
+        withP1OnPartiAndAClassicMember(dir, "migrate-mixed-after", commitAsyncOnce, null, false, (load, p1, plain) -> {
+            armed.set(true);
+            await("p-1's commit and poll fail: a mixed group").atMost(WAIT).pollInterval(Duration.ofMillis(20))
+                    .until(() -> {
+                        plain.poll(Duration.ZERO);
+                        return p1.failure.get() != null && outcome.get() != null;
+                    });
+            pollFailure.set(p1.failure.get());
+        }, null);
+        assertThat(outcome.get()).as("the commit's outcome").isInstanceOf(MixedGroupException.class);
+        assertThat(pollFailure.get()).as("p-1's poll()").isInstanceOf(MixedGroupException.class);
+        assertThat(((MixedGroupException) pollFailure.get()).isMigrationWait()).isFalse();
+    }
+
+    /** What a test does while p-1 runs on Parti and a classic member is in the Kafka group. */
+    private interface WithClassicMember {
+        void run(Load load, Member p1, KafkaConsumer<String, String> classic) throws Exception;
+    }
+
+    /** What a test checks once the classic member has left. */
+    private interface AfterItLeft {
+        void run(Load load) throws Exception;
+    }
+
+    /**
+     * The frame of the three tests above: p-1 (running {@code afterBatch}) consumes every partition of a fresh topic
+     * through Parti; a classic consumer of the group, subscribed to {@code classicTopic} (the load's topic when null),
+     * joins the Kafka group and {@code during} runs; the classic member leaves and {@code after} runs (when not null).
+     * Then, {@code whenClean}: everything is consumed, p-1 stops, no committed offset went backwards, each record was
+     * processed once and no partition had two live owners.
+     */
+    private static void withP1OnPartiAndAClassicMember(Path dir, String name, MigratingMemberMain.AfterBatch afterBatch,
+                                                       String classicTopic, boolean whenClean, WithClassicMember during,
+                                                       AfterItLeft after) throws Exception {
+        Load load = new Load(KAFKA.broker(), dir, name, PARTITIONS);
+        Map<String, Member> members = new HashMap<>();
         try (load) {
             try {
-                MigratingMemberMain.AfterBatch commitAsyncOnce = (consumer, batch) -> {
-                    if (armed.getAndSet(false)) {
-                        consumer.commitAsync(batch, (offsets, e) -> outcome.set(e != null ? e : offsets));
-                    }
-                };
                 members.put("p-1", Member.start(fastSwitch(migrating(load.groupId, "p-1", NATS.url())), load.topic,
-                        "p-1", load.logDir, dir, commitAsyncOnce));
+                        "p-1", load.logDir, dir, afterBatch));
                 await("p-1 consumes every partition through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(20))
                         .until(() -> phase(members, "p-1") == KafkaToPartiMigration.Phase.PARTI
                                 && MigrationCrashSupport.holdsAll(load.logDir, "p-1", load.topic, PARTITIONS));
-
                 Map<String, Object> config = Fixtures.consumerBase(KAFKA.bootstrapServers(), load.groupId);
                 config.put("group.protocol", "classic");
-                Member p1 = members.get("p-1");
-                try (org.apache.kafka.clients.consumer.KafkaConsumer<String, String> plain =
-                             new org.apache.kafka.clients.consumer.KafkaConsumer<>(config)) {
-                    plain.subscribe(List.of(load.topic));
-                    await("a plain KafkaConsumer holding the topic's partitions in Kafka").atMost(WAIT)
-                            .pollInterval(Duration.ofMillis(10)).until(() -> {
-                                plain.poll(Duration.ofMillis(50));
-                                return plain.assignment().size() == PARTITIONS;
-                            });
-                    armed.set(true);
-                    await("p-1's commit and poll fail: a mixed group").atMost(WAIT).pollInterval(Duration.ofMillis(20))
-                            .until(() -> {
-                                plain.poll(Duration.ZERO);
-                                return p1.failure.get() != null && outcome.get() != null;
-                            });
+                config.put("session.timeout.ms", "6000");
+                config.put("allow.auto.create.topics", "false");
+                try (KafkaConsumer<String, String> classic = new KafkaConsumer<>(config)) {
+                    classic.subscribe(List.of(classicTopic == null ? load.topic : classicTopic));
+                    await("a classic member in the group").atMost(WAIT).pollInterval(Duration.ofMillis(10)).until(() -> {
+                        classic.poll(Duration.ofMillis(50));
+                        ConsumerGroupDescription d = MigrationCrashSupport.describe(KAFKA.bootstrapServers(), load.groupId);
+                        return d != null && d.groupState() == GroupState.STABLE && d.members().size() == 1
+                                && (classicTopic != null || classic.assignment().size() == PARTITIONS);
+                    });
+                    during.run(load, members.get("p-1"), classic);
+                } // the classic member leaves the group
+                if (after != null) {
+                    after.run(load);
                 }
-                assertThat(outcome.get()).as("the commit's outcome").isInstanceOf(MixedGroupException.class);
-                assertThat(p1.failure.get()).as("p-1's poll()").isInstanceOf(MixedGroupException.class);
-                assertThat(((MixedGroupException) p1.failure.get()).isMigrationWait()).isFalse();
+                if (whenClean) {
+                    assertThat(phase(members, "p-1")).isEqualTo(KafkaToPartiMigration.Phase.PARTI);
+                    load.drain(WAIT);
+                    members.remove("p-1").stop();
+                }
             } finally {
                 load.stopProducing();
                 members.values().forEach(Member::stopAfterFailure);
             }
+            if (whenClean) {
+                load.assertCommitsNeverBackwardsAndAtEveryEnd();
+            }
         }
+        System.out.printf("%s: test %.2f s%n", name, (System.nanoTime() - load.start) / 1e9);
+        if (whenClean) {
+            checkLedgersAndOwnership(dir, load.logDir, load.start, Set.of());
+        }
+    }
+
+    /** The broker holds at least {@code offsets} for the load's group. */
+    private static void assertCommittedAtLeast(Load load, Map<TopicPartition, OffsetAndMetadata> offsets) throws Exception {
+        Map<TopicPartition, Long> atBroker = MigrationCrashSupport.committedOffsets(KAFKA.bootstrapServers(), load.groupId);
+        offsets.forEach((tp, om) -> assertThat(atBroker.get(tp)).as("committed " + tp).isGreaterThanOrEqualTo(om.offset()));
     }
 
     private static void checkLedgersAndOwnership(Path dir, Path logDir, long start, Set<String> killed) throws Exception {
