@@ -12,12 +12,17 @@ import java.util.List;
  * jnats' server pool limited to the servers of {@code natsUrl} (and those the cluster gossips, as usual).
  * {@link Options.Builder#servers} appends, and {@link Options.Builder#build()} puts {@code nats://localhost:4222}
  * into options built without servers, so options copied from the user's {@code natsOptions} would also try
- * localhost:4222: a worker could join whatever NATS server listens there instead of its group's.
+ * localhost:4222: a worker could join whatever NATS server listens there instead of its group's. Public for the
+ * Kafka adapter's own short connections (not an API).
  */
-final class ConfiguredServers extends NatsServerPool {
+public final class ConfiguredServers extends NatsServerPool {
     private final List<NatsUri> configured = new ArrayList<>();
 
-    ConfiguredServers(String[] urls) {
+    /**
+     * @param urls the configured server URLs
+     * @throws IllegalArgumentException naming a URL that cannot be parsed
+     */
+    public ConfiguredServers(String[] urls) {
         for (String url : urls) {
             try {
                 configured.add(new NatsUri(url.trim()));

@@ -22,8 +22,8 @@ import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 
-/** Small helpers shared by the adapter's integration tests. */
-final class Fixtures {
+/** Small helpers shared by the adapter's integration tests (public for the tests of the adapter's other packages). */
+public final class Fixtures {
     private static final AtomicInteger SEQ = new AtomicInteger();
 
     private Fixtures() {
@@ -50,7 +50,7 @@ final class Fixtures {
     }
 
     /** Fast Parti timings, robust on a loaded 2-core machine. */
-    static Map<String, Object> partiFast(String natsUrl) {
+    public static Map<String, Object> partiFast(String natsUrl) {
         Map<String, Object> m = new HashMap<>();
         m.put("parti.nats.url", natsUrl);
         m.put("parti.heartbeat.interval.ms", 100);

@@ -1,6 +1,7 @@
 package dev.parti.kafka.migration;
 
 import dev.parti.internal.BucketNames;
+import dev.parti.internal.ConfiguredServers;
 import dev.parti.internal.KvGateway;
 import dev.parti.kafka.PartiConsumerConfig;
 import io.nats.client.Connection;
@@ -9,12 +10,8 @@ import io.nats.client.KeyValue;
 import io.nats.client.KeyValueOptions;
 import io.nats.client.Nats;
 import io.nats.client.Options;
-import io.nats.client.impl.NatsServerPool;
-import io.nats.client.support.NatsUri;
 import java.io.IOException;
-import java.net.URISyntaxException;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.errors.InterruptException;
@@ -22,7 +19,7 @@ import org.apache.kafka.common.errors.InterruptException;
 /**
  * Whether a Parti group runs, read without joining it: the live workers are the keys of the group's heartbeat bucket
  * (a worker writes its heartbeat before its join completes, and the bucket's TTL, the Parti session, removes a dead
- * one's). One short-lived NATS connection per read, closed before returning: the reads are rare (a migrating
+ * one's). One short-lived NATS connection per read (to the configured servers only, as the core's), closed before returning: the reads are rare (a migrating
  * consumer's first {@code subscribe}, and a Kafka rebalance in which every member could switch), and nothing is left
  * running between them. Thread-safe (no state besides the settings).
  */
@@ -52,7 +49,7 @@ final class PartiPresence {
      */
     List<String> liveWorkers() {
         Options.Builder b = natsOptions == null ? new Options.Builder() : new Options.Builder(natsOptions);
-        Options options = b.servers(urls).serverPool(new OnlyTheseServers(urls)).connectionName("parti-migration-" + groupId)
+        Options options = b.servers(urls).serverPool(new ConfiguredServers(urls)).connectionName("parti-migration-" + groupId)
                 .connectionTimeout(timeout).maxReconnects(0).build();
         Connection c = null;
         try {
@@ -81,37 +78,6 @@ final class PartiPresence {
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                 }
-            }
-        }
-    }
-
-    /**
-     * jnats' server pool limited to {@code urls}: options copied from the user's NATS options carry jnats' default
-     * {@code nats://localhost:4222}, which must not be asked about this group (the core limits its own connections the
-     * same way).
-     */
-    private static final class OnlyTheseServers extends NatsServerPool {
-        private final List<NatsUri> configured = new ArrayList<>();
-
-        OnlyTheseServers(String[] urls) {
-            for (String url : urls) {
-                try {
-                    configured.add(new NatsUri(url));
-                } catch (URISyntaxException e) {
-                    throw new IllegalArgumentException("bad NATS server URL '" + url + "': " + e.getMessage(), e);
-                }
-            }
-        }
-
-        @Override
-        public void initialize(Options options) {
-            super.initialize(options);
-            listLock.lock();
-            try {
-                entryList.removeIf(e -> configured.stream().noneMatch(c -> c.equivalent(e.nuri)));
-                afterListChanged();
-            } finally {
-                listLock.unlock();
             }
         }
     }
