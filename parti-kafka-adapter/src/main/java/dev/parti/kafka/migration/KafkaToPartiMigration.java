@@ -71,7 +71,8 @@ import org.slf4j.LoggerFactory;
  * instance ID. At its first assignment this member describes the Kafka group (once, after its join) and skips the
  * rebalance when a listed member other than itself is still in the group; otherwise, or when the assignment lists no
  * one (a plain {@code KafkaConsumer} led the group) or the group cannot be described within {@code
- * default.api.timeout.ms}, it asks. Liveness: a listed member still present has not been replaced since the leader saw
+ * default.api.timeout.ms}, it asks. It never asks once its first assignment announces the switch (it joined during a rebalance whose leader
+ * read it). Liveness: a listed member still present has not been replaced since the leader saw
  * it unable to switch (a member started under its instance ID gets a new member ID), so the group cannot switch yet;
  * when it is replaced, its replacement receives the same list and describes after its own join. Of two replacements
  * at the single group coordinator the later one sees the earlier (each describe follows its own join), so the
@@ -256,8 +257,10 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
                     // the leader never read "can switch": one rebalance (cooperative, nothing moves) tells it, unless
                     // a member that cannot switch is still in the group (see the class comment).
                     readyAnnounced = true;
-                    String waitingFor = stillUnableToSwitch(bridge.groupMetadata().memberId());
-                    if (waitingFor == null) {
+                    String waitingFor = switchGeneration >= 0 ? null : stillUnableToSwitch(bridge.groupMetadata().memberId());
+                    if (switchGeneration >= 0) {
+                        log.debug("Consumer group {}: joined as a static member in the switch's rebalance", groupId);
+                    } else if (waitingFor == null) {
                         bridge.enforceRebalance("a migrating PartiConsumer joined as a static member and can switch to Parti");
                     } else {
                         log.info("Consumer group {}: joined as a static member; member {} cannot switch to Parti yet, "
