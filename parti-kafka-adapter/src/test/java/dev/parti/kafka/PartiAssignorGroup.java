@@ -406,6 +406,8 @@ final class PartiAssignorGroup implements AutoCloseable {
         final Thread thread;
         final AtomicBoolean running = new AtomicBoolean(true);
         final AtomicLong assignedCalls = new AtomicLong();
+        /** The consumer's {@code groupMetadata().generationId()} at each {@code onPartitionsAssigned} call (−1 on Parti). */
+        final List<Integer> generations = new java.util.concurrent.CopyOnWriteArrayList<>();
         final Map<TopicPartition, Long> processed = new HashMap<>(); // consumer thread only
         private volatile Throwable failure;
         volatile org.apache.kafka.clients.consumer.Consumer<String, String> consumer;
@@ -534,6 +536,7 @@ final class PartiAssignorGroup implements AutoCloseable {
                     now.add(tp);
                 }
                 views.put(name, Set.copyOf(now));
+                generations.add(consumer.groupMetadata().generationId());
                 assignedCalls.incrementAndGet();
             }
 

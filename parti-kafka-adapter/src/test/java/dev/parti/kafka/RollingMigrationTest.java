@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.regex.Pattern;
+import java.util.stream.Stream;
 import org.apache.kafka.common.config.ConfigException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -124,9 +125,11 @@ class RollingMigrationTest {
     }
 
     /**
-     * Static members (stop, then start under the same {@code group.instance.id}): Kafka hands the PartiConsumer the
-     * old member's assignment without a rebalance; the migrating member asks for one rebalance so that the leader
-     * learns it can switch.
+     * Static members (stop, then start under the same {@code group.instance.id}): Kafka hands each PartiConsumer the
+     * old member's assignment without a rebalance. {@code p-1} takes over the leader's ID (and leadership); its
+     * assignment, from a plain leader, lists no one, so it asks for one rebalance, which it leads. {@code p-2} learns from
+     * its assignment that {@code k-3} cannot switch and finds it still in the group: no rebalance ({@code p-3} is handed
+     * the same generation). {@code p-3}, replacing the last plain member, asks: the group switches.
      */
     @Test
     void staticMembersReplacedUnderTheirInstanceIdsEndInAPartiRunGroup() throws Exception {
@@ -136,20 +139,33 @@ class RollingMigrationTest {
         try (PartiAssignorGroup group = new PartiAssignorGroup(KAFKA.bootstrapServers(), groupId, topic, PARTITIONS)) {
             group.startProducing(400);
             group.start("k-1", staticMember(group.config("k-1", PartiAssignorGroup.PARTI), "i-1"));
+            group.awaitBalanced(List.of("k-1"), WAIT); // k-1 leads the Kafka group from now on
             group.start("k-2", staticMember(group.config("k-2", PartiAssignorGroup.PARTI), "i-2"));
-            group.awaitBalanced(List.of("k-1", "k-2"), WAIT);
+            group.start("k-3", staticMember(group.config("k-3", PartiAssignorGroup.PARTI), "i-3"));
+            group.awaitBalanced(List.of("k-1", "k-2", "k-3"), WAIT);
 
             group.stop("k-1");
-            group.start("p-1", staticMember(migrating(group, "p-1"), "i-1"));
-            group.awaitBalanced(List.of("k-2", "p-1"), WAIT);
-            group.stop("k-2");
-            group.start("p-2", staticMember(migrating(group, "p-2"), "i-2"));
+            PartiAssignorGroup.Member p1 = group.start("p-1", staticMember(migrating(group, "p-1"), "i-1"));
+            group.awaitBalanced(List.of("p-1", "k-2", "k-3"), WAIT);
+            await("p-1's rebalance done").atMost(WAIT).pollInterval(Duration.ofMillis(20)).until(() -> p1.generations.size() >= 2);
+            int generation = p1.generations.get(p1.generations.size() - 1);
 
-            await("both members run through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(50)).until(() ->
-                    phase(group, "p-1") == KafkaToPartiMigration.Phase.PARTI
-                            && phase(group, "p-2") == KafkaToPartiMigration.Phase.PARTI);
-            group.awaitBalanced(List.of("p-1", "p-2"), WAIT);
+            group.stop("k-2");
+            PartiAssignorGroup.Member p2 = group.start("p-2", staticMember(migrating(group, "p-2"), "i-2"));
+            group.awaitBalanced(List.of("p-1", "p-2", "k-3"), WAIT);
+            assertThat(p2.generations.get(0)).as("p-2 is handed k-2's assignment").isEqualTo(generation);
+
+            group.stop("k-3"); // the last plain member
+            PartiAssignorGroup.Member p3 = group.start("p-3", staticMember(migrating(group, "p-3"), "i-3"));
+            await("p-3 assigned").atMost(WAIT).pollInterval(Duration.ofMillis(20)).until(() -> !p3.generations.isEmpty());
+            assertThat(p3.generations.get(0)).as("no rebalance since p-2 joined").isEqualTo(generation);
+
+            await("every member runs through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(50)).until(() ->
+                    Stream.of("p-1", "p-2", "p-3").allMatch(p -> phase(group, p) == KafkaToPartiMigration.Phase.PARTI));
+            group.awaitBalanced(List.of("p-1", "p-2", "p-3"), WAIT);
             assertThat(group.describe().members()).isEmpty();
+            System.out.printf("static migration of 3 members: p-1's Kafka generations %s (p-2 and p-3 handed %d)%n",
+                    p1.generations, generation);
 
             assertEveryRecordOnceAndNoOverlap(group);
         }

@@ -8,12 +8,14 @@ import java.time.Duration;
 import java.util.Collection;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.locks.LockSupport;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
+import org.apache.kafka.clients.admin.MemberDescription;
 import org.apache.kafka.clients.consumer.CloseOptions;
 import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
@@ -61,6 +63,21 @@ import org.slf4j.LoggerFactory;
  * new and announces the switch: this member gets nothing, leaves at once and joins Parti. The order makes this
  * independent of timing: a Parti worker's heartbeat exists before it checks that the Kafka group is empty, and the
  * leader reads the heartbeats after this member is in the Kafka group, so one of the two always sees the other.
+ * <p><b>Static members.</b> A migrating member started under a stopped member's {@code group.instance.id} gets that
+ * member's assignment from the broker without a rebalance, so the group's leader never reads its "can switch". It asks
+ * for one rebalance (cooperative, nothing moves) only when that can lead to the switch. A migrating leader appends to
+ * the assignments of the migrating and the static plain members the Kafka member IDs of the plain members ({@link
+ * MigrationAssignor#PENDING}); the broker hands such an assignment unchanged to the next member started under that
+ * instance ID. At its first assignment this member describes the Kafka group (once, after its join) and skips the
+ * rebalance when a listed member other than itself is still in the group; otherwise, or when the assignment lists no
+ * one (a plain {@code KafkaConsumer} led the group) or the group cannot be described within {@code
+ * default.api.timeout.ms}, it asks. It never asks once its first assignment announces the switch (it joined during a rebalance whose leader
+ * read it). Liveness: a listed member still present has not been replaced since the leader saw
+ * it unable to switch (a member started under its instance ID gets a new member ID), so the group cannot switch yet;
+ * when it is replaced, its replacement receives the same list and describes after its own join. Of two replacements
+ * at the single group coordinator the later one sees the earlier (each describe follows its own join), so the
+ * replacement of the last listed member sees none of them and asks. A member that leaves for good (or whose session
+ * expires) triggers a rebalance anyway, and every rebalance hands out fresh lists.
  * Threads: every method but {@link #kafkaSide()} is called on the consumer's polling thread (the user's).
  *
  * @param <K> key type
@@ -107,6 +124,8 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
     private boolean kafkaRebalancing;
     private final boolean staticMember;
     private boolean readyAnnounced;
+    /** The members the last assignment listed as unable to switch (polling thread), null when it listed none. */
+    private Set<String> cannotSwitch;
 
     /**
      * @param userConfigs       the consumer's whole configuration (Kafka and {@code parti.*} keys), already validated
@@ -235,9 +254,19 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
                 ConsumerRecords<K, V> records = bridge.poll(timeout);
                 if (staticMember && !readyAnnounced && bridge.groupMetadata().generationId() > 0) {
                     // A static member taking over a static member's ID gets its assignment without a rebalance, so
-                    // the leader never read "can switch": one rebalance (cooperative, nothing moves) tells it.
+                    // the leader never read "can switch": one rebalance (cooperative, nothing moves) tells it, unless
+                    // a member that cannot switch is still in the group (see the class comment).
                     readyAnnounced = true;
-                    bridge.enforceRebalance("a migrating PartiConsumer joined as a static member and can switch to Parti");
+                    String waitingFor = switchGeneration >= 0 ? null : stillUnableToSwitch(bridge.groupMetadata().memberId());
+                    if (switchGeneration >= 0) {
+                        log.debug("Consumer group {}: joined as a static member in the switch's rebalance", groupId);
+                    } else if (waitingFor == null) {
+                        bridge.enforceRebalance("a migrating PartiConsumer joined as a static member and can switch to Parti");
+                    } else {
+                        log.info("Consumer group {}: joined as a static member; member {} cannot switch to Parti yet, "
+                                + "so no rebalance is asked for (the replacement of the last such member asks)", groupId,
+                                waitingFor);
+                    }
                 }
                 if (switchGeneration >= 0) {
                     log.info("Consumer group {}: every member can switch (generation {}); joining Parti", groupId,
@@ -294,6 +323,51 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
         if (switchGeneration < 0) {
             switchGeneration = Math.max(0, generation);
         }
+    }
+
+    /** Kafka's polling thread: an assignment arrived, listing the members that cannot switch (or null). */
+    @Override
+    public void assigned(int generation, Set<String> membersThatCannotSwitch) {
+        cannotSwitch = membersThatCannotSwitch;
+    }
+
+    /**
+     * A static member's first assignment: a member that the last assignment listed as unable to switch and that is
+     * still in the Kafka group (described now, after this member's join), other than {@code ownMemberId}; null when
+     * there is none, when the assignment listed no one, or when the group cannot be described: then the caller asks for
+     * the rebalance. Polling thread; one describe, bounded by {@code default.api.timeout.ms}.
+     */
+    String stillUnableToSwitch(String ownMemberId) {
+        Set<String> listed = cannotSwitch;
+        if (listed == null || listed.isEmpty()) {
+            return null;
+        }
+        long start = System.nanoTime();
+        ConsumerGroupDescription d;
+        try {
+            d = describe();
+        } catch (WakeupException | InterruptException e) {
+            throw e;
+        } catch (KafkaException e) {
+            log.warn("Consumer group {}: {}; asking for a rebalance", groupId, e.getMessage());
+            return null;
+        }
+        long ms = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+        String present = d == null ? null : firstStillPresent(listed,
+                d.members().stream().map(MemberDescription::consumerId).toList(), ownMemberId);
+        log.info("Consumer group {}: described in {} ms after a static join; {}", groupId, ms,
+                present == null ? "every member listed as unable to switch has been replaced" : present + " is still there");
+        return present;
+    }
+
+    /** The first of {@code listed} in {@code members}, other than {@code self}; null when none. */
+    static String firstStillPresent(Set<String> listed, Collection<String> members, String self) {
+        for (String m : members) {
+            if (listed.contains(m) && !m.equals(self)) {
+                return m;
+            }
+        }
+        return null;
     }
 
     /** Kafka's polling thread: a rebalance of the bridge started or ended (see {@link MigrationAssignor.SwitchSignal}). */

@@ -26,13 +26,20 @@ import org.slf4j.LoggerFactory;
  * fields (so a plain {@code KafkaConsumer} with {@code PartiAssignor} leading the group reads these members
  * normally): one state byte, then the 8-byte marker {@link #MAGIC}. In a subscription the state says
  * {@link #READY} (a migrating member that can switch) or {@link #SWITCHING} (it has been told to switch); in
- * an assignment {@link #SWITCHING} tells the member to switch now.
+ * an assignment {@link #SWITCHING} tells the member to switch now, and {@link #PENDING} lists the members that cannot
+ * switch yet.
  *
  * <p><b>What the group leader does</b> (only when it is itself a migrating member; a plain {@code
  * PartiAssignor} leader never sets the flag):
  * <ul>
- *   <li>some member without the trailer (a plain {@code KafkaConsumer}): {@code PartiAssignor}'s assignment,
- *       unchanged;</li>
+ *   <li>some member without the trailer (a plain {@code KafkaConsumer}): {@code PartiAssignor}'s assignment, and
+ *       (when some member is migrating) a {@link #PENDING} trailer listing the Kafka member IDs of the plain members,
+ *       appended to the assignment of every migrating member and of every <em>static</em> plain member. A static
+ *       member's assignment is what the broker hands, without a rebalance, to the next member started under its
+ *       {@code group.instance.id}: that is how a migrating member replacing a plain one learns who still cannot
+ *       switch ({@link KafkaToPartiMigration} then skips the rebalance that cannot lead to the switch). A plain
+ *       {@code PartiAssignor} reads its assignment as before (its codec ignores what follows its fields); a dynamic
+ *       plain member's assignment stays byte for byte {@code PartiAssignor}'s;</li>
  *   <li>every member {@link #READY}, none switching yet: {@code PartiAssignor}'s assignment, each one flagged
  *       {@link #SWITCHING} (this generation is the coordinated switch);</li>
  *   <li>some member already {@link #SWITCHING}: each member keeps exactly the partitions it owns (its cooperative
@@ -66,6 +73,12 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
     static final byte ROLLBACK = 3;
     /** Trailer state, in an assignment only: every partition is assigned in Kafka, the rollback is complete. */
     static final byte ROLLED = 4;
+    /**
+     * Trailer state, in an assignment only: the group cannot switch at this generation; followed (before the state
+     * byte) by the Kafka member IDs of the members that cannot switch (plain {@code KafkaConsumer}s) and a 4-byte length
+     * of their encoding.
+     */
+    static final byte PENDING = 5;
     private static final int TRAILER = 9;
     private static final Logger LOG = LoggerFactory.getLogger(MigrationAssignor.class);
 
@@ -116,6 +129,15 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
          * Kafka. Called on the thread calling the Kafka consumer's {@code poll()}, before the assignment's listener calls.
          */
         default void rolledBack(int generation) {
+        }
+
+        /**
+         * An assignment of {@code generation} arrived (through a rebalance or, for a static member taking over a
+         * {@code group.instance.id}, as the broker kept it): {@code cannotSwitch} holds the Kafka member IDs its
+         * {@link #PENDING} trailer lists (the members the leader saw unable to switch), null when it has none. Called
+         * on the thread calling the Kafka consumer's {@code poll()}, before the assignment's listener calls.
+         */
+        default void assigned(int generation, Set<String> cannotSwitch) {
         }
     }
 
@@ -185,7 +207,7 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
             anySwitching |= state == SWITCHING;
         }
         if (!allMigrating) {
-            return delegate.assign(metadata, groupSubscription);
+            return withPending(delegate.assign(metadata, groupSubscription), subs);
         }
         Map<String, Assignment> out = new HashMap<>();
         SwitchSignal s = signal;
@@ -216,6 +238,42 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
                 LOG.info("switching to Parti: {} members keep what they own, nothing moves in Kafka", out.size());
             }
         }
+        return new GroupAssignment(out);
+    }
+
+    /**
+     * The leader's rule with some plain member: {@code planned} ({@code PartiAssignor}'s), with a {@link #PENDING}
+     * trailer listing the plain members appended to the assignment of every migrating member and of every static plain
+     * member (one with a {@code group.instance.id} and {@code PartiAssignor} user data); the other assignments are
+     * returned unchanged. Nothing is appended when no member is migrating.
+     */
+    static GroupAssignment withPending(GroupAssignment planned, Map<String, Subscription> subs) {
+        Set<String> plain = new java.util.TreeSet<>();
+        boolean anyMigrating = false;
+        for (Map.Entry<String, Subscription> e : subs.entrySet()) {
+            if (state(e.getValue().userData()) == 0) {
+                plain.add(e.getKey());
+            } else {
+                anyMigrating = true;
+            }
+        }
+        if (!anyMigrating || plain.isEmpty()) {
+            return planned;
+        }
+        Map<String, Assignment> out = new HashMap<>(planned.groupAssignment());
+        int flagged = 0;
+        for (Map.Entry<String, Assignment> e : planned.groupAssignment().entrySet()) {
+            Subscription sub = subs.get(e.getKey());
+            ByteBuffer data = e.getValue().userData();
+            boolean migrating = sub != null && !plain.contains(e.getKey());
+            boolean staticPlain = sub != null && plain.contains(e.getKey()) && sub.groupInstanceId().isPresent()
+                    && data != null && data.hasRemaining();
+            if (migrating || staticPlain) {
+                out.put(e.getKey(), new Assignment(e.getValue().partitions(), withPending(data, plain)));
+                flagged++;
+            }
+        }
+        LOG.info("{} member(s) cannot switch to Parti yet ({}): told to {} member(s)", plain.size(), plain, flagged);
         return new GroupAssignment(out);
     }
 
@@ -290,6 +348,9 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
         byte state = state(data);
         delegate.onAssignment(new Assignment(assignment.partitions(), state == 0 ? data : strip(data)), metadata);
         SwitchSignal s = signal;
+        if (s != null) {
+            s.assigned(metadata == null ? -1 : metadata.generationId(), state == PENDING ? pending(data) : null);
+        }
         if (state == ROLLED && s != null) {
             s.rolledBack(metadata == null ? -1 : metadata.generationId());
         }
@@ -314,7 +375,7 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
             return 0;
         }
         byte state = data.get(end - 9);
-        if (state == ROLLBACK) {
+        if (state == ROLLBACK || state == PENDING) {
             int len = end - data.position() >= TRAILER + 4 ? data.getInt(end - TRAILER - 4) : -1;
             return len >= 0 && len <= end - data.position() - TRAILER - 4 ? state : 0;
         }
@@ -366,6 +427,50 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
         return out;
     }
 
+    /** {@code data} followed by a {@link #PENDING} trailer listing {@code memberIds}. */
+    static ByteBuffer withPending(ByteBuffer data, Set<String> memberIds) {
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        try (java.io.DataOutputStream out = new java.io.DataOutputStream(bytes)) {
+            out.writeInt(memberIds.size());
+            for (String id : memberIds) {
+                out.writeUTF(id);
+            }
+            out.writeInt(bytes.size());
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        ByteBuffer src = data == null ? ByteBuffer.allocate(0) : data.duplicate();
+        byte[] encoded = bytes.toByteArray();
+        ByteBuffer out = ByteBuffer.allocate(src.remaining() + encoded.length + TRAILER);
+        out.put(src).put(encoded).put(PENDING).putLong(MAGIC);
+        out.flip();
+        return out;
+    }
+
+    /** The member IDs a {@link #PENDING} trailer lists; null when {@code data} has none or it is malformed. */
+    static Set<String> pending(ByteBuffer data) {
+        if (state(data) != PENDING) {
+            return null;
+        }
+        int end = data.limit();
+        int len = data.getInt(end - TRAILER - 4);
+        ByteBuffer enc = data.duplicate();
+        enc.position(end - TRAILER - 4 - len).limit(end - TRAILER - 4);
+        byte[] bytes = new byte[enc.remaining()];
+        enc.get(bytes);
+        Set<String> out = new java.util.TreeSet<>();
+        try (java.io.DataInputStream in = new java.io.DataInputStream(new java.io.ByteArrayInputStream(bytes))) {
+            int n = in.readInt();
+            for (int i = 0; i < n; i++) {
+                out.add(in.readUTF());
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            LOG.warn("ignoring a malformed list of members that cannot switch: {}", e.toString());
+            return null;
+        }
+        return out;
+    }
+
     static ByteBuffer withTrailer(ByteBuffer data, byte state) {
         ByteBuffer src = data == null ? ByteBuffer.allocate(0) : data.duplicate();
         ByteBuffer out = ByteBuffer.allocate(src.remaining() + TRAILER);
@@ -377,7 +482,8 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
     static ByteBuffer strip(ByteBuffer data) {
         ByteBuffer d = data.duplicate();
         int cut = TRAILER;
-        if (state(data) == ROLLBACK) {
+        byte state = state(data);
+        if (state == ROLLBACK || state == PENDING) {
             cut += 4 + data.getInt(data.limit() - TRAILER - 4);
         }
         d.limit(d.limit() - cut);

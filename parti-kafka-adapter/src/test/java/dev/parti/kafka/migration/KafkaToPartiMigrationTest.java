@@ -5,7 +5,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.parti.kafka.PartiConsumerConfig;
 import java.time.Duration;
 import java.util.Collection;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.BooleanSupplier;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
@@ -26,9 +28,30 @@ class KafkaToPartiMigrationTest {
         }).partiMayRun()).isTrue();
     }
 
+    /** A member still listed as unable to switch is found among the group's members; the member itself never counts. */
+    @Test
+    void aListedMemberOtherThanItselfStillInTheGroupIsFound() {
+        assertThat(KafkaToPartiMigration.firstStillPresent(Set.of("a", "b"), List.of("c", "b"), "c")).isEqualTo("b");
+        assertThat(KafkaToPartiMigration.firstStillPresent(Set.of("a", "c"), List.of("c", "d"), "c")).isNull();
+        assertThat(KafkaToPartiMigration.firstStillPresent(Set.of("a"), List.of(), "c")).isNull();
+    }
+
+    /**
+     * In doubt a static member asks for the rebalance: without a list (a plain leader), and when the group cannot be
+     * described (no broker here; bounded by {@code default.api.timeout.ms}).
+     */
+    @Test
+    void withoutAListOrWithoutADescriptionAStaticMemberAsksForTheRebalance() {
+        KafkaToPartiMigration<String, String> m = migration(() -> false);
+        assertThat(m.stillUnableToSwitch("self")).isNull();
+        m.assigned(3, Set.of("plain-1"));
+        assertThat(m.stillUnableToSwitch("self")).isNull();
+    }
+
     private static KafkaToPartiMigration<String, String> migration(BooleanSupplier groupRuns) {
         Map<String, Object> configs = Map.of("group.id", "g", "bootstrap.servers", "127.0.0.1:9",
-                PartiConsumerConfig.MIGRATION_CONFIG, PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI);
+                PartiConsumerConfig.MIGRATION_CONFIG, PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI,
+                "default.api.timeout.ms", "300", "request.timeout.ms", "300");
         return new KafkaToPartiMigration<>(configs, new StringDeserializer(), new StringDeserializer(),
                 new KafkaToPartiMigration.PartiSide<>() {
                     @Override

@@ -43,18 +43,121 @@ class MigrationAssignorTest {
         assertThat(MigrationAssignor.state(ByteBuffer.wrap(data))).as("no trailer").isZero();
     }
 
+    @Property(tries = 300)
+    void theListOfMembersThatCannotSwitchIsFoundAndStrippedWhateverPrecedesIt(
+            @ForAll @Size(max = 64) byte[] data, @ForAll @Size(max = 8) Set<String> memberIds) {
+        ByteBuffer with = MigrationAssignor.withPending(ByteBuffer.wrap(data), memberIds);
+        assertThat(MigrationAssignor.state(with)).isEqualTo(MigrationAssignor.PENDING);
+        assertThat(MigrationAssignor.pending(with)).isEqualTo(memberIds);
+        ByteBuffer stripped = MigrationAssignor.strip(with);
+        byte[] back = new byte[stripped.remaining()];
+        stripped.get(back);
+        assertThat(back).isEqualTo(data);
+        assertThat(MigrationAssignor.pending(ByteBuffer.wrap(data))).as("no trailer").isNull();
+    }
+
     @Test
-    void withAPlainMemberTheAssignmentIsPartiAssignorsUnflagged() {
+    void withAPlainMemberTheAssignmentIsPartiAssignorsAndTheMigratingMemberLearnsWhoCannotSwitch() {
         Map<String, Subscription> subs = new TreeMap<>();
         subs.put("m-1", new Subscription(List.of("t"), migrating("w-1").subscriptionUserData(Set.of("t"))));
         subs.put("m-2", new Subscription(List.of("t"), plain("w-2").subscriptionUserData(Set.of("t"))));
         Map<String, Assignment> result = migrating("w-1").assign(cluster(), new GroupSubscription(subs)).groupAssignment();
-        assertThat(result.values()).allSatisfy(a -> assertThat(MigrationAssignor.state(a.userData())).isZero());
+        Map<String, Assignment> plan = plain("w-1").assign(cluster(), new GroupSubscription(subs)).groupAssignment();
+        assertThat(result.get("m-1").partitions()).containsExactlyElementsOf(plan.get("m-1").partitions());
+        assertThat(MigrationAssignor.pending(result.get("m-1").userData())).containsExactly("m-2");
+        assertThat(bytes(MigrationAssignor.strip(result.get("m-1").userData()))).isEqualTo(bytes(plan.get("m-1").userData()));
+        assertThat(bytes(result.get("m-2").userData())).as("a dynamic plain member's bytes")
+                .isEqualTo(bytes(plan.get("m-2").userData()));
         assertWhole(result);
+
+        List<Set<String>> told = new ArrayList<>();
+        MigrationAssignor listening = configured("w-1", new MigrationAssignor.SwitchSignal() {
+            @Override
+            public void switchAnnounced(int generation) {
+            }
+
+            @Override
+            public void assigned(int generation, Set<String> cannotSwitch) {
+                told.add(cannotSwitch);
+            }
+        });
+        listening.onAssignment(result.get("m-1"), new ConsumerGroupMetadata("g", 3, "m-1", Optional.empty()));
+        listening.onAssignment(plan.get("m-1"), new ConsumerGroupMetadata("g", 4, "m-1", Optional.empty()));
+        assertThat(told).containsExactly(Set.of("m-2"), null);
         // and a plain PartiAssignor leader reads a migrating member's user data like any other
         Map<String, Assignment> byPlain = plain("w-2").assign(cluster(), new GroupSubscription(subs)).groupAssignment();
         assertThat(byPlain.values()).allSatisfy(a -> assertThat(a.partitions()).isNotEmpty());
         assertWhole(byPlain);
+    }
+
+    /**
+     * A static plain member's assignment carries the list too (the broker hands it to the member that replaces it),
+     * and a plain {@code PartiAssignor} reads it exactly as without: its next subscription is the same.
+     */
+    @Test
+    void aStaticPlainMemberGetsTheListAndReadsItsAssignmentAsBefore() {
+        Map<String, Subscription> subs = new TreeMap<>();
+        subs.put("m-1", new Subscription(List.of("t"), migrating("w-1").subscriptionUserData(Set.of("t"))));
+        Subscription plainStatic = new Subscription(List.of("t"), plain("w-2").subscriptionUserData(Set.of("t")));
+        plainStatic.setGroupInstanceId(Optional.of("i-2"));
+        subs.put("m-2", plainStatic);
+        subs.put("m-3", new Subscription(List.of("t"), plain("w-3").subscriptionUserData(Set.of("t"))));
+        Map<String, Assignment> result = migrating("w-1").assign(cluster(), new GroupSubscription(subs)).groupAssignment();
+        Map<String, Assignment> plan = plain("w-1").assign(cluster(), new GroupSubscription(subs)).groupAssignment();
+        assertThat(MigrationAssignor.pending(result.get("m-2").userData())).containsExactly("m-2", "m-3");
+        assertThat(bytes(MigrationAssignor.strip(result.get("m-2").userData()))).isEqualTo(bytes(plan.get("m-2").userData()));
+        assertThat(bytes(result.get("m-3").userData())).isEqualTo(bytes(plan.get("m-3").userData()));
+
+        PartiAssignor withList = plain("w-2");
+        PartiAssignor without = plain("w-2");
+        ConsumerGroupMetadata meta = new ConsumerGroupMetadata("g", 6, "m-2", Optional.of("i-2"));
+        withList.onAssignment(result.get("m-2"), meta);
+        without.onAssignment(plan.get("m-2"), meta);
+        assertThat(bytes(withList.subscriptionUserData(Set.of("t")))).isEqualTo(bytes(without.subscriptionUserData(Set.of("t"))));
+    }
+
+    /**
+     * Any mixed group (plain dynamic, plain static, migrating members; at least one plain): the partitions are {@code
+     * PartiAssignor}'s; with a migrating member, each migrating and each static plain member is told exactly the plain
+     * members, and a dynamic plain member's bytes are {@code PartiAssignor}'s; without one, nothing is appended.
+     */
+    @Property(tries = 200)
+    void inAMixedGroupTheMigratingMembersLearnExactlyWhoCannotSwitch(
+            @ForAll @Size(min = 1, max = 6) List<@net.jqwik.api.constraints.IntRange(min = 0, max = 3) Integer> kinds) {
+        // kind 0: plain dynamic, 1: plain static, 2: migrating dynamic, 3: migrating static; member 0 is plain
+        Map<String, Subscription> subs = new TreeMap<>();
+        Set<String> plainIds = new HashSet<>();
+        boolean anyMigrating = false;
+        for (int m = 0; m < kinds.size(); m++) {
+            int kind = m == 0 ? kinds.get(0) % 2 : kinds.get(m);
+            String id = "m-" + m;
+            ByteBuffer data = kind < 2 ? plain("w-" + m).subscriptionUserData(Set.of("t"))
+                    : migrating("w-" + m).subscriptionUserData(Set.of("t"));
+            Subscription sub = new Subscription(List.of("t"), data);
+            if (kind % 2 == 1) {
+                sub.setGroupInstanceId(Optional.of("i-" + m));
+            }
+            subs.put(id, sub);
+            if (kind < 2) {
+                plainIds.add(id);
+            } else {
+                anyMigrating = true;
+            }
+        }
+        Map<String, Assignment> result = migrating("w-x").assign(cluster(), new GroupSubscription(subs)).groupAssignment();
+        Map<String, Assignment> plan = plain("w-x").assign(cluster(), new GroupSubscription(subs)).groupAssignment();
+        assertThat(result.keySet()).isEqualTo(subs.keySet());
+        for (String id : subs.keySet()) {
+            assertThat(result.get(id).partitions()).as(id).containsExactlyElementsOf(plan.get(id).partitions());
+            ByteBuffer data = result.get(id).userData();
+            boolean told = anyMigrating && (!plainIds.contains(id) || subs.get(id).groupInstanceId().isPresent());
+            if (told) {
+                assertThat(MigrationAssignor.pending(data)).as(id).isEqualTo(plainIds);
+                assertThat(bytes(MigrationAssignor.strip(data))).as(id).isEqualTo(bytes(plan.get(id).userData()));
+            } else {
+                assertThat(bytes(data)).as(id + ": PartiAssignor's bytes").isEqualTo(bytes(plan.get(id).userData()));
+            }
+        }
     }
 
     @Test
@@ -275,6 +378,16 @@ class MigrationAssignorTest {
                 new ConsumerGroupMetadata("g", 5, "m-1", Optional.empty()));
         assertThat(rolled).containsExactly(5);
         assertThat(MigrationAssignor.state(a.subscriptionUserData(Set.of("t")))).as("a plain member now").isZero();
+    }
+
+    private static byte[] bytes(ByteBuffer data) {
+        if (data == null) {
+            return null;
+        }
+        ByteBuffer d = data.duplicate();
+        byte[] out = new byte[d.remaining()];
+        d.get(out);
+        return out;
     }
 
     private static void assertWhole(Map<String, Assignment> result) {
