@@ -12,7 +12,8 @@ import org.apache.kafka.common.config.ConfigException;
 /**
  * What both directions of a migration derive from a {@code PartiConsumer}'s configuration: the Kafka group, the
  * configuration of the classic {@code KafkaConsumer} that takes part in that group (the bridge: the user's Kafka
- * keys and PartiAssignor's, the classic protocol and {@link MigrationAssignor} with {@code signal}), and an
+ * keys and PartiAssignor's, the classic protocol and {@link MigrationAssignor} with {@code signal}, followed on the way
+ * to Parti by the user's own assignors), and an
  * {@code Admin} configuration to describe the group.
  */
 record BridgeConfigs(String groupId, Map<String, Object> bridge, Map<String, Object> admin, long apiTimeoutMs) {
@@ -47,7 +48,14 @@ record BridgeConfigs(String groupId, Map<String, Object> bridge, Map<String, Obj
         });
         bridge.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "classic");
         bridge.remove(ConsumerConfig.GROUP_REMOTE_ASSIGNOR_CONFIG);
-        bridge.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, List.of(MigrationAssignor.class));
+        List<Object> assignors = new java.util.ArrayList<>(List.of(MigrationAssignor.class));
+        if (PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI.equals(migration)) {
+            // the old fleet's assignors too (the user keeps its settings): a classic group runs a protocol that every
+            // member offers, so the bridge joins a group of any assignor, and the group turns to MigrationAssignor's
+            // once only migrating members are left. Not on the way back: there every member must speak Parti's.
+            assignors.addAll(kafkaAssignors(userConfigs.get(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG)));
+        }
+        bridge.put(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG, assignors);
         bridge.put(MigrationAssignor.SIGNAL_CONFIG, signal);
         Object clientId = userConfigs.get(ConsumerConfig.CLIENT_ID_CONFIG);
         if (clientId != null && !clientId.toString().isBlank()) {
@@ -56,5 +64,35 @@ record BridgeConfigs(String groupId, Map<String, Object> bridge, Map<String, Obj
         Object apiTimeout = userConfigs.get(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG);
         long apiTimeoutMs = apiTimeout == null ? 60_000L : Long.parseLong(apiTimeout.toString().trim());
         return new BridgeConfigs(group.toString(), bridge, admin, apiTimeoutMs);
+    }
+
+    /** Kafka's default for the classic protocol, which an old fleet without the setting runs. */
+    private static final List<Object> KAFKA_DEFAULT_ASSIGNORS = List.of(
+            org.apache.kafka.clients.consumer.RangeAssignor.class,
+            org.apache.kafka.clients.consumer.CooperativeStickyAssignor.class);
+
+    /**
+     * The assignors of {@code partition.assignment.strategy} (a list, or a comma-separated string, of classes or class
+     * names; Kafka's default when unset) other than {@link PartiAssignor}, whose protocol {@link MigrationAssignor}
+     * already speaks.
+     */
+    static List<Object> kafkaAssignors(Object configured) {
+        List<?> all;
+        if (configured == null) {
+            all = KAFKA_DEFAULT_ASSIGNORS;
+        } else if (configured instanceof List<?> l) {
+            all = l;
+        } else {
+            all = java.util.Arrays.stream(configured.toString().split(",")).map(String::trim).filter(n -> !n.isEmpty())
+                    .toList();
+        }
+        List<Object> out = new java.util.ArrayList<>();
+        for (Object a : all) {
+            String name = a instanceof Class<?> c ? c.getName() : String.valueOf(a).trim();
+            if (!name.equals(PartiAssignor.class.getName()) && !name.equals(MigrationAssignor.class.getName())) {
+                out.add(a instanceof Class<?> ? a : name);
+            }
+        }
+        return out;
     }
 }

@@ -173,10 +173,14 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
         return PartiAssignor.NAME;
     }
 
-    /** Cooperative only: the switch relies on members reporting what they own. */
+    /**
+     * Cooperative, and eager for a bridge that also offers an eager-only assignor of the old fleet ({@code range}, say;
+     * a consumer runs the protocol all its assignors support). Under eager the members report nothing owned, so a switch
+     * keeps nothing in Kafka: the partitions wait for Parti, which delivers once the Kafka group is empty.
+     */
     @Override
     public List<RebalanceProtocol> supportedProtocols() {
-        return List.of(RebalanceProtocol.COOPERATIVE);
+        return List.of(RebalanceProtocol.COOPERATIVE, RebalanceProtocol.EAGER);
     }
 
     @Override
