@@ -218,12 +218,29 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
     public boolean subscribe(Collection<String> newTopics, ConsumerRebalanceListener newListener) {
         Phase p = phase;
         if (p == Phase.NEW) {
-            if (partiRuns()) {
+            // both reads at once: each is a fresh connection (NATS, Kafka Admin) and a few round trips
+            long start = System.nanoTime();
+            PresenceRead presence = new PresenceRead();
+            ConsumerGroupDescription d = null;
+            KafkaException describeFailure = null;
+            try {
+                d = describe();
+            } catch (WakeupException | InterruptException e) {
+                throw e; // the presence thread ends alone
+            } catch (KafkaException e) {
+                describeFailure = e; // thrown unless Parti runs already (then the Kafka group does not matter)
+            }
+            boolean runs = presence.await();
+            log.info("Consumer group {}: Parti's state and the Kafka group read in {} ms", groupId,
+                    TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start));
+            if (runs) {
                 log.info("Consumer group {} runs on Parti already: joining Parti directly", groupId);
                 phase = Phase.WAITING; // delivers once the Kafka group is empty (members still switching leave it)
                 return false;
             }
-            ConsumerGroupDescription d = describe();
+            if (describeFailure != null) {
+                throw describeFailure;
+            }
             if (d == null || d.members().isEmpty()) {
                 log.info("Consumer group {} has no member managed by Kafka's coordinator: joining Parti directly", groupId);
                 phase = Phase.WAITING; // the Parti side delivers once its own check has seen the group empty too
@@ -384,6 +401,42 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
      */
     private boolean mayLeaveKafka() {
         return !kafkaRebalancing && (parti.assignmentVersion() > 0 || bridge.assignment().isEmpty());
+    }
+
+    /**
+     * First {@code subscribe}: {@link #partiRuns()} on a thread of its own while the polling thread describes the Kafka
+     * group. The thread ends by itself within Parti's read timeout (at most 5 s); {@link #await} waits for it, and an
+     * interrupted wait leaves it to end alone.
+     */
+    private final class PresenceRead {
+        private volatile boolean runs;
+        private volatile RuntimeException failure;
+        private final Thread thread;
+
+        PresenceRead() {
+            thread = new Thread(() -> {
+                try {
+                    runs = partiRuns();
+                } catch (RuntimeException e) {
+                    failure = e;
+                }
+            }, "parti-migration-presence-" + groupId);
+            thread.setDaemon(true);
+            thread.start();
+        }
+
+        boolean await() {
+            try {
+                thread.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new InterruptException(e);
+            }
+            if (failure != null) {
+                throw failure;
+            }
+            return runs;
+        }
     }
 
     /** First {@code subscribe}: whether the Parti group runs; false, after a warning, when that cannot be read. */
