@@ -437,6 +437,48 @@ final class MigrationCrashSupport {
         }
     }
 
+    /**
+     * The end checks of a crash test, once every member has stopped: no record processed twice beyond what the
+     * {@code killed} instances' uncommitted work (or a loss) explains, printing where the first such duplicate stands in
+     * each ledger that holds it; and no partition with two live owners in the ownership logs since {@code start}.
+     */
+    static void assertLedgersAndOwnership(Path dir, Path logDir, long start, Set<String> killed) throws Exception {
+        Map<String, List<String>> seen = ledgers(dir);
+        long redone = seen.values().stream().filter(by -> by.size() > 1).count();
+        System.out.println("records processed again (a killed instance's uncommitted work, or a fenced member's): " + redone);
+        List<String> duplicates = duplicatesBeyond(dir, killed);
+        if (!duplicates.isEmpty()) {
+            String record = duplicates.get(0).substring(0, duplicates.get(0).indexOf(" by "));
+            for (String m : new TreeSet<>(seen.get(record))) {
+                System.out.println("duplicate " + record + ": " + whereInLedger(dir, m, record));
+            }
+        }
+        assertThat(duplicates).as("processed twice other than a killed instance's uncommitted work").isEmpty();
+        dev.parti.testkit.OwnershipReport report = dev.parti.testkit.OwnershipChecker.builder()
+                .window(start, System.nanoTime()).check(OwnershipLog.read(logDir));
+        assertThat(report.overlaps()).as("partitions with two live owners").isEmpty();
+    }
+
+    /** The partitions {@code instance} holds now according to the ownership logs in {@code logDir}. */
+    static Set<String> heldBy(Path logDir, String instance) {
+        Set<String> held = new TreeSet<>();
+        holders(logDir).forEach((partition, h) -> {
+            if (h.contains(instance)) {
+                held.add(partition);
+            }
+        });
+        return held;
+    }
+
+    /** How many records {@code member}'s ledger holds now. */
+    static long processedBy(Path dir, String member) throws Exception {
+        Path f = dir.resolve(member + ".ledger");
+        if (!Files.exists(f)) {
+            return 0;
+        }
+        return Files.readAllLines(f).stream().filter(l -> !l.isBlank() && !l.startsWith("#")).count();
+    }
+
     /** A producer thread writing 8 records per 20 ms round robin over {@code partitions}, until {@code producing} is false. */
     static Thread producer(String bootstrap, String topic, int partitions, Map<Integer, Long> produced, AtomicBoolean producing) {
         Map<String, Object> config = new HashMap<>();
