@@ -293,6 +293,7 @@ final class MigrationCrashSupport {
         final String name;
         final WorkerProcess process;
         private final String logName;
+        private Path go;
 
         private Child(String name, WorkerProcess process, String logName) {
             this.name = name;
@@ -308,6 +309,38 @@ final class MigrationCrashSupport {
             return new Child(name, WorkerProcess.builder(MigratingMemberMain.class).name(name).args(configFile.toString(), topic,
                     name, logDir.toString(), dir.resolve(name + ".ledger").toString()).jvmArgs("-Xmx256m").start(),
                     config.get("group.id") + "-" + name + ".log");
+        }
+
+        /**
+         * Like {@link #start}, but the member starts only at {@link #release()}: the JVM is up and warmed up by then
+         * (its classes loaded and its first connections made, by clients that touch no group; it printed {@code
+         * HELD}), so a test can restart a killed instance within a session on a busy machine. {@link #awaitHeld} waits
+         * for that state.
+         */
+        static Child startHeld(Map<String, Object> config, String topic, String name, Path logDir, Path dir)
+                throws Exception {
+            Path configFile = dir.resolve(name + ".properties");
+            StringBuilder sb = new StringBuilder();
+            config.forEach((k, v) -> sb.append(k).append('=').append(v).append('\n'));
+            Files.writeString(configFile, sb.toString());
+            Path go = dir.resolve(name + ".go");
+            Child c = new Child(name, WorkerProcess.builder(MigratingMemberMain.class).name(name).args(configFile.toString(),
+                    topic, name, logDir.toString(), dir.resolve(name + ".ledger").toString())
+                    .jvmArgs("-Xmx256m", "-D" + MigratingMemberMain.START_WHEN + "=" + go).start(),
+                    config.get("group.id") + "-" + name + ".log");
+            c.go = go;
+            return c;
+        }
+
+        /** Waits until a child started with {@link #startHeld} is up and waits for {@link #release()}. */
+        void awaitHeld(Duration wait) {
+            org.awaitility.Awaitility.await(name + " up and held").atMost(wait).pollInterval(Duration.ofMillis(20))
+                    .until(() -> !lines("HELD").isEmpty());
+        }
+
+        /** Starts the member of a child started with {@link #startHeld}. */
+        void release() throws java.io.IOException {
+            Files.createFile(go);
         }
 
         /** The phases it printed, in order (its whole log is read: a tail may miss them among Kafka's lines). */
