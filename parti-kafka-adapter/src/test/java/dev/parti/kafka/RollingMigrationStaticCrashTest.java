@@ -55,7 +55,7 @@ class RollingMigrationStaticCrashTest {
      * Every member's Parti session in the rollback test (one heartbeat TTL per group): i-1's restart joins Parti within
      * it, takes the worker ID over and waits for it to end before acquiring; Parti keeps the ID's partitions meanwhile.
      */
-    private static final int PARTI_SESSION_MS = 6_000;
+    private static final int PARTI_SESSION_MS = 4_000;
 
     /**
      * A plain {@code KafkaConsumer} k-1 (so no switch yet), a migrating static member m-2 (i-2) in this JVM and one, c-1
