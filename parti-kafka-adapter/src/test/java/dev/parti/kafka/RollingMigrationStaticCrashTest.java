@@ -188,8 +188,9 @@ class RollingMigrationStaticCrashTest {
                 await("c-1 leads the Parti group").atMost(WAIT).pollInterval(Duration.ofMillis(20))
                         .until(() -> first.leadsIn("PARTI"));
                 // within c-1's cold-start window: the group's first assignment counts p-0, which cannot roll back
-                members.put("p-0", Member.start(rollingBack(load.groupId, "p-0", PartiConsumerConfig.MIGRATION_NONE),
-                        load.topic, "p-0", load.logDir, dir));
+                Map<String, Object> plain = rollingBack(load.groupId, "p-0", PartiConsumerConfig.MIGRATION_NONE);
+                plain.remove(PartiAssignor.WORKER_ID_CONFIG); // a pooled ID: its close leaves the group at once
+                members.put("p-0", Member.start(plain, load.topic, "p-0", load.logDir, dir));
                 MigratingMemberMain.AfterBatch holdUntilTheKill = (consumer, batch) -> {
                     if (armed.get() && killedAt.get() == 0) {
                         await("c-1 rolling back, holding a Kafka assignment").atMost(WAIT)
