@@ -60,11 +60,13 @@ class RollingMigrationStaticCrashTest {
     /**
      * A plain {@code KafkaConsumer} k-1 (so no switch yet), a migrating static member m-2 (i-2) in this JVM and one, c-1
      * (i-1), in a child JVM, killed with SIGKILL while it is a Kafka member whose bridge holds partitions and has
-     * processed records it has not committed (commit-in-revoke: nothing revoked it since). A fresh child JVM, c-1b,
-     * starts under {@code group.instance.id} i-1 before the broker expires c-1: it finds Kafka members at its {@code
-     * subscribe()}, joins the Kafka group, takes over i-1's static membership and gets exactly c-1's partitions (nobody
-     * else held them in between), from the last committed offsets. Then k-1 stops, the group switches, and c-1b and m-2
-     * end on Parti sharing every partition, the Kafka group empty.
+     * processed records it has not committed (commit-in-revoke: nothing revoked it since). A fresh child JVM, c-1b
+     * (started beforehand, released at the kill), starts under {@code group.instance.id} i-1 before the broker expires
+     * c-1: it finds Kafka members at its {@code subscribe()}, joins the Kafka group, takes over i-1's static membership
+     * and gets exactly c-1's partitions (nobody else held them in between), from the last committed offsets. Then k-1
+     * stops, the group switches, and c-1b and m-2 end on Parti sharing every partition, the Kafka group empty. A leader
+     * that also gave the restarted member's partitions to m-2 (a bug planted once in {@code PartiAssignor}) fails it:
+     * the Kafka group no longer shares every partition exactly once.
      */
     @Test
     void aStaticMemberKilledAsAKafkaMemberAndRestartedUnderItsInstanceIdLosesNothingAndTheGroupEndsOnParti(
@@ -163,8 +165,13 @@ class RollingMigrationStaticCrashTest {
      * (this JVM, {@code parti.migration=none}) holds the rollback off. p-0 stops: c-1 starts the rollback, its Kafka side
      * joins the Kafka group and holds a Kafka assignment (phase ROLLING), and is killed there. r-2 is held meanwhile,
      * after a batch on its polling thread (a condition, not a sleep), so that the group cannot be complete in Kafka at
-     * the kill. A fresh child JVM, c-1b, starts under i-1 before the broker expires c-1: it takes over i-1 in Parti and
-     * in Kafka. The rollback completes with c-1b and r-2 as Kafka members sharing every partition.
+     * the kill. A fresh child JVM, c-1b (started beforehand, released at the kill), starts under i-1 within both
+     * sessions: it takes i-1 over in Parti (acquiring nothing for one Parti session: the core's takeover wait) and in
+     * Kafka, then reports i-1's partitions to the Kafka leader. The rollback completes with c-1b holding exactly c-1's
+     * partitions (nobody else acquired them after the kill) and r-2 the rest, both Kafka members. A member that does not
+     * report what Parti hands it after it joined Kafka (a bug planted once in {@code PartiToKafkaMigration}) fails it:
+     * the rollback never completes. Without the takeover wait it passes: a predecessor killed with SIGKILL owns nothing
+     * any more; the core's static-takeover tests cover a live one.
      */
     @Test
     void aStaticMemberKilledWhileRollingBackAndRestartedUnderItsInstanceIdLosesNothingAndTheGroupEndsOnKafka(
