@@ -35,6 +35,13 @@ final class MigratingMemberMain {
     private MigratingMemberMain() {
     }
 
+    /**
+     * System property of a child started held ({@link MigrationCrashSupport.Child#startHeld}): a file whose appearance
+     * starts the member. Until then the JVM has started and warmed up (see {@link #warmUp}), prints {@code HELD}, and
+     * touches nothing of the member's group.
+     */
+    static final String START_WHEN = "parti.test.start.when";
+
     /** Args: config file (key=value lines; with parti.nats.url a migrating PartiConsumer), topic, name, log dir, ledger. */
     public static void main(String[] args) throws Exception {
         Map<String, Object> config = new HashMap<>();
@@ -43,6 +50,18 @@ final class MigratingMemberMain {
             if (eq > 0) {
                 config.put(line.substring(0, eq), line.substring(eq + 1));
             }
+        }
+        String startWhen = System.getProperty(START_WHEN);
+        if (startWhen != null) {
+            // a restart of a killed instance, timed by the test: what a JVM, class loading and first connections cost
+            // is paid before it, by clients of its own that join no group and are closed
+            warmUp(config);
+            System.out.println("HELD");
+            Path go = Path.of(startWhen);
+            while (!Files.exists(go)) {
+                Thread.sleep(2); // a child JVM has no other way to hear from the test; the wait is on a condition
+            }
+            System.out.println("RELEASED");
         }
         AtomicBoolean running = new AtomicBoolean(true);
         Thread main = Thread.currentThread();
@@ -56,6 +75,27 @@ final class MigratingMemberMain {
         }, "member-shutdown"));
         run(config, args[1], args[2], Path.of(args[3]), Path.of(args[4]), running, new AtomicReference<>());
         System.out.println("STOPPED");
+    }
+
+    /**
+     * A held child's warm-up: a Kafka consumer without a group, an admin client and a NATS connection, each used once
+     * and closed (nothing of the member's group is touched).
+     */
+    private static void warmUp(Map<String, Object> config) throws Exception {
+        Map<String, Object> plain = new HashMap<>();
+        plain.put("bootstrap.servers", config.get("bootstrap.servers"));
+        plain.put("key.deserializer", org.apache.kafka.common.serialization.StringDeserializer.class);
+        plain.put("value.deserializer", org.apache.kafka.common.serialization.StringDeserializer.class);
+        try (KafkaConsumer<String, String> c = new KafkaConsumer<>(plain);
+             org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(
+                     Map.of("bootstrap.servers", config.get("bootstrap.servers")))) {
+            c.listTopics(Duration.ofSeconds(30));
+            admin.describeCluster().nodes().get(30, java.util.concurrent.TimeUnit.SECONDS);
+        }
+        Object nats = config.get("parti.nats.url");
+        if (nats != null) {
+            io.nats.client.Nats.connect(nats.toString()).close();
+        }
     }
 
     /**

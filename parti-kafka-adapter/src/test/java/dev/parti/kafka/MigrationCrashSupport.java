@@ -293,6 +293,7 @@ final class MigrationCrashSupport {
         final String name;
         final WorkerProcess process;
         private final String logName;
+        private Path go;
 
         private Child(String name, WorkerProcess process, String logName) {
             this.name = name;
@@ -308,6 +309,38 @@ final class MigrationCrashSupport {
             return new Child(name, WorkerProcess.builder(MigratingMemberMain.class).name(name).args(configFile.toString(), topic,
                     name, logDir.toString(), dir.resolve(name + ".ledger").toString()).jvmArgs("-Xmx256m").start(),
                     config.get("group.id") + "-" + name + ".log");
+        }
+
+        /**
+         * Like {@link #start}, but the member starts only at {@link #release()}: the JVM is up and warmed up by then
+         * (its classes loaded and its first connections made, by clients that touch no group; it printed {@code
+         * HELD}), so a test can restart a killed instance within a session on a busy machine. {@link #awaitHeld} waits
+         * for that state.
+         */
+        static Child startHeld(Map<String, Object> config, String topic, String name, Path logDir, Path dir)
+                throws Exception {
+            Path configFile = dir.resolve(name + ".properties");
+            StringBuilder sb = new StringBuilder();
+            config.forEach((k, v) -> sb.append(k).append('=').append(v).append('\n'));
+            Files.writeString(configFile, sb.toString());
+            Path go = dir.resolve(name + ".go");
+            Child c = new Child(name, WorkerProcess.builder(MigratingMemberMain.class).name(name).args(configFile.toString(),
+                    topic, name, logDir.toString(), dir.resolve(name + ".ledger").toString())
+                    .jvmArgs("-Xmx256m", "-D" + MigratingMemberMain.START_WHEN + "=" + go).start(),
+                    config.get("group.id") + "-" + name + ".log");
+            c.go = go;
+            return c;
+        }
+
+        /** Waits until a child started with {@link #startHeld} is up and waits for {@link #release()}. */
+        void awaitHeld(Duration wait) {
+            org.awaitility.Awaitility.await(name + " up and held").atMost(wait).pollInterval(Duration.ofMillis(20))
+                    .until(() -> !lines("HELD").isEmpty());
+        }
+
+        /** Starts the member of a child started with {@link #startHeld}. */
+        void release() throws java.io.IOException {
+            Files.createFile(go);
         }
 
         /** The phases it printed, in order (its whole log is read: a tail may miss them among Kafka's lines). */
@@ -435,6 +468,48 @@ final class MigrationCrashSupport {
             stopProducing();
             commits.close();
         }
+    }
+
+    /**
+     * The end checks of a crash test, once every member has stopped: no record processed twice beyond what the
+     * {@code killed} instances' uncommitted work (or a loss) explains, printing where the first such duplicate stands in
+     * each ledger that holds it; and no partition with two live owners in the ownership logs since {@code start}.
+     */
+    static void assertLedgersAndOwnership(Path dir, Path logDir, long start, Set<String> killed) throws Exception {
+        Map<String, List<String>> seen = ledgers(dir);
+        long redone = seen.values().stream().filter(by -> by.size() > 1).count();
+        System.out.println("records processed again (a killed instance's uncommitted work, or a fenced member's): " + redone);
+        List<String> duplicates = duplicatesBeyond(dir, killed);
+        if (!duplicates.isEmpty()) {
+            String record = duplicates.get(0).substring(0, duplicates.get(0).indexOf(" by "));
+            for (String m : new TreeSet<>(seen.get(record))) {
+                System.out.println("duplicate " + record + ": " + whereInLedger(dir, m, record));
+            }
+        }
+        assertThat(duplicates).as("processed twice other than a killed instance's uncommitted work").isEmpty();
+        dev.parti.testkit.OwnershipReport report = dev.parti.testkit.OwnershipChecker.builder()
+                .window(start, System.nanoTime()).check(OwnershipLog.read(logDir));
+        assertThat(report.overlaps()).as("partitions with two live owners").isEmpty();
+    }
+
+    /** The partitions {@code instance} holds now according to the ownership logs in {@code logDir}. */
+    static Set<String> heldBy(Path logDir, String instance) {
+        Set<String> held = new TreeSet<>();
+        holders(logDir).forEach((partition, h) -> {
+            if (h.contains(instance)) {
+                held.add(partition);
+            }
+        });
+        return held;
+    }
+
+    /** How many records {@code member}'s ledger holds now. */
+    static long processedBy(Path dir, String member) throws Exception {
+        Path f = dir.resolve(member + ".ledger");
+        if (!Files.exists(f)) {
+            return 0;
+        }
+        return Files.readAllLines(f).stream().filter(l -> !l.isBlank() && !l.startsWith("#")).count();
     }
 
     /** A producer thread writing 8 records per 20 ms round robin over {@code partitions}, until {@code producing} is false. */
