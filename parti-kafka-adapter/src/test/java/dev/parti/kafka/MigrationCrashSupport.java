@@ -492,6 +492,53 @@ final class MigrationCrashSupport {
         assertThat(report.overlaps()).as("partitions with two live owners").isEmpty();
     }
 
+    /** Waits until the Kafka group is stable with {@code size} members sharing every partition, none without. */
+    static void awaitKafkaGroup(String bootstrap, String groupId, int size, int partitions, java.time.Duration wait) {
+        org.awaitility.Awaitility.await("the Kafka group stable with " + size + " members sharing every partition")
+                .atMost(wait).pollInterval(java.time.Duration.ofMillis(100)).until(() -> {
+                    org.apache.kafka.clients.admin.ConsumerGroupDescription d = describe(bootstrap, groupId);
+                    return d != null && d.groupState() == org.apache.kafka.common.GroupState.STABLE
+                            && d.members().size() == size
+                            && d.members().stream().mapToInt(m -> m.assignment().topicPartitions().size()).sum() == partitions
+                            && d.members().stream().allMatch(m -> !m.assignment().topicPartitions().isEmpty());
+                });
+    }
+
+    /** {@code config} as a static member {@code instanceId}, which is its Parti worker ID too. */
+    static Map<String, Object> staticMember(Map<String, Object> config, String instanceId) {
+        config.put("group.instance.id", instanceId);
+        config.remove(PartiAssignor.WORKER_ID_CONFIG);
+        return config;
+    }
+
+    /** Parti's first assignment after a short cold-start window (tests that need the switch held open hold it themselves). */
+    static Map<String, Object> fastSwitch(Map<String, Object> config) {
+        config.put("parti.cold.start.window.ms", "300");
+        config.put("parti.planned.scale.window.ms", "300");
+        return config;
+    }
+
+    /** Whether the ownership logs show every partition of {@code topic} held by exactly one of {@code owners}, each holding some. */
+    static boolean sharedBy(Path logDir, String topic, int partitions, Set<String> owners) {
+        Map<String, Set<String>> now = holders(logDir);
+        Set<String> seen = new java.util.HashSet<>();
+        for (int p = 0; p < partitions; p++) {
+            Set<String> h = now.get(topic + "-" + p);
+            if (h == null || h.size() != 1 || !owners.containsAll(h)) {
+                return false;
+            }
+            seen.addAll(h);
+        }
+        return seen.equals(owners);
+    }
+
+    /** The migration phase of member {@code name} of {@code members}, null when it has no PartiConsumer (yet). */
+    static dev.parti.kafka.migration.KafkaToPartiMigration.Phase phase(Map<String, Member> members, String name) {
+        Member m = members.get(name);
+        PartiConsumer<String, String> p = m == null ? null : m.parti();
+        return p == null ? null : p.migrationPhase();
+    }
+
     /** The partitions {@code instance} holds now according to the ownership logs in {@code logDir}. */
     static Set<String> heldBy(Path logDir, String instance) {
         Set<String> held = new TreeSet<>();

@@ -10,9 +10,6 @@ import dev.parti.kafka.migration.KafkaToPartiMigration;
 import dev.parti.testkit.KafkaBrokerExtension;
 import dev.parti.testkit.NatsServer;
 import dev.parti.testkit.NatsServerExtension;
-import dev.parti.testkit.OwnershipChecker;
-import dev.parti.testkit.OwnershipLog;
-import dev.parti.testkit.OwnershipReport;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -74,18 +71,18 @@ class RollingMigrationCrashTest {
         try (load) {
             try {
                 members.put("k-1", Member.start(kafka(load.groupId, "k-1"), load.topic, "k-1", load.logDir, dir));
-                awaitKafkaGroup(load.groupId, 1);
+                MigrationCrashSupport.awaitKafkaGroup(KAFKA.bootstrapServers(), load.groupId, 1, PARTITIONS, WAIT);
                 for (String name : List.of("c-1", "c-2", "c-3")) {
                     children.add(Child.start(migrating(load.groupId, name, NATS.url()), load.topic, name,
                             load.logDir, dir));
                 }
-                awaitKafkaGroup(load.groupId, 4);
+                MigrationCrashSupport.awaitKafkaGroup(KAFKA.bootstrapServers(), load.groupId, 4, PARTITIONS, WAIT);
                 Child c3 = children.get(2);
                 await("every child is a Kafka member").atMost(WAIT).pollInterval(Duration.ofMillis(50))
                         .until(() -> children.stream().allMatch(c -> c.phase().equals("KAFKA")));
 
                 c3.kill(load.logDir); // its bridge holds Kafka partitions; the switch has not been announced
-                awaitKafkaGroup(load.groupId, 3); // the broker expired it: k-1, c-1, c-2 share every partition
+                MigrationCrashSupport.awaitKafkaGroup(KAFKA.bootstrapServers(), load.groupId, 3, PARTITIONS, WAIT); // the broker expired it: k-1, c-1, c-2 share every partition
                 assertThat(c3.phases()).as("c-3 killed as a Kafka member").containsExactly("KAFKA");
 
                 members.remove("k-1").stop(); // the last plain KafkaConsumer: every member is told to switch
@@ -119,7 +116,7 @@ class RollingMigrationCrashTest {
         System.out.printf("migration crash: the Parti leader %s killed while switching; %s consumed every partition through "
                 + "Parti %.2f s later (Kafka session 3 s, Parti session 2 s)%n", leader.name, survivor.name,
                 (onPartiAt - killedAt) / 1e9);
-        checkLedgersAndOwnership(dir, load.logDir, load.start, Set.of("c-3", leader.name));
+        MigrationCrashSupport.assertLedgersAndOwnership(dir, load.logDir, load.start, Set.of("c-3", leader.name));
         assertThat(MigrationCrashSupport.ledgers(dir).values().stream().filter(by -> by.contains(survivor.name)).count())
                 .as(survivor.name + " processed records").isPositive();
     }
@@ -140,19 +137,19 @@ class RollingMigrationCrashTest {
         try (NatsServer nats = NatsServer.start(); load) {
             try {
                 members.put("k-1", Member.start(kafka(load.groupId, "k-1"), load.topic, "k-1", load.logDir, dir));
-                awaitKafkaGroup(load.groupId, 1);
+                MigrationCrashSupport.awaitKafkaGroup(KAFKA.bootstrapServers(), load.groupId, 1, PARTITIONS, WAIT);
                 for (String name : List.of("p-1", "p-2")) {
                     Map<String, Object> config = migrating(load.groupId, name, nats.url());
                     // shorter than the outage: the join started at the switch fails, and is tried again at later polls
                     config.put("parti.startup.timeout.ms", "1500");
                     members.put(name, Member.start(config, load.topic, name, load.logDir, dir));
                 }
-                awaitKafkaGroup(load.groupId, 3);
+                MigrationCrashSupport.awaitKafkaGroup(KAFKA.bootstrapServers(), load.groupId, 3, PARTITIONS, WAIT);
 
                 members.remove("k-1").stop(); // every member is told to switch
                 await("a member switches").atMost(WAIT).pollInterval(Duration.ofMillis(5))
-                        .until(() -> phase(members, "p-1") == KafkaToPartiMigration.Phase.SWITCHING
-                                || phase(members, "p-2") == KafkaToPartiMigration.Phase.SWITCHING);
+                        .until(() -> MigrationCrashSupport.phase(members, "p-1") == KafkaToPartiMigration.Phase.SWITCHING
+                                || MigrationCrashSupport.phase(members, "p-2") == KafkaToPartiMigration.Phase.SWITCHING);
                 nats.kill();
                 downAt = System.nanoTime();
                 int before = MigrationCrashSupport.ledgers(dir).size();
@@ -160,7 +157,7 @@ class RollingMigrationCrashTest {
                 await("3 s without NATS, both members consuming through Kafka").atMost(WAIT)
                         .pollDelay(Duration.ofSeconds(3)).pollInterval(Duration.ofMillis(100))
                         .until(() -> MigrationCrashSupport.ledgers(dir).size() > before + 100);
-                assertThat(List.of(phase(members, "p-1"), phase(members, "p-2"))).as("still Kafka members without NATS")
+                assertThat(List.of(MigrationCrashSupport.phase(members, "p-1"), MigrationCrashSupport.phase(members, "p-2"))).as("still Kafka members without NATS")
                         .allMatch(p -> p == KafkaToPartiMigration.Phase.KAFKA || p == KafkaToPartiMigration.Phase.SWITCHING);
                 assertThat(MigrationCrashSupport.describe(KAFKA.bootstrapServers(), load.groupId).members()).hasSize(2);
                 nats.restart();
@@ -168,9 +165,9 @@ class RollingMigrationCrashTest {
 
                 await("both run through Parti and share every partition, the Kafka group empty").atMost(WAIT)
                         .pollInterval(Duration.ofMillis(50))
-                        .until(() -> phase(members, "p-1") == KafkaToPartiMigration.Phase.PARTI
-                                && phase(members, "p-2") == KafkaToPartiMigration.Phase.PARTI
-                                && sharedBy(load.logDir, load.topic, Set.of("p-1", "p-2")));
+                        .until(() -> MigrationCrashSupport.phase(members, "p-1") == KafkaToPartiMigration.Phase.PARTI
+                                && MigrationCrashSupport.phase(members, "p-2") == KafkaToPartiMigration.Phase.PARTI
+                                && MigrationCrashSupport.sharedBy(load.logDir, load.topic, PARTITIONS, Set.of("p-1", "p-2")));
                 onPartiAt = System.nanoTime();
                 assertThat(MigrationCrashSupport.describe(KAFKA.bootstrapServers(), load.groupId).members()).isEmpty();
 
@@ -185,7 +182,7 @@ class RollingMigrationCrashTest {
         }
         System.out.printf("migration with NATS down at the switch: down %.2f s; on Parti %.2f s after NATS was back%n",
                 (upAt - downAt) / 1e9, (onPartiAt - upAt) / 1e9);
-        checkLedgersAndOwnership(dir, load.logDir, load.start, Set.of());
+        MigrationCrashSupport.assertLedgersAndOwnership(dir, load.logDir, load.start, Set.of());
     }
 
     /**
@@ -214,7 +211,7 @@ class RollingMigrationCrashTest {
                     return d != null && !d.members().isEmpty();
                 });
                 // both find a Kafka member at their subscribe(): they join the Kafka group
-                Child c1 = Child.start(staticMember(fastSwitch(migrating(load.groupId, "c-1", NATS.url())), "i-1"),
+                Child c1 = Child.start(MigrationCrashSupport.staticMember(MigrationCrashSupport.fastSwitch(migrating(load.groupId, "c-1", NATS.url())), "i-1"),
                         load.topic, "c-1", load.logDir, dir);
                 child.set(c1);
                 MigratingMemberMain.AfterBatch holdWhileSwitching = (consumer, batch) -> {
@@ -227,12 +224,12 @@ class RollingMigrationCrashTest {
                         killedAt.set(System.nanoTime());
                     }
                 };
-                members.put("m-2", Member.start(staticMember(fastSwitch(migrating(load.groupId, "m-2", NATS.url())),
+                members.put("m-2", Member.start(MigrationCrashSupport.staticMember(MigrationCrashSupport.fastSwitch(migrating(load.groupId, "m-2", NATS.url())),
                         "i-2"), load.topic, "m-2", load.logDir, dir, holdWhileSwitching));
-                awaitKafkaGroup(load.groupId, 3);
+                MigrationCrashSupport.awaitKafkaGroup(KAFKA.bootstrapServers(), load.groupId, 3, PARTITIONS, WAIT);
                 System.out.printf("waiting kill: %s at %.2f s%n", "group of 3", (System.nanoTime() - load.start) / 1e9);
                 assertThat(c1.phase()).isEqualTo("KAFKA");
-                assertThat(phase(members, "m-2")).isEqualTo(KafkaToPartiMigration.Phase.KAFKA);
+                assertThat(MigrationCrashSupport.phase(members, "m-2")).isEqualTo(KafkaToPartiMigration.Phase.KAFKA);
 
                 armed.set(true);
                 members.remove("k-1").stop(); // the last plain KafkaConsumer: every member is told to switch
@@ -243,7 +240,7 @@ class RollingMigrationCrashTest {
 
                 await("m-2 runs through Parti holding every partition, the Kafka group empty").atMost(WAIT)
                         .pollInterval(Duration.ofMillis(50))
-                        .until(() -> phase(members, "m-2") == KafkaToPartiMigration.Phase.PARTI
+                        .until(() -> MigrationCrashSupport.phase(members, "m-2") == KafkaToPartiMigration.Phase.PARTI
                                 && MigrationCrashSupport.holdsAll(load.logDir, "m-2", load.topic, PARTITIONS));
                 onPartiAt = System.nanoTime();
                 System.out.printf("waiting kill: %s at %.2f s%n", "on Parti", (System.nanoTime() - load.start) / 1e9);
@@ -268,7 +265,7 @@ class RollingMigrationCrashTest {
         System.out.printf("migration crash: c-1 killed in WAITING; m-2 consumed every partition through Parti %.2f s later "
                 + "(Parti session 2 s); test %.2f s%n", (onPartiAt - killedAt.get()) / 1e9,
                         (System.nanoTime() - load.start) / 1e9);
-        checkLedgersAndOwnership(dir, load.logDir, load.start, Set.of()); // c-1 had committed everything it processed
+        MigrationCrashSupport.assertLedgersAndOwnership(dir, load.logDir, load.start, Set.of()); // c-1 had committed everything it processed
     }
 
     /**
@@ -289,10 +286,10 @@ class RollingMigrationCrashTest {
         try (load) {
             try {
                 members.put("k-1", Member.start(kafka(load.groupId, "k-1"), load.topic, "k-1", load.logDir, dir));
-                members.put("p-1", Member.start(fastSwitch(migrating(load.groupId, "p-1", NATS.url())), load.topic,
+                members.put("p-1", Member.start(MigrationCrashSupport.fastSwitch(migrating(load.groupId, "p-1", NATS.url())), load.topic,
                         "p-1", load.logDir, dir));
-                awaitKafkaGroup(load.groupId, 2);
-                members.put("p-2", Member.start(fastSwitch(migrating(load.groupId, "p-2", NATS.url())), load.topic,
+                MigrationCrashSupport.awaitKafkaGroup(KAFKA.bootstrapServers(), load.groupId, 2, PARTITIONS, WAIT);
+                members.put("p-2", Member.start(MigrationCrashSupport.fastSwitch(migrating(load.groupId, "p-2", NATS.url())), load.topic,
                         "p-2", load.logDir, dir, null, () -> {
                             try {
                                 assertThat(release.await(WAIT.toSeconds(), java.util.concurrent.TimeUnit.SECONDS)).isTrue();
@@ -301,12 +298,12 @@ class RollingMigrationCrashTest {
                             }
                         }));
                 await("p-2 decided to join the Kafka group").atMost(WAIT).pollInterval(Duration.ofMillis(20))
-                        .until(() -> phase(members, "p-2") == KafkaToPartiMigration.Phase.KAFKA);
+                        .until(() -> MigrationCrashSupport.phase(members, "p-2") == KafkaToPartiMigration.Phase.KAFKA);
 
                 members.remove("k-1").stop(); // p-1, alone in the Kafka group, switches
                 await("p-1 consumes every partition through Parti, the Kafka group empty").atMost(WAIT)
                         .pollInterval(Duration.ofMillis(20))
-                        .until(() -> phase(members, "p-1") == KafkaToPartiMigration.Phase.PARTI
+                        .until(() -> MigrationCrashSupport.phase(members, "p-1") == KafkaToPartiMigration.Phase.PARTI
                                 && MigrationCrashSupport.holdsAll(load.logDir, "p-1", load.topic, PARTITIONS)
                                 && MigrationCrashSupport.describe(KAFKA.bootstrapServers(), load.groupId)
                                         .members().isEmpty());
@@ -314,8 +311,8 @@ class RollingMigrationCrashTest {
                 release.countDown(); // p-2 joins the empty Kafka group now
 
                 await("p-1 and p-2 share every partition through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(50))
-                        .until(() -> phase(members, "p-2") == KafkaToPartiMigration.Phase.PARTI
-                                && sharedBy(load.logDir, load.topic, Set.of("p-1", "p-2")));
+                        .until(() -> MigrationCrashSupport.phase(members, "p-2") == KafkaToPartiMigration.Phase.PARTI
+                                && MigrationCrashSupport.sharedBy(load.logDir, load.topic, PARTITIONS, Set.of("p-1", "p-2")));
                 System.out.printf("late migrating member: on Parti beside p-1 %.2f s after its Kafka join was released%n",
                         (System.nanoTime() - releasedAt) / 1e9);
                 assertThat(MigrationCrashSupport.describe(KAFKA.bootstrapServers(), load.groupId).members()).isEmpty();
@@ -332,7 +329,7 @@ class RollingMigrationCrashTest {
         }
         System.out.printf("late migrating member: test %.2f s%n", (System.nanoTime() - load.start) / 1e9);
         // nobody was killed: no record may be processed twice
-        checkLedgersAndOwnership(dir, load.logDir, load.start, Set.of());
+        MigrationCrashSupport.assertLedgersAndOwnership(dir, load.logDir, load.start, Set.of());
     }
 
     /**
@@ -468,10 +465,10 @@ class RollingMigrationCrashTest {
         Map<String, Member> members = new HashMap<>();
         try (load) {
             try {
-                members.put("p-1", Member.start(fastSwitch(migrating(load.groupId, "p-1", NATS.url())), load.topic,
+                members.put("p-1", Member.start(MigrationCrashSupport.fastSwitch(migrating(load.groupId, "p-1", NATS.url())), load.topic,
                         "p-1", load.logDir, dir, afterBatch));
                 await("p-1 consumes every partition through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(20))
-                        .until(() -> phase(members, "p-1") == KafkaToPartiMigration.Phase.PARTI
+                        .until(() -> MigrationCrashSupport.phase(members, "p-1") == KafkaToPartiMigration.Phase.PARTI
                                 && MigrationCrashSupport.holdsAll(load.logDir, "p-1", load.topic, PARTITIONS));
                 Map<String, Object> config = Fixtures.consumerBase(KAFKA.bootstrapServers(), load.groupId);
                 config.put("group.protocol", "classic");
@@ -491,7 +488,7 @@ class RollingMigrationCrashTest {
                     after.run(load);
                 }
                 if (whenClean) {
-                    assertThat(phase(members, "p-1")).isEqualTo(KafkaToPartiMigration.Phase.PARTI);
+                    assertThat(MigrationCrashSupport.phase(members, "p-1")).isEqualTo(KafkaToPartiMigration.Phase.PARTI);
                     load.drain(WAIT);
                     members.remove("p-1").stop();
                 }
@@ -505,7 +502,7 @@ class RollingMigrationCrashTest {
         }
         System.out.printf("%s: test %.2f s%n", name, (System.nanoTime() - load.start) / 1e9);
         if (whenClean) {
-            checkLedgersAndOwnership(dir, load.logDir, load.start, Set.of());
+            MigrationCrashSupport.assertLedgersAndOwnership(dir, load.logDir, load.start, Set.of());
         }
     }
 
@@ -513,68 +510,6 @@ class RollingMigrationCrashTest {
     private static void assertCommittedAtLeast(Load load, Map<TopicPartition, OffsetAndMetadata> offsets) throws Exception {
         Map<TopicPartition, Long> atBroker = MigrationCrashSupport.committedOffsets(KAFKA.bootstrapServers(), load.groupId);
         offsets.forEach((tp, om) -> assertThat(atBroker.get(tp)).as("committed " + tp).isGreaterThanOrEqualTo(om.offset()));
-    }
-
-    private static void checkLedgersAndOwnership(Path dir, Path logDir, long start, Set<String> killed) throws Exception {
-        Map<String, List<String>> seen = MigrationCrashSupport.ledgers(dir);
-        long redone = seen.values().stream().filter(by -> by.size() > 1).count();
-        System.out.println("records processed again (a killed instance's uncommitted work, or a fenced member's): " + redone);
-        List<String> duplicates = MigrationCrashSupport.duplicatesBeyond(dir, killed);
-        if (!duplicates.isEmpty()) { // where the first one stands in each ledger that holds it
-            String record = duplicates.get(0).substring(0, duplicates.get(0).indexOf(" by "));
-            for (String m : new java.util.TreeSet<>(seen.get(record))) {
-                System.out.println("duplicate " + record + ": " + MigrationCrashSupport.whereInLedger(dir, m, record));
-            }
-        }
-        assertThat(duplicates).as("processed twice other than a killed instance's uncommitted work").isEmpty();
-        OwnershipReport report = OwnershipChecker.builder().window(start, System.nanoTime()).check(OwnershipLog.read(logDir));
-        assertThat(report.overlaps()).as("partitions with two live owners").isEmpty();
-    }
-
-    /** Whether the ownership logs show every partition held by exactly one of {@code owners}, each holding some. */
-    private static boolean sharedBy(Path logDir, String topic, Set<String> owners) {
-        Map<String, Set<String>> now = MigrationCrashSupport.holders(logDir);
-        Set<String> seen = new java.util.HashSet<>();
-        for (int p = 0; p < PARTITIONS; p++) {
-            Set<String> h = now.get(topic + "-" + p);
-            if (h == null || h.size() != 1 || !owners.containsAll(h)) {
-                return false;
-            }
-            seen.addAll(h);
-        }
-        return seen.equals(owners);
-    }
-
-    private static KafkaToPartiMigration.Phase phase(Map<String, Member> members, String name) {
-        Member m = members.get(name);
-        PartiConsumer<String, String> p = m == null ? null : m.parti();
-        return p == null ? null : p.migrationPhase();
-    }
-
-
-    /** Waits until the Kafka group is stable with {@code size} members sharing every partition, none without. */
-    private static void awaitKafkaGroup(String groupId, int size) {
-        await("the Kafka group stable with " + size + " members sharing every partition").atMost(WAIT)
-                .pollInterval(Duration.ofMillis(100)).until(() -> {
-                    ConsumerGroupDescription d = MigrationCrashSupport.describe(KAFKA.bootstrapServers(), groupId);
-                    return d != null && d.groupState() == GroupState.STABLE && d.members().size() == size
-                            && d.members().stream().mapToInt(m -> m.assignment().topicPartitions().size()).sum() == PARTITIONS
-                            && d.members().stream().allMatch(m -> !m.assignment().topicPartitions().isEmpty());
-                });
-    }
-
-    /** {@code config} as a static member {@code instanceId}, which is its Parti worker ID too. */
-    private static Map<String, Object> staticMember(Map<String, Object> config, String instanceId) {
-        config.put("group.instance.id", instanceId);
-        config.remove(PartiAssignor.WORKER_ID_CONFIG);
-        return config;
-    }
-
-    /** Parti's first assignment after the fast tests' short cold-start window (the test holds the switch open itself). */
-    private static Map<String, Object> fastSwitch(Map<String, Object> config) {
-        config.put("parti.cold.start.window.ms", "300");
-        config.put("parti.planned.scale.window.ms", "300");
-        return config;
     }
 
     private static Map<String, Object> kafka(String groupId, String name) {

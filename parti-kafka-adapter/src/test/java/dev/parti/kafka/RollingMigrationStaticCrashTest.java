@@ -24,7 +24,6 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.MemberDescription;
-import org.apache.kafka.common.GroupState;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
@@ -81,13 +80,13 @@ class RollingMigrationStaticCrashTest {
         try (load) {
             try {
                 members.put("k-1", Member.start(kafka(load.groupId, "k-1"), load.topic, "k-1", load.logDir, dir));
-                awaitKafkaGroup(load.groupId, 1);
+                MigrationCrashSupport.awaitKafkaGroup(KAFKA.bootstrapServers(), load.groupId, 1, PARTITIONS, WAIT);
                 c1 = Child.start(migratingAsI1(load.groupId, "c-1"), load.topic, "c-1", load.logDir, dir);
                 // c-1's restart, held until the kill: a JVM up with its classes loaded, so it joins within the session
                 c1b = Child.startHeld(migratingAsI1(load.groupId, "c-1b"), load.topic, "c-1b", load.logDir, dir);
-                members.put("m-2", Member.start(staticMember(fastSwitch(migrating(load.groupId, "m-2")), "i-2"),
+                members.put("m-2", Member.start(MigrationCrashSupport.staticMember(MigrationCrashSupport.fastSwitch(migrating(load.groupId, "m-2")), "i-2"),
                         load.topic, "m-2", load.logDir, dir));
-                awaitKafkaGroup(load.groupId, 3);
+                MigrationCrashSupport.awaitKafkaGroup(KAFKA.bootstrapServers(), load.groupId, 3, PARTITIONS, WAIT);
                 Child first = c1;
                 await("c-1 a Kafka member holding partitions").atMost(WAIT).pollInterval(Duration.ofMillis(50))
                         .until(() -> first.phase().equals("KAFKA") && !MigrationCrashSupport.heldBy(load.logDir, "c-1")
@@ -96,7 +95,7 @@ class RollingMigrationStaticCrashTest {
                 long before = MigrationCrashSupport.processedBy(dir, "c-1");
                 await("c-1 processed records it has not committed").atMost(WAIT).pollInterval(Duration.ofMillis(20))
                         .until(() -> MigrationCrashSupport.processedBy(dir, "c-1") >= before + 40);
-                awaitKafkaGroup(load.groupId, 3);
+                MigrationCrashSupport.awaitKafkaGroup(KAFKA.bootstrapServers(), load.groupId, 3, PARTITIONS, WAIT);
                 c1b.awaitHeld(WAIT);
                 Set<String> heldAtKill = MigrationCrashSupport.heldBy(load.logDir, "c-1");
                 String memberIdAtKill = staticMemberId(load.groupId, "i-1");
@@ -104,7 +103,7 @@ class RollingMigrationStaticCrashTest {
                 c1.kill(load.logDir);
                 killedAt = System.nanoTime();
                 assertThat(c1.phases()).as("c-1 killed as a Kafka member, before any switch").containsExactly("KAFKA");
-                assertThat(phase(members, "m-2")).isEqualTo(KafkaToPartiMigration.Phase.KAFKA);
+                assertThat(MigrationCrashSupport.phase(members, "m-2")).isEqualTo(KafkaToPartiMigration.Phase.KAFKA);
 
                 c1b.release();
                 Child second = c1b;
@@ -122,14 +121,14 @@ class RollingMigrationStaticCrashTest {
                                 + "i-1: no rebalance gave them to another member)").containsOnly("c-1b");
                 String memberIdNow = staticMemberId(load.groupId, "i-1");
                 assertThat(memberIdNow).as("i-1's member ID, a new one for c-1b").isNotNull().isNotEqualTo(memberIdAtKill);
-                awaitKafkaGroup(load.groupId, 3);
+                MigrationCrashSupport.awaitKafkaGroup(KAFKA.bootstrapServers(), load.groupId, 3, PARTITIONS, WAIT);
 
                 members.remove("k-1").stop(); // the last plain KafkaConsumer: every member is told to switch
                 await("c-1b and m-2 run through Parti and share every partition, the Kafka group empty").atMost(WAIT)
                         .pollInterval(Duration.ofMillis(50))
                         .until(() -> second.phase().equals("PARTI")
-                                && phase(members, "m-2") == KafkaToPartiMigration.Phase.PARTI
-                                && sharedBy(load.logDir, load.topic, Set.of("c-1b", "m-2")));
+                                && MigrationCrashSupport.phase(members, "m-2") == KafkaToPartiMigration.Phase.PARTI
+                                && MigrationCrashSupport.sharedBy(load.logDir, load.topic, PARTITIONS, Set.of("c-1b", "m-2")));
                 onPartiAt = System.nanoTime();
                 assertThat(MigrationCrashSupport.describe(KAFKA.bootstrapServers(), load.groupId).members()).isEmpty();
                 assertThat(c1b.phases()).as("c-1b's phases").startsWith("KAFKA").endsWith("PARTI")
@@ -212,7 +211,7 @@ class RollingMigrationStaticCrashTest {
                         }
                     }
                 };
-                members.put("r-2", Member.start(staticMember(rollingBack(load.groupId, "r-2",
+                members.put("r-2", Member.start(MigrationCrashSupport.staticMember(rollingBack(load.groupId, "r-2",
                         PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA), "i-2"), load.topic, "r-2", load.logDir, dir,
                         holdUntilTheKill));
                 await("every member processes records through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(50))
@@ -240,7 +239,7 @@ class RollingMigrationStaticCrashTest {
                                 && kafkaAssigned(load.groupId) == PARTITIONS
                                 && MigrationCrashSupport.describe(KAFKA.bootstrapServers(), load.groupId)
                                         .members().size() == 2
-                                && sharedBy(load.logDir, load.topic, Set.of("c-1b", "r-2")));
+                                && MigrationCrashSupport.sharedBy(load.logDir, load.topic, PARTITIONS, Set.of("c-1b", "r-2")));
                 rolledAt = System.nanoTime();
                 assertThat(MigrationCrashSupport.heldBy(load.logDir, "c-1b")).as("c-1b took i-1's partitions over")
                         .isEqualTo(heldAtKill.get());
@@ -285,32 +284,11 @@ class RollingMigrationStaticCrashTest {
         }
         return by;
     }
-
     /** The member ID the broker holds for static member {@code instanceId}, or null. */
     private static String staticMemberId(String groupId, String instanceId) throws Exception {
         ConsumerGroupDescription d = MigrationCrashSupport.describe(KAFKA.bootstrapServers(), groupId);
         return d == null ? null : d.members().stream().filter(m -> m.groupInstanceId().filter(instanceId::equals).isPresent())
                 .map(MemberDescription::consumerId).findFirst().orElse(null);
-    }
-
-    /** Whether the ownership logs show every partition held by exactly one of {@code owners}, each holding some. */
-    private static boolean sharedBy(Path logDir, String topic, Set<String> owners) {
-        Map<String, Set<String>> now = MigrationCrashSupport.holders(logDir);
-        Set<String> seen = new java.util.HashSet<>();
-        for (int p = 0; p < PARTITIONS; p++) {
-            Set<String> h = now.get(topic + "-" + p);
-            if (h == null || h.size() != 1 || !owners.containsAll(h)) {
-                return false;
-            }
-            seen.addAll(h);
-        }
-        return seen.equals(owners);
-    }
-
-    private static KafkaToPartiMigration.Phase phase(Map<String, Member> members, String name) {
-        Member m = members.get(name);
-        PartiConsumer<String, String> p = m == null ? null : m.parti();
-        return p == null ? null : p.migrationPhase();
     }
 
     private static PartiToKafkaMigration.Phase rollbackPhase(Member m) {
@@ -325,7 +303,7 @@ class RollingMigrationStaticCrashTest {
 
     /** The settings of each rolling-back instance run under {@code group.instance.id} i-1 (the killed one, its restart). */
     private static Map<String, Object> rollingBackAsI1(String groupId, String name) {
-        Map<String, Object> config = staticMember(rollingBack(groupId, name, PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA),
+        Map<String, Object> config = MigrationCrashSupport.staticMember(rollingBack(groupId, name, PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA),
                 "i-1");
         config.put("session.timeout.ms", Integer.toString(STATIC_SESSION_MS));
         return config;
@@ -345,35 +323,10 @@ class RollingMigrationStaticCrashTest {
         return config;
     }
 
-    /** Waits until the Kafka group is stable with {@code size} members sharing every partition, none without. */
-    private static void awaitKafkaGroup(String groupId, int size) {
-        await("the Kafka group stable with " + size + " members sharing every partition").atMost(WAIT)
-                .pollInterval(Duration.ofMillis(100)).until(() -> {
-                    ConsumerGroupDescription d = MigrationCrashSupport.describe(KAFKA.bootstrapServers(), groupId);
-                    return d != null && d.groupState() == GroupState.STABLE && d.members().size() == size
-                            && d.members().stream().mapToInt(m -> m.assignment().topicPartitions().size()).sum() == PARTITIONS
-                            && d.members().stream().allMatch(m -> !m.assignment().topicPartitions().isEmpty());
-                });
-    }
-
     /** The settings of each migrating instance run under {@code group.instance.id} i-1 (the killed one, its restart). */
     private static Map<String, Object> migratingAsI1(String groupId, String name) {
-        Map<String, Object> config = staticMember(fastSwitch(migrating(groupId, name)), "i-1");
+        Map<String, Object> config = MigrationCrashSupport.staticMember(MigrationCrashSupport.fastSwitch(migrating(groupId, name)), "i-1");
         config.put("session.timeout.ms", Integer.toString(STATIC_SESSION_MS));
-        return config;
-    }
-
-    /** {@code config} as a static member {@code instanceId}, which is its Parti worker ID too. */
-    private static Map<String, Object> staticMember(Map<String, Object> config, String instanceId) {
-        config.put("group.instance.id", instanceId);
-        config.remove(PartiAssignor.WORKER_ID_CONFIG);
-        return config;
-    }
-
-    /** Parti's first assignment after a short cold-start window: nothing here needs the switch held open. */
-    private static Map<String, Object> fastSwitch(Map<String, Object> config) {
-        config.put("parti.cold.start.window.ms", "300");
-        config.put("parti.planned.scale.window.ms", "300");
         return config;
     }
 

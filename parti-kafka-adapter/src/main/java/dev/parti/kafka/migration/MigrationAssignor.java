@@ -386,93 +386,95 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
         return state == READY || state == SWITCHING || state == ROLLED ? state : 0;
     }
 
-    /** {@code data} followed by a {@link #ROLLBACK} trailer reporting {@code claims}. */
-    static ByteBuffer withClaims(ByteBuffer data, Set<TopicPartition> claims) {
+    /** Writes a trailer's body. */
+    private interface BodyWriter {
+        void write(java.io.DataOutputStream out) throws java.io.IOException;
+    }
+
+    /** Reads a trailer's body. */
+    private interface BodyReader<T> {
+        T read(java.io.DataInputStream in) throws java.io.IOException;
+    }
+
+    /** {@code data} followed by the trailer {@code state} whose body {@code body} writes (then the body's 4-byte length). */
+    private static ByteBuffer withBody(ByteBuffer data, byte state, BodyWriter body) {
         java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
         try (java.io.DataOutputStream out = new java.io.DataOutputStream(bytes)) {
+            body.write(out);
+            out.writeInt(bytes.size());
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        ByteBuffer src = data == null ? ByteBuffer.allocate(0) : data.duplicate();
+        byte[] encoded = bytes.toByteArray();
+        ByteBuffer out = ByteBuffer.allocate(src.remaining() + encoded.length + TRAILER);
+        out.put(src).put(encoded).put(state).putLong(MAGIC);
+        out.flip();
+        return out;
+    }
+
+    /** The body of {@code data}'s trailer {@code state} as {@code reader} reads it; {@code absent} when there is none or it is malformed. */
+    private static <T> T body(ByteBuffer data, byte state, BodyReader<T> reader, T absent, String what) {
+        if (state(data) != state) {
+            return absent;
+        }
+        int end = data.limit();
+        int len = data.getInt(end - TRAILER - 4);
+        ByteBuffer enc = data.duplicate();
+        enc.position(end - TRAILER - 4 - len).limit(end - TRAILER - 4);
+        byte[] bytes = new byte[enc.remaining()];
+        enc.get(bytes);
+        try (java.io.DataInputStream in = new java.io.DataInputStream(new java.io.ByteArrayInputStream(bytes))) {
+            return reader.read(in);
+        } catch (java.io.IOException | RuntimeException e) {
+            LOG.warn("ignoring a malformed {}: {}", what, e.toString());
+            return absent;
+        }
+    }
+
+    /** {@code data} followed by a {@link #ROLLBACK} trailer reporting {@code claims}. */
+    static ByteBuffer withClaims(ByteBuffer data, Set<TopicPartition> claims) {
+        return withBody(data, ROLLBACK, out -> {
             out.writeInt(claims.size());
             for (TopicPartition tp : claims) {
                 out.writeUTF(tp.topic());
                 out.writeInt(tp.partition());
             }
-            out.writeInt(bytes.size());
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
-        }
-        ByteBuffer src = data == null ? ByteBuffer.allocate(0) : data.duplicate();
-        byte[] encoded = bytes.toByteArray();
-        ByteBuffer out = ByteBuffer.allocate(src.remaining() + encoded.length + TRAILER);
-        out.put(src).put(encoded).put(ROLLBACK).putLong(MAGIC);
-        out.flip();
-        return out;
+        });
     }
 
     /** The partitions a {@link #ROLLBACK} trailer reports (empty when {@code data} has none or it is malformed). */
     static Set<TopicPartition> claims(ByteBuffer data) {
-        if (state(data) != ROLLBACK) {
-            return Set.of();
-        }
-        int end = data.limit();
-        int len = data.getInt(end - TRAILER - 4);
-        ByteBuffer enc = data.duplicate();
-        enc.position(end - TRAILER - 4 - len).limit(end - TRAILER - 4);
-        byte[] bytes = new byte[enc.remaining()];
-        enc.get(bytes);
-        Set<TopicPartition> out = new java.util.HashSet<>();
-        try (java.io.DataInputStream in = new java.io.DataInputStream(new java.io.ByteArrayInputStream(bytes))) {
+        return body(data, ROLLBACK, in -> {
+            Set<TopicPartition> out = new java.util.HashSet<>();
             int n = in.readInt();
             for (int i = 0; i < n; i++) {
                 out.add(new TopicPartition(in.readUTF(), in.readInt()));
             }
-        } catch (java.io.IOException | RuntimeException e) {
-            LOG.warn("ignoring a malformed rollback report: {}", e.toString());
-            return Set.of();
-        }
-        return out;
+            return out;
+        }, Set.of(), "rollback report");
     }
 
     /** {@code data} followed by a {@link #PENDING} trailer listing {@code memberIds}. */
     static ByteBuffer withPending(ByteBuffer data, Set<String> memberIds) {
-        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
-        try (java.io.DataOutputStream out = new java.io.DataOutputStream(bytes)) {
+        return withBody(data, PENDING, out -> {
             out.writeInt(memberIds.size());
             for (String id : memberIds) {
                 out.writeUTF(id);
             }
-            out.writeInt(bytes.size());
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
-        }
-        ByteBuffer src = data == null ? ByteBuffer.allocate(0) : data.duplicate();
-        byte[] encoded = bytes.toByteArray();
-        ByteBuffer out = ByteBuffer.allocate(src.remaining() + encoded.length + TRAILER);
-        out.put(src).put(encoded).put(PENDING).putLong(MAGIC);
-        out.flip();
-        return out;
+        });
     }
 
     /** The member IDs a {@link #PENDING} trailer lists; null when {@code data} has none or it is malformed. */
     static Set<String> pending(ByteBuffer data) {
-        if (state(data) != PENDING) {
-            return null;
-        }
-        int end = data.limit();
-        int len = data.getInt(end - TRAILER - 4);
-        ByteBuffer enc = data.duplicate();
-        enc.position(end - TRAILER - 4 - len).limit(end - TRAILER - 4);
-        byte[] bytes = new byte[enc.remaining()];
-        enc.get(bytes);
-        Set<String> out = new java.util.TreeSet<>();
-        try (java.io.DataInputStream in = new java.io.DataInputStream(new java.io.ByteArrayInputStream(bytes))) {
+        return body(data, PENDING, in -> {
+            Set<String> out = new java.util.TreeSet<>();
             int n = in.readInt();
             for (int i = 0; i < n; i++) {
                 out.add(in.readUTF());
             }
-        } catch (java.io.IOException | RuntimeException e) {
-            LOG.warn("ignoring a malformed list of members that cannot switch: {}", e.toString());
-            return null;
-        }
-        return out;
+            return out;
+        }, null, "list of members that cannot switch");
     }
 
     static ByteBuffer withTrailer(ByteBuffer data, byte state) {
