@@ -89,14 +89,15 @@ public final class Bench {
                 case "b2", "b3", "b5" -> scenarios.add(args[i]);
                 case "b4" -> scenarios.addAll(List.of("b4", "b4l", "b4r"));
                 case "b4c" -> scenarios.add("b4"); // the single close keeps its output names b4-*
-                case "b3l", "b4l", "b4r", "mig", "migstatic", "migback" -> scenarios.add(args[i]);
+                case "b3l", "b4l", "b4r", "mig", "migstatic", "migcoop", "migback" -> scenarios.add(args[i]);
                 default -> {
-                    System.err.println("Usage: scripts/bench [b2] [b3] [b3l] [b4] [b4c] [b4l] [b4r] [b5] [mig] [migstatic] [migback] [--repeats N] "
+                    System.err.println("Usage: scripts/bench [b2] [b3] [b3l] [b4] [b4c] [b4l] [b4r] [b5] [mig] [migstatic] [migcoop] [migback] [--repeats N] "
                             + "[--impls parti,parti-pod,eager,coop,consumer] [--b5-records N] [--kafka-session-ms MS] [--out DIR]\n"
                             + "  b3l: kill -9 of Parti's leader of 4 (PartiConsumer only: parti, parti-pod); b4 = b4c b4l b4r; b4c: w2 of 4 closes; b4l: Parti's leader of 4 closes (PartiConsumer only); "
                             + "b4r: rolling restart of 4, without and with group.instance.id; mig: online migration of 4 "
                             + "classic KafkaConsumers, one at a time, to PartiConsumer (parti) and to group.protocol=consumer (consumer); "
                             + "migstatic: mig with static members, each new one taking over a stopped old one's group.instance.id; "
+                            + "migcoop: mig with both old fleets on CooperativeStickyAssignor (no migration step 1 on Parti's side); "
                             + "migback: the way back, 4 PartiConsumers to classic KafkaConsumers (parti) beside KIP-848's "
                             + "downgrade, 4 group.protocol=consumer members to classic ones (consumer)");
                     System.exit(2);
@@ -145,8 +146,9 @@ public final class Bench {
                                 case "b4" -> gracefulClose(v.impl(), r, false);
                                 case "b4l" -> gracefulClose(v.impl(), r, true);
                                 case "b4r" -> rollingRestart(v, r);
-                                case "mig" -> onlineMigration(v.impl(), r, false);
-                                case "migstatic" -> onlineMigration(v.impl(), r, true);
+                                case "mig" -> onlineMigration(v.impl(), r, false, false);
+                                case "migstatic" -> onlineMigration(v.impl(), r, true, false);
+                                case "migcoop" -> onlineMigration(v.impl(), r, false, true);
                                 case "migback" -> onlineRollback(v.impl(), r);
                                 default -> throw new IllegalArgumentException(s);
                             };
@@ -160,7 +162,8 @@ public final class Bench {
                         m.put("variant", v.id());
                         m.put("repeat", r);
                         m.put("loadAverage", loadAverage());
-                        String label = s.equals("mig") || s.equals("migstatic") ? migrationLabel(v.impl()) + (v.staticMember() ? ", static" : "")
+                        String label = s.equals("mig") || s.equals("migstatic") || s.equals("migcoop")
+                                ? migrationLabel(v.impl(), s.equals("migcoop")) + (v.staticMember() ? ", static" : "")
                                 : s.equals("migback") ? rollbackLabel(v.impl()) : v.label();
                         results.computeIfAbsent(s, k -> new LinkedHashMap<>()).computeIfAbsent(label, k -> new ArrayList<>()).add(m);
                         Files.writeString(out.resolve(s + "-" + v.id() + "-" + r + ".json"), Json.write(m));
@@ -202,6 +205,7 @@ public final class Bench {
             case "b4r" -> "B4 rolling restart of 4 consumers: close wi, start wi again, wait balanced (first repeat; red = no owner)";
             case "mig" -> "Online migration of 4 classic KafkaConsumers, one at a time: start ni, wait balanced, stop wi (first repeat; red = no owner)";
             case "migstatic" -> "Online migration of 4 static classic KafkaConsumers, one at a time: stop wi, start ni under its group.instance.id, wait balanced (first repeat; red = no owner)";
+            case "migcoop" -> "Online migration of 4 classic KafkaConsumers on CooperativeStickyAssignor (both sides), one at a time: start ni, wait balanced, stop wi (first repeat; red = no owner)";
             case "migback" -> "The way back: 4 PartiConsumers (or consumer-protocol members) to classic KafkaConsumers, one at a time (first repeat; red = no owner)";
             default -> scenario;
         };
@@ -239,7 +243,7 @@ public final class Bench {
                     v.add(new Variant(i, false));
                     v.add(new Variant(i, true));
                 }
-                case "mig", "migstatic", "migback" -> {
+                case "mig", "migstatic", "migcoop", "migback" -> {
                     // mig: the destinations, Parti and KIP-848's consumer protocol; migback: where the way back starts
                     if (i == Impl.PARTI || i == Impl.CONSUMER) {
                         v.add(new Variant(i, scenario.equals("migstatic")));
@@ -675,9 +679,9 @@ public final class Bench {
     // ------------------------------------------------------------------ mig: online migration, one member at a time
 
     /** The column of a migration run: from the old fleet to {@code to}. */
-    private static String migrationLabel(Impl to) {
+    private static String migrationLabel(Impl to, boolean fromCoop) {
         return to == Impl.PARTI
-                ? "classic PartiAssignor -> PartiConsumer parti.migration=kafka-to-parti"
+                ? "classic " + (fromCoop ? "CooperativeStickyAssignor" : "PartiAssignor") + " -> PartiConsumer parti.migration=kafka-to-parti"
                 : "classic CooperativeStickyAssignor -> group.protocol=consumer (KIP-848 online upgrade)";
     }
 
@@ -694,10 +698,10 @@ public final class Bench {
      * the members are static and each swap stops {@code wi} first (a static member's close does not leave the group),
      * then starts {@code ni} under {@code wi}'s {@code group.instance.id}, and waits until 4 are balanced.
      */
-    private Map<String, Object> onlineMigration(Impl to, int repeat, boolean staticSwap) throws Exception {
-        Impl from = to == Impl.PARTI ? Impl.CLASSIC_PARTI : Impl.COOP;
-        Impl joining = to == Impl.PARTI ? Impl.PARTI_MIGRATING : Impl.CONSUMER;
-        String scenario = staticSwap ? "migstatic" : "mig";
+    private Map<String, Object> onlineMigration(Impl to, int repeat, boolean staticSwap, boolean fromCoop) throws Exception {
+        Impl from = to == Impl.PARTI && !fromCoop ? Impl.CLASSIC_PARTI : Impl.COOP;
+        Impl joining = to != Impl.PARTI ? Impl.CONSUMER : fromCoop ? Impl.PARTI_MIGRATING_COOP : Impl.PARTI_MIGRATING;
+        String scenario = staticSwap ? "migstatic" : fromCoop ? "migcoop" : "mig";
         Run run = new Run(scenario, new Variant(to, staticSwap), repeat);
         List<BenchWorker> all = new ArrayList<>();
         try {
@@ -724,7 +728,7 @@ public final class Bench {
             m.put("balancedAfterLastStopS", balancedAtEnd < 0 ? null : (balancedAtEnd - lastStop) / 1e9);
             m.put("kafkaMembersAtEnd", kafkaMembers(run.group));
             m.put("endsOnConsumerProtocol", to == Impl.CONSUMER ? consumerProtocolGroup(run.group) : null);
-            firstRepeatPanel(scenario, migrationLabel(to), repeat, ev, run, t0, end, marks);
+            firstRepeatPanel(scenario, migrationLabel(to, fromCoop), repeat, ev, run, t0, end, marks);
             return m;
         } finally {
             stopAll(all, run);

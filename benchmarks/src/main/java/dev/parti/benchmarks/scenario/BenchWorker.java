@@ -56,6 +56,11 @@ public final class BenchWorker implements Runnable {
         CLASSIC_PARTI("classic-parti", "Kafka classic PartiAssignor"),
         /** A PartiConsumer with {@code parti.migration=kafka-to-parti}: joins a Kafka-run group and moves it to Parti. */
         PARTI_MIGRATING("parti-migrating", "PartiConsumer parti.migration=kafka-to-parti"),
+        /**
+         * {@link #PARTI_MIGRATING} joining an old fleet on CooperativeStickyAssignor (migration step 1 skipped): the old
+         * fleet's settings plus the Parti keys.
+         */
+        PARTI_MIGRATING_COOP("parti-migrating-coop", "PartiConsumer parti.migration=kafka-to-parti, CooperativeStickyAssignor kept"),
         /** A PartiConsumer with {@code parti.migration=parti-to-kafka}: runs on Parti, then moves the group back to Kafka. */
         PARTI_ROLLBACK("parti-rollback", "PartiConsumer parti.migration=parti-to-kafka"),
         /**
@@ -77,7 +82,8 @@ public final class BenchWorker implements Runnable {
 
         /** Whether this implementation is a {@code PartiConsumer} (the others are {@code KafkaConsumer}s). */
         boolean partiConsumer() {
-            return this == PARTI || this == PARTI_MIGRATING || this == PARTI_ROLLBACK || this == PARTI_POD;
+            return this == PARTI || this == PARTI_MIGRATING || this == PARTI_MIGRATING_COOP || this == PARTI_ROLLBACK
+                    || this == PARTI_POD;
         }
 
         static Impl of(String id) {
@@ -215,7 +221,7 @@ public final class BenchWorker implements Runnable {
                 p.put("session.timeout.ms", kafkaSessionMs());
                 p.put("heartbeat.interval.ms", KAFKA_HEARTBEAT_MS);
             }
-            case COOP -> {
+            case COOP, PARTI_MIGRATING_COOP -> {
                 p.put("group.protocol", "classic");
                 p.put("partition.assignment.strategy", "org.apache.kafka.clients.consumer.CooperativeStickyAssignor");
                 p.put("session.timeout.ms", kafkaSessionMs());
@@ -250,7 +256,7 @@ public final class BenchWorker implements Runnable {
             if (impl == Impl.PARTI_POD) {
                 p.put(PartiConsumerConfig.DISCONNECT_EVENTS_CONFIG, POD_SUBJECT);
             }
-            if (impl == Impl.PARTI_MIGRATING) {
+            if (impl == Impl.PARTI_MIGRATING || impl == Impl.PARTI_MIGRATING_COOP) {
                 p.put(PartiConsumerConfig.MIGRATION_CONFIG, PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI);
             }
             if (impl == Impl.PARTI_ROLLBACK) {
