@@ -30,6 +30,8 @@ import org.apache.kafka.common.TopicPartition;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Faults in the middle of the Kafka → Parti rolling migration ({@code parti.migration=kafka-to-parti}), on a real broker
@@ -123,15 +125,19 @@ class RollingMigrationCrashTest {
 
     /**
      * The nats-server killed (SIGKILL) as soon as a member switches (every member was told to switch, none has
-     * Parti's first assignment yet), restarted 3 s later with its store: the members keep consuming as Kafka members
-     * while NATS is away (their join, with a 1.5 s {@code parti.startup.timeout.ms}, fails and is tried again), join
-     * Parti once it is back, and the group ends on Parti.
+     * Parti's first assignment yet), or already before the last {@code KafkaConsumer} stops (then the group's leader
+     * cannot read Parti's state when every member can switch, and acts as if Parti ran: each member keeps what it owns
+     * in Kafka, the stopped member's partitions wait for Parti), restarted 3 s later with its store: the members keep
+     * consuming as Kafka members while NATS is away (their join, with a 1.5 s {@code parti.startup.timeout.ms}, fails
+     * and is tried again), join Parti once it is back, and the group ends on Parti.
      */
-    @Test
-    void natsKilledWhenTheSwitchBeginsLosesNothingAndTheGroupEndsOnPartiOnceItIsBack(@TempDir Path dir) throws Exception {
-        Load load = new Load(KAFKA.broker(), dir, "migrate-nats", PARTITIONS);
+    @ParameterizedTest(name = "NATS down before the last KafkaConsumer stops: {0}")
+    @ValueSource(booleans = {false, true})
+    void natsKilledWhenTheSwitchBeginsLosesNothingAndTheGroupEndsOnPartiOnceItIsBack(boolean beforeTheLastStop,
+                                                                                    @TempDir Path dir) throws Exception {
+        Load load = new Load(KAFKA.broker(), dir, beforeTheLastStop ? "migrate-nats-first" : "migrate-nats", PARTITIONS);
         Map<String, Member> members = new HashMap<>();
-        long downAt;
+        long downAt = 0;
         long upAt;
         long onPartiAt;
         try (NatsServer nats = NatsServer.start(); load) {
@@ -146,12 +152,18 @@ class RollingMigrationCrashTest {
                 }
                 MigrationCrashSupport.awaitKafkaGroup(KAFKA.bootstrapServers(), load.groupId, 3, PARTITIONS, WAIT);
 
+                if (beforeTheLastStop) {
+                    nats.kill();
+                    downAt = System.nanoTime();
+                }
                 members.remove("k-1").stop(); // every member is told to switch
                 await("a member switches").atMost(WAIT).pollInterval(Duration.ofMillis(5))
                         .until(() -> MigrationCrashSupport.phase(members, "p-1") == KafkaToPartiMigration.Phase.SWITCHING
                                 || MigrationCrashSupport.phase(members, "p-2") == KafkaToPartiMigration.Phase.SWITCHING);
-                nats.kill();
-                downAt = System.nanoTime();
+                if (!beforeTheLastStop) {
+                    nats.kill();
+                    downAt = System.nanoTime();
+                }
                 int before = MigrationCrashSupport.ledgers(dir).size();
                 // the outage lasts 3 s; meanwhile both still consume as Kafka members, none has left the Kafka group
                 await("3 s without NATS, both members consuming through Kafka").atMost(WAIT)
@@ -180,8 +192,9 @@ class RollingMigrationCrashTest {
             }
             load.assertCommitsNeverBackwardsAndAtEveryEnd();
         }
-        System.out.printf("migration with NATS down at the switch: down %.2f s; on Parti %.2f s after NATS was back%n",
-                (upAt - downAt) / 1e9, (onPartiAt - upAt) / 1e9);
+        System.out.printf("migration with NATS down %s: down %.2f s; on Parti %.2f s after NATS was back%n",
+                beforeTheLastStop ? "before the last KafkaConsumer stopped" : "at the switch", (upAt - downAt) / 1e9,
+                (onPartiAt - upAt) / 1e9);
         MigrationCrashSupport.assertLedgersAndOwnership(dir, load.logDir, load.start, Set.of());
     }
 
