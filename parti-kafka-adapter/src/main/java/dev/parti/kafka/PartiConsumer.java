@@ -132,8 +132,10 @@ import org.apache.kafka.common.serialization.Deserializer;
  * the inner consumer, a subscribed instance runs Parti's threads ({@code parti-<group>-*}), a Kafka
  * {@code Admin} client, two timer threads ({@code parti-consumer-<client>-timer-N}), and while it joins
  * or leaves the Parti group a thread {@code parti-consumer-<client>-join} or {@code -leave}; while it migrates
- * from a Kafka-run group, a second {@code KafkaConsumer} (client ID {@code <client.id>-kafka-group}) in that group,
- * closed at the switch; with {@code parti.migration=parti-to-kafka}, an {@code Admin} client describing the Kafka group
+ * from a Kafka-run group ({@code parti.migration=kafka-to-parti}), at its first {@code subscribe()} a thread
+ * {@code parti-migration-presence-<group>} that reads Parti's state (one short NATS connection, ended before
+ * {@code subscribe()} returns, or within that read's timeout of at most 5 s when {@code subscribe()} was interrupted),
+ * and a second {@code KafkaConsumer} (client ID {@code <client.id>-kafka-group}) in that group, closed at the switch; with {@code parti.migration=parti-to-kafka}, an {@code Admin} client describing the Kafka group
  * while on Parti and, from the rollback on, a second {@code KafkaConsumer} ({@code <client.id>-kafka-group}) that
  * serves every call; {@link #close()} stops all of them. When NATS does not answer, the leave (or a join still under way) is
  * abandoned at the close timeout and its thread ends shortly after by itself: a join gives up at its
@@ -470,7 +472,10 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
      * Commits the positions of all assigned partitions asynchronously. {@code callback} runs on the
      * polling thread during a later {@code poll()}, commit or {@code close()}; a refused commit (see
      * {@link #commitSync()}) reaches it with a {@link CommitFailedException} without anything being sent.
-     * Callbacks run in the order the commits were made, refused ones included.
+     * Callbacks run in the order the commits were made, refused ones included. With {@code
+     * parti.migration=kafka-to-parti}, a commit the broker refuses while a member passes through the Kafka group owning
+     * nothing there (a migrating consumer started during the switch) is sent again once it has left, within {@code
+     * default.api.timeout.ms}, and the callback reports that outcome.
      */
     @Override
     public void commitAsync(OffsetCommitCallback callback) {
