@@ -58,9 +58,9 @@ final class MigratingMemberMain {
             warmUp(config);
             System.out.println("HELD");
             Path go = Path.of(startWhen);
-            while (!Files.exists(go)) {
-                Thread.sleep(2); // a child JVM has no other way to hear from the test; the wait is on a condition
-            }
+            // a child JVM hears from the test through this file only
+            org.awaitility.Awaitility.await("released by the test").atMost(java.time.Duration.ofMinutes(5))
+                    .pollInterval(java.time.Duration.ofMillis(2)).until(() -> Files.exists(go));
             System.out.println("RELEASED");
         }
         AtomicBoolean running = new AtomicBoolean(true);

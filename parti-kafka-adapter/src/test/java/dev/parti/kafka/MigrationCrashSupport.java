@@ -492,6 +492,20 @@ final class MigrationCrashSupport {
         assertThat(report.overlaps()).as("partitions with two live owners").isEmpty();
     }
 
+    /**
+     * The {@code finally} of a crash test: production stopped, the members of this JVM stopped (their own failures
+     * printed, not thrown over the test's), the child JVMs that were started closed.
+     */
+    static void stopAfterTest(Load load, Map<String, Member> members, Child... children) {
+        load.stopProducing();
+        members.values().forEach(Member::stopAfterFailure);
+        for (Child c : children) {
+            if (c != null) {
+                c.close();
+            }
+        }
+    }
+
     /** Waits until the Kafka group is stable with {@code size} members sharing every partition, none without. */
     static void awaitKafkaGroup(String bootstrap, String groupId, int size, int partitions, java.time.Duration wait) {
         org.awaitility.Awaitility.await("the Kafka group stable with " + size + " members sharing every partition")

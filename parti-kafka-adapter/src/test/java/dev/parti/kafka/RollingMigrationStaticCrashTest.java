@@ -138,14 +138,7 @@ class RollingMigrationStaticCrashTest {
                 members.remove("m-2").stop();
                 c1b.stop(load.logDir); // SIGTERM: it commits what it processed, through Parti (generation -1)
             } finally {
-                load.stopProducing();
-                members.values().forEach(Member::stopAfterFailure);
-                if (c1 != null) {
-                    c1.close();
-                }
-                if (c1b != null) {
-                    c1b.close();
-                }
+                MigrationCrashSupport.stopAfterTest(load, members, c1, c1b);
             }
             load.assertCommitsNeverBackwardsAndAtEveryEnd();
         }
@@ -254,14 +247,7 @@ class RollingMigrationStaticCrashTest {
                 members.remove("r-2").stop();
                 c1b.stop(load.logDir); // SIGTERM: it commits what it processed and closes its consumer
             } finally {
-                load.stopProducing();
-                members.values().forEach(Member::stopAfterFailure);
-                if (c1 != null) {
-                    c1.close();
-                }
-                if (c1b != null) {
-                    c1b.close();
-                }
+                MigrationCrashSupport.stopAfterTest(load, members, c1, c1b);
             }
             load.assertCommitsNeverBackwardsAndAtEveryEnd();
         }
