@@ -390,6 +390,25 @@ final class MigrationCrashSupport {
             }
         }
 
+        /**
+         * SIGSTOP: the instance stops where it is, owning what it owned, its connections open; {@link #resume} lets it go
+         * on. A paused instance is not dead: nothing marks it gone.
+         */
+        void suspend() {
+            process.suspend();
+        }
+
+        /** SIGCONT after {@link #suspend}. */
+        void resume() {
+            process.resume();
+        }
+
+        /** How many lines its ledger has now (records and {@code #} lines). */
+        int ledgerLines(Path dir) throws java.io.IOException {
+            Path ledger = dir.resolve(name + ".ledger");
+            return Files.exists(ledger) ? Files.readAllLines(ledger).size() : 0;
+        }
+
         /** SIGTERM: it commits what it processed and closes its consumer; then gone in the ownership logs. */
         void stop(Path logDir) {
             assertThat(process.stop(Duration.ofSeconds(30))).as(name + " stopped on SIGTERM").isTrue();
@@ -490,6 +509,89 @@ final class MigrationCrashSupport {
         dev.parti.testkit.OwnershipReport report = dev.parti.testkit.OwnershipChecker.builder()
                 .window(start, System.nanoTime()).check(OwnershipLog.read(logDir));
         assertThat(report.overlaps()).as("partitions with two live owners").isEmpty();
+    }
+
+    /**
+     * {@link #assertLedgersAndOwnership} for a run in which {@code paused} was stopped with SIGSTOP at {@code pausedAt}
+     * and continued at {@code resumedAt}, when its ledger had {@code linesAtResume} lines.
+     *
+     * <p>Through Parti ({@code throughKafka} false): no record it processed after it continued was processed by another
+     * member as well (a record fetched before the pause and handed out after it would be: its lease ran out during the
+     * pause). Given that, what it held before the pause counts as released at the pause, when it stopped being an owner
+     * in fact (it was stopped in between, and processed nothing of another member's afterwards); its release, logged
+     * only once it learnt of the loss, would otherwise show as two owners.
+     *
+     * <p>Through a Kafka member ({@code throughKafka} true: a migrating member's Kafka side): Kafka's classic consumer
+     * may hand out, after a pause longer than its session, records it fetched before, until its heartbeat learns that
+     * the group expired it; a plain {@code KafkaConsumer} does the same. Then every such record must be followed in its
+     * ledger by the loss of its partition ({@code onPartitionsLost}: its commits are refused, the next owner starts from
+     * the last commit, at-least-once), and two owners are allowed only for partitions it held before the pause and then
+     * lost, from the pause to that loss.
+     *
+     * <p>Either way records it processed before the pause and did not commit may be processed again by the next owner.
+     */
+    static void assertLedgersAndOwnershipAfterAPause(Path dir, Path logDir, long start, String paused, long pausedAt,
+                                                      long resumedAt, int linesAtResume, boolean throughKafka)
+            throws Exception {
+        Map<String, List<String>> seen = ledgers(dir);
+        List<String> lines = Files.readAllLines(dir.resolve(paused + ".ledger")).stream().map(String::trim).toList();
+        List<String> afterResume = new ArrayList<>();
+        Set<String> lostAfterResume = new HashSet<>();
+        for (int i = linesAtResume; i < lines.size(); i++) {
+            String l = lines.get(i);
+            if (l.isEmpty() || l.startsWith("#")) {
+                continue;
+            }
+            if (seen.get(l).stream().anyMatch(m -> !m.equals(paused))) {
+                String partition = l.substring(0, l.indexOf(' '));
+                boolean lostLater = lines.subList(i + 1, lines.size()).contains("# LOST " + partition);
+                if (!throughKafka || !lostLater) {
+                    afterResume.add(l);
+                } else {
+                    lostAfterResume.add(partition);
+                }
+            }
+        }
+        assertThat(afterResume).as("records " + paused + " processed after it continued that another member processed too"
+                + (throughKafka ? ", without learning afterwards that it had lost their partition" : "")).isEmpty();
+        System.out.println(paused + " processed records of partitions " + lostAfterResume + " after it continued, which "
+                + "another member processed too, and then learnt their loss");
+        List<String> duplicates = duplicatesBeyond(dir, Set.of(paused));
+        assertThat(duplicates).as("processed twice other than by the paused instance").isEmpty();
+        List<OwnershipEvent> events = new ArrayList<>(OwnershipLog.read(logDir));
+        events.sort(java.util.Comparator.comparingLong(OwnershipEvent::nanos));
+        Set<String> heldAtPause = new HashSet<>();
+        List<OwnershipEvent> timed = new ArrayList<>();
+        for (OwnershipEvent e : events) {
+            OwnershipEvent kept = e;
+            if (e.instance().equals(paused)) {
+                if (e.nanos() < pausedAt) {
+                    if (e.kind() == OwnershipEvent.Kind.ACQUIRED) {
+                        heldAtPause.add(e.partition());
+                    } else if (e.kind() == OwnershipEvent.Kind.RELEASED) {
+                        heldAtPause.remove(e.partition());
+                    }
+                } else if (e.nanos() >= resumedAt && e.kind() == OwnershipEvent.Kind.RELEASED
+                        && heldAtPause.remove(e.partition()) && !throughKafka) {
+                    kept = OwnershipEvent.released(e.instance(), e.workerId(), e.partition(), pausedAt);
+                }
+            }
+            timed.add(kept);
+        }
+        dev.parti.testkit.OwnershipReport report = dev.parti.testkit.OwnershipChecker.builder()
+                .window(start, System.nanoTime()).check(timed);
+        List<dev.parti.testkit.OwnershipReport.Overlap> overlaps = report.overlaps().stream()
+                .filter(o -> !(throughKafka && (o.firstOwner().equals(paused) || o.secondOwner().equals(paused))
+                        && o.startNanos() >= pausedAt && lostAfterResume.contains(partitionNumber(o.partition()))))
+                .toList();
+        System.out.println("two owners while " + paused + " was paused or had not yet learnt its loss: "
+                + (report.overlaps().size() - overlaps.size()));
+        assertThat(overlaps).as("partitions with two live owners").isEmpty();
+    }
+
+    /** "topic-3" → "3", the partition as the ledgers write it. */
+    private static String partitionNumber(String topicPartition) {
+        return topicPartition.substring(topicPartition.lastIndexOf('-') + 1);
     }
 
     /**

@@ -124,6 +124,95 @@ class RollingMigrationCrashTest {
     }
 
     /**
+     * A plain {@code KafkaConsumer} k-1 and two migrating {@code PartiConsumer}s in child JVMs; k-1 stops, and the child
+     * that leads the Parti group while switching (it joined Parti, it has not left Kafka) is paused with SIGSTOP, not
+     * killed, for longer than both sessions (Kafka 3 s, Parti 2 s): the broker expires it, the other child takes Parti's
+     * leadership and every partition once the paused one's Parti session is over. Then it continues (SIGCONT) with its
+     * fetched records and its old Kafka and Parti memberships. Its Kafka side is a classic Kafka consumer and may, like a
+     * paused {@code KafkaConsumer}, hand out records fetched before the pause until its heartbeat learns that the broker
+     * expired it; each such record must then be followed by the loss of its partition ({@code onPartitionsLost}, commits
+     * refused), and nothing else may be processed twice (see {@link MigrationCrashSupport#assertLedgersAndOwnershipAfterAPause}).
+     * It rejoins through Parti; the group ends on Parti, shared by both. A pause is not a death: nothing marks the paused
+     * instance gone.
+     */
+    @Test
+    void thePartiLeaderPausedDuringTheSwitchProcessesNothingOfTheOtherMembersOnceContinuedAndTheGroupEndsOnParti(
+            @TempDir Path dir) throws Exception {
+        Load load = new Load(KAFKA.broker(), dir, "migrate-pause", PARTITIONS);
+        Map<String, Member> members = new HashMap<>();
+        List<Child> children = new ArrayList<>();
+        Child paused;
+        Child other;
+        long pausedAt;
+        long resumedAt;
+        int linesAtResume;
+        List<String> pausedPhases;
+        try (load) {
+            try {
+                members.put("k-1", Member.start(kafka(load.groupId, "k-1"), load.topic, "k-1", load.logDir, dir));
+                MigrationCrashSupport.awaitKafkaGroup(KAFKA.bootstrapServers(), load.groupId, 1, PARTITIONS, WAIT);
+                for (String name : List.of("c-1", "c-2")) {
+                    children.add(Child.start(migrating(load.groupId, name, NATS.url()), load.topic, name,
+                            load.logDir, dir));
+                }
+                MigrationCrashSupport.awaitKafkaGroup(KAFKA.bootstrapServers(), load.groupId, 3, PARTITIONS, WAIT);
+                await("every child is a Kafka member").atMost(WAIT).pollInterval(Duration.ofMillis(50))
+                        .until(() -> children.stream().allMatch(c -> c.phase().equals("KAFKA")));
+
+                members.remove("k-1").stop(); // the last plain KafkaConsumer: every member is told to switch
+                Optional<Child> leading = await("a child leads the Parti group while switching").atMost(WAIT)
+                        .pollInterval(Duration.ofMillis(10))
+                        .until(() -> children.stream().filter(c -> c.leadsIn("SWITCHING")).findFirst(), Optional::isPresent);
+                paused = leading.orElseThrow();
+                paused.suspend();
+                pausedAt = System.nanoTime();
+                assertThat(paused.phases()).as(paused.name + " paused while switching, before it left Kafka")
+                        .containsExactly("KAFKA", "SWITCHING");
+                other = children.get(0) == paused ? children.get(1) : children.get(0);
+                Child survivor = other;
+
+                await(survivor.name + " runs through Parti holding every partition, the Kafka group empty").atMost(WAIT)
+                        .pollInterval(Duration.ofMillis(50))
+                        .until(() -> survivor.phase().equals("PARTI")
+                                && MigrationCrashSupport.holders(load.logDir).entrySet().stream()
+                                        .filter(e -> e.getKey().startsWith(load.topic + "-"))
+                                        .filter(e -> e.getValue().contains(survivor.name)).count() == PARTITIONS
+                                && MigrationCrashSupport.describe(KAFKA.bootstrapServers(), load.groupId).members().isEmpty());
+                int survivorLines = survivor.ledgerLines(dir);
+                await(survivor.name + " processes records").atMost(WAIT).pollInterval(Duration.ofMillis(50))
+                        .until(() -> survivor.ledgerLines(dir) > survivorLines + 2);
+
+                linesAtResume = paused.ledgerLines(dir);
+                resumedAt = System.nanoTime();
+                paused.resume();
+                Child back = paused;
+                await(back.name + " back in the group: the partitions shared by both through Parti").atMost(WAIT)
+                        .pollInterval(Duration.ofMillis(50))
+                        .until(() -> back.phase().equals("PARTI") && survivor.phase().equals("PARTI")
+                                && MigrationCrashSupport.sharedBy(load.logDir, load.topic, PARTITIONS,
+                                        Set.of(back.name, survivor.name)));
+                assertThat(MigrationCrashSupport.describe(KAFKA.bootstrapServers(), load.groupId).members()).isEmpty();
+                pausedPhases = back.phases();
+
+                load.drain(WAIT);
+                survivor.stop(load.logDir);
+                back.stop(load.logDir);
+            } finally {
+                load.stopProducing();
+                members.values().forEach(Member::stopAfterFailure);
+                children.forEach(Child::close);
+            }
+            load.assertCommitsNeverBackwardsAndAtEveryEnd();
+        }
+        System.out.printf("migration pause: %s paused %.2f s while leading the switch; phases %s%n", paused.name,
+                (resumedAt - pausedAt) / 1e9, pausedPhases);
+        MigrationCrashSupport.assertLedgersAndOwnershipAfterAPause(dir, load.logDir, load.start, paused.name, pausedAt,
+                resumedAt, linesAtResume, true);
+        assertThat(MigrationCrashSupport.ledgers(dir).values().stream().filter(by -> by.contains(other.name)).count())
+                .as(other.name + " processed records").isPositive();
+    }
+
+    /**
      * The nats-server killed (SIGKILL) as soon as a member switches (every member was told to switch, none has
      * Parti's first assignment yet), or already before the last {@code KafkaConsumer} stops (then the group's leader
      * cannot read Parti's state when every member can switch, and acts as if Parti ran: each member keeps what it owns

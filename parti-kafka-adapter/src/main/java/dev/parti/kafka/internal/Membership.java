@@ -132,6 +132,16 @@ final class Membership implements AssignmentListener {
         return owned.contains(tp);
     }
 
+    /**
+     * Whether records of what this member owns may be handed to the application now: always under the {@code hold}
+     * policy; under {@code fence} only while the lease is valid. The lease watchdog reports the loss soon after it runs
+     * out, but after a pause (SIGSTOP, a long GC) the polling thread may run before it does, with records fetched
+     * before the pause, of partitions another member may own by now (any thread).
+     */
+    boolean mayHandOut() {
+        return !fence || manager.isLeaseValid();
+    }
+
     /** The next queued event, or null. */
     RebalanceEvent nextEvent() {
         return events.poll();

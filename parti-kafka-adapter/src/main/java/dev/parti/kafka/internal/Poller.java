@@ -30,6 +30,8 @@ import org.slf4j.LoggerFactory;
 final class Poller<K, V> {
     private static final Logger log = LoggerFactory.getLogger(Poller.class);
     static final long POLL_SLICE_MS = 100;
+    /** Polling thread: fetched records are being held back (see {@link #holdBack}); logged once per episode. */
+    private boolean holdingBack;
 
     private final KafkaConsumer<K, V> inner;
     private final ConsumerThread thread;
@@ -122,10 +124,19 @@ final class Poller<K, V> {
                 inInnerPoll = false;
             }
             commits.runCompletedCallbacks();
+            if (m != null && !records.isEmpty() && !m.mayHandOut()) {
+                holdBack(records);
+                Membership waitingFor = m;
+                long left = TimeUnit.NANOSECONDS.toMillis(Math.max(0, budget - (clock.getAsLong() - start)));
+                thread.awaitSignal(Math.min(left, POLL_SLICE_MS),
+                        () -> waitingFor.hasEvents() || waitingFor.isExpired() || waitingFor.mayHandOut());
+                continue;
+            }
             if (m != null) {
                 records = onlyOwned(records, m);
             }
             if (!records.isEmpty()) {
+                holdingBack = false;
                 commits.returning(records.nextOffsets());
                 return interceptors.onConsume(records);
             }
@@ -214,6 +225,25 @@ final class Poller<K, V> {
     }
 
     /** Drops records of partitions this member no longer safely owns (lost or released meanwhile) or no longer subscribes to. */
+    /**
+     * Records fetched while this member is not a safe owner (its lease ran out: NATS unreachable, or a pause such as
+     * SIGSTOP or a long GC after which this thread ran before the lease watchdog) are not handed out: each partition is
+     * set back to its first record, fetched again if the partition stays this member's; a loss reported meanwhile
+     * restarts it from the committed offset.
+     */
+    private void holdBack(ConsumerRecords<K, V> records) {
+        for (TopicPartition tp : records.partitions()) {
+            if (inner.assignment().contains(tp)) {
+                inner.seek(tp, records.records(tp).get(0).offset());
+            }
+        }
+        if (!holdingBack) {
+            holdingBack = true;
+            log.info("Fetched records of {} held back: this member's Parti lease is not valid (fence policy)",
+                    records.partitions());
+        }
+    }
+
     private ConsumerRecords<K, V> onlyOwned(ConsumerRecords<K, V> records, Membership m) {
         boolean all = true;
         for (TopicPartition tp : records.partitions()) {
