@@ -113,8 +113,11 @@ import org.apache.kafka.common.serialization.Deserializer;
  *   <li>Commits of a subscribed consumer are checked against Parti's ownership (see above); Kafka's
  *   classic protocol accepts a commit for any partition from a member of the current generation.</li>
  *   <li>{@code onPartitionsLost} also fires when this member's Parti lease goes stale under
- *   {@code parti.coordinator.loss.policy=fence} (NATS unreachable): records fetched for those partitions
- *   are dropped at once, even before the next {@code poll()} reports the loss.</li>
+ *   {@code parti.coordinator.loss.policy=fence} (NATS unreachable, or the process paused past its session):
+ *   from the instant the lease runs out {@code poll()} returns no record, not even one fetched before, although
+ *   the lease watchdog may not have reported the loss yet (after a SIGSTOP or a long GC the polling thread can run
+ *   first); a {@code KafkaConsumer} may return such records until its heartbeat learns it was expired. Records held
+ *   back are fetched again if the partition stays this member's.</li>
  *   <li>{@link #groupMetadata()} carries generation −1 and member ID {@code ""}.</li>
  *   <li>Metrics are exported from two registries, the inner consumer's and Parti's ({@code
  *   parti-consumer-metrics} and {@code consumer-coordinator-metrics} filled from Parti's rebalances, under JMX
