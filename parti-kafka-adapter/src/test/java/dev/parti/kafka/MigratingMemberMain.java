@@ -18,6 +18,7 @@ import java.util.concurrent.atomic.AtomicReference;
 import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.common.TopicPartition;
@@ -186,7 +187,13 @@ final class MigratingMemberMain {
             boolean lastLeader = false;
             while (running.get()) {
                 Map<TopicPartition, OffsetAndMetadata> batch = new LinkedHashMap<>();
-                for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(50))) {
+                ConsumerRecords<String, String> polled = consumer.poll(Duration.ofMillis(50));
+                if (!polled.isEmpty()) {
+                    // when poll() handed the batch out: a test that pauses this JVM tells records handed out before the
+                    // pause (processed after it perhaps) from records handed out after it
+                    ledger.write("# POLLED " + System.nanoTime() + "\n");
+                }
+                for (ConsumerRecord<String, String> r : polled) {
                     ledger.write(r.partition() + " " + r.offset() + "\n");
                     processed.put(new TopicPartition(r.topic(), r.partition()), r.offset() + 1);
                     batch.put(new TopicPartition(r.topic(), r.partition()), new OffsetAndMetadata(r.offset() + 1));

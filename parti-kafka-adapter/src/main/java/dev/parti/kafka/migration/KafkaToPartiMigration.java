@@ -50,7 +50,10 @@ import org.slf4j.LoggerFactory;
  *       an assignment, and the bridge is not inside a Kafka rebalance (Kafka would report its partitions lost
  *       instead of revoked), the bridge leaves the Kafka group: {@code close} with {@code LEAVE_GROUP} calls the
  *       user's {@code onPartitionsRevoked} (where the user commits, through the bridge, generation and all). A bridge
- *       that owns nothing in Kafka leaves at once: after the announcement it can never be given anything there.</li>
+ *       that owns nothing in Kafka leaves at once: after the announcement it can never be given anything there.
+ *       Once the Parti side has joined, its lease bounds the bridge too: when it may have lapsed (NATS unreachable, or
+ *       the process paused), Parti may give this member's partitions to another member, so the bridge hands out
+ *       nothing more (see {@link #pollBridgeWhileSwitching}).</li>
  *   <li><b>WAITING</b>: until the broker shows no Kafka-managed member left (the broker accepts the Parti
  *       side's generation −1 commits only then), {@code poll()} returns nothing and a commit of "everything
  *       consumed" has nothing to commit. No partition is owned by this member meanwhile.</li>
@@ -107,6 +110,18 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
          * @throws KafkaException when Parti's state cannot be read (NATS unreachable, say)
          */
         boolean groupRuns();
+
+        /**
+         * Whether this member is a safe owner in Parti right now: it has joined and, under the {@code fence} loss policy,
+         * its lease is valid (always true under {@code hold} once joined); false before it has joined.
+         */
+        boolean safeOwner();
+
+        /**
+         * How long this member's Parti lease lasts after its last heartbeat ({@code session − safety margin}), in
+         * nanoseconds; 0 under the {@code hold} loss policy (then a lapse never stops the bridge).
+         */
+        long leaseNanos();
     }
 
     private final String groupId;
@@ -126,6 +141,12 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
     private boolean readyAnnounced;
     /** The members the last assignment listed as unable to switch (polling thread), null when it listed none. */
     private Set<String> cannotSwitch;
+    /** When the bridge's last {@code poll} returned (nanoTime; polling thread), 0 before the first. */
+    private long lastBridgePollNanos;
+    /** SWITCHING: the Parti side was seen a safe owner once (polling thread). */
+    private boolean partiSeenSafe;
+    /** SWITCHING: the Parti side's lease lapsed, so the bridge hands out nothing more (polling thread; see the class comment). */
+    private boolean partiLapsed;
 
     /**
      * @param userConfigs       the consumer's whole configuration (Kafka and {@code parti.*} keys), already validated
@@ -165,6 +186,11 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
         try {
             PartiPresence presence = new PartiPresence(String.valueOf(configs.get(ConsumerConfig.GROUP_ID_CONFIG)),
                     delegate.partiConfig());
+            boolean fence = delegate.partiConfig().lossPolicy() == dev.parti.LossPolicy.FENCE;
+            // the lease the core derives from these settings (session − its default safety margin)
+            dev.parti.PartiConfig core = delegate.partiConfig().partiConfigBuilder(String.valueOf(configs.get(
+                    ConsumerConfig.GROUP_ID_CONFIG))).partitionSource(dev.parti.PartitionSource.of(List.of())).build();
+            long lease = core.sessionTimeout().minus(core.safetyMargin()).toNanos();
             return new KafkaToPartiMigration<>(configs, keyDeserializer, valueDeserializer, new PartiSide<>() {
                 @Override
                 public void subscribe(Collection<String> topics, ConsumerRebalanceListener listener) {
@@ -185,6 +211,17 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
                 @Override
                 public boolean groupRuns() {
                     return !presence.liveWorkers().isEmpty();
+                }
+
+                @Override
+                public boolean safeOwner() {
+                    PartiManager m = delegate.partiManager();
+                    return m != null && (!fence || m.isLeaseValid());
+                }
+
+                @Override
+                public long leaseNanos() {
+                    return fence ? lease : 0;
                 }
             });
         } catch (RuntimeException e) {
@@ -269,6 +306,7 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
         switch (phase) {
             case KAFKA: {
                 ConsumerRecords<K, V> records = bridge.poll(timeout);
+                lastBridgePollNanos = System.nanoTime();
                 if (staticMember && !readyAnnounced && bridge.groupMetadata().generationId() > 0) {
                     // A static member taking over a static member's ID gets its assignment without a rebalance, so
                     // the leader never read "can switch": one rebalance (cooperative, nothing moves) tells it, unless
@@ -306,7 +344,7 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
                     phase = Phase.WAITING;
                     return awaitParti(timeout);
                 }
-                return bridge.poll(timeout);
+                return pollBridgeWhileSwitching(timeout);
             case WAITING:
                 return awaitParti(timeout);
             case PARTI:
@@ -385,6 +423,43 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
             }
         }
         return null;
+    }
+
+    /**
+     * SWITCHING: the bridge's poll, handing out nothing once this member's Parti lease may have lapsed. Parti's new
+     * leader may then have given this member's partitions to another member, which consumes them as soon as the Kafka
+     * group is empty; a paused process continuing finds records it fetched before the pause in the bridge, which as a
+     * classic Kafka consumer would hand them out until its heartbeat learnt that the broker expired it. A lapse is either
+     * the lease seen invalid after it was seen valid, or a gap since the bridge's previous poll of at least the lease
+     * (a pause, even one the Parti side has already recovered from). From then on the records the bridge returns are set
+     * back to their first offset and its partitions paused: they are fetched again by whoever owns them next (this
+     * member too, through Parti), and the member leaves the Kafka group as usual once Parti has assigned it.
+     */
+    private ConsumerRecords<K, V> pollBridgeWhileSwitching(Duration timeout) {
+        ConsumerRecords<K, V> records = bridge.poll(timeout);
+        long now = System.nanoTime();
+        long previous = lastBridgePollNanos;
+        lastBridgePollNanos = now;
+        if (!partiLapsed) {
+            long lease = parti.leaseNanos();
+            boolean safe = parti.safeOwner();
+            boolean invalidAfterValid = partiSeenSafe && !safe;
+            partiSeenSafe |= safe;
+            if (lease > 0 && (invalidAfterValid || previous != 0 && now - previous >= lease)) {
+                partiLapsed = true;
+                log.warn("Consumer group {}: this member's Parti lease may have lapsed while switching ({}); its Kafka "
+                        + "side hands out nothing more and it leaves the Kafka group once Parti has assigned it", groupId,
+                        invalidAfterValid ? "no longer valid" : (now - previous) / 1_000_000 + " ms since the last poll");
+            }
+        }
+        if (!partiLapsed) {
+            return records;
+        }
+        for (org.apache.kafka.common.TopicPartition tp : records.partitions()) {
+            bridge.seek(tp, records.records(tp).get(0).offset());
+        }
+        bridge.pause(bridge.assignment());
+        return ConsumerRecords.empty();
     }
 
     /** Kafka's polling thread: a rebalance of the bridge started or ended (see {@link MigrationAssignor.SwitchSignal}). */

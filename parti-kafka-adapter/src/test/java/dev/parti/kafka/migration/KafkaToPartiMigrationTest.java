@@ -72,6 +72,16 @@ class KafkaToPartiMigrationTest {
                     public boolean groupRuns() {
                         return groupRuns.getAsBoolean();
                     }
+
+                    @Override
+                    public boolean safeOwner() {
+                        return false;
+                    }
+
+                    @Override
+                    public long leaseNanos() {
+                        return 0;
+                    }
                 });
     }
 }
