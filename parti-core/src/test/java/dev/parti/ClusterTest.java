@@ -31,7 +31,9 @@ import org.junit.jupiter.api.Test;
  *
  * <p>What must hold (issue 20): nobody loses its worker ID, no partition is owned by two instances at once,
  * no partition moves (every worker is alive, so nothing has to move) and none is left without an owner, and
- * there is a leader again within {@link #LEADER_AGAIN} of the kill. Keeping the leadership is <em>not</em>
+ * there is a leader again within {@link #LEADER_AGAIN} of the kill, or within {@link #LEADER_AFTER_STREAMS_BACK} of the
+ * KV streams answering again when nats-server takes longer than that to elect their new leaders (it did once in about
+ * six full runs on a loaded two-core machine: 17.5 s). Keeping the leadership is <em>not</em>
  * required: nats-server 2.9 needs 3.7–7.8 s (median 5.4 s, 20 kills on the CI machine, see
  * {@link StreamLeaderElectionMeasurement}) to elect a new leader for an R3 KV stream whose leader node died,
  * and answers writes with 503 No Responders meanwhile; a leader whose renewals fail for longer than its
@@ -40,8 +42,14 @@ import org.junit.jupiter.api.Test;
  * many partitions moved and the longest time a partition had no owner.
  */
 class ClusterTest {
-    /** A leader again within the leader TTL (the old key must expire) + an election round + 1.5 s of slack. */
+    /**
+     * A leader again within the leader TTL (the old key must expire) + an election round + 1.5 s of slack, counted
+     * from the kill, or from when the KV streams answer writes again if that is later (nobody can be elected through a
+     * stream without a leader; nats-server's own election of one is not Parti's to bound).
+     */
     private static final Duration LEADER_AGAIN = Duration.ofMillis(10_000 + 500 + 1_500);
+    /** An election round + 1.5 s of slack, after the streams answer again. */
+    private static final Duration LEADER_AFTER_STREAMS_BACK = Duration.ofMillis(500 + 1_500);
     private static NatsCluster cluster;
 
     @BeforeAll
@@ -156,11 +164,13 @@ class ClusterTest {
     }
 
     /** What one node loss cost. */
-    private record Failover(String what, boolean leadershipChanged, long withoutLeaderMillis, long leaderAgainMillis) {
+    private record Failover(String what, boolean leadershipChanged, long withoutLeaderMillis, long leaderAgainMillis,
+                            long streamsBackMillis) {
         @Override
         public String toString() {
-            return String.format(Locale.ROOT, "%s: leadership %s, no leader for %d ms (a leader %d ms after the kill)",
-                    what, leadershipChanged ? "changed hands" : "kept", withoutLeaderMillis, leaderAgainMillis);
+            return String.format(Locale.ROOT, "%s: leadership %s, no leader for %d ms (a leader %d ms after the kill; "
+                    + "the streams answered again after %d ms)", what, leadershipChanged ? "changed hands" : "kept",
+                    withoutLeaderMillis, leaderAgainMillis, streamsBackMillis);
         }
     }
 
@@ -182,6 +192,9 @@ class ClusterTest {
         long[] withoutLeader = {0};
         long[] lastSample = {killedAt};
         long[] leaderAgain = {-1};
+        long[] heartbeatsBack = {-1};
+        long[] electionsBack = {-1};
+        long[] streamsBack = {-1};
         long[] settledSince = {-1};
         TestGroup.Member[] settledLeader = {null};
         await().atMost(LEADER_AGAIN.plusSeconds(30)).pollInterval(Duration.ofMillis(10)).until(() -> {
@@ -194,6 +207,13 @@ class ClusterTest {
                 leaderAgain[0] = t - killedAt;
             }
             lastSample[0] = t;
+            if (heartbeatsBack[0] < 0 && ms.stream().anyMatch(m -> okHeartbeats.get(m.owner()).get() > heartbeats.get(m.owner()))) {
+                heartbeatsBack[0] = t - killedAt; // a heartbeat written since the kill
+            }
+            if (electionsBack[0] < 0 && ms.stream().anyMatch(m -> okElections.get(m.owner()).get() > elections.get(m.owner()))) {
+                electionsBack[0] = t - killedAt; // a leader-key operation answered since the kill
+            }
+            streamsBack[0] = heartbeatsBack[0] < 0 || electionsBack[0] < 0 ? -1 : Math.max(heartbeatsBack[0], electionsBack[0]);
             // followers watch the leader key instead of reading it: the leader's renewal shows that its stream answers
             boolean answering = ms.stream().allMatch(m -> okHeartbeats.get(m.owner()).get() > heartbeats.get(m.owner()) + 2)
                     && leader != null && okElections.get(leader.owner()).get() > elections.get(leader.owner());
@@ -204,10 +224,14 @@ class ClusterTest {
             }
             return t - settledSince[0] >= 2_000_000_000L;
         });
-        Failover failover = new Failover(what, g.leader() != before, withoutLeader[0] / 1_000_000, leaderAgain[0] / 1_000_000);
+        Failover failover = new Failover(what, g.leader() != before, withoutLeader[0] / 1_000_000, leaderAgain[0] / 1_000_000,
+                streamsBack[0] / 1_000_000);
         System.out.println("[measure] " + failover);
-        assertThat(Duration.ofNanos(leaderAgain[0])).as("a leader again after losing the %s", what)
-                .isLessThanOrEqualTo(LEADER_AGAIN);
+        Duration bound = LEADER_AGAIN.compareTo(Duration.ofNanos(streamsBack[0]).plus(LEADER_AFTER_STREAMS_BACK)) >= 0
+                ? LEADER_AGAIN : Duration.ofNanos(streamsBack[0]).plus(LEADER_AFTER_STREAMS_BACK);
+        assertThat(Duration.ofNanos(leaderAgain[0])).as("a leader again after losing the %s (heartbeats written again %d ms "
+                + "after the kill, leader-key operations %d ms)", what, heartbeatsBack[0] / 1_000_000, electionsBack[0] / 1_000_000)
+                .isLessThanOrEqualTo(bound);
         return failover;
     }
 
