@@ -183,6 +183,20 @@ final class MigrationCrashSupport {
         return true;
     }
 
+    /**
+     * Whether the ownership logs show {@code instance} holding every partition of {@code topic}, others perhaps too (a
+     * paused instance that has not logged its loss yet).
+     */
+    static boolean holdsEvery(Path logDir, String instance, String topic, int partitions) {
+        Map<String, Set<String>> now = holders(logDir);
+        for (int p = 0; p < partitions; p++) {
+            if (!now.getOrDefault(topic + "-" + p, Set.of()).contains(instance)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** The consumer group's description, fetched with a short-lived Admin; null while the group does not exist. */
     static ConsumerGroupDescription describe(String bootstrap, String groupId) throws Exception {
         try (Admin admin = Fixtures.admin(bootstrap)) {

@@ -58,9 +58,7 @@ class PausedConsumerTest {
                 paused.suspend();
                 pausedAt = System.nanoTime();
                 await(other.name + " holds every partition").atMost(WAIT).pollInterval(Duration.ofMillis(50))
-                        .until(() -> MigrationCrashSupport.holders(load.logDir).entrySet().stream()
-                                .filter(e -> e.getKey().startsWith(load.topic + "-"))
-                                .filter(e -> e.getValue().contains(other.name)).count() == PARTITIONS);
+                        .until(() -> MigrationCrashSupport.holdsEvery(load.logDir, other.name, load.topic, PARTITIONS));
                 int otherLines = other.ledgerLines(dir);
                 await(other.name + " processes records of every partition").atMost(WAIT).pollInterval(Duration.ofMillis(50))
                         .until(() -> other.ledgerLines(dir) > otherLines + PARTITIONS);

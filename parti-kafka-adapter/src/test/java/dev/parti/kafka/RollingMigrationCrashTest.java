@@ -73,16 +73,8 @@ class RollingMigrationCrashTest {
         long onPartiAt;
         try (load) {
             try {
-                members.put("k-1", Member.start(kafka(load.groupId, "k-1"), load.topic, "k-1", load.logDir, dir));
-                MigrationCrashSupport.awaitKafkaGroup(KAFKA.bootstrapServers(), load.groupId, 1, PARTITIONS, WAIT);
-                for (String name : List.of("c-1", "c-2", "c-3")) {
-                    children.add(Child.start(migrating(load.groupId, name, NATS.url()), load.topic, name,
-                            load.logDir, dir));
-                }
-                MigrationCrashSupport.awaitKafkaGroup(KAFKA.bootstrapServers(), load.groupId, 4, PARTITIONS, WAIT);
+                withK1AndMigratingChildren(load, dir, members, children, "c-1", "c-2", "c-3");
                 Child c3 = children.get(2);
-                await("every child is a Kafka member").atMost(WAIT).pollInterval(Duration.ofMillis(50))
-                        .until(() -> children.stream().allMatch(c -> c.phase().equals("KAFKA")));
 
                 c3.kill(load.logDir); // its bridge holds Kafka partitions; the switch has not been announced
                 MigrationCrashSupport.awaitKafkaGroup(KAFKA.bootstrapServers(), load.groupId, 3, PARTITIONS, WAIT); // the broker expired it: k-1, c-1, c-2 share every partition
@@ -148,15 +140,7 @@ class RollingMigrationCrashTest {
         List<String> pausedPhases;
         try (load) {
             try {
-                members.put("k-1", Member.start(kafka(load.groupId, "k-1"), load.topic, "k-1", load.logDir, dir));
-                MigrationCrashSupport.awaitKafkaGroup(KAFKA.bootstrapServers(), load.groupId, 1, PARTITIONS, WAIT);
-                for (String name : List.of("c-1", "c-2")) {
-                    children.add(Child.start(migrating(load.groupId, name, NATS.url()), load.topic, name,
-                            load.logDir, dir));
-                }
-                MigrationCrashSupport.awaitKafkaGroup(KAFKA.bootstrapServers(), load.groupId, 3, PARTITIONS, WAIT);
-                await("every child is a Kafka member").atMost(WAIT).pollInterval(Duration.ofMillis(50))
-                        .until(() -> children.stream().allMatch(c -> c.phase().equals("KAFKA")));
+                withK1AndMigratingChildren(load, dir, members, children, "c-1", "c-2");
 
                 members.remove("k-1").stop(); // the last plain KafkaConsumer: every member is told to switch
                 Optional<Child> leading = await("a child leads the Parti group while switching").atMost(WAIT)
@@ -173,9 +157,7 @@ class RollingMigrationCrashTest {
                 await(survivor.name + " runs through Parti holding every partition, the Kafka group empty").atMost(WAIT)
                         .pollInterval(Duration.ofMillis(50))
                         .until(() -> survivor.phase().equals("PARTI")
-                                && MigrationCrashSupport.holders(load.logDir).entrySet().stream()
-                                        .filter(e -> e.getKey().startsWith(load.topic + "-"))
-                                        .filter(e -> e.getValue().contains(survivor.name)).count() == PARTITIONS
+                                && MigrationCrashSupport.holdsEvery(load.logDir, survivor.name, load.topic, PARTITIONS)
                                 && MigrationCrashSupport.describe(KAFKA.bootstrapServers(), load.groupId).members().isEmpty());
                 int survivorLines = survivor.ledgerLines(dir);
                 await(survivor.name + " processes records").atMost(WAIT).pollInterval(Duration.ofMillis(50))
@@ -610,6 +592,22 @@ class RollingMigrationCrashTest {
     private static void assertCommittedAtLeast(Load load, Map<TopicPartition, OffsetAndMetadata> offsets) throws Exception {
         Map<TopicPartition, Long> atBroker = MigrationCrashSupport.committedOffsets(KAFKA.bootstrapServers(), load.groupId);
         offsets.forEach((tp, om) -> assertThat(atBroker.get(tp)).as("committed " + tp).isGreaterThanOrEqualTo(om.offset()));
+    }
+
+    /**
+     * The start of the fault tests: a plain {@code KafkaConsumer} k-1 in this JVM, then the migrating {@code
+     * PartiConsumer}s {@code names} in child JVMs, until all of them share every partition in the Kafka group.
+     */
+    private static void withK1AndMigratingChildren(Load load, Path dir, Map<String, Member> members, List<Child> children,
+                                                   String... names) throws Exception {
+        members.put("k-1", Member.start(kafka(load.groupId, "k-1"), load.topic, "k-1", load.logDir, dir));
+        MigrationCrashSupport.awaitKafkaGroup(KAFKA.bootstrapServers(), load.groupId, 1, PARTITIONS, WAIT);
+        for (String name : names) {
+            children.add(Child.start(migrating(load.groupId, name, NATS.url()), load.topic, name, load.logDir, dir));
+        }
+        MigrationCrashSupport.awaitKafkaGroup(KAFKA.bootstrapServers(), load.groupId, 1 + names.length, PARTITIONS, WAIT);
+        await("every child is a Kafka member").atMost(WAIT).pollInterval(Duration.ofMillis(50))
+                .until(() -> children.stream().allMatch(c -> c.phase().equals("KAFKA")));
     }
 
     private static Map<String, Object> kafka(String groupId, String name) {
