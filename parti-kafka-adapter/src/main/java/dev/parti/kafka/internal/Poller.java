@@ -46,6 +46,8 @@ final class Poller<K, V> {
     private final LongSupplier clock;
     /** Whether the polling thread is inside the inner consumer's poll (read by Parti's callback thread). */
     private volatile boolean inInnerPoll;
+    /** The polling thread is inside {@link #warmUp}: a Parti event cuts it short (its assignment goes first). */
+    private volatile boolean warmingUp;
     /** Whether the inner consumer has connected ahead of the first assignment ({@link #warmUp}). */
     private boolean warmed;
 
@@ -104,7 +106,7 @@ final class Poller<K, V> {
             long slice = Math.min(remainingMs, POLL_SLICE_MS);
             if (subscribed ? subscription.assigned().isEmpty() : inner.assignment().isEmpty()) {
                 if (subscribed && !warmed) {
-                    warmUp(slice);
+                    warmUp(slice, m);
                 }
                 Membership waitingFor = m;
                 thread.awaitSignal(slice, () -> waitingFor != null && (waitingFor.hasEvents() || waitingFor.isExpired()
@@ -152,9 +154,12 @@ final class Poller<K, V> {
      * subscribed topic that exists and finds the group's coordinator (the committed offset of one of its partitions),
      * so that the first fetch after the assignment does not pay for them (issue 19: a returning member's first
      * record). Best effort within {@code sliceMs}; a topic that does not exist yet is left to
-     * {@link #maybeAutoCreateTopics}, and the warm-up waits for one that does.
+     * {@link #maybeAutoCreateTopics}, and the warm-up waits for one that does. It runs while the Parti side joins, and a
+     * Parti event (the first assignment, say) cuts it short: the assignment is not held back behind it (a returning
+     * static member's line arrives a few ms into its join, before the warm-up's round trips to Kafka end); what the
+     * warm-up started goes on in the inner consumer's next calls.
      */
-    private void warmUp(long sliceMs) {
+    private void warmUp(long sliceMs, Membership m) {
         if (sliceMs <= 0 || subscription.mode() != SubscriptionState.Mode.TOPICS) {
             return;
         }
@@ -164,19 +169,26 @@ final class Poller<K, V> {
             return;
         }
         warmed = true;
+        warmingUp = true; // before the check below: an event queued after it wakes the inner consumer
         try {
-            thread.blocking(() -> {
-                List<org.apache.kafka.common.PartitionInfo> partitions = inner.partitionsFor(topic, Duration.ofMillis(sliceMs));
-                if (!partitions.isEmpty()) {
-                    inner.committed(java.util.Set.of(new TopicPartition(topic, partitions.get(0).partition())),
-                            Duration.ofMillis(sliceMs));
-                }
-                return null;
-            });
+            thread.throwIfWakeup();
+            if (m != null && m.hasEvents()) {
+                return; // the assignment is there already
+            }
+            List<org.apache.kafka.common.PartitionInfo> partitions = inner.partitionsFor(topic, Duration.ofMillis(sliceMs));
+            if (!partitions.isEmpty() && (m == null || !m.hasEvents())) {
+                inner.committed(java.util.Set.of(new TopicPartition(topic, partitions.get(0).partition())),
+                        Duration.ofMillis(sliceMs));
+            }
         } catch (WakeupException e) {
-            throw e;
+            if (thread.takeWakeup()) {
+                throw e; // the user's wakeup()
+            }
+            log.debug("Connecting ahead of the first assignment cut short by a Parti event");
         } catch (org.apache.kafka.common.KafkaException e) {
             log.debug("Connecting ahead of the first assignment did not complete: {}", e.toString());
+        } finally {
+            warmingUp = false;
         }
     }
 
@@ -219,12 +231,11 @@ final class Poller<K, V> {
      */
     void onMembershipEvent() {
         thread.signal();
-        if (inInnerPoll) {
+        if (inInnerPoll || warmingUp) {
             inner.wakeup();
         }
     }
 
-    /** Drops records of partitions this member no longer safely owns (lost or released meanwhile) or no longer subscribes to. */
     /**
      * Records fetched while this member is not a safe owner (its lease ran out: NATS unreachable, or a pause such as
      * SIGSTOP or a long GC after which this thread ran before the lease watchdog) are not handed out: each partition is
@@ -244,6 +255,7 @@ final class Poller<K, V> {
         }
     }
 
+    /** Drops records of partitions this member no longer safely owns (lost or released meanwhile) or no longer subscribes to. */
     private ConsumerRecords<K, V> onlyOwned(ConsumerRecords<K, V> records, Membership m) {
         boolean all = true;
         for (TopicPartition tp : records.partitions()) {
