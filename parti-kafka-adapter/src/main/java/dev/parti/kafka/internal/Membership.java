@@ -184,16 +184,6 @@ final class Membership implements AssignmentListener {
      * not answer in time: the session then expires. Returns whether the close finished in time.
      */
     boolean closeWithin(boolean remainInGroup, long timeoutMs, String threadName) {
-        return startClose(remainInGroup, threadName).awaitWithin(timeoutMs);
-    }
-
-    /**
-     * Starts {@link #close(boolean)} on the thread {@code threadName} and returns at once; the caller must
-     * {@link Closing#awaitWithin await} it (so that thread has ended, or is abandoned as {@link #closeWithin}
-     * says, when the consumer's close returns). Meanwhile the caller may close what does not depend on the
-     * membership (the inner consumer), rather than wait for NATS first.
-     */
-    Closing startClose(boolean remainInGroup, String threadName) {
         releasing = true;
         // A join under way holds the manager's close until it ends; it is not interrupted (an interrupt
         // closes the NIO channel of the NATS connection it is using, which turns a quick join into a retry
@@ -207,31 +197,17 @@ final class Membership implements AssignmentListener {
         }, threadName);
         closer.setDaemon(true);
         closer.start();
-        return new Closing(closer);
-    }
-
-    /** A membership's close under way on its own thread (see {@link #startClose}). */
-    final class Closing {
-        private final Thread closer;
-
-        private Closing(Thread closer) {
-            this.closer = closer;
+        try {
+            closer.join(Math.max(1, timeoutMs));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
-
-        /** Waits at most {@code timeoutMs} for the close to end; returns whether it did (else it is abandoned, logged). */
-        boolean awaitWithin(long timeoutMs) {
-            try {
-                closer.join(Math.max(1, timeoutMs));
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-            if (closer.isAlive()) {
-                log.warn("Parti group {}: leaving did not finish within {} ms (NATS unreachable?); abandoned, the session "
-                        + "expires instead", group, timeoutMs);
-                return false;
-            }
-            return true;
+        if (closer.isAlive()) {
+            log.warn("Parti group {}: leaving did not finish within {} ms (NATS unreachable?); abandoned, the session "
+                    + "expires instead", group, timeoutMs);
+            return false;
         }
+        return true;
     }
 
     // ------------------------------------------------------------------ AssignmentListener (Parti's callback thread)

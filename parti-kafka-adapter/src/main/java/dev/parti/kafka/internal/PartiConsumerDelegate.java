@@ -542,8 +542,7 @@ public final class PartiConsumerDelegate<K, V> {
             }
             try {
                 if (driver.membership() != null) {
-                    // the manager's close (NATS) goes on while the inner consumer closes; awaited below
-                    driver.leaveForClose(options.groupMembershipOperation(), deadline);
+                    driver.leave(true, options.groupMembershipOperation(), deadline);
                 } else if (subscription.mode() == SubscriptionState.Mode.MANUAL) {
                     commits.autoCommitSync("on close"); // like KafkaConsumer, also for a manual assignment
                 }
@@ -552,20 +551,16 @@ public final class PartiConsumerDelegate<K, V> {
                     first = e;
                 }
             }
+            driver.closing();
+            if (runtime != null) {
+                runtime.stop(Duration.ofNanos(Math.max(0, Math.min(TimeUnit.SECONDS.toNanos(5), deadline - clock.getAsLong()))));
+            }
             try {
-                driver.closing();
-                if (runtime != null) {
-                    runtime.stop(Duration.ofNanos(Math.max(0, Math.min(TimeUnit.SECONDS.toNanos(5), deadline - clock.getAsLong()))));
+                inner.close(Duration.ofNanos(Math.max(0, deadline - clock.getAsLong())));
+            } catch (RuntimeException e) {
+                if (first == null) {
+                    first = e;
                 }
-                try {
-                    inner.close(Duration.ofNanos(Math.max(0, deadline - clock.getAsLong())));
-                } catch (RuntimeException e) {
-                    if (first == null) {
-                        first = e;
-                    }
-                }
-            } finally {
-                driver.awaitLeft(deadline); // before the metrics close: the manager's close still records to them
             }
             metrics.close();
             interceptors.close();

@@ -44,8 +44,6 @@ final class RebalanceDriver {
     private final Runnable onEvent;
     private final String threadPrefix;
     private volatile Membership membership;
-    /** The manager's close started by {@link #leave} and not awaited yet, or null; polling thread. */
-    private Membership.Closing pendingClose;
     private volatile long lastPollNanos;
     /** Set while close() or unsubscribe() ends the membership: the watchdog keeps out. */
     private volatile boolean leaving;
@@ -417,32 +415,6 @@ final class RebalanceDriver {
      * deadlineNanos} at most (then leaving is abandoned and the session expires).
      */
     void leave(boolean commitFirst, GroupMembershipOperation op, long deadlineNanos) {
-        leave(commitFirst, op, deadlineNanos, true);
-    }
-
-    /**
-     * Polling thread, at the consumer's close: {@link #leave} with the auto-commit first, except that the manager's
-     * close (the NATS side: keeping or deleting the heartbeat, releasing the worker ID) is only started: every
-     * callback and commit is done when this returns, and the caller closes the inner consumer while NATS answers,
-     * then calls {@link #awaitLeft}.
-     */
-    void leaveForClose(GroupMembershipOperation op, long deadlineNanos) {
-        leave(true, op, deadlineNanos, false);
-    }
-
-    /**
-     * Polling thread: waits until {@code deadlineNanos} at most for the manager's close started by {@link
-     * #leaveForClose} (then it is abandoned and the session expires); returns at once when none is under way.
-     */
-    void awaitLeft(long deadlineNanos) {
-        Membership.Closing c = pendingClose;
-        if (c != null) {
-            pendingClose = null;
-            c.awaitWithin(TimeUnit.NANOSECONDS.toMillis(deadlineNanos - clock.getAsLong()));
-        }
-    }
-
-    private void leave(boolean commitFirst, GroupMembershipOperation op, long deadlineNanos, boolean thenAwait) {
         Membership m = membership;
         if (m == null) {
             return;
@@ -482,10 +454,7 @@ final class RebalanceDriver {
             claimed.forEach(RebalanceEvent::complete);
             boolean remain = op == GroupMembershipOperation.REMAIN_IN_GROUP
                     || op == GroupMembershipOperation.DEFAULT && m.isStatic();
-            pendingClose = m.startClose(remain, threadPrefix + "leave");
-            if (thenAwait) {
-                awaitLeft(deadlineNanos);
-            }
+            m.closeWithin(remain, TimeUnit.NANOSECONDS.toMillis(deadlineNanos - clock.getAsLong()), threadPrefix + "leave");
             membership = null;
             MixedGroupGuard g = guard.get();
             if (g != null) {
