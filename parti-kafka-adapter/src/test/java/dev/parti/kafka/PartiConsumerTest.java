@@ -414,8 +414,8 @@ class PartiConsumerTest {
 
     /**
      * With NATS answering, {@code close()} returns only once the membership has left: its {@code -leave} thread, which
-     * runs the Parti manager's close while the inner consumer closes, has ended. NATS answers slowly here (200 ms each
-     * way), so leaving takes longer than closing the inner consumer.
+     * runs the Parti manager's close, has ended. NATS answers slowly here (200 ms each way), so leaving takes longer
+     * than closing the inner consumer (a close that did not wait for the thread would return before it ended).
      */
     @Test
     void closeReturnsOnlyOnceTheMembershipHasLeft() {
