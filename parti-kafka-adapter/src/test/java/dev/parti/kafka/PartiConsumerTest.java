@@ -412,6 +412,27 @@ class PartiConsumerTest {
 
     // ------------------------------------------------------------------ resources, NATS options, odds and ends
 
+    /**
+     * With NATS answering, {@code close()} returns only once the membership has left: its {@code -leave} thread, which
+     * runs the Parti manager's close, has ended. NATS answers slowly here (200 ms each way), so leaving takes longer
+     * than closing the inner consumer (a close that did not wait for the thread would return before it ended).
+     */
+    @Test
+    void closeReturnsOnlyOnceTheMembershipHasLeft() {
+        String t = topic(1);
+        String g = unique("g-left");
+        try (TcpProxy proxy = TcpProxy.start("127.0.0.1", NATS.server().port())) {
+            PartiConsumer<String, String> c = partiAt(g, proxy.url("nats"));
+            c.subscribe(List.of(t));
+            pollUntil(c, WAIT, null, () -> c.assignment().size() == 1);
+            proxy.latency(Duration.ofMillis(200));
+            long start = System.nanoTime();
+            c.close(CloseOptions.groupMembershipOperation(GroupMembershipOperation.LEAVE_GROUP));
+            assertThat(partiThreads(g)).as("threads of %s right after close() (%d ms)", g,
+                    TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start)).noneMatch(n -> n.endsWith("-leave"));
+        }
+    }
+
     @Test
     void closeLeavesNoThreadBehind() {
         Set<Thread> before = new HashSet<>(Thread.getAllStackTraces().keySet());

@@ -5,22 +5,33 @@ import dev.parti.ManagerState;
 import dev.parti.MetricsRecorder;
 import dev.parti.PartiManager;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.IntSupplier;
 import java.util.function.Supplier;
+import org.apache.kafka.clients.CommonClientConfigs;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.common.MetricName;
+import org.apache.kafka.common.config.AbstractConfig;
+import org.apache.kafka.common.config.ConfigDef;
 import org.apache.kafka.common.metrics.Gauge;
+import org.apache.kafka.common.metrics.JmxReporter;
 import org.apache.kafka.common.metrics.KafkaMetric;
+import org.apache.kafka.common.metrics.KafkaMetricsContext;
+import org.apache.kafka.common.metrics.MetricConfig;
 import org.apache.kafka.common.metrics.Metrics;
+import org.apache.kafka.common.metrics.MetricsContext;
+import org.apache.kafka.common.metrics.MetricsReporter;
 import org.apache.kafka.common.metrics.Sensor;
 import org.apache.kafka.common.metrics.stats.Avg;
 import org.apache.kafka.common.metrics.stats.CumulativeSum;
 import org.apache.kafka.common.metrics.stats.Max;
 import org.apache.kafka.common.metrics.stats.Meter;
 import org.apache.kafka.common.metrics.stats.WindowedCount;
+import org.apache.kafka.common.utils.Time;
 
 /**
  * Parti's own measurements of one consumer, as Kafka metrics in the group {@value #GROUP} (tag
@@ -49,6 +60,9 @@ import org.apache.kafka.common.metrics.stats.WindowedCount;
 final class PartiMetrics implements MetricsRecorder, AutoCloseable {
     static final String GROUP = "parti-consumer-metrics";
     static final String COORDINATOR_GROUP = "consumer-coordinator-metrics";
+    private static final String JMX_PREFIX = "kafka.consumer";
+    /** The consumer keys the registry is configured with (defined once: a copy of the consumer's definitions). */
+    private static final ConfigDef REPORTING_CONFIG = reportingConfig();
 
     private final Metrics metrics;
     private final Map<String, String> tags;
@@ -79,7 +93,8 @@ final class PartiMetrics implements MetricsRecorder, AutoCloseable {
      */
     PartiMetrics(String clientId, Map<String, ?> consumerConfig, Map<MetricName, ? extends org.apache.kafka.common.Metric> inner,
                  Supplier<PartiManager> current, IntSupplier assignedPartitions) {
-        this.metrics = consumerConfig == null ? new Metrics() : exported(clientId, consumerConfig);
+        Exported exported = consumerConfig == null ? null : exported(clientId, consumerConfig);
+        this.metrics = exported == null ? new Metrics() : exported.metrics();
         this.tags = Map.of("client-id", clientId);
         rebalance = metrics.sensor("parti-rebalance-latency");
         rebalance.add(coordinator("rebalance-latency-avg", "The average time taken for a group to complete a rebalance"),
@@ -141,29 +156,49 @@ final class PartiMetrics implements MetricsRecorder, AutoCloseable {
                 }
             }
         });
+        // Kafka's JmxReporter joins last: it registers each bean once with every attribute, where joining first it
+        // registers a bean again for every metric added (most of this constructor's time)
+        if (exported != null) {
+            for (MetricsReporter r : exported.jmx()) {
+                r.contextChange(exported.context());
+                metrics.addReporter(r);
+            }
+        }
     }
 
-    /** A registry exported like {@code KafkaConsumer}'s: its {@code metric.reporters}, JMX prefix {@code kafka.consumer}. */
-    private static Metrics exported(String clientId, Map<String, ?> consumerConfig) {
-        org.apache.kafka.common.config.ConfigDef def = new org.apache.kafka.common.config.ConfigDef();
-        org.apache.kafka.common.config.ConfigDef consumerDef = org.apache.kafka.clients.consumer.ConsumerConfig.configDef();
-        for (String key : List.of(org.apache.kafka.clients.CommonClientConfigs.METRIC_REPORTER_CLASSES_CONFIG,
-                org.apache.kafka.clients.CommonClientConfigs.METRICS_NUM_SAMPLES_CONFIG,
-                org.apache.kafka.clients.CommonClientConfigs.METRICS_SAMPLE_WINDOW_MS_CONFIG,
-                org.apache.kafka.clients.CommonClientConfigs.METRICS_RECORDING_LEVEL_CONFIG)) {
+    private static ConfigDef reportingConfig() {
+        ConfigDef def = new ConfigDef();
+        ConfigDef consumerDef = ConsumerConfig.configDef();
+        for (String key : List.of(CommonClientConfigs.METRIC_REPORTER_CLASSES_CONFIG, CommonClientConfigs.METRICS_NUM_SAMPLES_CONFIG,
+                CommonClientConfigs.METRICS_SAMPLE_WINDOW_MS_CONFIG, CommonClientConfigs.METRICS_RECORDING_LEVEL_CONFIG)) {
             def.define(consumerDef.configKeys().get(key));
         }
-        org.apache.kafka.common.config.AbstractConfig config = new org.apache.kafka.common.config.AbstractConfig(def, consumerConfig, false);
-        List<org.apache.kafka.common.metrics.MetricsReporter> reporters =
-                org.apache.kafka.clients.CommonClientConfigs.metricsReporters(clientId, config);
-        org.apache.kafka.common.metrics.MetricConfig metricConfig = new org.apache.kafka.common.metrics.MetricConfig()
-                .samples(config.getInt(org.apache.kafka.clients.CommonClientConfigs.METRICS_NUM_SAMPLES_CONFIG))
-                .timeWindow(config.getLong(org.apache.kafka.clients.CommonClientConfigs.METRICS_SAMPLE_WINDOW_MS_CONFIG),
-                        TimeUnit.MILLISECONDS)
+        return def;
+    }
+
+    /** A registry, its context and Kafka's {@code JmxReporter}s, not added to it yet (see {@link #exported}). */
+    private record Exported(Metrics metrics, MetricsContext context, List<MetricsReporter> jmx) {
+    }
+
+    /**
+     * A registry exported like {@code KafkaConsumer}'s: its {@code metric.reporters}, JMX prefix {@code kafka.consumer}.
+     * Kafka's {@code JmxReporter}s are left out, to be added once every metric is (the same beans result); other
+     * reporters are in from the start, as in {@code KafkaConsumer}.
+     */
+    private static Exported exported(String clientId, Map<String, ?> consumerConfig) {
+        AbstractConfig config = new AbstractConfig(REPORTING_CONFIG, consumerConfig, false);
+        List<MetricsReporter> reporters = new ArrayList<>();
+        List<MetricsReporter> jmx = new ArrayList<>();
+        for (MetricsReporter r : CommonClientConfigs.metricsReporters(clientId, config)) {
+            (r.getClass() == JmxReporter.class ? jmx : reporters).add(r);
+        }
+        MetricConfig metricConfig = new MetricConfig()
+                .samples(config.getInt(CommonClientConfigs.METRICS_NUM_SAMPLES_CONFIG))
+                .timeWindow(config.getLong(CommonClientConfigs.METRICS_SAMPLE_WINDOW_MS_CONFIG), TimeUnit.MILLISECONDS)
                 .tags(Map.of("client-id", clientId));
-        org.apache.kafka.common.metrics.MetricsContext context = new org.apache.kafka.common.metrics.KafkaMetricsContext(
-                "kafka.consumer", config.originalsWithPrefix(org.apache.kafka.clients.CommonClientConfigs.METRICS_CONTEXT_PREFIX));
-        return new Metrics(metricConfig, reporters, org.apache.kafka.common.utils.Time.SYSTEM, context);
+        MetricsContext context = new KafkaMetricsContext(JMX_PREFIX,
+                config.originalsWithPrefix(CommonClientConfigs.METRICS_CONTEXT_PREFIX));
+        return new Exported(new Metrics(metricConfig, reporters, Time.SYSTEM, context), context, jmx);
     }
 
     private MetricName coordinator(String name, String doc) {
