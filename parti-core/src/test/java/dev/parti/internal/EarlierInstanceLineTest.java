@@ -111,13 +111,29 @@ class EarlierInstanceLineTest {
      */
     @Test
     void aNewInstanceDoesNotAcquireWhatTheLeaderJustGaveTheEarlierOne() throws Exception {
+        // The step under test needs the leader's version to reach the earlier instance inside its lease; now and then
+        // (once in the full suite of 7 December 2026, once in 3 runs alone) it is fenced first and applies nothing, and
+        // the step is not exercised. Then the scenario runs again in a new group, up to 3 times; each run must be clean.
+        boolean exercised = false;
+        for (int run = 1; run <= 3 && !exercised; run++) {
+            try (Holes holes = new Holes()) {
+                exercised = earlierInstanceAppliesALineThenANewInstanceTakesOver(holes, "earlier-instance-members-" + run);
+                assertThat(holes.overlaps).as("a partition acquired by the new instance while the earlier one held it (run %d)",
+                        run).isEmpty();
+            }
+        }
+        assertThat(exercised).as("the earlier instance applied the line addressed to it in one of 3 runs").isTrue();
+    }
+
+    /** The steps of the test above in group {@code group}; returns whether the earlier instance applied the line. */
+    private boolean earlierInstanceAppliesALineThenANewInstanceTakesOver(Holes h, String group) throws Exception {
         List<Partition> two = Holes.partitions(2);
         List<List<Partition>> source = new CopyOnWriteArrayList<>(List.of(List.of()));
         CountDownLatch sourceEntered = new CountDownLatch(1);
         CountDownLatch sourceRelease = new CountDownLatch(1);
         h.latches.add(sourceRelease);
         boolean[] armed = {false};
-        Supplier<dev.parti.PartiConfig.Builder> config = () -> Holes.fast("earlier-instance-members", nats.url(), List.of())
+        Supplier<dev.parti.PartiConfig.Builder> config = () -> Holes.fast(group, nats.url(), List.of())
                 .partitionSource(() -> {
                     if (armed[0]) {
                         armed[0] = false;
@@ -146,8 +162,12 @@ class EarlierInstanceLineTest {
         sourceRelease.countDown(); // the leader publishes what it computed, S's line addressed to the earlier instance
 
         await().atMost(Duration.ofSeconds(10)).until(() -> leaderOwner.owned.size() + second.owned.size() == 2);
-        assertThat(first.events).as("the earlier instance applied the line addressed to it").anyMatch(e -> e.matches("assigned v\\d+ 1"));
-        assertThat(h.overlaps).as("a partition acquired by the new instance while the earlier one held it").isEmpty();
+        boolean applied = first.events.stream().anyMatch(e -> e.matches("assigned v\\d+ 1"));
+        if (!applied) {
+            System.out.println("[measure] " + group + ": the earlier instance applied nothing before its lease ended "
+                    + first.events + "; the step was not exercised");
+        }
+        return applied;
     }
 
     private static KvGateway.Entry beat(String id, long revision, Heartbeat hb) {
