@@ -180,15 +180,11 @@ public final class LifecycleBench {
     private Companion companion(String impl) throws InterruptedException {
         Companion c = new Companion(impl);
         c.thread.start();
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-        while (c.assigned.isEmpty()) {
-            if (c.failure.get() != null) {
-                throw new IllegalStateException(impl + " companion failed", c.failure.get());
-            }
-            if (System.nanoTime() > deadline) {
-                throw new IllegalStateException(impl + " companion got no partitions in 120 s");
-            }
-            Thread.sleep(20);
+        if (!c.started.await(120, TimeUnit.SECONDS)) {
+            throw new IllegalStateException(impl + " companion got no partitions in 120 s");
+        }
+        if (c.failure.get() != null) {
+            throw new IllegalStateException(impl + " companion failed", c.failure.get());
         }
         return c;
     }
@@ -327,8 +323,9 @@ public final class LifecycleBench {
     /** The group's other member, polling on {@code lifecycle-companion-<impl>} until stopped. */
     private final class Companion {
         final Thread thread;
-        final Set<TopicPartition> assigned = java.util.concurrent.ConcurrentHashMap.newKeySet();
         final AtomicReference<Throwable> failure = new AtomicReference<>();
+        /** Counted down once the companion owns partitions, or when it failed. */
+        final java.util.concurrent.CountDownLatch started = new java.util.concurrent.CountDownLatch(1);
         volatile Consumer<byte[], byte[]> consumer;
         volatile boolean stop;
 
@@ -343,12 +340,13 @@ public final class LifecycleBench {
                         } catch (WakeupException e) {
                             // stop requested
                         }
-                        Set<TopicPartition> now = c.assignment();
-                        assigned.retainAll(now);
-                        assigned.addAll(now);
+                        if (!c.assignment().isEmpty()) {
+                            started.countDown();
+                        }
                     }
                 } catch (Throwable t) {
                     failure.set(t);
+                    started.countDown();
                 }
             }, "lifecycle-companion-" + impl);
             thread.setDaemon(true);

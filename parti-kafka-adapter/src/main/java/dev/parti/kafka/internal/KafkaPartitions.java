@@ -63,6 +63,20 @@ public final class KafkaPartitions {
         return out;
     }
 
+    /**
+     * Sets each partition of {@code records} that {@code consumer} still has assigned back to the first of its records:
+     * records fetched but not handed out are fetched again by the next poll. Caller's thread (the consumer's).
+     */
+    public static void rewind(org.apache.kafka.clients.consumer.Consumer<?, ?> consumer,
+                              org.apache.kafka.clients.consumer.ConsumerRecords<?, ?> records) {
+        Set<TopicPartition> assigned = consumer.assignment();
+        for (TopicPartition tp : records.partitions()) {
+            if (assigned.contains(tp)) {
+                consumer.seek(tp, records.records(tp).get(0).offset());
+            }
+        }
+    }
+
     /** An insertion-ordered copy of {@code a} without the elements of {@code b}. */
     static Set<TopicPartition> minus(Collection<TopicPartition> a, Collection<TopicPartition> b) {
         Set<TopicPartition> out = new LinkedHashSet<>(a);

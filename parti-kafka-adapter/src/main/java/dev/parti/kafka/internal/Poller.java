@@ -243,11 +243,7 @@ final class Poller<K, V> {
      * restarts it from the committed offset.
      */
     private void holdBack(ConsumerRecords<K, V> records) {
-        for (TopicPartition tp : records.partitions()) {
-            if (inner.assignment().contains(tp)) {
-                inner.seek(tp, records.records(tp).get(0).offset());
-            }
-        }
+        KafkaPartitions.rewind(inner, records);
         if (!holdingBack) {
             holdingBack = true;
             log.info("Fetched records of {} held back: this member's Parti lease is not valid (fence policy)",

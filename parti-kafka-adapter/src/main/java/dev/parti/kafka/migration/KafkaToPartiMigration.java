@@ -3,6 +3,7 @@ package dev.parti.kafka.migration;
 import dev.parti.PartiManager;
 import dev.parti.kafka.MixedGroupException;
 import dev.parti.kafka.PartiConsumerConfig;
+import dev.parti.kafka.internal.KafkaPartitions;
 import dev.parti.kafka.internal.PartiConsumerDelegate;
 import java.time.Duration;
 import java.util.Collection;
@@ -455,9 +456,7 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
         if (!partiLapsed) {
             return records;
         }
-        for (org.apache.kafka.common.TopicPartition tp : records.partitions()) {
-            bridge.seek(tp, records.records(tp).get(0).offset());
-        }
+        KafkaPartitions.rewind(bridge, records);
         bridge.pause(bridge.assignment());
         return ConsumerRecords.empty();
     }
