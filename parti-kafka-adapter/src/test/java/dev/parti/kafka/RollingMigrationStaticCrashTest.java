@@ -239,7 +239,10 @@ class RollingMigrationStaticCrashTest {
                 assertThat(acquiredBetween(load.logDir, killedAt.get(), rolledAt, heldAtKill.get()))
                         .as("c-1's partitions acquired after the kill: only by c-1b (Parti kept them for i-1)")
                         .containsOnly("c-1b");
-                assertThat(c1b.phases()).as("c-1b's phases").containsExactly("PARTI", "JOINING", "ROLLING", "KAFKA");
+                // the child prints its phase after each poll, so a JOINING shorter than one poll goes unseen (once in a
+                // full run); the order, and that nothing else happened, are what count
+                assertThat(c1b.phases()).as("c-1b's phases").isSubsetOf("PARTI", "JOINING", "ROLLING", "KAFKA")
+                        .containsSubsequence("PARTI", "ROLLING", "KAFKA").doesNotHaveDuplicates();
                 assertThat(java.nio.file.Files.readString(c1b.process.logFile())).as("c-1b's Parti side took i-1 over "
                         + "from c-1 and waited for c-1's session").contains("took over ID i-1 from another live instance");
 
