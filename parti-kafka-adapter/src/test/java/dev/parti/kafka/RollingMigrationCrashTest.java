@@ -125,12 +125,14 @@ class RollingMigrationCrashTest {
      * records it fetched before the pause until its heartbeat learnt that the broker expired it, but its Parti lease
      * lapsed, so it hands out none of them (see {@link MigrationCrashSupport#assertLedgersAndOwnershipAfterAPause}). It
      * rejoins through Parti; the group ends on Parti, shared by both. A pause is not a death: nothing marks the paused
-     * instance gone.
+     * instance gone. With a planned-scale window as short as the rebalance cooldown (100 ms), Parti gives the continued member partitions as soon as it is back,
+     * often before its Kafka side has learnt of its expiry and left the Kafka group: it hands them out only once it has.
      */
-    @Test
+    @ParameterizedTest(name = "parti.planned.scale.window.ms={0}")
+    @ValueSource(ints = {1000, 100})
     void thePartiLeaderPausedDuringTheSwitchHandsOutNothingFetchedBeforeOnceContinuedAndTheGroupEndsOnParti(
-            @TempDir Path dir) throws Exception {
-        Load load = new Load(KAFKA.broker(), dir, "migrate-pause", PARTITIONS);
+            int plannedScaleWindowMs, @TempDir Path dir) throws Exception {
+        Load load = new Load(KAFKA.broker(), dir, "migrate-pause-" + plannedScaleWindowMs, PARTITIONS);
         Map<String, Member> members = new HashMap<>();
         List<Child> children = new ArrayList<>();
         Child paused;
@@ -140,7 +142,8 @@ class RollingMigrationCrashTest {
         List<String> pausedPhases;
         try (load) {
             try {
-                withK1AndMigratingChildren(load, dir, members, children, "c-1", "c-2");
+                withK1AndMigratingChildren(load, dir, members, children,
+                        Map.of("parti.planned.scale.window.ms", Integer.toString(plannedScaleWindowMs)), "c-1", "c-2");
 
                 members.remove("k-1").stop(); // the last plain KafkaConsumer: every member is told to switch
                 Optional<Child> leading = await("a child leads the Parti group while switching").atMost(WAIT)
@@ -600,10 +603,18 @@ class RollingMigrationCrashTest {
      */
     private static void withK1AndMigratingChildren(Load load, Path dir, Map<String, Member> members, List<Child> children,
                                                    String... names) throws Exception {
+        withK1AndMigratingChildren(load, dir, members, children, Map.of(), names);
+    }
+
+    /** As above, the children configured with {@code overrides} on top of {@link #migrating}. */
+    private static void withK1AndMigratingChildren(Load load, Path dir, Map<String, Member> members, List<Child> children,
+                                                   Map<String, String> overrides, String... names) throws Exception {
         members.put("k-1", Member.start(kafka(load.groupId, "k-1"), load.topic, "k-1", load.logDir, dir));
         MigrationCrashSupport.awaitKafkaGroup(KAFKA.bootstrapServers(), load.groupId, 1, PARTITIONS, WAIT);
         for (String name : names) {
-            children.add(Child.start(migrating(load.groupId, name, NATS.url()), load.topic, name, load.logDir, dir));
+            Map<String, Object> config = migrating(load.groupId, name, NATS.url());
+            config.putAll(overrides);
+            children.add(Child.start(config, load.topic, name, load.logDir, dir));
         }
         MigrationCrashSupport.awaitKafkaGroup(KAFKA.bootstrapServers(), load.groupId, 1 + names.length, PARTITIONS, WAIT);
         await("every child is a Kafka member").atMost(WAIT).pollInterval(Duration.ofMillis(50))

@@ -69,10 +69,15 @@ public final class KafkaPartitions {
      */
     public static void rewind(org.apache.kafka.clients.consumer.Consumer<?, ?> consumer,
                               org.apache.kafka.clients.consumer.ConsumerRecords<?, ?> records) {
-        Set<TopicPartition> assigned = consumer.assignment();
+        rewind(consumer.assignment(), records, consumer::seek);
+    }
+
+    /** {@link #rewind(org.apache.kafka.clients.consumer.Consumer, org.apache.kafka.clients.consumer.ConsumerRecords)} for a consumer given by its assignment and its {@code seek}. */
+    public static void rewind(Set<TopicPartition> assigned, org.apache.kafka.clients.consumer.ConsumerRecords<?, ?> records,
+                              java.util.function.ObjLongConsumer<TopicPartition> seek) {
         for (TopicPartition tp : records.partitions()) {
             if (assigned.contains(tp)) {
-                consumer.seek(tp, records.records(tp).get(0).offset());
+                seek.accept(tp, records.records(tp).get(0).offset());
             }
         }
     }

@@ -123,6 +123,12 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
          * nanoseconds; 0 under the {@code hold} loss policy (then a lapse never stops the bridge).
          */
         long leaseNanos();
+
+        /**
+         * Sets each partition of {@code records} (returned by {@link #poll} and not handed out) back to the first of
+         * its records, so that the next poll returns them again.
+         */
+        void rewind(ConsumerRecords<K, V> records);
     }
 
     private final String groupId;
@@ -223,6 +229,11 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
                 @Override
                 public long leaseNanos() {
                     return fence ? lease : 0;
+                }
+
+                @Override
+                public void rewind(ConsumerRecords<K, V> records) {
+                    KafkaPartitions.rewind(delegate.assignment(), records, delegate::seek);
                 }
             });
         } catch (RuntimeException e) {
@@ -546,12 +557,22 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
         }
     }
 
-    /** Joins Parti in the background (the Parti side delivers nothing while Kafka members remain). */
+    /**
+     * Joins Parti in the background. The Parti side delivers nothing while Kafka members remain, which includes this
+     * member's own bridge, with one exception: a member paused past its Kafka session (SIGSTOP, a long GC) whose bridge
+     * the broker expired. Its Parti side may see the Kafka group without members before the bridge learns of the expiry
+     * and rejoins, and then deliver records while this member is still switching. Those are set back, not handed out:
+     * the member hands out Parti's records only once its bridge has left the Kafka group (it may, as Parti has assigned
+     * it), so never while its bridge could still hand out records of its own.
+     */
     private void driveParti() {
         try {
             ConsumerRecords<K, V> records = parti.poll(Duration.ZERO);
-            if (!records.isEmpty()) { // cannot happen: our own Kafka member keeps the Kafka group non-empty
-                throw new IllegalStateException("Parti delivered records while this member is still in the Kafka group");
+            if (!records.isEmpty()) {
+                log.info("Consumer group {}: Parti delivered records of {} while this member is still in the Kafka group "
+                        + "(its Kafka membership expired); they are fetched again once it has left", groupId,
+                        records.partitions());
+                parti.rewind(records);
             }
         } catch (MixedGroupException e) {
             if (!e.isMigrationWait()) {

@@ -82,6 +82,10 @@ class KafkaToPartiMigrationTest {
                     public long leaseNanos() {
                         return 0;
                     }
+
+                    @Override
+                    public void rewind(ConsumerRecords<String, String> records) {
+                    }
                 });
     }
 }
