@@ -322,6 +322,8 @@ public final class PartiConsumerConfig extends AbstractConfig {
             Map.entry("natsUrl/connection", NATS_URL_CONFIG));
 
     private final Options natsOptions;
+    /** The member's session lease the core derives from these settings ({@code session − safety margin}). */
+    private final Duration sessionLease;
 
     /**
      * Parses and validates the Parti settings found in {@code configs}; keys without the
@@ -333,7 +335,15 @@ public final class PartiConsumerConfig extends AbstractConfig {
     public PartiConsumerConfig(Map<String, ?> configs) {
         super(CONFIG, partiEntries(configs), false);
         this.natsOptions = buildNatsOptions();
-        checkTimings();
+        this.sessionLease = checkTimings();
+    }
+
+    /**
+     * How long a member may own after its last successful heartbeat, as the core derives it from these settings:
+     * {@code parti.session.timeout.ms} minus the core's safety margin.
+     */
+    public Duration sessionLease() {
+        return sessionLease;
     }
 
     /** A copy of the definition of every Parti key (for documentation generators and tools). */
@@ -591,10 +601,14 @@ public final class PartiConsumerConfig extends AbstractConfig {
         }
     }
 
-    /** Applies the core's own rules (one source of truth) and reports a broken one by its key. */
-    private void checkTimings() {
+    /**
+     * Applies the core's own rules (one source of truth) and reports a broken one by its key; returns the session lease
+     * of the core configuration they give.
+     */
+    private Duration checkTimings() {
         try {
-            partiConfigBuilder("validation").partitionSource(List::of).build();
+            PartiConfig core = partiConfigBuilder("validation").partitionSource(List::of).build();
+            return core.sessionTimeout().minus(core.safetyMargin());
         } catch (IllegalArgumentException e) {
             String msg = e.getMessage() == null ? "" : e.getMessage();
             String rest = msg.startsWith("Invalid Parti config: ") ? msg.substring("Invalid Parti config: ".length()) : msg;

@@ -93,6 +93,17 @@ class PartiConsumerConfigTest {
     }
 
     @Test
+    void theSessionLeaseIsTheSessionLessTheCoresSafetyMargin() {
+        for (String session : List.of("3000", "6000", "30000")) {
+            Map<String, Object> m = with("parti.session.timeout.ms", session);
+            PartiConfig core = core(m);
+            assertThat(new PartiConsumerConfig(m).sessionLease()).as("session " + session)
+                    .isEqualTo(core.sessionTimeout().minus(core.safetyMargin()))
+                    .isLessThan(java.time.Duration.ofMillis(Long.parseLong(session)));
+        }
+    }
+
+    @Test
     void natsUrlIsRequiredAndSplitOnCommas() {
         Map<String, Object> none = base();
         none.remove("parti.nats.url");

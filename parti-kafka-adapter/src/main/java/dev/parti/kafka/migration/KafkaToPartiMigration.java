@@ -194,10 +194,7 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
             PartiPresence presence = new PartiPresence(String.valueOf(configs.get(ConsumerConfig.GROUP_ID_CONFIG)),
                     delegate.partiConfig());
             boolean fence = delegate.partiConfig().lossPolicy() == dev.parti.LossPolicy.FENCE;
-            // the lease the core derives from these settings (session − its default safety margin)
-            dev.parti.PartiConfig core = delegate.partiConfig().partiConfigBuilder(String.valueOf(configs.get(
-                    ConsumerConfig.GROUP_ID_CONFIG))).partitionSource(dev.parti.PartitionSource.of(List.of())).build();
-            long lease = core.sessionTimeout().minus(core.safetyMargin()).toNanos();
+            long lease = delegate.partiConfig().sessionLease().toNanos();
             return new KafkaToPartiMigration<>(configs, keyDeserializer, valueDeserializer, new PartiSide<>() {
                 @Override
                 public void subscribe(Collection<String> topics, ConsumerRebalanceListener listener) {
