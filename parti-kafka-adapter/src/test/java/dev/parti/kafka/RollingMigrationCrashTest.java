@@ -169,11 +169,18 @@ class RollingMigrationCrashTest {
                 resumedAt = System.nanoTime();
                 paused.resume();
                 Child back = paused;
-                await(back.name + " back in the group: the partitions shared by both through Parti").atMost(WAIT)
-                        .pollInterval(Duration.ofMillis(50))
-                        .until(() -> back.phase().equals("PARTI") && survivor.phase().equals("PARTI")
-                                && MigrationCrashSupport.sharedBy(load.logDir, load.topic, PARTITIONS,
-                                        Set.of(back.name, survivor.name)));
+                try {
+                    await(back.name + " back in the group: the partitions shared by both through Parti").atMost(WAIT)
+                            .pollInterval(Duration.ofMillis(50))
+                            .until(() -> back.phase().equals("PARTI") && survivor.phase().equals("PARTI")
+                                    && MigrationCrashSupport.sharedBy(load.logDir, load.topic, PARTITIONS,
+                                            Set.of(back.name, survivor.name)));
+                } catch (org.awaitility.core.ConditionTimeoutException e) {
+                    throw new AssertionError(e.getMessage() + "; phases " + back.name + " " + back.phases() + ", "
+                            + survivor.name + " " + survivor.phases() + "; holders " + MigrationCrashSupport.holders(load.logDir)
+                            + "; alive " + back.name + " " + back.process.isAlive() + ", " + survivor.name + " "
+                            + survivor.process.isAlive(), e);
+                }
                 assertThat(MigrationCrashSupport.describe(KAFKA.bootstrapServers(), load.groupId).members()).isEmpty();
                 pausedPhases = back.phases();
 
