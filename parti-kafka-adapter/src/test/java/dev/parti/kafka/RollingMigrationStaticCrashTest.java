@@ -31,14 +31,15 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Static members ({@code group.instance.id}, also their Parti worker IDs) of the rolling migration killed with SIGKILL in
  * a child JVM and restarted under the same {@code group.instance.id}, on a real broker and nats-server under a steady
- * load: one in the Kafka → Parti direction ({@code parti.migration=kafka-to-parti}) killed while it is a Kafka member,
- * one in the Parti → Kafka rollback ({@code parti.migration=parti-to-kafka}) killed while its Kafka side holds a Kafka
- * assignment. The restart is a child JVM started beforehand and held until the kill (warmed up, touching nothing of the
- * group), so that it joins within the sessions on a busy machine too. Each time: nothing is lost, records are
- * processed twice only where the killed instance had processed them without committing, no partition has two live
- * owners (ownership logged per instance, the restarted instance being a new owner), no committed offset goes
- * backwards, the restarted instance takes the killed one's partitions over (nobody else gets them meanwhile), and the
- * group ends as it should.
+ * load: in the Kafka → Parti direction ({@code parti.migration=kafka-to-parti}) one killed while it is a Kafka member
+ * and one killed while switching (after the switch was announced, before it left Kafka), and one in the Parti → Kafka
+ * rollback ({@code parti.migration=parti-to-kafka}) killed while its Kafka side holds a Kafka assignment. The restart is
+ * a child JVM started beforehand and held until the kill (warmed up, touching nothing of the group), so that it joins
+ * within the sessions on a busy machine too. Each time: nothing is lost, records are processed twice only where the
+ * killed instance had processed them without committing, no partition has two live owners (ownership logged per
+ * instance, the restarted instance being a new owner), no committed offset goes backwards, nobody but the restarted
+ * instance gets the killed one's partitions before its Kafka membership is over (taken over or expired), and the group
+ * ends as it should.
  */
 class RollingMigrationStaticCrashTest {
     @RegisterExtension
@@ -149,6 +150,128 @@ class RollingMigrationStaticCrashTest {
                 + "the takeover; test %.2f s%n", (takenOverAt - killedAt) / 1e9, STATIC_SESSION_MS, redone,
                 (onPartiAt - takenOverAt) / 1e9, (System.nanoTime() - load.start) / 1e9);
         assertThat(redone).as("records c-1 processed uncommitted, processed again by c-1b").isPositive();
+        MigrationCrashSupport.assertLedgersAndOwnership(dir, load.logDir, load.start, Set.of("c-1"));
+    }
+
+    /**
+     * A plain {@code KafkaConsumer} k-1, a migrating static member m-2 (i-2) in this JVM and one, c-1 (i-1), in a child
+     * JVM, both with a 3 s cold-start window that keeps the switch open. k-1 stops, the switch is announced, both join
+     * Parti (their heartbeats are in Parti's bucket), and c-1 is killed with SIGKILL while switching: its bridge is still
+     * a Kafka member holding partitions and has processed records it has not committed (commit-in-revoke: nothing
+     * revoked them since the switch). A fresh child JVM, c-1b (started beforehand, released at the kill), starts under
+     * {@code group.instance.id} i-1: Parti runs at its {@code subscribe()}, so it joins Parti directly (phase WAITING)
+     * and never the Kafka group, taking worker ID i-1 over there. The broker keeps c-1's static membership until its
+     * {@code session.timeout.ms} (10 s) has passed: until then nobody acquires a partition (m-2 leaves Kafka once Parti
+     * assigned it and waits too), then the group runs on Parti, c-1b and m-2 sharing every partition from the last
+     * committed offsets; what c-1 processed uncommitted is processed again, nothing else is. A guard that takes the
+     * Kafka membership of its own {@code group.instance.id} for its own bridge's (a bug planted once in {@code
+     * MixedGroupGuard}) fails it: c-1b acquires i-1's partitions through Parti while c-1's membership lasts.
+     */
+    @Test
+    void aStaticMemberKilledWhileSwitchingAndRestartedUnderItsInstanceIdLosesNothingAndTheGroupEndsOnParti(
+            @TempDir Path dir) throws Exception {
+        Load load = new Load(KAFKA.broker(), dir, "migrate-static-switch-crash", PARTITIONS);
+        Map<String, Member> members = new HashMap<>();
+        Child c1 = null;
+        Child c1b = null;
+        Set<String> everyPartition = new TreeSet<>();
+        for (int p = 0; p < PARTITIONS; p++) {
+            everyPartition.add(load.topic + "-" + p);
+        }
+        long killedAt;
+        long expiredAt;
+        long consumedAgainAt;
+        long onPartiAt;
+        try (load) {
+            try {
+                members.put("k-1", Member.start(kafka(load.groupId, "k-1"), load.topic, "k-1", load.logDir, dir));
+                MigrationCrashSupport.awaitKafkaGroup(KAFKA.bootstrapServers(), load.groupId, 1, PARTITIONS, WAIT);
+                c1 = Child.start(switchingSlowlyAsI1(load.groupId, "c-1"), load.topic, "c-1", load.logDir, dir);
+                // c-1's restart, held until the kill: a JVM up with its classes loaded, so it starts at once
+                c1b = Child.startHeld(switchingSlowlyAsI1(load.groupId, "c-1b"), load.topic, "c-1b", load.logDir, dir);
+                members.put("m-2", Member.start(MigrationCrashSupport.staticMember(switchingSlowly(migrating(load.groupId,
+                        "m-2")), "i-2"), load.topic, "m-2", load.logDir, dir));
+                MigrationCrashSupport.awaitKafkaGroup(KAFKA.bootstrapServers(), load.groupId, 3, PARTITIONS, WAIT);
+                Child first = c1;
+                await("c-1 a Kafka member").atMost(WAIT).pollInterval(Duration.ofMillis(50))
+                        .until(() -> first.phase().equals("KAFKA"));
+                c1b.awaitHeld(WAIT);
+
+                members.remove("k-1").stop(); // the last plain KafkaConsumer: every member is told to switch
+                await("c-1 switching: in Parti, its bridge holding partitions and processing records it does not commit")
+                        .atMost(WAIT).pollInterval(Duration.ofMillis(10))
+                        .until(() -> first.phase().equals("SWITCHING")
+                                && partiWorkers(load.groupId).containsAll(Set.of("i-1", "i-2"))
+                                && !MigrationCrashSupport.heldBy(load.logDir, "c-1").isEmpty()
+                                && processedSince(dir, "c-1", "# PHASE SWITCHING") >= 40);
+                Set<String> heldAtKill = MigrationCrashSupport.heldBy(load.logDir, "c-1");
+                Map<Integer, Long> endsAtKill = Map.copyOf(load.produced);
+                c1.kill(load.logDir);
+                killedAt = System.nanoTime();
+                assertThat(c1.phases()).as("c-1 killed while switching").containsExactly("KAFKA", "SWITCHING");
+                String memberIdAtKill = staticMemberId(load.groupId, "i-1");
+                assertThat(memberIdAtKill).as("i-1 still in the Kafka group after the kill: c-1 had not left it")
+                        .isNotNull();
+
+                c1b.release();
+                Child second = c1b;
+                await("c-1b subscribed").atMost(WAIT).pollInterval(Duration.ofMillis(20))
+                        .until(() -> !second.phase().isEmpty());
+                System.out.printf("static switch crash: c-1b in phase %s %.2f s after the kill%n", second.phase(),
+                        (System.nanoTime() - killedAt) / 1e9);
+                // the broker keeps c-1's static membership (the same member ID: c-1b never joins the Kafka group)
+                // until its session has passed; the start of the last describe that still showed it
+                AtomicLong i1SeenAt = new AtomicLong(killedAt);
+                await("the broker expired c-1's static membership, the Kafka group empty").atMost(WAIT)
+                        .pollInterval(Duration.ofMillis(50)).until(() -> {
+                            long asked = System.nanoTime();
+                            ConsumerGroupDescription d = MigrationCrashSupport.describe(KAFKA.bootstrapServers(),
+                                    load.groupId);
+                            String i1 = d == null ? null : d.members().stream()
+                                    .filter(m -> m.groupInstanceId().filter("i-1"::equals).isPresent())
+                                    .map(MemberDescription::consumerId).findFirst().orElse(null);
+                            if (i1 != null) {
+                                assertThat(i1).as("i-1's Kafka member ID: c-1's until it expires").isEqualTo(memberIdAtKill);
+                                i1SeenAt.set(asked);
+                            }
+                            return d == null || d.members().isEmpty();
+                        });
+                expiredAt = System.nanoTime();
+                assertThat(acquiredBetween(load.logDir, killedAt, i1SeenAt.get(), everyPartition))
+                        .as("partitions acquired after the kill while c-1's Kafka membership lasted").isEmpty();
+                await("every partition consumed past its end at the kill").atMost(WAIT).pollInterval(Duration.ofMillis(20))
+                        .until(() -> consumedPast(dir, endsAtKill, Set.of("c-1b", "m-2")));
+                consumedAgainAt = System.nanoTime();
+                await("c-1b and m-2 run through Parti and share every partition").atMost(WAIT)
+                        .pollInterval(Duration.ofMillis(50))
+                        .until(() -> second.phase().equals("PARTI")
+                                && MigrationCrashSupport.phase(members, "m-2") == KafkaToPartiMigration.Phase.PARTI
+                                && MigrationCrashSupport.sharedBy(load.logDir, load.topic, PARTITIONS, Set.of("c-1b", "m-2")));
+                onPartiAt = System.nanoTime();
+                assertThat(MigrationCrashSupport.describe(KAFKA.bootstrapServers(), load.groupId).members()).isEmpty();
+                assertThat(c1b.phases()).as("c-1b's phases: it joined Parti directly, never the Kafka group")
+                        .containsExactly("WAITING", "PARTI");
+                assertThat(heldAtKill).as("c-1's partitions at the kill").isNotEmpty();
+                // the core waits out the displaced instance's session only when it reported owning Parti partitions
+                System.out.printf("static switch crash: c-1b waited out c-1's Parti session at its takeover of i-1: %s%n",
+                        java.nio.file.Files.readString(c1b.process.logFile()).contains("took over ID i-1"));
+
+                load.drain(WAIT);
+                members.remove("m-2").stop();
+                c1b.stop(load.logDir); // SIGTERM: it commits what it processed, through Parti (generation -1)
+            } finally {
+                MigrationCrashSupport.stopAfterTest(load, members, c1, c1b);
+            }
+            load.assertCommitsNeverBackwardsAndAtEveryEnd();
+        }
+        long redone = MigrationCrashSupport.ledgers(dir).values().stream()
+                .filter(by -> by.contains("c-1") && by.size() > 1).count();
+        System.out.printf("static switch crash: c-1 killed while switching; the broker expired its membership %.2f s "
+                + "later (Kafka session %d ms), every partition consumed again %.2f s after the kill, shared on Parti by "
+                + "c-1b and m-2 %.2f s after it; reprocessed %d records c-1 had not committed; test %.2f s%n",
+                (expiredAt - killedAt) / 1e9, STATIC_SESSION_MS, (consumedAgainAt - killedAt) / 1e9,
+                (onPartiAt - killedAt) / 1e9, redone, (System.nanoTime() - load.start) / 1e9);
+        assertThat(redone).as("records c-1 processed uncommitted, processed again").isPositive();
         MigrationCrashSupport.assertLedgersAndOwnership(dir, load.logDir, load.start, Set.of("c-1"));
     }
 
@@ -273,6 +396,41 @@ class RollingMigrationStaticCrashTest {
         }
         return by;
     }
+    /** The worker IDs with a heartbeat in the Parti group {@code groupId} now (read from its heartbeat bucket). */
+    private static Set<String> partiWorkers(String groupId) throws Exception {
+        String bucket = new dev.parti.internal.BucketNames(groupId).name(dev.parti.internal.KvGateway.Bucket.HEARTBEATS);
+        try (io.nats.client.Connection nc = io.nats.client.Nats.connect(NATS.url())) {
+            if (!nc.jetStreamManagement().getStreamNames().contains("KV_" + bucket)) {
+                return Set.of(); // the group has not run on Parti yet
+            }
+            return new TreeSet<>(nc.keyValue(bucket).keys());
+        }
+    }
+
+    /** How many records {@code member}'s ledger holds after its first line {@code marker}; 0 before that line. */
+    private static long processedSince(Path dir, String member, String marker) throws Exception {
+        Path f = dir.resolve(member + ".ledger");
+        if (!java.nio.file.Files.exists(f)) {
+            return 0;
+        }
+        List<String> lines = java.nio.file.Files.readAllLines(f);
+        int at = lines.indexOf(marker);
+        return at < 0 ? 0 : lines.subList(at + 1, lines.size()).stream()
+                .filter(l -> !l.isBlank() && !l.startsWith("#")).count();
+    }
+
+    /** Whether {@code by} processed, on every partition of {@code ends}, a record at or past its end offset there. */
+    private static boolean consumedPast(Path dir, Map<Integer, Long> ends, Set<String> by) throws Exception {
+        Map<Integer, Long> highest = new HashMap<>();
+        MigrationCrashSupport.ledgers(dir).forEach((record, members) -> {
+            if (members.stream().anyMatch(by::contains)) {
+                String[] po = record.split(" ");
+                highest.merge(Integer.parseInt(po[0]), Long.parseLong(po[1]), Math::max);
+            }
+        });
+        return ends.entrySet().stream().allMatch(e -> highest.getOrDefault(e.getKey(), -1L) >= e.getValue());
+    }
+
     /** The member ID the broker holds for static member {@code instanceId}, or null. */
     private static String staticMemberId(String groupId, String instanceId) throws Exception {
         ConsumerGroupDescription d = MigrationCrashSupport.describe(KAFKA.bootstrapServers(), groupId);
@@ -316,6 +474,23 @@ class RollingMigrationStaticCrashTest {
     private static Map<String, Object> migratingAsI1(String groupId, String name) {
         Map<String, Object> config = MigrationCrashSupport.staticMember(MigrationCrashSupport.fastSwitch(migrating(groupId, name)), "i-1");
         config.put("session.timeout.ms", Integer.toString(STATIC_SESSION_MS));
+        return config;
+    }
+
+    /**
+     * The settings of each instance of the switch-crash test run under {@code group.instance.id} i-1 (the killed one, its
+     * restart): {@link #switchingSlowly}, and a 10 s Kafka session.
+     */
+    private static Map<String, Object> switchingSlowlyAsI1(String groupId, String name) {
+        Map<String, Object> config = MigrationCrashSupport.staticMember(switchingSlowly(migrating(groupId, name)), "i-1");
+        config.put("session.timeout.ms", Integer.toString(STATIC_SESSION_MS));
+        return config;
+    }
+
+    /** {@code config} with a 3 s cold-start window: the switch stays open (no Parti assignment yet) long enough to fault it. */
+    private static Map<String, Object> switchingSlowly(Map<String, Object> config) {
+        config.put("parti.cold.start.window.ms", "3000");
+        config.put("parti.planned.scale.window.ms", "1000");
         return config;
     }
 
