@@ -159,13 +159,14 @@ class RollingMigrationStaticCrashTest {
      * Parti (their heartbeats are in Parti's bucket), and c-1 is killed with SIGKILL while switching: its bridge is still
      * a Kafka member holding partitions and has processed records it has not committed (commit-in-revoke: nothing
      * revoked them since the switch). A fresh child JVM, c-1b (started beforehand, released at the kill), starts under
-     * {@code group.instance.id} i-1: Parti runs at its {@code subscribe()}, so it joins Parti directly (phase WAITING)
-     * and never the Kafka group, taking worker ID i-1 over there. The broker keeps c-1's static membership until its
-     * {@code session.timeout.ms} (10 s) has passed: until then nobody acquires a partition (m-2 leaves Kafka once Parti
-     * assigned it and waits too), then the group runs on Parti, c-1b and m-2 sharing every partition from the last
-     * committed offsets; what c-1 processed uncommitted is processed again, nothing else is. A guard that takes the
-     * Kafka membership of its own {@code group.instance.id} for its own bridge's (a bug planted once in {@code
-     * MixedGroupGuard}) fails it: c-1b acquires i-1's partitions through Parti while c-1's membership lasts.
+     * {@code group.instance.id} i-1: Parti runs at its {@code subscribe()}, but the Kafka group still has c-1's static
+     * membership, which the broker would keep (and every partition waiting for the Kafka group to empty) for its whole
+     * {@code session.timeout.ms} (10 s). So c-1b joins the Kafka group under i-1: the broker fences c-1's membership
+     * (i-1 gets c-1b's member ID) and hands c-1b c-1's assignment, flagged for the switch; c-1b consumes it from the last
+     * committed offsets, switches as c-1 would have, and leaves once Parti assigned it. Nobody acquires a partition
+     * while c-1's membership lasts; the group ends on Parti, c-1b and m-2 sharing every partition; what c-1 processed
+     * uncommitted is processed again, nothing else is. Without the takeover (c-1b joining Parti directly, as before
+     * this test) it fails: i-1's membership is never seen under another member ID, it expires after the session.
      */
     @Test
     void aStaticMemberKilledWhileSwitchingAndRestartedUnderItsInstanceIdLosesNothingAndTheGroupEndsOnParti(
@@ -219,25 +220,28 @@ class RollingMigrationStaticCrashTest {
                         .until(() -> !second.phase().isEmpty());
                 System.out.printf("static switch crash: c-1b in phase %s %.2f s after the kill%n", second.phase(),
                         (System.nanoTime() - killedAt) / 1e9);
-                // the broker keeps c-1's static membership (the same member ID: c-1b never joins the Kafka group)
-                // until its session has passed; the start of the last describe that still showed it
-                AtomicLong i1SeenAt = new AtomicLong(killedAt);
-                await("the broker expired c-1's static membership, the Kafka group empty").atMost(WAIT)
-                        .pollInterval(Duration.ofMillis(50)).until(() -> {
+                // c-1b finds i-1 still in the Kafka group and joins under it: the broker fences c-1's membership (i-1
+                // gets c-1b's member ID) instead of keeping it for its session; the start of the last describe that
+                // still showed c-1's member ID
+                AtomicLong c1SeenAt = new AtomicLong(killedAt);
+                AtomicBoolean takenOver = new AtomicBoolean();
+                await("i-1's Kafka membership taken over, then the Kafka group empty").atMost(WAIT)
+                        .pollInterval(Duration.ofMillis(20)).until(() -> {
                             long asked = System.nanoTime();
                             ConsumerGroupDescription d = MigrationCrashSupport.describe(KAFKA.bootstrapServers(),
                                     load.groupId);
                             String i1 = d == null ? null : d.members().stream()
                                     .filter(m -> m.groupInstanceId().filter("i-1"::equals).isPresent())
                                     .map(MemberDescription::consumerId).findFirst().orElse(null);
-                            if (i1 != null) {
-                                assertThat(i1).as("i-1's Kafka member ID: c-1's until it expires").isEqualTo(memberIdAtKill);
-                                i1SeenAt.set(asked);
+                            if (memberIdAtKill.equals(i1)) {
+                                c1SeenAt.set(asked);
+                            } else if (i1 != null) {
+                                takenOver.set(true);
                             }
                             return d == null || d.members().isEmpty();
                         });
                 expiredAt = System.nanoTime();
-                assertThat(acquiredBetween(load.logDir, killedAt, i1SeenAt.get(), everyPartition))
+                assertThat(acquiredBetween(load.logDir, killedAt, c1SeenAt.get(), everyPartition))
                         .as("partitions acquired after the kill while c-1's Kafka membership lasted").isEmpty();
                 await("every partition consumed past its end at the kill").atMost(WAIT).pollInterval(Duration.ofMillis(20))
                         .until(() -> consumedPast(dir, endsAtKill, Set.of("c-1b", "m-2")));
@@ -249,8 +253,12 @@ class RollingMigrationStaticCrashTest {
                                 && MigrationCrashSupport.sharedBy(load.logDir, load.topic, PARTITIONS, Set.of("c-1b", "m-2")));
                 onPartiAt = System.nanoTime();
                 assertThat(MigrationCrashSupport.describe(KAFKA.bootstrapServers(), load.groupId).members()).isEmpty();
-                assertThat(c1b.phases()).as("c-1b's phases: it joined Parti directly, never the Kafka group")
-                        .containsExactly("WAITING", "PARTI");
+                assertThat(takenOver).as("i-1's Kafka membership seen under c-1b's member ID (taken over, not left to "
+                        + "expire)").isTrue();
+                List<String> phases = c1b.phases();
+                assertThat(phases.get(0)).as("c-1b's first phase: a Kafka member under i-1 (%s)", phases)
+                        .isIn("KAFKA", "SWITCHING");
+                assertThat(phases).as("c-1b's phases").endsWith("PARTI").doesNotHaveDuplicates();
                 assertThat(heldAtKill).as("c-1's partitions at the kill").isNotEmpty();
                 // the core waits out the displaced instance's session only when it reported owning Parti partitions
                 System.out.printf("static switch crash: c-1b waited out c-1's Parti session at its takeover of i-1: %s%n",
@@ -266,8 +274,8 @@ class RollingMigrationStaticCrashTest {
         }
         long redone = MigrationCrashSupport.ledgers(dir).values().stream()
                 .filter(by -> by.contains("c-1") && by.size() > 1).count();
-        System.out.printf("static switch crash: c-1 killed while switching; the broker expired its membership %.2f s "
-                + "later (Kafka session %d ms), every partition consumed again %.2f s after the kill, shared on Parti by "
+        System.out.printf("static switch crash: c-1 killed while switching; c-1b took its Kafka membership over and "
+                + "the Kafka group was empty %.2f s later (Kafka session %d ms), every partition consumed again %.2f s after the kill, shared on Parti by "
                 + "c-1b and m-2 %.2f s after it; reprocessed %d records c-1 had not committed; test %.2f s%n",
                 (expiredAt - killedAt) / 1e9, STATIC_SESSION_MS, (consumedAgainAt - killedAt) / 1e9,
                 (onPartiAt - killedAt) / 1e9, redone, (System.nanoTime() - load.start) / 1e9);

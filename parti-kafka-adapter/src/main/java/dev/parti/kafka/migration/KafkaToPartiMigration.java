@@ -40,7 +40,11 @@ import org.slf4j.LoggerFactory;
  * <p>Phases, each entered on the polling thread:
  * <ol>
  *   <li><b>KAFKA</b>: at the first {@code subscribe}, Parti's state is read ({@link PartiPresence}): when the Parti
- *       group has a live worker, the switch has begun, and the phase is WAITING at once. Otherwise the Kafka
+ *       group has a live worker, the switch has begun, and the phase is WAITING at once, unless the Kafka group still
+ *       has a member under this consumer's {@code group.instance.id} (an earlier instance killed while switching): the
+ *       broker would keep that membership, and every partition waiting, for its whole session, so this member joins
+ *       under it as below (the broker fences the earlier one and hands this one its assignment, flagged for the
+ *       switch) and switches from there. Otherwise the Kafka
  *       group is described; if it has Kafka-managed members,
  *       a classic {@link KafkaConsumer} (the <em>bridge</em>) joins it with {@link MigrationAssignor} and the
  *       user's listener, and every call goes to the bridge: this member consumes and commits as a Kafka member.
@@ -145,6 +149,8 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
     private int switchGeneration = -1;
     private boolean kafkaRebalancing;
     private final boolean staticMember;
+    /** {@code group.instance.id}, null for a dynamic member. */
+    private final String instanceId;
     private boolean readyAnnounced;
     /** The members the last assignment listed as unable to switch (polling thread), null when it listed none. */
     private Set<String> cannotSwitch;
@@ -173,6 +179,7 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
         this.bridgeConfig = configs.bridge();
         Object instanceId = userConfigs.get(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG);
         this.staticMember = instanceId != null && !instanceId.toString().isBlank();
+        this.instanceId = staticMember ? instanceId.toString() : null;
         this.adminConfig = configs.admin();
         this.apiTimeoutMs = configs.apiTimeoutMs();
     }
@@ -250,6 +257,12 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
         return p == Phase.KAFKA || p == Phase.SWITCHING ? bridge : null;
     }
 
+    /** Whether {@code d} lists a member under {@code instanceId} (false for a dynamic member: null). */
+    static boolean holdsStaticMembership(ConsumerGroupDescription d, String instanceId) {
+        return instanceId != null && d.members().stream().anyMatch(m -> m.groupInstanceId().filter(instanceId::equals)
+                .isPresent());
+    }
+
     /** Whether this member waits for the last Kafka-managed members to leave (it owns nothing meanwhile). */
     public boolean waiting() {
         return phase == Phase.WAITING;
@@ -279,10 +292,19 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
             boolean runs = presence.await();
             log.info("Consumer group {}: Parti's state and the Kafka group read in {} ms", groupId,
                     TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start));
-            if (runs) {
+            boolean ownMembershipLeft = d != null && holdsStaticMembership(d, instanceId);
+            if (runs && !ownMembershipLeft) {
                 log.info("Consumer group {} runs on Parti already: joining Parti directly", groupId);
                 phase = Phase.WAITING; // delivers once the Kafka group is empty (members still switching leave it)
                 return false;
+            }
+            if (runs) {
+                // An earlier instance under this group.instance.id (killed while switching, say) is still a member: the
+                // broker would keep it, and every partition waiting for the Kafka group to empty, for its whole
+                // session.timeout.ms. Joining under it fences it at once; this member then switches as it would have.
+                log.info("Consumer group {} runs on Parti already, but the Kafka group still has a member under this "
+                        + "consumer's group.instance.id {} (an earlier instance that did not leave): joining the Kafka group "
+                        + "under it, then switching to Parti", groupId, instanceId);
             }
             if (describeFailure != null) {
                 throw describeFailure;
