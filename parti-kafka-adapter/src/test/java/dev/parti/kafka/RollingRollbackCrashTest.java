@@ -312,6 +312,97 @@ class RollingRollbackCrashTest {
                 resumedAt);
     }
 
+    /**
+     * The other side of the pause check: a member in phase ROLLING whose application holds its polling thread for
+     * longer than the Kafka session (4 s of processing one batch; 3 s session) while its Kafka heartbeats go on, so its
+     * membership never lapsed. The gap looks like a pause: the records of its next poll are set back and its partitions
+     * paused until a rebalance confirms the membership; then it must consume them again, in phase ROLLING still (a-2, held,
+     * keeps the group from completing in Kafka), and once a-2 goes on the group ends on Kafka with nothing lost, nothing
+     * processed twice and commits never backwards.
+     */
+    @Test
+    void aRollingMemberSlowerThanItsKafkaSessionButAliveConsumesAgainOnceARebalanceConfirmsIt(@TempDir Path dir)
+            throws Exception {
+        Load load = new Load(KAFKA.broker(), dir, "rollback-slow", PARTITIONS);
+        Map<String, Member> members = new HashMap<>();
+        java.util.concurrent.atomic.AtomicBoolean holdA2 = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicBoolean a2Held = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicBoolean slowOnce = new java.util.concurrent.atomic.AtomicBoolean();
+        AtomicLong slowEndedAt = new AtomicLong();
+        AtomicLong processedWhenSlowEnded = new AtomicLong();
+        try (load) {
+            try {
+                members.put("a-1", Member.start(config(load.groupId, "a-1", PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA),
+                        load.topic, "a-1", load.logDir, dir, (consumer, batch) -> {
+                            if (slowOnce.getAndSet(false)) {
+                                // the application processes this batch for longer than the Kafka session (what is
+                                // tested is the time spent, so this waits for time itself)
+                                await("a-1's slow batch").pollDelay(Duration.ofSeconds(4)).atMost(Duration.ofSeconds(5))
+                                        .until(() -> true);
+                                try {
+                                    processedWhenSlowEnded.set(MigrationCrashSupport.processedBy(dir, "a-1"));
+                                } catch (Exception e) {
+                                    throw new IllegalStateException(e);
+                                }
+                                slowEndedAt.set(System.nanoTime());
+                            }
+                        }));
+                await("a-1 leads the Parti group").atMost(WAIT).pollInterval(Duration.ofMillis(20))
+                        .until(() -> members.get("a-1").parti() != null && members.get("a-1").parti().partiManager() != null
+                                && members.get("a-1").parti().partiManager().isLeader());
+                members.put("p-0", Member.start(config(load.groupId, "p-0", PartiConsumerConfig.MIGRATION_NONE),
+                        load.topic, "p-0", load.logDir, dir));
+                members.put("a-2", Member.start(config(load.groupId, "a-2", PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA),
+                        load.topic, "a-2", load.logDir, dir, (consumer, batch) -> {
+                            if (holdA2.get()) {
+                                a2Held.set(true);
+                                await("a-2 released").atMost(Duration.ofMinutes(3)).pollInterval(Duration.ofMillis(10))
+                                        .until(() -> !holdA2.get());
+                                a2Held.set(false);
+                            }
+                        }));
+                await("every member processes records through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(100))
+                        .until(() -> {
+                            Map<String, List<String>> seen = MigrationCrashSupport.ledgers(dir);
+                            return List.of("a-1", "a-2", "p-0").stream().allMatch(m ->
+                                    seen.values().stream().anyMatch(by -> by.contains(m)));
+                        });
+                holdA2.set(true);
+                await("a-2 held on its polling thread").atMost(WAIT).pollInterval(Duration.ofMillis(10)).until(a2Held::get);
+
+                members.remove("p-0").stop(); // every live member can roll back now: a-1, the leader, starts it
+                await("a-1's Kafka side holds a Kafka assignment and has handed out records of it").atMost(WAIT)
+                        .pollInterval(Duration.ofMillis(20))
+                        .until(() -> rollbackPhase(members.get("a-1")) == PartiToKafkaMigration.Phase.ROLLING
+                                && MigrationCrashSupport.processedAfter(dir, "a-1", "# PHASE ROLLING") > 16);
+                slowOnce.set(true);
+                await("a-1 processed a batch for 4 s").atMost(WAIT).pollInterval(Duration.ofMillis(50))
+                        .until(() -> slowEndedAt.get() != 0);
+                await("a-1 consumes again after its slow batch, still rolling").atMost(WAIT)
+                        .pollInterval(Duration.ofMillis(50))
+                        .until(() -> MigrationCrashSupport.processedBy(dir, "a-1") > processedWhenSlowEnded.get() + 40);
+                assertThat(rollbackPhase(members.get("a-1"))).as("a-1 still rolling (a-2 held)")
+                        .isEqualTo(PartiToKafkaMigration.Phase.ROLLING);
+                holdA2.set(false);
+
+                await("both Kafka members, every partition assigned in Kafka").atMost(WAIT)
+                        .pollInterval(Duration.ofMillis(50))
+                        .until(() -> rollbackPhase(members.get("a-1")) == PartiToKafkaMigration.Phase.KAFKA
+                                && rollbackPhase(members.get("a-2")) == PartiToKafkaMigration.Phase.KAFKA
+                                && kafkaAssigned(load.groupId) == PARTITIONS);
+                load.drain(WAIT);
+                members.remove("a-1").stop();
+                members.remove("a-2").stop();
+            } finally {
+                holdA2.set(false);
+                load.stopProducing();
+                members.values().forEach(Member::stopAfterFailure);
+            }
+            load.assertCommitsNeverBackwardsAndAtEveryEnd();
+        }
+        MigrationCrashSupport.assertLedgersAndOwnership(dir, load.logDir, load.start, Set.of());
+    }
+
     private static Map<String, Object> natsConfig(String groupId, String name, String migration, String natsUrl) {
         Map<String, Object> config = MigrationCrashSupport.kafkaMember(KAFKA.bootstrapServers(), groupId, name);
         config.putAll(Fixtures.partiFast(natsUrl));
