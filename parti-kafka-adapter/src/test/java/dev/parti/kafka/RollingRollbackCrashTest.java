@@ -208,8 +208,9 @@ class RollingRollbackCrashTest {
      * held on its polling thread, has not noticed the rollback), for longer than both its Kafka session (3 s) and its
      * Parti session (2 s). Meanwhile r-1 goes on: it rolls back, Parti and Kafka expire c-1, and r-1 completes the
      * rollback holding every partition in Kafka and consumes them. Then c-1 continues (SIGCONT) with the records its
-     * Kafka side, a classic Kafka consumer, fetched before the pause, its old Kafka generation and a stale Parti
-     * assignment: it must hand out none of the records of partitions r-1 owned meanwhile (see {@link
+     * Kafka side, a classic Kafka consumer, fetched before the pause (and goes on fetching until its heartbeat learns of
+     * the expiry), its old Kafka generation and a stale Parti assignment: it must hand out none of the records of
+     * partitions r-1 owned meanwhile (see {@link
      * MigrationCrashSupport#assertLedgersAndOwnershipAfterAPause}). A pause is not a death: nothing marks it gone. Both
      * end as Kafka members with every partition assigned; then r-1 stops and c-1, paused before, consumes everything
      * that is left alone (the member does not stay paused). Nothing is lost, commits never go backwards.
