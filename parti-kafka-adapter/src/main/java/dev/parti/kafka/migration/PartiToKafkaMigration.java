@@ -85,16 +85,18 @@ import org.slf4j.LoggerFactory;
  * <p><b>A pause</b> (SIGSTOP, a long GC) in phase JOINING or ROLLING, longer than the bridge's Kafka session, may have
  * ended both memberships: the broker expired the bridge and gave its partitions to another member, Parti's lease lapsed
  * and Parti gave this member's partitions to another one. Once continued, the bridge, a classic Kafka consumer, would
- * hand out the records it fetched before the pause until its heartbeat learnt of the expiry; and what Parti's stale
- * assignment says this member owns would be reported to the Kafka leader. So: a gap since the bridge's previous poll
- * of at least its {@code session.timeout.ms} (beyond the poll's own timeout) means the membership may have lapsed; from
+ * hand out the records it fetched before the pause (and those it goes on fetching) until its heartbeat learnt of the
+ * expiry; and what Parti's stale assignment says this member owns would be reported to the Kafka leader. So: a gap of
+ * at least its {@code session.timeout.ms} between the bridge's polls (the time between a poll's return and the next
+ * poll, plus whatever a poll took beyond its timeout) means the membership may have lapsed; from
  * then the records the bridge returns are set back and its partitions paused, and a rebalance is asked for; the
  * assignment of a rebalance joined after the gap confirms the membership (the broker keeps a partition with a member
  * only if that member is still the one that owned it), and the partitions still assigned are resumed. Partitions kept
  * from Parti that Kafka had not assigned yet are reported lost at the gap unless Parti's lease is valid, and at any time
- * this member reports to the Kafka leader only what it owns through Parti while its Parti lease is valid. A poll that
- * blocks (or whose callbacks run) for a whole session looks like a pause too: it costs one rebalance and a poll without
- * records, nothing else.
+ * this member reports to the Kafka leader only what it owns through Parti while its Parti lease is valid. An
+ * application that holds the polling thread between two polls for a whole session (or callbacks that run that much
+ * longer than the poll's timeout) looks like a pause too, though its heartbeats went on: it costs one rebalance and a
+ * poll without records, nothing else. A pause inside a poll shorter than the poll's timeout plus the session is missed.
  *
  * <p>Threads: every method but {@link #kafkaSide()} and {@link #phase()} is called on the consumer's polling thread.
  *
@@ -457,17 +459,22 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
      */
     private ConsumerRecords<K, V> pollBridge(Duration timeout) {
         boolean rolling = phase == Phase.JOINING || phase == Phase.ROLLING;
+        long start = System.nanoTime();
         ConsumerRecords<K, V> records = bridge.poll(timeout);
         long now = System.nanoTime();
         long previous = lastBridgePollNanos;
         lastBridgePollNanos = now;
-        if (rolling && !lapsed && previous != 0 && now - previous - timeout.toNanos() >= bridgeSessionNanos) {
+        // the gap: the time since the previous poll returned, less what this poll was allowed to block for (saturated:
+        // poll(Long.MAX_VALUE ms) is allowed); a pause between polls counts whole, one inside a poll beyond its timeout
+        long asked = timeout.compareTo(Duration.ofNanos(Long.MAX_VALUE)) >= 0 ? Long.MAX_VALUE : timeout.toNanos();
+        long gap = (start - previous) + Math.max(0, now - start - asked);
+        if (rolling && !lapsed && previous != 0 && gap >= bridgeSessionNanos) {
             lapsed = true;
             rejoinedAfterLapse = false;
             lapseConfirmed = false;
-            log.warn("Consumer group {}: {} ms since the previous poll of this member's Kafka side (session {} ms): its "
+            log.warn("Consumer group {}: a gap of {} ms between polls of this member's Kafka side (session {} ms): its "
                     + "Kafka membership may have lapsed; it hands out nothing until a rebalance confirms it", groupId,
-                    (now - previous) / 1_000_000, bridgeSessionNanos / 1_000_000);
+                    gap / 1_000_000, bridgeSessionNanos / 1_000_000);
             if (!continuing.isEmpty() && !parti.safeOwner()) {
                 Set<TopicPartition> lost = Set.copyOf(continuing);
                 continuing.clear();
