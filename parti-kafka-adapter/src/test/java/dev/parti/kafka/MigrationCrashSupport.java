@@ -757,4 +757,18 @@ final class MigrationCrashSupport {
             }
         }
     }
+
+    /** How many records {@code member}'s ledger holds after its last line {@code marker} (0 when it has none). */
+    static long processedAfter(Path dir, String member, String marker) throws Exception {
+        Path f = dir.resolve(member + ".ledger");
+        if (!Files.exists(f)) {
+            return 0;
+        }
+        List<String> lines = Files.readAllLines(f);
+        int from = lines.lastIndexOf(marker);
+        if (from < 0) {
+            return 0;
+        }
+        return lines.subList(from + 1, lines.size()).stream().filter(l -> !l.isBlank() && !l.startsWith("#")).count();
+    }
 }

@@ -82,6 +82,22 @@ import org.slf4j.LoggerFactory;
  * replayed (its commit fails with {@link CommitFailedException}): the member may have committed newer offsets through
  * Kafka by then.
  *
+ * <p><b>A pause</b> (SIGSTOP, a long GC) in phase JOINING or ROLLING, longer than the bridge's Kafka session, may have
+ * ended both memberships: the broker expired the bridge and gave its partitions to another member, Parti's lease lapsed
+ * and Parti gave this member's partitions to another one. Once continued, the bridge, a classic Kafka consumer, would
+ * hand out the records it fetched before the pause (and those it goes on fetching) until its heartbeat learnt of the
+ * expiry; and what Parti's stale assignment says this member owns would be reported to the Kafka leader. So: a gap of
+ * at least its {@code session.timeout.ms} between the bridge's polls (the time between a poll's return and the next
+ * poll, plus whatever a poll took beyond its timeout) means the membership may have lapsed; from
+ * then the records the bridge returns are set back and its partitions paused, and a rebalance is asked for; the
+ * assignment of a rebalance joined after the gap confirms the membership (the broker keeps a partition with a member
+ * only if that member is still the one that owned it), and the partitions still assigned are resumed. Partitions kept
+ * from Parti that Kafka had not assigned yet are reported lost at the gap unless Parti's lease is valid, and at any time
+ * this member reports to the Kafka leader only what it owns through Parti while its Parti lease is valid. An
+ * application that holds the polling thread between two polls for a whole session (or callbacks that run that much
+ * longer than the poll's timeout) looks like a pause too, though its heartbeats went on: it costs one rebalance and a
+ * poll without records, nothing else. A pause inside a poll shorter than the poll's timeout plus the session is missed.
+ *
  * <p>Threads: every method but {@link #kafkaSide()} and {@link #phase()} is called on the consumer's polling thread.
  *
  * @param <K> key type
@@ -93,6 +109,8 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
     private static final long CHECK_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
     /** The longest slice of the bridge's poll while a {@code commitSync} waits for the bridge's first assignment. */
     private static final long COMMIT_WAIT_SLICE_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
+    /** Kafka's default {@code session.timeout.ms} for a classic consumer (the bridge is one). */
+    private static final long DEFAULT_SESSION_TIMEOUT_MS = 45_000;
     private static final String REFUSED = "the broker refused a commit through Parti: the Kafka group has members";
 
     /** The phases described in the class comment. */
@@ -111,6 +129,14 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
 
         /** The partitions this member owns in Parti's applied assignment now (any thread); empty when not joined. */
         Set<TopicPartition> owned();
+
+        /**
+         * Whether this member is a safe owner in Parti right now: it has joined and, under the {@code fence} loss policy,
+         * its lease is valid (any thread). What it owns through Parti is reported to the Kafka leader only then.
+         */
+        default boolean safeOwner() {
+            return true;
+        }
 
         /** Whether this member leads a Parti group all of whose live workers roll back (any thread). */
         boolean leadsAGroupThatRollsBack();
@@ -141,6 +167,8 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
     private final Deserializer<K> keyDeserializer;
     private final Deserializer<V> valueDeserializer;
     private final PartiSide<K, V> parti;
+    /** The bridge's Kafka session ({@code session.timeout.ms}), nanoseconds: a longer gap between polls may have ended it. */
+    private final long bridgeSessionNanos;
     private volatile Phase phase = Phase.NEW;
     private volatile KafkaConsumer<K, V> bridge;
     private List<String> topics;
@@ -172,6 +200,16 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
     private Set<TopicPartition> deferredAssigned;
     /** A routed commit completed: the Parti side's commit callbacks are due. */
     private boolean callbacksDue;
+    /** When the bridge's last poll returned (nanoTime; polling thread), 0 before the first. */
+    private long lastBridgePollNanos;
+    /** A gap of a whole Kafka session between two polls of the bridge, not yet confirmed by a rebalance (polling thread). */
+    private boolean lapsed;
+    /** While {@link #lapsed}: the bridge has sent a join since the gap was seen (Kafka's polling thread). */
+    private boolean rejoinedAfterLapse;
+    /** While {@link #lapsed}: the assignment of a rebalance joined after the gap arrived (Kafka's polling thread). */
+    private boolean lapseConfirmed;
+    /** Partitions paused by this migration while {@link #lapsed}; resumed (those still assigned) once confirmed. */
+    private final Set<TopicPartition> heldForLapse = new HashSet<>();
 
     /**
      * @param userConfigs       the consumer's whole configuration (Kafka and {@code parti.*} keys), already validated
@@ -191,6 +229,9 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
         this.parti = parti;
         this.bridgeConfig = configs.bridge();
         this.adminConfig = configs.admin();
+        Object session = bridgeConfig.get(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG);
+        this.bridgeSessionNanos = TimeUnit.MILLISECONDS.toNanos(session == null
+                ? DEFAULT_SESSION_TIMEOUT_MS : Long.parseLong(session.toString().trim()));
     }
 
     /**
@@ -207,6 +248,7 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
             return null;
         }
         try {
+            boolean fence = delegate.partiConfig().lossPolicy() == dev.parti.LossPolicy.FENCE;
             PartiToKafkaMigration<K, V> rollback = new PartiToKafkaMigration<>(configs, keyDeserializer, valueDeserializer,
                     new PartiSide<>() {
                 @Override
@@ -228,6 +270,12 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
                 public Set<TopicPartition> owned() {
                     PartiManager m = delegate.partiManager();
                     return m == null ? Set.of() : KafkaPartitions.toTopicPartitions(m.currentAssignment());
+                }
+
+                @Override
+                public boolean safeOwner() {
+                    PartiManager m = delegate.partiManager();
+                    return m != null && (!fence || m.isLeaseValid());
                 }
 
                 @Override
@@ -305,7 +353,7 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
             case ROLLING:
                 return pollRolling(timeout);
             case KAFKA: {
-                ConsumerRecords<K, V> records = bridge.poll(timeout);
+                ConsumerRecords<K, V> records = pollBridge(timeout); // a lapse seen while rolling may still be confirmed
                 runDueCommitCallbacks(); // a routed commit may complete after the rollback did
                 return records;
             }
@@ -367,7 +415,7 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
             return null;
         }
         Set<TopicPartition> claims = new HashSet<>(continuing);
-        claims.addAll(parti.owned());
+        claims.addAll(ownedThroughParti());
         reported = Set.copyOf(claims);
         return claims;
     }
@@ -382,10 +430,82 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
         rolled = true;
     }
 
-    /** Kafka's polling thread: a rebalance of the bridge started or ended. */
+    /** Kafka's polling thread: a rebalance of the bridge started (its join is sent) or ended. */
     @Override
     public void rebalancing(boolean inProgress) {
         kafkaRebalancing = inProgress;
+        if (inProgress && lapsed) {
+            rejoinedAfterLapse = true;
+        }
+    }
+
+    /** Kafka's polling thread: an assignment arrived; after a lapse, from a rebalance joined after it, it confirms the membership. */
+    @Override
+    public void assigned(int generation, Set<String> cannotSwitch) {
+        if (lapsed && rejoinedAfterLapse) {
+            lapseConfirmed = true;
+        }
+    }
+
+    /** What this member owns through Parti, as far as Parti vouches for it now: nothing while its lease is not valid. */
+    private Set<TopicPartition> ownedThroughParti() {
+        return parti.safeOwner() ? parti.owned() : Set.of();
+    }
+
+    /**
+     * The bridge's poll, handing out nothing between a gap that may have ended its Kafka membership and the rebalance
+     * that confirms it (see the class comment). A gap is looked for in phases JOINING and ROLLING; one seen there is
+     * followed to its confirmation in phase KAFKA too.
+     */
+    private ConsumerRecords<K, V> pollBridge(Duration timeout) {
+        boolean rolling = phase == Phase.JOINING || phase == Phase.ROLLING;
+        long start = System.nanoTime();
+        ConsumerRecords<K, V> records = bridge.poll(timeout);
+        long now = System.nanoTime();
+        long previous = lastBridgePollNanos;
+        lastBridgePollNanos = now;
+        // the gap: the time since the previous poll returned, less what this poll was allowed to block for (saturated:
+        // poll(Long.MAX_VALUE ms) is allowed); a pause between polls counts whole, one inside a poll beyond its timeout
+        long asked = timeout.compareTo(Duration.ofNanos(Long.MAX_VALUE)) >= 0 ? Long.MAX_VALUE : timeout.toNanos();
+        long gap = (start - previous) + Math.max(0, now - start - asked);
+        if (rolling && !lapsed && previous != 0 && gap >= bridgeSessionNanos) {
+            lapsed = true;
+            rejoinedAfterLapse = false;
+            lapseConfirmed = false;
+            log.warn("Consumer group {}: a gap of {} ms between polls of this member's Kafka side (session {} ms): its "
+                    + "Kafka membership may have lapsed; it hands out nothing until a rebalance confirms it", groupId,
+                    gap / 1_000_000, bridgeSessionNanos / 1_000_000);
+            if (!continuing.isEmpty() && !parti.safeOwner()) {
+                Set<TopicPartition> lost = Set.copyOf(continuing);
+                continuing.clear();
+                next.keySet().removeAll(lost);
+                log.warn("Consumer group {}: {} kept from Parti, whose lease lapsed too: reported lost", groupId, lost);
+                listener.onPartitionsLost(lost);
+            }
+        }
+        if (!lapsed) {
+            return records;
+        }
+        if (lapseConfirmed) {
+            lapsed = false;
+            Set<TopicPartition> resume = new HashSet<>(heldForLapse);
+            heldForLapse.clear();
+            resume.retainAll(bridge.assignment());
+            resume.removeAll(heldForCommit);
+            bridge.resume(resume);
+            log.info("Consumer group {}: a rebalance confirmed this member's Kafka membership; it consumes {} again",
+                    groupId, KafkaPartitions.sorted(resume));
+            return records; // fetched after the confirmation: the partitions held back were paused until now
+        }
+        KafkaPartitions.rewind(bridge, records);
+        Set<TopicPartition> hold = new HashSet<>(bridge.assignment());
+        hold.removeAll(bridge.paused());
+        bridge.pause(hold);
+        heldForLapse.addAll(hold);
+        if (!rejoinedAfterLapse && !kafkaRebalancing) {
+            bridge.enforceRebalance("a member rolling back from Parti was not polled for a whole Kafka session");
+        }
+        return ConsumerRecords.empty();
     }
 
     /** PARTI: polls the Parti side in slices of at most 100 ms, checking between them whether the rollback starts. */
@@ -474,12 +594,12 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
         releaseHeldForCommit();
         if (!rolled && !kafkaRebalancing && phase == Phase.ROLLING) {
             Set<TopicPartition> now = new HashSet<>(continuing);
-            now.addAll(parti.owned());
+            now.addAll(ownedThroughParti());
             if (!reported.containsAll(now)) {
                 bridge.enforceRebalance("a member rolling back from Parti owns more partitions through Parti");
             }
         }
-        ConsumerRecords<K, V> records = bridge.poll(timeout);
+        ConsumerRecords<K, V> records = pollBridge(timeout);
         runDueCommitCallbacks();
         if (rolled && phase != Phase.KAFKA) {
             if (!continuing.isEmpty()) {
@@ -536,6 +656,7 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
                             + "' has Kafka members), and this member, rolling back to Kafka, has no Kafka assignment yet");
                 }
                 ConsumerRecords<K, V> records = bridge.poll(Duration.ofNanos(Math.min(left, COMMIT_WAIT_SLICE_NANOS)));
+                lastBridgePollNanos = System.nanoTime(); // polled here: no gap to mistake for a pause later
                 if (!records.isEmpty()) { // cannot happen: what the bridge is assigned meanwhile stays paused
                     throw new IllegalStateException("records fetched for partitions held back while committing");
                 }
