@@ -176,6 +176,19 @@ public final class PartiConsumerConfig extends AbstractConfig {
             + "See the migration guide, \"Rolling migration\" and \"Rolling rollback\".";
 
     /** The key {@value}; see the definition in {@link #configDef()}. */
+    public static final String MIGRATION_JOIN_WAIT_MS_CONFIG = "parti.migration.join.wait.ms";
+    /** Default of {@link #MIGRATION_JOIN_WAIT_MS_CONFIG}: join the Kafka group at once. */
+    public static final long DEFAULT_MIGRATION_JOIN_WAIT_MS = 0;
+    private static final String MIGRATION_JOIN_WAIT_MS_DOC = "With <code>parti.migration=kafka-to-parti</code> and no "
+            + "<code>group.instance.id</code>: how long this consumer may defer joining the Kafka group, waiting for a "
+            + "rebalance of the group to join instead of starting one of its own. In a rolling deployment that starts a "
+            + "new instance before it stops an old one, the new one then enters the rebalance of the old one's leave and "
+            + "takes the old one's partitions there: one rebalance per instance swapped instead of two or three. It owns "
+            + "nothing meanwhile; after this long it joins anyway. 0 (the default): join at once. Set it to the longest "
+            + "time your deployment takes from starting an instance to stopping the one it replaces. Static members "
+            + "(<code>group.instance.id</code>) take a stopped member's place without a rebalance and never wait.";
+
+    /** The key {@value}; see the definition in {@link #configDef()}. */
     public static final String STRATEGY_CONFIG = PartiAssignor.STRATEGY_CONFIG;
     /** Default of {@link #STRATEGY_CONFIG}. */
     public static final String DEFAULT_STRATEGY = Strategies.defaultStrategy().name();
@@ -279,6 +292,8 @@ public final class PartiConsumerConfig extends AbstractConfig {
                     ConfigDef.ValidString.in(LOSS_POLICY_FENCE, LOSS_POLICY_HOLD), Importance.HIGH, LOSS_POLICY_DOC)
             .define(MIGRATION_CONFIG, Type.STRING, DEFAULT_MIGRATION,
                     ConfigDef.ValidString.in(MIGRATION_NONE, MIGRATION_KAFKA_TO_PARTI, MIGRATION_PARTI_TO_KAFKA), Importance.MEDIUM, MIGRATION_DOC)
+            .define(MIGRATION_JOIN_WAIT_MS_CONFIG, Type.LONG, DEFAULT_MIGRATION_JOIN_WAIT_MS, ConfigDef.Range.atLeast(0),
+                    Importance.LOW, MIGRATION_JOIN_WAIT_MS_DOC)
             .define(STRATEGY_CONFIG, Type.STRING, DEFAULT_STRATEGY,
                     ConfigDef.ValidString.in(Strategies.names().toArray(new String[0])), Importance.MEDIUM, STRATEGY_DOC)
             .define(BUCKET_REPLICAS_CONFIG, Type.INT, DEFAULT_BUCKET_REPLICAS, ConfigDef.Range.between(1, 5),

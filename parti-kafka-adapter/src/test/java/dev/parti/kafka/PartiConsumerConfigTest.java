@@ -37,6 +37,7 @@ class PartiConsumerConfigTest {
             PartiConsumerConfig.STARTUP_TIMEOUT_MS_CONFIG,
             PartiConsumerConfig.LOSS_POLICY_CONFIG,
             PartiConsumerConfig.MIGRATION_CONFIG,
+            PartiConsumerConfig.MIGRATION_JOIN_WAIT_MS_CONFIG,
             PartiConsumerConfig.STRATEGY_CONFIG,
             PartiConsumerConfig.BUCKET_REPLICAS_CONFIG,
             PartiConsumerConfig.WORKER_WEIGHT_CONFIG,

@@ -45,6 +45,77 @@ class RollingMigrationTest {
         rollOver(4);
     }
 
+    /**
+     * The surge order with {@code parti.migration.join.wait.ms}: each PartiConsumer starts and defers its Kafka join, then
+     * the KafkaConsumer it replaces stops; the newcomer enters the rebalance of that leave and takes the leaver's
+     * partitions there. One rebalance per instance swapped: the newcomer's first Kafka generation is the one after the
+     * group's generation before the stop, and no other follows before the next swap (joining at once costs two or three
+     * per swap: the join's, withheld partitions' second round, and the leave's). The last stop switches the group to
+     * Parti, as without the wait.
+     */
+    @Test
+    void fourKafkaConsumersReplacedInTheSurgeOrderWithTheJoinDeferredCostOneRebalancePerSwap() throws Exception {
+        String topic = Fixtures.unique("migrate-deferred");
+        String groupId = Fixtures.unique("g-deferred");
+        KAFKA.broker().createTopic(topic, PARTITIONS);
+        try (PartiAssignorGroup group = new PartiAssignorGroup(KAFKA.bootstrapServers(), groupId, topic, PARTITIONS)) {
+            group.startProducing(400);
+            List<String> running = new ArrayList<>();
+            List<PartiAssignorGroup.Member> plain = new ArrayList<>();
+            for (int i = 1; i <= 4; i++) {
+                plain.add(group.start("k-" + i));
+                running.add("k-" + i);
+            }
+            group.awaitBalanced(running, WAIT);
+            await("the plain members in one generation").atMost(WAIT).pollInterval(Duration.ofMillis(20))
+                    .until(() -> plain.stream().map(m -> last(m.generations)).distinct().count() == 1);
+            int generation = last(plain.get(0).generations);
+            List<Integer> firstGenerations = new ArrayList<>();
+            for (int i = 1; i <= 4; i++) {
+                String p = "p-" + i;
+                Map<String, Object> config = migrating(group, p);
+                config.put(PartiConsumerConfig.MIGRATION_JOIN_WAIT_MS_CONFIG, "30000");
+                PartiAssignorGroup.Member newcomer = group.start(p, config);
+                await(p + " subscribed").atMost(WAIT).pollInterval(Duration.ofMillis(10))
+                        .until(() -> phase(group, p) == KafkaToPartiMigration.Phase.KAFKA);
+                // the deployment waits for the new instance to be up before it stops the old one; a member joining at
+                // once would be in the Kafka group long before this has held for 1.5 s
+                await(p + " stays out of the Kafka group while the group does not rebalance").atMost(WAIT)
+                        .during(Duration.ofMillis(1500)).pollInterval(Duration.ofMillis(20))
+                        .until(() -> newcomer.generations.isEmpty());
+                // a member that stays through this swap: its generation is the group's
+                PartiAssignorGroup.Member witness = i < 4 ? plain.get(3) : null;
+                if (witness != null) {
+                    assertThat(last(witness.generations)).as("no rebalance since the previous swap (before stopping k-%d)", i)
+                            .isEqualTo(generation);
+                }
+                group.stop("k-" + i);
+                running.remove("k-" + i);
+                running.add(p);
+                await(p + " joined the Kafka group").atMost(WAIT).pollInterval(Duration.ofMillis(10))
+                        .until(() -> !newcomer.generations.isEmpty());
+                firstGenerations.add(newcomer.generations.get(0));
+                assertThat(newcomer.generations.get(0)).as("%s joined in the rebalance of k-%d's leave", p, i)
+                        .isEqualTo(generation + 1);
+                if (witness != null) {
+                    group.awaitBalanced(running, WAIT);
+                    generation++;
+                }
+            }
+            await("every member runs through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(50)).until(() ->
+                    running.stream().allMatch(p -> phase(group, p) == KafkaToPartiMigration.Phase.PARTI));
+            group.awaitBalanced(running, WAIT);
+            assertThat(group.describe().members()).as("Kafka-managed members left").isEmpty();
+            System.out.printf("surge order, join deferred: the newcomers' first Kafka generations %s (one per swap)%n",
+                    firstGenerations);
+            assertEveryRecordOnceAndNoOverlap(group);
+        }
+    }
+
+    private static int last(List<Integer> generations) {
+        return generations.isEmpty() ? -1 : generations.get(generations.size() - 1);
+    }
+
     private void rollOver(int members) throws Exception {
         String topic = Fixtures.unique("migrate");
         String groupId = Fixtures.unique("g-migrate");

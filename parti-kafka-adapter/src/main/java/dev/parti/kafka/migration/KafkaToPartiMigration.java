@@ -23,7 +23,10 @@ import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.common.GroupState;
 import org.apache.kafka.common.KafkaException;
+import org.apache.kafka.common.KafkaFuture;
+import org.apache.kafka.common.config.ConfigDef;
 import org.apache.kafka.common.config.ConfigException;
 import org.apache.kafka.common.errors.GroupIdNotFoundException;
 import org.apache.kafka.common.errors.InterruptException;
@@ -48,6 +51,9 @@ import org.slf4j.LoggerFactory;
  *       group is described; if it has Kafka-managed members,
  *       a classic {@link KafkaConsumer} (the <em>bridge</em>) joins it with {@link MigrationAssignor} and the
  *       user's listener, and every call goes to the bridge: this member consumes and commits as a Kafka member.
+ *       With {@code parti.migration.join.wait.ms} a dynamic member defers the bridge's join (its first poll) until the
+ *       group prepares a rebalance, which it enters instead of starting one (a surge deployment's leave, typically), or
+ *       until that wait is over; {@code poll()} returns nothing meanwhile.
  *       If the group has no member, the phase is WAITING at once (the Parti side confirms the group is empty).</li>
  *   <li><b>SWITCHING</b>: an assignment flagged by {@link MigrationAssignor} (every member of the group is a
  *       migrating {@code PartiConsumer}) arrived. The Parti side subscribes and joins the Parti group in the
@@ -94,6 +100,8 @@ import org.slf4j.LoggerFactory;
 public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.SwitchSignal {
     private static final Logger log = LoggerFactory.getLogger(KafkaToPartiMigration.class);
     private static final long WAIT_SLICE_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
+    /** How often the Kafka group is described while this member defers its join (parti.migration.join.wait.ms). */
+    private static final long JOIN_WATCH_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
 
     /** The phases described in the class comment. */
     public enum Phase { NEW, KAFKA, SWITCHING, WAITING, PARTI, CLOSED }
@@ -151,6 +159,18 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
     private final boolean staticMember;
     /** {@code group.instance.id}, null for a dynamic member. */
     private final String instanceId;
+    /** {@code parti.migration.join.wait.ms}, nanoseconds; 0: the bridge joins the Kafka group at once. */
+    private final long joinWaitNanos;
+    /** KAFKA: the bridge has not joined yet, waiting for a rebalance of the group to enter (polling thread). */
+    private boolean joinDeferred;
+    /** While {@link #joinDeferred}: when it joins anyway (nanoTime). */
+    private long joinDeadlineNanos;
+    /** While {@link #joinDeferred}: describes the group; closed once the bridge joins (polling thread). */
+    private Admin joinWatch;
+    /** While {@link #joinDeferred}: the description under way, or null. */
+    private KafkaFuture<ConsumerGroupDescription> joinWatchPending;
+    /** While {@link #joinDeferred}: when the next description may be asked for (nanoTime). */
+    private long nextJoinWatchNanos;
     private boolean readyAnnounced;
     /** The members the last assignment listed as unable to switch (polling thread), null when it listed none. */
     private Set<String> cannotSwitch;
@@ -180,6 +200,9 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
         Object instanceId = userConfigs.get(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG);
         this.staticMember = instanceId != null && !instanceId.toString().isBlank();
         this.instanceId = staticMember ? instanceId.toString() : null;
+        Object joinWait = userConfigs.get(PartiConsumerConfig.MIGRATION_JOIN_WAIT_MS_CONFIG);
+        this.joinWaitNanos = joinWait == null ? 0 : TimeUnit.MILLISECONDS.toNanos((Long) ConfigDef.parseType(
+                PartiConsumerConfig.MIGRATION_JOIN_WAIT_MS_CONFIG, joinWait, ConfigDef.Type.LONG));
         this.adminConfig = configs.admin();
         this.apiTimeoutMs = configs.apiTimeoutMs();
     }
@@ -257,6 +280,85 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
         return p == Phase.KAFKA || p == Phase.SWITCHING ? bridge : null;
     }
 
+    /**
+     * KAFKA, the join deferred ({@code parti.migration.join.wait.ms}): waits within {@code timeout} for a reason to join
+     * the Kafka group now, describing it every 50 ms without blocking on a description. Returns true once the group is
+     * seen preparing a rebalance (a member left or joined: joining now enters that rebalance instead of starting one),
+     * seen without members, or the wait is over; false when {@code timeout} passed first. Polling thread; a {@code
+     * wakeup()} meanwhile takes effect at the bridge's first poll.
+     */
+    private boolean awaitRebalanceToJoin(Duration timeout) {
+        long start = System.nanoTime();
+        long timeoutNanos = timeout.compareTo(Duration.ofNanos(Long.MAX_VALUE)) >= 0 ? Long.MAX_VALUE : timeout.toNanos();
+        while (true) {
+            String reason = joinReason();
+            if (reason != null) {
+                log.info("Consumer group {}: joining the Kafka group now: {}", groupId, reason);
+                joinDeferred = false;
+                closeJoinWatch();
+                return true;
+            }
+            long left = timeoutNanos - (System.nanoTime() - start);
+            if (left <= 0) {
+                return false;
+            }
+            LockSupport.parkNanos(Math.min(left, WAIT_SLICE_NANOS));
+            if (Thread.interrupted()) {
+                throw new InterruptException(new InterruptedException());
+            }
+        }
+    }
+
+    /** Why the bridge joins now (see {@link #awaitRebalanceToJoin}), or null to wait on. */
+    private String joinReason() {
+        long now = System.nanoTime();
+        if (now - joinDeadlineNanos >= 0) {
+            return "no rebalance within parti.migration.join.wait.ms";
+        }
+        if (joinWatchPending == null) {
+            if (now - nextJoinWatchNanos < 0) {
+                return null;
+            }
+            if (joinWatch == null) {
+                joinWatch = Admin.create(adminConfig);
+            }
+            nextJoinWatchNanos = now + JOIN_WATCH_NANOS;
+            joinWatchPending = joinWatch.describeConsumerGroups(List.of(groupId)).describedGroups().get(groupId);
+        }
+        if (!joinWatchPending.isDone()) {
+            return null;
+        }
+        KafkaFuture<ConsumerGroupDescription> done = joinWatchPending;
+        joinWatchPending = null;
+        ConsumerGroupDescription d;
+        try {
+            d = done.get();
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof GroupIdNotFoundException) {
+                return "the group has no member";
+            }
+            log.debug("Consumer group {}: describing it while the join waits failed: {}", groupId, e.getCause().toString());
+            return null;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptException(e);
+        }
+        if (d.groupState() == GroupState.PREPARING_REBALANCE) {
+            return "the group is preparing a rebalance, which this member enters";
+        }
+        return d.members().isEmpty() ? "the group has no member" : null;
+    }
+
+    /** Closes the group watch of a deferred join, if any (polling thread, or {@link #close}). */
+    private void closeJoinWatch() {
+        Admin a = joinWatch;
+        joinWatch = null;
+        joinWatchPending = null;
+        if (a != null) {
+            a.close(Duration.ZERO);
+        }
+    }
+
     /** Whether {@code d} lists a member under {@code instanceId} (false for a dynamic member: null). */
     static boolean holdsStaticMembership(ConsumerGroupDescription d, String instanceId) {
         return instanceId != null && d.members().stream().anyMatch(m -> m.groupInstanceId().filter(instanceId::equals)
@@ -317,6 +419,12 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
             log.info("Consumer group {} has {} member(s) managed by Kafka's coordinator: joining the Kafka group until "
                     + "every member can switch to Parti", groupId, d.members().size());
             bridge = new KafkaConsumer<>(bridgeConfig, keyDeserializer, valueDeserializer);
+            if (joinWaitNanos > 0 && !staticMember) {
+                joinDeferred = true;
+                joinDeadlineNanos = System.nanoTime() + joinWaitNanos;
+                log.info("Consumer group {}: joining the Kafka group with its next rebalance (a member leaving, say), "
+                        + "or in {} ms (parti.migration.join.wait.ms)", groupId, TimeUnit.NANOSECONDS.toMillis(joinWaitNanos));
+            }
             phase = Phase.KAFKA;
             p = Phase.KAFKA;
         }
@@ -336,6 +444,9 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
     public ConsumerRecords<K, V> poll(Duration timeout) {
         switch (phase) {
             case KAFKA: {
+                if (joinDeferred && !awaitRebalanceToJoin(timeout)) {
+                    return ConsumerRecords.empty();
+                }
                 ConsumerRecords<K, V> records = bridge.poll(timeout);
                 lastBridgePollNanos = System.nanoTime();
                 if (staticMember && !readyAnnounced && bridge.groupMetadata().generationId() > 0) {
@@ -393,6 +504,7 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
      */
     public void close(CloseOptions options) {
         KafkaConsumer<K, V> b = bridge;
+        closeJoinWatch();
         try {
             if (b != null) {
                 b.close(options);
