@@ -89,15 +89,17 @@ public final class Bench {
                 case "b2", "b3", "b5" -> scenarios.add(args[i]);
                 case "b4" -> scenarios.addAll(List.of("b4", "b4l", "b4r"));
                 case "b4c" -> scenarios.add("b4"); // the single close keeps its output names b4-*
-                case "b3l", "b4l", "b4r", "mig", "migstatic", "migcoop", "migback" -> scenarios.add(args[i]);
+                case "b3l", "b4l", "b4r", "mig", "migstatic", "migcoop", "migsurge", "migback" -> scenarios.add(args[i]);
                 default -> {
-                    System.err.println("Usage: scripts/bench [b2] [b3] [b3l] [b4] [b4c] [b4l] [b4r] [b5] [mig] [migstatic] [migcoop] [migback] [--repeats N] "
+                    System.err.println("Usage: scripts/bench [b2] [b3] [b3l] [b4] [b4c] [b4l] [b4r] [b5] [mig] [migstatic] [migcoop] [migsurge] [migback] [--repeats N] "
                             + "[--impls parti,parti-pod,eager,coop,consumer] [--b5-records N] [--kafka-session-ms MS] [--out DIR]\n"
                             + "  b3l: kill -9 of Parti's leader of 4 (PartiConsumer only: parti, parti-pod); b4 = b4c b4l b4r; b4c: w2 of 4 closes; b4l: Parti's leader of 4 closes (PartiConsumer only); "
                             + "b4r: rolling restart of 4, without and with group.instance.id; mig: online migration of 4 "
                             + "classic KafkaConsumers, one at a time, to PartiConsumer (parti) and to group.protocol=consumer (consumer); "
                             + "migstatic: mig with static members, each new one taking over a stopped old one's group.instance.id; "
                             + "migcoop: mig with both old fleets on CooperativeStickyAssignor (no migration step 1 on Parti's side); "
+                            + "migsurge: mig with a deployment's readiness instead of balance between start and stop, the "
+                            + "PartiConsumers deferring their Kafka join (parti.migration.join.wait.ms); "
                             + "migback: the way back, 4 PartiConsumers to classic KafkaConsumers (parti) beside KIP-848's "
                             + "downgrade, 4 group.protocol=consumer members to classic ones (consumer)");
                     System.exit(2);
@@ -147,6 +149,7 @@ public final class Bench {
                                 case "b4l" -> gracefulClose(v.impl(), r, true);
                                 case "b4r" -> rollingRestart(v, r);
                                 case "mig" -> onlineMigration(v.impl(), r, false, false);
+                                case "migsurge" -> onlineMigration(v.impl(), r, false, false, true);
                                 case "migstatic" -> onlineMigration(v.impl(), r, true, false);
                                 case "migcoop" -> onlineMigration(v.impl(), r, false, true);
                                 case "migback" -> onlineRollback(v.impl(), r);
@@ -162,8 +165,10 @@ public final class Bench {
                         m.put("variant", v.id());
                         m.put("repeat", r);
                         m.put("loadAverage", loadAverage());
-                        String label = s.equals("mig") || s.equals("migstatic") || s.equals("migcoop")
+                        String label = s.equals("mig") || s.equals("migstatic") || s.equals("migcoop") || s.equals("migsurge")
                                 ? migrationLabel(v.impl(), s.equals("migcoop")) + (v.staticMember() ? ", static" : "")
+                                        + (s.equals("migsurge") ? (v.impl() == Impl.PARTI ? ", join deferred" : "")
+                                                + ", stop once quiet 2 s" : "")
                                 : s.equals("migback") ? rollbackLabel(v.impl()) : v.label();
                         results.computeIfAbsent(s, k -> new LinkedHashMap<>()).computeIfAbsent(label, k -> new ArrayList<>()).add(m);
                         Files.writeString(out.resolve(s + "-" + v.id() + "-" + r + ".json"), Json.write(m));
@@ -206,6 +211,7 @@ public final class Bench {
             case "mig" -> "Online migration of 4 classic KafkaConsumers, one at a time: start ni, wait balanced, stop wi (first repeat; red = no owner)";
             case "migstatic" -> "Online migration of 4 static classic KafkaConsumers, one at a time: stop wi, start ni under its group.instance.id, wait balanced (first repeat; red = no owner)";
             case "migcoop" -> "Online migration of 4 classic KafkaConsumers on CooperativeStickyAssignor (both sides), one at a time: start ni, wait balanced, stop wi (first repeat; red = no owner)";
+            case "migsurge" -> "Online migration of 4 classic KafkaConsumers, one at a time: start ni, wait until quiet 2 s, stop wi; PartiConsumers defer their Kafka join (first repeat; red = no owner)";
             case "migback" -> "The way back: 4 PartiConsumers (or consumer-protocol members) to classic KafkaConsumers, one at a time (first repeat; red = no owner)";
             default -> scenario;
         };
@@ -243,7 +249,7 @@ public final class Bench {
                     v.add(new Variant(i, false));
                     v.add(new Variant(i, true));
                 }
-                case "mig", "migstatic", "migcoop", "migback" -> {
+                case "mig", "migstatic", "migcoop", "migsurge", "migback" -> {
                     // mig: the destinations, Parti and KIP-848's consumer protocol; migback: where the way back starts
                     if (i == Impl.PARTI || i == Impl.CONSUMER) {
                         v.add(new Variant(i, scenario.equals("migstatic")));
@@ -699,9 +705,21 @@ public final class Bench {
      * then starts {@code ni} under {@code wi}'s {@code group.instance.id}, and waits until 4 are balanced.
      */
     private Map<String, Object> onlineMigration(Impl to, int repeat, boolean staticSwap, boolean fromCoop) throws Exception {
+        return onlineMigration(to, repeat, staticSwap, fromCoop, false);
+    }
+
+    /**
+     * {@link #onlineMigration(Impl, int, boolean, boolean)}; with {@code surge} ({@code migsurge}) each swap waits after
+     * the start only as a deployment waits for readiness (the new member up and the group's ownership quiet for 2 s,
+     * whoever owns what), and the PartiConsumers defer their Kafka join ({@link Impl#PARTI_MIGRATING_SURGE}): they
+     * enter the rebalance of the stopped member's leave.
+     */
+    private Map<String, Object> onlineMigration(Impl to, int repeat, boolean staticSwap, boolean fromCoop, boolean surge)
+            throws Exception {
         Impl from = to == Impl.PARTI && !fromCoop ? Impl.CLASSIC_PARTI : Impl.COOP;
-        Impl joining = to != Impl.PARTI ? Impl.CONSUMER : fromCoop ? Impl.PARTI_MIGRATING_COOP : Impl.PARTI_MIGRATING;
-        String scenario = staticSwap ? "migstatic" : fromCoop ? "migcoop" : "mig";
+        Impl joining = to != Impl.PARTI ? Impl.CONSUMER : fromCoop ? Impl.PARTI_MIGRATING_COOP
+                : surge ? Impl.PARTI_MIGRATING_SURGE : Impl.PARTI_MIGRATING;
+        String scenario = staticSwap ? "migstatic" : fromCoop ? "migcoop" : surge ? "migsurge" : "mig";
         Run run = new Run(scenario, new Variant(to, staticSwap), repeat);
         List<BenchWorker> all = new ArrayList<>();
         try {
@@ -711,7 +729,7 @@ public final class Bench {
             Map<String, Long> marks = new LinkedHashMap<>();
             String label = scenario + " " + to.id + " #" + repeat;
             Rolled rolled = staticSwap ? rollStatic(run, old, "n", joining, all, marks, label)
-                    : roll(run, old, "n", joining, all, marks, label);
+                    : roll(run, old, "n", joining, all, marks, label, surge);
             // the end state: Parti runs the group alone (the switch follows the last stop), or the broker runs it
             // with the consumer protocol; the figures include the way there
             long lastStop = rolled.swaps().get(3).stop();
@@ -863,6 +881,16 @@ public final class Bench {
      */
     private Rolled roll(Run run, List<BenchWorker> old, String prefix, Impl joining, List<BenchWorker> all,
                         Map<String, Long> marks, String label) throws Exception {
+        return roll(run, old, prefix, joining, all, marks, label, false);
+    }
+
+    /**
+     * {@link #roll(Run, List, String, Impl, List, Map, String)}; with {@code readiness}, after each start it waits only
+     * until the group's ownership has been quiet for 2 s since the start (with 4 or 5 balanced), as a deployment waits
+     * for a new instance to be ready, not for it to own partitions.
+     */
+    private Rolled roll(Run run, List<BenchWorker> old, String prefix, Impl joining, List<BenchWorker> all,
+                        Map<String, Long> marks, String label, boolean readiness) throws Exception {
         List<Swap> swaps = new ArrayList<>();
         List<BenchWorker> started = new ArrayList<>();
         for (int i = 1; i <= old.size(); i++) {
@@ -870,7 +898,10 @@ public final class Bench {
             BenchWorker next = run.thread(prefix + i, joining).start();
             started.add(next);
             all.add(next);
-            boolean joined = waitUntil(Duration.ofSeconds(90), () -> run.stableFor(5, 2 * SECOND));
+            boolean joined = readiness
+                    ? waitUntil(Duration.ofSeconds(90), () -> run.quietSince(tStart, 2 * SECOND)
+                            && (run.stableFor(5, 0) || run.stableFor(4, 0)))
+                    : waitUntil(Duration.ofSeconds(90), () -> run.stableFor(5, 2 * SECOND));
             long tStop = System.nanoTime();
             BenchWorker leaving = old.get(i - 1);
             marks.put(prefix + i + " start", tStart);
@@ -1076,6 +1107,12 @@ public final class Bench {
             List<OwnershipEvent> ev = Runs.ownership(ownDir);
             long now = System.nanoTime();
             return now - Runs.lastEventNanos(ev) > quietNanos && Runs.balancedAt(ev, now, PARTITIONS, workers);
+        }
+
+        /** Whether no ownership event happened for {@code quietNanos}, counted from {@code since} at the earliest. */
+        boolean quietSince(long since, long quietNanos) {
+            long now = System.nanoTime();
+            return now - Math.max(since, Runs.lastEventNanos(Runs.ownership(ownDir))) > quietNanos;
         }
 
         boolean awaitStable(int workers, Duration max) {

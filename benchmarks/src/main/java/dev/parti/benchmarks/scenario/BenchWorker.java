@@ -47,6 +47,9 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
  */
 public final class BenchWorker implements Runnable {
     /** The implementations compared. */
+    /** {@code parti.migration.join.wait.ms} of {@link Impl#PARTI_MIGRATING_SURGE}: longer than any swap of the bench. */
+    static final long SURGE_JOIN_WAIT_MS = 30_000;
+
     public enum Impl {
         PARTI("parti", "PartiConsumer (defaults)"),
         EAGER("eager", "Kafka classic eager RangeAssignor"),
@@ -61,6 +64,11 @@ public final class BenchWorker implements Runnable {
          * fleet's settings plus the Parti keys.
          */
         PARTI_MIGRATING_COOP("parti-migrating-coop", "PartiConsumer parti.migration=kafka-to-parti, CooperativeStickyAssignor kept"),
+        /**
+         * {@link #PARTI_MIGRATING} deferring its Kafka join to the group's next rebalance ({@code
+         * parti.migration.join.wait.ms} {@value #SURGE_JOIN_WAIT_MS}): the newcomer of a surge deployment.
+         */
+        PARTI_MIGRATING_SURGE("parti-migrating-surge", "PartiConsumer parti.migration=kafka-to-parti, parti.migration.join.wait.ms"),
         /** A PartiConsumer with {@code parti.migration=parti-to-kafka}: runs on Parti, then moves the group back to Kafka. */
         PARTI_ROLLBACK("parti-rollback", "PartiConsumer parti.migration=parti-to-kafka"),
         /**
@@ -82,7 +90,8 @@ public final class BenchWorker implements Runnable {
 
         /** Whether this implementation is a {@code PartiConsumer} (the others are {@code KafkaConsumer}s). */
         boolean partiConsumer() {
-            return this == PARTI || this == PARTI_MIGRATING || this == PARTI_MIGRATING_COOP || this == PARTI_ROLLBACK
+            return this == PARTI || this == PARTI_MIGRATING || this == PARTI_MIGRATING_COOP || this == PARTI_MIGRATING_SURGE
+                    || this == PARTI_ROLLBACK
                     || this == PARTI_POD;
         }
 
@@ -228,7 +237,7 @@ public final class BenchWorker implements Runnable {
                 p.put("heartbeat.interval.ms", KAFKA_HEARTBEAT_MS);
             }
             case CONSUMER -> p.put("group.protocol", "consumer"); // session timeout is the broker's group.consumer.session.timeout.ms
-            case CLASSIC_PARTI, PARTI_MIGRATING, PARTI_ROLLBACK -> {
+            case CLASSIC_PARTI, PARTI_MIGRATING, PARTI_MIGRATING_SURGE, PARTI_ROLLBACK -> {
                 // PartiConsumer's migrating member runs the classic protocol with MigrationAssignor until the switch
                 p.put("group.protocol", "classic");
                 p.put("partition.assignment.strategy", PartiAssignor.class.getName());
@@ -256,8 +265,11 @@ public final class BenchWorker implements Runnable {
             if (impl == Impl.PARTI_POD) {
                 p.put(PartiConsumerConfig.DISCONNECT_EVENTS_CONFIG, POD_SUBJECT);
             }
-            if (impl == Impl.PARTI_MIGRATING || impl == Impl.PARTI_MIGRATING_COOP) {
+            if (impl == Impl.PARTI_MIGRATING || impl == Impl.PARTI_MIGRATING_COOP || impl == Impl.PARTI_MIGRATING_SURGE) {
                 p.put(PartiConsumerConfig.MIGRATION_CONFIG, PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI);
+            }
+            if (impl == Impl.PARTI_MIGRATING_SURGE) {
+                p.put(PartiConsumerConfig.MIGRATION_JOIN_WAIT_MS_CONFIG, Long.toString(SURGE_JOIN_WAIT_MS));
             }
             if (impl == Impl.PARTI_ROLLBACK) {
                 p.put(PartiConsumerConfig.MIGRATION_CONFIG, PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA);
