@@ -959,6 +959,9 @@ public final class Bench {
         m.put("balanced", swaps.stream().allMatch(Swap::ok));
         rollingFigures(m, ev, batches, parts, t0, end, closes);
         double swapS = 0;
+        int swapsTimed = 0;
+        double stopS = 0;
+        int stopsTimed = 0;
         List<Map<String, Object>> steps = new ArrayList<>();
         for (int i = 0; i < swaps.size(); i++) {
             Swap w = swaps.get(i);
@@ -971,6 +974,11 @@ public final class Bench {
             st.put("stopBalancedS", since4 < 0 ? null : (since4 - w.stop()) / 1e9);
             if (since5 >= 0 && since4 >= 0) {
                 swapS += (since5 - w.start() + since4 - w.stop()) / 1e9;
+                swapsTimed++;
+            }
+            if (since4 >= 0) {
+                stopS += (since4 - w.stop()) / 1e9;
+                stopsTimed++;
             }
             st.put("unavailablePartitionS", Runs.unavailableSeconds(ev, parts, w.start(), w.end()));
             st.put("rounds", Runs.rounds(ev, w.start(), w.end(), half));
@@ -978,7 +986,10 @@ public final class Bench {
             say(String.format(Locale.ROOT, "[measure] %s swap %d: %s", label, i + 1, st));
         }
         // per swap: until balanced after the start plus until balanced after the stop (the 2 s quiet waits excluded)
-        m.put("swapS", swapS / swaps.size());
+        // none when no swap was balanced twice (migsurge's deferred joins: the newcomer owns nothing before the stop)
+        m.put("swapS", swapsTimed == 0 ? null : swapS / swapsTimed);
+        // per swap: from the stop until balanced again, the whole swap of a newcomer that joins the leave's rebalance
+        m.put("stopBalancedS", stopsTimed == 0 ? null : stopS / stopsTimed);
         m.put("steps", steps);
         return m;
     }
