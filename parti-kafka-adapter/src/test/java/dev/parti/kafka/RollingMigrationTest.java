@@ -63,7 +63,9 @@ class RollingMigrationTest {
             List<String> running = new ArrayList<>();
             List<PartiAssignorGroup.Member> plain = new ArrayList<>();
             for (int i = 1; i <= 4; i++) {
-                plain.add(group.start("k-" + i));
+                Map<String, Object> config = group.config("k-" + i, PartiAssignorGroup.PARTI);
+                config.put(PartiAssignor.WORKER_ID_CONFIG, "k-" + i);
+                plain.add(group.start("k-" + i, kafkaDefaultHeartbeat(config)));
                 running.add("k-" + i);
             }
             group.awaitBalanced(running, WAIT);
@@ -73,7 +75,7 @@ class RollingMigrationTest {
             List<Integer> firstGenerations = new ArrayList<>();
             for (int i = 1; i <= 4; i++) {
                 String p = "p-" + i;
-                Map<String, Object> config = migrating(group, p);
+                Map<String, Object> config = kafkaDefaultHeartbeat(migrating(group, p));
                 config.put(PartiConsumerConfig.MIGRATION_JOIN_WAIT_MS_CONFIG, "30000");
                 PartiAssignorGroup.Member newcomer = group.start(p, config);
                 await(p + " subscribed").atMost(WAIT).pollInterval(Duration.ofMillis(10))
@@ -110,6 +112,17 @@ class RollingMigrationTest {
                     firstGenerations);
             assertEveryRecordOnceAndNoOverlap(group);
         }
+    }
+
+    /**
+     * Kafka's default heartbeat (3 s; session 10 s): the members of a leave's rebalance rejoin at their next heartbeat,
+     * and the newcomer's join (a description every 50 ms, then two round trips) must come first. The tests' 500 ms would
+     * leave it a few hundred milliseconds on a loaded machine.
+     */
+    private static Map<String, Object> kafkaDefaultHeartbeat(Map<String, Object> config) {
+        config.put("heartbeat.interval.ms", 3000);
+        config.put("session.timeout.ms", 10_000);
+        return config;
     }
 
     private static int last(List<Integer> generations) {
