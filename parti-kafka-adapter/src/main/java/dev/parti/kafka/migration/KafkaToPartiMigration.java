@@ -171,6 +171,8 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
     private KafkaFuture<ConsumerGroupDescription> joinWatchPending;
     /** While {@link #joinDeferred}: when the next description may be asked for (nanoTime). */
     private long nextJoinWatchNanos;
+    /** While {@link #joinDeferred}: the group's Kafka member IDs at its first description, null before. */
+    private Set<String> joinWatchMembers;
     private boolean readyAnnounced;
     /** The members the last assignment listed as unable to switch (polling thread), null when it listed none. */
     private Set<String> cannotSwitch;
@@ -284,7 +286,8 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
      * KAFKA, the join deferred ({@code parti.migration.join.wait.ms}): waits within {@code timeout} for a reason to join
      * the Kafka group now, describing it every 50 ms without blocking on a description. Returns true once the group is
      * seen preparing a rebalance (a member left or joined: joining now enters that rebalance instead of starting one),
-     * seen without members, or the wait is over; false when {@code timeout} passed first. Polling thread; a {@code
+     * seen without members, seen without a member it had at the first description (that member's rebalance ended
+     * between two descriptions), or the wait is over; false when {@code timeout} passed first. Polling thread; a {@code
      * wakeup()} meanwhile takes effect at the bridge's first poll.
      */
     private boolean awaitRebalanceToJoin(Duration timeout) {
@@ -346,7 +349,18 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
         if (d.groupState() == GroupState.PREPARING_REBALANCE) {
             return "the group is preparing a rebalance, which this member enters";
         }
-        return d.members().isEmpty() ? "the group has no member" : null;
+        if (d.members().isEmpty()) {
+            return "the group has no member";
+        }
+        Set<String> members = d.members().stream().map(MemberDescription::consumerId)
+                .collect(java.util.stream.Collectors.toSet());
+        if (joinWatchMembers == null) {
+            joinWatchMembers = members;
+        } else if (!members.containsAll(joinWatchMembers)) {
+            // a member left and its rebalance ended between two descriptions: waiting on would only delay this one
+            return "a member left the group and its rebalance is over";
+        }
+        return null;
     }
 
     /** Closes the group watch of a deferred join, if any (polling thread, or {@link #close}). */
