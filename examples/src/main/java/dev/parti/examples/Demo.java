@@ -461,7 +461,10 @@ public final class Demo {
     }
 
     private void produce() {
-        Map<String, Object> p = Map.of("bootstrap.servers", bootstrap, "acks", "all", "linger.ms", 5);
+        // one request in flight: an idempotent producer whose first batch to a topic just created is refused while a
+        // later one is written retries OUT_OF_ORDER_SEQUENCE_NUMBER until it times out (KAFKA-15591)
+        Map<String, Object> p = Map.of("bootstrap.servers", bootstrap, "acks", "all", "linger.ms", 5,
+                "max.in.flight.requests.per.connection", 1);
         try (KafkaProducer<String, String> producer = new KafkaProducer<>(p, new StringSerializer(), new StringSerializer())) {
             long start = System.nanoTime();
             long sent = 0;

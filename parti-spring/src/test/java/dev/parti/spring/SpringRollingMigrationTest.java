@@ -370,7 +370,10 @@ class SpringRollingMigrationTest {
 
         Producer(String topic) {
             thread = new Thread(() -> {
-                Map<String, Object> p = Map.of("bootstrap.servers", KAFKA.bootstrapServers(), "acks", "all", "linger.ms", 0);
+                // one request in flight: an idempotent producer whose first batch to a topic just created is refused
+                // while a later one is written retries OUT_OF_ORDER_SEQUENCE_NUMBER until it times out (KAFKA-15591)
+                Map<String, Object> p = Map.of("bootstrap.servers", KAFKA.bootstrapServers(), "acks", "all", "linger.ms", 0,
+                        "max.in.flight.requests.per.connection", 1);
                 try (KafkaProducer<String, String> producer = new KafkaProducer<>(p, new StringSerializer(), new StringSerializer())) {
                     for (int i = 0; !stop; i++) {
                         producer.send(new ProducerRecord<>(topic, i % PARTITIONS, null, "v-" + i));

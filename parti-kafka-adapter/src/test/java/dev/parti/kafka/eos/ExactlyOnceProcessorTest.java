@@ -275,7 +275,9 @@ class ExactlyOnceProcessorTest {
     }
 
     private KafkaProducer<String, String> producer() {
-        return new KafkaProducer<>(Map.of("bootstrap.servers", KAFKA.bootstrapServers(), "acks", "all", "linger.ms", 0),
+        // one request in flight: see Fixtures#produce (an idempotent producer stuck on a topic just created)
+        return new KafkaProducer<>(Map.of("bootstrap.servers", KAFKA.bootstrapServers(), "acks", "all", "linger.ms", 0,
+                "max.in.flight.requests.per.connection", 1),
                 new StringSerializer(), new StringSerializer());
     }
 
