@@ -669,6 +669,15 @@ public final class PartiConsumerDelegate<K, V> {
         return settings.parti;
     }
 
+    /**
+     * Whether this member is a safe owner in Parti right now: it has joined and, under the {@code fence} loss policy,
+     * its lease is valid (under {@code hold}, once joined). Any thread.
+     */
+    public boolean safeOwner() {
+        PartiManager m = driver.manager();
+        return m != null && (settings.parti.lossPolicy() != dev.parti.LossPolicy.FENCE || m.isLeaseValid());
+    }
+
     /** The current Parti manager, or null when not joined (for tests). */
     public PartiManager partiManager() {
         return driver.manager();

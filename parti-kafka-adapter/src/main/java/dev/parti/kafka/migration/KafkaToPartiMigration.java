@@ -251,8 +251,7 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
 
                 @Override
                 public boolean safeOwner() {
-                    PartiManager m = delegate.partiManager();
-                    return m != null && (!fence || m.isLeaseValid());
+                    return delegate.safeOwner();
                 }
 
                 @Override

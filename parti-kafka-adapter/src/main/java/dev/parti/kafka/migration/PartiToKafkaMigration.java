@@ -109,8 +109,6 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
     private static final long CHECK_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
     /** The longest slice of the bridge's poll while a {@code commitSync} waits for the bridge's first assignment. */
     private static final long COMMIT_WAIT_SLICE_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
-    /** Kafka's default {@code session.timeout.ms} for a classic consumer (the bridge is one). */
-    private static final long DEFAULT_SESSION_TIMEOUT_MS = 45_000;
     private static final String REFUSED = "the broker refused a commit through Parti: the Kafka group has members";
 
     /** The phases described in the class comment. */
@@ -231,7 +229,8 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
         this.adminConfig = configs.admin();
         Object session = bridgeConfig.get(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG);
         this.bridgeSessionNanos = TimeUnit.MILLISECONDS.toNanos(session == null
-                ? DEFAULT_SESSION_TIMEOUT_MS : Long.parseLong(session.toString().trim()));
+                ? ((Number) ConsumerConfig.configDef().defaultValues().get(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG))
+                        .longValue() : Long.parseLong(session.toString().trim()));
     }
 
     /**
@@ -248,7 +247,6 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
             return null;
         }
         try {
-            boolean fence = delegate.partiConfig().lossPolicy() == dev.parti.LossPolicy.FENCE;
             PartiToKafkaMigration<K, V> rollback = new PartiToKafkaMigration<>(configs, keyDeserializer, valueDeserializer,
                     new PartiSide<>() {
                 @Override
@@ -274,8 +272,7 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
 
                 @Override
                 public boolean safeOwner() {
-                    PartiManager m = delegate.partiManager();
-                    return m != null && (!fence || m.isLeaseValid());
+                    return delegate.safeOwner();
                 }
 
                 @Override
