@@ -125,7 +125,8 @@ class RollingMigrationCrashTest {
      * records it fetched before the pause until its heartbeat learnt that the broker expired it, but its Parti lease
      * lapsed, so it hands out none of them (see {@link MigrationCrashSupport#assertLedgersAndOwnershipAfterAPause}). It
      * rejoins through Parti; the group ends on Parti, shared by both. A pause is not a death: nothing marks the paused
-     * instance gone. With a planned-scale window as short as the rebalance cooldown (100 ms), Parti gives the continued member partitions as soon as it is back,
+     * instance gone. Its Kafka side leaves at once, reporting its partitions lost (the broker expired it, its commits
+     * would be refused), whether or not its heartbeat has learnt of that yet. With a planned-scale window as short as the rebalance cooldown (100 ms), Parti gives the continued member partitions as soon as it is back,
      * often before its Kafka side has learnt of its expiry and left the Kafka group: it hands them out only once it has.
      */
     @ParameterizedTest(name = "parti.planned.scale.window.ms={0}")
@@ -182,6 +183,9 @@ class RollingMigrationCrashTest {
                             + survivor.process.isAlive(), e);
                 }
                 assertThat(MigrationCrashSupport.describe(KAFKA.bootstrapServers(), load.groupId).members()).isEmpty();
+                assertThat(java.nio.file.Files.readAllLines(dir.resolve(back.name + ".ledger")))
+                        .as(back.name + " reports its Kafka partitions lost, not revoked: the broker expired it while paused")
+                        .anyMatch(line -> line.startsWith("# LOST "));
                 pausedPhases = back.phases();
 
                 load.drain(WAIT);

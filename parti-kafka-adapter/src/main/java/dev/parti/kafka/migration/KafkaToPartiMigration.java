@@ -18,6 +18,7 @@ import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.MemberDescription;
 import org.apache.kafka.clients.consumer.CloseOptions;
+import org.apache.kafka.clients.consumer.CommitFailedException;
 import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
@@ -26,6 +27,7 @@ import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.common.GroupState;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.KafkaFuture;
+import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.config.ConfigDef;
 import org.apache.kafka.common.config.ConfigException;
 import org.apache.kafka.common.errors.GroupIdNotFoundException;
@@ -64,7 +66,9 @@ import org.slf4j.LoggerFactory;
  *       that owns nothing in Kafka leaves at once: after the announcement it can never be given anything there.
  *       Once the Parti side has joined, its lease bounds the bridge too: when it may have lapsed (NATS unreachable, or
  *       the process paused), Parti may give this member's partitions to another member, so the bridge hands out
- *       nothing more (see {@link #pollBridgeWhileSwitching}).</li>
+ *       nothing more (see {@link #pollBridgeWhileSwitching}) and leaves the Kafka group at once. A bridge whose
+ *       membership the broker expired meanwhile reports its partitions lost, not revoked (see {@link
+ *       #leaveKafkaGroup}).</li>
  *   <li><b>WAITING</b>: until the broker shows no Kafka-managed member left (the broker accepts the Parti
  *       side's generation −1 commits only then), {@code poll()} returns nothing and a commit of "everything
  *       consumed" has nothing to commit. No partition is owned by this member meanwhile.</li>
@@ -626,10 +630,12 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
      * SWITCHING: whether the bridge may leave the Kafka group now. Not inside a Kafka rebalance (Kafka would report its
      * partitions lost, not revoked); and either Parti has given this member its first assignment, or the bridge owns
      * nothing in Kafka: once the switch is announced a member never gets more in Kafka than it owns, so one that owns
-     * nothing (it joined the Kafka group after Parti started to run, say) has nothing to wait for.
+     * nothing (it joined the Kafka group after Parti started to run, say) has nothing to wait for; or its Parti lease
+     * lapsed: the bridge hands out nothing more, and staying would only keep the Kafka group from being empty, which
+     * every switched member waits for.
      */
     private boolean mayLeaveKafka() {
-        return !kafkaRebalancing && (parti.assignmentVersion() > 0 || bridge.assignment().isEmpty());
+        return !kafkaRebalancing && (partiLapsed || parti.assignmentVersion() > 0 || bridge.assignment().isEmpty());
     }
 
     /**
@@ -731,18 +737,89 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
         }
     }
 
+    /**
+     * Leaves the Kafka group: {@code close} with {@code LEAVE_GROUP}, which calls the user's {@code onPartitionsRevoked}
+     * (where the user commits). After a lapse ({@link #partiLapsed}: the process paused, say) the broker may have
+     * expired this member while its bridge has not learnt it yet (its heartbeat answer still on the way) and would call
+     * {@code onPartitionsRevoked}, whose commit the broker refuses ({@code CommitFailedException}). So then the group is
+     * described first: when this member is no longer in it, the user's listener gets {@code onPartitionsLost} instead,
+     * as a classic Kafka consumer that learnt of its expiry would call it (what it processed since its last commit is
+     * processed again by the next owner). Should the broker expire it between the description and the commit, the
+     * refused commit is logged and the listener gets {@code onPartitionsLost} after its failed {@code
+     * onPartitionsRevoked}; this member never fails its {@code poll()} for a leave of its own.
+     */
     private void leaveKafkaGroup(Duration timeout) {
         KafkaConsumer<K, V> b = bridge;
         if (b == null) {
             return;
         }
-        log.info("Consumer group {}: leaving the Kafka group (revoking {})", groupId, b.assignment());
+        Set<TopicPartition> owned = Set.copyOf(b.assignment());
+        CloseOptions leave = CloseOptions.groupMembershipOperation(CloseOptions.GroupMembershipOperation.LEAVE_GROUP)
+                .withTimeout(timeout);
+        if (partiLapsed && !owned.isEmpty() && expiredInKafka(b.groupMetadata().memberId())) {
+            log.warn("Consumer group {}: the broker expired this member's Kafka membership while it was switching "
+                    + "(paused past its session, say); {} lost, not revoked", groupId, owned);
+            // the bridge would call onPartitionsRevoked at its close: it gets a listener that does nothing instead
+            b.subscribe(topics, new ConsumerRebalanceListener() {
+                @Override
+                public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
+                }
+
+                @Override
+                public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+                }
+            });
+            try {
+                listener.onPartitionsLost(owned); // while the bridge still serves the user's calls, as inside its poll
+            } finally {
+                closeBridge(b, leave);
+            }
+            return;
+        }
+        log.info("Consumer group {}: leaving the Kafka group (revoking {})", groupId, owned);
         try {
-            b.close(CloseOptions.groupMembershipOperation(CloseOptions.GroupMembershipOperation.LEAVE_GROUP)
-                    .withTimeout(timeout));
+            closeBridge(b, leave);
+        } catch (KafkaException e) {
+            if (!causedBy(e, CommitFailedException.class)) {
+                throw e;
+            }
+            log.warn("Consumer group {}: a commit in onPartitionsRevoked was refused while leaving the Kafka group ({}): "
+                    + "the broker expired this member meanwhile; {} lost", groupId, e.toString(), owned);
+            listener.onPartitionsLost(owned);
+        }
+    }
+
+    private void closeBridge(KafkaConsumer<K, V> b, CloseOptions options) {
+        try {
+            b.close(options);
         } finally {
             bridge = null;
         }
+    }
+
+    /**
+     * Whether the Kafka group no longer has the member {@code memberId} (the bridge's): described now. False when the
+     * group cannot be described (then the bridge leaves as usual, revoking).
+     */
+    private boolean expiredInKafka(String memberId) {
+        try {
+            ConsumerGroupDescription d = describe();
+            return d == null || d.members().stream().noneMatch(m -> m.consumerId().equals(memberId));
+        } catch (WakeupException | InterruptException e) {
+            throw e;
+        } catch (KafkaException e) {
+            log.warn("Consumer group {}: {}; leaving the Kafka group as usual", groupId, e.getMessage());
+            return false;
+        }
+    }
+
+    static boolean causedBy(Throwable e, Class<? extends Throwable> type) {
+        for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (type.isInstance(t)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** WAITING: polls the Parti side until it stops reporting the wait, or until {@code timeout}. */
