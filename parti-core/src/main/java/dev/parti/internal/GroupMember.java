@@ -941,7 +941,7 @@ public final class GroupMember {
                     });
                 }
             });
-            c.begin(election.epoch(), kv.entries(Bucket.HEARTBEATS), recentlyDegraded());
+            c.begin(election.epoch(), lastLeaderBuildNanos, kv.entries(Bucket.HEARTBEATS), recentlyDegraded());
         } catch (RuntimeException e) {
             closeQuietly(watch);
             log.warn("Worker {}: becoming leader failed ({}); retrying while the lease holds", workerId, e.toString());
