@@ -341,7 +341,9 @@ class SimulationTest {
     @Test
     void theBugsFoundWithWatchFaultsAndSharedProcessesAreFixed() {
         List<Found> found = List.of(
-                new Found(526137510, 1, 0.05, "new-leader-trusts-unknown-versions"),
+                // the cold start's window counted from the election moved the schedules: 526137510 no longer reaches
+                // finding 14 (1 seed of 3 000 from 526137400 does, 4 did before)
+                new Found(526138731, 1, 0.05, "new-leader-trusts-unknown-versions"),
                 // finding 18's fix moved this seed's schedule: it reaches finding 15 with 18's switch on as well (that
                 // switch alone passes on it)
                 new Found(526137596, 2, 0.01, "gone-without-a-second-read,former-instance-lines-not-held"),
