@@ -183,9 +183,12 @@ public final class PartiConsumerConfig extends AbstractConfig {
             + "<code>group.instance.id</code>: how long this consumer may defer joining the Kafka group, waiting for a "
             + "rebalance of the group to join instead of starting one of its own. In a rolling deployment that starts a "
             + "new instance before it stops an old one, the new one then enters the rebalance of the old one's leave and "
-            + "takes the old one's partitions there: one rebalance per instance swapped instead of two or three. It owns "
+            + "takes the old one's partitions there: one rebalance per instance swapped instead of two or three. In a "
+            + "deployment that stops an old instance before it starts the new one, the new one enters the rebalance of the "
+            + "next old instance's leave instead (one rebalance per swap too, one instance idle between two swaps). It owns "
             + "nothing meanwhile; after this long it joins anyway. 0 (the default): join at once. Set it to the longest "
-            + "time your deployment takes from starting an instance to stopping the one it replaces. Static members "
+            + "time your deployment takes from starting an instance to stopping the one it replaces (or, stopping first, "
+            + "between two stops). Static members "
             + "(<code>group.instance.id</code>) take a stopped member's place without a rebalance and never wait.";
 
     /** The key {@value}; see the definition in {@link #configDef()}. */

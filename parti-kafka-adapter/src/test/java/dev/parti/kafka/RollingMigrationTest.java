@@ -83,8 +83,8 @@ class RollingMigrationTest {
                 // the deployment waits for the new instance to be up before it stops the old one; a member joining at
                 // once would be in the Kafka group long before this has held for 1.5 s
                 await(p + " stays out of the Kafka group while the group does not rebalance").atMost(WAIT)
-                        .during(Duration.ofMillis(1500)).pollInterval(Duration.ofMillis(20))
-                        .until(() -> newcomer.generations.isEmpty());
+                        .during(Duration.ofMillis(1500)).pollInterval(Duration.ofMillis(100))
+                        .until(() -> newcomer.generations.isEmpty() && !inKafkaGroup(group, groupId, p));
                 // a member that stays through this swap: its generation is the group's
                 PartiAssignorGroup.Member witness = i < 4 ? plain.get(3) : null;
                 if (witness != null) {
@@ -115,6 +115,90 @@ class RollingMigrationTest {
     }
 
     /**
+     * The stop-then-start order (no spare instance) with {@code parti.migration.join.wait.ms}: each KafkaConsumer stops,
+     * then its PartiConsumer starts and defers its Kafka join; it enters the rebalance of the next KafkaConsumer's leave.
+     * One rebalance per instance swapped: each swap's leave, the previous newcomer's join inside it. The last stop
+     * switches the group to Parti (every member left in it can switch), and the last newcomer joins Parti directly. The
+     * price: one instance waits idle between two swaps (three of four consume).
+     */
+    @Test
+    void fourKafkaConsumersReplacedStopThenStartWithTheJoinDeferredCostOneRebalancePerSwap() throws Exception {
+        String topic = Fixtures.unique("migrate-stopstart");
+        String groupId = Fixtures.unique("g-stopstart");
+        KAFKA.broker().createTopic(topic, PARTITIONS);
+        try (PartiAssignorGroup group = new PartiAssignorGroup(KAFKA.bootstrapServers(), groupId, topic, PARTITIONS)) {
+            group.startProducing(400);
+            List<String> running = new ArrayList<>();
+            List<PartiAssignorGroup.Member> plain = new ArrayList<>();
+            for (int i = 1; i <= 4; i++) {
+                Map<String, Object> config = group.config("k-" + i, PartiAssignorGroup.PARTI);
+                config.put(PartiAssignor.WORKER_ID_CONFIG, "k-" + i);
+                plain.add(group.start("k-" + i, kafkaDefaultHeartbeat(config)));
+                running.add("k-" + i);
+            }
+            group.awaitBalanced(running, WAIT);
+            await("the plain members in one generation").atMost(WAIT).pollInterval(Duration.ofMillis(20))
+                    .until(() -> plain.stream().map(m -> last(m.generations)).distinct().count() == 1);
+            int generation = last(plain.get(0).generations);
+            PartiAssignorGroup.Member witness = plain.get(3); // k-4 stays through the first three swaps
+            List<Integer> firstGenerations = new ArrayList<>();
+            PartiAssignorGroup.Member waiting = null;
+            for (int i = 1; i <= 4; i++) {
+                if (i < 4) {
+                    assertThat(last(witness.generations)).as("no rebalance since the previous swap (before stopping k-%d)", i)
+                            .isEqualTo(generation);
+                }
+                group.stop("k-" + i);
+                running.remove("k-" + i);
+                if (waiting != null) {
+                    PartiAssignorGroup.Member newcomer = waiting;
+                    String p = "p-" + (i - 1);
+                    await(p + " joined the Kafka group").atMost(WAIT).pollInterval(Duration.ofMillis(10))
+                            .until(() -> !newcomer.generations.isEmpty());
+                    firstGenerations.add(newcomer.generations.get(0));
+                    assertThat(newcomer.generations.get(0)).as("%s joined in the rebalance of k-%d's leave", p, i)
+                            .isEqualTo(generation + 1);
+                    running.add(p);
+                }
+                if (i == 4) {
+                    break; // every member left in the Kafka group can switch: the group switches to Parti
+                }
+                group.awaitBalanced(running, WAIT);
+                generation++;
+                assertThat(last(witness.generations)).as("one rebalance for k-%d's stop", i).isEqualTo(generation);
+
+                String p = "p-" + i;
+                Map<String, Object> config = kafkaDefaultHeartbeat(migrating(group, p));
+                config.put(PartiConsumerConfig.MIGRATION_JOIN_WAIT_MS_CONFIG, "30000");
+                PartiAssignorGroup.Member newcomer = group.start(p, config);
+                await(p + " subscribed").atMost(WAIT).pollInterval(Duration.ofMillis(10))
+                        .until(() -> phase(group, p) == KafkaToPartiMigration.Phase.KAFKA);
+                // the deployment stops the next old instance once this one is up; a member joining at once would be
+                // in the Kafka group long before this has held for 1.5 s
+                await(p + " stays out of the Kafka group while the group does not rebalance").atMost(WAIT)
+                        .during(Duration.ofMillis(1500)).pollInterval(Duration.ofMillis(100))
+                        .until(() -> newcomer.generations.isEmpty() && !inKafkaGroup(group, groupId, p));
+                waiting = newcomer;
+            }
+            await("every member runs through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(50)).until(() ->
+                    running.stream().allMatch(p -> phase(group, p) == KafkaToPartiMigration.Phase.PARTI));
+            group.start("p-4", migrating(group, "p-4"));
+            running.add("p-4");
+            KafkaToPartiMigration.Phase first = await("p-4 subscribed").atMost(WAIT).pollInterval(Duration.ofMillis(5))
+                    .until(() -> phase(group, "p-4"), ph -> ph != null && ph != KafkaToPartiMigration.Phase.NEW);
+            // its phase is chosen at subscribe(): KAFKA had it joined the Kafka group, and WAITING never leads back there
+            assertThat(first).as("p-4 joins Parti directly, never the Kafka group")
+                    .isIn(KafkaToPartiMigration.Phase.WAITING, KafkaToPartiMigration.Phase.PARTI);
+            group.awaitBalanced(running, WAIT);
+            assertThat(phase(group, "p-4")).isEqualTo(KafkaToPartiMigration.Phase.PARTI);
+            assertThat(group.describe().members()).as("Kafka-managed members left").isEmpty();
+            System.out.printf("stop-then-start order, join deferred: the newcomers' first Kafka generations %s (one per "
+                    + "swap)%n", firstGenerations);
+            assertEveryRecordOnceAndNoOverlap(group);
+        }
+    }
+
+    /**
      * Kafka's default heartbeat (3 s; session 10 s): the members of a leave's rebalance rejoin at their next heartbeat,
      * and the newcomer's join (a description every 50 ms, then two round trips) must come first. The tests' 500 ms would
      * leave it a few hundred milliseconds on a loaded machine.
@@ -123,6 +207,14 @@ class RollingMigrationTest {
         config.put("heartbeat.interval.ms", 3000);
         config.put("session.timeout.ms", 10_000);
         return config;
+    }
+
+    /**
+     * Whether the broker lists {@code name} as a member of the Kafka group (from its first {@code JoinGroup} on, before
+     * any assignment): by the client ID of its Kafka side, the group's ID and its name.
+     */
+    private static boolean inKafkaGroup(PartiAssignorGroup group, String groupId, String name) {
+        return group.describe().members().stream().anyMatch(m -> m.clientId().startsWith(groupId + "-" + name));
     }
 
     private static int last(List<Integer> generations) {

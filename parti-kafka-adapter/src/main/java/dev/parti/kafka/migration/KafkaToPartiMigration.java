@@ -54,7 +54,8 @@ import org.slf4j.LoggerFactory;
  *       a classic {@link KafkaConsumer} (the <em>bridge</em>) joins it with {@link MigrationAssignor} and the
  *       user's listener, and every call goes to the bridge: this member consumes and commits as a Kafka member.
  *       With {@code parti.migration.join.wait.ms} a dynamic member defers the bridge's join (its first poll) until the
- *       group prepares a rebalance, which it enters instead of starting one (a surge deployment's leave, typically), or
+ *       group prepares a rebalance, which it enters instead of starting one (a surge deployment's leave, typically, or in
+ *       a stop-then-start deployment the next stop's), or
  *       until that wait is over; {@code poll()} returns nothing meanwhile.
  *       If the group has no member, the phase is WAITING at once (the Parti side confirms the group is empty).</li>
  *   <li><b>SWITCHING</b>: an assignment flagged by {@link MigrationAssignor} (every member of the group is a
