@@ -61,30 +61,12 @@ class RollingMigrationTest {
         try (PartiAssignorGroup group = new PartiAssignorGroup(KAFKA.bootstrapServers(), groupId, topic, PARTITIONS)) {
             group.startProducing(400);
             List<String> running = new ArrayList<>();
-            List<PartiAssignorGroup.Member> plain = new ArrayList<>();
-            for (int i = 1; i <= 4; i++) {
-                Map<String, Object> config = group.config("k-" + i, PartiAssignorGroup.PARTI);
-                config.put(PartiAssignor.WORKER_ID_CONFIG, "k-" + i);
-                plain.add(group.start("k-" + i, kafkaDefaultHeartbeat(config)));
-                running.add("k-" + i);
-            }
-            group.awaitBalanced(running, WAIT);
-            await("the plain members in one generation").atMost(WAIT).pollInterval(Duration.ofMillis(20))
-                    .until(() -> plain.stream().map(m -> last(m.generations)).distinct().count() == 1);
+            List<PartiAssignorGroup.Member> plain = fourPlainMembersInOneGeneration(group, running);
             int generation = last(plain.get(0).generations);
             List<Integer> firstGenerations = new ArrayList<>();
             for (int i = 1; i <= 4; i++) {
                 String p = "p-" + i;
-                Map<String, Object> config = kafkaDefaultHeartbeat(migrating(group, p));
-                config.put(PartiConsumerConfig.MIGRATION_JOIN_WAIT_MS_CONFIG, "30000");
-                PartiAssignorGroup.Member newcomer = group.start(p, config);
-                await(p + " subscribed").atMost(WAIT).pollInterval(Duration.ofMillis(10))
-                        .until(() -> phase(group, p) == KafkaToPartiMigration.Phase.KAFKA);
-                // the deployment waits for the new instance to be up before it stops the old one; a member joining at
-                // once would be in the Kafka group long before this has held for 1.5 s
-                await(p + " stays out of the Kafka group while the group does not rebalance").atMost(WAIT)
-                        .during(Duration.ofMillis(1500)).pollInterval(Duration.ofMillis(100))
-                        .until(() -> newcomer.generations.isEmpty() && !inKafkaGroup(group, groupId, p));
+                PartiAssignorGroup.Member newcomer = deferredNewcomer(group, groupId, p);
                 // a member that stays through this swap: its generation is the group's
                 PartiAssignorGroup.Member witness = i < 4 ? plain.get(3) : null;
                 if (witness != null) {
@@ -129,16 +111,7 @@ class RollingMigrationTest {
         try (PartiAssignorGroup group = new PartiAssignorGroup(KAFKA.bootstrapServers(), groupId, topic, PARTITIONS)) {
             group.startProducing(400);
             List<String> running = new ArrayList<>();
-            List<PartiAssignorGroup.Member> plain = new ArrayList<>();
-            for (int i = 1; i <= 4; i++) {
-                Map<String, Object> config = group.config("k-" + i, PartiAssignorGroup.PARTI);
-                config.put(PartiAssignor.WORKER_ID_CONFIG, "k-" + i);
-                plain.add(group.start("k-" + i, kafkaDefaultHeartbeat(config)));
-                running.add("k-" + i);
-            }
-            group.awaitBalanced(running, WAIT);
-            await("the plain members in one generation").atMost(WAIT).pollInterval(Duration.ofMillis(20))
-                    .until(() -> plain.stream().map(m -> last(m.generations)).distinct().count() == 1);
+            List<PartiAssignorGroup.Member> plain = fourPlainMembersInOneGeneration(group, running);
             int generation = last(plain.get(0).generations);
             PartiAssignorGroup.Member witness = plain.get(3); // k-4 stays through the first three swaps
             List<Integer> firstGenerations = new ArrayList<>();
@@ -167,18 +140,7 @@ class RollingMigrationTest {
                 generation++;
                 assertThat(last(witness.generations)).as("one rebalance for k-%d's stop", i).isEqualTo(generation);
 
-                String p = "p-" + i;
-                Map<String, Object> config = kafkaDefaultHeartbeat(migrating(group, p));
-                config.put(PartiConsumerConfig.MIGRATION_JOIN_WAIT_MS_CONFIG, "30000");
-                PartiAssignorGroup.Member newcomer = group.start(p, config);
-                await(p + " subscribed").atMost(WAIT).pollInterval(Duration.ofMillis(10))
-                        .until(() -> phase(group, p) == KafkaToPartiMigration.Phase.KAFKA);
-                // the deployment stops the next old instance once this one is up; a member joining at once would be
-                // in the Kafka group long before this has held for 1.5 s
-                await(p + " stays out of the Kafka group while the group does not rebalance").atMost(WAIT)
-                        .during(Duration.ofMillis(1500)).pollInterval(Duration.ofMillis(100))
-                        .until(() -> newcomer.generations.isEmpty() && !inKafkaGroup(group, groupId, p));
-                waiting = newcomer;
+                waiting = deferredNewcomer(group, groupId, "p-" + i);
             }
             await("every member runs through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(50)).until(() ->
                     running.stream().allMatch(p -> phase(group, p) == KafkaToPartiMigration.Phase.PARTI));
@@ -207,6 +169,39 @@ class RollingMigrationTest {
         config.put("heartbeat.interval.ms", 3000);
         config.put("session.timeout.ms", 10_000);
         return config;
+    }
+
+    /** k-1 to k-4, plain KafkaConsumers with {@link PartiAssignor}, balanced and in one Kafka generation. */
+    private static List<PartiAssignorGroup.Member> fourPlainMembersInOneGeneration(PartiAssignorGroup group,
+                                                                                   List<String> running) {
+        List<PartiAssignorGroup.Member> plain = new ArrayList<>();
+        for (int i = 1; i <= 4; i++) {
+            Map<String, Object> config = group.config("k-" + i, PartiAssignorGroup.PARTI);
+            config.put(PartiAssignor.WORKER_ID_CONFIG, "k-" + i);
+            plain.add(group.start("k-" + i, kafkaDefaultHeartbeat(config)));
+            running.add("k-" + i);
+        }
+        group.awaitBalanced(running, WAIT);
+        await("the plain members in one generation").atMost(WAIT).pollInterval(Duration.ofMillis(20))
+                .until(() -> plain.stream().map(m -> last(m.generations)).distinct().count() == 1);
+        return plain;
+    }
+
+    /**
+     * A migrating PartiConsumer {@code name} started with a 30 s {@code parti.migration.join.wait.ms}, once it has stayed
+     * out of the Kafka group for 1.5 s while the group does not rebalance: the deployment waits for a new instance to
+     * be up before it stops the next old one, and a member joining at once would be in the Kafka group long before.
+     */
+    private static PartiAssignorGroup.Member deferredNewcomer(PartiAssignorGroup group, String groupId, String name) {
+        Map<String, Object> config = kafkaDefaultHeartbeat(migrating(group, name));
+        config.put(PartiConsumerConfig.MIGRATION_JOIN_WAIT_MS_CONFIG, "30000");
+        PartiAssignorGroup.Member newcomer = group.start(name, config);
+        await(name + " subscribed").atMost(WAIT).pollInterval(Duration.ofMillis(10))
+                .until(() -> phase(group, name) == KafkaToPartiMigration.Phase.KAFKA);
+        await(name + " stays out of the Kafka group while the group does not rebalance").atMost(WAIT)
+                .during(Duration.ofMillis(1500)).pollInterval(Duration.ofMillis(100))
+                .until(() -> newcomer.generations.isEmpty() && !inKafkaGroup(group, groupId, name));
+        return newcomer;
     }
 
     /**
