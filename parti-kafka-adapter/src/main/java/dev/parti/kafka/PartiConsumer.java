@@ -2,6 +2,7 @@ package dev.parti.kafka;
 
 import dev.parti.PartiManager;
 import dev.parti.kafka.internal.ConsumerSettings;
+import dev.parti.kafka.internal.NoOpRebalanceListener;
 import dev.parti.kafka.internal.PartiConsumerDelegate;
 import dev.parti.kafka.migration.KafkaToPartiMigration;
 import dev.parti.kafka.migration.PartiToKafkaMigration;
@@ -273,27 +274,11 @@ public class PartiConsumer<K, V> implements Consumer<K, V> {
     @Override
     public void subscribe(Collection<String> topics) {
         if (rollback != null && topics != null && !topics.isEmpty()) {
-            rollback.subscribe(topics, new ConsumerRebalanceListener() {
-                @Override
-                public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
-                }
-
-                @Override
-                public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
-                }
-            });
+            rollback.subscribe(topics, NoOpRebalanceListener.INSTANCE);
             return;
         }
         if (migration != null && topics != null && !topics.isEmpty()
-                && migration.subscribe(topics, new ConsumerRebalanceListener() {
-                    @Override
-                    public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
-                    }
-
-                    @Override
-                    public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
-                    }
-                })) {
+                && migration.subscribe(topics, NoOpRebalanceListener.INSTANCE)) {
             return;
         }
         delegate.subscribe(topics);

@@ -417,10 +417,15 @@ final class MigrationCrashSupport {
             process.resume();
         }
 
+        /** Its ledger's lines now (records and {@code #} lines); none before it wrote one. */
+        List<String> ledger(Path dir) throws java.io.IOException {
+            Path ledger = dir.resolve(name + ".ledger");
+            return Files.exists(ledger) ? Files.readAllLines(ledger) : List.of();
+        }
+
         /** How many lines its ledger has now (records and {@code #} lines). */
         int ledgerLines(Path dir) throws java.io.IOException {
-            Path ledger = dir.resolve(name + ".ledger");
-            return Files.exists(ledger) ? Files.readAllLines(ledger).size() : 0;
+            return ledger(dir).size();
         }
 
         /** SIGTERM: it commits what it processed and closes its consumer; then gone in the ownership logs. */

@@ -183,7 +183,7 @@ class RollingMigrationCrashTest {
                             + survivor.process.isAlive(), e);
                 }
                 assertThat(MigrationCrashSupport.describe(KAFKA.bootstrapServers(), load.groupId).members()).isEmpty();
-                assertThat(java.nio.file.Files.readAllLines(dir.resolve(back.name + ".ledger")))
+                assertThat(back.ledger(dir))
                         .as(back.name + " reports its Kafka partitions lost, not revoked: the broker expired it while paused")
                         .anyMatch(line -> line.startsWith("# LOST "));
                 pausedPhases = back.phases();

@@ -1,5 +1,6 @@
 package dev.parti.kafka.eos;
 
+import dev.parti.kafka.internal.Causes;
 import java.io.Closeable;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -672,12 +673,7 @@ public final class ExactlyOnceProcessor<KI, VI, KO, VO> implements Closeable {
     }
 
     static boolean isFencing(Throwable e) {
-        for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
-            if (t instanceof ProducerFencedException || t instanceof InvalidProducerEpochException) {
-                return true;
-            }
-        }
-        return false;
+        return Causes.causedBy(e, ProducerFencedException.class, InvalidProducerEpochException.class);
     }
 
     /** Settings of an {@link ExactlyOnceProcessor}. */

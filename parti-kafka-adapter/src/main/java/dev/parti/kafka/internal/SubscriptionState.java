@@ -30,15 +30,7 @@ import org.apache.kafka.common.errors.InvalidRegularExpression;
 final class SubscriptionState {
     enum Mode { NONE, TOPICS, PATTERN, RE2J_PATTERN, MANUAL }
 
-    static final ConsumerRebalanceListener NOOP = new ConsumerRebalanceListener() {
-        @Override
-        public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
-        }
-
-        @Override
-        public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
-        }
-    };
+    static final ConsumerRebalanceListener NOOP = NoOpRebalanceListener.INSTANCE;
 
     /**
      * A validated pattern subscription: {@link Mode#PATTERN} ({@code java.util.regex}) or {@link

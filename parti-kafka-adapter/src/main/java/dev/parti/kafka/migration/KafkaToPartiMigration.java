@@ -3,7 +3,9 @@ package dev.parti.kafka.migration;
 import dev.parti.PartiManager;
 import dev.parti.kafka.MixedGroupException;
 import dev.parti.kafka.PartiConsumerConfig;
+import dev.parti.kafka.internal.Causes;
 import dev.parti.kafka.internal.KafkaPartitions;
+import dev.parti.kafka.internal.NoOpRebalanceListener;
 import dev.parti.kafka.internal.PartiConsumerDelegate;
 import java.time.Duration;
 import java.util.Collection;
@@ -761,15 +763,7 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
             log.warn("Consumer group {}: the broker expired this member's Kafka membership while it was switching "
                     + "(paused past its session, say); {} lost, not revoked", groupId, owned);
             // the bridge would call onPartitionsRevoked at its close: it gets a listener that does nothing instead
-            b.subscribe(topics, new ConsumerRebalanceListener() {
-                @Override
-                public void onPartitionsRevoked(Collection<TopicPartition> partitions) {
-                }
-
-                @Override
-                public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
-                }
-            });
+            b.subscribe(topics, NoOpRebalanceListener.INSTANCE);
             try {
                 listener.onPartitionsLost(owned); // while the bridge still serves the user's calls, as inside its poll
             } finally {
@@ -781,7 +775,7 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
         try {
             closeBridge(b, leave);
         } catch (KafkaException e) {
-            if (!causedBy(e, CommitFailedException.class)) {
+            if (!Causes.causedBy(e, CommitFailedException.class)) {
                 throw e;
             }
             log.warn("Consumer group {}: a commit in onPartitionsRevoked was refused while leaving the Kafka group ({}): "
@@ -812,15 +806,6 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
             log.warn("Consumer group {}: {}; leaving the Kafka group as usual", groupId, e.getMessage());
             return false;
         }
-    }
-
-    static boolean causedBy(Throwable e, Class<? extends Throwable> type) {
-        for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
-            if (type.isInstance(t)) {
-                return true;
-            }
-        }
-        return false;
     }
 
     /** WAITING: polls the Parti side until it stops reporting the wait, or until {@code timeout}. */
