@@ -128,7 +128,7 @@ public final class ConsumerSettings {
                 admin.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, (int) Math.min(Integer.MAX_VALUE, api));
             }
         }
-        this.adminConfig = admin;
+        this.adminConfig = GroupDescribingAdmin.withFastFallback(admin);
     }
 
     /**

@@ -2,6 +2,7 @@ package dev.parti.kafka.migration;
 
 import dev.parti.kafka.PartiAssignor;
 import dev.parti.kafka.PartiConsumerConfig;
+import dev.parti.kafka.internal.GroupDescribingAdmin;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -63,7 +64,7 @@ record BridgeConfigs(String groupId, Map<String, Object> bridge, Map<String, Obj
         }
         Object apiTimeout = userConfigs.get(ConsumerConfig.DEFAULT_API_TIMEOUT_MS_CONFIG);
         long apiTimeoutMs = apiTimeout == null ? 60_000L : Long.parseLong(apiTimeout.toString().trim());
-        return new BridgeConfigs(group.toString(), bridge, admin, apiTimeoutMs);
+        return new BridgeConfigs(group.toString(), bridge, GroupDescribingAdmin.withFastFallback(admin), apiTimeoutMs);
     }
 
     /** Kafka's default for the classic protocol, which an old fleet without the setting runs. */

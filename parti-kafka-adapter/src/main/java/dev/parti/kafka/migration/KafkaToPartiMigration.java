@@ -411,9 +411,11 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
             } catch (KafkaException e) {
                 describeFailure = e; // thrown unless Parti runs already (then the Kafka group does not matter)
             }
+            long describedNanos = System.nanoTime() - start;
             boolean runs = presence.await();
-            log.info("Consumer group {}: Parti's state and the Kafka group read in {} ms", groupId,
-                    TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start));
+            log.info("Consumer group {}: Parti's state and the Kafka group read in {} ms (Kafka group {} ms, Parti {} ms)",
+                    groupId, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start),
+                    TimeUnit.NANOSECONDS.toMillis(describedNanos), TimeUnit.NANOSECONDS.toMillis(presence.nanos));
             boolean ownMembershipLeft = d != null && holdsStaticMembership(d, instanceId);
             if (runs && !ownMembershipLeft) {
                 log.info("Consumer group {} runs on Parti already: joining Parti directly", groupId);
@@ -649,14 +651,19 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
     private final class PresenceRead {
         private volatile boolean runs;
         private volatile RuntimeException failure;
+        /** How long the read took (for the log). */
+        private volatile long nanos;
         private final Thread thread;
 
         PresenceRead() {
+            long start = System.nanoTime();
             thread = new Thread(() -> {
                 try {
                     runs = partiRuns();
                 } catch (RuntimeException e) {
                     failure = e;
+                } finally {
+                    nanos = System.nanoTime() - start;
                 }
             }, "parti-migration-presence-" + groupId);
             thread.setDaemon(true);

@@ -126,6 +126,24 @@ class ConsumerSettingsTest {
     }
 
     @Test
+    void theGroupDescribingAdminFallsBackToTheClassicDescribeAfterTenMillisecondsNotAfterTheConsumersBackoff() {
+        assertThat(settings(base()).adminConfig).containsEntry("retry.backoff.ms", 10L);
+        Map<String, Object> slow = base();
+        slow.put("retry.backoff.ms", "500");
+        assertThat(settings(slow).adminConfig).containsEntry("retry.backoff.ms", 10L);
+        Map<String, Object> fast = base();
+        fast.put("retry.backoff.ms", "2");
+        assertThat(settings(fast).adminConfig).containsEntry("retry.backoff.ms", 2L);
+        Map<String, Object> lowMax = base();
+        lowMax.put("retry.backoff.max.ms", 4);
+        ConsumerSettings s = settings(lowMax);
+        assertThat(s.adminConfig).containsEntry("retry.backoff.ms", 4L).containsEntry("retry.backoff.max.ms", 4);
+        try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(s.adminConfig)) {
+            assertThat(admin).isNotNull(); // a valid Admin config; no broker is contacted
+        }
+    }
+
+    @Test
     void explicitKafkaAssignorRunsOnTheLeader() {
         Map<String, Object> m = base();
         m.put("partition.assignment.strategy", List.of(RangeAssignor.class, CooperativeStickyAssignor.class));
