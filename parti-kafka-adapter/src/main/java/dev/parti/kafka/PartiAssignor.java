@@ -5,6 +5,7 @@ import dev.parti.kafka.PartiAssignorCodec.AssignmentData;
 import dev.parti.kafka.PartiAssignorCodec.MemberData;
 import dev.parti.kafka.PartiAssignorPlanner.Member;
 import dev.parti.kafka.PartiAssignorPlanner.Plan;
+import dev.parti.kafka.migration.MigrationAssignor;
 import dev.parti.strategy.Strategies;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
@@ -91,6 +92,12 @@ import org.slf4j.LoggerFactory;
  *       keeping its memo are away at the same time, or the whole group is.</li>
  *   <li>Members subscribing to different topics are supported: the strategy runs once per set of members
  *       sharing a topic, so balance holds within each such set.</li>
+ *   <li><b>For a rolling migration to Parti.</b> The leader appends its own Kafka member ID, after the fields
+ *       above, to the assignment of every other static member: a {@code PartiConsumer} started later under
+ *       that {@code group.instance.id} learns from it that the group cannot switch to Parti while this
+ *       leader is in it, and spares the rebalance it would otherwise ask for ({@link
+ *       MigrationAssignor#listingThePlainLeader}). Readers of this assignor, older releases included,
+ *       ignore what follows its fields.</li>
  * </ul>
  *
  * <h2>Rebalance protocols</h2>
@@ -274,7 +281,26 @@ public final class PartiAssignor implements ConsumerPartitionAssignor, Configura
         LOG.info("assigned {} partitions to {} members with {} in {} ms: {} moved, {} withheld until released, "
                         + "{} kept for absent workers", stats.partitions(), stats.members(), strategy.name(),
                 String.format("%.1f", stats.nanos() / 1e6), stats.moved(), stats.withheld(), stats.loaned());
-        return new GroupAssignment(plan.assignments());
+        // a migrating member replacing a static one reads from its assignment that this leader cannot switch
+        return MigrationAssignor.listingThePlainLeader(new GroupAssignment(plan.assignments()), subscriptions,
+                ownMemberId(members, settings.workerId()));
+    }
+
+    /**
+     * The Kafka member ID of the one member announcing {@code workerId} (the leader's own, from its subscription);
+     * null when none or several do (a duplicate ID: then the leader cannot tell which one it is).
+     */
+    static String ownMemberId(List<Member> members, String workerId) {
+        String found = null;
+        for (Member m : members) {
+            if (m.data() != null && workerId.equals(m.data().workerId())) {
+                if (found != null) {
+                    return null;
+                }
+                found = m.memberId();
+            }
+        }
+        return found;
     }
 
     /** Remembers the assignment (with what the leader withheld, lent and memoed) for the next subscription. */

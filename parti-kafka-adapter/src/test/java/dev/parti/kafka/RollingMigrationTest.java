@@ -345,6 +345,53 @@ class RollingMigrationTest {
         }
     }
 
+    /**
+     * Static members, the plain leader's ID replaced last: its assignments list the leader itself as unable to switch,
+     * so {@code p-2} and {@code p-3}, finding {@code k-1} still there, ask for no rebalance (each is handed the
+     * generation the group had before the first swap); {@code p-1}, taking over the leader's ID, asks, and the group
+     * switches. One rebalance for the three swaps.
+     */
+    @Test
+    void staticMembersReplacedWithThePlainLeaderLastAskForOneRebalanceOnly() throws Exception {
+        String topic = Fixtures.unique("migrate-static-last");
+        String groupId = Fixtures.unique("g-static-last");
+        KAFKA.broker().createTopic(topic, PARTITIONS);
+        try (PartiAssignorGroup group = new PartiAssignorGroup(KAFKA.bootstrapServers(), groupId, topic, PARTITIONS)) {
+            group.startProducing(400);
+            PartiAssignorGroup.Member k1 = group.start("k-1", staticMember(group.config("k-1", PartiAssignorGroup.PARTI), "i-1"));
+            group.awaitBalanced(List.of("k-1"), WAIT); // k-1 leads the Kafka group from now on
+            group.start("k-2", staticMember(group.config("k-2", PartiAssignorGroup.PARTI), "i-2"));
+            group.start("k-3", staticMember(group.config("k-3", PartiAssignorGroup.PARTI), "i-3"));
+            group.awaitBalanced(List.of("k-1", "k-2", "k-3"), WAIT);
+            await("k-1 saw the last rebalance").atMost(WAIT).pollInterval(Duration.ofMillis(20))
+                    .until(() -> group.describe().groupState() == org.apache.kafka.common.GroupState.STABLE);
+            int generation = k1.generations.get(k1.generations.size() - 1);
+
+            group.stop("k-2");
+            PartiAssignorGroup.Member p2 = group.start("p-2", staticMember(migrating(group, "p-2"), "i-2"));
+            group.awaitBalanced(List.of("k-1", "p-2", "k-3"), WAIT);
+            group.stop("k-3");
+            PartiAssignorGroup.Member p3 = group.start("p-3", staticMember(migrating(group, "p-3"), "i-3"));
+            group.awaitBalanced(List.of("k-1", "p-2", "p-3"), WAIT);
+            assertThat(List.of(p2.generations.get(0), p3.generations.get(0)))
+                    .as("p-2 and p-3 handed the assignments of the generation before the swaps: no rebalance asked")
+                    .containsExactly(generation, generation);
+
+            group.stop("k-1"); // the plain leader, the last plain member
+            group.start("p-1", staticMember(migrating(group, "p-1"), "i-1"));
+            await("every member runs through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(50)).until(() ->
+                    Stream.of("p-1", "p-2", "p-3").allMatch(p -> phase(group, p) == KafkaToPartiMigration.Phase.PARTI));
+            group.awaitBalanced(List.of("p-1", "p-2", "p-3"), WAIT);
+            assertThat(group.describe().members()).isEmpty();
+            System.out.printf("static migration of 3 members, the plain leader's ID last: p-2's Kafka generations %s, "
+                    + "p-3's %s (the group's before the swaps: %d)%n", p2.generations, p3.generations, generation);
+            assertThat(p2.generations.get(1)).as("the first rebalance after the swaps is the one p-1 asked for")
+                    .isEqualTo(generation + 1);
+
+            assertEveryRecordOnceAndNoOverlap(group);
+        }
+    }
+
     private static Map<String, Object> staticMember(Map<String, Object> config, String instanceId) {
         config.put("group.instance.id", instanceId);
         config.remove(PartiAssignor.WORKER_ID_CONFIG);

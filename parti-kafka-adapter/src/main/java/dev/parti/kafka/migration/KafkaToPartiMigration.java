@@ -88,10 +88,12 @@ import org.slf4j.LoggerFactory;
  * member's assignment from the broker without a rebalance, so the group's leader never reads its "can switch". It asks
  * for one rebalance (cooperative, nothing moves) only when that can lead to the switch. A migrating leader appends to
  * the assignments of the migrating and the static plain members the Kafka member IDs of the plain members ({@link
- * MigrationAssignor#PENDING}); the broker hands such an assignment unchanged to the next member started under that
- * instance ID. At its first assignment this member describes the Kafka group (once, after its join) and skips the
- * rebalance when a listed member other than itself is still in the group; otherwise, or when the assignment lists no
- * one (a plain {@code KafkaConsumer} led the group) or the group cannot be described within {@code
+ * MigrationAssignor#PENDING}); a plain {@code PartiAssignor} leader lists itself in the assignments of the static
+ * members ({@link MigrationAssignor#listingThePlainLeader}); the broker hands such an assignment unchanged to the next
+ * member started under that instance ID. At its first assignment this member describes the Kafka group (once, after
+ * its join) and skips the rebalance when a listed member other than itself is still in the group; otherwise, or when
+ * the assignment lists no one (the group was led by a {@code KafkaConsumer} on another assignor or an older {@code
+ * PartiAssignor}) or the group cannot be described within {@code
  * default.api.timeout.ms}, it asks. It never asks once its first assignment announces the switch (it joined during a rebalance whose leader
  * read it). Liveness: a listed member still present has not been replaced since the leader saw
  * it unable to switch (a member started under its instance ID gets a new member ID), so the group cannot switch yet;

@@ -282,6 +282,47 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
     }
 
     /**
+     * A plain {@link PartiAssignor} leading the group (a {@code KafkaConsumer}, not a migrating member): {@code planned}
+     * with a {@link #PENDING} trailer listing the leader itself ({@code leaderMemberId}) appended to the assignment of
+     * every static member that has {@code PartiAssignor} user data. Such an assignment is what the broker hands,
+     * without a rebalance, to the next member started under that {@code group.instance.id}; a migrating member
+     * started so learns from it that the group cannot switch while this leader is in it, and asks for no rebalance
+     * until the leader's own instance ID is replaced ({@link KafkaToPartiMigration}). Returned unchanged when the leader
+     * is a migrating member (its subscription has a trailer; {@link #assign} then lists every plain member), when {@code
+     * leaderMemberId} is null or not a member, and when no other member is static. For {@code PartiAssignor}; not for
+     * applications.
+     *
+     * @param planned        the leader's assignment
+     * @param subs           the group's subscriptions
+     * @param leaderMemberId the leader's own Kafka member ID, or null when it cannot tell
+     * @return {@code planned}, or a copy with the trailers
+     */
+    public static GroupAssignment listingThePlainLeader(GroupAssignment planned, Map<String, Subscription> subs,
+                                                        String leaderMemberId) {
+        Subscription leader = leaderMemberId == null ? null : subs.get(leaderMemberId);
+        if (leader == null || state(leader.userData()) != 0) {
+            return planned;
+        }
+        Map<String, Assignment> out = new HashMap<>(planned.groupAssignment());
+        int flagged = 0;
+        for (Map.Entry<String, Assignment> e : planned.groupAssignment().entrySet()) {
+            Subscription sub = subs.get(e.getKey());
+            ByteBuffer data = e.getValue().userData();
+            if (sub != null && sub.groupInstanceId().isPresent() && !e.getKey().equals(leaderMemberId)
+                    && data != null && data.hasRemaining()) {
+                out.put(e.getKey(), new Assignment(e.getValue().partitions(), withPending(data, Set.of(leaderMemberId))));
+                flagged++;
+            }
+        }
+        if (flagged == 0) {
+            return planned;
+        }
+        LOG.debug("plain leader {} listed itself as unable to switch to Parti in the assignments of {} static member(s)",
+                leaderMemberId, flagged);
+        return new GroupAssignment(out);
+    }
+
+    /**
      * The leader's rule while some member rolls back from Parti: every member keeps what it owns in Kafka (its
      * cooperative owned partitions); a partition nobody owns in Kafka goes to the one member that reports owning it
      * through Parti, and stays unassigned when two members report it or none does (its Parti owner has not joined the

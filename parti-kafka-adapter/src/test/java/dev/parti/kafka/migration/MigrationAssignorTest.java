@@ -117,6 +117,61 @@ class MigrationAssignorTest {
     }
 
     /**
+     * A plain {@code PartiAssignor} leader lists itself, and only itself, in the assignment of every other static
+     * member (migrating or plain): the member that replaces one learns that the group cannot switch while this leader
+     * is in it. Dynamic members' and its own bytes are unchanged; a plain member reads its assignment as before; a
+     * leader that cannot tell which member it is (its worker ID announced twice) lists nobody.
+     */
+    @Test
+    void aPlainLeaderListsItselfInTheAssignmentsOfTheStaticMembers() {
+        Map<String, Subscription> subs = new TreeMap<>();
+        subs.put("m-1", new Subscription(List.of("t"), plain("w-1").subscriptionUserData(Set.of("t"))));
+        Subscription plainStatic = new Subscription(List.of("t"), plain("i-2").subscriptionUserData(Set.of("t")));
+        plainStatic.setGroupInstanceId(Optional.of("i-2"));
+        subs.put("m-2", plainStatic);
+        subs.put("m-3", new Subscription(List.of("t"), plain("w-3").subscriptionUserData(Set.of("t"))));
+        Subscription migratingStatic = new Subscription(List.of("t"), migrating("i-4").subscriptionUserData(Set.of("t")));
+        migratingStatic.setGroupInstanceId(Optional.of("i-4"));
+        subs.put("m-4", migratingStatic);
+        Map<String, Assignment> result = plain("w-1").assign(cluster(), new GroupSubscription(subs)).groupAssignment();
+        Map<String, Assignment> plan = plain("w-9").assign(cluster(), new GroupSubscription(subs)).groupAssignment();
+        for (String static_ : List.of("m-2", "m-4")) {
+            assertThat(MigrationAssignor.pending(result.get(static_).userData())).as(static_).containsExactly("m-1");
+            assertThat(bytes(MigrationAssignor.strip(result.get(static_).userData()))).as(static_)
+                    .isEqualTo(bytes(plan.get(static_).userData()));
+            assertThat(result.get(static_).partitions()).isEqualTo(plan.get(static_).partitions());
+        }
+        for (String unchanged : List.of("m-1", "m-3")) {
+            assertThat(bytes(result.get(unchanged).userData())).as(unchanged).isEqualTo(bytes(plan.get(unchanged).userData()));
+        }
+        assertWhole(result);
+
+        PartiAssignor withList = plain("i-2");
+        PartiAssignor without = plain("i-2");
+        ConsumerGroupMetadata meta = new ConsumerGroupMetadata("g", 6, "m-2", Optional.of("i-2"));
+        withList.onAssignment(result.get("m-2"), meta);
+        without.onAssignment(plan.get("m-2"), meta);
+        assertThat(bytes(withList.subscriptionUserData(Set.of("t")))).isEqualTo(bytes(without.subscriptionUserData(Set.of("t"))));
+
+        List<Set<String>> told = new ArrayList<>();
+        configured("i-4", new MigrationAssignor.SwitchSignal() {
+            @Override
+            public void switchAnnounced(int generation) {
+            }
+
+            @Override
+            public void assigned(int generation, Set<String> cannotSwitch) {
+                told.add(cannotSwitch);
+            }
+        }).onAssignment(result.get("m-4"), new ConsumerGroupMetadata("g", 6, "m-4", Optional.of("i-4")));
+        assertThat(told).containsExactly(Set.of("m-1"));
+
+        subs.put("m-5", new Subscription(List.of("t"), plain("w-1").subscriptionUserData(Set.of("t"))));
+        Map<String, Assignment> ambiguous = plain("w-1").assign(cluster(), new GroupSubscription(subs)).groupAssignment();
+        assertThat(ambiguous.values()).allSatisfy(a -> assertThat(MigrationAssignor.pending(a.userData())).isNull());
+    }
+
+    /**
      * Any mixed group (plain dynamic, plain static, migrating members; at least one plain): the partitions are {@code
      * PartiAssignor}'s; with a migrating member, each migrating and each static plain member is told exactly the plain
      * members, and a dynamic plain member's bytes are {@code PartiAssignor}'s; without one, nothing is appended.
