@@ -8,6 +8,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import java.util.stream.Collectors;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
+import org.apache.kafka.clients.admin.DescribeConsumerGroupsOptions;
 import org.apache.kafka.clients.admin.MemberDescription;
 import org.apache.kafka.clients.consumer.CommitFailedException;
 import org.apache.kafka.common.errors.GroupIdNotFoundException;
@@ -21,8 +22,9 @@ import org.slf4j.LoggerFactory;
  * Detects a mixed group (see {@link MixedGroupException}): a Kafka-managed member in the group this
  * consumer coordinates through Parti, seen by describing the group after joining or when the broker
  * refuses a generation −1 commit. While the group is mixed, {@link #current()} is the error that
- * {@code poll()} throws; the group is described again every second (every 100 ms while migrating) until the Kafka
- * members are gone.
+ * {@code poll()} throws; the group is described again every second (every 100 ms while migrating, every 20 ms once a
+ * migrating consumer has left the Kafka group) until the Kafka members are gone. The descriptions are asked for on the
+ * runtime's timer thread and handled on the Admin client's, so consumers sharing both do not wait for one another.
  *
  * <p>With {@code parti.migration=kafka-to-parti} the guard starts out <em>waiting</em>: until a description
  * of the group shows no Kafka-managed member, {@link #current()} is a {@link MixedGroupException} whose
@@ -46,6 +48,11 @@ final class MixedGroupGuard {
      * this check, and it lasts only the few seconds of the switch.
      */
     private static final long MIGRATION_RECHECK_MS = 100;
+    /**
+     * Once this member has left the Kafka group ({@link #kafkaGroupLeft()}), its partitions wait for the check that
+     * sees the group empty, which the other members' leaves make it within milliseconds: it checks this often then.
+     */
+    private static final long LEFT_KAFKA_RECHECK_MS = 20;
 
     private final ConsumerSettings settings;
     private final GroupRuntime runtime;
@@ -58,6 +65,10 @@ final class MixedGroupGuard {
     private volatile boolean waitOver;
     /** Since when (nanoTime) members owning nothing pass through the Kafka group; 0 when none is known to. */
     private volatile long passingSinceNanos;
+    /** A migrating consumer: whether it has left the Kafka group (its partitions wait for the group to empty). */
+    private volatile boolean leftKafka;
+    /** The chain of checks that may reschedule itself: starting a new one ends the one before at its next run. */
+    private final java.util.concurrent.atomic.AtomicLong chain = new java.util.concurrent.atomic.AtomicLong();
 
     /** @param joined whether this consumer is a started member of its Parti group now */
     MixedGroupGuard(ConsumerSettings settings, GroupRuntime runtime, BooleanSupplier joined) {
@@ -104,9 +115,20 @@ final class MixedGroupGuard {
             passingSinceNanos = nowNonZero();
             log.info("Consumer group {}: the broker refused a commit through Parti; a member passes through the Kafka group "
                     + "(a migrating consumer started during the switch, say): commits wait until it has left", settings.groupId);
-            runtime.execute(this::check);
+            checkAfter(0);
         }
         return true;
+    }
+
+    /**
+     * A migrating consumer has left the Kafka group (polling thread): checks now, and every {@value
+     * #LEFT_KAFKA_RECHECK_MS} ms until the group is seen empty.
+     */
+    void kafkaGroupLeft() {
+        if (migrating && !waitOver) {
+            leftKafka = true;
+            checkAfter(0);
+        }
     }
 
     private static long nowNonZero() {
@@ -125,48 +147,77 @@ final class MixedGroupGuard {
 
     /** Describes the group soon (on a timer thread). */
     void checkSoon() {
-        runtime.execute(this::check);
+        checkAfter(0);
     }
 
-    /** Timer thread: a Kafka-managed member in our group means a mixed group. */
-    private void check() {
-        if (!joined.getAsBoolean()) {
+    /** Starts a new chain of checks, the first after {@code delayMs}; the chain before ends at its next run. */
+    private void checkAfter(long delayMs) {
+        long c = chain.incrementAndGet();
+        runtime.schedule(() -> check(c), delayMs);
+    }
+
+    /**
+     * Timer thread: asks for a description of the group, which {@link #checked} handles on the Admin client's thread, so
+     * that the checks of the consumers sharing a timer thread (and an Admin client) do not wait for one another. Does
+     * nothing once chain {@code c} ended.
+     */
+    private void check(long c) {
+        if (c != chain.get() || !joined.getAsBoolean()) {
             return;
         }
         try {
-            ConsumerGroupDescription d = describeGroup(Duration.ofMillis(settings.requestTimeoutMs));
-            if (d != null && !d.members().isEmpty()) {
-                if (passingThrough(d)) {
-                    if (passingSinceNanos == 0) {
-                        passingSinceNanos = nowNonZero();
-                    }
-                } else {
-                    MixedGroupException e = migrating && !waitOver ? migrationWait(settings.groupId) : error(d, null);
-                    if (mixedGroup == null) {
-                        log.error(e.getMessage());
-                    }
-                    mixedGroup = e;
-                    passingSinceNanos = 0;
+            runtime.admin().describeConsumerGroups(List.of(settings.groupId),
+                            new DescribeConsumerGroupsOptions().timeoutMs((int) Math.min(Integer.MAX_VALUE, settings.requestTimeoutMs)))
+                    .describedGroups().get(settings.groupId)
+                    .whenComplete((d, error) -> checked(c, d, error));
+        } catch (RuntimeException e) {
+            checked(c, null, e);
+        }
+    }
+
+    /** The description of {@link #check} arrived ({@code d}, or {@code error}): a Kafka-managed member means a mixed group. */
+    private void checked(long c, ConsumerGroupDescription d, Throwable error) {
+        Throwable cause = error instanceof ExecutionException || error instanceof java.util.concurrent.CompletionException
+                ? error.getCause() : error;
+        if (cause != null && !(cause instanceof GroupIdNotFoundException)) {
+            log.debug("Could not describe consumer group {}: {}", settings.groupId, cause.toString());
+        } else if (c == chain.get()) {
+            update(cause == null ? d : null);
+        }
+        if (c == chain.get() && (mixedGroup != null || passingSinceNanos != 0)) {
+            long delay = !migrating ? RECHECK_MS : leftKafka && !waitOver ? LEFT_KAFKA_RECHECK_MS : MIGRATION_RECHECK_MS;
+            runtime.schedule(() -> check(c), delay);
+        }
+    }
+
+    /** What a description ({@code d}, null when the group does not exist) says about the group. */
+    private void update(ConsumerGroupDescription d) {
+        if (d != null && !d.members().isEmpty()) {
+            if (passingThrough(d)) {
+                if (passingSinceNanos == 0) {
+                    passingSinceNanos = nowNonZero();
                 }
             } else {
-                if (migrating && !waitOver) {
-                    log.info("Consumer group {} has no Kafka-managed members any more: the migration to Parti is complete "
-                            + "for this consumer", settings.groupId);
-                } else if (mixedGroup != null) {
-                    log.info("Consumer group {} has no Kafka-managed members any more; consuming again", settings.groupId);
-                } else if (passingSinceNanos != 0) {
-                    log.info("Consumer group {}: the member passing through the Kafka group has left; committing again",
-                            settings.groupId);
+                MixedGroupException e = migrating && !waitOver ? migrationWait(settings.groupId) : error(d, null);
+                if (mixedGroup == null) {
+                    log.error(e.getMessage());
                 }
-                waitOver |= migrating;
-                mixedGroup = null;
+                mixedGroup = e;
                 passingSinceNanos = 0;
             }
-        } catch (Exception e) {
-            log.debug("Could not describe consumer group {}: {}", settings.groupId, e.toString());
-        }
-        if (mixedGroup != null || passingSinceNanos != 0) {
-            runtime.schedule(this::check, migrating ? MIGRATION_RECHECK_MS : RECHECK_MS);
+        } else {
+            if (migrating && !waitOver) {
+                log.info("Consumer group {} has no Kafka-managed members any more: the migration to Parti is complete "
+                        + "for this consumer", settings.groupId);
+            } else if (mixedGroup != null) {
+                log.info("Consumer group {} has no Kafka-managed members any more; consuming again", settings.groupId);
+            } else if (passingSinceNanos != 0) {
+                log.info("Consumer group {}: the member passing through the Kafka group has left; committing again",
+                        settings.groupId);
+            }
+            waitOver |= migrating;
+            mixedGroup = null;
+            passingSinceNanos = 0;
         }
     }
 
@@ -212,7 +263,7 @@ final class MixedGroupGuard {
         }
         MixedGroupException mixed = error(d, e);
         mixedGroup = mixed;
-        runtime.schedule(this::check, RECHECK_MS);
+        checkAfter(migrating ? MIGRATION_RECHECK_MS : RECHECK_MS);
         return mixed;
     }
 

@@ -670,6 +670,17 @@ public final class PartiConsumerDelegate<K, V> {
     }
 
     /**
+     * A rolling migration's Kafka side has left the Kafka group (polling thread): the mixed-group guard checks the group
+     * often from now until it is empty, since this member's partitions wait for that.
+     */
+    public void migrationLeftKafkaGroup() {
+        MixedGroupGuard g = guard;
+        if (g != null) {
+            g.kafkaGroupLeft();
+        }
+    }
+
+    /**
      * Whether this member is a safe owner in Parti right now: it has joined and, under the {@code fence} loss policy,
      * its lease is valid (under {@code hold}, once joined). Any thread.
      */

@@ -126,6 +126,10 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
         /** The Parti assignment version this member applied, 0 before the first (or when not joined). */
         long assignmentVersion();
 
+        /** This member's Kafka side has left the Kafka group: the Parti side may check often that the group is empty. */
+        default void leftKafkaGroup() {
+        }
+
         /**
          * Whether the Parti group has a live worker now, read without joining it.
          *
@@ -256,6 +260,11 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
                 @Override
                 public boolean groupRuns() {
                     return !presence.liveWorkers().isEmpty();
+                }
+
+                @Override
+                public void leftKafkaGroup() {
+                    delegate.migrationLeftKafkaGroup();
                 }
 
                 @Override
@@ -793,11 +802,13 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
         }
     }
 
+    /** Closes the bridge to leave the Kafka group; the Parti side then checks often that the group is empty. */
     private void closeBridge(KafkaConsumer<K, V> b, CloseOptions options) {
         try {
             b.close(options);
         } finally {
             bridge = null;
+            parti.leftKafkaGroup();
         }
     }
 
