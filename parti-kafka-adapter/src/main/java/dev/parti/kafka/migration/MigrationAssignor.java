@@ -79,6 +79,12 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
      * of their encoding.
      */
     static final byte PENDING = 5;
+    /**
+     * The most bytes the {@link #PENDING} lists of one rebalance may add to the group's assignments (which the broker
+     * keeps in one record of its offsets topic, 1 MB at most by default): each is as long as the group has plain members
+     * and goes to every migrating and static plain member.
+     */
+    static final long PENDING_BUDGET_BYTES = 128 * 1024;
     private static final int TRAILER = 9;
     private static final Logger LOG = LoggerFactory.getLogger(MigrationAssignor.class);
 
@@ -249,7 +255,9 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
      * The leader's rule with some plain member: {@code planned} ({@code PartiAssignor}'s), with a {@link #PENDING}
      * trailer listing the plain members appended to the assignment of every migrating member and of every static plain
      * member (one with a {@code group.instance.id} and {@code PartiAssignor} user data); the other assignments are
-     * returned unchanged. Nothing is appended when no member is migrating.
+     * returned unchanged. Nothing is appended when no member is migrating, nor when the lists would add more than
+     * {@link #PENDING_BUDGET_BYTES} to the assignments (a large group: its migrating static members then ask for the
+     * rebalance, as in doubt).
      */
     static GroupAssignment withPending(GroupAssignment planned, Map<String, Subscription> subs) {
         Set<String> plain = new java.util.TreeSet<>();
@@ -264,8 +272,7 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
         if (!anyMigrating || plain.isEmpty()) {
             return planned;
         }
-        Map<String, Assignment> out = new HashMap<>(planned.groupAssignment());
-        int flagged = 0;
+        List<String> recipients = new ArrayList<>();
         for (Map.Entry<String, Assignment> e : planned.groupAssignment().entrySet()) {
             Subscription sub = subs.get(e.getKey());
             ByteBuffer data = e.getValue().userData();
@@ -273,9 +280,25 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
             boolean staticPlain = sub != null && plain.contains(e.getKey()) && sub.groupInstanceId().isPresent()
                     && data != null && data.hasRemaining();
             if (migrating || staticPlain) {
-                out.put(e.getKey(), new Assignment(e.getValue().partitions(), withPending(data, plain)));
-                flagged++;
+                recipients.add(e.getKey());
             }
+        }
+        long listBytes = 8 + TRAILER;
+        for (String id : plain) {
+            listBytes += 2 + id.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+        }
+        if (listBytes * recipients.size() > PENDING_BUDGET_BYTES) {
+            // the broker stores every assignment in one record of the offsets topic: lists in all of them grow with the
+            // square of the group's size, so a large group lists no one, and its migrating members ask (as in doubt)
+            LOG.info("{} member(s) cannot switch to Parti yet; the list would take {} bytes in {} assignments, over {}: "
+                    + "not told", plain.size(), listBytes * recipients.size(), recipients.size(), PENDING_BUDGET_BYTES);
+            return planned;
+        }
+        Map<String, Assignment> out = new HashMap<>(planned.groupAssignment());
+        int flagged = recipients.size();
+        for (String member : recipients) {
+            Assignment a = planned.groupAssignment().get(member);
+            out.put(member, new Assignment(a.partitions(), withPending(a.userData(), plain)));
         }
         LOG.info("{} member(s) cannot switch to Parti yet ({}): told to {} member(s)", plain.size(), plain, flagged);
         return new GroupAssignment(out);

@@ -172,6 +172,35 @@ class MigrationAssignorTest {
     }
 
     /**
+     * The lists grow with the square of the group (one per recipient, as long as the group has plain members) and the
+     * broker keeps every assignment in one record: past {@link MigrationAssignor#PENDING_BUDGET_BYTES} nobody is told,
+     * and the assignment is {@code PartiAssignor}'s byte for byte.
+     */
+    @Test
+    void aLargeGroupIsNotToldWhoCannotSwitchSoItsAssignmentsStaySmall() {
+        Map<String, Subscription> subs = new TreeMap<>();
+        subs.put("m-0", new Subscription(List.of("t"), migrating("w-0").subscriptionUserData(Set.of("t"))));
+        for (int i = 1; i <= 150; i++) {
+            Subscription plainStatic = new Subscription(List.of("t"), plain("i-" + i).subscriptionUserData(Set.of("t")));
+            plainStatic.setGroupInstanceId(Optional.of("i-" + i));
+            subs.put("i-" + i + "-2f1c6a8e-7d0b-4c7e-9a51-0c3e5b7d9f21", plainStatic);
+        }
+        Map<String, Assignment> result = migrating("w-0").assign(cluster(), new GroupSubscription(subs)).groupAssignment();
+        Map<String, Assignment> plan = plain("w-9").assign(cluster(), new GroupSubscription(subs)).groupAssignment();
+        long bytes = result.values().stream().mapToLong(a -> a.userData() == null ? 0 : a.userData().remaining()).sum();
+        long planned = plan.values().stream().mapToLong(a -> a.userData() == null ? 0 : a.userData().remaining()).sum();
+        assertThat(bytes).as("no list appended").isEqualTo(planned);
+        assertThat(result.values()).allSatisfy(a -> assertThat(MigrationAssignor.pending(a.userData())).isNull());
+
+        Map<String, Subscription> small = new TreeMap<>();
+        small.put("m-0", subs.get("m-0"));
+        subs.entrySet().stream().filter(e -> !e.getKey().equals("m-0")).limit(10)
+                .forEach(e -> small.put(e.getKey(), e.getValue()));
+        Map<String, Assignment> told = migrating("w-0").assign(cluster(), new GroupSubscription(small)).groupAssignment();
+        assertThat(MigrationAssignor.pending(told.get("m-0").userData())).hasSize(10);
+    }
+
+    /**
      * Any mixed group (plain dynamic, plain static, migrating members; at least one plain): the partitions are {@code
      * PartiAssignor}'s; with a migrating member, each migrating and each static plain member is told exactly the plain
      * members, and a dynamic plain member's bytes are {@code PartiAssignor}'s; without one, nothing is appended.
