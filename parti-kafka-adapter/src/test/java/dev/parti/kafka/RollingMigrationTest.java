@@ -312,11 +312,7 @@ class RollingMigrationTest {
         KAFKA.broker().createTopic(topic, PARTITIONS);
         try (PartiAssignorGroup group = new PartiAssignorGroup(KAFKA.bootstrapServers(), groupId, topic, PARTITIONS)) {
             group.startProducing(400);
-            group.start("k-1", staticMember(group.config("k-1", PartiAssignorGroup.PARTI), "i-1"));
-            group.awaitBalanced(List.of("k-1"), WAIT); // k-1 leads the Kafka group from now on
-            group.start("k-2", staticMember(group.config("k-2", PartiAssignorGroup.PARTI), "i-2"));
-            group.start("k-3", staticMember(group.config("k-3", PartiAssignorGroup.PARTI), "i-3"));
-            group.awaitBalanced(List.of("k-1", "k-2", "k-3"), WAIT);
+            threeStaticPlainMembers(group);
 
             group.stop("k-1");
             PartiAssignorGroup.Member p1 = group.start("p-1", staticMember(migrating(group, "p-1"), "i-1"));
@@ -334,10 +330,7 @@ class RollingMigrationTest {
             await("p-3 assigned").atMost(WAIT).pollInterval(Duration.ofMillis(20)).until(() -> !p3.generations.isEmpty());
             assertThat(p3.generations.get(0)).as("no rebalance since p-2 joined").isEqualTo(generation);
 
-            await("every member runs through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(50)).until(() ->
-                    Stream.of("p-1", "p-2", "p-3").allMatch(p -> phase(group, p) == KafkaToPartiMigration.Phase.PARTI));
-            group.awaitBalanced(List.of("p-1", "p-2", "p-3"), WAIT);
-            assertThat(group.describe().members()).isEmpty();
+            awaitThreeOnParti(group);
             System.out.printf("static migration of 3 members: p-1's Kafka generations %s (p-2 and p-3 handed %d)%n",
                     p1.generations, generation);
 
@@ -358,11 +351,7 @@ class RollingMigrationTest {
         KAFKA.broker().createTopic(topic, PARTITIONS);
         try (PartiAssignorGroup group = new PartiAssignorGroup(KAFKA.bootstrapServers(), groupId, topic, PARTITIONS)) {
             group.startProducing(400);
-            PartiAssignorGroup.Member k1 = group.start("k-1", staticMember(group.config("k-1", PartiAssignorGroup.PARTI), "i-1"));
-            group.awaitBalanced(List.of("k-1"), WAIT); // k-1 leads the Kafka group from now on
-            group.start("k-2", staticMember(group.config("k-2", PartiAssignorGroup.PARTI), "i-2"));
-            group.start("k-3", staticMember(group.config("k-3", PartiAssignorGroup.PARTI), "i-3"));
-            group.awaitBalanced(List.of("k-1", "k-2", "k-3"), WAIT);
+            PartiAssignorGroup.Member k1 = threeStaticPlainMembers(group);
             await("k-1 saw the last rebalance").atMost(WAIT).pollInterval(Duration.ofMillis(20))
                     .until(() -> group.describe().groupState() == org.apache.kafka.common.GroupState.STABLE);
             int generation = k1.generations.get(k1.generations.size() - 1);
@@ -379,10 +368,7 @@ class RollingMigrationTest {
 
             group.stop("k-1"); // the plain leader, the last plain member
             group.start("p-1", staticMember(migrating(group, "p-1"), "i-1"));
-            await("every member runs through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(50)).until(() ->
-                    Stream.of("p-1", "p-2", "p-3").allMatch(p -> phase(group, p) == KafkaToPartiMigration.Phase.PARTI));
-            group.awaitBalanced(List.of("p-1", "p-2", "p-3"), WAIT);
-            assertThat(group.describe().members()).isEmpty();
+            awaitThreeOnParti(group);
             System.out.printf("static migration of 3 members, the plain leader's ID last: p-2's Kafka generations %s, "
                     + "p-3's %s (the group's before the swaps: %d)%n", p2.generations, p3.generations, generation);
             assertThat(p2.generations.get(1)).as("the first rebalance after the swaps is the one p-1 asked for")
@@ -390,6 +376,24 @@ class RollingMigrationTest {
 
             assertEveryRecordOnceAndNoOverlap(group);
         }
+    }
+
+    /** Starts {@code k-1}, then {@code k-2} and {@code k-3}: static plain members under i-1..i-3, balanced; {@code k-1} leads. */
+    private static PartiAssignorGroup.Member threeStaticPlainMembers(PartiAssignorGroup group) throws Exception {
+        PartiAssignorGroup.Member k1 = group.start("k-1", staticMember(group.config("k-1", PartiAssignorGroup.PARTI), "i-1"));
+        group.awaitBalanced(List.of("k-1"), WAIT); // k-1 leads the Kafka group from now on
+        group.start("k-2", staticMember(group.config("k-2", PartiAssignorGroup.PARTI), "i-2"));
+        group.start("k-3", staticMember(group.config("k-3", PartiAssignorGroup.PARTI), "i-3"));
+        group.awaitBalanced(List.of("k-1", "k-2", "k-3"), WAIT);
+        return k1;
+    }
+
+    /** {@code p-1}..{@code p-3} consume through Parti, balanced, and the Kafka group has no member left. */
+    private static void awaitThreeOnParti(PartiAssignorGroup group) throws Exception {
+        await("every member runs through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(50)).until(() ->
+                Stream.of("p-1", "p-2", "p-3").allMatch(p -> phase(group, p) == KafkaToPartiMigration.Phase.PARTI));
+        group.awaitBalanced(List.of("p-1", "p-2", "p-3"), WAIT);
+        assertThat(group.describe().members()).isEmpty();
     }
 
     private static Map<String, Object> staticMember(Map<String, Object> config, String instanceId) {
