@@ -30,6 +30,8 @@ public final class ConsumerSettings {
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(ConsumerSettings.class);
     /** Class name of the migration step-one assignor; configured there, it means "use Parti's strategy". */
     static final String PARTI_ASSIGNOR_CLASS = "dev.parti.kafka.PartiAssignor";
+    /** The inner consumer's {@code retry.backoff.ms} when the user sets none (Kafka's default is 100 ms). */
+    static final long INNER_RETRY_BACKOFF_MS = 10;
 
     final PartiConsumerConfig parti;
     final ConsumerConfig kafka;
@@ -105,6 +107,13 @@ public final class ConsumerSettings {
         inner.remove(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG);
         inner.remove(ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG);
         inner.remove(ConsumerConfig.INTERCEPTOR_CLASSES_CONFIG); // run by PartiConsumer on what poll() returns
+        if (!kafkaOnly.containsKey(ConsumerConfig.RETRY_BACKOFF_MS_CONFIG)) {
+            // The inner consumer starts cold at every first assignment, with requests in flight from its warm-up: its
+            // coordinator lookup and its metadata update for the assigned topic then wait out this backoff once (100 ms
+            // by default, most of a returning member's first fetch). Further retries grow to retry.backoff.max.ms.
+            inner.put(ConsumerConfig.RETRY_BACKOFF_MS_CONFIG, (long) Math.min(INNER_RETRY_BACKOFF_MS,
+                    millis(kafkaOnly.get(ConsumerConfig.RETRY_BACKOFF_MAX_MS_CONFIG), INNER_RETRY_BACKOFF_MS)));
+        }
         if (groupId == null) {
             inner.remove(ConsumerConfig.AUTO_COMMIT_INTERVAL_MS_CONFIG);
         }
@@ -208,6 +217,18 @@ public final class ConsumerSettings {
     }
 
     /** {@link ConsumerConfig} without the INFO dump of every value (the inner consumer logs it once). */
+    /** A millisecond setting as the user gave it (a number or its text); {@code absent} when unset or not a number. */
+    private static long millis(Object value, long absent) {
+        if (value == null) {
+            return absent;
+        }
+        try {
+            return Long.parseLong(String.valueOf(value).trim());
+        } catch (NumberFormatException e) {
+            return absent; // the inner consumer's own validation names the bad value
+        }
+    }
+
     private static final class QuietConsumerConfig extends ConsumerConfig {
         QuietConsumerConfig(Map<String, Object> props) {
             super(props, false);

@@ -144,6 +144,17 @@ class ConsumerSettingsTest {
     }
 
     @Test
+    void theInnerConsumerRetriesAfterTenMillisecondsUnlessTheUserSetsABackoff() {
+        assertThat(settings(base()).innerConfig).containsEntry("retry.backoff.ms", 10L);
+        Map<String, Object> own = base();
+        own.put("retry.backoff.ms", "250");
+        assertThat(settings(own).innerConfig).containsEntry("retry.backoff.ms", "250");
+        Map<String, Object> lowMax = base();
+        lowMax.put("retry.backoff.max.ms", "5");
+        assertThat(settings(lowMax).innerConfig).containsEntry("retry.backoff.ms", 5L);
+    }
+
+    @Test
     void explicitKafkaAssignorRunsOnTheLeader() {
         Map<String, Object> m = base();
         m.put("partition.assignment.strategy", List.of(RangeAssignor.class, CooperativeStickyAssignor.class));
