@@ -218,14 +218,14 @@ public final class ConsumerSettings {
 
     /** {@link ConsumerConfig} without the INFO dump of every value (the inner consumer logs it once). */
     /** A millisecond setting as the user gave it (a number or its text); {@code absent} when unset or not a number. */
-    private static long millis(Object value, long absent) {
+    static long millis(Object value, long absent) {
         if (value == null) {
             return absent;
         }
         try {
             return Long.parseLong(String.valueOf(value).trim());
         } catch (NumberFormatException e) {
-            return absent; // the inner consumer's own validation names the bad value
+            return absent; // the consumer's own config validation names the bad value
         }
     }
 

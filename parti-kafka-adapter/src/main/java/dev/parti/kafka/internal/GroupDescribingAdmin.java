@@ -30,21 +30,10 @@ public final class GroupDescribingAdmin {
      * @return {@code adminConfig}
      */
     public static Map<String, Object> withFastFallback(Map<String, Object> adminConfig) {
-        long backoff = Math.min(RETRY_BACKOFF_MS,
-                Math.min(millis(adminConfig.get(CommonClientConfigs.RETRY_BACKOFF_MS_CONFIG), Long.MAX_VALUE),
-                        millis(adminConfig.get(CommonClientConfigs.RETRY_BACKOFF_MAX_MS_CONFIG), Long.MAX_VALUE)));
+        long own = ConsumerSettings.millis(adminConfig.get(CommonClientConfigs.RETRY_BACKOFF_MS_CONFIG), Long.MAX_VALUE);
+        long max = ConsumerSettings.millis(adminConfig.get(CommonClientConfigs.RETRY_BACKOFF_MAX_MS_CONFIG), Long.MAX_VALUE);
+        long backoff = Math.min(RETRY_BACKOFF_MS, Math.min(own, max));
         adminConfig.put(CommonClientConfigs.RETRY_BACKOFF_MS_CONFIG, backoff);
         return adminConfig;
-    }
-
-    private static long millis(Object value, long absent) {
-        if (value == null) {
-            return absent;
-        }
-        try {
-            return Long.parseLong(String.valueOf(value).trim());
-        } catch (NumberFormatException e) {
-            return absent; // the consumer's own config validation names the bad value
-        }
     }
 }
