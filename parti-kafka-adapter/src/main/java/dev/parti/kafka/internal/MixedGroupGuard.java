@@ -11,6 +11,7 @@ import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.DescribeConsumerGroupsOptions;
 import org.apache.kafka.clients.admin.MemberDescription;
 import org.apache.kafka.clients.consumer.CommitFailedException;
+import org.apache.kafka.common.KafkaFuture;
 import org.apache.kafka.common.errors.GroupIdNotFoundException;
 import org.apache.kafka.common.errors.IllegalGenerationException;
 import org.apache.kafka.common.errors.RebalanceInProgressException;
@@ -166,10 +167,7 @@ final class MixedGroupGuard {
             return;
         }
         try {
-            runtime.admin().describeConsumerGroups(List.of(settings.groupId),
-                            new DescribeConsumerGroupsOptions().timeoutMs((int) Math.min(Integer.MAX_VALUE, settings.requestTimeoutMs)))
-                    .describedGroups().get(settings.groupId)
-                    .whenComplete((d, error) -> checked(c, d, error));
+            describing(settings.requestTimeoutMs).whenComplete((d, error) -> checked(c, d, error));
         } catch (RuntimeException e) {
             checked(c, null, e);
         }
@@ -267,10 +265,16 @@ final class MixedGroupGuard {
         return mixed;
     }
 
+    /** A description of the group, asked for now with the shared Admin client, bounded by {@code timeoutMs}. */
+    private KafkaFuture<ConsumerGroupDescription> describing(long timeoutMs) {
+        return runtime.admin().describeConsumerGroups(List.of(settings.groupId),
+                        new DescribeConsumerGroupsOptions().timeoutMs((int) Math.min(Integer.MAX_VALUE, timeoutMs)))
+                .describedGroups().get(settings.groupId);
+    }
+
     private ConsumerGroupDescription describeGroup(Duration timeout) throws Exception {
         try {
-            return runtime.admin().describeConsumerGroups(List.of(settings.groupId)).describedGroups().get(settings.groupId)
-                    .get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            return describing(timeout.toMillis()).get(timeout.toMillis(), TimeUnit.MILLISECONDS);
         } catch (ExecutionException e) {
             if (e.getCause() instanceof GroupIdNotFoundException) {
                 return null;
