@@ -117,6 +117,61 @@ class RollingMigrationCrashTest {
     }
 
     /**
+     * A dynamic member killed while switching, with a Kafka session far longer than Parti's (30 s against 2 s): its Kafka
+     * membership would keep the Kafka group from emptying, and every partition waiting, for those 30 s. It published its
+     * Kafka member ID in its Parti heartbeat; once that heartbeat has not changed for a Parti session, the other member
+     * removes it from the Kafka group and consumes every partition through Parti, well before the broker would have
+     * expired it. Nothing is lost, no partition has two live owners.
+     */
+    @Test
+    void aDynamicMemberKilledWhileSwitchingIsRemovedFromTheKafkaGroupOnceItsPartiLeaseEndedNotAfterItsKafkaSession(
+            @TempDir Path dir) throws Exception {
+        Load load = new Load(KAFKA.broker(), dir, "migrate-evict", PARTITIONS);
+        Map<String, Member> members = new HashMap<>();
+        List<Child> children = new ArrayList<>();
+        Child killed;
+        Child survivor;
+        long killedAt;
+        long onPartiAt;
+        try (load) {
+            try {
+                withK1AndMigratingChildren(load, dir, members, children, Map.of("session.timeout.ms", "30000",
+                        "heartbeat.interval.ms", "1000"), "c-1", "c-2");
+                members.remove("k-1").stop(); // the last plain KafkaConsumer: every member is told to switch
+                Optional<Child> leading = await("a child leads the Parti group while switching").atMost(WAIT)
+                        .pollInterval(Duration.ofMillis(10))
+                        .until(() -> children.stream().filter(c -> c.leadsIn("SWITCHING")).findFirst(), Optional::isPresent);
+                killed = leading.orElseThrow();
+                killed.kill(load.logDir);
+                killedAt = System.nanoTime();
+                assertThat(killed.phases()).as(killed.name + " killed while switching, before it left Kafka")
+                        .containsExactly("KAFKA", "SWITCHING");
+                survivor = children.get(0) == killed ? children.get(1) : children.get(0);
+                Child other = survivor;
+
+                // well within the killed member's 30 s Kafka session: it can only have been removed
+                await(other.name + " runs through Parti holding every partition, the Kafka group empty")
+                        .atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(50))
+                        .until(() -> other.phase().equals("PARTI")
+                                && MigrationCrashSupport.holdsAll(load.logDir, other.name, load.topic, PARTITIONS));
+                onPartiAt = System.nanoTime();
+                assertThat(MigrationCrashSupport.describe(KAFKA.bootstrapServers(), load.groupId).members()).isEmpty();
+
+                load.drain(WAIT);
+                other.stop(load.logDir);
+            } finally {
+                load.stopProducing();
+                members.values().forEach(Member::stopAfterFailure);
+                children.forEach(Child::close);
+            }
+            load.assertCommitsNeverBackwardsAndAtEveryEnd();
+        }
+        System.out.printf("migration crash: %s killed while switching (Kafka session 30 s, Parti session 2 s); %s consumed "
+                + "every partition through Parti %.2f s later%n", killed.name, survivor.name, (onPartiAt - killedAt) / 1e9);
+        MigrationCrashSupport.assertLedgersAndOwnership(dir, load.logDir, load.start, Set.of(killed.name));
+    }
+
+    /**
      * A plain {@code KafkaConsumer} k-1 and two migrating {@code PartiConsumer}s in child JVMs; k-1 stops, and the child
      * that leads the Parti group while switching (it joined Parti, it has not left Kafka) is paused with SIGSTOP, not
      * killed, for longer than both sessions (Kafka 3 s, Parti 2 s): the broker expires it, the other child takes Parti's

@@ -5,11 +5,16 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.Collection;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.BooleanSupplier;
+import java.util.function.Predicate;
+import java.util.function.Supplier;
 import java.util.stream.Collectors;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.DescribeConsumerGroupsOptions;
 import org.apache.kafka.clients.admin.MemberDescription;
+import org.apache.kafka.clients.admin.RemoveMembersFromConsumerGroupOptions;
 import org.apache.kafka.clients.consumer.CommitFailedException;
 import org.apache.kafka.common.KafkaFuture;
 import org.apache.kafka.common.errors.GroupIdNotFoundException;
@@ -71,11 +76,22 @@ final class MixedGroupGuard {
     /** The chain of checks that may reschedule itself: starting a new one ends the one before at its next run. */
     private final java.util.concurrent.atomic.AtomicLong chain = new java.util.concurrent.atomic.AtomicLong();
 
-    /** @param joined whether this consumer is a started member of its Parti group now */
-    MixedGroupGuard(ConsumerSettings settings, GroupRuntime runtime, BooleanSupplier joined) {
+    /** A migrating consumer: the test of the Kafka members that may be removed (see {@link #removeStoppedBridges}). */
+    private final Supplier<Predicate<Collection<String>>> stoppedBridges;
+    /** Whether a removal of the group's members is under way (one at a time). */
+    private final AtomicBoolean removing = new AtomicBoolean();
+
+    /**
+     * @param joined         whether this consumer is a started member of its Parti group now
+     * @param stoppedBridges a migrating consumer's test of whether the given Kafka members all belong to switching members
+     *                       whose Parti lease has surely ended (null, or a null test: none may be removed)
+     */
+    MixedGroupGuard(ConsumerSettings settings, GroupRuntime runtime, BooleanSupplier joined,
+                    Supplier<Predicate<Collection<String>>> stoppedBridges) {
         this.settings = settings;
         this.runtime = runtime;
         this.joined = joined;
+        this.stoppedBridges = stoppedBridges;
         this.migrating = settings.parti.migratesFromKafka();
         this.mixedGroup = migrating ? migrationWait(settings.groupId) : null;
     }
@@ -196,6 +212,9 @@ final class MixedGroupGuard {
                     passingSinceNanos = nowNonZero();
                 }
             } else {
+                if (migrating && !waitOver) {
+                    removeStoppedBridges(d);
+                }
                 MixedGroupException e = migrating && !waitOver ? migrationWait(settings.groupId) : error(d, null);
                 if (mixedGroup == null) {
                     log.error(e.getMessage());
@@ -216,6 +235,45 @@ final class MixedGroupGuard {
             waitOver |= migrating;
             mixedGroup = null;
             passingSinceNanos = 0;
+        }
+    }
+
+    /**
+     * A migrating consumer waiting for the Kafka group to empty: when every member still in it is the Kafka side of a
+     * switching member whose Parti lease has surely ended (killed while switching, say: see {@code
+     * KafkaToPartiMigration}'s bridge watch), removes them all, instead of waiting out their {@code session.timeout.ms}
+     * while every partition waits. Such a Kafka side hands out nothing once its lease may have lapsed, so removing it
+     * gives no partition a second owner. Kafka's Admin names dynamic members only when it removes every member; a member
+     * that joined since this description (one passing through, owning nothing) is removed with them and joins again.
+     * One removal at a time, on the Admin client's thread.
+     */
+    private void removeStoppedBridges(ConsumerGroupDescription d) {
+        Supplier<Predicate<Collection<String>>> s = stoppedBridges;
+        Predicate<Collection<String>> stopped = s == null ? null : s.get();
+        List<String> members = d.members().stream().map(MemberDescription::consumerId).toList();
+        if (stopped == null || !stopped.test(members) || !removing.compareAndSet(false, true)) {
+            return;
+        }
+        log.warn("Consumer group {}: every member still in the Kafka group ({}) belongs to a switching member whose Parti "
+                + "lease has ended (it stopped: killed, say); removing them instead of waiting out their "
+                + "session.timeout.ms", settings.groupId, members);
+        try {
+            runtime.admin().removeMembersFromConsumerGroup(settings.groupId, new RemoveMembersFromConsumerGroupOptions())
+                    .all().whenComplete((ok, error) -> {
+                        removing.set(false);
+                        if (error != null) {
+                            log.info("Consumer group {}: removing the stopped members failed ({}); checking again",
+                                    settings.groupId, error.toString());
+                        } else {
+                            log.info("Consumer group {}: the stopped members were removed from the Kafka group",
+                                    settings.groupId);
+                            checkAfter(0);
+                        }
+                    });
+        } catch (RuntimeException e) {
+            removing.set(false);
+            log.info("Consumer group {}: removing the stopped members failed ({}); checking again", settings.groupId,
+                    e.toString());
         }
     }
 

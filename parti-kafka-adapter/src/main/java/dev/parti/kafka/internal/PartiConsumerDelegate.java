@@ -82,6 +82,10 @@ public final class PartiConsumerDelegate<K, V> {
     // created at the first subscribe and kept until close
     private volatile GroupRuntime runtime;
     private volatile MixedGroupGuard guard;
+    /** The worker metadata key under which a switching member publishes its Kafka member ID ({@link #migrationBridgeMember}). */
+    public static final String BRIDGE_MEMBER_METADATA = "kafka.bridge.member";
+    /** See {@link #migrationStoppedBridges}. */
+    private volatile java.util.function.Predicate<java.util.Collection<String>> stoppedBridges;
 
     /**
      * Creates the inner consumer; nothing else (no NATS, no Admin client) until the first {@code subscribe}.
@@ -240,7 +244,7 @@ public final class PartiConsumerDelegate<K, V> {
     private void ensureGroupRuntime() {
         if (runtime == null) {
             runtime = new GroupRuntime(settings, clientId, driver::manager, driver::watchPollInterval);
-            guard = new MixedGroupGuard(settings, runtime, driver::isJoined);
+            guard = new MixedGroupGuard(settings, runtime, driver::isJoined, () -> stoppedBridges);
         }
     }
 
@@ -667,6 +671,23 @@ public final class PartiConsumerDelegate<K, V> {
     /** The validated Parti settings of this consumer (any thread). */
     public dev.parti.kafka.PartiConsumerConfig partiConfig() {
         return settings.parti;
+    }
+
+    /**
+     * A rolling migration is switching (polling thread, before the Parti side subscribes): this member publishes its
+     * Kafka side's member ID in its Parti heartbeat, so that once this member has stopped (killed, say) and its Parti
+     * lease has surely ended, the other members may remove that Kafka membership (see {@link MixedGroupGuard}).
+     */
+    public void migrationBridgeMember(String memberId) {
+        driver.publishBridgeMember(memberId);
+    }
+
+    /**
+     * A rolling migration's test of the Kafka members still in the group: true when all of them belong to switching
+     * members that have stopped, so the mixed-group guard may remove them; null when there is none (any thread).
+     */
+    public void migrationStoppedBridges(java.util.function.Predicate<java.util.Collection<String>> stopped) {
+        stoppedBridges = stopped;
     }
 
     /**

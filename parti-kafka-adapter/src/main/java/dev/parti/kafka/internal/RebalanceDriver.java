@@ -53,6 +53,8 @@ final class RebalanceDriver {
     private volatile int assignedCount;
     /** What this member publishes as its subscription (see {@link SubscriptionState#METADATA_KEY}); polling thread. */
     private String subscriptionMetadata;
+    /** A migrating member's Kafka member ID while it switches (see {@link #publishBridgeMember}), or null. */
+    private volatile String bridgeMemberId;
     /** The strategy of the current membership (its leader side tells whether the group rolls back), or null. */
     private volatile SubscriptionStrategy strategy;
 
@@ -116,13 +118,33 @@ final class RebalanceDriver {
         }
     }
 
-    /** The worker metadata published for subscription {@code value}: plus {@code parti.migration} when rolling back. */
-    private java.util.Map<String, String> metadataOf(String value) {
-        if (settings.parti.rollsBackToKafka()) {
-            return java.util.Map.of(SubscriptionState.METADATA_KEY, value, dev.parti.kafka.PartiConsumerConfig.MIGRATION_CONFIG,
-                    dev.parti.kafka.PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA);
+    /**
+     * Polling thread, before a migrating member's Parti side subscribes to switch: the Kafka member ID of its Kafka side,
+     * published in its heartbeat from then on (at once when joined).
+     */
+    void publishBridgeMember(String memberId) {
+        bridgeMemberId = memberId;
+        Membership m = membership;
+        if (m != null && subscriptionMetadata != null) {
+            m.manager().setMetadata(metadataOf(subscriptionMetadata));
         }
-        return java.util.Map.of(SubscriptionState.METADATA_KEY, value);
+    }
+
+    /**
+     * The worker metadata published for subscription {@code value}: plus {@code parti.migration} when rolling back, and
+     * the Kafka side's member ID while switching.
+     */
+    private java.util.Map<String, String> metadataOf(String value) {
+        java.util.Map<String, String> m = new java.util.HashMap<>();
+        m.put(SubscriptionState.METADATA_KEY, value);
+        if (settings.parti.rollsBackToKafka()) {
+            m.put(dev.parti.kafka.PartiConsumerConfig.MIGRATION_CONFIG, dev.parti.kafka.PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA);
+        }
+        String member = bridgeMemberId;
+        if (member != null && !member.isEmpty()) {
+            m.put(PartiConsumerDelegate.BRIDGE_MEMBER_METADATA, member);
+        }
+        return java.util.Map.copyOf(m);
     }
 
     /**

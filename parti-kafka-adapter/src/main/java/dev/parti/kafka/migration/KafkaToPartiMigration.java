@@ -71,7 +71,11 @@ import org.slf4j.LoggerFactory;
  *       the process paused), Parti may give this member's partitions to another member, so the bridge hands out
  *       nothing more (see {@link #pollBridgeWhileSwitching}) and leaves the Kafka group at once. A bridge whose
  *       membership the broker expired meanwhile reports its partitions lost, not revoked (see {@link
- *       #leaveKafkaGroup}).</li>
+ *       #leaveKafkaGroup}). Because the bridge is so bounded (under {@code parti.coordinator.loss.policy=fence}), the
+ *       member publishes the bridge's Kafka member ID in its Parti heartbeat, and once its Parti side has joined it
+ *       watches the others' ({@link BridgeWatch}): when every member still in the Kafka group is the bridge of a member
+ *       whose heartbeat stopped changing a Parti session ago (killed while switching, say), the mixed-group guard
+ *       removes them from the Kafka group instead of waiting out their {@code session.timeout.ms}.</li>
  *   <li><b>WAITING</b>: until the broker shows no Kafka-managed member left (the broker accepts the Parti
  *       side's generation −1 commits only then), {@code poll()} returns nothing and a commit of "everything
  *       consumed" has nothing to commit. No partition is owned by this member meanwhile.</li>
@@ -125,6 +129,30 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
 
         /** The Parti assignment version this member applied, 0 before the first (or when not joined). */
         long assignmentVersion();
+
+        /**
+         * Called just before the Parti side subscribes to switch: when this member's Kafka side is bounded by its Parti
+         * lease, the Parti side publishes {@code bridgeMemberId} (the Kafka side's member ID) in its heartbeat, so that
+         * the other members may remove that Kafka membership once this member stopped and its lease has surely ended.
+         */
+        default void switching(String bridgeMemberId) {
+        }
+
+        /**
+         * Once the Parti side has joined: a watch of the switching members' heartbeats ({@link BridgeWatch}) through
+         * which the Parti side removes the Kafka members of stopped ones, to close when the switch is over; null when
+         * there is nothing to watch for (the Kafka sides are not bounded by Parti leases).
+         *
+         * @throws Exception when the watch cannot be opened now (the caller tries again later)
+         */
+        default AutoCloseable watchStoppedBridges() throws Exception {
+            return null;
+        }
+
+        /** Whether the Parti side has joined its group (its buckets exist). */
+        default boolean joined() {
+            return false;
+        }
 
         /** This member's Kafka side has left the Kafka group: the Parti side may check often that the group is empty. */
         default void leftKafkaGroup() {
@@ -195,6 +223,12 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
     private boolean partiSeenSafe;
     /** SWITCHING: the Parti side's lease lapsed, so the bridge hands out nothing more (polling thread; see the class comment). */
     private boolean partiLapsed;
+    /** SWITCHING and WAITING: the watch of the switching members' heartbeats ({@link PartiSide#switching}), or null. */
+    private AutoCloseable bridgeWatch;
+    /** Whether {@link #bridgeWatch} was opened (or there is nothing to watch): it is not opened again. */
+    private boolean bridgeWatchDone;
+    /** When to try to open {@link #bridgeWatch} again after a failure (nanoTime). */
+    private long nextBridgeWatchNanos;
 
     /**
      * @param userConfigs       the consumer's whole configuration (Kafka and {@code parti.*} keys), already validated
@@ -265,6 +299,31 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
                 @Override
                 public void leftKafkaGroup() {
                     delegate.migrationLeftKafkaGroup();
+                }
+
+                @Override
+                public void switching(String bridgeMemberId) {
+                    if (fence) { // otherwise the Kafka side is not bounded by the Parti lease: nobody may remove it early
+                        delegate.migrationBridgeMember(bridgeMemberId);
+                    }
+                }
+
+                @Override
+                public AutoCloseable watchStoppedBridges() throws Exception {
+                    if (!fence) {
+                        return null;
+                    }
+                    BridgeWatch watch = presence.watchBridges();
+                    delegate.migrationStoppedBridges(watch::allStopped);
+                    return () -> {
+                        delegate.migrationStoppedBridges(null);
+                        watch.close();
+                    };
+                }
+
+                @Override
+                public boolean joined() {
+                    return delegate.partiManager() != null;
                 }
 
                 @Override
@@ -502,6 +561,7 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
                     log.info("Consumer group {}: every member can switch (generation {}); joining Parti", groupId,
                             switchGeneration);
                     phase = Phase.SWITCHING;
+                    parti.switching(bridge.groupMetadata().memberId());
                     parti.subscribe(topics, listener);
                     if (records.isEmpty() && mayLeaveKafka()) {
                         leaveKafkaGroup(Duration.ofMillis(apiTimeoutMs));
@@ -514,6 +574,7 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
             }
             case SWITCHING:
                 driveParti();
+                watchStoppedBridges();
                 if (mayLeaveKafka()) {
                     leaveKafkaGroup(Duration.ofMillis(apiTimeoutMs));
                     phase = Phase.WAITING;
@@ -521,6 +582,7 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
                 }
                 return pollBridgeWhileSwitching(timeout);
             case WAITING:
+                watchStoppedBridges();
                 return awaitParti(timeout);
             case PARTI:
                 return parti.poll(timeout);
@@ -545,6 +607,44 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
         } finally {
             bridge = null;
             phase = Phase.CLOSED;
+            closeBridgeWatch();
+        }
+    }
+
+    /**
+     * SWITCHING and WAITING: opens the watch of the switching members' heartbeats once the Parti side has joined (its
+     * buckets exist); a failed attempt is tried again a second later.
+     */
+    private void watchStoppedBridges() {
+        long now = System.nanoTime();
+        if (bridgeWatch != null || bridgeWatchDone || now - nextBridgeWatchNanos < 0 || !parti.joined()) {
+            return;
+        }
+        try {
+            bridgeWatch = parti.watchStoppedBridges();
+            bridgeWatchDone = true;
+        } catch (WakeupException | InterruptException e) {
+            throw e;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptException(e);
+        } catch (Exception e) {
+            nextBridgeWatchNanos = now + TimeUnit.SECONDS.toNanos(1);
+            log.warn("Consumer group {}: cannot watch the Parti heartbeats of switching members ({}); trying again in 1 s. "
+                    + "Meanwhile a member killed while switching keeps the Kafka group from emptying until its "
+                    + "session.timeout.ms", groupId, e.toString());
+        }
+    }
+
+    private void closeBridgeWatch() {
+        AutoCloseable w = bridgeWatch;
+        bridgeWatch = null;
+        if (w != null) {
+            try {
+                w.close();
+            } catch (Exception e) {
+                log.debug("Consumer group {}: closing the bridge watch failed: {}", groupId, e.toString());
+            }
         }
     }
 
@@ -838,6 +938,7 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
                 if (phase == Phase.WAITING) {
                     log.info("Consumer group {}: no Kafka-managed member left; consuming through Parti", groupId);
                     phase = Phase.PARTI;
+                    closeBridgeWatch();
                 }
                 return records;
             } catch (MixedGroupException e) {

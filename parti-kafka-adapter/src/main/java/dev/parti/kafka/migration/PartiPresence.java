@@ -32,6 +32,8 @@ final class PartiPresence {
     private final String[] urls;
     private final Options natsOptions;
     private final Duration timeout;
+    private final Duration session;
+    private final Duration heartbeatInterval;
 
     PartiPresence(String groupId, PartiConsumerConfig parti) {
         this.groupId = groupId;
@@ -40,6 +42,25 @@ final class PartiPresence {
         this.natsOptions = parti.natsOptions();
         long startup = parti.getLong(PartiConsumerConfig.STARTUP_TIMEOUT_MS_CONFIG);
         this.timeout = Duration.ofMillis(Math.max(100, Math.min(5_000, startup)));
+        this.session = Duration.ofMillis(parti.getLong(PartiConsumerConfig.SESSION_TIMEOUT_MS_CONFIG));
+        this.heartbeatInterval = Duration.ofMillis(parti.getLong(PartiConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG));
+    }
+
+    /** Options for a connection of this class's own (to the configured servers only, as the core's; no reconnect). */
+    private Options options(String namePrefix) {
+        Options.Builder b = natsOptions == null ? new Options.Builder() : new Options.Builder(natsOptions);
+        return b.servers(urls).serverPool(new ConfiguredServers(urls)).connectionName(namePrefix + groupId)
+                .connectionTimeout(timeout).maxReconnects(0).build();
+    }
+
+    /**
+     * A watch of the group's heartbeats for the Kafka members of stopped switching workers ({@link BridgeWatch}), on a
+     * connection of its own that its {@code close()} closes.
+     *
+     * @throws Exception when NATS cannot be reached or the bucket is not there yet
+     */
+    BridgeWatch watchBridges() throws Exception {
+        return BridgeWatch.open(options("parti-migration-watch-"), bucket, timeout, session, heartbeatInterval);
     }
 
     /**
@@ -48,9 +69,7 @@ final class PartiPresence {
      * @throws KafkaException when NATS cannot be read (unreachable, refused): the caller cannot tell
      */
     List<String> liveWorkers() {
-        Options.Builder b = natsOptions == null ? new Options.Builder() : new Options.Builder(natsOptions);
-        Options options = b.servers(urls).serverPool(new ConfiguredServers(urls)).connectionName("parti-migration-" + groupId)
-                .connectionTimeout(timeout).maxReconnects(0).build();
+        Options options = options("parti-migration-");
         Connection c = null;
         try {
             c = Nats.connect(options);
