@@ -43,7 +43,8 @@ final class BridgeWatch implements AutoCloseable {
     private final Connection connection;
     private volatile long lastEventNanos;
 
-    private BridgeWatch(Connection connection, Duration session, Duration heartbeatInterval, LongSupplier clock) {
+    /** @param connection the watch's own connection (null in tests of the logic alone) */
+    BridgeWatch(Connection connection, Duration session, Duration heartbeatInterval, LongSupplier clock) {
         this.connection = connection;
         this.stoppedAfterNanos = session.plus(heartbeatInterval).toNanos();
         this.healthyWithinNanos = session.toNanos() / 2;
@@ -80,23 +81,31 @@ final class BridgeWatch implements AutoCloseable {
         }
     }
 
-    /** Dispatcher thread: a heartbeat changed (a delete changes nothing: only time since the last put counts). */
-    void seen(KeyValueEntry e) {
+    /** Dispatcher thread: an entry of the heartbeat bucket. */
+    private void seen(KeyValueEntry e) {
+        seen(e.getKey(), e.getOperation() == KeyValueOperation.PUT ? e.getValue() : null);
+    }
+
+    /**
+     * Dispatcher thread: worker {@code workerId}'s heartbeat changed to {@code heartbeat} (null for a delete, which
+     * changes nothing: only the time since the last put counts).
+     */
+    void seen(String workerId, byte[] heartbeat) {
         long now = clock.getAsLong();
         lastEventNanos = now;
-        if (e.getOperation() != KeyValueOperation.PUT) {
+        if (heartbeat == null) {
             return;
         }
         String memberId;
         try {
-            memberId = Codec.decodeHeartbeat(e.getValue()).metadata().get(METADATA_KEY);
+            memberId = Codec.decodeHeartbeat(heartbeat).metadata().get(METADATA_KEY);
         } catch (RuntimeException unreadable) {
             memberId = null;
         }
         if (memberId == null) {
-            byWorker.remove(e.getKey());
+            byWorker.remove(workerId);
         } else {
-            byWorker.put(e.getKey(), new Seen(memberId, now));
+            byWorker.put(workerId, new Seen(memberId, now));
         }
     }
 
@@ -136,6 +145,9 @@ final class BridgeWatch implements AutoCloseable {
 
     @Override
     public void close() {
+        if (connection == null) {
+            return;
+        }
         try {
             connection.close();
         } catch (InterruptedException e) {
