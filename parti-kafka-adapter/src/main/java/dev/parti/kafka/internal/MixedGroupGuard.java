@@ -244,14 +244,20 @@ final class MixedGroupGuard {
      * KafkaToPartiMigration}'s bridge watch), removes them all, instead of waiting out their {@code session.timeout.ms}
      * while every partition waits. Such a Kafka side hands out nothing once its lease may have lapsed, so removing it
      * gives no partition a second owner. Kafka's Admin names dynamic members only when it removes every member; a member
-     * that joined since this description (one passing through, owning nothing) is removed with them and joins again.
+     * that joined since this description owns nothing yet (its join needs a rebalance, which the stopped members hold
+     * up), is removed with them and joins again. Only dynamic members are removed: a new instance taking a static
+     * member's {@code group.instance.id} over gets that member's partitions without a rebalance, and would be removed
+     * holding them.
      * One removal at a time, on the Admin client's thread.
      */
     private void removeStoppedBridges(ConsumerGroupDescription d) {
         Supplier<Predicate<Collection<String>>> s = stoppedBridges;
         Predicate<Collection<String>> stopped = s == null ? null : s.get();
         List<String> members = d.members().stream().map(MemberDescription::consumerId).toList();
-        if (stopped == null || !stopped.test(members) || !removing.compareAndSet(false, true)) {
+        // A static member may be taken over by a new instance (its instance ID) between this description and the
+        // removal, which would remove the new instance, holding partitions at once, too: static members are not removed.
+        boolean dynamicOnly = d.members().stream().allMatch(m -> m.groupInstanceId().isEmpty());
+        if (stopped == null || !dynamicOnly || !stopped.test(members) || !removing.compareAndSet(false, true)) {
             return;
         }
         log.warn("Consumer group {}: every member still in the Kafka group ({}) belongs to a switching member whose Parti "
