@@ -81,21 +81,14 @@ class RollingMigrationCrashTest {
                 assertThat(c3.phases()).as("c-3 killed as a Kafka member").containsExactly("KAFKA");
 
                 members.remove("k-1").stop(); // the last plain KafkaConsumer: every member is told to switch
-                Optional<Child> leading = await("a child leads the Parti group while switching").atMost(WAIT)
-                        .pollInterval(Duration.ofMillis(10))
-                        .until(() -> children.subList(0, 2).stream().filter(c -> c.leadsIn("SWITCHING")).findFirst(),
-                                Optional::isPresent);
-                leader = leading.orElseThrow();
+                leader = leadingTheSwitch(children.subList(0, 2));
                 leader.kill(load.logDir);
                 killedAt = System.nanoTime();
                 assertThat(leader.phases()).as(leader.name + " killed while switching, before it left Kafka")
                         .containsExactly("KAFKA", "SWITCHING");
                 survivor = children.get(0) == leader ? children.get(1) : children.get(0);
 
-                await(survivor.name + " runs through Parti holding every partition, the Kafka group empty").atMost(WAIT)
-                        .pollInterval(Duration.ofMillis(50))
-                        .until(() -> survivor.phase().equals("PARTI")
-                                && MigrationCrashSupport.holdsAll(load.logDir, survivor.name, load.topic, PARTITIONS));
+                awaitOnPartiHoldingAll(survivor, load, WAIT);
                 onPartiAt = System.nanoTime();
                 assertThat(MigrationCrashSupport.describe(KAFKA.bootstrapServers(), load.groupId).members()).isEmpty();
 
@@ -138,27 +131,20 @@ class RollingMigrationCrashTest {
                 withK1AndMigratingChildren(load, dir, members, children, Map.of("session.timeout.ms", "30000",
                         "heartbeat.interval.ms", "1000"), "c-1", "c-2");
                 members.remove("k-1").stop(); // the last plain KafkaConsumer: every member is told to switch
-                Optional<Child> leading = await("a child leads the Parti group while switching").atMost(WAIT)
-                        .pollInterval(Duration.ofMillis(10))
-                        .until(() -> children.stream().filter(c -> c.leadsIn("SWITCHING")).findFirst(), Optional::isPresent);
-                killed = leading.orElseThrow();
+                killed = leadingTheSwitch(children);
                 killed.kill(load.logDir);
                 killedAt = System.nanoTime();
                 assertThat(killed.phases()).as(killed.name + " killed while switching, before it left Kafka")
                         .containsExactly("KAFKA", "SWITCHING");
                 survivor = children.get(0) == killed ? children.get(1) : children.get(0);
-                Child other = survivor;
 
                 // well within the killed member's 30 s Kafka session: it can only have been removed
-                await(other.name + " runs through Parti holding every partition, the Kafka group empty")
-                        .atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(50))
-                        .until(() -> other.phase().equals("PARTI")
-                                && MigrationCrashSupport.holdsAll(load.logDir, other.name, load.topic, PARTITIONS));
+                awaitOnPartiHoldingAll(survivor, load, Duration.ofSeconds(20));
                 onPartiAt = System.nanoTime();
                 assertThat(MigrationCrashSupport.describe(KAFKA.bootstrapServers(), load.groupId).members()).isEmpty();
 
                 load.drain(WAIT);
-                other.stop(load.logDir);
+                survivor.stop(load.logDir);
             } finally {
                 load.stopProducing();
                 members.values().forEach(Member::stopAfterFailure);
@@ -202,10 +188,7 @@ class RollingMigrationCrashTest {
                         Map.of("parti.planned.scale.window.ms", Integer.toString(plannedScaleWindowMs)), "c-1", "c-2");
 
                 members.remove("k-1").stop(); // the last plain KafkaConsumer: every member is told to switch
-                Optional<Child> leading = await("a child leads the Parti group while switching").atMost(WAIT)
-                        .pollInterval(Duration.ofMillis(10))
-                        .until(() -> children.stream().filter(c -> c.leadsIn("SWITCHING")).findFirst(), Optional::isPresent);
-                paused = leading.orElseThrow();
+                paused = leadingTheSwitch(children);
                 paused.suspend();
                 pausedAt = System.nanoTime();
                 assertThat(paused.phases()).as(paused.name + " paused while switching, before it left Kafka")
@@ -685,6 +668,20 @@ class RollingMigrationCrashTest {
         MigrationCrashSupport.awaitKafkaGroup(KAFKA.bootstrapServers(), load.groupId, 1 + names.length, PARTITIONS, WAIT);
         await("every child is a Kafka member").atMost(WAIT).pollInterval(Duration.ofMillis(50))
                 .until(() -> children.stream().allMatch(c -> c.phase().equals("KAFKA")));
+    }
+
+    /** The child among {@code candidates} that leads the Parti group while switching (waited for). */
+    private static Child leadingTheSwitch(List<Child> candidates) {
+        return await("a child leads the Parti group while switching").atMost(WAIT).pollInterval(Duration.ofMillis(10))
+                .until(() -> candidates.stream().filter(c -> c.leadsIn("SWITCHING")).findFirst(), Optional::isPresent)
+                .orElseThrow();
+    }
+
+    /** Waits, at most {@code within}, until child {@code c} runs through Parti holding every partition. */
+    private static void awaitOnPartiHoldingAll(Child c, Load load, Duration within) {
+        await(c.name + " runs through Parti holding every partition").atMost(within).pollInterval(Duration.ofMillis(50))
+                .until(() -> c.phase().equals("PARTI")
+                        && MigrationCrashSupport.holdsAll(load.logDir, c.name, load.topic, PARTITIONS));
     }
 
     private static Map<String, Object> kafka(String groupId, String name) {
