@@ -545,12 +545,9 @@ public final class PartiConsumerDelegate<K, V> {
             } catch (RuntimeException e) {
                 first = e;
             }
-            InnerClose innerClose = new InnerClose(deadline);
             try {
                 if (driver.membership() != null) {
-                    // once the user's onPartitionsRevoked has returned, the inner consumer (its fetch sessions, its
-                    // connections) closes while the Parti membership does: a restarting member waits for neither twice
-                    driver.leave(true, options.groupMembershipOperation(), deadline, innerClose::start);
+                    driver.leave(true, options.groupMembershipOperation(), deadline);
                 } else if (subscription.mode() == SubscriptionState.Mode.MANUAL) {
                     commits.autoCommitSync("on close"); // like KafkaConsumer, also for a manual assignment
                 }
@@ -565,15 +562,17 @@ public final class PartiConsumerDelegate<K, V> {
                 runtime.stop(Duration.ofNanos(Math.max(0, Math.min(TimeUnit.SECONDS.toNanos(5), deadline - clock.getAsLong()))));
             }
             long tRuntime = clock.getAsLong();
-            RuntimeException closing = innerClose.finish();
-            if (first == null) {
-                first = closing;
+            try {
+                inner.close(Duration.ofNanos(Math.max(0, deadline - clock.getAsLong())));
+            } catch (RuntimeException e) {
+                if (first == null) {
+                    first = e;
+                }
             }
             if (log.isDebugEnabled()) {
                 long tEnd = clock.getAsLong();
-                log.debug("Consumer {} closed in {} µs: Parti membership {} µs, shared runtime {} µs, then inner consumer {} µs "
-                        + "(closed alongside the membership: {})", clientId, (tEnd - t0) / 1000, (tLeft - t0) / 1000,
-                        (tRuntime - tLeft) / 1000, (tEnd - tRuntime) / 1000, innerClose.thread != null);
+                log.debug("Consumer {} closed in {} µs: Parti membership {} µs, shared runtime {} µs, inner consumer {} µs",
+                        clientId, (tEnd - t0) / 1000, (tLeft - t0) / 1000, (tRuntime - tLeft) / 1000, (tEnd - tRuntime) / 1000);
             }
             metrics.close();
             interceptors.close();
@@ -586,59 +585,6 @@ public final class PartiConsumerDelegate<K, V> {
         } finally {
             thread.markClosed();
             thread.release();
-        }
-    }
-
-    /**
-     * The inner consumer's close within {@code close()}: on a thread of its own ({@code parti-consumer-<client.id>-close})
-     * started once the user's revocation is over ({@link #start}), or on the closing thread itself when none was started
-     * ({@link #finish}, which waits for that thread: nothing is left running when {@code close()} returns).
-     */
-    private final class InnerClose {
-        private final long deadline;
-        private Thread thread;
-        private volatile RuntimeException failure;
-
-        InnerClose(long deadline) {
-            this.deadline = deadline;
-        }
-
-        /** Polling thread, inside the leave: closes the inner consumer alongside the rest of the close. */
-        void start() {
-            Thread t = new Thread(this::closeInner, "parti-consumer-" + clientId + "-close");
-            t.setDaemon(true);
-            t.start();
-            thread = t;
-        }
-
-        private void closeInner() {
-            try {
-                inner.close(Duration.ofNanos(Math.max(0, deadline - clock.getAsLong())));
-            } catch (RuntimeException e) {
-                failure = e;
-            }
-        }
-
-        /** Closing thread: the inner consumer closed (here, when not started before); what its close threw, or null. */
-        RuntimeException finish() {
-            Thread t = thread;
-            if (t == null) {
-                closeInner();
-                return failure;
-            }
-            boolean interrupted = false;
-            while (true) {
-                try {
-                    t.join();
-                    break;
-                } catch (InterruptedException e) {
-                    interrupted = true; // the inner consumer's close is bounded by the deadline: wait for it
-                }
-            }
-            if (interrupted) {
-                Thread.currentThread().interrupt();
-            }
-            return failure;
         }
     }
 

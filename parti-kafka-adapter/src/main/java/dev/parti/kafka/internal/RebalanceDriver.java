@@ -437,16 +437,6 @@ final class RebalanceDriver {
      * deadlineNanos} at most (then leaving is abandoned and the session expires).
      */
     void leave(boolean commitFirst, GroupMembershipOperation op, long deadlineNanos) {
-        leave(commitFirst, op, deadlineNanos, null);
-    }
-
-    /**
-     * As {@link #leave(boolean, GroupMembershipOperation, long)}; {@code revoked}, when not null, runs once the user's
-     * {@code onPartitionsRevoked} has returned and the inner consumer was told its assignment is gone, before the Parti
-     * membership closes: from then on the inner consumer is not used by this leave (the consumer's {@code close()} closes
-     * it meanwhile). Polling thread.
-     */
-    void leave(boolean commitFirst, GroupMembershipOperation op, long deadlineNanos, Runnable revoked) {
         Membership m = membership;
         if (m == null) {
             return;
@@ -482,9 +472,6 @@ final class RebalanceDriver {
         } finally {
             subscription.clearAssignment();
             syncInner();
-            if (revoked != null) {
-                revoked.run();
-            }
             m.release();
             claimed.forEach(RebalanceEvent::complete);
             boolean remain = op == GroupMembershipOperation.REMAIN_IN_GROUP
