@@ -31,6 +31,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
@@ -169,12 +170,17 @@ class RollingMigrationCrashTest {
      * instance gone. Its Kafka side leaves at once, reporting its partitions lost (the broker expired it, its commits
      * would be refused), whether or not its heartbeat has learnt of that yet. With a planned-scale window as short as the rebalance cooldown (100 ms), Parti gives the continued member partitions as soon as it is back,
      * often before its Kafka side has learnt of its expiry and left the Kafka group: it hands them out only once it has.
+     * With a Kafka session of 30 s the broker does not expire the paused member in time: the other child removes it from
+     * the Kafka group once its Parti heartbeat is a Parti session old (it published its Kafka member ID there), and must
+     * run through Parti within 20 s; the continued member then finds itself removed and reports its partitions lost.
      */
-    @ParameterizedTest(name = "parti.planned.scale.window.ms={0}")
-    @ValueSource(ints = {1000, 100})
+    @ParameterizedTest(name = "parti.planned.scale.window.ms={0}, session.timeout.ms={1}")
+    @CsvSource({"1000, 3000", "100, 3000", "1000, 30000"})
     void thePartiLeaderPausedDuringTheSwitchHandsOutNothingFetchedBeforeOnceContinuedAndTheGroupEndsOnParti(
-            int plannedScaleWindowMs, @TempDir Path dir) throws Exception {
-        Load load = new Load(KAFKA.broker(), dir, "migrate-pause-" + plannedScaleWindowMs, PARTITIONS);
+            int plannedScaleWindowMs, int kafkaSessionMs, @TempDir Path dir) throws Exception {
+        Load load = new Load(KAFKA.broker(), dir, "migrate-pause-" + plannedScaleWindowMs + "-" + kafkaSessionMs, PARTITIONS);
+        // beyond the 30 s session only a removal empties the Kafka group in time
+        Duration onPartiWithin = kafkaSessionMs > 20_000 ? Duration.ofSeconds(20) : WAIT;
         Map<String, Member> members = new HashMap<>();
         List<Child> children = new ArrayList<>();
         Child paused;
@@ -185,7 +191,9 @@ class RollingMigrationCrashTest {
         try (load) {
             try {
                 withK1AndMigratingChildren(load, dir, members, children,
-                        Map.of("parti.planned.scale.window.ms", Integer.toString(plannedScaleWindowMs)), "c-1", "c-2");
+                        Map.of("parti.planned.scale.window.ms", Integer.toString(plannedScaleWindowMs),
+                                "session.timeout.ms", Integer.toString(kafkaSessionMs),
+                                "heartbeat.interval.ms", Integer.toString(Math.min(1000, kafkaSessionMs / 6))), "c-1", "c-2");
 
                 members.remove("k-1").stop(); // the last plain KafkaConsumer: every member is told to switch
                 paused = leadingTheSwitch(children);
@@ -196,8 +204,8 @@ class RollingMigrationCrashTest {
                 other = children.get(0) == paused ? children.get(1) : children.get(0);
                 Child survivor = other;
 
-                await(survivor.name + " runs through Parti holding every partition, the Kafka group empty").atMost(WAIT)
-                        .pollInterval(Duration.ofMillis(50))
+                await(survivor.name + " runs through Parti holding every partition, the Kafka group empty")
+                        .atMost(onPartiWithin).pollInterval(Duration.ofMillis(50))
                         .until(() -> survivor.phase().equals("PARTI")
                                 && MigrationCrashSupport.holdsEvery(load.logDir, survivor.name, load.topic, PARTITIONS)
                                 && MigrationCrashSupport.describe(KAFKA.bootstrapServers(), load.groupId).members().isEmpty());

@@ -878,8 +878,9 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
         CloseOptions leave = CloseOptions.groupMembershipOperation(CloseOptions.GroupMembershipOperation.LEAVE_GROUP)
                 .withTimeout(timeout);
         if (partiLapsed && !owned.isEmpty() && expiredInKafka(b.groupMetadata().memberId())) {
-            log.warn("Consumer group {}: the broker expired this member's Kafka membership while it was switching "
-                    + "(paused past its session, say); {} lost, not revoked", groupId, owned);
+            log.warn("Consumer group {}: this member's Kafka membership ended while it was switching (paused, say: the "
+                    + "broker expired it, or another member removed it once its Parti lease had ended); {} lost, not revoked",
+                    groupId, owned);
             // the bridge would call onPartitionsRevoked at its close: it gets a listener that does nothing instead
             b.subscribe(topics, NoOpRebalanceListener.INSTANCE);
             try {
