@@ -216,7 +216,6 @@ public final class ConsumerSettings {
         return o instanceof Class ? ((Class<?>) o).getName() : String.valueOf(o).trim();
     }
 
-    /** {@link ConsumerConfig} without the INFO dump of every value (the inner consumer logs it once). */
     /** A millisecond setting as the user gave it (a number or its text); {@code absent} when unset or not a number. */
     static long millis(Object value, long absent) {
         if (value == null) {
@@ -229,6 +228,7 @@ public final class ConsumerSettings {
         }
     }
 
+    /** {@link ConsumerConfig} without the INFO dump of every value (the inner consumer logs it once). */
     private static final class QuietConsumerConfig extends ConsumerConfig {
         QuietConsumerConfig(Map<String, Object> props) {
             super(props, false);

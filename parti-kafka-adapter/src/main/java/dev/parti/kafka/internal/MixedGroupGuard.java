@@ -2,14 +2,13 @@ package dev.parti.kafka.internal;
 
 import dev.parti.kafka.MixedGroupException;
 import java.time.Duration;
+import java.util.Collection;
 import java.util.List;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.Collection;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.BooleanSupplier;
 import java.util.function.Predicate;
-import java.util.function.Supplier;
 import java.util.stream.Collectors;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
 import org.apache.kafka.clients.admin.DescribeConsumerGroupsOptions;
@@ -76,22 +75,19 @@ final class MixedGroupGuard {
     /** The chain of checks that may reschedule itself: starting a new one ends the one before at its next run. */
     private final java.util.concurrent.atomic.AtomicLong chain = new java.util.concurrent.atomic.AtomicLong();
 
-    /** A migrating consumer: the test of the Kafka members that may be removed (see {@link #removeStoppedBridges}). */
-    private final Supplier<Predicate<Collection<String>>> stoppedBridges;
+    /**
+     * A migrating consumer's test of whether the given Kafka members all belong to switching members whose Parti lease
+     * has surely ended (see {@link #removeStoppedBridges}); null: none may be removed.
+     */
+    private volatile Predicate<Collection<String>> stoppedBridges;
     /** Whether a removal of the group's members is under way (one at a time). */
     private final AtomicBoolean removing = new AtomicBoolean();
 
-    /**
-     * @param joined         whether this consumer is a started member of its Parti group now
-     * @param stoppedBridges a migrating consumer's test of whether the given Kafka members all belong to switching members
-     *                       whose Parti lease has surely ended (null, or a null test: none may be removed)
-     */
-    MixedGroupGuard(ConsumerSettings settings, GroupRuntime runtime, BooleanSupplier joined,
-                    Supplier<Predicate<Collection<String>>> stoppedBridges) {
+    /** @param joined whether this consumer is a started member of its Parti group now */
+    MixedGroupGuard(ConsumerSettings settings, GroupRuntime runtime, BooleanSupplier joined) {
         this.settings = settings;
         this.runtime = runtime;
         this.joined = joined;
-        this.stoppedBridges = stoppedBridges;
         this.migrating = settings.parti.migratesFromKafka();
         this.mixedGroup = migrating ? migrationWait(settings.groupId) : null;
     }
@@ -238,6 +234,11 @@ final class MixedGroupGuard {
         }
     }
 
+    /** Sets the test of {@link #removeStoppedBridges} (null: none may be removed); any thread. */
+    void removeWhenStopped(Predicate<Collection<String>> stopped) {
+        stoppedBridges = stopped;
+    }
+
     /**
      * A migrating consumer waiting for the Kafka group to empty: when every member still in it is the Kafka side of a
      * switching member whose Parti lease has surely ended (killed while switching, say: see {@code
@@ -251,8 +252,7 @@ final class MixedGroupGuard {
      * One removal at a time, on the Admin client's thread.
      */
     private void removeStoppedBridges(ConsumerGroupDescription d) {
-        Supplier<Predicate<Collection<String>>> s = stoppedBridges;
-        Predicate<Collection<String>> stopped = s == null ? null : s.get();
+        Predicate<Collection<String>> stopped = stoppedBridges;
         List<String> members = d.members().stream().map(MemberDescription::consumerId).toList();
         // A static member may be taken over by a new instance (its instance ID) between this description and the
         // removal, which would remove the new instance, holding partitions at once, too: static members are not removed.

@@ -84,8 +84,6 @@ public final class PartiConsumerDelegate<K, V> {
     private volatile MixedGroupGuard guard;
     /** The worker metadata key under which a switching member publishes its Kafka member ID ({@link #migrationBridgeMember}). */
     public static final String BRIDGE_MEMBER_METADATA = "kafka.bridge.member";
-    /** See {@link #migrationStoppedBridges}. */
-    private volatile java.util.function.Predicate<java.util.Collection<String>> stoppedBridges;
 
     /**
      * Creates the inner consumer; nothing else (no NATS, no Admin client) until the first {@code subscribe}.
@@ -244,7 +242,7 @@ public final class PartiConsumerDelegate<K, V> {
     private void ensureGroupRuntime() {
         if (runtime == null) {
             runtime = new GroupRuntime(settings, clientId, driver::manager, driver::watchPollInterval);
-            guard = new MixedGroupGuard(settings, runtime, driver::isJoined, () -> stoppedBridges);
+            guard = new MixedGroupGuard(settings, runtime, driver::isJoined);
         }
     }
 
@@ -692,10 +690,14 @@ public final class PartiConsumerDelegate<K, V> {
 
     /**
      * A rolling migration's test of the Kafka members still in the group: true when all of them belong to switching
-     * members that have stopped, so the mixed-group guard may remove them; null when there is none (any thread).
+     * members that have stopped, so the mixed-group guard may remove them; null when there is none (any thread, once
+     * subscribed).
      */
     public void migrationStoppedBridges(java.util.function.Predicate<java.util.Collection<String>> stopped) {
-        stoppedBridges = stopped;
+        MixedGroupGuard g = guard;
+        if (g != null) {
+            g.removeWhenStopped(stopped);
+        }
     }
 
     /**

@@ -133,16 +133,6 @@ final class BridgeWatch implements AutoCloseable {
         return true;
     }
 
-    /** The worker that published {@code memberId}, or null (for the log). */
-    String workerOf(String memberId) {
-        for (Map.Entry<String, Seen> e : byWorker.entrySet()) {
-            if (e.getValue().memberId.equals(memberId)) {
-                return e.getKey();
-            }
-        }
-        return null;
-    }
-
     @Override
     public void close() {
         if (connection == null) {

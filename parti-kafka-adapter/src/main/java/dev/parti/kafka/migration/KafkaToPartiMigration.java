@@ -225,8 +225,6 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
     private boolean partiLapsed;
     /** SWITCHING and WAITING: the watch of the switching members' heartbeats ({@link PartiSide#switching}), or null. */
     private AutoCloseable bridgeWatch;
-    /** Whether {@link #bridgeWatch} was opened (or there is nothing to watch): it is not opened again. */
-    private boolean bridgeWatchDone;
     /** When to try to open {@link #bridgeWatch} again after a failure (nanoTime). */
     private long nextBridgeWatchNanos;
 
@@ -617,12 +615,11 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
      */
     private void watchStoppedBridges() {
         long now = System.nanoTime();
-        if (bridgeWatch != null || bridgeWatchDone || now - nextBridgeWatchNanos < 0 || !parti.joined()) {
+        if (bridgeWatch != null || now - nextBridgeWatchNanos < 0 || !parti.joined()) {
             return;
         }
         try {
-            bridgeWatch = parti.watchStoppedBridges();
-            bridgeWatchDone = true;
+            bridgeWatch = parti.watchStoppedBridges(); // null at once, no I/O, when there is nothing to watch for
         } catch (WakeupException | InterruptException e) {
             throw e;
         } catch (InterruptedException e) {
