@@ -92,8 +92,8 @@ import org.slf4j.LoggerFactory;
  * member's assignment from the broker without a rebalance, so the group's leader never reads its "can switch". It asks
  * for one rebalance (cooperative, nothing moves) only when that can lead to the switch. A migrating leader appends to
  * the assignments of the migrating and the static plain members the Kafka member IDs of the plain members ({@link
- * MigrationAssignor#PENDING}); a plain {@code PartiAssignor} leader lists itself in the assignments of the static
- * members ({@link MigrationAssignor#listingThePlainLeader}); the broker hands such an assignment unchanged to the next
+ * MigrationAssignor#PENDING}); a plain {@code PartiAssignor} leader lists every plain member, itself included, in the
+ * assignments of the static members, its own included ({@link MigrationAssignor#listingThePlainLeader}); the broker hands such an assignment unchanged to the next
  * member started under that instance ID. At its first assignment this member describes the Kafka group (once, after
  * its join) and skips the rebalance when a listed member other than itself is still in the group; otherwise, or when
  * the assignment lists no one (the group was led by a {@code KafkaConsumer} on another assignor or an older {@code
@@ -206,8 +206,13 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
     private boolean joinDeferred;
     /** While {@link #joinDeferred}: when it joins anyway (nanoTime). */
     private long joinDeadlineNanos;
-    /** While {@link #joinDeferred}: describes the group; closed once the bridge joins (polling thread). */
-    private Admin joinWatch;
+    /**
+     * Describes the Kafka group: at the first subscription, while the join is deferred, after a static join and at the
+     * leave. One client for all of them, created at the first description and closed once the member consumes through
+     * Parti or closes (polling thread): each description with a fresh client paid its connection, metadata and
+     * coordinator lookup again (30 to 60 ms after a static join, measured in the migration tests' logs).
+     */
+    private Admin groupAdmin;
     /** While {@link #joinDeferred}: the description under way, or null. */
     private KafkaFuture<ConsumerGroupDescription> joinWatchPending;
     /** While {@link #joinDeferred}: when the next description may be asked for (nanoTime). */
@@ -396,11 +401,8 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
             if (now - nextJoinWatchNanos < 0) {
                 return null;
             }
-            if (joinWatch == null) {
-                joinWatch = Admin.create(adminConfig);
-            }
             nextJoinWatchNanos = now + JOIN_WATCH_NANOS;
-            joinWatchPending = joinWatch.describeConsumerGroups(List.of(groupId)).describedGroups().get(groupId);
+            joinWatchPending = groupAdmin().describeConsumerGroups(List.of(groupId)).describedGroups().get(groupId);
         }
         if (!joinWatchPending.isDone()) {
             return null;
@@ -437,11 +439,25 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
         return null;
     }
 
-    /** Closes the group watch of a deferred join, if any (polling thread, or {@link #close}). */
+    /** Ends the group watch of a deferred join, if any (polling thread, or {@link #close}). */
     private void closeJoinWatch() {
-        Admin a = joinWatch;
-        joinWatch = null;
         joinWatchPending = null;
+    }
+
+    /** The {@link #groupAdmin}, created now if needed (polling thread). */
+    private Admin groupAdmin() {
+        Admin a = groupAdmin;
+        if (a == null) {
+            a = Admin.create(adminConfig);
+            groupAdmin = a;
+        }
+        return a;
+    }
+
+    /** Closes the {@link #groupAdmin}, if any, without waiting for a description under way (polling thread, or {@link #close}). */
+    private void closeGroupAdmin() {
+        Admin a = groupAdmin;
+        groupAdmin = null;
         if (a != null) {
             a.close(Duration.ZERO);
         }
@@ -606,6 +622,7 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
             bridge = null;
             phase = Phase.CLOSED;
             closeBridgeWatch();
+            closeGroupAdmin();
         }
     }
 
@@ -937,6 +954,7 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
                     log.info("Consumer group {}: no Kafka-managed member left; consuming through Parti", groupId);
                     phase = Phase.PARTI;
                     closeBridgeWatch();
+                    closeGroupAdmin();
                 }
                 return records;
             } catch (MixedGroupException e) {
@@ -956,8 +974,8 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
     }
 
     private ConsumerGroupDescription describe() {
-        try (Admin admin = Admin.create(adminConfig)) {
-            return admin.describeConsumerGroups(List.of(groupId)).describedGroups().get(groupId)
+        try {
+            return groupAdmin().describeConsumerGroups(List.of(groupId)).describedGroups().get(groupId)
                     .get(apiTimeoutMs, TimeUnit.MILLISECONDS);
         } catch (ExecutionException e) {
             if (e.getCause() instanceof GroupIdNotFoundException) {
