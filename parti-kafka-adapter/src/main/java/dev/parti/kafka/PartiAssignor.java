@@ -92,12 +92,12 @@ import org.slf4j.LoggerFactory;
  *       keeping its memo are away at the same time, or the whole group is.</li>
  *   <li>Members subscribing to different topics are supported: the strategy runs once per set of members
  *       sharing a topic, so balance holds within each such set.</li>
- *   <li><b>For a rolling migration to Parti.</b> The leader appends its own Kafka member ID, after the fields
- *       above, to the assignment of every other static member: a {@code PartiConsumer} started later under
- *       that {@code group.instance.id} learns from it that the group cannot switch to Parti while this
- *       leader is in it, and spares the rebalance it would otherwise ask for ({@link
- *       MigrationAssignor#listingThePlainLeader}). Readers of this assignor, older releases included,
- *       ignore what follows its fields.</li>
+ *   <li><b>For a rolling migration to Parti.</b> The leader appends the Kafka member IDs of the group's
+ *       members that cannot switch to Parti (its own and every other plain member's), after the fields
+ *       above, to the assignment of every static member: a {@code PartiConsumer} started later under that
+ *       {@code group.instance.id} learns from it that the group cannot switch while one of them is in it, and
+ *       spares the rebalance it would otherwise ask for ({@link MigrationAssignor#listingThePlainLeader}).
+ *       Readers of this assignor, older releases included, ignore what follows its fields.</li>
  * </ul>
  *
  * <h2>Rebalance protocols</h2>

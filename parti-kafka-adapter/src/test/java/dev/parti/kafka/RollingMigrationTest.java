@@ -300,10 +300,11 @@ class RollingMigrationTest {
 
     /**
      * Static members (stop, then start under the same {@code group.instance.id}): Kafka hands each PartiConsumer the
-     * old member's assignment without a rebalance. {@code p-1} takes over the leader's ID (and leadership); its
-     * assignment, from a plain leader, lists no one, so it asks for one rebalance, which it leads. {@code p-2} learns from
-     * its assignment that {@code k-3} cannot switch and finds it still in the group: no rebalance ({@code p-3} is handed
-     * the same generation). {@code p-3}, replacing the last plain member, asks: the group switches.
+     * old member's assignment without a rebalance. The plain leader {@code k-1} listed every plain member in the static
+     * members' assignments, so {@code p-1}, taking over the leader's ID (and the leadership), and {@code p-2} find
+     * {@code k-2} or {@code k-3} still in the group and ask for no rebalance: both are handed the generation the group
+     * had before the swaps. {@code p-3}, replacing the last plain member, asks: the group switches in the first
+     * rebalance after the swaps. One rebalance for the three swaps.
      */
     @Test
     void staticMembersReplacedUnderTheirInstanceIdsEndInAPartiRunGroup() throws Exception {
@@ -312,34 +313,38 @@ class RollingMigrationTest {
         KAFKA.broker().createTopic(topic, PARTITIONS);
         try (PartiAssignorGroup group = new PartiAssignorGroup(KAFKA.bootstrapServers(), groupId, topic, PARTITIONS)) {
             group.startProducing(400);
-            threeStaticPlainMembers(group);
+            PartiAssignorGroup.Member k1 = threeStaticPlainMembers(group);
+            await("k-1 saw the last rebalance").atMost(WAIT).pollInterval(Duration.ofMillis(20))
+                    .until(() -> group.describe().groupState() == org.apache.kafka.common.GroupState.STABLE);
+            int generation = k1.generations.get(k1.generations.size() - 1);
 
-            group.stop("k-1");
+            group.stop("k-1"); // the plain leader
             PartiAssignorGroup.Member p1 = group.start("p-1", staticMember(migrating(group, "p-1"), "i-1"));
             group.awaitBalanced(List.of("p-1", "k-2", "k-3"), WAIT);
-            await("p-1's rebalance done").atMost(WAIT).pollInterval(Duration.ofMillis(20)).until(() -> p1.generations.size() >= 2);
-            int generation = p1.generations.get(p1.generations.size() - 1);
-
             group.stop("k-2");
             PartiAssignorGroup.Member p2 = group.start("p-2", staticMember(migrating(group, "p-2"), "i-2"));
             group.awaitBalanced(List.of("p-1", "p-2", "k-3"), WAIT);
-            assertThat(p2.generations.get(0)).as("p-2 is handed k-2's assignment").isEqualTo(generation);
+            assertThat(List.of(p1.generations.get(0), p2.generations.get(0)))
+                    .as("p-1 (the leader's ID) and p-2 handed the assignments of the generation before the swaps: no rebalance asked")
+                    .containsExactly(generation, generation);
 
             group.stop("k-3"); // the last plain member
             PartiAssignorGroup.Member p3 = group.start("p-3", staticMember(migrating(group, "p-3"), "i-3"));
             await("p-3 assigned").atMost(WAIT).pollInterval(Duration.ofMillis(20)).until(() -> !p3.generations.isEmpty());
-            assertThat(p3.generations.get(0)).as("no rebalance since p-2 joined").isEqualTo(generation);
+            assertThat(p3.generations.get(0)).as("no rebalance since the swaps began").isEqualTo(generation);
 
             awaitThreeOnParti(group);
-            System.out.printf("static migration of 3 members: p-1's Kafka generations %s (p-2 and p-3 handed %d)%n",
-                    p1.generations, generation);
+            System.out.printf("static migration of 3 members, the plain leader's ID first: p-1's Kafka generations %s "
+                    + "(the group's before the swaps: %d)%n", p1.generations, generation);
+            assertThat(p1.generations.get(1)).as("the first rebalance after the swaps is the one p-3 asked for")
+                    .isEqualTo(generation + 1);
 
             assertEveryRecordOnceAndNoOverlap(group);
         }
     }
 
     /**
-     * Static members, the plain leader's ID replaced last: its assignments list the leader itself as unable to switch,
+     * Static members, the plain leader's ID replaced last: its assignments list the plain members as unable to switch,
      * so {@code p-2} and {@code p-3}, finding {@code k-1} still there, ask for no rebalance (each is handed the
      * generation the group had before the first swap); {@code p-1}, taking over the leader's ID, asks, and the group
      * switches. One rebalance for the three swaps.

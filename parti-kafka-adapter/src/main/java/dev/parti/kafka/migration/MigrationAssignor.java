@@ -306,13 +306,16 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
 
     /**
      * A plain {@link PartiAssignor} leading the group (a {@code KafkaConsumer}, not a migrating member): {@code planned}
-     * with a {@link #PENDING} trailer listing the leader itself ({@code leaderMemberId}) appended to the assignment of
-     * every static member that has {@code PartiAssignor} user data. Such an assignment is what the broker hands,
-     * without a rebalance, to the next member started under that {@code group.instance.id}; a migrating member
-     * started so learns from it that the group cannot switch while this leader is in it, and asks for no rebalance
-     * until the leader's own instance ID is replaced ({@link KafkaToPartiMigration}). Returned unchanged when the leader
-     * is a migrating member (its subscription has a trailer; {@link #assign} then lists every plain member), when {@code
-     * leaderMemberId} is null or not a member, and when no other member is static. For {@code PartiAssignor}; not for
+     * with a {@link #PENDING} trailer listing every plain member (the leader and each member whose subscription has no
+     * migration trailer) appended to the assignment of every static member that has {@code PartiAssignor} user data,
+     * the leader's own included. Such an assignment is what the broker hands, without a rebalance, to the next member
+     * started under that {@code group.instance.id}; a migrating member started so learns from it which members cannot
+     * switch, and asks for no rebalance while one of them is still in the group ({@link KafkaToPartiMigration}): the
+     * replacement of the last of them asks, and the group switches. When the lists would add more than {@link
+     * #PENDING_BUDGET_BYTES} to the assignments, the leader lists only itself (those replacing the others then find it
+     * there and ask for nothing; the leader's own replacement asks). Returned unchanged when the leader is a migrating
+     * member (its subscription has a trailer; {@link #assign} then lists every plain member), when {@code
+     * leaderMemberId} is null or not a member, and when no member is static. For {@code PartiAssignor}; not for
      * applications.
      *
      * @param planned        the leader's assignment
@@ -326,22 +329,40 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
         if (leader == null || state(leader.userData()) != 0) {
             return planned;
         }
-        Map<String, Assignment> out = new HashMap<>(planned.groupAssignment());
-        int flagged = 0;
+        Set<String> plain = new java.util.TreeSet<>();
+        for (Map.Entry<String, Subscription> e : subs.entrySet()) {
+            if (state(e.getValue().userData()) == 0) {
+                plain.add(e.getKey());
+            }
+        }
+        List<String> recipients = new ArrayList<>();
         for (Map.Entry<String, Assignment> e : planned.groupAssignment().entrySet()) {
             Subscription sub = subs.get(e.getKey());
             ByteBuffer data = e.getValue().userData();
-            if (sub != null && sub.groupInstanceId().isPresent() && !e.getKey().equals(leaderMemberId)
-                    && data != null && data.hasRemaining()) {
-                out.put(e.getKey(), new Assignment(e.getValue().partitions(), withPending(data, Set.of(leaderMemberId))));
-                flagged++;
+            if (sub != null && sub.groupInstanceId().isPresent() && data != null && data.hasRemaining()) {
+                recipients.add(e.getKey());
             }
         }
-        if (flagged == 0) {
+        if (recipients.isEmpty()) {
             return planned;
         }
-        LOG.debug("plain leader {} listed itself as unable to switch to Parti in the assignments of {} static member(s)",
-                leaderMemberId, flagged);
+        long listBytes = 8 + TRAILER;
+        for (String id : plain) {
+            listBytes += 2 + id.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+        }
+        Set<String> listed = plain;
+        if (listBytes * recipients.size() > PENDING_BUDGET_BYTES) {
+            // a large group: the lists would grow with its square; the leader alone keeps them linear
+            listed = Set.of(leaderMemberId);
+            recipients.remove(leaderMemberId);
+        }
+        Map<String, Assignment> out = new HashMap<>(planned.groupAssignment());
+        for (String member : recipients) {
+            Assignment a = planned.groupAssignment().get(member);
+            out.put(member, new Assignment(a.partitions(), withPending(a.userData(), listed)));
+        }
+        LOG.debug("plain leader {} listed {} member(s) as unable to switch to Parti in the assignments of {} static member(s)",
+                leaderMemberId, listed.size(), recipients.size());
         return new GroupAssignment(out);
     }
 

@@ -117,15 +117,18 @@ class MigrationAssignorTest {
     }
 
     /**
-     * A plain {@code PartiAssignor} leader lists itself, and only itself, in the assignment of every other static
-     * member (migrating or plain): the member that replaces one learns that the group cannot switch while this leader
-     * is in it. Dynamic members' and its own bytes are unchanged; a plain member reads its assignment as before; a
-     * leader that cannot tell which member it is (its worker ID announced twice) lists nobody.
+     * A plain {@code PartiAssignor} leader lists every plain member (itself included, no migrating member) in the
+     * assignment of every static member (migrating or plain, its own included): the member that replaces one learns
+     * who cannot switch, so the leader's replacement, too, finds the others still there and asks for nothing. Dynamic
+     * members' bytes are unchanged; a plain member reads its assignment as before; a leader that cannot tell which
+     * member it is (its worker ID announced twice) lists nobody.
      */
     @Test
-    void aPlainLeaderListsItselfInTheAssignmentsOfTheStaticMembers() {
+    void aPlainLeaderListsEveryPlainMemberInTheAssignmentsOfTheStaticMembers() {
         Map<String, Subscription> subs = new TreeMap<>();
-        subs.put("m-1", new Subscription(List.of("t"), plain("w-1").subscriptionUserData(Set.of("t"))));
+        Subscription leaderStatic = new Subscription(List.of("t"), plain("i-1").subscriptionUserData(Set.of("t")));
+        leaderStatic.setGroupInstanceId(Optional.of("i-1"));
+        subs.put("m-1", leaderStatic);
         Subscription plainStatic = new Subscription(List.of("t"), plain("i-2").subscriptionUserData(Set.of("t")));
         plainStatic.setGroupInstanceId(Optional.of("i-2"));
         subs.put("m-2", plainStatic);
@@ -133,17 +136,16 @@ class MigrationAssignorTest {
         Subscription migratingStatic = new Subscription(List.of("t"), migrating("i-4").subscriptionUserData(Set.of("t")));
         migratingStatic.setGroupInstanceId(Optional.of("i-4"));
         subs.put("m-4", migratingStatic);
-        Map<String, Assignment> result = plain("w-1").assign(cluster(), new GroupSubscription(subs)).groupAssignment();
+        Map<String, Assignment> result = plain("i-1").assign(cluster(), new GroupSubscription(subs)).groupAssignment();
         Map<String, Assignment> plan = plain("w-9").assign(cluster(), new GroupSubscription(subs)).groupAssignment();
-        for (String static_ : List.of("m-2", "m-4")) {
-            assertThat(MigrationAssignor.pending(result.get(static_).userData())).as(static_).containsExactly("m-1");
+        for (String static_ : List.of("m-1", "m-2", "m-4")) {
+            assertThat(MigrationAssignor.pending(result.get(static_).userData())).as(static_)
+                    .containsExactlyInAnyOrder("m-1", "m-2", "m-3");
             assertThat(bytes(MigrationAssignor.strip(result.get(static_).userData()))).as(static_)
                     .isEqualTo(bytes(plan.get(static_).userData()));
             assertThat(result.get(static_).partitions()).isEqualTo(plan.get(static_).partitions());
         }
-        for (String unchanged : List.of("m-1", "m-3")) {
-            assertThat(bytes(result.get(unchanged).userData())).as(unchanged).isEqualTo(bytes(plan.get(unchanged).userData()));
-        }
+        assertThat(bytes(result.get("m-3").userData())).as("m-3, dynamic").isEqualTo(bytes(plan.get("m-3").userData()));
         assertWhole(result);
 
         PartiAssignor withList = plain("i-2");
@@ -164,11 +166,31 @@ class MigrationAssignorTest {
                 told.add(cannotSwitch);
             }
         }).onAssignment(result.get("m-4"), new ConsumerGroupMetadata("g", 6, "m-4", Optional.of("i-4")));
-        assertThat(told).containsExactly(Set.of("m-1"));
+        assertThat(told).containsExactly(Set.of("m-1", "m-2", "m-3"));
 
-        subs.put("m-5", new Subscription(List.of("t"), plain("w-1").subscriptionUserData(Set.of("t"))));
-        Map<String, Assignment> ambiguous = plain("w-1").assign(cluster(), new GroupSubscription(subs)).groupAssignment();
+        subs.put("m-5", new Subscription(List.of("t"), plain("i-1").subscriptionUserData(Set.of("t"))));
+        Map<String, Assignment> ambiguous = plain("i-1").assign(cluster(), new GroupSubscription(subs)).groupAssignment();
         assertThat(ambiguous.values()).allSatisfy(a -> assertThat(MigrationAssignor.pending(a.userData())).isNull());
+    }
+
+    /**
+     * In a group too large for every static member to be told every plain member (over {@link
+     * MigrationAssignor#PENDING_BUDGET_BYTES}), a plain leader lists only itself, in the other static members'
+     * assignments: linear in the group, and those replacing a member while the leader is there still ask for nothing.
+     */
+    @Test
+    void aPlainLeaderOfALargeGroupListsOnlyItself() {
+        Map<String, Subscription> subs = new TreeMap<>();
+        for (int i = 1; i <= 150; i++) {
+            Subscription plainStatic = new Subscription(List.of("t"), plain("i-" + i).subscriptionUserData(Set.of("t")));
+            plainStatic.setGroupInstanceId(Optional.of("i-" + i));
+            subs.put("i-" + i + "-2f1c6a8e-7d0b-4c7e-9a51-0c3e5b7d9f21", plainStatic);
+        }
+        String leader = "i-1-2f1c6a8e-7d0b-4c7e-9a51-0c3e5b7d9f21";
+        Map<String, Assignment> result = plain("i-1").assign(cluster(), new GroupSubscription(subs)).groupAssignment();
+        assertThat(MigrationAssignor.pending(result.get(leader).userData())).as("the leader's own").isNull();
+        assertThat(result.entrySet().stream().filter(e -> !e.getKey().equals(leader)))
+                .allSatisfy(e -> assertThat(MigrationAssignor.pending(e.getValue().userData())).containsExactly(leader));
     }
 
     /**
