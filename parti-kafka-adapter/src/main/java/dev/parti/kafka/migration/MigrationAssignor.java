@@ -260,15 +260,8 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
      * rebalance, as in doubt).
      */
     static GroupAssignment withPending(GroupAssignment planned, Map<String, Subscription> subs) {
-        Set<String> plain = new java.util.TreeSet<>();
-        boolean anyMigrating = false;
-        for (Map.Entry<String, Subscription> e : subs.entrySet()) {
-            if (state(e.getValue().userData()) == 0) {
-                plain.add(e.getKey());
-            } else {
-                anyMigrating = true;
-            }
-        }
+        Set<String> plain = plainMembers(subs);
+        boolean anyMigrating = plain.size() < subs.size();
         if (!anyMigrating || plain.isEmpty()) {
             return planned;
         }
@@ -283,10 +276,7 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
                 recipients.add(e.getKey());
             }
         }
-        long listBytes = 8 + TRAILER;
-        for (String id : plain) {
-            listBytes += 2 + id.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
-        }
+        long listBytes = listBytes(plain);
         if (listBytes * recipients.size() > PENDING_BUDGET_BYTES) {
             // the broker stores every assignment in one record of the offsets topic: lists in all of them grow with the
             // square of the group's size, so a large group lists no one, and its migrating members ask (as in doubt)
@@ -302,6 +292,26 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
         }
         LOG.info("{} member(s) cannot switch to Parti yet ({}): told to {} member(s)", plain.size(), plain, flagged);
         return new GroupAssignment(out);
+    }
+
+    /** The members whose subscription has no migration trailer: plain members, which cannot switch. */
+    private static Set<String> plainMembers(Map<String, Subscription> subs) {
+        Set<String> plain = new java.util.TreeSet<>();
+        for (Map.Entry<String, Subscription> e : subs.entrySet()) {
+            if (state(e.getValue().userData()) == 0) {
+                plain.add(e.getKey());
+            }
+        }
+        return plain;
+    }
+
+    /** The bytes a {@link #PENDING} trailer listing {@code memberIds} adds to one assignment. */
+    private static long listBytes(Set<String> memberIds) {
+        long bytes = 8 + TRAILER;
+        for (String id : memberIds) {
+            bytes += 2 + id.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+        }
+        return bytes;
     }
 
     /**
@@ -329,12 +339,7 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
         if (leader == null || state(leader.userData()) != 0) {
             return planned;
         }
-        Set<String> plain = new java.util.TreeSet<>();
-        for (Map.Entry<String, Subscription> e : subs.entrySet()) {
-            if (state(e.getValue().userData()) == 0) {
-                plain.add(e.getKey());
-            }
-        }
+        Set<String> plain = plainMembers(subs);
         List<String> recipients = new ArrayList<>();
         for (Map.Entry<String, Assignment> e : planned.groupAssignment().entrySet()) {
             Subscription sub = subs.get(e.getKey());
@@ -346,10 +351,7 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
         if (recipients.isEmpty()) {
             return planned;
         }
-        long listBytes = 8 + TRAILER;
-        for (String id : plain) {
-            listBytes += 2 + id.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
-        }
+        long listBytes = listBytes(plain);
         Set<String> listed = plain;
         if (listBytes * recipients.size() > PENDING_BUDGET_BYTES) {
             // a large group: the lists would grow with its square; the leader alone keeps them linear
