@@ -400,6 +400,10 @@ final class PartiAssignorGroup implements AutoCloseable {
     }
 
     /** One consumer on its own thread. */
+    /** One listener call: partitions assigned (or revoked), at the consumer's Kafka generation then (−1 on Parti). */
+    record Change(boolean assigned, Set<TopicPartition> partitions, int generation) {
+    }
+
     final class Member {
         final String name;
         final Map<String, Object> config;
@@ -408,6 +412,8 @@ final class PartiAssignorGroup implements AutoCloseable {
         final AtomicLong assignedCalls = new AtomicLong();
         /** The consumer's {@code groupMetadata().generationId()} at each {@code onPartitionsAssigned} call (−1 on Parti). */
         final List<Integer> generations = new java.util.concurrent.CopyOnWriteArrayList<>();
+        /** Every non-empty assignment and revocation the listener got, in order. */
+        final List<Change> changes = new java.util.concurrent.CopyOnWriteArrayList<>();
         final Map<TopicPartition, Long> processed = new HashMap<>(); // consumer thread only
         private volatile Throwable failure;
         volatile org.apache.kafka.clients.consumer.Consumer<String, String> consumer;
@@ -513,6 +519,7 @@ final class PartiAssignorGroup implements AutoCloseable {
                     return;
                 }
                 revocations.incrementAndGet();
+                changes.add(new Change(false, Set.copyOf(revoked), consumer.groupMetadata().generationId()));
                 if (revoked.containsAll(views.getOrDefault(name, Set.of()))) {
                     fullRevocations.incrementAndGet();
                 }
@@ -537,6 +544,9 @@ final class PartiAssignorGroup implements AutoCloseable {
                 }
                 views.put(name, Set.copyOf(now));
                 generations.add(consumer.groupMetadata().generationId());
+                if (!assigned.isEmpty()) {
+                    changes.add(new Change(true, Set.copyOf(assigned), consumer.groupMetadata().generationId()));
+                }
                 assignedCalls.incrementAndGet();
             }
 

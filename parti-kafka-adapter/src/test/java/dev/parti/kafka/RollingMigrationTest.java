@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import dev.parti.kafka.internal.KafkaPartitions;
 import dev.parti.kafka.migration.KafkaToPartiMigration;
 import dev.parti.testkit.KafkaBrokerExtension;
 import dev.parti.testkit.NatsServerExtension;
@@ -11,8 +12,10 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
+import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.config.ConfigException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -233,9 +236,10 @@ class RollingMigrationTest {
             group.awaitBalanced(running, WAIT);
 
             long switchStart = 0;
+            List<PartiAssignorGroup.Member> migrating = new ArrayList<>();
             for (int i = 1; i <= members; i++) {
                 String p = "p-" + i;
-                group.start(p, migrating(group, p));
+                migrating.add(group.start(p, migrating(group, p)));
                 running.add(p);
                 group.awaitBalanced(running, WAIT);
                 assertThat(phase(group, p)).isEqualTo(KafkaToPartiMigration.Phase.KAFKA);
@@ -259,11 +263,40 @@ class RollingMigrationTest {
                     (switchEnd - switchStart) / 1e9, switchReport.unownedNanos() / 1e9, PARTITIONS,
                     switchReport.longestGapNanos() / 1e9);
             assertThat(switchReport.unownedAtEnd()).as("every partition owned once balanced on Parti").isEmpty();
+            for (PartiAssignorGroup.Member m : migrating) {
+                assertThat(movedAtTheSwitch(m)).as("%s: partitions that moved at the switch (its changes: %s)", m.name,
+                        m.changes).isEmpty();
+            }
             assertThat(group.describe().members()).as("Kafka-managed members left").isEmpty();
             assertThat(((PartiConsumer<String, String>) group.consumer("p-1")).partiManager()).isNotNull();
 
             assertEveryRecordOnceAndNoOverlap(group);
         }
+    }
+
+    /**
+     * The partitions {@code m} got in its first assignment through Parti and did not give up leaving the Kafka group, and
+     * those it gave up and did not get back: empty when Parti's first assignment kept what it owned in Kafka.
+     */
+    private static Set<TopicPartition> movedAtTheSwitch(PartiAssignorGroup.Member m) {
+        List<PartiAssignorGroup.Change> changes = List.copyOf(m.changes);
+        int first = -1;
+        for (int i = 0; i < changes.size() && first < 0; i++) {
+            if (changes.get(i).assigned() && changes.get(i).generation() < 0) {
+                first = i;
+            }
+        }
+        assertThat(first).as("%s got an assignment through Parti: %s", m.name, changes).isPositive();
+        int leave = first - 1;
+        while (leave >= 0 && changes.get(leave).assigned()) {
+            leave--;
+        }
+        Set<TopicPartition> left = leave < 0 ? Set.of() : changes.get(leave).partitions();
+        Set<TopicPartition> got = changes.get(first).partitions();
+        Set<TopicPartition> moved = new java.util.TreeSet<>(KafkaPartitions.ORDER);
+        got.stream().filter(tp -> !left.contains(tp)).forEach(moved::add);
+        left.stream().filter(tp -> !got.contains(tp)).forEach(moved::add);
+        return moved;
     }
 
     /**

@@ -84,6 +84,11 @@ public final class PartiConsumerDelegate<K, V> {
     private volatile MixedGroupGuard guard;
     /** The worker metadata key under which a switching member publishes its Kafka member ID ({@link #migrationBridgeMember}). */
     public static final String BRIDGE_MEMBER_METADATA = "kafka.bridge.member";
+    /**
+     * The worker metadata key under which a switching member publishes the partitions its Kafka side owns ({@link
+     * #migrationSwitching}), as {@code topic:n,n,...;topic:n,...}.
+     */
+    public static final String BRIDGE_OWNED_METADATA = "kafka.bridge.owned";
 
     /**
      * Creates the inner consumer; nothing else (no NATS, no Admin client) until the first {@code subscribe}.
@@ -680,12 +685,14 @@ public final class PartiConsumerDelegate<K, V> {
     }
 
     /**
-     * A rolling migration is switching (polling thread, before the Parti side subscribes): this member publishes its
-     * Kafka side's member ID in its Parti heartbeat, so that once this member has stopped (killed, say) and its Parti
-     * lease has surely ended, the other members may remove that Kafka membership (see {@link MixedGroupGuard}).
+     * A rolling migration is switching (polling thread, before the Parti side subscribes). This member publishes in its
+     * Parti heartbeat the partitions its Kafka side owns ({@link #BRIDGE_OWNED_METADATA}), which the Parti leader's first
+     * assignment keeps with it (see {@link SubscriptionStrategy}), and, unless {@code memberId} is null, its Kafka side's
+     * member ID ({@link #BRIDGE_MEMBER_METADATA}), so that once this member has stopped (killed, say) and its Parti lease
+     * has surely ended, the other members may remove that Kafka membership (see {@link MixedGroupGuard}).
      */
-    public void migrationBridgeMember(String memberId) {
-        driver.publishBridgeMember(memberId);
+    public void migrationSwitching(String memberId, Set<TopicPartition> owned) {
+        driver.publishSwitching(memberId, owned);
     }
 
     /**

@@ -53,8 +53,10 @@ final class RebalanceDriver {
     private volatile int assignedCount;
     /** What this member publishes as its subscription (see {@link SubscriptionState#METADATA_KEY}); polling thread. */
     private String subscriptionMetadata;
-    /** A migrating member's Kafka member ID while it switches (see {@link #publishBridgeMember}), or null. */
+    /** A migrating member's Kafka member ID while it switches (see {@link #publishSwitching}), or null. */
     private volatile String bridgeMemberId;
+    /** The partitions a migrating member's Kafka side owned when it began to switch, encoded, or null. */
+    private volatile String bridgeOwned;
     /** The strategy of the current membership (its leader side tells whether the group rolls back), or null. */
     private volatile SubscriptionStrategy strategy;
 
@@ -119,11 +121,12 @@ final class RebalanceDriver {
     }
 
     /**
-     * Polling thread, before a migrating member's Parti side subscribes to switch: the Kafka member ID of its Kafka side,
-     * published in its heartbeat from then on (at once when joined).
+     * Polling thread, before a migrating member's Parti side subscribes to switch: the Kafka member ID of its Kafka side
+     * (unless null) and the partitions it owns, published in its heartbeat from then on (at once when joined).
      */
-    void publishBridgeMember(String memberId) {
+    void publishSwitching(String memberId, Set<TopicPartition> owned) {
         bridgeMemberId = memberId;
+        bridgeOwned = SubscriptionStrategy.encodeOwned(owned);
         Membership m = membership;
         if (m != null && subscriptionMetadata != null) {
             m.manager().setMetadata(metadataOf(subscriptionMetadata));
@@ -143,6 +146,10 @@ final class RebalanceDriver {
         String member = bridgeMemberId;
         if (member != null && !member.isEmpty()) {
             m.put(PartiConsumerDelegate.BRIDGE_MEMBER_METADATA, member);
+        }
+        String owned = bridgeOwned;
+        if (owned != null) {
+            m.put(PartiConsumerDelegate.BRIDGE_OWNED_METADATA, owned);
         }
         return java.util.Map.copyOf(m);
     }

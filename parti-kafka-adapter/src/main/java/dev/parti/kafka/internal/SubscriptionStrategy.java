@@ -7,11 +7,14 @@ import dev.parti.kafka.KafkaAssignorStrategy;
 import dev.parti.kafka.PartiConsumerConfig;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.function.Predicate;
+import org.apache.kafka.common.TopicPartition;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -23,7 +26,9 @@ import org.slf4j.LoggerFactory;
  * group leader's assignor does; any other strategy runs once per set of members sharing a topic
  * ({@link SubscriberGroups}, as {@code PartiAssignor} does). A member that publishes no subscription (a
  * release before per-member subscriptions, during a rolling upgrade) counts as subscribed to every
- * topic of the request, which is what that release assumed of every member.
+ * topic of the request, which is what that release assumed of every member. At a cold start (Parti's first
+ * assignment) the partitions the members owned in Kafka when a rolling migration switched ({@link #withOwnedInKafka})
+ * count as their previous ownership, so sticky strategies keep them where they are.
  *
  * <p>Runs on Parti's leader thread only, never concurrently.
  */
@@ -70,8 +75,84 @@ final class SubscriptionStrategy implements AssignmentStrategy {
         return everyWorkerRollsBack;
     }
 
+    /**
+     * The partitions {@code owned}, encoded for {@link PartiConsumerDelegate#BRIDGE_OWNED_METADATA}: {@code
+     * topic:n,n,...} per topic, {@code ;}-separated (Kafka topic names use none of {@code :;,}); null when empty or
+     * longer than {@link #MAX_OWNED_METADATA} characters (then nothing is kept: a heartbeat stays small).
+     */
+    static String encodeOwned(Set<TopicPartition> owned) {
+        if (owned == null || owned.isEmpty()) {
+            return null;
+        }
+        Map<String, List<Integer>> byTopic = new TreeMap<>();
+        for (TopicPartition tp : owned) {
+            byTopic.computeIfAbsent(tp.topic(), t -> new ArrayList<>()).add(tp.partition());
+        }
+        StringBuilder b = new StringBuilder();
+        for (Map.Entry<String, List<Integer>> e : byTopic.entrySet()) {
+            if (b.length() > 0) {
+                b.append(';');
+            }
+            b.append(e.getKey()).append(':');
+            List<Integer> ns = e.getValue();
+            ns.sort(null);
+            for (int i = 0; i < ns.size(); i++) {
+                b.append(i == 0 ? "" : ",").append(ns.get(i));
+            }
+        }
+        return b.length() > MAX_OWNED_METADATA ? null : b.toString();
+    }
+
+    /** The longest {@link #encodeOwned} value published, 8 KiB: 1 500 to 2 000 partitions of one topic. */
+    static final int MAX_OWNED_METADATA = 8 * 1024;
+
+    /** The partitions {@code w} publishes as owned by its Kafka side ({@link #encodeOwned}); empty when none or unreadable. */
+    static Set<Partition> ownedInKafka(Worker w) {
+        String value = w.metadata(PartiConsumerDelegate.BRIDGE_OWNED_METADATA);
+        if (value == null || value.isEmpty()) {
+            return Set.of();
+        }
+        Set<Partition> out = new HashSet<>();
+        try {
+            for (String topicPart : value.split(";")) {
+                int colon = topicPart.lastIndexOf(':');
+                String topic = topicPart.substring(0, colon);
+                for (String n : topicPart.substring(colon + 1).split(",")) {
+                    out.add(KafkaPartitions.toPartition(new TopicPartition(topic, Integer.parseInt(n))));
+                }
+            }
+        } catch (RuntimeException e) {
+            log.debug("Worker {} publishes partitions owned in Kafka this release cannot read ({}): ignored", w.id(), e.toString());
+            return Set.of();
+        }
+        return out;
+    }
+
+    /**
+     * {@code request}'s previous ownership; at a cold start (no previous ownership: Parti's first assignment), the
+     * partitions each worker owned in Kafka when it began to switch ({@link #ownedInKafka}) instead. So Parti's first
+     * assignment after a rolling migration's switch keeps each partition with the member that owned it in Kafka (nothing
+     * moves when that was balanced). Once Parti has assigned, only what Parti knows counts: a member that joins later is
+     * a new member, whatever it owned in Kafka. Only where a partition goes depends on this, never when it may be taken
+     * (the handoff rules do not read it).
+     */
+    static Map<String, Set<Partition>> withOwnedInKafka(Request request) {
+        if (!request.previous().isEmpty()) {
+            return request.previous();
+        }
+        Map<String, Set<Partition>> out = new HashMap<>();
+        for (Worker w : request.workers()) {
+            Set<Partition> claimed = ownedInKafka(w);
+            if (!claimed.isEmpty()) {
+                out.put(w.id(), claimed);
+            }
+        }
+        return out;
+    }
+
     @Override
     public Map<String, List<Partition>> assign(Request request) {
+        Map<String, Set<Partition>> previous = withOwnedInKafka(request);
         everyWorkerRollsBack = !request.workers().isEmpty() && request.workers().stream().allMatch(w ->
                 PartiConsumerConfig.MIGRATION_PARTI_TO_KAFKA.equals(w.metadata(PartiConsumerConfig.MIGRATION_CONFIG)));
         Set<String> topics = new TreeSet<>();
@@ -101,9 +182,9 @@ final class SubscriptionStrategy implements AssignmentStrategy {
                     subscribed.add(p);
                 }
             }
-            return inner.assign(new Request(workers, subscribed, request.previous()));
+            return inner.assign(new Request(workers, subscribed, previous));
         }
-        return SubscriberGroups.assign(inner, request.workers(), topicsOf, request.partitions(), request.previous());
+        return SubscriberGroups.assign(inner, request.workers(), topicsOf, request.partitions(), previous);
     }
 
     @Override

@@ -131,11 +131,13 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
         long assignmentVersion();
 
         /**
-         * Called just before the Parti side subscribes to switch: when this member's Kafka side is bounded by its Parti
-         * lease, the Parti side publishes {@code bridgeMemberId} (the Kafka side's member ID) in its heartbeat, so that
-         * the other members may remove that Kafka membership once this member stopped and its lease has surely ended.
+         * Called just before the Parti side subscribes to switch. The Parti side publishes in its heartbeat the
+         * partitions its Kafka side owns ({@code owned}), so that Parti's first assignment keeps each partition with the
+         * member that owns it in Kafka; and, when this member's Kafka side is bounded by its Parti lease, {@code
+         * bridgeMemberId} (the Kafka side's member ID), so that the other members may remove that Kafka membership once
+         * this member stopped and its lease has surely ended.
          */
-        default void switching(String bridgeMemberId) {
+        default void switching(String bridgeMemberId, Set<TopicPartition> owned) {
         }
 
         /**
@@ -305,10 +307,9 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
                 }
 
                 @Override
-                public void switching(String bridgeMemberId) {
-                    if (fence) { // otherwise the Kafka side is not bounded by the Parti lease: nobody may remove it early
-                        delegate.migrationBridgeMember(bridgeMemberId);
-                    }
+                public void switching(String bridgeMemberId, Set<TopicPartition> owned) {
+                    // without fence the Kafka side is not bounded by the Parti lease: nobody may remove it early
+                    delegate.migrationSwitching(fence ? bridgeMemberId : null, owned);
                 }
 
                 @Override
@@ -575,7 +576,7 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
                     log.info("Consumer group {}: every member can switch (generation {}); joining Parti", groupId,
                             switchGeneration);
                     phase = Phase.SWITCHING;
-                    parti.switching(bridge.groupMetadata().memberId());
+                    parti.switching(bridge.groupMetadata().memberId(), bridge.assignment());
                     parti.subscribe(topics, listener);
                     if (records.isEmpty() && mayLeaveKafka()) {
                         leaveKafkaGroup(Duration.ofMillis(apiTimeoutMs));

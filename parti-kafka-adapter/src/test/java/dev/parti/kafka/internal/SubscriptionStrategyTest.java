@@ -74,4 +74,76 @@ class SubscriptionStrategyTest {
         assertThat(result.get("w-1")).allSatisfy(p -> assertThat(p.keys().get(0)).isEqualTo("a"));
         assertThat(result.get("w-0").size() + result.get("w-1").size()).isEqualTo(4);
     }
+
+    /**
+     * A rolling migration's switch: members that publish what their Kafka sides own, balanced and disjoint, and no
+     * previous Parti assignment (Parti's cold start). Sticky strategies keep every partition where it is: nothing moves.
+     */
+    @Property(tries = 200)
+    void atTheSwitchABalancedKafkaAssignmentIsKeptWhole(@ForAll @IntRange(min = 1, max = 6) int members,
+                                                        @ForAll @IntRange(min = 0, max = 40) int partitionCount,
+                                                        @ForAll long shuffleSeed,
+                                                        @ForAll("sticky") String name) {
+        List<Partition> partitions = topic("orders", partitionCount);
+        List<Partition> shuffled = new ArrayList<>(partitions);
+        java.util.Collections.shuffle(shuffled, new java.util.Random(shuffleSeed));
+        Map<String, java.util.Set<org.apache.kafka.common.TopicPartition>> kafka = new java.util.TreeMap<>();
+        for (int m = 0; m < members; m++) {
+            kafka.put("w-" + m, new java.util.HashSet<>());
+        }
+        for (int i = 0; i < shuffled.size(); i++) { // dealt round robin: balanced, each member's share scattered
+            kafka.get("w-" + (i % members)).add(KafkaPartitions.toTopicPartition(shuffled.get(i)));
+        }
+        List<Worker> workers = new ArrayList<>();
+        for (Map.Entry<String, java.util.Set<org.apache.kafka.common.TopicPartition>> e : kafka.entrySet()) {
+            Map<String, String> metadata = new java.util.HashMap<>(Map.of(SubscriptionState.METADATA_KEY, "topics:orders"));
+            String owned = SubscriptionStrategy.encodeOwned(e.getValue());
+            if (owned != null) {
+                metadata.put(PartiConsumerDelegate.BRIDGE_OWNED_METADATA, owned);
+            }
+            workers.add(new Worker(e.getKey(), 1, metadata));
+        }
+        AssignmentStrategy inner = name.equals("cooperative-sticky")
+                ? new KafkaAssignorStrategy(new org.apache.kafka.clients.consumer.CooperativeStickyAssignor())
+                : Strategies.byName(name);
+        Map<String, List<Partition>> result = new SubscriptionStrategy(inner).assign(Request.fresh(workers, partitions));
+        for (Map.Entry<String, java.util.Set<org.apache.kafka.common.TopicPartition>> e : kafka.entrySet()) {
+            assertThat(KafkaPartitions.toTopicPartitions(result.getOrDefault(e.getKey(), List.of())))
+                    .as("%s keeps what it owned in Kafka", e.getKey()).containsExactlyInAnyOrderElementsOf(e.getValue());
+        }
+    }
+
+    @net.jqwik.api.Provide
+    net.jqwik.api.Arbitrary<String> sticky() {
+        return net.jqwik.api.Arbitraries.of("sticky-balanced", "cooperative-sticky");
+    }
+
+    /**
+     * Once Parti has assigned (a previous assignment exists), what members say they owned in Kafka is not read: a
+     * member joining later, or a stale claim, never moves a partition away from an owner Parti knows.
+     */
+    @Test
+    void afterPartisFirstAssignmentWhatAMemberOwnedInKafkaIsNotRead() {
+        List<Partition> partitions = topic("orders", 4);
+        Map<String, String> claimsAll = Map.of(SubscriptionState.METADATA_KEY, "topics:orders",
+                PartiConsumerDelegate.BRIDGE_OWNED_METADATA, "orders:0,1,2,3");
+        List<Worker> workers = List.of(new Worker("w-0", 1, claimsAll), new Worker("w-1", 1, claimsAll),
+                new Worker("w-2", 1, claimsAll));
+        Map<String, java.util.Set<Partition>> previous = Map.of("w-1", java.util.Set.copyOf(partitions));
+        assertThat(SubscriptionStrategy.withOwnedInKafka(new Request(workers, partitions, previous))).isEqualTo(previous);
+        Map<String, List<Partition>> seeded = new SubscriptionStrategy(Strategies.byName("sticky-balanced"))
+                .assign(new Request(workers, partitions, previous));
+        Map<String, List<Partition>> plain = Strategies.byName("sticky-balanced").assign(new Request(
+                List.of(member("w-0", null), member("w-1", null), member("w-2", null)), partitions, previous));
+        assertThat(seeded).isEqualTo(plain);
+
+        assertThat(SubscriptionStrategy.encodeOwned(java.util.Set.of())).isNull();
+        assertThat(SubscriptionStrategy.ownedInKafka(new Worker("w-9", 1, Map.of(PartiConsumerDelegate.BRIDGE_OWNED_METADATA,
+                "orders:x")))).as("unreadable: ignored").isEmpty();
+        java.util.Set<org.apache.kafka.common.TopicPartition> many = new java.util.HashSet<>();
+        for (int i = 0; i < 5_000; i++) {
+            many.add(new org.apache.kafka.common.TopicPartition("orders", i));
+        }
+        assertThat(SubscriptionStrategy.encodeOwned(many)).as("too long for a heartbeat: not published").isNull();
+    }
 }
