@@ -95,8 +95,12 @@ public final class ElasticExecutor implements Executor {
             }
             // workers not inside a task (just started, or between two tasks) take the waiting tasks first: without
             // this, every check started as many again while the last ones had not reached the queue yet (B6 at
-            // 1 000 workers: over 11 000 threads started in 30 s, a thousand alive)
-            more = start - Math.max(0, workers - running.size());
+            // 1 000 workers: over 11 000 threads started in 30 s, a thousand alive). The tasks still queued are
+            // counted now, after the workers inside a task: tasks move from the queue to a worker while this thread
+            // works, so the count of the scan above may be stale, and these two reads in this order bound the workers
+            // by the tasks (ElasticExecutorTest, which a loaded machine failed with 2 workers too many).
+            int inTasks = running.size();
+            more = Math.min(start, queue.size()) - Math.max(0, workers - inTasks);
             if (more <= 0) {
                 return;
             }
