@@ -125,6 +125,10 @@ class ZombieProcessTest {
                     .jvmArgs("-Xmx128m", "-XX:+UseSerialGC")
                     .args(args(nats.server().url(), group, dir.toString(), "child", "12", childArgs)).start()) {
                 await().atMost(Duration.ofSeconds(20)).until(() -> ownedInProcess(g).size() == 8);
+                // and the child works on its 4 (it applies its line in its own time: a loaded machine had it stopped
+                // before, with nothing to act on once resumed)
+                await().atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(20)).until(() ->
+                        ChildWorker.Status.read(dir, "child").map(s -> s.owned().size() == 4).orElse(false));
 
                 child.suspend();
                 long stoppedAt = System.nanoTime();
