@@ -276,12 +276,12 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
                 recipients.add(e.getKey());
             }
         }
-        long listBytes = listBytes(plain);
-        if (listBytes * recipients.size() > PENDING_BUDGET_BYTES) {
+        long bytesPerList = listBytes(plain);
+        if (bytesPerList * recipients.size() > PENDING_BUDGET_BYTES) {
             // the broker stores every assignment in one record of the offsets topic: lists in all of them grow with the
             // square of the group's size, so a large group lists no one, and its migrating members ask (as in doubt)
             LOG.info("{} member(s) cannot switch to Parti yet; the list would take {} bytes in {} assignments, over {}: "
-                    + "not told", plain.size(), listBytes * recipients.size(), recipients.size(), PENDING_BUDGET_BYTES);
+                    + "not told", plain.size(), bytesPerList * recipients.size(), recipients.size(), PENDING_BUDGET_BYTES);
             return planned;
         }
         Map<String, Assignment> out = new HashMap<>(planned.groupAssignment());
@@ -351,9 +351,9 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
         if (recipients.isEmpty()) {
             return planned;
         }
-        long listBytes = listBytes(plain);
+        long bytesPerList = listBytes(plain);
         Set<String> listed = plain;
-        if (listBytes * recipients.size() > PENDING_BUDGET_BYTES) {
+        if (bytesPerList * recipients.size() > PENDING_BUDGET_BYTES) {
             // a large group: the lists would grow with its square; the leader alone keeps them linear
             listed = Set.of(leaderMemberId);
             recipients.remove(leaderMemberId);
