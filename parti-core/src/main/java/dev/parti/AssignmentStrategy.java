@@ -32,6 +32,21 @@ public interface AssignmentStrategy {
     Map<String, List<Partition>> assign(Request request);
 
     /**
+     * Whether every worker a cold start waits for is among {@code workers}: the leader then assigns at once instead of
+     * waiting out the rest of its cold-start window ({@code PartiConfig.coldStartWindow}). Asked on the leader's
+     * calculator thread at each round of a cold start's window, with the live workers and their metadata; the same
+     * rules as {@link #assign} (pure, quick, no I/O). An exception counts as false. The default, false, lets the window
+     * run out: a strategy says true only when the workers themselves tell it how many to expect (the Kafka adapter's
+     * strategy does at a rolling migration's switch, from the Kafka group the members leave).
+     *
+     * @param workers the live workers, sorted by ID
+     * @return true to end the cold-start window now
+     */
+    default boolean coldStartComplete(List<Worker> workers) {
+        return false;
+    }
+
+    /**
      * Input of {@link #assign(Request)}.
      *
      * @param workers    the live workers, distinct IDs, any order

@@ -89,13 +89,17 @@ final class Calculator {
          */
         String closedConnection;
         /**
-         * The instance this leader saw run the ID before the current one (null: none, or its window is over), the version
+         * The instance this leader saw run the ID before the current one (null: none seen), the version
          * it last reported applied, and until when it may still run under its lease: a line addressed to it in a newer
          * version may be applied by it even after its successor took the ID over (finding 18).
          */
         String formerInstance;
         long formerApplied;
+        /** What that instance last reported owning (with {@link #formerApplied}). */
+        Set<Partition> formerOwned = Set.of();
         long formerUntilNanos;
+        /** That instance's lease has surely ended: it holds nothing, and no line addressed to it is held by anyone. */
+        boolean formerEnded;
     }
 
     private final PartiConfig config;
@@ -338,7 +342,9 @@ final class Calculator {
                 // already counted gone is trusted gone, as everywhere: its partitions may have moved already.)
                 s.formerInstance = before.instance();
                 s.formerApplied = before.appliedVersion();
+                s.formerOwned = before.owned();
                 s.formerUntilNanos = now + sessionNanos;
+                s.formerEnded = false;
             }
             s.hb = hb;
             publisher.raiseVersionFloor(hb.appliedVersion());
@@ -629,8 +635,13 @@ final class Calculator {
 
     /** The live workers with their capacity and metadata, sorted by ID. */
     private List<Worker> liveWorkerList(long now) {
+        return workers(liveWorkers(now));
+    }
+
+    /** The workers {@code ids} with their capacity and metadata, in the order of {@code ids}. */
+    private List<Worker> workers(Set<String> ids) {
         List<Worker> workers = new ArrayList<>();
-        for (String id : liveWorkers(now)) {
+        for (String id : ids) {
             workers.add(worker(id));
         }
         return workers;
@@ -666,8 +677,8 @@ final class Calculator {
         boolean firstRound = firstRoundOfTerm;
         firstRoundOfTerm = false;
         for (Seen s : seen.values()) {
-            if (s.formerInstance != null && now - s.formerUntilNanos >= 0) {
-                s.formerInstance = null; // its lease has surely ended: what it was given may move now
+            if (s.formerInstance != null && !s.formerEnded && now - s.formerUntilNanos >= 0) {
+                s.formerEnded = true; // its lease has surely ended: what it was given may move now
                 dirty = true;
             }
         }
@@ -699,7 +710,7 @@ final class Calculator {
         } else if (state == State.SCALING) {
             if (crashed && pending != RebalanceType.RESTART && !gone.isEmpty()) {
                 rebalance(RebalanceType.EMERGENCY, live, now);
-            } else if (now >= windowEndNanos) {
+            } else if (now >= windowEndNanos || coldStartComplete(live, now)) {
                 rebalance(pending, live, now);
             }
         } else if (!joined.isEmpty()) {
@@ -709,7 +720,7 @@ final class Calculator {
             } else {
                 startWindow(RebalanceType.PLANNED_SCALE, config.plannedScaleWindow(), now, true);
             }
-            if (state == State.SCALING && now >= windowEndNanos) {
+            if (state == State.SCALING && (now >= windowEndNanos || coldStartComplete(live, now))) {
                 rebalance(pending, live, now);
             }
         } else if (partitionsChanged || metadataChanged || rebalanceRequested) {
@@ -795,6 +806,30 @@ final class Calculator {
                 && s.appliedInstance != null && !s.appliedInstance.equals(hb.instance());
     }
 
+    /**
+     * Inside a cold start's window: whether the strategy says every worker it waits for is live
+     * ({@link AssignmentStrategy#coldStartComplete}), so the window ends now (logged when it does).
+     */
+    private boolean coldStartComplete(Set<String> live, long now) {
+        if (pending != RebalanceType.COLD_START || live.isEmpty()) {
+            return false;
+        }
+        List<Worker> workers = workers(live);
+        boolean complete;
+        try {
+            complete = strategy.coldStartComplete(workers);
+        } catch (RuntimeException e) {
+            log.warn("Leader {}: strategy {} failed to tell whether the cold start is complete; waiting out the window",
+                    leaderId, strategy.name(), e);
+            return false;
+        }
+        if (complete) {
+            log.info("Leader {}: cold start complete by strategy {} with {} workers, {} ms before the window's end",
+                    leaderId, strategy.name(), workers.size(), Math.max(0, windowEndNanos - now) / 1_000_000);
+        }
+        return complete;
+    }
+
     private void startWindow(RebalanceType type, Duration window, long now, boolean cooldown) {
         startWindow(type, window, now, now, cooldown);
     }
@@ -821,10 +856,7 @@ final class Calculator {
         config.metrics().rebalanceStarted(handoffKind);
         readPartitions();
         long start = clock.getAsLong();
-        List<Worker> workers = new ArrayList<>();
-        for (String id : live) {
-            workers.add(worker(id));
-        }
+        List<Worker> workers = workers(live);
         Map<String, Set<Partition>> previous = new HashMap<>();
         AssignmentRecord current = publisher.current();
         if (target != null) {
@@ -1012,19 +1044,32 @@ final class Calculator {
         Map<Partition, Set<String>> holders = new HashMap<>();
         long oldest = history.isEmpty() ? Long.MAX_VALUE : history.peekFirst().version();
         for (String id : live) {
-            Heartbeat hb = seen.get(id).hb;
+            Seen s = seen.get(id);
+            Heartbeat hb = s.hb;
+            boolean former = s.formerInstance != null && !s.formerEnded && now - s.formerUntilNanos < 0;
+            // the instance this leader saw run the ID before the current one holds at most what it last reported plus
+            // the lines addressed to it in newer versions (counted below), and nothing once its lease has ended; its
+            // older lines (say the single worker's whole line of a cold start) were superseded by a version it applied:
+            // counting them would take partitions from the workers that now hold them, for a session
+            String superseded = s.formerInstance != null && (!former || s.formerApplied >= oldest)
+                    && !ReintroducedBugs.formerInstanceOldLinesHeld ? s.formerInstance : null;
             for (Partition p : hb.owned()) {
                 holders.computeIfAbsent(p, k -> new HashSet<>(2)).add(id);
             }
+            if (former && superseded != null) {
+                for (Partition p : s.formerOwned) {
+                    holders.computeIfAbsent(p, k -> new HashSet<>(2)).add(id);
+                }
+            }
             for (AssignmentRecord r : history) {
-                if (r.version() > hb.appliedVersion() || hb.appliedVersion() < oldest) {
+                if ((r.version() > hb.appliedVersion() || hb.appliedVersion() < oldest)
+                        && (superseded == null || !superseded.equals(r.instanceOf(id)))) {
                     for (Partition p : r.of(id)) {
                         holders.computeIfAbsent(p, k -> new HashSet<>(2)).add(id);
                     }
                 }
             }
-            Seen s = seen.get(id);
-            if (s.formerInstance != null && now - s.formerUntilNanos < 0 && !ReintroducedBugs.formerInstanceLinesNotHeld) {
+            if (former && !ReintroducedBugs.formerInstanceLinesNotHeld) {
                 for (AssignmentRecord r : history) {
                     if (r.version() > s.formerApplied && r.instanceOf(id) != null && r.addressedTo(id, s.formerInstance)) {
                         for (Partition p : r.of(id)) {

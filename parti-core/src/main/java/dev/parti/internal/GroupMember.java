@@ -2048,6 +2048,11 @@ public final class GroupMember {
         }
     }
 
+    /** Tests: the newest revision of the assignment key this worker has read (by its watch, its poll or its main thread). */
+    long assignmentRevisionSeen() {
+        return assignmentRevisionSeen.get();
+    }
+
     /** Tests (the simulation's checker): whether this worker holds the leader lease right now, closing or not. */
     boolean holdsLeaderLease() {
         LeaderElection e = election;

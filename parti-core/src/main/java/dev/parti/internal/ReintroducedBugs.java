@@ -70,6 +70,14 @@ final class ReintroducedBugs {
     static volatile boolean formerInstanceLinesNotHeld;
 
     /**
+     * Found by StaticMemberStopTest (an availability bug, not a safety one): a new instance of a static ID reports
+     * nothing applied, so every remembered line of the ID counted held, also those of the earlier instance that a
+     * version it had applied since superseded; a worker holding a partition such a line once gave the ID lost it until
+     * the earlier instance's session ended.
+     */
+    static volatile boolean formerInstanceOldLinesHeld;
+
+    /**
      * Found by the simulator (finding 20): nothing is applied right after a fenced worker's horizon read, so a version
      * the watch delivered while that read was under way (refused then, as the horizon was pending) waits for a newer
      * one that never comes: the leader sees the worker report the version before it and publishes nothing.
@@ -95,6 +103,7 @@ final class ReintroducedBugs {
         staleEpisodeEndsOnlyWithAHeartbeat = false;
         closeIgnoresAFencesLoss = false;
         formerInstanceLinesNotHeld = false;
+        formerInstanceOldLinesHeld = false;
         noApplyAfterHorizon = false;
     }
 }

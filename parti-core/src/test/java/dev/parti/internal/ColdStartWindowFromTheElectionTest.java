@@ -70,6 +70,55 @@ class ColdStartWindowFromTheElectionTest {
         }
     }
 
+    /**
+     * A strategy that says every worker it waits for is there ({@link dev.parti.AssignmentStrategy#coldStartComplete})
+     * ends the cold start's window at once; one still waiting for a worker leaves it to run out.
+     */
+    @Test
+    void aStrategyCountingEveryWorkerItWaitsForEndsTheColdStartWindowAtOnce() throws Exception {
+        try (Connection nc = Nats.connect(nats.url())) {
+            AtomicLong now = new AtomicLong(1_000_000_000L);
+            Fixture f = new Fixture(nc, "cold-complete", now, expecting(2));
+            f.calculator.begin(1, now.get(), f.kv.entries(Bucket.HEARTBEATS), false);
+            f.calculator.tick();
+            assertThat(f.publisher.current()).as("published in the first round: both workers it waits for are live")
+                    .isNotNull();
+            assertThat(f.publisher.current().owners().keySet()).containsExactlyInAnyOrder("A", "B");
+
+            long elected = now.get();
+            Fixture waiting = new Fixture(nc, "cold-incomplete", now, expecting(3));
+            waiting.calculator.begin(1, elected, waiting.kv.entries(Bucket.HEARTBEATS), false);
+            waiting.calculator.tick();
+            now.set(elected + WINDOW.toNanos() - 1);
+            waiting.calculator.tick();
+            assertThat(waiting.publisher.current()).as("a third worker is awaited: the window runs").isNull();
+            now.set(elected + WINDOW.toNanos());
+            waiting.calculator.tick();
+            assertThat(waiting.publisher.current()).as("published once the window is over").isNotNull();
+        }
+    }
+
+    /** Round robin, with a cold start complete once {@code workers} workers are live. */
+    private static dev.parti.AssignmentStrategy expecting(int workers) {
+        dev.parti.AssignmentStrategy roundRobin = new dev.parti.strategy.RoundRobin();
+        return new dev.parti.AssignmentStrategy() {
+            @Override
+            public String name() {
+                return "expecting-" + workers;
+            }
+
+            @Override
+            public java.util.Map<String, List<Partition>> assign(Request request) {
+                return roundRobin.assign(request);
+            }
+
+            @Override
+            public boolean coldStartComplete(List<dev.parti.Worker> live) {
+                return live.size() >= workers;
+            }
+        };
+    }
+
     /** Two workers' heartbeats, no assignment yet, and the calculator of a leader N. */
     private static final class Fixture {
         final KvGateway kv;
@@ -77,12 +126,20 @@ class ColdStartWindowFromTheElectionTest {
         final Calculator calculator;
 
         Fixture(Connection nc, String group, AtomicLong now) {
+            this(nc, group, now, null);
+        }
+
+        Fixture(Connection nc, String group, AtomicLong now, dev.parti.AssignmentStrategy strategy) {
             kv = new KvGateway(nc, new BucketNames(group), Duration.ofSeconds(2));
             kv.provision(Holes.fastTtls(), 1);
             List<Partition> ps = List.of(Partition.of("t", "x"), Partition.of("t", "y"));
             kv.create(Bucket.HEARTBEATS, "A", Codec.encode(new Heartbeat("a-1", 0, Set.of(), false, 1)));
             kv.create(Bucket.HEARTBEATS, "B", Codec.encode(new Heartbeat("b-1", 0, Set.of(), false, 1)));
-            dev.parti.PartiConfig config = Holes.fast(group, nats.url(), ps).coldStartWindow(WINDOW).build();
+            dev.parti.PartiConfig.Builder builder = Holes.fast(group, nats.url(), ps).coldStartWindow(WINDOW);
+            if (strategy != null) {
+                builder.strategy(strategy);
+            }
+            dev.parti.PartiConfig config = builder.build();
             publisher = new AssignmentPublisher(kv);
             calculator = new Calculator(config, now::get, publisher, "A", s -> { }, () -> true);
         }

@@ -104,6 +104,63 @@ class EarlierInstanceLineTest {
     }
 
     /**
+     * The other side of the rule above, found by {@code StaticMemberStopTest}: the lines of the earlier instance that a
+     * version it applied since has superseded are not held by anyone. S ran alone (its cold-start line gave it both
+     * partitions), then W joined and took one over in a two-phase handoff that S acknowledged; then a new instance of S
+     * takes the ID over. The fresh version for it must leave W what W holds: the cold-start line is old news.
+     */
+    @Test
+    void aNewInstanceDoesNotTakeFromOthersWhatItsPredecessorsSupersededLineGaveIt() throws Exception {
+        List<Partition> two = Holes.partitions(2);
+        String group = ReintroducedBugs.formerInstanceOldLinesHeld ? "superseded-line-bug" : "superseded-line";
+        try (Connection nc = Nats.connect(nats.url())) {
+            KvGateway kv = new KvGateway(nc, new BucketNames(group), Duration.ofSeconds(2));
+            kv.provision(Holes.fastTtls(), 1);
+            AtomicLong now = new AtomicLong(1_000_000_000L);
+            dev.parti.PartiConfig config = Holes.fast(group, nats.url(), two).build();
+            AssignmentPublisher mine = new AssignmentPublisher(kv);
+            Calculator n = new Calculator(config, now::get, mine, "S", s -> { }, () -> true);
+            n.begin(1, List.of(beat("S", 1, new Heartbeat("s-1", 0, Set.of(), false, 1))), false);
+            AssignmentRecord alone = Holes.tickUntil(n, now, mine, r -> r != null && r.of("S").size() == 2);
+
+            long rev = 10;
+            n.onHeartbeat(beat("S", rev++, new Heartbeat("s-1", alone.version(), Set.copyOf(two), false, 1)), now.get());
+            n.onHeartbeat(beat("W", rev++, new Heartbeat("w-1", 0, Set.of(), false, 1)), now.get());
+            AssignmentRecord released = Holes.tickUntil(n, now, mine, r -> r.of("S").size() == 1);
+            n.onHeartbeat(beat("S", rev++, new Heartbeat("s-1", released.version(), Set.copyOf(released.of("S")), false, 1)),
+                    now.get());
+            AssignmentRecord shared = Holes.tickUntil(n, now, mine, r -> r.of("W").size() == 1);
+            n.onHeartbeat(beat("W", rev++, new Heartbeat("w-1", shared.version(), Set.copyOf(shared.of("W")), false, 1)),
+                    now.get());
+            n.tick();
+
+            // s-2 takes the ID over while s-1 may still run: it reported version `released`, holding one partition
+            now.addAndGet(Duration.ofMillis(10).toNanos());
+            n.onHeartbeat(beat("S", rev++, new Heartbeat("s-2", 0, Set.of(), false, 1)), now.get());
+            AssignmentRecord readdressed = Holes.tickUntil(n, now, mine, r -> "s-2".equals(r.instanceOf("S")));
+            if (ReintroducedBugs.formerInstanceOldLinesHeld) {
+                assertThat(readdressed.of("W")).as("with the switch on, the bug shows: W loses its partition").isEmpty();
+                return;
+            }
+            assertThat(readdressed.of("W")).as("W keeps what it holds; s-1's cold-start line (version %d) was superseded "
+                    + "by version %d, which it applied", alone.version(), released.version()).isEqualTo(shared.of("W"));
+
+            // s-2 acknowledges nothing yet; once s-1's lease has surely ended its lines are held by no one
+            now.addAndGet(config.sessionTimeout().toNanos());
+            AssignmentRecord after = Holes.tickUntil(n, now, mine, r -> r.of("S").equals(released.of("S")));
+            assertThat(after.of("W")).as("W keeps what it holds after s-1's lease has ended too").isEqualTo(shared.of("W"));
+            assertThat(after.instanceOf("S")).isEqualTo("s-2");
+        }
+    }
+
+    /** The check above can fail: with the old rule switched back on, W loses its partition for a session. */
+    @Test
+    void withTheOldRuleTheOtherWorkerLosesItsPartition() throws Exception {
+        ReintroducedBugs.formerInstanceOldLinesHeld = true;
+        aNewInstanceDoesNotTakeFromOthersWhatItsPredecessorsSupersededLineGaveIt();
+    }
+
+    /**
      * Whole members: the leader L computes a version while its partition source is slow; meanwhile a new instance of
      * the static member S takes the ID over from the running one, which reported nothing held and nothing unapplied. L's
      * version gives S a partition, addressed to the earlier instance (L had not seen the new one), which applies it; then

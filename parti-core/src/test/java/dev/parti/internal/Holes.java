@@ -42,6 +42,20 @@ final class Holes implements AutoCloseable {
                 .rebalanceCooldown(Duration.ofMillis(100));
     }
 
+    /** Ticks (50 ms apart, at most 5 s of the calculator's clock) until the published version matches {@code done}. */
+    static Codec.AssignmentRecord tickUntil(Calculator n, java.util.concurrent.atomic.AtomicLong now, AssignmentPublisher published,
+            java.util.function.Predicate<Codec.AssignmentRecord> done) {
+        for (int i = 0; i < 100; i++) {
+            n.tick();
+            Codec.AssignmentRecord r = published.current();
+            if (r != null && done.test(r)) {
+                return r;
+            }
+            now.addAndGet(Duration.ofMillis(50).toNanos());
+        }
+        throw new AssertionError("no such version within 5 s; published: " + published.current());
+    }
+
     /** The bucket TTLs of {@link #fast}: what its workers provision (the assignment bucket has none). */
     static java.util.Map<KvGateway.Bucket, Duration> fastTtls() {
         return java.util.Map.of(KvGateway.Bucket.IDS, Duration.ofMillis(3000), KvGateway.Bucket.HEARTBEATS, Duration.ofMillis(1000),

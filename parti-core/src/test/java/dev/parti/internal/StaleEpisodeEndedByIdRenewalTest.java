@@ -18,6 +18,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -87,10 +88,18 @@ class StaleEpisodeEndedByIdRenewalTest {
                 seen = kv.get(Bucket.IDS, "W").revision();
                 long cutEnds = renewedAt + Duration.ofMillis(2700).toNanos(); // the cut's length: past the ID's lease
                 Thread.sleep(Math.max(0, (cutEnds - System.nanoTime()) / 1_000_000));
+                AtomicInteger horizonReads = new AtomicInteger();
+                w.faults = point -> {
+                    if ("horizon-read".equals(point)) {
+                        horizonReads.incrementAndGet();
+                    }
+                };
                 proxy.restore();
                 // the round after the reconnection: the heartbeat (the ID's lease still stale), then the ID renewal
                 nextRenewal(renewals, seen);
-                Thread.sleep(200); // the next round reads the assignment horizon; the next heartbeat is 400 ms after the last
+                // the next round reads the assignment horizon; the next heartbeat is 400 ms after the last
+                await("the worker read the assignment horizon").atMost(Duration.ofSeconds(2))
+                        .pollInterval(Duration.ofMillis(5)).until(() -> horizonReads.get() > 0);
                 CountDownLatch second = h.freeze(w);
                 long lostBefore = worker.events.stream().filter(e -> e.startsWith("lost")).count();
                 source.add(five);

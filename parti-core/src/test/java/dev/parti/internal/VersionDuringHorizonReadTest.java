@@ -81,7 +81,10 @@ class VersionDuringHorizonReadTest {
             // held right after the read: the leader publishes a fresh version for the fenced worker meanwhile
             await().atMost(Duration.ofSeconds(5)).until(() ->
                     ChunkedAssignment.version(kv.get(Bucket.ASSIGNMENT, AssignmentPublisher.KEY).value()) > before);
-            Thread.sleep(200); // the rest of the pause: the worker's watch delivers that version
+            long fresh = kv.get(Bucket.ASSIGNMENT, AssignmentPublisher.KEY).revision();
+            // the rest of the pause: until the worker's watch has delivered that version
+            await("the worker's watch delivers the fresh version").atMost(Duration.ofSeconds(5))
+                    .pollInterval(Duration.ofMillis(5)).until(() -> w.assignmentRevisionSeen() >= fresh);
             release.countDown();
         }
         await("the fenced worker owns again").atMost(Duration.ofSeconds(5)).until(() -> worker.owned.size() == 2);
