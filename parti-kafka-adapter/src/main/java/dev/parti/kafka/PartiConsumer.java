@@ -138,7 +138,9 @@ import org.apache.kafka.common.serialization.Deserializer;
  * or leaves the Parti group a thread {@code parti-consumer-<client>-join} or {@code -leave}; while it migrates
  * from a Kafka-run group ({@code parti.migration=kafka-to-parti}), at its first {@code subscribe()} a thread
  * {@code parti-migration-presence-<group>} that reads Parti's state (one short NATS connection, ended before
- * {@code subscribe()} returns, or within that read's timeout of at most 5 s when {@code subscribe()} was interrupted),
+ * {@code subscribe()} returns, or within that read's timeout of at most 5 s when {@code subscribe()} was interrupted;
+ * when it finds Parti heartbeats and Kafka-managed members both, {@code subscribe()} also watches the heartbeats on one
+ * more short connection for up to 1.5 heartbeat intervals, to tell running workers from stopped ones' keys),
  * and a second {@code KafkaConsumer} (client ID {@code <client.id>-kafka-group}) in that group, closed at the switch; with {@code parti.migration=parti-to-kafka}, an {@code Admin} client describing the Kafka group
  * while on Parti and, from the rollback on, a second {@code KafkaConsumer} ({@code <client.id>-kafka-group}) that
  * serves every call; {@link #close()} stops all of them. When NATS does not answer, the leave (or a join still under way) is

@@ -107,7 +107,8 @@ public final class PartiConsumerConfig extends AbstractConfig {
             + "as a whole), the leader waits this long for more members to join before the first assignment, so "
             + "a fleet starting together is assigned once. At least <code>parti.planned.scale.window.ms</code>. The "
             + "default, 3 s, is the broker's <code>group.initial.rebalance.delay.ms</code> default (the Parti core "
-            + "library's own default is 30 s).";
+            + "library's own default is 30 s). At a rolling migration's switch the first assignment comes as soon as "
+            + "every member of the Kafka group has joined Parti; the window only bounds the wait for one that does not.";
 
     /** The key {@value}; see the definition in {@link #configDef()}. */
     public static final String PLANNED_SCALE_WINDOW_MS_CONFIG = "parti.planned.scale.window.ms";

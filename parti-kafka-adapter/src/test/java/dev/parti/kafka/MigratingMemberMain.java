@@ -187,11 +187,13 @@ final class MigratingMemberMain {
             boolean lastLeader = false;
             while (running.get()) {
                 Map<TopicPartition, OffsetAndMetadata> batch = new LinkedHashMap<>();
+                long pollCalled = System.nanoTime();
                 ConsumerRecords<String, String> polled = consumer.poll(Duration.ofMillis(50));
                 if (!polled.isEmpty()) {
-                    // when poll() handed the batch out: a test that pauses this JVM tells records handed out before the
-                    // pause (processed after it perhaps) from records handed out after it
-                    ledger.write("# POLLED " + System.nanoTime() + "\n");
+                    // when poll() returned and when it was called: a test that pauses this JVM tells records handed out
+                    // before the pause (processed after it perhaps) from records handed out after it. A pause can land
+                    // between poll() returning and this line, so a poll that spans the pause may have returned before it
+                    ledger.write("# POLLED " + System.nanoTime() + " " + pollCalled + "\n");
                 }
                 for (ConsumerRecord<String, String> r : polled) {
                     ledger.write(r.partition() + " " + r.offset() + "\n");

@@ -532,8 +532,8 @@ final class MigrationCrashSupport {
 
     /**
      * {@link #assertLedgersAndOwnership} for a run in which {@code paused} was stopped with SIGSTOP at {@code pausedAt}
-     * and continued at {@code resumedAt}. First, no record that {@code poll()} handed it after it continued (by the
-     * {@code # POLLED} times in its ledger) was processed by another member as well: a record fetched before the pause
+     * and continued at {@code resumedAt}. First, no record that a {@code poll()} called after it continued handed it
+     * (by the {@code # POLLED} times in its ledger) was processed by another member as well: a record fetched before the pause
      * and handed out after it, or a partition handed out before the instance noticed it had lost it, would be. Given
      * that, what it held before the pause counts as released at the pause, when it stopped being an owner in fact (it was
      * stopped in between, and was handed nothing of another member's afterwards); its release, logged only once it learnt
@@ -544,18 +544,28 @@ final class MigrationCrashSupport {
                                                       long resumedAt) throws Exception {
         Map<String, List<String>> seen = ledgers(dir);
         List<String> afterResume = new ArrayList<>();
-        long polledAt = Long.MIN_VALUE;
+        List<String> acrossThePause = new ArrayList<>();
+        long returnedAt = Long.MIN_VALUE;
+        long calledAt = Long.MIN_VALUE;
         for (String l : Files.readAllLines(dir.resolve(paused + ".ledger"))) {
             String line = l.trim();
             if (line.startsWith("# POLLED ")) {
-                polledAt = Long.parseLong(line.substring("# POLLED ".length()));
-            } else if (!line.isEmpty() && !line.startsWith("#") && polledAt - resumedAt >= 0
+                String[] times = line.substring("# POLLED ".length()).split(" ");
+                returnedAt = Long.parseLong(times[0]);
+                calledAt = Long.parseLong(times[1]);
+            } else if (!line.isEmpty() && !line.startsWith("#") && returnedAt - resumedAt >= 0
                     && seen.get(line).stream().anyMatch(m -> !m.equals(paused))) {
-                afterResume.add(line);
+                (calledAt - resumedAt >= 0 ? afterResume : acrossThePause).add(line);
             }
         }
-        assertThat(afterResume).as("records handed to " + paused + " after it continued that another member processed too")
-                .isEmpty();
+        assertThat(afterResume).as("records handed to " + paused + " by a poll called after it continued that another "
+                + "member processed too").isEmpty();
+        // A poll called before the pause whose return was timed after it may have returned before the pause (SIGSTOP
+        // landing between poll() returning and the child's clock read): from outside, its records cannot be told from
+        // work handed out before the pause. Such a poll, returning after the pause, hands out nothing by the gap rule
+        // of the path it runs (for the switch: KafkaToPartiMigrationTest); every later poll is checked here.
+        System.out.println(paused + ": " + acrossThePause.size() + " records of a poll spanning the pause processed by "
+                + "another member too " + acrossThePause);
         List<String> duplicates = duplicatesBeyond(dir, Set.of(paused));
         assertThat(duplicates).as("processed twice other than the paused instance's work from before the pause").isEmpty();
         List<OwnershipEvent> events = new ArrayList<>(OwnershipLog.read(logDir));

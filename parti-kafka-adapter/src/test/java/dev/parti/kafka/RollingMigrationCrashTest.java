@@ -428,6 +428,9 @@ class RollingMigrationCrashTest {
         try (load) {
             try {
                 members.put("k-1", Member.start(kafka(load.groupId, "k-1"), load.topic, "k-1", load.logDir, dir));
+                // k-1 in the group first: p-1 must find a Kafka member at its subscribe() (an empty group sends it to
+                // Parti directly, and the group never has two members)
+                MigrationCrashSupport.awaitKafkaGroup(KAFKA.bootstrapServers(), load.groupId, 1, PARTITIONS, WAIT);
                 members.put("p-1", Member.start(MigrationCrashSupport.fastSwitch(migrating(load.groupId, "p-1", NATS.url())), load.topic,
                         "p-1", load.logDir, dir));
                 MigrationCrashSupport.awaitKafkaGroup(KAFKA.bootstrapServers(), load.groupId, 2, PARTITIONS, WAIT);

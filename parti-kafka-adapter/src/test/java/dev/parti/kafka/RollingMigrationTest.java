@@ -34,7 +34,11 @@ class RollingMigrationTest {
     static final NatsServerExtension NATS = new NatsServerExtension();
 
     private static final Duration WAIT = Duration.ofSeconds(45);
+    /** A Parti cold-start window no test waits out: the switch ends it once every member is there. */
+    private static final Duration COLD_START_WAITED_FOR_NOBODY = WAIT.multipliedBy(4);
     private static final int PARTITIONS = 12;
+    /** A Parti session longer than the steps between a worker's stop and the next member's subscribe() take. */
+    private static final Duration LINGERING_SESSION = Duration.ofSeconds(10);
 
     /**
      * Surge order (start the PartiConsumer, then stop a KafkaConsumer): the last stop triggers the switch. Six members,
@@ -49,6 +53,81 @@ class RollingMigrationTest {
     @Test
     void fourKafkaConsumersReplacedOneByOneEndInAPartiRunGroup() throws Exception {
         rollOver(4);
+    }
+
+    /**
+     * A group that ran on Parti before (migrated, rolled back, migrated again; here two PartiConsumers ran it, then
+     * KafkaConsumers took over once their heartbeats had expired): Parti's last assignment is still in its bucket,
+     * placing every partition with two members whose worker IDs the migrating ones reuse. The Kafka leader that
+     * announces the switch retires it (no Parti worker is live), so Parti's first assignment still keeps each
+     * partition where it is in Kafka, as in a first migration (14 partitions moved at the switch before).
+     */
+    @Test
+    void aGroupThatRanOnPartiBeforeStillKeepsEachPartitionWhereItIsInKafkaAtTheSwitch() throws Exception {
+        rollOver(4, true);
+    }
+
+    /**
+     * A group rolled back to Kafka and migrated again at once: the Parti worker of its last run stopped less than a
+     * session ago, so its heartbeat key is still in the bucket when the first migrating member subscribes, while a
+     * KafkaConsumer runs the group. The member must see that no worker renews a heartbeat and join the Kafka group; it
+     * used to take the key for a running Parti group, join Parti directly and stay idle until the last KafkaConsumer
+     * was gone.
+     */
+    @Test
+    void aMemberMigratingWhileAStoppedPartiWorkersHeartbeatLingersJoinsTheKafkaGroup() throws Exception {
+        String topic = Fixtures.unique("migrate-linger");
+        String groupId = Fixtures.unique("g-linger");
+        KAFKA.broker().createTopic(topic, PARTITIONS);
+        try (PartiAssignorGroup group = new PartiAssignorGroup(KAFKA.bootstrapServers(), groupId, topic, PARTITIONS)) {
+            group.startProducing(400);
+            Map<String, Object> before = lingering(migrating(group, "p-0"));
+            before.put(PartiConsumerConfig.MIGRATION_CONFIG, PartiConsumerConfig.MIGRATION_NONE);
+            group.start("p-0", before);
+            group.awaitBalanced(List.of("p-0"), WAIT);
+            group.stop("p-0");
+            long stoppedAt = System.nanoTime();
+            assertThat(heartbeatKeys(groupId)).as("the stopped worker's heartbeat key stays for its session").contains("p-0");
+
+            group.start("k-1");
+            group.awaitBalanced(List.of("k-1"), WAIT);
+            group.start("p-1", lingering(migrating(group, "p-1")));
+            await("p-1 decided at its subscribe()").atMost(WAIT).pollInterval(Duration.ofMillis(10)).until(() -> {
+                KafkaToPartiMigration.Phase phase = phase(group, "p-1");
+                return phase != null && phase != KafkaToPartiMigration.Phase.NEW;
+            });
+            assertThat(Duration.ofNanos(System.nanoTime() - stoppedAt)).as("p-1 decided while p-0's key was in the bucket")
+                    .isLessThan(LINGERING_SESSION);
+            assertThat(phase(group, "p-1")).as("p-1 joined the Kafka group").isEqualTo(KafkaToPartiMigration.Phase.KAFKA);
+            group.awaitBalanced(List.of("k-1", "p-1"), WAIT); // p-1 consumes its share as a Kafka member
+
+            awaitNoLiveWorker(groupId); // the switch then starts Parti cold
+            group.stop("k-1");
+            await("p-1 runs through Parti").atMost(WAIT).pollInterval(Duration.ofMillis(50))
+                    .until(() -> phase(group, "p-1") == KafkaToPartiMigration.Phase.PARTI);
+            group.awaitBalanced(List.of("p-1"), WAIT);
+            assertEveryRecordOnceAndNoOverlap(group);
+        }
+    }
+
+    /** {@code config} with a Parti session of {@link #LINGERING_SESSION}: a stopped worker's heartbeat key stays that long. */
+    private static Map<String, Object> lingering(Map<String, Object> config) {
+        config.put("parti.session.timeout.ms", LINGERING_SESSION.toMillis());
+        config.put("parti.worker.id.ttl.ms", LINGERING_SESSION.multipliedBy(2).toMillis());
+        config.put("parti.leader.ttl.ms", 2500); // above the default safety margin, session / 6
+        return config;
+    }
+
+    /** The keys of the Parti group's heartbeat bucket: one per worker whose session has not expired. */
+    private static List<String> heartbeatKeys(String groupId) throws Exception {
+        try (io.nats.client.Connection nc = io.nats.client.Nats.connect(NATS.url())) {
+            return heartbeats(nc, groupId).keys();
+        }
+    }
+
+    /** The Parti group's heartbeat bucket, over {@code nc}. */
+    private static io.nats.client.KeyValue heartbeats(io.nats.client.Connection nc, String groupId) throws Exception {
+        return nc.keyValue(new dev.parti.internal.BucketNames(groupId).name(dev.parti.internal.KvGateway.Bucket.HEARTBEATS));
     }
 
     /**
@@ -223,12 +302,28 @@ class RollingMigrationTest {
     }
 
     private void rollOver(int members) throws Exception {
+        rollOver(members, false);
+    }
+
+    /** {@code ranOnPartiBefore}: two plain PartiConsumers named p-1 and p-2 run the group first, then stop. */
+    private void rollOver(int members, boolean ranOnPartiBefore) throws Exception {
         String topic = Fixtures.unique("migrate");
         String groupId = Fixtures.unique("g-migrate");
         KAFKA.broker().createTopic(topic, PARTITIONS);
         try (PartiAssignorGroup group = new PartiAssignorGroup(KAFKA.bootstrapServers(), groupId, topic, PARTITIONS)) {
             group.startProducing(400);
             List<String> running = new ArrayList<>();
+            if (ranOnPartiBefore) {
+                List<String> before = List.of("p-1", "p-2");
+                for (String p : before) {
+                    Map<String, Object> config = migrating(group, p);
+                    config.put(PartiConsumerConfig.MIGRATION_CONFIG, PartiConsumerConfig.MIGRATION_NONE);
+                    group.start(p, config);
+                }
+                group.awaitBalanced(before, WAIT);
+                before.forEach(group::stop);
+                awaitNoLiveWorker(groupId); // time passes: their heartbeats expire, as before any later migration
+            }
             for (int i = 1; i <= members; i++) {
                 group.start("k-" + i);
                 running.add("k-" + i);
@@ -240,9 +335,10 @@ class RollingMigrationTest {
             for (int i = 1; i <= members; i++) {
                 String p = "p-" + i;
                 Map<String, Object> config = migrating(group, p);
-                // every member's Parti side joins within Parti's cold start, even on a loaded machine, so that the
-                // first assignment, which keeps each partition with its Kafka owner, includes all of them
-                config.put("parti.cold.start.window.ms", 1000);
+                // a cold-start window far longer than the test waits: Parti's first assignment comes once every
+                // member of the switch's Kafka generation has joined Parti (the Kafka leader that announced the switch
+                // counted them), so it includes all of them and keeps each partition with its Kafka owner
+                config.put("parti.cold.start.window.ms", COLD_START_WAITED_FOR_NOBODY.toMillis());
                 migrating.add(group.start(p, config));
                 running.add(p);
                 group.awaitBalanced(running, WAIT);
@@ -470,6 +566,15 @@ class RollingMigrationTest {
         config.putAll(Fixtures.partiFast(NATS.url()));
         config.put(PartiConsumerConfig.MIGRATION_CONFIG, PartiConsumerConfig.MIGRATION_KAFKA_TO_PARTI);
         return config;
+    }
+
+    /** Until the Parti group {@code groupId} has no live worker (no heartbeat key left). */
+    private static void awaitNoLiveWorker(String groupId) throws Exception {
+        try (io.nats.client.Connection nc = io.nats.client.Nats.connect(NATS.url())) {
+            io.nats.client.KeyValue heartbeats = heartbeats(nc, groupId);
+            await("the Parti group's heartbeats expired").atMost(WAIT).pollInterval(Duration.ofMillis(100))
+                    .until(() -> heartbeats.keys().isEmpty());
+        }
     }
 
     private static KafkaToPartiMigration.Phase phase(PartiAssignorGroup group, String name) {

@@ -89,6 +89,13 @@ public final class PartiConsumerDelegate<K, V> {
      * #migrationSwitching}), as {@code topic:n,n,...;topic:n,...}.
      */
     public static final String BRIDGE_OWNED_METADATA = "kafka.bridge.owned";
+    /**
+     * The worker metadata key under which a switching member publishes the Kafka generation of the switch ({@link
+     * #migrationSwitching}): {@code generation}, or {@code generation:members} from the member that announced the
+     * switch to {@code members} members. Parti's leader assigns once that many members of the generation have joined,
+     * without waiting out its cold-start window (see {@link SubscriptionStrategy#coldStartComplete}).
+     */
+    public static final String SWITCH_METADATA = "kafka.switch";
 
     /**
      * Creates the inner consumer; nothing else (no NATS, no Admin client) until the first {@code subscribe}.
@@ -689,10 +696,12 @@ public final class PartiConsumerDelegate<K, V> {
      * Parti heartbeat the partitions its Kafka side owns ({@link #BRIDGE_OWNED_METADATA}), which the Parti leader's first
      * assignment keeps with it (see {@link SubscriptionStrategy}), and, unless {@code memberId} is null, its Kafka side's
      * member ID ({@link #BRIDGE_MEMBER_METADATA}), so that once this member has stopped (killed, say) and its Parti lease
-     * has surely ended, the other members may remove that Kafka membership (see {@link MixedGroupGuard}).
+     * has surely ended, the other members may remove that Kafka membership (see {@link MixedGroupGuard}); and the
+     * switch's Kafka generation, with the number of members it was announced to when this member announced it
+     * ({@link #SWITCH_METADATA}; {@code members} 0 otherwise, a {@code generation} below 0 publishes nothing).
      */
-    public void migrationSwitching(String memberId, Set<TopicPartition> owned) {
-        driver.publishSwitching(memberId, owned);
+    public void migrationSwitching(String memberId, Set<TopicPartition> owned, int generation, int members) {
+        driver.publishSwitching(memberId, owned, SubscriptionStrategy.encodeSwitch(generation, members));
     }
 
     /**

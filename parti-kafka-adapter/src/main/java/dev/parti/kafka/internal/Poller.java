@@ -150,8 +150,8 @@ final class Poller<K, V> {
     }
 
     /**
-     * Polling thread, once, while the first assignment is awaited: the inner consumer connects, reads the metadata of a
-     * subscribed topic that exists and finds the group's coordinator (the committed offset of one of its partitions),
+     * Polling thread, once, while the first assignment is awaited: the inner consumer connects, finds the group's
+     * coordinator (the committed offset of partition 0 of a subscribed topic that exists) and reads that topic's metadata,
      * so that the first fetch after the assignment does not pay for them (issue 19: a returning member's first
      * record). Best effort within {@code sliceMs}; a topic that does not exist yet is left to
      * {@link #maybeAutoCreateTopics}, and the warm-up waits for one that does. It runs while the Parti side joins, and a
@@ -175,10 +175,12 @@ final class Poller<K, V> {
             if (m != null && m.hasEvents()) {
                 return; // the assignment is there already
             }
-            List<org.apache.kafka.common.PartitionInfo> partitions = inner.partitionsFor(topic, Duration.ofMillis(sliceMs));
-            if (!partitions.isEmpty() && (m == null || !m.hasEvents())) {
-                inner.committed(java.util.Set.of(new TopicPartition(topic, partitions.get(0).partition())),
-                        Duration.ofMillis(sliceMs));
+            // the coordinator first: right after the assignment the committed offsets come before any fetch (a
+            // logged b4r run showed the first record waiting for the coordinator's lookup); partition 0 exists in
+            // every topic
+            inner.committed(java.util.Set.of(new TopicPartition(topic, 0)), Duration.ofMillis(sliceMs));
+            if (m == null || !m.hasEvents()) {
+                inner.partitionsFor(topic, Duration.ofMillis(sliceMs));
             }
         } catch (WakeupException e) {
             if (thread.takeWakeup()) {

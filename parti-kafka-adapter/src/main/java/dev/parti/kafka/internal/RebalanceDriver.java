@@ -57,6 +57,8 @@ final class RebalanceDriver {
     private volatile String bridgeMemberId;
     /** The partitions a migrating member's Kafka side owned when it began to switch, encoded, or null. */
     private volatile String bridgeOwned;
+    /** The switch's Kafka generation (and announced member count) a migrating member publishes, or null. */
+    private volatile String switchGeneration;
     /** The strategy of the current membership (its leader side tells whether the group rolls back), or null. */
     private volatile SubscriptionStrategy strategy;
 
@@ -122,11 +124,13 @@ final class RebalanceDriver {
 
     /**
      * Polling thread, before a migrating member's Parti side subscribes to switch: the Kafka member ID of its Kafka side
-     * (unless null) and the partitions it owns, published in its heartbeat from then on (at once when joined).
+     * (unless null), the partitions it owns and the switch's generation ({@link PartiConsumerDelegate#SWITCH_METADATA},
+     * unless null), published in its heartbeat from then on (at once when joined).
      */
-    void publishSwitching(String memberId, Set<TopicPartition> owned) {
+    void publishSwitching(String memberId, Set<TopicPartition> owned, String generation) {
         bridgeMemberId = memberId;
         bridgeOwned = SubscriptionStrategy.encodeOwned(owned);
+        switchGeneration = generation;
         Membership m = membership;
         if (m != null && subscriptionMetadata != null) {
             m.manager().setMetadata(metadataOf(subscriptionMetadata));
@@ -150,6 +154,10 @@ final class RebalanceDriver {
         String owned = bridgeOwned;
         if (owned != null) {
             m.put(PartiConsumerDelegate.BRIDGE_OWNED_METADATA, owned);
+        }
+        String generation = switchGeneration;
+        if (generation != null) {
+            m.put(PartiConsumerDelegate.SWITCH_METADATA, generation);
         }
         return java.util.Map.copyOf(m);
     }

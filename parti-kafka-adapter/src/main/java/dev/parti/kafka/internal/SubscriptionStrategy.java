@@ -150,6 +150,46 @@ final class SubscriptionStrategy implements AssignmentStrategy {
         return out;
     }
 
+    /**
+     * The switch's Kafka generation for {@link PartiConsumerDelegate#SWITCH_METADATA}: {@code generation}, or {@code
+     * generation:members} when {@code members} &gt; 0 (the member that announced the switch); null for a generation
+     * below 0 (nothing published). Read by {@link #coldStartComplete}.
+     */
+    static String encodeSwitch(int generation, int members) {
+        return generation < 0 ? null : members > 0 ? generation + ":" + members : Integer.toString(generation);
+    }
+
+    /**
+     * A rolling migration's switch: whether, for some Kafka generation, as many live workers published it as switching
+     * ({@link PartiConsumerDelegate#SWITCH_METADATA}) as the member that announced that switch counted in the Kafka
+     * group. Every member the Kafka group had at the switch has then joined Parti, so the first assignment need not wait
+     * for more: it keeps each partition where it was in Kafka ({@link #withOwnedInKafka}). Without the count (the
+     * announcing member has not joined, or another release runs) the cold-start window runs out as usual.
+     */
+    @Override
+    public boolean coldStartComplete(List<Worker> workers) {
+        Map<String, Integer> expected = new HashMap<>();
+        Map<String, Integer> joined = new HashMap<>();
+        for (Worker w : workers) {
+            String value = w.metadata(PartiConsumerDelegate.SWITCH_METADATA);
+            if (value == null || value.isEmpty()) {
+                continue;
+            }
+            int colon = value.indexOf(':');
+            String generation = colon < 0 ? value : value.substring(0, colon);
+            joined.merge(generation, 1, Integer::sum);
+            if (colon >= 0) {
+                try {
+                    expected.merge(generation, Integer.parseInt(value.substring(colon + 1)), Math::max);
+                } catch (NumberFormatException e) {
+                    log.debug("Worker {} publishes a switch this release cannot read ({}): ignored", w.id(), value);
+                }
+            }
+        }
+        return expected.entrySet().stream().anyMatch(e -> e.getValue() > 0
+                && joined.getOrDefault(e.getKey(), 0) >= e.getValue());
+    }
+
     @Override
     public Map<String, List<Partition>> assign(Request request) {
         Map<String, Set<Partition>> previous = withOwnedInKafka(request);

@@ -47,7 +47,8 @@ import org.slf4j.LoggerFactory;
  * <p>Phases, each entered on the polling thread:
  * <ol>
  *   <li><b>KAFKA</b>: at the first {@code subscribe}, Parti's state is read ({@link PartiPresence}): when the Parti
- *       group has a live worker, the switch has begun, and the phase is WAITING at once, unless the Kafka group still
+ *       group has a live worker (one that renews its heartbeat, when the Kafka group has members: keys left by workers
+ *       that stopped less than a session ago do not count), the switch has begun, and the phase is WAITING at once, unless the Kafka group still
  *       has a member under this consumer's {@code group.instance.id} (an earlier instance killed while switching): the
  *       broker would keep that membership, and every partition waiting, for its whole session, so this member joins
  *       under it as below (the broker fences the earlier one and hands this one its assignment, flagged for the
@@ -135,9 +136,11 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
          * partitions its Kafka side owns ({@code owned}), so that Parti's first assignment keeps each partition with the
          * member that owns it in Kafka; and, when this member's Kafka side is bounded by its Parti lease, {@code
          * bridgeMemberId} (the Kafka side's member ID), so that the other members may remove that Kafka membership once
-         * this member stopped and its lease has surely ended.
+         * this member stopped and its lease has surely ended; and the Kafka generation of the switch, with the number of
+         * members it was announced to when this member's Kafka side announced it ({@code members} &gt; 0, else 0), so that
+         * Parti's leader assigns as soon as that many members of the generation have joined.
          */
-        default void switching(String bridgeMemberId, Set<TopicPartition> owned) {
+        default void switching(String bridgeMemberId, Set<TopicPartition> owned, int generation, int members) {
         }
 
         /**
@@ -166,6 +169,24 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
          * @throws KafkaException when Parti's state cannot be read (NATS unreachable, say)
          */
         boolean groupRuns();
+
+        /**
+         * Whether a worker of the Parti group renews its heartbeat within one and a half heartbeat intervals (a watch of
+         * the heartbeat bucket), as opposed to keys left by workers that stopped less than a session ago.
+         *
+         * @throws KafkaException when Parti's state cannot be read
+         */
+        default boolean workersRenewHeartbeats() {
+            return true;
+        }
+
+        /**
+         * {@link #groupRuns}; when it does not, the assignment its workers left when it last ran on Parti is retired, so
+         * that the switch about to be announced starts Parti cold (see {@code LeftoverAssignment}).
+         */
+        default boolean groupRunsElseRetireItsLeftoverAssignment() {
+            return groupRuns();
+        }
 
         /**
          * Whether this member is a safe owner in Parti right now: it has joined and, under the {@code fence} loss policy,
@@ -198,6 +219,8 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
     private List<String> topics;
     private ConsumerRebalanceListener listener;
     private int switchGeneration = -1;
+    /** How many members this member announced the switch to, when it led the Kafka group then; else 0 (polling thread). */
+    private int switchAnnouncedTo;
     private boolean kafkaRebalancing;
     private final boolean staticMember;
     /** {@code group.instance.id}, null for a dynamic member. */
@@ -234,6 +257,8 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
     private AutoCloseable bridgeWatch;
     /** When to try to open {@link #bridgeWatch} again after a failure (nanoTime). */
     private long nextBridgeWatchNanos;
+    /** When this member's Kafka side began to leave the Kafka group (nanoTime; polling thread), 0 before. */
+    private long leavingKafkaNanos;
 
     /**
      * @param userConfigs       the consumer's whole configuration (Kafka and {@code parti.*} keys), already validated
@@ -302,14 +327,24 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
                 }
 
                 @Override
+                public boolean workersRenewHeartbeats() {
+                    return presence.workersRenewHeartbeats();
+                }
+
+                @Override
+                public boolean groupRunsElseRetireItsLeftoverAssignment() {
+                    return !presence.liveWorkersRetiringALeftoverAssignment().isEmpty();
+                }
+
+                @Override
                 public void leftKafkaGroup() {
                     delegate.migrationLeftKafkaGroup();
                 }
 
                 @Override
-                public void switching(String bridgeMemberId, Set<TopicPartition> owned) {
+                public void switching(String bridgeMemberId, Set<TopicPartition> owned, int generation, int members) {
                     // without fence the Kafka side is not bounded by the Parti lease: nobody may remove it early
-                    delegate.migrationSwitching(fence ? bridgeMemberId : null, owned);
+                    delegate.migrationSwitching(fence ? bridgeMemberId : null, owned, generation, members);
                 }
 
                 @Override
@@ -502,6 +537,15 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
                     groupId, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start),
                     TimeUnit.NANOSECONDS.toMillis(describedNanos), TimeUnit.NANOSECONDS.toMillis(presence.nanos));
             boolean ownMembershipLeft = d != null && holdsStaticMembership(d, instanceId);
+            if (runs && !ownMembershipLeft && d != null && !d.members().isEmpty() && !heartbeatsRenewed()) {
+                // the keys of workers that stopped less than a session ago (a group rolled back to Kafka and migrated
+                // again at once): joining Parti would leave this member idle until the last KafkaConsumer is gone. The
+                // Kafka group's leader reads Parti's state again before it announces a switch, so a worker taken for
+                // stopped here (paused, say) still keeps the group from assigning in Kafka what Parti may own.
+                log.info("Consumer group {}: the Parti group's heartbeats are not renewed (workers that stopped less than "
+                        + "a session ago); deciding from the Kafka group", groupId);
+                runs = false;
+            }
             if (runs && !ownMembershipLeft) {
                 log.info("Consumer group {} runs on Parti already: joining Parti directly", groupId);
                 phase = Phase.WAITING; // delivers once the Kafka group is empty (members still switching leave it)
@@ -576,7 +620,8 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
                     log.info("Consumer group {}: every member can switch (generation {}); joining Parti", groupId,
                             switchGeneration);
                     phase = Phase.SWITCHING;
-                    parti.switching(bridge.groupMetadata().memberId(), bridge.assignment());
+                    parti.switching(bridge.groupMetadata().memberId(), bridge.assignment(), switchGeneration,
+                            switchAnnouncedTo);
                     parti.subscribe(topics, listener);
                     if (records.isEmpty() && mayLeaveKafka()) {
                         leaveKafkaGroup(Duration.ofMillis(apiTimeoutMs));
@@ -666,8 +711,18 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
     /** Kafka's polling thread (inside the bridge's poll): the assignment of {@code generation} says switch. */
     @Override
     public void switchAnnounced(int generation) {
+        switchAnnounced(generation, 0);
+    }
+
+    /**
+     * Kafka's polling thread (inside the bridge's poll): the assignment of {@code generation} says switch; {@code
+     * members} &gt; 0 when this member announced it to that many members (it led the Kafka group).
+     */
+    @Override
+    public void switchAnnounced(int generation, int members) {
         if (switchGeneration < 0) {
             switchGeneration = Math.max(0, generation);
+            switchAnnouncedTo = Math.max(0, members);
         }
     }
 
@@ -732,15 +787,14 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
         long previous = lastBridgePollNanos;
         lastBridgePollNanos = now;
         if (!partiLapsed) {
-            long lease = parti.leaseNanos();
             boolean safe = parti.safeOwner();
-            boolean invalidAfterValid = partiSeenSafe && !safe;
+            String lapse = lapse(parti.leaseNanos(), partiSeenSafe && !safe, previous, now);
             partiSeenSafe |= safe;
-            if (lease > 0 && (invalidAfterValid || previous != 0 && now - previous >= lease)) {
+            if (lapse != null) {
                 partiLapsed = true;
                 log.warn("Consumer group {}: this member's Parti lease may have lapsed while switching ({}); its Kafka "
                         + "side hands out nothing more and it leaves the Kafka group once Parti has assigned it", groupId,
-                        invalidAfterValid ? "no longer valid" : (now - previous) / 1_000_000 + " ms since the last poll");
+                        lapse);
             }
         }
         if (!partiLapsed) {
@@ -749,6 +803,23 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
         KafkaPartitions.rewind(bridge, records);
         bridge.pause(bridge.assignment());
         return ConsumerRecords.empty();
+    }
+
+    /**
+     * Why this member's Parti lease may have lapsed by the bridge poll that returned at {@code nowNanos}, or null when
+     * it cannot have: the lease seen invalid after it was seen valid, or at least a lease since the previous poll
+     * returned ({@code previousPollNanos}, 0 before the first), which a paused process shows even once its Parti side
+     * has recovered. Never under a {@code leaseNanos} of 0 (the {@code hold} loss policy).
+     */
+    static String lapse(long leaseNanos, boolean invalidAfterValid, long previousPollNanos, long nowNanos) {
+        if (leaseNanos <= 0) {
+            return null;
+        }
+        if (invalidAfterValid) {
+            return "no longer valid";
+        }
+        long gap = nowNanos - previousPollNanos;
+        return previousPollNanos != 0 && gap >= leaseNanos ? gap / 1_000_000 + " ms since the last poll" : null;
     }
 
     /** Kafka's polling thread: a rebalance of the bridge started or ended (see {@link MigrationAssignor.SwitchSignal}). */
@@ -810,15 +881,28 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
         }
     }
 
+    /**
+     * First {@code subscribe}, when the Parti group has heartbeats and the Kafka group members: whether a Parti worker
+     * renews its heartbeat; true, as before this check, when that cannot be read.
+     */
+    private boolean heartbeatsRenewed() {
+        return readParti(parti::workersRenewHeartbeats, true, "taking the Parti group for running");
+    }
+
     /** First {@code subscribe}: whether the Parti group runs; false, after a warning, when that cannot be read. */
     private boolean partiRuns() {
+        return readParti(parti::groupRuns, false, "deciding from the Kafka group alone");
+    }
+
+    /** {@code read}'s answer; {@code ifUnreadable}, after a warning that ends with {@code assumed}, when NATS cannot be read. */
+    private boolean readParti(java.util.function.BooleanSupplier read, boolean ifUnreadable, String assumed) {
         try {
-            return parti.groupRuns();
+            return read.getAsBoolean();
         } catch (WakeupException | InterruptException e) {
             throw e;
         } catch (KafkaException e) {
-            log.warn("Consumer group {}: {}; deciding from the Kafka group alone", groupId, e.getMessage());
-            return false;
+            log.warn("Consumer group {}: {}; {}", groupId, e.getMessage(), assumed);
+            return ifUnreadable;
         }
     }
 
@@ -829,7 +913,8 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
     @Override
     public boolean partiMayRun() {
         try {
-            boolean runs = parti.groupRuns();
+            // the switch is announced when Parti does not run: what its workers left when it last ran is retired first
+            boolean runs = parti.groupRunsElseRetireItsLeftoverAssignment();
             if (runs) {
                 log.info("Consumer group {}: Parti runs already; nothing more is assigned in the Kafka group", groupId);
             }
@@ -889,6 +974,7 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
         if (b == null) {
             return;
         }
+        leavingKafkaNanos = System.nanoTime();
         Set<TopicPartition> owned = Set.copyOf(b.assignment());
         CloseOptions leave = CloseOptions.groupMembershipOperation(CloseOptions.GroupMembershipOperation.LEAVE_GROUP)
                 .withTimeout(timeout);
@@ -908,6 +994,8 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
         log.info("Consumer group {}: leaving the Kafka group (revoking {})", groupId, owned);
         try {
             closeBridge(b, leave);
+            log.info("Consumer group {}: left the Kafka group in {} ms (revocation, leave, close)", groupId,
+                    TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - leavingKafkaNanos));
         } catch (KafkaException e) {
             if (!Causes.causedBy(e, CommitFailedException.class)) {
                 throw e;
@@ -952,7 +1040,13 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
                 long left = Math.max(0, deadline - System.nanoTime());
                 ConsumerRecords<K, V> records = parti.poll(Duration.ofNanos(left));
                 if (phase == Phase.WAITING) {
-                    log.info("Consumer group {}: no Kafka-managed member left; consuming through Parti", groupId);
+                    if (leavingKafkaNanos == 0) { // it never was a Kafka member (it joined after the switch)
+                        log.info("Consumer group {}: no Kafka-managed member left; consuming through Parti", groupId);
+                    } else {
+                        log.info("Consumer group {}: no Kafka-managed member left; consuming through Parti ({} ms after "
+                                + "this member began to leave the Kafka group)", groupId,
+                                TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - leavingKafkaNanos));
+                    }
                     phase = Phase.PARTI;
                     closeBridgeWatch();
                     closeGroupAdmin();

@@ -97,6 +97,16 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
         void switchAnnounced(int generation);
 
         /**
+         * {@link #switchAnnounced(int)}, with the number of members the switch was announced to when this member is the
+         * Kafka group's leader that announced it ({@code members} &gt; 0), else 0: the other members learn nothing of the
+         * group's size. Parti's leader ends its cold-start window once that many members of the generation have joined
+         * Parti. Called on the thread calling the Kafka consumer's {@code poll()}.
+         */
+        default void switchAnnounced(int generation, int members) {
+            switchAnnounced(generation);
+        }
+
+        /**
          * Whether this member is inside a Kafka rebalance: true when it sends its subscription (joining), false when
          * its assignment arrives. Leaving the group meanwhile would make Kafka report the partitions lost instead of
          * revoked (no commit in {@code onPartitionsRevoked}). Called on the thread calling the Kafka consumer's
@@ -150,6 +160,11 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
     private final PartiAssignor delegate = new PartiAssignor();
     private volatile SwitchSignal signal;
     private volatile boolean switching;
+    /**
+     * The number of members this member, as the Kafka group's leader, announced the switch to in its last assignment
+     * (0 when it announced none); read by its own {@code onAssignment} in the same rebalance. Polling thread.
+     */
+    private int announcedTo;
 
     /** Created by Kafka from {@code partition.assignment.strategy}; {@link #configure(Map)} follows. */
     public MigrationAssignor() {
@@ -205,6 +220,7 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
 
     @Override
     public GroupAssignment assign(Cluster metadata, GroupSubscription groupSubscription) {
+        announcedTo = 0;
         Map<String, Subscription> subs = groupSubscription.groupSubscription();
         if (subs.values().stream().anyMatch(sub -> state(sub.userData()) == ROLLBACK)) {
             return rollbackAssignment(metadata, subs);
@@ -231,6 +247,7 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
             planned.groupAssignment().forEach((member, a) ->
                     out.put(member, new Assignment(a.partitions(), withTrailer(a.userData(), SWITCHING))));
             LOG.info("every member of the group can switch to Parti: announcing the switch to {} members", out.size());
+            announcedTo = out.size();
         } else {
             for (Map.Entry<String, Subscription> e : subs.entrySet()) {
                 List<TopicPartition> keep = new ArrayList<>();
@@ -445,10 +462,12 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
         if (state == ROLLED && s != null) {
             s.rolledBack(metadata == null ? -1 : metadata.generationId());
         }
+        int announced = announcedTo;
+        announcedTo = 0;
         if (state == SWITCHING) {
             switching = true;
             if (s != null) {
-                s.switchAnnounced(metadata == null ? -1 : metadata.generationId());
+                s.switchAnnounced(metadata == null ? -1 : metadata.generationId(), announced);
             }
         }
         if (s != null) {

@@ -146,4 +146,30 @@ class SubscriptionStrategyTest {
         }
         assertThat(SubscriptionStrategy.encodeOwned(many)).as("too long for a heartbeat: not published").isNull();
     }
+
+    /**
+     * A rolling migration's switch ends Parti's cold-start window once as many members of its Kafka generation have
+     * joined as the member that announced it counted; without that count, or with members of another generation, the
+     * window runs out as usual.
+     */
+    @Test
+    void aSwitchIsCompleteOnceAsManyMembersOfItsGenerationJoinedAsItsAnnouncerCounted() {
+        SubscriptionStrategy s = new SubscriptionStrategy(new dev.parti.strategy.StickyBalanced());
+        Worker announcer = switching("w-1", "5:3");
+        Worker second = switching("w-2", "5");
+        Worker third = switching("w-3", "5");
+        assertThat(s.coldStartComplete(List.of(announcer, second))).as("2 of 3").isFalse();
+        assertThat(s.coldStartComplete(List.of(announcer, second, third))).as("3 of 3").isTrue();
+        assertThat(s.coldStartComplete(List.of(second, third, switching("w-4", "5")))).as("no count: the announcer is not there")
+                .isFalse();
+        assertThat(s.coldStartComplete(List.of(announcer, second, switching("w-3", "6")))).as("one of another generation")
+                .isFalse();
+        assertThat(s.coldStartComplete(List.of(switching("w-1", "5:x"), second, third))).as("an unreadable count").isFalse();
+        assertThat(s.coldStartComplete(List.of(member("w-1", null), member("w-2", null)))).as("no switch")
+                .isFalse();
+    }
+
+    private static Worker switching(String id, String generation) {
+        return new Worker(id, 1, Map.of(PartiConsumerDelegate.SWITCH_METADATA, generation));
+    }
 }

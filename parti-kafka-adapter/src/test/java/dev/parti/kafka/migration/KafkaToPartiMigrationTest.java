@@ -13,6 +13,9 @@ import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.serialization.StringDeserializer;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.constraints.LongRange;
 import org.junit.jupiter.api.Test;
 
 /** What the Kafka group's leader learns from a migrating member about Parti's state, without a broker. */
@@ -46,6 +49,21 @@ class KafkaToPartiMigrationTest {
         assertThat(m.stillUnableToSwitch("self")).isNull();
         m.assigned(3, Set.of("plain-1"));
         assertThat(m.stillUnableToSwitch("self")).isNull();
+    }
+
+    /**
+     * The bridge hands out nothing more once a poll returns at least a lease after the previous one (a paused process,
+     * even one whose Parti side is valid again by then) or after the lease was seen invalid; never under {@code hold}.
+     */
+    @Property
+    void aPollALeaseOrMoreAfterThePreviousOneOrAfterTheLeaseLapsedEndsTheBridge(
+            @ForAll @LongRange(min = 1, max = 10_000_000_000L) long lease, @ForAll @LongRange(min = 0, max = 20_000_000_000L) long gap,
+            @ForAll boolean invalidAfterValid, @ForAll @LongRange(min = 1, max = Long.MAX_VALUE / 2) long previous) {
+        String lapse = KafkaToPartiMigration.lapse(lease, invalidAfterValid, previous, previous + gap);
+        assertThat(lapse != null).as("lapsed, lease %d gap %d invalid after valid %s", lease, gap, invalidAfterValid)
+                .isEqualTo(invalidAfterValid || gap >= lease);
+        assertThat(KafkaToPartiMigration.lapse(0, invalidAfterValid, previous, previous + gap)).as("hold").isNull();
+        assertThat(KafkaToPartiMigration.lapse(lease, false, 0, previous + gap)).as("no poll before").isNull();
     }
 
     private static KafkaToPartiMigration<String, String> migration(BooleanSupplier groupRuns) {

@@ -502,6 +502,48 @@ class MigrationAssignorTest {
         assertThat(all).hasSize(PARTITIONS);
     }
 
+    /**
+     * Every member can switch: the Kafka leader that announces the switch learns, in its own assignment, how many members
+     * it announced it to; the others learn the generation only. Once the group switches, nobody is told a count again.
+     */
+    @Test
+    void theLeaderAnnouncingTheSwitchLearnsHowManyMembersItToldTheOthersOnlyTheGeneration() {
+        Map<String, Subscription> subs = new TreeMap<>();
+        for (int i = 1; i <= 3; i++) {
+            subs.put("m-" + i, new Subscription(List.of("t"), migrating("w-" + i).subscriptionUserData(Set.of("t"))));
+        }
+        Map<String, Integer> told = new TreeMap<>();
+        MigrationAssignor leader = configured("w-1", counting("m-1", told));
+        Map<String, Assignment> result = leader.assign(cluster(), new GroupSubscription(subs)).groupAssignment();
+        leader.onAssignment(result.get("m-1"), new ConsumerGroupMetadata("g", 7, "m-1", Optional.empty()));
+        configured("w-2", counting("m-2", told)).onAssignment(result.get("m-2"),
+                new ConsumerGroupMetadata("g", 7, "m-2", Optional.empty()));
+        assertThat(told).containsExactlyInAnyOrderEntriesOf(Map.of("m-1", 3, "m-2", 0));
+
+        told.clear();
+        Map<String, Subscription> switching = new TreeMap<>();
+        subs.forEach((m, sub) -> switching.put(m, new Subscription(List.of("t"),
+                MigrationAssignor.withTrailer(MigrationAssignor.strip(sub.userData()), MigrationAssignor.SWITCHING))));
+        Map<String, Assignment> next = leader.assign(cluster(), new GroupSubscription(switching)).groupAssignment();
+        leader.onAssignment(next.get("m-1"), new ConsumerGroupMetadata("g", 8, "m-1", Optional.empty()));
+        assertThat(told).containsExactly(Map.entry("m-1", 0));
+    }
+
+    /** A signal recording, per member, the count each switch announcement gave it. */
+    private static MigrationAssignor.SwitchSignal counting(String member, Map<String, Integer> told) {
+        return new MigrationAssignor.SwitchSignal() {
+            @Override
+            public void switchAnnounced(int generation) {
+                throw new AssertionError("the two-argument form is called");
+            }
+
+            @Override
+            public void switchAnnounced(int generation, int members) {
+                told.put(member, members);
+            }
+        };
+    }
+
     private static MigrationAssignor migrating(String workerId) {
         return configured(workerId, g -> { });
     }

@@ -44,6 +44,34 @@ class PartiPresenceTest {
         assertThat(presence.liveWorkers()).as("after it left").isEmpty();
     }
 
+    /**
+     * What tells a running group from keys its stopped workers left: a worker that runs writes its heartbeat every
+     * interval; a key nobody writes any more (here written once by hand, as a worker stopped less than a session ago
+     * leaves it) is not renewed.
+     */
+    @Test
+    void aRunningWorkerRenewsItsHeartbeatAKeyLeftBehindIsNotRenewed() throws Exception {
+        String group = "renewal-" + System.nanoTime();
+        PartiPresence presence = new PartiPresence(group, new PartiConsumerConfig(Fixtures.partiFast(NATS.url())));
+        assertThat(presence.workersRenewHeartbeats()).as("a group that never ran on Parti").isFalse();
+
+        PartiConfig config = new PartiConsumerConfig(Fixtures.partiFast(NATS.url())).partiConfigBuilder(group).workerId("w-1")
+                .partitionSource(() -> List.of(Partition.of("p-0"))).build();
+        PartiManager worker = new PartiManager(config, new dev.parti.AssignmentListener() { });
+        try {
+            worker.start();
+            assertThat(presence.workersRenewHeartbeats()).as("while w-1 runs").isTrue();
+        } finally {
+            worker.close();
+        }
+        try (io.nats.client.Connection nc = io.nats.client.Nats.connect(NATS.url())) {
+            nc.keyValue(new dev.parti.internal.BucketNames(group).name(dev.parti.internal.KvGateway.Bucket.HEARTBEATS))
+                    .put("w-2", new byte[] {1});
+        }
+        assertThat(presence.liveWorkers()).as("the key left behind").containsExactly("w-2");
+        assertThat(presence.workersRenewHeartbeats()).as("nobody writes it").isFalse();
+    }
+
     @Test
     void anUnreachableNatsIsAnErrorNamingTheGroup() throws Exception {
         int port;
@@ -55,5 +83,7 @@ class PartiPresenceTest {
         PartiPresence presence = new PartiPresence("g-unreachable", new PartiConsumerConfig(settings));
         assertThatThrownBy(presence::liveWorkers).isInstanceOf(KafkaException.class).hasMessageContaining("g-unreachable")
                 .hasMessageContaining(String.valueOf(port));
+        assertThatThrownBy(presence::workersRenewHeartbeats).isInstanceOf(KafkaException.class)
+                .hasMessageContaining("g-unreachable").hasMessageContaining(String.valueOf(port));
     }
 }
