@@ -120,6 +120,9 @@ final class TestGroup implements AutoCloseable {
             Member leader = leader();
             assertThat(leader).as("a leader").isNotNull();
             assertThat(leader.manager.state()).as("leader state").isEqualTo(ManagerState.STABLE);
+            // state listeners run on the callback thread after the state changed: the recorded states caught up too
+            assertThat(leader.states.get(leader.states.size() - 1)).as("leader's last state told to its listener")
+                    .isEqualTo(ManagerState.STABLE);
         });
     }
 
