@@ -253,12 +253,23 @@ class RollingMigrationStaticCrashTest {
                                 && MigrationCrashSupport.sharedBy(load.logDir, load.topic, PARTITIONS, Set.of("c-1b", "m-2")));
                 onPartiAt = System.nanoTime();
                 assertThat(MigrationCrashSupport.describe(KAFKA.bootstrapServers(), load.groupId).members()).isEmpty();
-                assertThat(takenOver).as("i-1's Kafka membership seen under c-1b's member ID (taken over, not left to "
-                        + "expire)").isTrue();
+                // Parti may have assigned already (its cold start ends once every member that switched joined), and
+                // then c-1b joins under i-1, switches and leaves within its first poll: the describes every 20 ms and
+                // the phase it logs after each poll may both miss its Kafka membership, its own log does not
+                List<String> c1bLog = java.nio.file.Files.readAllLines(c1b.process.logFile());
+                boolean syncedAsI1 = c1bLog.stream().anyMatch(l -> l.contains("instanceId=i-1")
+                        && l.contains("Successfully synced group"));
+                boolean leftKafka = c1bLog.stream().anyMatch(l -> l.contains("leaving the Kafka group"));
+                System.out.printf("static switch crash: c-1b seen under i-1 by a describe %s, synced as i-1 in its log %s%n",
+                        takenOver.get(), syncedAsI1);
+                assertThat(takenOver.get() || syncedAsI1).as("i-1's Kafka membership taken over by c-1b (seen under its "
+                        + "member ID, or c-1b's log: synced as i-1), not left to expire").isTrue();
+                assertThat(leftKafka).as("c-1b left the Kafka group (a Kafka member under i-1 first)").isTrue();
+                assertThat(Duration.ofNanos(expiredAt - killedAt)).as("the Kafka group empty before c-1's session ended")
+                        .isLessThan(Duration.ofMillis(STATIC_SESSION_MS));
                 List<String> phases = c1b.phases();
-                assertThat(phases.get(0)).as("c-1b's first phase: a Kafka member under i-1 (%s)", phases)
-                        .isIn("KAFKA", "SWITCHING");
-                assertThat(phases).as("c-1b's phases").endsWith("PARTI").doesNotHaveDuplicates();
+                assertThat(phases).as("c-1b's phases").endsWith("PARTI").doesNotHaveDuplicates()
+                        .doesNotContain("KAFKA_CONSUMER");
                 assertThat(heldAtKill).as("c-1's partitions at the kill").isNotEmpty();
                 // the core waits out the displaced instance's session only when it reported owning Parti partitions
                 System.out.printf("static switch crash: c-1b waited out c-1's Parti session at its takeover of i-1: %s%n",
