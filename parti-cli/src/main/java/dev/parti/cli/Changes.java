@@ -18,7 +18,7 @@ import java.util.TreeSet;
 final class Changes {
     /** Kinds of change, in the order they are reported within one step; {@code INFO} is the watch's own notice. */
     enum Kind { INFO, LEFT, JOINED, RESTARTED, LEADER, VERSION, APPLIED, FENCED, UNFENCED, DEGRADED, RECOVERED, LATE, ON_TIME,
-        HANDOFFS, UNREADABLE }
+        HANDOFFS, UNREADABLE, SCAN_FAILED, SCAN_RECOVERED }
 
     /** One change: when it was seen, its kind, the worker concerned (or null) and a sentence. */
     record Change(Instant at, Kind kind, String worker, String text, Map<String, Object> details) {

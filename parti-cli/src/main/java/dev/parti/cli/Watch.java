@@ -36,7 +36,8 @@ import picocli.CommandLine.Spec;
  *
  * <p>Threads: jnats dispatcher threads only hand entries to a queue; the thread that runs the command
  * applies them, diffs and prints. It stops after {@code --duration}, when interrupted, or when the
- * group's buckets are deleted.
+ * group's buckets are deleted. A scan that gets no answer in time is reported once (SCAN_FAILED) and tried again
+ * at every scan interval until one works (SCAN_RECOVERED); a scan the server refuses ends the watch with its error.
  */
 @Command(name = "watch", sortOptions = false,
         mixinStandardHelpOptions = true,
@@ -145,6 +146,7 @@ final class Watch implements Callable<Integer> {
         Map<String, String> departures = new HashMap<>();
         long nextScan = System.nanoTime() + scanInterval.toNanos();
         Shown shown = new Shown();
+        String scanFailure = null; // why the last scan failed, while scans fail
         while (System.nanoTime() < deadline) {
             Event e = queue.poll(Math.min(250, Math.max(1, (deadline - System.nanoTime()) / 1_000_000)), TimeUnit.MILLISECONDS);
             while (e != null) {
@@ -178,13 +180,28 @@ final class Watch implements Callable<Integer> {
                             }
                         }
                     }
+                    if (scanFailure != null) {
+                        emit(out, new Changes.Change(Instant.now(), Changes.Kind.SCAN_RECOVERED, null,
+                                "scans of the group's keys work again", Map.of()));
+                        scanFailure = null;
+                    }
                 } catch (CliException ex) {
                     if (ex.getCause() instanceof JetStreamApiException api && api.getApiErrorCode() == GroupReader.JS_STREAM_NOT_FOUND) {
                         emit(out, new Changes.Change(Instant.now(), Changes.Kind.INFO, null,
                                 "the buckets of group '" + group + "' were deleted (parti reset?); stopping", Map.of()));
                         return 0;
                     }
-                    throw ex;
+                    if (!(ex.getCause() instanceof IOException) || interrupted(ex)) {
+                        throw ex; // the server refused (permissions, say): no later scan would do better
+                    }
+                    // no answer in time (a loaded server, a connection being re-established): the watches go on,
+                    // and the next scan tries again; said once until a scan works
+                    if (scanFailure == null) {
+                        emit(out, new Changes.Change(Instant.now(), Changes.Kind.SCAN_FAILED, null, ex.getMessage()
+                                + "; trying again every " + Durations.human(scanInterval) + " (meanwhile a LATE worker may only mean that this"
+                                + " watch hears nothing)", Map.of()));
+                    }
+                    scanFailure = ex.getMessage();
                 }
             }
             show(out, state, shown, departures);

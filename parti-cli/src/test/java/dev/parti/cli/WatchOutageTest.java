@@ -69,4 +69,53 @@ class WatchOutageTest {
             assertThat(all).doesNotContain("unexpected");
         }
     }
+
+    /**
+     * The watch's own connection goes silent (a TCP proxy that stops forwarding) long enough for a scan of the keys to
+     * get no answer: the watch says so once (SCAN_FAILED), tries again at every scan interval, says when a scan works
+     * again (SCAN_RECOVERED) and goes on showing changes. A full test run saw a loaded server leave one scan
+     * unanswered, and the watch used to end there with the error.
+     */
+    @Test
+    void watchGoesOnThroughScansThatGetNoAnswerAndSaysWhenTheyWorkAgain() throws Exception {
+        String group = "watch.silent";
+        try (NatsServer nats = NatsServer.start();
+             TcpProxy proxy = TcpProxy.start("127.0.0.1", nats.port());
+             Workers w = new Workers(group, nats.url(), Workers.topic("t", 4))) {
+            w.start();
+            await().atMost(Duration.ofSeconds(10)).until(w::balanced);
+
+            StringWriter buffer = new StringWriter();
+            PrintWriter out = new PrintWriter(buffer, true);
+            java.util.concurrent.atomic.AtomicInteger exit = new java.util.concurrent.atomic.AtomicInteger(-1);
+            Thread watcher = new Thread(() -> exit.set(PartiCli.commandLine(null, out, out)
+                    .execute("watch", "-s", proxy.url("nats"), "--timeout", "1s", "--group", group,
+                            "--scan-interval", "300ms", "--duration", "60s")), "test-watch-silent");
+            watcher.start();
+            PartiManager second;
+            try {
+                await().atMost(Duration.ofSeconds(10)).until(() -> buffer.toString().contains("watching group " + group));
+                proxy.cut();
+                await().atMost(Duration.ofSeconds(10)).until(() -> buffer.toString().contains("SCAN_FAILED"));
+                // a few more scans fail while the proxy is silent: said once
+                long failedAt = System.nanoTime();
+                await().atMost(Duration.ofSeconds(10)).until(() -> System.nanoTime() - failedAt > 2_500_000_000L);
+                assertThat(watcher.isAlive()).as("the watch goes on while its scans fail").isTrue();
+                proxy.restore();
+                await().atMost(Duration.ofSeconds(15)).until(() -> buffer.toString().contains("SCAN_RECOVERED"));
+                second = w.start();
+                await().atMost(Duration.ofSeconds(10)).until(() -> buffer.toString().contains(second.workerId() + " joined"));
+            } finally {
+                watcher.interrupt();
+                watcher.join(10_000);
+                System.out.println("parti watch printed:\n" + buffer);
+            }
+            assertThat(exit.get()).as("the watch's exit code").isZero();
+            String all = buffer.toString();
+            assertThat(all.lines().filter(l -> l.contains("SCAN_FAILED"))).as("said once until a scan works").hasSize(1);
+            assertThat(all.lines().filter(l -> l.contains("SCAN_FAILED")).findFirst().orElseThrow())
+                    .contains("listing bucket").contains("trying again every 0.3 s");
+            assertThat(all.indexOf("SCAN_RECOVERED")).isGreaterThan(all.indexOf("SCAN_FAILED"));
+        }
+    }
 }
