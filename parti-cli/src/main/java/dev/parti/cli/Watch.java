@@ -146,7 +146,7 @@ final class Watch implements Callable<Integer> {
         Map<String, String> departures = new HashMap<>();
         long nextScan = System.nanoTime() + scanInterval.toNanos();
         Shown shown = new Shown();
-        String scanFailure = null; // why the last scan failed, while scans fail
+        boolean scansFailing = false; // SCAN_FAILED said, SCAN_RECOVERED not yet
         while (System.nanoTime() < deadline) {
             Event e = queue.poll(Math.min(250, Math.max(1, (deadline - System.nanoTime()) / 1_000_000)), TimeUnit.MILLISECONDS);
             while (e != null) {
@@ -180,10 +180,10 @@ final class Watch implements Callable<Integer> {
                             }
                         }
                     }
-                    if (scanFailure != null) {
+                    if (scansFailing) {
                         emit(out, new Changes.Change(Instant.now(), Changes.Kind.SCAN_RECOVERED, null,
                                 "scans of the group's keys work again", Map.of()));
-                        scanFailure = null;
+                        scansFailing = false;
                     }
                 } catch (CliException ex) {
                     if (ex.getCause() instanceof JetStreamApiException api && api.getApiErrorCode() == GroupReader.JS_STREAM_NOT_FOUND) {
@@ -196,12 +196,12 @@ final class Watch implements Callable<Integer> {
                     }
                     // no answer in time (a loaded server, a connection being re-established): the watches go on,
                     // and the next scan tries again; said once until a scan works
-                    if (scanFailure == null) {
+                    if (!scansFailing) {
                         emit(out, new Changes.Change(Instant.now(), Changes.Kind.SCAN_FAILED, null, ex.getMessage()
                                 + "; trying again every " + Durations.human(scanInterval) + " (meanwhile a LATE worker may only mean that this"
                                 + " watch hears nothing)", Map.of()));
                     }
-                    scanFailure = ex.getMessage();
+                    scansFailing = true;
                 }
             }
             show(out, state, shown, departures);

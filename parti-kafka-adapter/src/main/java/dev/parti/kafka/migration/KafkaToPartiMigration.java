@@ -708,12 +708,6 @@ public final class KafkaToPartiMigration<K, V> implements MigrationAssignor.Swit
         }
     }
 
-    /** Kafka's polling thread (inside the bridge's poll): the assignment of {@code generation} says switch. */
-    @Override
-    public void switchAnnounced(int generation) {
-        switchAnnounced(generation, 0);
-    }
-
     /**
      * Kafka's polling thread (inside the bridge's poll): the assignment of {@code generation} says switch; {@code
      * members} &gt; 0 when this member announced it to that many members (it led the Kafka group).

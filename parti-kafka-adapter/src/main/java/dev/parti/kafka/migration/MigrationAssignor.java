@@ -91,20 +91,13 @@ public final class MigrationAssignor implements ConsumerPartitionAssignor, Confi
     /** Learns, on the consumer's polling thread, that the group switches to Parti. */
     public interface SwitchSignal {
         /**
-         * The assignment of {@code generation} told this member to switch. Called on the thread calling the
-         * Kafka consumer's {@code poll()}, once per assignment carrying the flag.
+         * The assignment of {@code generation} told this member to switch; {@code members} is the number of members the
+         * switch was announced to when this member is the Kafka group's leader that announced it, else 0 (the other
+         * members learn nothing of the group's size). Parti's leader ends its cold-start window once that many members
+         * of the generation have joined Parti. Called on the thread calling the Kafka consumer's {@code poll()}, once
+         * per assignment carrying the flag.
          */
-        void switchAnnounced(int generation);
-
-        /**
-         * {@link #switchAnnounced(int)}, with the number of members the switch was announced to when this member is the
-         * Kafka group's leader that announced it ({@code members} &gt; 0), else 0: the other members learn nothing of the
-         * group's size. Parti's leader ends its cold-start window once that many members of the generation have joined
-         * Parti. Called on the thread calling the Kafka consumer's {@code poll()}.
-         */
-        default void switchAnnounced(int generation, int members) {
-            switchAnnounced(generation);
-        }
+        void switchAnnounced(int generation, int members);
 
         /**
          * Whether this member is inside a Kafka rebalance: true when it sends its subscription (joining), false when

@@ -395,7 +395,7 @@ public final class PartiToKafkaMigration<K, V> implements MigrationAssignor.Swit
 
     /** Never called for a member rolling back: a rollback assignment carries no switch flag. */
     @Override
-    public void switchAnnounced(int generation) {
+    public void switchAnnounced(int generation, int members) {
         log.warn("Consumer group {}: a member rolling back to Kafka was told to switch to Parti (generation {}): ignored",
                 groupId, generation);
     }

@@ -14,7 +14,7 @@ import org.junit.jupiter.api.Test;
 
 /** The Kafka side's assignors: Parti's protocol first, then the old fleet's on the way to Parti only. */
 class BridgeConfigsTest {
-    private static final MigrationAssignor.SwitchSignal SIGNAL = generation -> { };
+    private static final MigrationAssignor.SwitchSignal SIGNAL = (generation, members) -> { };
 
     private static List<Object> bridgeAssignors(Object strategy, String migration) {
         Map<String, Object> user = new HashMap<>();

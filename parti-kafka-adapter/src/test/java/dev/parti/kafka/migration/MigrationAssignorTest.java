@@ -73,7 +73,7 @@ class MigrationAssignorTest {
         List<Set<String>> told = new ArrayList<>();
         MigrationAssignor listening = configured("w-1", new MigrationAssignor.SwitchSignal() {
             @Override
-            public void switchAnnounced(int generation) {
+            public void switchAnnounced(int generation, int members) {
             }
 
             @Override
@@ -158,7 +158,7 @@ class MigrationAssignorTest {
         List<Set<String>> told = new ArrayList<>();
         configured("i-4", new MigrationAssignor.SwitchSignal() {
             @Override
-            public void switchAnnounced(int generation) {
+            public void switchAnnounced(int generation, int members) {
             }
 
             @Override
@@ -279,7 +279,7 @@ class MigrationAssignorTest {
                 assertThat(MigrationAssignor.state(a.userData())).isEqualTo(MigrationAssignor.SWITCHING));
 
         List<Integer> announced = new ArrayList<>();
-        MigrationAssignor listening = configured("w-2", announced::add);
+        MigrationAssignor listening = configured("w-2", (generation, members) -> announced.add(generation));
         assertThat(MigrationAssignor.state(listening.subscriptionUserData(Set.of("t")))).isEqualTo(MigrationAssignor.READY);
         listening.onAssignment(result.get("m-2"), new ConsumerGroupMetadata("g", 7, "m-2", Optional.empty()));
         assertThat(announced).containsExactly(7);
@@ -288,8 +288,8 @@ class MigrationAssignorTest {
 
     @Test
     void onceSwitchingMembersKeepWhatTheyOwnAndNothingOfALeaverMoves() {
-        MigrationAssignor a = configured("w-1", g -> { });
-        MigrationAssignor b = configured("w-2", g -> { });
+        MigrationAssignor a = configured("w-1", (g, members) -> { });
+        MigrationAssignor b = configured("w-2", (g, members) -> { });
         Assignment flagged = new Assignment(List.of(), MigrationAssignor.withTrailer(null, MigrationAssignor.SWITCHING));
         a.onAssignment(flagged, null);
         b.onAssignment(flagged, null);
@@ -328,7 +328,7 @@ class MigrationAssignorTest {
         }
         MigrationAssignor leader = configured("w-0", new MigrationAssignor.SwitchSignal() {
             @Override
-            public void switchAnnounced(int generation) {
+            public void switchAnnounced(int generation, int members) {
             }
 
             @Override
@@ -363,7 +363,7 @@ class MigrationAssignorTest {
         List<Boolean> rebalancing = new ArrayList<>();
         MigrationAssignor a = configured("w-1", new MigrationAssignor.SwitchSignal() {
             @Override
-            public void switchAnnounced(int generation) {
+            public void switchAnnounced(int generation, int members) {
             }
 
             @Override
@@ -453,7 +453,7 @@ class MigrationAssignorTest {
         boolean[] done = {false};
         MigrationAssignor a = configured("w-1", new MigrationAssignor.SwitchSignal() {
             @Override
-            public void switchAnnounced(int generation) {
+            public void switchAnnounced(int generation, int members) {
             }
 
             @Override
@@ -533,11 +533,6 @@ class MigrationAssignorTest {
     private static MigrationAssignor.SwitchSignal counting(String member, Map<String, Integer> told) {
         return new MigrationAssignor.SwitchSignal() {
             @Override
-            public void switchAnnounced(int generation) {
-                throw new AssertionError("the two-argument form is called");
-            }
-
-            @Override
             public void switchAnnounced(int generation, int members) {
                 told.put(member, members);
             }
@@ -545,7 +540,7 @@ class MigrationAssignorTest {
     }
 
     private static MigrationAssignor migrating(String workerId) {
-        return configured(workerId, g -> { });
+        return configured(workerId, (g, members) -> { });
     }
 
     private static MigrationAssignor configured(String workerId, MigrationAssignor.SwitchSignal signal) {
